@@ -1,0 +1,29 @@
+# DAFAR-Swift. `make test` and `make run` install what is missing first.
+SWIFT      ?= swift
+APT_PKGS   := libopenblas-dev liblapacke-dev pkg-config zlib1g-dev
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RELEASE    := $(SWIFT) build -c release
+BIN         = $(shell $(SWIFT) build -c release --show-bin-path)
+
+.PHONY: setup build release test data run clean
+
+## setup: install missing system packages (apt-get; sudo when not root)
+setup:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+## build: debug build of everything
+build: setup
+	$(SWIFT) build
+
+## release: optimised build of the command-line tools
+release: setup
+	$(RELEASE)
+
+## test: the whole test suite
+test: setup
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

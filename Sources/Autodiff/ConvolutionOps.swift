@@ -1,0 +1,56 @@
+import Tensors
+
+/// 2-D convolution: `input [N, C, H, W]`, `weight [O, C, KH, KW]`, `bias [O]` -> `[N, O, OH, OW]`.
+public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    let (x, w) = (input.value, weight.value)
+    let y = ConvolutionKernels.forward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
+    let needInput = input.requiresGradient
+    let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    return Variable.result(y, parents) { g in
+        let grads = ConvolutionKernels.backward(input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
+                                                needInputGradient: needInput)
+        return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+    }
+}
+
+/// 2-D transposed convolution: `input [N, I, H, W]`, `weight [I, O, KH, KW]`, `bias [O]`
+/// -> `[N, O, (H-1)*stride - 2*padding + KH, (W-1)*stride - 2*padding + KW]`.
+public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    let (x, w) = (input.value, weight.value)
+    let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
+    let needInput = input.requiresGradient
+    let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    return Variable.result(y, parents) { g in
+        let grads = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: g, stride: stride,
+                                                          padding: padding, needInputGradient: needInput)
+        return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+    }
+}
+
+extension Variable {
+    /// Max pooling with a `size x size` window and stride `size` (floor mode).
+    public func maxPool2d(size: Int = 2) -> Variable {
+        let (output, argmax) = PoolingKernels.maxPool(value, size: size)
+        let inputShape = shape
+        return Variable.result(output, [self]) { g in
+            [PoolingKernels.maxPoolBackward(outputGradient: g, argmax: argmax, inputShape: inputShape)]
+        }
+    }
+
+    /// Nearest-neighbour upsampling of `[N, C, H, W]` to `[N, C, height, width]`.
+    public func upsampleNearest(height: Int, width: Int) -> Variable {
+        let inputShape = shape
+        return Variable.result(PoolingKernels.upsampleNearest(value, height: height, width: width), [self]) { g in
+            [PoolingKernels.upsampleNearestBackward(outputGradient: g, inputShape: inputShape)]
+        }
+    }
+
+    /// The same values with another shape.
+    public func reshaped(_ newShape: [Int]) -> Variable {
+        let old = shape
+        return Variable.result(value.reshaped(newShape), [self]) { g in [g.reshaped(old)] }
+    }
+
+    /// `[N, ...] -> [N, product of the rest]`.
+    public func flattened() -> Variable { reshaped([shape[0], value.itemCount]) }
+}

@@ -1,0 +1,44 @@
+import Tensors
+
+extension Variable {
+    /// Matrix product `[m, k] x [k, n] -> [m, n]` through `cblas_sgemm`.
+    public func matmul(_ other: Variable) -> Variable {
+        let (a, b) = (value, other.value)
+        let (ga, gb) = (requiresGradient, other.requiresGradient)
+        return Variable.result(a.matmul(b), [self, other]) { g in
+            [ga ? g.matmul(b, transposeOther: true) : nil,    // dA = G B^T
+             gb ? a.matmul(g, transposeSelf: true) : nil]     // dB = A^T G
+        }
+    }
+}
+
+/// A fully connected layer's op: `x [N, in] * weight^T [in, out] + bias [out] -> [N, out]`
+/// (PyTorch's `Linear` layout, weight `[out, in]`), one GEMM forward, two backward.
+public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+    precondition(x.value.rank == 2 && weight.value.rank == 2,
+                 "linear needs a [N, in] input and an [out, in] weight, got \(x.shape) and \(weight.shape)")
+    precondition(x.shape[1] == weight.shape[1],
+                 "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expects \(weight.shape[1]) features)")
+    let (xv, wv) = (x.value, weight.value)
+    let n = xv.shape[0], inputs = xv.shape[1], outputs = wv.shape[0]
+    var y = xv.matmul(wv, transposeOther: true)
+    if let bias {
+        precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]")
+        bias.value.withUnsafeBufferPointer { b in
+            y.withUnsafeMutableBufferPointer { out in
+                for r in 0..<n { for j in 0..<outputs { out[r * outputs + j] += b[j] } }
+            }
+        }
+    }
+    let (gx, gw) = (x.requiresGradient, weight.requiresGradient)
+    let parents = bias.map { [x, weight, $0] } ?? [x, weight]
+    _ = inputs
+    return Variable.result(y, parents) { g in
+        var grads: [Tensor?] = [
+            gx ? g.matmul(wv) : nil,                               // dX = G W       [N, in]
+            gw ? g.matmul(xv, transposeSelf: true) : nil,          // dW = G^T X     [out, in]
+        ]
+        if bias != nil { grads.append(g.sum(alongAxis: 0)) }       // db = sum_n G   [out]
+        return grads
+    }
+}

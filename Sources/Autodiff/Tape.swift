@@ -1,0 +1,154 @@
+import Tensors
+
+/// Records differentiable operations for one forward pass and runs them backwards.
+///
+/// Build a fresh tape for every training step (there is no gradient state to
+/// zero). Values enter a tape through `watch` (inputs whose gradient you want,
+/// parameters) or `constant`; every op on a tape-carrying `Variable` appends a
+/// node holding its backward closure. `gradients(of:)` walks the nodes in reverse
+/// creation order, which is a valid reverse topological order, without recursion.
+///
+/// Backward closures receive the upstream gradient and return one gradient per
+/// parent (nil for parents that do not need one); the tape accumulates them.
+public final class Tape {
+    /// One recorded operation.
+    struct Node {
+        var parents: [Int]
+        var backward: ((Tensor) -> [Tensor?])?
+    }
+
+    var nodes: [Node] = []
+    var parameterNodes: [ObjectIdentifier: Int] = [:]
+    var parameterObjects: [ObjectIdentifier: AnyObject] = [:]
+
+    /// Whether layer parameters are watched (false for attacks, which only need
+    /// d loss / d input and so skip the weight-gradient GEMMs).
+    public let recordsParameters: Bool
+
+    /// Creates an empty tape.
+    public init(recordsParameters: Bool = true) { self.recordsParameters = recordsParameters }
+
+    /// Number of recorded nodes.
+    public var nodeCount: Int { nodes.count }
+
+    /// A value whose gradient will be computed (an input an attack perturbs, say).
+    public func watch(_ value: Tensor) -> Variable {
+        nodes.append(Node(parents: [], backward: nil))
+        return Variable(value: value, tape: self, index: nodes.count - 1)
+    }
+
+    /// A value carried on the tape that needs no gradient (training images, say).
+    public func constant(_ value: Tensor) -> Variable {
+        Variable(value: value, tape: self, index: Variable.noGradient)
+    }
+
+    /// The variable of a trainable value identified by `object` (a layer parameter).
+    /// Watched once per tape: every use of the same object shares one node.
+    public func watch(_ object: AnyObject, value: Tensor) -> Variable {
+        let key = ObjectIdentifier(object)
+        if let index = parameterNodes[key] {
+            return Variable(value: value, tape: self, index: index)
+        }
+        let variable = watch(value)
+        parameterNodes[key] = variable.index
+        parameterObjects[key] = object
+        return variable
+    }
+
+    func record(_ value: Tensor, parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+        nodes.append(Node(parents: parents.map(\.index), backward: backward))
+        return Variable(value: value, tape: self, index: nodes.count - 1)
+    }
+
+    /// Gradients of the scalar `output` with respect to everything watched on this tape.
+    ///
+    /// - Parameter seed: the upstream gradient of `output` (default: ones, i.e.
+    ///   d output / d output = 1). Give a one-hot seed to get one row of a Jacobian.
+    public func gradients(of output: Variable, seed: Tensor? = nil) -> Gradients {
+        precondition(output.tape === self, "gradients(of:) needs a variable recorded on this tape")
+        var grads = [Tensor?](repeating: nil, count: nodes.count)
+        guard output.index >= 0 else { return Gradients(values: grads, parameterNodes: parameterNodes) }
+        let start = seed ?? Tensor(shape: output.value.shape, repeating: 1)
+        precondition(start.shape == output.value.shape,
+                     "gradient seed shape \(start.shape) does not match output shape \(output.value.shape)")
+        grads[output.index] = start
+        var i = output.index
+        while i >= 0 {
+            defer { i -= 1 }
+            guard let upstream = grads[i], let backward = nodes[i].backward else { continue }
+            let parents = nodes[i].parents
+            let parentGrads = backward(upstream)
+            for (parent, grad) in zip(parents, parentGrads) where parent >= 0 {
+                guard let grad else { continue }
+                if grads[parent] == nil { grads[parent] = grad } else { grads[parent]!.add(grad) }
+            }
+            if i != output.index && !isLeaf(i) { grads[i] = nil } // free intermediate gradients early
+        }
+        return Gradients(values: grads, parameterNodes: parameterNodes)
+    }
+
+    func isLeaf(_ index: Int) -> Bool { nodes[index].backward == nil }
+}
+
+/// The gradients returned by `Tape.gradients(of:)`.
+public struct Gradients {
+    let values: [Tensor?]
+    let parameterNodes: [ObjectIdentifier: Int]
+
+    /// The gradient for a watched variable (nil if the output does not depend on it).
+    public subscript(_ variable: Variable) -> Tensor? {
+        variable.index >= 0 && variable.index < values.count ? values[variable.index] : nil
+    }
+
+    /// The gradient for a watched object (a parameter), nil if unused.
+    public subscript(object object: AnyObject) -> Tensor? {
+        guard let index = parameterNodes[ObjectIdentifier(object)] else { return nil }
+        return values[index]
+    }
+}
+
+/// A tensor value, optionally carried on a tape so that ops on it are recorded.
+///
+/// Without a tape (`Variable(tensor)`), ops compute values only: this is how
+/// inference runs, with no recording and no gradient storage.
+public struct Variable {
+    static let noGradient = -1
+
+    /// The forward value.
+    public let value: Tensor
+    /// The tape that records ops on this value, if any.
+    public let tape: Tape?
+    /// The node index on the tape, or -1 when no gradient flows to this value.
+    public let index: Int
+
+    /// A constant, off any tape.
+    public init(_ value: Tensor) {
+        self.value = value
+        self.tape = nil
+        self.index = Variable.noGradient
+    }
+
+    init(value: Tensor, tape: Tape?, index: Int) {
+        self.value = value
+        self.tape = tape
+        self.index = index
+    }
+
+    /// Shape of the value.
+    public var shape: [Int] { value.shape }
+    /// True when gradients flow back through this value.
+    public var requiresGradient: Bool { index >= 0 }
+
+    /// Records an op result: on the first tape found among `parents` if any parent
+    /// needs a gradient; otherwise a plain value (kept on the tape as a constant).
+    static func result(_ value: Tensor, _ parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+        let tape = parents.lazy.compactMap(\.tape).first
+        guard let tape, parents.contains(where: \.requiresGradient) else {
+            return Variable(value: value, tape: tape, index: noGradient)
+        }
+        return tape.record(value, parents: parents, backward: backward)
+    }
+
+    /// The same value detached from gradient flow (kept on the tape as a constant).
+    public func detached() -> Variable { Variable(value: value, tape: tape, index: Variable.noGradient) }
+}

@@ -1,0 +1,183 @@
+import Autodiff
+import Tensors
+
+/// PyTorch's default initialisation for a weight with `fanIn` inputs per output:
+/// Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(fanIn), 1/sqrt(fanIn)); the bias
+/// uses the same bound.
+func defaultInitialization(weightShape: [Int], biasCount: Int, fanIn: Int,
+                           using generator: inout SeededGenerator) -> (Parameter, Parameter) {
+    let bound = 1 / Float(fanIn).squareRoot()
+    let weight = Tensor.uniform(weightShape, low: -bound, high: bound, using: &generator)
+    let bias = Tensor.uniform([biasCount], low: -bound, high: bound, using: &generator)
+    return (Parameter(weight), Parameter(bias))
+}
+
+/// Fully connected layer, PyTorch `Linear`: `y = x W^T + b`, weight `[out, in]`.
+public final class Dense: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let inputSize: Int
+    public let outputSize: Int
+
+    /// Creates a layer with PyTorch's default initialisation.
+    public init(inputSize: Int, outputSize: Int, using generator: inout SeededGenerator) {
+        precondition(inputSize > 0 && outputSize > 0, "Dense needs positive sizes, got \(inputSize) -> \(outputSize)")
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        (weight, bias) = defaultInitialization(weightShape: [outputSize, inputSize], biasCount: outputSize,
+                                               fanIn: inputSize, using: &generator)
+    }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        linear(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape))
+    }
+
+    public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
+    public var summary: String { "Linear(in_features=\(inputSize), out_features=\(outputSize))" }
+}
+
+/// 2-D convolution, PyTorch `Conv2d`: weight `[out, in, kernel, kernel]`.
+public final class Conv2D: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    /// Creates a layer with PyTorch's default initialisation.
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                using generator: inout SeededGenerator) {
+        precondition(inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+                     "Conv2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        (weight, bias) = defaultInitialization(weightShape: [outputChannels, inputChannels, kernelSize, kernelSize],
+                                               biasCount: outputChannels, fanIn: inputChannels * kernelSize * kernelSize,
+                                               using: &generator)
+    }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        conv2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding)
+    }
+
+    public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
+    public var summary: String {
+        "Conv2d(\(inputChannels), \(outputChannels), kernel_size=\(kernelSize), stride=\(stride), padding=\(padding))"
+    }
+}
+
+/// 2-D transposed convolution, PyTorch `ConvTranspose2d`: weight `[in, out, kernel, kernel]`.
+public final class ConvTranspose2D: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    /// Creates a layer with PyTorch's default initialisation (fan-in = out * kernel^2, as PyTorch computes it).
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                using generator: inout SeededGenerator) {
+        precondition(inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+                     "ConvTranspose2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        (weight, bias) = defaultInitialization(weightShape: [inputChannels, outputChannels, kernelSize, kernelSize],
+                                               biasCount: outputChannels, fanIn: outputChannels * kernelSize * kernelSize,
+                                               using: &generator)
+    }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        convTranspose2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape),
+                        stride: stride, padding: padding)
+    }
+
+    public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
+    public var summary: String {
+        "ConvTranspose2d(\(inputChannels), \(outputChannels), kernel_size=\(kernelSize), stride=\(stride), padding=\(padding))"
+    }
+}
+
+/// Max pooling with a square window and equal stride, PyTorch `MaxPool2d(size)`.
+public final class MaxPool2D: Layer {
+    public let size: Int
+    public init(size: Int = 2) {
+        precondition(size > 0, "MaxPool2D size must be positive, got \(size)")
+        self.size = size
+    }
+    public func callAsFunction(_ input: Variable) -> Variable { input.maxPool2d(size: size) }
+    public var summary: String { "MaxPool2d(kernel_size=\(size), stride=\(size))" }
+}
+
+/// Nearest-neighbour upsampling to a fixed output size, PyTorch `Upsample(size=(h, w))`.
+public final class Upsample2D: Layer {
+    public let height: Int
+    public let width: Int
+    public init(height: Int, width: Int) {
+        precondition(height > 0 && width > 0, "Upsample2D needs a positive size, got \(height)x\(width)")
+        self.height = height
+        self.width = width
+    }
+    public func callAsFunction(_ input: Variable) -> Variable { input.upsampleNearest(height: height, width: width) }
+    public var summary: String { "Upsample(size=(\(height), \(width)), mode='nearest')" }
+}
+
+/// `max(0, x)`.
+public final class ReLU: Layer {
+    public init() {}
+    public func callAsFunction(_ input: Variable) -> Variable { input.relu() }
+    public var summary: String { "ReLU()" }
+}
+
+/// The logistic function.
+public final class Sigmoid: Layer {
+    public init() {}
+    public func callAsFunction(_ input: Variable) -> Variable { input.sigmoid() }
+    public var summary: String { "Sigmoid()" }
+}
+
+/// Hyperbolic tangent.
+public final class Tanh: Layer {
+    public init() {}
+    public func callAsFunction(_ input: Variable) -> Variable { input.tanh() }
+    public var summary: String { "Tanh()" }
+}
+
+/// `[N, ...] -> [N, rest]`.
+public final class Flatten: Layer {
+    public init() {}
+    public func callAsFunction(_ input: Variable) -> Variable { input.flattened() }
+    public var summary: String { "Flatten()" }
+}
+
+/// Layers applied in order; parameter names are `index.name`, as PyTorch's `Sequential`.
+public final class Sequential: Layer {
+    public let layers: [any Layer]
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        layers.reduce(input) { $1($0) }
+    }
+
+    /// Applies layers `range` only (for reading an intermediate output).
+    public func callAsFunction(_ input: Variable, layers range: Range<Int>) -> Variable {
+        layers[range].reduce(input) { $1($0) }
+    }
+
+    public var namedParameters: [NamedParameter] {
+        layers.enumerated().flatMap { prefixed(String($0.offset), $0.element.namedParameters) }
+    }
+
+    public var summary: String {
+        "Sequential(" + layers.enumerated().map { "(\($0.offset)): \($0.element.summary)" }.joined(separator: ", ") + ")"
+    }
+}

@@ -1,0 +1,59 @@
+/// Element-wise kernels, parallel over contiguous chunks.
+extension Tensor {
+    /// Applies `transform` to every element.
+    @inlinable
+    public func map(_ transform: (Float) -> Float) -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { x in
+                let src = x.baseAddress!
+                Parallel.forEachChunk(count) { range in
+                    for i in range { out[i] = transform(src[i]) }
+                }
+            }
+        }
+    }
+
+    /// Combines two tensors of the same shape element by element.
+    @inlinable
+    public func zipMap(_ other: Tensor, _ combine: (Float, Float) -> Float) -> Tensor {
+        precondition(shape == other.shape, "element-wise op: shape \(shape) does not match shape \(other.shape)")
+        return Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { a in
+                other.withUnsafeBufferPointer { b in
+                    let pa = a.baseAddress!, pb = b.baseAddress!
+                    Parallel.forEachChunk(count) { range in
+                        for i in range { out[i] = combine(pa[i], pb[i]) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `other` (same shape) into `self`, scaled by `alpha`.
+    @inlinable
+    public mutating func add(_ other: Tensor, scaledBy alpha: Float = 1) {
+        precondition(shape == other.shape, "add: shape \(shape) does not match shape \(other.shape)")
+        let n = count
+        withUnsafeMutableBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                let pa = a.baseAddress!, pb = b.baseAddress!
+                Parallel.forEachChunk(n) { range in
+                    if alpha == 1 { for i in range { pa[i] += pb[i] } } else { for i in range { pa[i] += alpha * pb[i] } }
+                }
+            }
+        }
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, *) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+
+    /// Clamps every element into `[low, high]`.
+    public func clamped(_ low: Float, _ high: Float) -> Tensor { map { Swift.min(Swift.max($0, low), high) } }
+
+    /// True when every element is finite (no NaN or infinity).
+    public var isFinite: Bool { storage.allSatisfy { $0.isFinite } }
+}

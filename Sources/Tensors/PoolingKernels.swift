@@ -1,0 +1,117 @@
+/// Max pooling with argmax and nearest-neighbour upsampling, parallel over planes.
+public enum PoolingKernels {
+    /// Max pooling with a square window of `size` and stride `size` (floor mode, as PyTorch).
+    /// Returns the output `[N, C, H/size, W/size]` and, for each output element, the
+    /// index within its input plane of the maximum (for the backward pass).
+    public static func maxPool(_ input: Tensor, size: Int) -> (output: Tensor, argmax: [Int32]) {
+        precondition(input.rank == 4, "max-pool needs a [N, C, H, W] input, got \(input.shape)")
+        precondition(size > 0 && input.shape[2] >= size && input.shape[3] >= size,
+                     "max-pool window \(size) does not fit input shape \(input.shape)")
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let oh = h / size, ow = w / size
+        var argmax = [Int32](repeating: 0, count: n * c * oh * ow)
+        let output = Tensor(shape: [n, c, oh, ow]) { out in
+            input.withUnsafeBufferPointer { x in
+                argmax.withUnsafeMutableBufferPointer { arg in
+                    let argBase = arg.baseAddress!
+                    Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 8192 / max(1, h &* w))) { range in
+                        for plane in range {
+                            let src = x.baseAddress! + plane &* h &* w
+                            let dst = out + plane &* oh &* ow, dstArg = argBase + plane &* oh &* ow
+                            for y in 0..<oh {
+                                for xo in 0..<ow {
+                                    var best = -Float.infinity, bestIndex = (y &* size) &* w &+ xo &* size
+                                    for dy in 0..<size {
+                                        let row = (y &* size &+ dy) &* w &+ xo &* size
+                                        for dx in 0..<size where src[row &+ dx] > best || src[row &+ dx].isNaN {
+                                            best = src[row &+ dx]; bestIndex = row &+ dx
+                                        }
+                                    }
+                                    dst[y &* ow &+ xo] = best
+                                    dstArg[y &* ow &+ xo] = Int32(bestIndex)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, argmax)
+    }
+
+    /// Backward of max pooling: routes each output gradient to its argmax.
+    public static func maxPoolBackward(outputGradient: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
+        let planes = inputShape[0] * inputShape[1], planeSize = inputShape[2] * inputShape[3]
+        let outPlane = outputGradient.count / max(1, planes)
+        var dInput = Tensor.zeros(inputShape)
+        dInput.withUnsafeMutableBufferPointer { dx in
+            let base = dx.baseAddress!
+            outputGradient.withUnsafeBufferPointer { dy in
+                argmax.withUnsafeBufferPointer { arg in
+                    Parallel.forEachChunk(planes, minimumPerChunk: max(1, 8192 / max(1, planeSize))) { range in
+                        for plane in range {
+                            let dst = base + plane &* planeSize
+                            for i in 0..<outPlane {
+                                let o = plane &* outPlane &+ i
+                                dst[Int(arg[o])] += dy[o]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dInput
+    }
+
+    /// Source row/column of nearest-neighbour upsampling from `input` to `output` positions
+    /// (`floor(o * input / output)`, PyTorch's 'nearest').
+    @inlinable
+    static func nearestSource(_ o: Int, input: Int, output: Int) -> Int { min(input - 1, (o * input) / output) }
+
+    /// Nearest-neighbour upsampling of `[N, C, H, W]` to `[N, C, height, width]`.
+    public static func upsampleNearest(_ input: Tensor, height: Int, width: Int) -> Tensor {
+        precondition(input.rank == 4 && height > 0 && width > 0, "upsample needs a [N, C, H, W] input, got \(input.shape)")
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let columns = (0..<width).map { nearestSource($0, input: w, output: width) }
+        return Tensor(shape: [n, c, height, width]) { out in
+            input.withUnsafeBufferPointer { x in
+                columns.withUnsafeBufferPointer { col in
+                    Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 8192 / max(1, height &* width))) { range in
+                        for plane in range {
+                            let src = x.baseAddress! + plane &* h &* w, dst = out + plane &* height &* width
+                            for y in 0..<height {
+                                let srcRow = src + nearestSource(y, input: h, output: height) &* w
+                                let dstRow = dst + y &* width
+                                for xo in 0..<width { dstRow[xo] = srcRow[col[xo]] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward of nearest upsampling: sums each output gradient into its source.
+    public static func upsampleNearestBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor {
+        let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let height = outputGradient.shape[2], width = outputGradient.shape[3]
+        let columns = (0..<width).map { nearestSource($0, input: w, output: width) }
+        var dInput = Tensor.zeros(inputShape)
+        dInput.withUnsafeMutableBufferPointer { dx in
+            let base = dx.baseAddress!
+            outputGradient.withUnsafeBufferPointer { dy in
+                Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 8192 / max(1, height &* width))) { range in
+                    for plane in range {
+                        let dst = base + plane &* h &* w, src = dy.baseAddress! + plane &* height &* width
+                        for y in 0..<height {
+                            let dstRow = dst + nearestSource(y, input: h, output: height) &* w
+                            let srcRow = src + y &* width
+                            for xo in 0..<width { dstRow[columns[xo]] += srcRow[xo] }
+                        }
+                    }
+                }
+            }
+        }
+        return dInput
+    }
+}

@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reductions and row-wise softmax kernels.
+extension Tensor {
+    /// Sum of all elements (accumulated in Double).
+    public func sum() -> Float {
+        withUnsafeBufferPointer { x in
+            var s: Double = 0
+            var block: Float = 0
+            for (i, v) in x.enumerated() {
+                block += v
+                if i & 1023 == 1023 { s += Double(block); block = 0 }
+            }
+            return Float(s + Double(block))
+        }
+    }
+
+    /// Mean of all elements.
+    public func mean() -> Float { count == 0 ? 0 : sum() / Float(count) }
+
+    /// Sums over `axis`, removing it: `[a, b, c]` summed over axis 1 is `[a, c]`.
+    public func sum(alongAxis axis: Int) -> Tensor {
+        precondition(axis >= 0 && axis < rank, "sum: axis \(axis) out of range for shape \(shape)")
+        let outer = shape[..<axis].elementCount, length = shape[axis], inner = shape[(axis + 1)...].elementCount
+        var newShape = shape
+        newShape.remove(at: axis)
+        return Tensor(shape: newShape) { out in
+            out.initialize(repeating: 0, count: outer * inner)
+            withUnsafeBufferPointer { x in
+                for o in 0..<outer {
+                    for l in 0..<length {
+                        let src = x.baseAddress! + (o * length + l) * inner, dst = out + o * inner
+                        for i in 0..<inner { dst[i] += src[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// For a `[rows, columns]` view (`columns` = last axis), the index of each row's maximum.
+    public func argmaxRows() -> [Int] {
+        let columns = shape.last ?? 1, rows = count / max(1, columns)
+        return withUnsafeBufferPointer { x in
+            (0..<rows).map { r in
+                var best = 0
+                for j in 1..<max(1, columns) where x[r * columns + j] > x[r * columns + best] { best = j }
+                return best
+            }
+        }
+    }
+
+    /// Row-wise log-softmax over the last axis (max-shifted, numerically stable).
+    public func logSoftmaxRows() -> Tensor {
+        let columns = shape.last ?? 1, rows = count / max(1, columns)
+        return Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { x in
+                let src = x.baseAddress!
+                Parallel.forEachChunk(rows, minimumPerChunk: max(1, 4096 / max(1, columns))) { range in
+                    for r in range {
+                        let row = src + r * columns, dst = out + r * columns
+                        var m = -Float.infinity
+                        for j in 0..<columns { m = Swift.max(m, row[j]) }
+                        var s: Float = 0
+                        for j in 0..<columns { s += expf(row[j] - m) }
+                        let logZ = m + logf(s)
+                        for j in 0..<columns { dst[j] = row[j] - logZ }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row-wise softmax over the last axis (max-shifted, numerically stable).
+    public func softmaxRows() -> Tensor {
+        logSoftmaxRows().map { expf($0) }
+    }
+
+    /// Row-wise log-sum-exp over the last axis: `[rows, columns]` -> `[rows]`.
+    public func logSumExpRows() -> Tensor {
+        let columns = shape.last ?? 1, rows = count / max(1, columns)
+        return Tensor(shape: Array(shape.dropLast())) { out in
+            withUnsafeBufferPointer { x in
+                for r in 0..<rows {
+                    let row = x.baseAddress! + r * columns
+                    var m = -Float.infinity
+                    for j in 0..<columns { m = Swift.max(m, row[j]) }
+                    var s: Float = 0
+                    for j in 0..<columns { s += expf(row[j] - m) }
+                    out[r] = m + logf(s)
+                }
+            }
+        }
+    }
+}

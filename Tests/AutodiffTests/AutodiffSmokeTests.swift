@@ -1,0 +1,8 @@
+import XCTest
+@testable import Autodiff
+
+final class AutodiffSmokeTests: XCTestCase {
+    func testModuleLoads() throws {
+        XCTAssertTrue(true)
+    }
+}

@@ -1,0 +1,8 @@
+import XCTest
+@testable import Datasets
+
+final class DatasetsSmokeTests: XCTestCase {
+    func testModuleLoads() throws {
+        XCTAssertTrue(true)
+    }
+}
