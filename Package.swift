@@ -4,7 +4,7 @@ import PackageDescription
 let package = Package(
     name: "DAFAR-Swift",
     products: [
-        .library(name: "DAFARKit", targets: ["Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR"]),
+        .library(name: "DAFARKit", targets: ["Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,11 +20,13 @@ let package = Package(
         .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "DAFAR", dependencies: ["NeuralNetworks", "Datasets"]),
+        .target(name: "Attacks", dependencies: ["DAFAR"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DAFARTests", dependencies: ["DAFAR"]),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
     ],
     swiftLanguageModes: [.v5]
 )
