@@ -4,7 +4,7 @@ import PackageDescription
 let package = Package(
     name: "DAFAR-Swift",
     products: [
-        .library(name: "DAFARKit", targets: ["Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks"]),
+        .library(name: "DAFARKit", targets: ["Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks", "Baselines", "Evaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,12 +21,16 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "DAFAR", dependencies: ["NeuralNetworks", "Datasets"]),
         .target(name: "Attacks", dependencies: ["DAFAR"]),
+        .target(name: "Baselines", dependencies: ["DAFAR"]),
+        .target(name: "Evaluation", dependencies: ["Attacks", "Baselines"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DAFARTests", dependencies: ["DAFAR"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["Baselines"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,8 @@
+import XCTest
+@testable import Evaluation
+
+final class EvaluationSmokeTests: XCTestCase {
+    func testModuleLoads() throws {
+        XCTAssertTrue(true)
+    }
+}
