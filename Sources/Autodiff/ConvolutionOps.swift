@@ -4,11 +4,11 @@ import Tensors
 public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
     let (x, w) = (input.value, weight.value)
     let y = ConvolutionKernels.forward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
-    let needInput = input.requiresGradient
+    let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable.result(y, parents) { g in
         let grads = ConvolutionKernels.backward(input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
-                                                needInputGradient: needInput)
+                                                needInputGradient: needInput, needWeightGradient: needWeight)
         return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
     }
 }
@@ -18,11 +18,12 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
 public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
     let (x, w) = (input.value, weight.value)
     let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
-    let needInput = input.requiresGradient
+    let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable.result(y, parents) { g in
         let grads = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: g, stride: stride,
-                                                          padding: padding, needInputGradient: needInput)
+                                                          padding: padding, needInputGradient: needInput,
+                                                          needWeightGradient: needWeight)
         return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
     }
 }

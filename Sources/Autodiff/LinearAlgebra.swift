@@ -20,7 +20,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     precondition(x.shape[1] == weight.shape[1],
                  "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expects \(weight.shape[1]) features)")
     let (xv, wv) = (x.value, weight.value)
-    let n = xv.shape[0], inputs = xv.shape[1], outputs = wv.shape[0]
+    let n = xv.shape[0], outputs = wv.shape[0]
     var y = xv.matmul(wv, transposeOther: true)
     if let bias {
         precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]")
@@ -30,15 +30,14 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
             }
         }
     }
-    let (gx, gw) = (x.requiresGradient, weight.requiresGradient)
+    let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
-    _ = inputs
     return Variable.result(y, parents) { g in
         var grads: [Tensor?] = [
             gx ? g.matmul(wv) : nil,                               // dX = G W       [N, in]
             gw ? g.matmul(xv, transposeSelf: true) : nil,          // dW = G^T X     [out, in]
         ]
-        if bias != nil { grads.append(g.sum(alongAxis: 0)) }       // db = sum_n G   [out]
+        if bias != nil { grads.append(gb ? g.sum(alongAxis: 0) : nil) } // db = sum_n G [out]
         return grads
     }
 }

@@ -9,10 +9,10 @@ public enum ConvolutionKernels {
     public struct Gradients {
         /// d loss / d input, `[N, C, H, W]` (nil when not asked for).
         public var input: Tensor?
-        /// d loss / d weight, same shape as the weight.
-        public var weight: Tensor
-        /// d loss / d bias, `[out channels]`.
-        public var bias: Tensor
+        /// d loss / d weight, same shape as the weight (nil when not asked for).
+        public var weight: Tensor?
+        /// d loss / d bias, `[out channels]` (nil when the weight gradient is not asked for).
+        public var bias: Tensor?
     }
 
     static func geometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvolutionGeometry {
@@ -54,15 +54,20 @@ public enum ConvolutionKernels {
     }
 
     /// Convolution backward from `outputGradient` `[N, O, OH, OW]`.
+    ///
+    /// `needWeightGradient: false` (attacks, which only need d loss / d input) skips the
+    /// im2col of the input, the weight GEMM and the bias sums; weight and bias are then nil.
     public static func backward(input: Tensor, weight: Tensor, outputGradient: Tensor,
-                                stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true) -> Gradients {
+                                stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
+                                needWeightGradient: Bool = true) -> Gradients {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0], positions = g.outputPositions
         precondition(outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
                      "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])")
-        var dWeight = Tensor.zeros(weight.shape)
-        var dBias = Tensor.zeros([outChannels])
+        var dWeight = Tensor.zeros(needWeightGradient ? weight.shape : [0])
+        var dBias = Tensor.zeros([needWeightGradient ? outChannels : 0])
         var dInput: Tensor? = needInputGradient ? Tensor.zeros(input.shape) : nil
+        guard needInputGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
         let chunk = Im2Col.chunkSize(images: n, floatsPerImage: (g.patchSize + outChannels) * positions)
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
@@ -75,13 +80,15 @@ public enum ConvolutionKernels {
                                     while start < n {
                                         let count = min(chunk, n - start)
                                         let length = count * positions
-                                        Im2Col.im2col(columns, x.baseAddress! + start * g.imageSize, geometry: g, images: count)
                                         Im2Col.imagesToRows(rows, dy.baseAddress! + start * outChannels * positions,
                                                             count: count, channels: outChannels, positions: positions)
-                                        // dW [O, CKK] += dY^T [O, length] * columns^T [length, CKK]
-                                        BLAS.gemm(dw.baseAddress!, rows, columns, m: outChannels, n: g.patchSize, k: length,
-                                                  transposeB: true, beta: 1)
-                                        addRowSums(db.baseAddress!, rows, rowCount: outChannels, rowLength: length)
+                                        if needWeightGradient {
+                                            Im2Col.im2col(columns, x.baseAddress! + start * g.imageSize, geometry: g, images: count)
+                                            // dW [O, CKK] += dY^T [O, length] * columns^T [length, CKK]
+                                            BLAS.gemm(dw.baseAddress!, rows, columns, m: outChannels, n: g.patchSize, k: length,
+                                                      transposeB: true, beta: 1)
+                                            addRowSums(db.baseAddress!, rows, rowCount: outChannels, rowLength: length)
+                                        }
                                         if dInput != nil {
                                             // dcolumns [CKK, length] = W^T [CKK, O] * dY^T [O, length]
                                             BLAS.gemm(columns, w.baseAddress!, rows, m: g.patchSize, n: length, k: outChannels,
@@ -99,7 +106,7 @@ public enum ConvolutionKernels {
                 }
             }
         }
-        return Gradients(input: dInput, weight: dWeight, bias: dBias)
+        return Gradients(input: dInput, weight: needWeightGradient ? dWeight : nil, bias: needWeightGradient ? dBias : nil)
     }
 
     /// The output geometry of a transposed convolution, seen as the convolution it inverts.
@@ -110,6 +117,8 @@ public enum ConvolutionKernels {
                      "conv-transpose2d: input shape \(input) has \(input[1]) channels but weight shape \(weight) expects \(weight[0])")
         let height = (input[2] - 1) * stride - 2 * padding + weight[2]
         let width = (input[3] - 1) * stride - 2 * padding + weight[3]
+        precondition(height > 0 && width > 0,
+                     "conv-transpose2d: padding \(padding) is too large for input shape \(input) and weight shape \(weight) (output would be \(height)x\(width))")
         let g = ConvolutionGeometry(channels: weight[1], height: height, width: width,
                                     kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
         precondition(g.outputHeight == input[2] && g.outputWidth == input[3], "conv-transpose2d geometry mismatch")
@@ -150,15 +159,19 @@ public enum ConvolutionKernels {
     }
 
     /// Transposed convolution backward from `outputGradient` `[N, O, OH, OW]`.
+    ///
+    /// `needWeightGradient: false` skips the weight GEMM and the bias sums; weight and bias are then nil.
     public static func transposedBackward(input: Tensor, weight: Tensor, outputGradient: Tensor,
-                                          stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true) -> Gradients {
+                                          stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
+                                          needWeightGradient: Bool = true) -> Gradients {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], inChannels = input.shape[1], positions = g.outputPositions
         precondition(outputGradient.shape == [n, g.channels, g.height, g.width],
                      "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])")
-        var dWeight = Tensor.zeros(weight.shape)
+        var dWeight = Tensor.zeros(needWeightGradient ? weight.shape : [0])
         var dInput: Tensor? = needInputGradient ? Tensor.zeros(input.shape) : nil
-        let dBias = channelSums(outputGradient)
+        guard needInputGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
+        let dBias = needWeightGradient ? channelSums(outputGradient) : nil
         let chunk = Im2Col.chunkSize(images: n, floatsPerImage: (g.patchSize + inChannels) * positions)
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
@@ -171,11 +184,13 @@ public enum ConvolutionKernels {
                                     let count = min(chunk, n - start)
                                     let length = count * positions
                                     Im2Col.im2col(columns, dy.baseAddress! + start * g.imageSize, geometry: g, images: count)
-                                    Im2Col.imagesToRows(rows, x.baseAddress! + start * inChannels * positions,
-                                                        count: count, channels: inChannels, positions: positions)
-                                    // dW [I, O*KK] += X^T [I, length] * columns^T [length, O*KK]
-                                    BLAS.gemm(dw.baseAddress!, rows, columns, m: inChannels, n: g.patchSize, k: length,
-                                              transposeB: true, beta: 1)
+                                    if needWeightGradient {
+                                        Im2Col.imagesToRows(rows, x.baseAddress! + start * inChannels * positions,
+                                                            count: count, channels: inChannels, positions: positions)
+                                        // dW [I, O*KK] += X^T [I, length] * columns^T [length, O*KK]
+                                        BLAS.gemm(dw.baseAddress!, rows, columns, m: inChannels, n: g.patchSize, k: length,
+                                                  transposeB: true, beta: 1)
+                                    }
                                     if dInput != nil {
                                         // dX^T [I, length] = W [I, O*KK] * columns [O*KK, length]
                                         BLAS.gemm(rows, w.baseAddress!, columns, m: inChannels, n: length, k: g.patchSize)
@@ -192,7 +207,7 @@ public enum ConvolutionKernels {
                 }
             }
         }
-        return Gradients(input: dInput, weight: dWeight, bias: dBias)
+        return Gradients(input: dInput, weight: needWeightGradient ? dWeight : nil, bias: dBias)
     }
 
     /// Per-channel sums of a `[N, C, ...]` tensor -> `[C]` (the bias gradient).

@@ -6,16 +6,13 @@ import Darwin
 
 /// Reductions and row-wise softmax kernels.
 extension Tensor {
-    /// Sum of all elements (accumulated in Double).
+    /// Sum of all elements, accumulated in Double (exact to Float precision for any
+    /// realistic count; a Float accumulator drifts by ~1e-5 relative over 1e5 terms).
     public func sum() -> Float {
         withUnsafeBufferPointer { x in
             var s: Double = 0
-            var block: Float = 0
-            for (i, v) in x.enumerated() {
-                block += v
-                if i & 1023 == 1023 { s += Double(block); block = 0 }
-            }
-            return Float(s + Double(block))
+            for v in x { s += Double(v) }
+            return Float(s)
         }
     }
 
@@ -53,7 +50,9 @@ extension Tensor {
         }
     }
 
-    /// Row-wise log-softmax over the last axis (max-shifted, numerically stable).
+    /// Row-wise log-softmax over the last axis (max-shifted, numerically stable):
+    /// `(x_j - max) - log sum_k exp(x_k - max)`, which keeps full precision for large
+    /// logits (subtracting a large `max + log sum` would lose the low bits).
     public func logSoftmaxRows() -> Tensor {
         let columns = shape.last ?? 1, rows = count / max(1, columns)
         return Tensor(shape: shape) { out in
@@ -66,17 +65,34 @@ extension Tensor {
                         for j in 0..<columns { m = Swift.max(m, row[j]) }
                         var s: Float = 0
                         for j in 0..<columns { s += expf(row[j] - m) }
-                        let logZ = m + logf(s)
-                        for j in 0..<columns { dst[j] = row[j] - logZ }
+                        let logS = logf(s)
+                        for j in 0..<columns { dst[j] = (row[j] - m) - logS }
                     }
                 }
             }
         }
     }
 
-    /// Row-wise softmax over the last axis (max-shifted, numerically stable).
+    /// Row-wise softmax over the last axis (max-shifted, numerically stable):
+    /// `exp(x_j - max) / sum_k exp(x_k - max)`.
     public func softmaxRows() -> Tensor {
-        logSoftmaxRows().map { expf($0) }
+        let columns = shape.last ?? 1, rows = count / max(1, columns)
+        return Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { x in
+                let src = x.baseAddress!
+                Parallel.forEachChunk(rows, minimumPerChunk: max(1, 4096 / max(1, columns))) { range in
+                    for r in range {
+                        let row = src + r * columns, dst = out + r * columns
+                        var m = -Float.infinity
+                        for j in 0..<columns { m = Swift.max(m, row[j]) }
+                        var s: Float = 0
+                        for j in 0..<columns { dst[j] = expf(row[j] - m); s += dst[j] }
+                        let scale = 1 / s
+                        for j in 0..<columns { dst[j] *= scale }
+                    }
+                }
+            }
+        }
     }
 
     /// Row-wise log-sum-exp over the last axis: `[rows, columns]` -> `[rows]`.
