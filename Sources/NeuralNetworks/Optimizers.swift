@@ -40,7 +40,7 @@ public final class SGD: Optimizer {
         guard !nesterov || momentum > 0 else {
             throw OptimizerConfigurationError(description: "Nesterov momentum needs a momentum above 0")
         }
-        guard weightDecay >= 0 else {
+        guard weightDecay >= 0, weightDecay.isFinite else {
             throw OptimizerConfigurationError(description: "SGD weight decay must be >= 0, got \(weightDecay)")
         }
         self.learningRate = learningRate
@@ -72,16 +72,23 @@ public final class SGD: Optimizer {
 }
 
 /// Adam with bias correction (Kingma and Ba; PyTorch's defaults: betas 0.9, 0.999, eps 1e-8).
+///
+/// As in PyTorch, each parameter counts its own steps `t` (the steps in which it had
+/// a gradient), so a parameter that joins training late gets the full bias correction:
+/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+/// `p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.
 public final class Adam: Optimizer {
     public let learningRate: Float
     public let beta1: Float
     public let beta2: Float
     public let epsilon: Float
     public let weightDecay: Float
-    /// Number of steps taken.
+    /// Number of `step` calls.
     public private(set) var stepCount = 0
     var firstMoment: [String: Tensor] = [:]
     var secondMoment: [String: Tensor] = [:]
+    /// Steps taken by each parameter (`t` of the bias correction).
+    var parameterSteps: [String: Int] = [:]
 
     /// Creates the optimizer; throws when a hyper-parameter is out of range.
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -92,8 +99,10 @@ public final class Adam: Optimizer {
         guard (0..<1).contains(beta1), (0..<1).contains(beta2) else {
             throw OptimizerConfigurationError(description: "Adam betas must be in [0, 1), got \(beta1) and \(beta2)")
         }
-        guard epsilon > 0 else { throw OptimizerConfigurationError(description: "Adam epsilon must be > 0, got \(epsilon)") }
-        guard weightDecay >= 0 else {
+        guard epsilon > 0, epsilon.isFinite else {
+            throw OptimizerConfigurationError(description: "Adam epsilon must be a positive number, got \(epsilon)")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else {
             throw OptimizerConfigurationError(description: "Adam weight decay must be >= 0, got \(weightDecay)")
         }
         self.learningRate = learningRate
@@ -105,16 +114,20 @@ public final class Adam: Optimizer {
 
     public func step(_ parameters: [NamedParameter], gradients: Gradients) {
         stepCount += 1
-        let correction1 = 1 - powf(beta1, Float(stepCount))
-        let correction2 = 1 - powf(beta2, Float(stepCount))
-        let stepSize = learningRate / correction1
         let (b1, b2, eps) = (beta1, beta2, epsilon)
         for (name, parameter) in parameters {
             guard var g = gradients[object: parameter] else { continue }
             if weightDecay != 0 { g.add(parameter.value, scaledBy: weightDecay) }
             var m = firstMoment[name] ?? Tensor.zeros(g.shape)
             var v = secondMoment[name] ?? Tensor.zeros(g.shape)
-            firstMoment[name] = nil
+            precondition(m.shape == g.shape && v.shape == g.shape,
+                         "Adam state for '\(name)' has shapes \(m.shape) and \(v.shape) but the parameter has shape \(g.shape)")
+            let t = (parameterSteps[name] ?? 0) + 1
+            parameterSteps[name] = t
+            let correction1 = 1 - powf(beta1, Float(t))
+            let correction2 = 1 - powf(beta2, Float(t))
+            let stepSize = learningRate / correction1
+            firstMoment[name] = nil  // unique references: update in place
             secondMoment[name] = nil
             let n = g.count
             m.withUnsafeMutableBufferPointer { pm in
@@ -138,23 +151,44 @@ public final class Adam: Optimizer {
         }
     }
 
+    /// `step` (number of calls), and per parameter `t.name` (its steps), `m.name`, `v.name`.
     public var state: [String: Tensor] {
         var result: [String: Tensor] = ["step": Tensor(Float(stepCount))]
+        for (k, t) in parameterSteps { result["t.\(k)"] = Tensor(Float(t)) }
         for (k, v) in firstMoment { result["m.\(k)"] = v }
         for (k, v) in secondMoment { result["v.\(k)"] = v }
         return result
     }
 
+    /// Restores state saved by `state`; a parameter without `t.name` takes the global `step`.
     public func restore(_ state: [String: Tensor]) throws {
-        guard let step = state["step"], step.count == 1, step.storage[0] >= 0 else {
-            throw OptimizerConfigurationError(description: "Adam state has no valid step count")
+        func count(_ key: String) throws -> Int {
+            guard let t = state[key], t.count == 1, t.storage[0] >= 0, t.storage[0] < 16_777_216,
+                  t.storage[0].rounded() == t.storage[0] else {
+                throw OptimizerConfigurationError(description:
+                    "Adam state has no valid step count in '\(key)' (a whole number from 0 to 2^24), got \(state[key].map { "\($0.storage)" } ?? "none")")
+            }
+            return Int(t.storage[0])
         }
-        stepCount = Int(step.storage[0])
-        firstMoment = [:]
-        secondMoment = [:]
+        let globalStep = try count("step")
+        var first: [String: Tensor] = [:], second: [String: Tensor] = [:], steps: [String: Int] = [:]
         for (key, value) in state {
-            if key.hasPrefix("m.") { firstMoment[String(key.dropFirst(2))] = value }
-            if key.hasPrefix("v.") { secondMoment[String(key.dropFirst(2))] = value }
+            if key.hasPrefix("m.") { first[String(key.dropFirst(2))] = value }
+            if key.hasPrefix("v.") { second[String(key.dropFirst(2))] = value }
         }
+        for (name, m) in first {
+            guard let v = second[name], v.shape == m.shape else {
+                throw OptimizerConfigurationError(description:
+                    "Adam state for '\(name)' has a first moment of shape \(m.shape) but a second moment of shape \(second[name].map { "\($0.shape)" } ?? "none")")
+            }
+            steps[name] = state["t.\(name)"] == nil ? globalStep : try count("t.\(name)")
+        }
+        for name in second.keys where first[name] == nil {
+            throw OptimizerConfigurationError(description: "Adam state for '\(name)' has a second moment but no first moment")
+        }
+        stepCount = globalStep
+        firstMoment = first
+        secondMoment = second
+        parameterSteps = steps
     }
 }
