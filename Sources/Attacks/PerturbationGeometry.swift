@@ -1,0 +1,145 @@
+import Autodiff
+import Tensors
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Per-sample geometry shared by the gradient attacks: norms, steepest-ascent
+// directions, projections onto the eps ball, random starts, row selection.
+// A "sample" is one image `[C, H, W]` of a batch `[N, C, H, W]`.
+
+/// The smallest squared norm a gradient is divided by (cleverhans' `avoid_zero_div`).
+let avoidZeroDivision: Float = 1e-12
+
+enum PerSample {
+    /// `||t_i||_2` of every sample.
+    static func l2Norms(_ t: Tensor) -> [Float] {
+        let n = t.batchSize, item = t.itemCount
+        return t.withUnsafeBufferPointer { p in
+            (0..<n).map { i in
+                var s: Float = 0
+                for j in 0..<item { let e = p[i * item + j]; s += e * e }
+                return s.squareRoot()
+            }
+        }
+    }
+
+    /// `max_j |t_ij|` of every sample.
+    static func lInfinityNorms(_ t: Tensor) -> [Float] {
+        let n = t.batchSize, item = t.itemCount
+        return t.withUnsafeBufferPointer { p in
+            (0..<n).map { i in
+                var m: Float = 0
+                for j in 0..<item { m = max(m, Swift.abs(p[i * item + j])) }
+                return m
+            }
+        }
+    }
+
+    /// Multiplies sample `i` by `factors[i]`.
+    static func scaled(_ t: Tensor, by factors: [Float]) -> Tensor {
+        let item = t.itemCount
+        precondition(factors.count == t.batchSize, "scaled: \(factors.count) factors for \(t.batchSize) samples")
+        return Tensor(shape: t.shape) { out in
+            t.withUnsafeBufferPointer { p in
+                for i in 0..<factors.count {
+                    for j in 0..<item { out[i * item + j] = p[i * item + j] * factors[i] }
+                }
+            }
+        }
+    }
+
+    /// Copies the samples of `source` where `mask` is true into `destination` (same shapes).
+    static func copy(_ source: Tensor, into destination: inout Tensor, where mask: [Bool]) {
+        precondition(source.shape == destination.shape, "copy: shape \(source.shape) does not match \(destination.shape)")
+        let item = source.itemCount
+        destination.withUnsafeMutableBufferPointer { d in
+            source.withUnsafeBufferPointer { s in
+                for (i, take) in mask.enumerated() where take {
+                    for j in 0..<item { d[i * item + j] = s[i * item + j] }
+                }
+            }
+        }
+    }
+
+    /// Writes the samples of `part` (`[indices.count, ...]`) to rows `indices` of `destination`.
+    static func scatter(_ part: Tensor, into destination: inout Tensor, at indices: [Int]) {
+        let item = destination.itemCount
+        precondition(part.batchSize == indices.count && part.itemCount == item, "scatter: shape mismatch")
+        destination.withUnsafeMutableBufferPointer { d in
+            part.withUnsafeBufferPointer { s in
+                for (row, i) in indices.enumerated() {
+                    for j in 0..<item { d[i * item + j] = s[row * item + j] }
+                }
+            }
+        }
+    }
+}
+
+extension PerturbationNorm {
+    /// The unit step that maximises a linearised loss, per sample (cleverhans'
+    /// `optimize_linear`): `sign(g)` for L-inf, `g / sqrt(max(1e-12, sum g^2))` for L2.
+    func steepestAscentDirection(_ gradient: Tensor) -> Tensor {
+        switch self {
+        case .lInfinity:
+            return gradient.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        case .l2:
+            let factors = PerSample.l2Norms(gradient).map { 1 / max(avoidZeroDivision, $0 * $0).squareRoot() }
+            return PerSample.scaled(gradient, by: factors)
+        }
+    }
+
+    /// Projects each sample of the perturbation `delta` onto the ball of `radius`
+    /// (cleverhans' `clip_eta`): clamp to `[-radius, radius]` for L-inf, scale by
+    /// `min(1, radius / ||delta||_2)` for L2.
+    func project(_ delta: Tensor, radius: Float) -> Tensor {
+        switch self {
+        case .lInfinity:
+            return delta.clamped(-radius, radius)
+        case .l2:
+            let factors = PerSample.l2Norms(delta).map { min(1, radius / max(avoidZeroDivision, $0 * $0).squareRoot()) }
+            return PerSample.scaled(delta, by: factors)
+        }
+    }
+
+    /// A point drawn uniformly from the ball of `radius`, per sample: uniform in the
+    /// box for L-inf; for L2 a Gaussian direction scaled to radius `r * u^(1/d)`
+    /// (cleverhans' `random_lp_vector`), `d` the number of features.
+    func randomPoint(shape: [Int], radius: Float, using generator: inout SeededGenerator) -> Tensor {
+        switch self {
+        case .lInfinity:
+            return Tensor.uniform(shape, low: -radius, high: radius, using: &generator)
+        case .l2:
+            let direction = Tensor.normal(shape, using: &generator)
+            let n = shape.first ?? 1, d = Float(max(1, direction.itemCount))
+            let norms = PerSample.l2Norms(direction)
+            let factors = (0..<n).map { i in
+                radius * powf(generator.nextUniform(), 1 / d) / max(avoidZeroDivision, norms[i])
+            }
+            return PerSample.scaled(direction, by: factors)
+        }
+    }
+
+    /// The norm of every sample of `t`.
+    func norms(_ t: Tensor) -> [Float] {
+        self == .lInfinity ? PerSample.lInfinityNorms(t) : PerSample.l2Norms(t)
+    }
+}
+
+/// The gradient of `sum_i objective(x)_i` with respect to `x`: since samples do not
+/// interact, row `i` is `d objective_i / d x_i`. One forward and one backward pass.
+func objectiveGradient(at x: Tensor, _ objective: (Variable) -> Variable) -> Tensor {
+    let tape = Tape(recordsParameters: false)
+    let input = tape.watch(x)
+    let value = objective(input)
+    return tape.gradients(of: value.sum())[input] ?? Tensor.zeros(x.shape)
+}
+
+/// `x.gather(indices)`, or `x` itself when every row is selected in order.
+func rows(_ x: Tensor, _ indices: [Int]) -> Tensor {
+    indices.count == x.batchSize && indices.enumerated().allSatisfy { $0.offset == $0.element } ? x : x.gather(indices)
+}
+
+/// Formats a number for `settings`.
+func describe(_ value: Float) -> String { "\(value)" }
