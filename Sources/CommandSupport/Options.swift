@@ -1,0 +1,120 @@
+import ArgumentParser
+import DAFAR
+import Datasets
+import Foundation
+import Tensors
+
+extension DatasetName: ExpressibleByArgument {}
+extension ReconstructionNorm: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+/// Dataset options shared by every command.
+public struct DataOptions: ParsableArguments {
+    @Option(help: "Dataset: mnist5k (default; `make data` fetches it), fashion-mnist, mnist or cifar10 (the last two read --data-dir).")
+    public var dataset: DatasetName = .mnist5k
+
+    @Option(help: "Folder holding the dataset files (default: ./data for mnist5k, /usr/share/datasets/fashion-mnist for fashion-mnist).")
+    public var dataDir: String?
+
+    @Option(help: "Fraction of the training split held out as clean validation data for thresholds (0 < f < 0.5).")
+    public var validationFraction: Double = 0.1
+
+    @Option(help: "Use at most this many training and test images (quick runs).")
+    public var limit: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        guard validationFraction > 0 && validationFraction < 0.5 else {
+            throw ValidationError("--validation-fraction must be in (0, 0.5), got \(validationFraction)")
+        }
+        if let limit, limit < 10 { throw ValidationError("--limit must be at least 10, got \(limit)") }
+    }
+
+    /// Loads the splits (seeded validation hold-out).
+    public func load(seed: UInt64) throws -> DatasetSplits {
+        try DatasetLoader.load(dataset, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) },
+                               validationFraction: validationFraction, seed: seed, limit: limit)
+    }
+}
+
+/// Threading and output-verbosity options shared by every command.
+public struct RuntimeOptions: ParsableArguments {
+    @Option(help: "Threads for OpenBLAS and the Swift kernels (default: all cores). Use 1 for bit-identical reruns.")
+    public var threads: Int?
+
+    @Flag(help: "Print only the final results (no progress bar).")
+    public var quiet = false
+
+    public init() {}
+
+    public func validate() throws {
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
+    }
+
+    /// Applies the thread count.
+    public func apply() {
+        Parallel.setThreadCount(threads ?? Parallel.availableCores)
+    }
+}
+
+/// Runs a command body, turning a `UserFacingError` into one line on standard error
+/// and its sysexits status.
+public func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as UserFacingError {
+        printError("error: \(error.description)")
+        throw ExitCode(error.exitCode)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError("error: \(error.localizedDescription)")
+        throw ExitCode(ExitStatus.software)
+    }
+}
+
+/// Writes a line to standard error.
+public func printError(_ line: String) {
+    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+}
+
+/// An output path that cannot be written.
+public struct OutputPathError: UserFacingError {
+    public let description: String
+    public var exitCode: Int32 { ExitStatus.cannotCreate }
+}
+
+/// Checks before long work that `path`'s folder exists and `path` is not a folder.
+public func checkOutputPath(_ path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw OutputPathError(description: "output \(path) is a folder; give a file name")
+    }
+    let folder = url.deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw OutputPathError(description: "cannot write \(path): folder \(folder) does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: folder) else {
+        throw OutputPathError(description: "cannot write \(path): folder \(folder) is not writable")
+    }
+}
+
+/// Checks that an input file exists and is a regular file.
+public func checkInputFile(_ path: String, what: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw InputPathError(description: "\(what) \(path) does not exist")
+    }
+    if isDirectory.boolValue { throw InputPathError(description: "\(what) \(path) is a folder, not a file") }
+    guard FileManager.default.isReadableFile(atPath: path) else { throw InputPathError(description: "\(what) \(path) is not readable") }
+}
+
+/// An input path that cannot be read.
+public struct InputPathError: UserFacingError {
+    public let description: String
+    public var exitCode: Int32 { ExitStatus.noInput }
+}

@@ -1,0 +1,79 @@
+import Autodiff
+import Datasets
+import NeuralNetworks
+import Tensors
+
+/// Settings of detector training (Eq. 6) and calibration (Eq. 7).
+public struct DetectorTrainingSettings: Sendable {
+    public var epochs = 30
+    public var batchSize = 64
+    public var learningRate: Float = 1e-3
+    /// Training objective: the paper's per-image L2 (default) or MSE.
+    public var objective = ReconstructionNorm.l2
+    /// Norm of the anomaly score.
+    public var scoreNorm = ReconstructionNorm.l2
+    /// Hidden sizes (nil: the paper's for the input size).
+    public var hiddenSizes: [Int]? = nil
+    /// z in alpha = mean + z * std.
+    public var z: Float = 3
+    /// Compute mean/std on held-out validation scores (true) or on training scores (the paper).
+    public var statisticsOnValidation = true
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public var metadata: [String: String] {
+        ["detector_epochs": String(epochs), "detector_batch_size": String(batchSize),
+         "detector_learning_rate": String(learningRate), "detector_objective": objective.rawValue,
+         "detector_seed": String(seed)]
+    }
+}
+
+/// Training and calibration of the detector C on clean residuals.
+public enum DetectorTraining {
+    /// Residuals `x - D(E(x))` of clean images, batched, no tape.
+    public static func residuals(_ network: JointNetwork, images: Tensor) -> Tensor {
+        Inference.batched(images) { batch in
+            let x = Variable(batch)
+            return (x - network.reconstruct(x)).value
+        }
+    }
+
+    /// Anomaly scores of residuals, batched, no tape.
+    public static func scores(_ detector: AnomalyDetector, residuals: Tensor) -> [Float] {
+        Inference.batched(residuals) { detector.score(residual: Variable($0)).value }.storage
+    }
+
+    /// Trains `detector` on clean `residuals` `[N, C, H, W]` for the configured epochs.
+    /// `onStep(epoch, step, stepsPerEpoch, runningLoss)` reports progress.
+    public static func train(_ detector: AnomalyDetector, residuals: Tensor, settings: DetectorTrainingSettings,
+                             onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }) throws {
+        let optimizer = try Adam(learningRate: settings.learningRate)
+        var generator: SeededGenerator? = SeededGenerator(seed: settings.seed &+ 0xC0FFEE)
+        let n = residuals.batchSize
+        let dummyLabels = LabeledImages(images: residuals, labels: [Int](repeating: 0, count: n), classCount: 1)
+        for epoch in 0..<settings.epochs {
+            let batches = dummyLabels.batchIndices(size: settings.batchSize, shuffledBy: &generator)
+            var total = 0.0, seen = 0
+            for (step, batch) in batches.enumerated() {
+                let tape = Tape()
+                let loss = detector.loss(residual: tape.constant(residuals.gather(batch)), objective: settings.objective)
+                guard loss.value.storage[0].isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1) }
+                optimizer.step(detector.namedParameters, gradients: tape.gradients(of: loss))
+                total += Double(loss.value.storage[0]) * Double(batch.count)
+                seen += batch.count
+                onStep(epoch, step + 1, batches.count, total / Double(seen))
+            }
+        }
+    }
+
+    /// Sets the detector's calibration: statistics from `statisticsScores`, alpha = mean + z * std,
+    /// and thresholds at 1 % and 5 % false positives on `validationScores`.
+    public static func calibrate(_ detector: AnomalyDetector, statisticsScores: [Float], source: String,
+                                 validationScores: [Float], z: Float) {
+        var rates: [Double: Float] = [:]
+        for rate in [0.01, 0.05] { rates[rate] = Threshold.atFalsePositiveRate(rate, scores: validationScores) }
+        detector.calibration = AnomalyDetector.Calibration(statisticsSource: source, statistics: ScoreStatistics(statisticsScores),
+                                                           z: z, thresholdsAtRate: rates)
+    }
+}

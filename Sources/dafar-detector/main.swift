@@ -1,0 +1,158 @@
+import ArgumentParser
+import CommandSupport
+import DAFAR
+import Datasets
+import Foundation
+import NeuralNetworks
+import Tensors
+
+/// `dafar-detector`: trains the detector C on clean residuals of a trained model and calibrates its threshold.
+@main
+struct DAFARDetector: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dafar-detector",
+        abstract: "Train DAFAR's detector C on clean reconstruction residuals and set its threshold (Eq. 6, 7).",
+        discussion: """
+        E and D are frozen. C is trained on x - D(E(x)) of clean training images; the anomaly score is
+        ||delta - C(delta)||. The threshold is alpha = mean + z * std of clean scores (computed on the
+        held-out validation split by default, since training scores run low), and the thresholds that give
+        1 % and 5 % false positives on the validation split are stored too.
+        Example: dafar-detector --model runs/model.safetensors --output runs/detector.safetensors
+        """)
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "Model written by dafar-train.")
+    var model: String
+
+    @Option(help: "Where to write the detector (safetensors).")
+    var output: String
+
+    @Option(help: "Detector training epochs.")
+    var epochs = 30
+
+    @Option(help: "Residuals per training step.")
+    var batchSize = 64
+
+    @Option(help: "Adam learning rate.")
+    var learningRate: Float = 1e-3
+
+    @Option(help: "Encoder hidden sizes, comma separated (default 256,128,64 for 784 inputs, 512,256,100 for 3072).")
+    var hiddenSizes: String?
+
+    @Option(help: "Anomaly score norm: l2 (the paper) or l1.")
+    var scoreNorm: ReconstructionNorm = .l2
+
+    @Option(help: "Training objective of C: l2 (per-image norm, Eq. 6) or mse.")
+    var objective: ReconstructionNorm = .l2
+
+    @Option(help: "z in alpha = mean + z * std (default 3 for 1-channel data, 2 for colour).")
+    var z: Float?
+
+    @Option(help: "Which clean scores give mean and std: validation (held out, default) or train (the paper).")
+    var statisticsOn: String = "validation"
+
+    @Option(help: "Which threshold verdicts use: alpha, fpr1 or fpr5.")
+    var threshold: String = "alpha"
+
+    @Option(help: "Seed of the detector's initialisation and shuffling (and the validation split).")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
+            throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
+        }
+        if let z { guard z > 0 && z.isFinite else { throw ValidationError("--z must be a positive number, got \(z)") } }
+        guard ["validation", "train"].contains(statisticsOn) else { throw ValidationError("--statistics-on must be validation or train") }
+        guard ["alpha", "fpr1", "fpr5"].contains(threshold) else { throw ValidationError("--threshold must be alpha, fpr1 or fpr5") }
+        guard scoreNorm != .mse else { throw ValidationError("--score-norm must be l2 or l1") }
+        _ = try parsedHiddenSizes()
+    }
+
+    func parsedHiddenSizes() throws -> [Int]? {
+        guard let hiddenSizes else { return nil }
+        let sizes = hiddenSizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 65536 }) else {
+            throw ValidationError("--hidden-sizes must be positive integers separated by commas, got '\(hiddenSizes)'")
+        }
+        return sizes.map { $0! }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            runtime.apply()
+            try checkInputFile(model, what: "model")
+            try checkOutputPath(output)
+            let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model))
+            let splits = try data.load(seed: seed)
+            guard splits.train.imageShape == dafar.inputShape else {
+                throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.train.imageShape) images; use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
+            }
+            let zValue = z ?? (dafar.inputShape[0] == 1 ? 3 : 2)
+            var settings = DetectorTrainingSettings()
+            settings.epochs = epochs
+            settings.batchSize = batchSize
+            settings.learningRate = learningRate
+            settings.objective = objective
+            settings.scoreNorm = scoreNorm
+            settings.hiddenSizes = try parsedHiddenSizes()
+            settings.z = zValue
+            settings.seed = seed
+
+            let residuals = (train: DetectorTraining.residuals(dafar.network, images: splits.train.images),
+                             validation: DetectorTraining.residuals(dafar.network, images: splits.validation.images),
+                             test: DetectorTraining.residuals(dafar.network, images: splits.test.images))
+            let inputSize = dafar.inputShape.elementCount
+            let detector = AnomalyDetector(inputSize: inputSize, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: seed)
+            let bar = ProgressBar(total: epochs, label: "detector", enabled: !runtime.quiet)
+            try DetectorTraining.train(detector, residuals: residuals.train, settings: settings) { epoch, step, steps, loss in
+                if step == steps { bar.update(epoch + 1, String(format: "loss %.4f", loss)) }
+            }
+            bar.finish()
+
+            let scores = (train: DetectorTraining.scores(detector, residuals: residuals.train),
+                          validation: DetectorTraining.scores(detector, residuals: residuals.validation),
+                          test: DetectorTraining.scores(detector, residuals: residuals.test))
+            let statisticsScores = statisticsOn == "train" ? scores.train : scores.validation
+            DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn,
+                                       validationScores: scores.validation, z: zValue)
+            var calibration = detector.calibration!
+            calibration.active = threshold == "fpr1" ? calibration.thresholdsAtRate[0.01]!
+                : threshold == "fpr5" ? calibration.thresholdsAtRate[0.05]! : calibration.alpha
+            detector.calibration = calibration
+
+            let trainAlpha = ScoreStatistics(scores.train).threshold(z: zValue)
+            let rows: [(String, Float)] = [
+                ("alpha = mean + \(zValue) std (\(statisticsOn))", calibration.alpha),
+                ("alpha from training scores (paper)", trainAlpha),
+                ("1 % FPR on validation", calibration.thresholdsAtRate[0.01]!),
+                ("5 % FPR on validation", calibration.thresholdsAtRate[0.05]!),
+            ]
+            var metadata = settings.metadata.merging(["dataset": data.dataset.rawValue, "threshold_choice": threshold,
+                                                      "train_count": String(splits.train.count),
+                                                      "validation_count": String(splits.validation.count),
+                                                      "test_count": String(splits.test.count),
+                                                      "alpha_from_train_scores": String(trainAlpha)]) { a, _ in a }
+            print("clean scores: train mean \(fmt(ScoreStatistics(scores.train).mean)) std \(fmt(ScoreStatistics(scores.train).standardDeviation)); "
+                  + "validation mean \(fmt(ScoreStatistics(scores.validation).mean)) std \(fmt(ScoreStatistics(scores.validation).standardDeviation))")
+            print("threshold                                  value     test FPR (n=\(splits.test.count))")
+            for (name, value) in rows {
+                let fpr = Threshold.flaggedFraction(scores.test, threshold: value)
+                print(name.padding(toLength: 42, withPad: " ", startingAt: 0) + " " + fmt(value).padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + String(format: " %.2f %%", fpr * 100))
+            }
+            metadata["test_fpr_alpha"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.alpha))
+            metadata["test_fpr_alpha_from_train"] = String(Threshold.flaggedFraction(scores.test, threshold: trainAlpha))
+            metadata["test_fpr_1pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.01]!))
+            metadata["test_fpr_5pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.05]!))
+            metadata["seed"] = String(seed)
+            try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
+            print("detector written to \(output) (verdicts use the \(threshold) threshold \(fmt(calibration.active)))")
+        }
+    }
+
+    func fmt(_ v: Float) -> String { String(format: "%.4f", v) }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import CommandSupport
+import DAFAR
+import Datasets
+import Foundation
+import NeuralNetworks
+import Tensors
+
+/// `dafar-train`: joint training of the target network E/F and the feedback decoder D (Eq. 5).
+@main
+struct DAFARTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dafar-train",
+        abstract: "Train a DAFAR target network and its feedback decoder jointly (paper Eq. 5).",
+        discussion: """
+        Loss = cross-entropy(F(E(x)), y) + lambda * ||x - D(E(x))|| averaged over the batch.
+        A checkpoint is written after every epoch (and on Ctrl-C); --resume continues from it.
+        Example: dafar-train --dataset mnist5k --output runs/model.safetensors
+        """)
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "Where to write the trained model (safetensors).")
+    var output: String
+
+    @Option(help: "Training epochs.")
+    var epochs = 15
+
+    @Option(help: "Images per training step.")
+    var batchSize = 64
+
+    @Option(help: "Learning rate.")
+    var learningRate: Float = 1e-3
+
+    @Option(help: "Optimizer: adam or sgd (with --momentum).")
+    var optimizer: OptimizerKind = .adam
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(name: .customLong("lambda"), help: "Weight of the reconstruction term in the loss.")
+    var reconstructionWeight: Float = 1
+
+    @Option(help: "Reconstruction term: l2 (per-image L2 norm, the paper), l1 or mse.")
+    var reconstructionNorm: ReconstructionNorm = .l2
+
+    @Option(help: "Number of feature layers D reads from (default: all of E, i.e. the last pooling layer).")
+    var feedbackLayer: Int?
+
+    @Option(help: "Seed for initialisation, the validation split and shuffling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Checkpoint file (default: <output>.checkpoint).")
+    var checkpoint: String?
+
+    @Flag(help: "Continue from the checkpoint of an interrupted run with the same settings.")
+    var resume = false
+
+    func validate() throws {
+        guard epochs >= 1 && epochs <= 100_000 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
+            throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
+        }
+        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard reconstructionWeight >= 0 && reconstructionWeight.isFinite else {
+            throw ValidationError("--lambda must be a non-negative number, got \(reconstructionWeight)")
+        }
+        if let feedbackLayer, feedbackLayer < 1 { throw ValidationError("--feedback-layer must be at least 1, got \(feedbackLayer)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            runtime.apply()
+            Interrupt.install()
+            try checkOutputPath(output)
+            let checkpointPath = checkpoint ?? output + ".checkpoint"
+            try checkOutputPath(checkpointPath)
+            if resume { try checkInputFile(checkpointPath, what: "checkpoint") }
+
+            let splits = try data.load(seed: seed)
+            guard let architecture = Architecture.forImageShape(splits.train.imageShape) else {
+                throw ModelFileError("no Table 1 architecture for images of shape \(splits.train.imageShape)", exitCode: ExitStatus.dataError)
+            }
+            let featureLayers = architecture == .mnist ? 10 : 14
+            if let feedbackLayer, feedbackLayer > featureLayers {
+                throw ValidationError("--feedback-layer must be at most \(featureLayers) for the \(architecture) network")
+            }
+            var settings = JointTrainingSettings()
+            settings.epochs = epochs
+            settings.batchSize = batchSize
+            settings.learningRate = learningRate
+            settings.optimizer = optimizer
+            settings.momentum = momentum
+            settings.reconstructionWeight = reconstructionWeight
+            settings.reconstructionNorm = reconstructionNorm
+            settings.seed = seed
+            let network = JointNetwork(architecture: architecture, classCount: splits.train.classCount,
+                                       feedbackLayer: feedbackLayer, seed: seed)
+            let trainer = try JointTrainer(network: network, settings: settings)
+            let runMetadata = metadata(splits)
+            if resume {
+                let archive = try SafetensorsArchive(contentsOf: URL(fileURLWithPath: checkpointPath))
+                let expected = runMetadata.merging(settings.metadata) { a, _ in a }
+                    .merging(["feedback_layer": String(network.feedbackLayer)]) { a, _ in a }
+                for key in ["dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer"]
+                where archive.metadata[key] != expected[key] {
+                    throw ModelFileError("checkpoint \(checkpointPath) was made with another \(key) (\(archive.metadata[key] ?? "none"), now \(expected[key] ?? "none")); resume with the same options")
+                }
+                try trainer.restore(from: archive, file: checkpointPath)
+                log("resuming at epoch \(trainer.epoch + 1), step \(trainer.step)")
+            }
+            log("training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
+                + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads")
+
+            while trainer.epoch < epochs {
+                let bar = ProgressBar(total: trainer.stepsPerEpoch(splits.train), label: "epoch \(trainer.epoch + 1)/\(epochs)",
+                                      enabled: !runtime.quiet)
+                let epochStart = Date()
+                var imagesThisRun = 0
+                let completed = try trainer.runEpoch(on: splits.train, shouldStop: { Interrupt.requested }) { t in
+                    imagesThisRun += batchSize
+                    let s = t.runningSummary
+                    let rate = Double(imagesThisRun) / max(1e-9, Date().timeIntervalSince(epochStart))
+                    bar.update(t.step, String(format: "loss %.4f acc %.3f rec %.3f %.0f img/s", s.loss, s.accuracy, s.reconstruction, rate))
+                }
+                bar.finish()
+                if !completed {
+                    try trainer.checkpoint(metadata: runMetadata).write(to: URL(fileURLWithPath: checkpointPath))
+                    log("interrupted: checkpoint written to \(checkpointPath) (epoch \(trainer.epoch + 1), step \(trainer.step)); continue with --resume")
+                    throw ExitCode(130)
+                }
+                let test = Inference.evaluate(network, on: splits.test)
+                log(String(format: "epoch %d: test accuracy %.4f, mean reconstruction L2 %.4f (%.1f s)",
+                           trainer.epoch, test.accuracy, test.reconstructionL2, Date().timeIntervalSince(epochStart)))
+                try trainer.checkpoint(metadata: runMetadata).write(to: URL(fileURLWithPath: checkpointPath))
+            }
+
+            let test = Inference.evaluate(network, on: splits.test)
+            let validation = Inference.evaluate(network, on: splits.validation)
+            var final = runMetadata.merging(settings.metadata) { a, _ in a }
+            final["test_accuracy"] = String(format: "%.6f", test.accuracy)
+            final["test_count"] = String(splits.test.count)
+            final["test_reconstruction_l2"] = String(format: "%.6f", test.reconstructionL2)
+            final["validation_accuracy"] = String(format: "%.6f", validation.accuracy)
+            try network.archive(metadata: final).write(to: URL(fileURLWithPath: output))
+            print(String(format: "test accuracy %.2f %% on %d images, mean reconstruction L2 %.3f", test.accuracy * 100, splits.test.count, test.reconstructionL2))
+            print("model written to \(output)")
+        }
+    }
+
+    func metadata(_ splits: DatasetSplits) -> [String: String] {
+        ["dataset": data.dataset.rawValue, "train_count": String(splits.train.count),
+         "validation_count": String(splits.validation.count), "validation_fraction": String(data.validationFraction),
+         "limit": data.limit.map(String.init) ?? "none", "threads": String(Parallel.threadCount)]
+    }
+
+    func log(_ line: String) {
+        if !runtime.quiet { printError(line) }
+    }
+}
