@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "CommandSupport", dependencies: ["DAFAR", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dafar-train", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-detector", dependencies: ["CommandSupport"]),
+        .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport", "Attacks"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),

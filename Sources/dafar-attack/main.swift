@@ -1,0 +1,204 @@
+import ArgumentParser
+import Attacks
+import CommandSupport
+import DAFAR
+import Datasets
+import Foundation
+import NeuralNetworks
+import Tensors
+
+extension AttackKind: ExpressibleByArgument {}
+
+/// `dafar-attack`: generates adversarial examples against a DAFAR model and writes them as a safetensors set.
+@main
+struct DAFARAttack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dafar-attack",
+        abstract: "Attack a trained DAFAR model and write the adversarial set (safetensors).",
+        discussion: """
+        Attacks: fgsm, fgm-l2, bim, pgd (L-inf, random start), pgd-l2, cw2 (Carlini-Wagner L2, cleverhans v3 \
+        defaults), jsma, deepfool, adaptive-pgd and adaptive-cw (they know the detector: loss + lambda * \
+        max(0, score - alpha); success = misclassified AND not flagged).
+        The set holds x, x_adv, y, pred_clean, pred_adv, success (and detector scores when --detector is given).
+        Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
+        """)
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "Model written by dafar-train.")
+    var model: String
+
+    @Option(help: "Detector written by dafar-detector (required by the adaptive attacks; adds scores otherwise).")
+    var detector: String?
+
+    @Option(help: "Which split to attack: test, validation or train.")
+    var split = "test"
+
+    @Option(help: "Attack the first N images of the split.")
+    var count = 1000
+
+    @Flag(help: "Keep only images the model classifies correctly (before taking --count).")
+    var onlyCorrect = false
+
+    @Option(help: "Attack to run: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var attack: AttackKind
+
+    @Option(help: "Perturbation budget (L-inf for fgsm/bim/pgd/adaptive-pgd, default 0.3; L2 for fgm-l2/pgd-l2, default 2).")
+    var eps: Float?
+
+    @Option(help: "Iterations (bim/pgd 40, adaptive-pgd 100, cw2 1000 per binary-search step, deepfool 50).")
+    var steps: Int?
+
+    @Option(help: "Step size (pgd 0.01, pgd-l2 eps/8, bim eps/10) or the CW Adam learning rate (5e-3).")
+    var stepSize: Float?
+
+    @Option(help: "PGD random restarts.")
+    var restarts = 1
+
+    @Flag(help: "Start PGD at the clean image instead of a random point in the eps ball.")
+    var noRandomStart = false
+
+    @Option(help: "CW confidence kappa.")
+    var confidence: Float = 0
+
+    @Option(help: "CW binary-search steps (default 5).")
+    var binarySteps: Int?
+
+    @Option(help: "CW initial constant c (default 1e-2).")
+    var initialConst: Float?
+
+    @Flag(help: "CW with Carlini's original settings (lr 1e-2, 9 binary steps, 10000 iterations, c 1e-3).")
+    var carliniOriginal = false
+
+    @Option(help: "JSMA perturbation per pixel (theta).")
+    var theta: Float = 1
+
+    @Option(help: "JSMA maximum fraction of pixels changed (gamma).")
+    var gamma: Float = 0.1
+
+    @Option(name: .customLong("lambda"), help: "Adaptive attack: weight of max(0, score - alpha).")
+    var lambda: Float = 1
+
+    @Option(help: "Labels the attack uses: true (default) or predicted (avoids label leaking, as cleverhans).")
+    var labels = "true"
+
+    @Option(help: "Images per attack batch.")
+    var batchSize = 100
+
+    @Option(help: "Seed of random starts and targets.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Where to write the adversarial set (safetensors).")
+    var output: String
+
+    func validate() throws {
+        guard ["test", "validation", "train"].contains(split) else { throw ValidationError("--split must be test, validation or train, got '\(split)'") }
+        guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        if let eps { guard eps > 0 && eps.isFinite && (eps <= 1 || [.fgmL2, .pgdL2].contains(attack)) && eps <= 100 else {
+            throw ValidationError("--eps must be in (0, 1] for L-inf attacks (and positive for L2 attacks), got \(eps)") } }
+        if let steps { guard steps >= 1 && steps <= 1_000_000 else { throw ValidationError("--steps must be at least 1, got \(steps)") } }
+        if let stepSize { guard stepSize > 0 && stepSize.isFinite else { throw ValidationError("--step-size must be positive, got \(stepSize)") } }
+        guard restarts >= 1 else { throw ValidationError("--restarts must be at least 1, got \(restarts)") }
+        guard confidence >= 0 && confidence.isFinite else { throw ValidationError("--confidence must be >= 0, got \(confidence)") }
+        guard gamma > 0 && gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1], got \(gamma)") }
+        guard theta != 0 && abs(theta) <= 1 else { throw ValidationError("--theta must be in [-1, 1] and not 0, got \(theta)") }
+        guard lambda >= 0 && lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
+        guard ["true", "predicted"].contains(labels) else { throw ValidationError("--labels must be true or predicted, got '\(labels)'") }
+        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        if attack.needsDetector && detector == nil { throw ValidationError("--attack \(attack.rawValue) needs --detector FILE") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            runtime.apply()
+            try checkInputFile(model, what: "model")
+            if let detector { try checkInputFile(detector, what: "detector") }
+            try checkOutputPath(output)
+            let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: detector.map { URL(fileURLWithPath: $0) })
+            let splits = try data.load(seed: seed)
+            var images = split == "test" ? splits.test : split == "validation" ? splits.validation : splits.train
+            guard images.imageShape == dafar.inputShape else {
+                throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(images.imageShape) images")
+            }
+            let classifier = dafar.attackableClassifier
+            if onlyCorrect {
+                let predictions = dafar.classify(images.images)
+                images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
+            }
+            images = images.prefix(count)
+            var spec = AttackSpec(kind: attack)
+            spec.epsilon = eps
+            spec.steps = steps
+            spec.stepSize = stepSize
+            spec.restarts = restarts
+            spec.randomStart = !noRandomStart
+            spec.confidence = confidence
+            spec.binarySearchSteps = binarySteps
+            spec.initialConstant = initialConst
+            spec.carliniOriginal = carliniOriginal
+            spec.theta = theta
+            spec.gamma = gamma
+            spec.lambda = lambda
+            let attackDetector = dafar.attackableDetector
+            let method: any Attack
+            do { method = try spec.make(detector: attackDetector) } catch let error as AttackConfigurationError {
+                throw ValidationError(error.description)
+            }
+            let attackLabels = labels == "true" ? images.labels : dafar.classify(images.images)
+            let bar = ProgressBar(total: images.count, label: method.name, enabled: !runtime.quiet)
+            let start = Date()
+            var set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: attackLabels,
+                                       model: classifier, detector: attackDetector, countDetector: attack.needsDetector,
+                                       batchSize: batchSize, seed: seed) { done in
+                bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
+            }
+            bar.finish()
+            let seconds = Date().timeIntervalSince(start)
+            let summary = PerturbationSummary(set)
+            set.metadata = [
+                "attack": method.name, "attack_kind": attack.rawValue,
+                "attack_settings": String(decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
+                "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
+                "dataset": data.dataset.rawValue, "split": split, "count": String(set.count), "only_correct": String(onlyCorrect),
+                "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount),
+                "success_criterion": attack.needsDetector ? "misclassified and not flagged" : "misclassified",
+                "success_rate": String(set.successRate), "mean_l2_successful": summary.meanL2.map { String($0) } ?? "none",
+                "mean_linf_successful": summary.meanLInf.map { String($0) } ?? "none",
+                "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion,
+            ]
+            try set.archive().write(to: URL(fileURLWithPath: output))
+            let successes = set.success.filter { $0 }.count
+            print(String(format: "%@: success %.2f %% (%d/%d), mean L2 %@, mean L-inf %@ of successful examples, %.1f adversarial examples/s",
+                         method.name, set.successRate * 100, successes, set.count,
+                         summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
+                         Double(set.count) / max(1e-9, seconds)))
+            if let scores = set.scoreAdversarial, let threshold = dafar.threshold {
+                let flagged = zip(scores, set.success).filter { $0.1 && $0.0 > threshold }.count
+                print(String(format: "detector flags %d of %d successful examples (threshold %.4f)", flagged, successes, threshold))
+            }
+            print("adversarial set written to \(output)")
+        }
+    }
+}
+
+/// Mean L2 and L-inf perturbation of the successful examples of a set.
+struct PerturbationSummary {
+    var meanL2: Float?
+    var meanLInf: Float?
+
+    init(_ set: AdversarialSet) {
+        let item = set.clean.itemCount
+        var l2 = 0.0, linf = 0.0, n = 0
+        for i in 0..<set.count where set.success[i] {
+            var s: Float = 0, m: Float = 0
+            for j in 0..<item {
+                let d = set.adversarial.storage[i * item + j] - set.clean.storage[i * item + j]
+                s += d * d
+                m = max(m, abs(d))
+            }
+            l2 += Double(s.squareRoot()); linf += Double(m); n += 1
+        }
+        if n > 0 { meanL2 = Float(l2 / Double(n)); meanLInf = Float(linf / Double(n)) }
+    }
+}
