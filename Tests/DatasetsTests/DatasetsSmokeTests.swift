@@ -1,8 +1,0 @@
-import XCTest
-@testable import Datasets
-
-final class DatasetsSmokeTests: XCTestCase {
-    func testModuleLoads() throws {
-        XCTAssertTrue(true)
-    }
-}
