@@ -1,0 +1,85 @@
+import NeuralNetworks
+import Tensors
+
+/// A detector of adversarial images that gives every image a score.
+///
+/// Convention shared by all baselines: a HIGHER score means MORE adversarial, and
+/// an image is flagged when its score is above a `FittedThreshold` fitted on clean
+/// validation images only.
+public protocol BaselineDetector {
+    /// A short identifier for reports (`magnet`, `feature-squeezing`, ...).
+    var name: String { get }
+    /// One score per image of `images` `[N, C, H, W]`: `[N]`, higher = more adversarial.
+    func scores(_ images: Tensor) -> [Float]
+}
+
+extension BaselineDetector {
+    /// Fits a threshold on the scores of clean validation images at a false-positive rate.
+    public func fitThreshold(cleanValidation images: Tensor, falsePositiveRate: Double) -> FittedThreshold {
+        FittedThreshold(cleanScores: scores(images), falsePositiveRate: falsePositiveRate)
+    }
+
+    /// Whether each image is flagged as adversarial: `score > threshold.value`.
+    public func flags(_ images: Tensor, threshold: FittedThreshold) -> [Bool] {
+        threshold.flags(scores(images))
+    }
+}
+
+/// The classifier a baseline protects: batched images `[N, C, H, W]` -> logits `[N, K]`,
+/// evaluated without a tape (inference only).
+public struct ClassifierFunction {
+    /// The classifier's logits for a batch of images.
+    public let logits: (Tensor) -> Tensor
+
+    /// Wraps a logits function.
+    public init(logits: @escaping (Tensor) -> Tensor) { self.logits = logits }
+
+    /// Wraps a network whose output is the logits (inference through `network(tensor)`).
+    public init(_ network: any Layer) { self.logits = { network($0) } }
+
+    /// `softmax(logits / temperature)` row by row, `[N, K]`, computed `batchSize` images at a time.
+    public func probabilities(_ images: Tensor, temperature: Float = 1, batchSize: Int = defaultBaselineBatchSize) -> Tensor {
+        precondition(temperature > 0, "softmax temperature must be positive, got \(temperature)")
+        return mapBatches(images, batchSize: batchSize) { batch in
+            let z = logits(batch)
+            return (temperature == 1 ? z : z.map { $0 / temperature }).softmaxRows()
+        }
+    }
+
+    /// The predicted class of each image (`argmax` of the logits), `[N]`.
+    public func predictions(_ images: Tensor, batchSize: Int = defaultBaselineBatchSize) -> [Int] {
+        mapBatches(images, batchSize: batchSize, logits).argmaxRows()
+    }
+}
+
+/// Images per model call in the baselines' batched inference (bounds the im2col memory).
+public let defaultBaselineBatchSize = 256
+
+/// Applies `body` to consecutive slices of at most `batchSize` images of `[N, ...]` and
+/// concatenates the results along the first axis (a single call when `N <= batchSize`).
+func mapBatches(_ images: Tensor, batchSize: Int, _ body: (Tensor) -> Tensor) -> Tensor {
+    precondition(batchSize > 0, "batch size must be positive, got \(batchSize)")
+    let n = images.batchSize
+    if n <= batchSize { return body(images) }
+    let parts = stride(from: 0, to: n, by: batchSize).map { body(images.slice($0..<min($0 + batchSize, n))) }
+    return Tensor.concatenate(parts)
+}
+
+/// Checks that `images` is a non-empty-shaped `[N, C, H, W]` batch.
+func preconditionImages(_ images: Tensor, _ what: @autoclosure () -> String) {
+    precondition(images.rank == 4, "\(what()) needs images [N, C, H, W], got shape \(images.shape)")
+}
+
+/// A baseline setting or file a user gave that cannot be used, with a sentence saying why.
+public struct BaselineError: UserFacingError, Equatable {
+    /// What is wrong.
+    public let description: String
+    /// sysexits status: 64 for a bad setting, 65 for a bad file.
+    public let exitCode: Int32
+
+    /// Creates an error; `exitCode` defaults to 64 (usage).
+    public init(_ description: String, exitCode: Int32 = ExitStatus.usage) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
