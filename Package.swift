@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "CommandSupport", dependencies: ["DAFAR", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dafar-train", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-detector", dependencies: ["CommandSupport"]),
+        .target(name: "Benchmarking", dependencies: ["Attacks"]),
+        .executableTarget(name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport", "Attacks"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -35,6 +37,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,49 @@
+import Foundation
+import XCTest
+
+/// Trains a tiny model and detector through the real commands on small IDX files,
+/// attacks it, and checks the outputs.
+final class EndToEndTests: XCTestCase {
+    func testTrainDetectAttackOnTinyIDXData() throws {
+        let dir = try TinyData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyData.writeMNIST(to: dir, trainCount: 120, testCount: 40)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let detector = dir.appendingPathComponent("d.safetensors").path
+        let adversarial = dir.appendingPathComponent("fgsm.safetensors").path
+        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
+
+        let train = try CommandRunner.run("dafar-train", data + ["--epochs", "2", "--batch-size", "20", "--output", model])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("test accuracy"), train.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: model + ".checkpoint"))
+
+        let detect = try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "2", "--hidden-sizes", "32,16", "--output", detector])
+        XCTAssertEqual(detect.status, 0, detect.stderr)
+        XCTAssertTrue(detect.stdout.contains("1 % FPR on validation"), detect.stdout)
+
+        let attack = try CommandRunner.run("dafar-attack", data + ["--model", model, "--detector", detector, "--attack", "fgsm",
+                                                                   "--eps", "0.3", "--count", "20", "--output", adversarial])
+        XCTAssertEqual(attack.status, 0, attack.stderr)
+        XCTAssertTrue(attack.stdout.contains("FGSM: success"), attack.stdout)
+
+        // The header of the model file names the PyTorch state_dict exactly.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        let length = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + length))) as! [String: Any]
+        let conv0 = header["target.features.0.weight"] as? [String: Any]
+        XCTAssertEqual(conv0?["shape"] as? [Int], [32, 1, 3, 3])
+        XCTAssertEqual((header["target.classifier.1.weight"] as? [String: Any])?["shape"] as? [Int], [200, 1024])
+        XCTAssertEqual((header["decoder.1.weight"] as? [String: Any])?["dtype"] as? String, "F32")
+        let metadata = header["__metadata__"] as? [String: String]
+        XCTAssertNotNil(metadata?["test_accuracy"], "the test accuracy is recorded")
+    }
+
+    func testBadInputGivesOneLineAndSysexitsStatus() throws {
+        let missing = try CommandRunner.run("dafar-detector", ["--model", "/nonexistent/m.safetensors", "--output", "/tmp/x.safetensors"])
+        XCTAssertEqual(missing.status, 66, missing.stderr)
+        XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+        let usage = try CommandRunner.run("dafar-train", ["--epochs", "-1", "--output", "/tmp/x.safetensors"])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+    }
+}
