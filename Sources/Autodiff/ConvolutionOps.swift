@@ -6,10 +6,11 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
     let y = ConvolutionKernels.forward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     return Variable.result(y, parents) { g in
         let grads = ConvolutionKernels.backward(input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
                                                 needInputGradient: needInput, needWeightGradient: needWeight)
-        return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+        return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
     }
 }
 
@@ -20,11 +21,12 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     return Variable.result(y, parents) { g in
         let grads = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: g, stride: stride,
                                                           padding: padding, needInputGradient: needInput,
                                                           needWeightGradient: needWeight)
-        return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+        return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
     }
 }
 

@@ -32,12 +32,13 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     }
     let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
+    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     return Variable.result(y, parents) { g in
         var grads: [Tensor?] = [
             gx ? g.matmul(wv) : nil,                               // dX = G W       [N, in]
             gw ? g.matmul(xv, transposeSelf: true) : nil,          // dW = G^T X     [out, in]
         ]
-        if bias != nil { grads.append(gb ? g.sum(alongAxis: 0) : nil) } // db = sum_n G [out]
+        if hasBias { grads.append(gb ? g.sum(alongAxis: 0) : nil) } // db = sum_n G [out]
         return grads
     }
 }
