@@ -56,15 +56,26 @@ public enum DetectorTraining {
             let batches = dummyLabels.batchIndices(size: settings.batchSize, shuffledBy: &generator)
             var total = 0.0, seen = 0
             for (step, batch) in batches.enumerated() {
-                let tape = Tape()
-                let loss = detector.loss(residual: tape.constant(residuals.gather(batch)), objective: settings.objective)
-                guard loss.value.storage[0].isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1) }
-                optimizer.step(detector.namedParameters, gradients: tape.gradients(of: loss))
-                total += Double(loss.value.storage[0]) * Double(batch.count)
+                let loss = trainStep(detector, residuals: residuals.gather(batch), objective: settings.objective,
+                                     optimizer: optimizer)
+                guard loss.isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1) }
+                total += Double(loss) * Double(batch.count)
                 seen += batch.count
                 onStep(epoch, step + 1, batches.count, total / Double(seen))
             }
         }
+    }
+
+    /// One optimisation step of Eq. 6 on a batch of residuals `[N, C, H, W]`; returns the
+    /// batch loss. A non-finite loss leaves the weights unchanged.
+    @discardableResult
+    public static func trainStep(_ detector: AnomalyDetector, residuals: Tensor, objective: ReconstructionNorm,
+                                 optimizer: Optimizer) -> Float {
+        let tape = Tape()
+        let loss = detector.loss(residual: tape.constant(residuals), objective: objective)
+        let value = loss.value.storage[0]
+        if value.isFinite { optimizer.step(detector.namedParameters, gradients: tape.gradients(of: loss)) }
+        return value
     }
 
     /// Sets the detector's calibration: statistics from `statisticsScores`, alpha = mean + z * std,

@@ -1,0 +1,65 @@
+import Foundation
+import Tensors
+
+/// The figures as a table for people and as JSON for `Benchmarks/compare/`.
+public struct BenchmarkReport {
+    public let figures: [Figure]
+    /// Machine and settings, for the JSON `machine` object and the table's heading.
+    public let machine: [String: String]
+
+    public init(figures: [Figure], machine: [String: String]) {
+        self.figures = figures
+        self.machine = machine
+    }
+
+    /// What identifies the run: CPU, cores, threads, OpenBLAS core.
+    public static func machineDescription(threads: Int, quick: Bool) -> [String: String] {
+        var cpu = "unknown"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return ["cpu": cpu, "cores": String(Parallel.availableCores), "threads": String(threads),
+                "blas": "OpenBLAS \(BLAS.coreName)", "framework": "DAFAR-Swift", "workload": quick ? "quick" : "full"]
+    }
+
+    /// A fixed-width table: figure, median, min, max, unit.
+    public var table: String {
+        let header = machine.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        var lines = [header, "",
+                     pad("figure", 34) + pad("median", 11, right: true) + pad("min", 11, right: true)
+                         + pad("max", 11, right: true) + "  unit"]
+        for f in figures {
+            lines.append(pad(f.key, 34) + pad(format(f.median), 11, right: true) + pad(format(f.minimum), 11, right: true)
+                         + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
+                         + "  " + f.label)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `{"<key>": median, ..., "details": {"<key>": {"median", "min", "max", "unit", "repetitions", "label"}}, "machine": {...}}`.
+    public func json() throws -> String {
+        var object: [String: Any] = [:]
+        var details: [String: Any] = [:]
+        for f in figures {
+            object[f.key] = f.median
+            details[f.key] = ["median": f.median, "min": f.minimum, "max": f.maximum, "unit": f.unit,
+                              "repetitions": f.repetitions, "label": f.label]
+        }
+        object["details"] = details
+        object["machine"] = machine
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return right ? fill + s : s + fill
+    }
+
+    func format(_ value: Double) -> String {
+        if value.isNaN { return "n/a" }
+        return value >= 100 ? String(format: "%.0f", value) : (value >= 1 ? String(format: "%.1f", value) : String(format: "%.3f", value))
+    }
+}

@@ -1,0 +1,149 @@
+import DAFAR
+import Foundation
+import Tensors
+
+/// The figures of `dafar-bench` (issue 6), measured for the MNIST network of Table 1.
+///
+/// Each figure is timed after a warm-up over several repetitions and reported as the
+/// median with the minimum and maximum. Rates count images per second of wall-clock time.
+public struct BenchmarkSuite {
+    /// How much work each figure does.
+    public struct Settings: Sendable {
+        /// Images per batch (128 for the figures).
+        public var batchSize = 128
+        /// Side of the square `cblas_sgemm` of `sgemm_gflops`.
+        public var sgemmSize = 1024
+        /// Untimed runs before the timed ones.
+        public var warmup = 2
+        /// Timed repetitions of each figure.
+        public var repetitions = 5
+        /// Training steps per repetition of `joint_train_images_per_s`.
+        public var jointSteps = 3
+        /// Training steps per repetition of `detector_train_images_per_s`.
+        public var detectorSteps = 20
+        /// Calls per repetition of the batch inference figure.
+        public var inferenceCalls = 5
+        /// Calls per repetition of the single-image inference figure.
+        public var singleImageCalls = 200
+        /// Attack runs per repetition of `fgsm_images_per_s`.
+        public var fgsmCalls = 3
+        /// Steps of the PGD figure.
+        public var pgdSteps = 40
+        /// Adam iterations of the CW figure (one binary-search step).
+        public var carliniWagnerIterations = 100
+        /// Images and epochs of the training run whose peak memory is reported.
+        public var memoryRunImages = 5000, memoryRunEpochs = 1
+
+        /// The full workload.
+        public init() {}
+
+        /// A tiny workload for tests: every figure is produced, none means anything.
+        public static var quick: Settings {
+            var s = Settings()
+            (s.batchSize, s.sgemmSize, s.warmup, s.repetitions) = (8, 64, 0, 1)
+            (s.jointSteps, s.detectorSteps, s.inferenceCalls, s.singleImageCalls, s.fgsmCalls) = (1, 1, 1, 2, 1)
+            (s.pgdSteps, s.carliniWagnerIterations, s.memoryRunImages) = (2, 2, 32)
+            return s
+        }
+    }
+
+    /// The keys every report has, in table order.
+    public static let keys = [
+        "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
+        "joint_train_images_per_s", "detector_train_images_per_s",
+        "inference_images_per_s_batch128", "inference_images_per_s_batch1",
+        "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s", "peak_rss_mib",
+    ]
+
+    public let settings: Settings
+
+    public init(settings: Settings) { self.settings = settings }
+
+    /// Measures every figure but the peak memory (which `measureInChild` takes in a fresh process),
+    /// or only those whose key contains `only`. `progress` receives each figure's label before it is measured.
+    public func run(only: String? = nil, progress: (String) -> Void = { _ in }) throws -> [Figure] {
+        let s = settings
+        var figures: [Figure] = []
+        func wanted(_ key: String) -> Bool { only.map { key.contains($0) } ?? true }
+        func rate(_ key: String, _ label: String, images: Int, calls: Int, warmup: Int? = nil, _ body: () throws -> Void) rethrows {
+            guard wanted(key) else { return }
+            progress(label)
+            let samples = try Stopwatch.rates(warmup: warmup ?? s.warmup, repetitions: s.repetitions, work: Double(images * calls)) {
+                for _ in 0..<calls { try body() }
+            }
+            figures.append(Figure(key: key, label: label, unit: "images/s", samples: samples))
+        }
+
+        if wanted("sgemm_gflops") {
+            progress("sgemm \(s.sgemmSize)^3")
+            figures.append(Figure(key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",
+                                  samples: KernelFigures.sgemmGFLOPS(size: s.sgemmSize, warmup: s.warmup, repetitions: s.repetitions)))
+        }
+
+        let work = try ModelWorkloads(architecture: .mnist, batchSize: s.batchSize)
+        let cases = KernelFigures.convolutionCases(features: work.network.features, imageShape: Architecture.mnist.inputShape,
+                                                   batchSize: s.batchSize)
+        for backward in [false, true] {
+            let pass = backward ? "backward" : "forward"
+            guard wanted("conv_\(pass)_efficiency") else { continue }
+            progress("conv \(pass)")
+            figures.append(Figure(key: "conv_\(pass)_efficiency", label: "conv \(pass) / sgemm on its GEMM shapes", unit: "",
+                                  samples: KernelFigures.convolutionEfficiency(cases, backward: backward, warmup: s.warmup,
+                                                                               repetitions: s.repetitions)))
+        }
+        let n = s.batchSize
+        try rate("joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", images: n, calls: s.jointSteps) {
+            try work.jointTrainStep()
+        }
+        rate("detector_train_images_per_s", "detector training step (C, Eq. 6, Adam)", images: n, calls: s.detectorSteps) {
+            work.detectorTrainStep()
+        }
+        // The key names the batch of the full run; quick runs fill it with their small batch.
+        rate("inference_images_per_s_batch128", "inference, batch \(n) (classify+reconstruct+score)",
+             images: n, calls: s.inferenceCalls) { _ = work.inspect(count: n) }
+        rate("inference_images_per_s_batch1", "inference, batch 1", images: 1, calls: s.singleImageCalls,
+             warmup: s.warmup * 5) { _ = work.inspect(count: 1) }
+        let fgsm = try ModelWorkloads.fgsm(), pgd = try ModelWorkloads.pgd(steps: s.pgdSteps)
+        let cw = try ModelWorkloads.carliniWagner(iterations: s.carliniWagnerIterations)
+        rate("fgsm_images_per_s", "FGSM (L-inf, eps 0.3)", images: n, calls: s.fgsmCalls) { _ = work.attack(fgsm) }
+        rate("pgd40_images_per_s", "PGD-\(s.pgdSteps) (L-inf, eps 0.3, step 0.01)", images: n, calls: 1,
+             warmup: min(1, s.warmup)) { _ = work.attack(pgd) }
+        rate("cw_images_per_s", "CW-L2 (\(s.carliniWagnerIterations) iterations, 1 search step)", images: n, calls: 1,
+             warmup: min(1, s.warmup)) { _ = work.attack(cw) }
+        return figures
+    }
+
+    /// Runs the training run of the memory figure in this process and returns its peak RSS in MiB.
+    /// Call it in a fresh process (see `dafar-bench`): the figure is the high-water mark of that process.
+    public func trainingPeakResidentMiB() throws -> Double {
+        try ModelWorkloads.trainingRun(images: settings.memoryRunImages, batchSize: settings.batchSize,
+                                       epochs: settings.memoryRunEpochs)
+        return ProcessMemory.peakResidentMiB ?? .nan
+    }
+
+    /// The peak RSS figure from a child process: runs `executable` with `arguments`, which must
+    /// print `peak_rss_mib=<value>` (what `dafar-bench --training-memory-child` prints).
+    public static func measureInChild(executable: String, arguments: [String]) throws -> Figure {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = output.split(separator: "\n").last(where: { $0.hasPrefix("peak_rss_mib=") }),
+              let value = Double(line.dropFirst("peak_rss_mib=".count)) else {
+            throw BenchmarkError("the training-memory child process failed (status \(process.terminationStatus)): \(output)")
+        }
+        return Figure(key: "peak_rss_mib", label: "peak RSS of a training run (child process, VmHWM)", unit: "MiB",
+                      samples: [value])
+    }
+}
+
+/// A benchmark that could not run, with a sentence saying why.
+public struct BenchmarkError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

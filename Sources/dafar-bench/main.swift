@@ -1,0 +1,59 @@
+import ArgumentParser
+import Benchmarking
+import Foundation
+import Tensors
+
+/// `dafar-bench`: speed and memory figures of the toolkit on the MNIST network of Table 1.
+@main
+struct DAFARBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dafar-bench",
+        abstract: "Measure GEMM, convolution, training, inference and attack speed, and training memory.",
+        discussion: """
+        MNIST network of Table 1, batch 128, float32, synthetic images. Each figure is the median of several \
+        timed repetitions after a warm-up, shown with its minimum and maximum. Build with -c release \
+        (`make bench`); `make bench-compare` runs the same workloads in PyTorch and prints the ratios.
+        """)
+
+    @Option(help: "Threads for OpenBLAS and the Swift kernels (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print the figures as one JSON object (keys as in Benchmarks/compare/compare.py) instead of a table.")
+    var json = false
+
+    @Flag(help: "A tiny workload that only checks that every figure can be produced (for tests).")
+    var quick = false
+
+    @Option(help: "Measure only the figures whose JSON key contains this text (for profiling), e.g. joint_train.")
+    var only: String?
+
+    @Flag(help: .hidden)
+    var trainingMemoryChild = false
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
+    }
+
+    func run() throws {
+        let threadCount = threads ?? Parallel.availableCores
+        Parallel.setThreadCount(threadCount)
+        let suite = BenchmarkSuite(settings: quick ? .quick : .init())
+        if trainingMemoryChild {
+            print("peak_rss_mib=\(try suite.trainingPeakResidentMiB())")
+            return
+        }
+        // The memory figure first, in a fresh process, so that nothing else this run allocates counts.
+        var memory: [Figure] = []
+        if only.map({ "peak_rss_mib".contains($0) }) ?? true {
+            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            memory = [try BenchmarkSuite.measureInChild(
+                executable: executable,
+                arguments: ["--training-memory-child", "--threads", String(threadCount)] + (quick ? ["--quick"] : []))]
+        }
+        let figures = try suite.run(only: only) { label in
+            if !json { FileHandle.standardError.write("measuring \(label)...\n".data(using: .utf8)!) }
+        } + memory
+        let report = BenchmarkReport(figures: figures, machine: BenchmarkReport.machineDescription(threads: threadCount, quick: quick))
+        print(json ? try report.json() : report.table)
+    }
+}
