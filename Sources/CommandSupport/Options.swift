@@ -16,10 +16,10 @@ public struct DataOptions: ParsableArguments {
     @Option(help: "Folder holding the dataset files (default: ./data for mnist5k, /usr/share/datasets/fashion-mnist for fashion-mnist).")
     public var dataDir: String?
 
-    @Option(help: "Fraction of the training split held out as clean validation data for thresholds (0 < f < 0.5).")
+    @Option(parsing: .unconditional, help: "Fraction of the training split held out as clean validation data for thresholds (0 < f < 0.5).")
     public var validationFraction: Double = 0.1
 
-    @Option(help: "Use at most this many training and test images (quick runs).")
+    @Option(parsing: .unconditional, help: "Use at most this many training and test images (quick runs).")
     public var limit: Int?
 
     public init() {}
@@ -40,7 +40,7 @@ public struct DataOptions: ParsableArguments {
 
 /// Threading and output-verbosity options shared by every command.
 public struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads for OpenBLAS and the Swift kernels (default: all cores). Use 1 for bit-identical reruns.")
+    @Option(parsing: .unconditional, help: "Threads for OpenBLAS and the Swift kernels (default: all cores). Use 1 for bit-identical reruns.")
     public var threads: Int?
 
     @Flag(help: "Print only the final results (no progress bar).")
@@ -64,14 +64,14 @@ public func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as UserFacingError {
-        printError("error: \(error.description)")
+        printError("error: \(printable(error.description))")
         throw ExitCode(error.exitCode)
     } catch let error as ExitCode {
         throw error
     } catch let error as ValidationError {
         throw error
     } catch {
-        printError("error: \(error.localizedDescription)")
+        printError("error: \(printable(error.localizedDescription))")
         throw ExitCode(ExitStatus.software)
     }
 }

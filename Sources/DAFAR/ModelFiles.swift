@@ -40,6 +40,14 @@ extension SafetensorsArchive {
     }
 }
 
+/// Throws when a loaded weight is NaN or infinite: such a file is corrupt, and every score and
+/// prediction computed from it would be meaningless.
+func checkFinite(_ parameters: [NamedParameter], file: String) throws {
+    for (name, parameter) in parameters where !parameter.value.isFinite {
+        throw ModelFileError("\(file): tensor '\(name)' holds NaN or infinite values; the file is corrupt")
+    }
+}
+
 /// Encodes a string dictionary as compact sorted JSON (for metadata values).
 func jsonString(_ object: Any) -> String {
     guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
@@ -81,6 +89,7 @@ extension JointNetwork {
         guard feedback >= 1 && feedback <= layerCount else { throw ModelFileError("\(file): feedback layer \(feedback) is out of range 1...\(layerCount)") }
         self.init(architecture: architecture, classCount: classCount, feedbackLayer: feedback, seed: 0)
         try archive.load(into: namedParameters, prefix: "")
+        try checkFinite(namedParameters, file: file)
     }
 
     /// Loads a model file.
@@ -141,8 +150,24 @@ extension AnomalyDetector {
         guard let norm = ReconstructionNorm(rawValue: try archive.required("score_norm", in: file)), norm != .mse else {
             throw ModelFileError("\(file): unknown score norm '\(archive.metadata["score_norm"]!)'")
         }
+        // The weights come from the file: sizes it cannot hold are refused before allocating.
+        let sizes = detectorLayerSizes(inputSize: inputSize, hiddenSizes: hidden)
+        var weightCount = 0, overflow = false
+        for (inputs, outputs) in zip(sizes, sizes.dropFirst()) {
+            for count in [inputs.multipliedReportingOverflow(by: outputs), (outputs, false)] {  // weights, biases
+                let total = weightCount.addingReportingOverflow(count.0)
+                overflow = overflow || count.1 || total.overflow
+                weightCount = total.partialValue
+            }
+        }
+        let stored = archive.tensors.filter { $0.key.hasPrefix("detector.") }.reduce(0) { $0 + $1.value.count }
+        guard !overflow && weightCount <= stored else {
+            let layers = hidden.count <= 8 ? "hidden sizes \(hidden)" : "\(hidden.count) hidden layers"
+            throw ModelFileError("\(file): input size \(inputSize) and \(layers) need more weights than the file's \(stored); the file is corrupt")
+        }
         self.init(inputSize: inputSize, hiddenSizes: hidden, norm: norm, seed: 0)
         try archive.load(into: namedParameters, prefix: "")
+        try checkFinite(namedParameters, file: file)
         if archive.metadata["score_mean"] != nil {
             let statistics = ScoreStatistics(mean: try archive.requiredFloat("score_mean", in: file),
                                              standardDeviation: try archive.requiredFloat("score_std", in: file),

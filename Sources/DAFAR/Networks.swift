@@ -97,13 +97,18 @@ public func makeMirrorDecoder(features: Sequential, feedbackLayer: Int, inputSha
     return Sequential(layers)
 }
 
+/// The widths of C's dense layers, input to output: `[in, h1, ..., hk, ..., h1, in]`.
+public func detectorLayerSizes(inputSize: Int, hiddenSizes: [Int]) -> [Int] {
+    [inputSize] + hiddenSizes + hiddenSizes.dropLast().reversed() + [inputSize]
+}
+
 /// Builds the detector C: a fully connected autoencoder `size - h1 - ... - hk - ... - h1 - size`
 /// with ReLU between layers and a linear output (residuals are signed). With hidden
 /// sizes [256, 128, 64] it is the paper's 7-layer 784-256-128-64-128-256-784.
 /// It reads flattened residuals `[N, size]` (so that `detector.0.weight` is the first Linear).
 public func makeDetectorNetwork(inputSize: Int, hiddenSizes: [Int], using generator: inout SeededGenerator) -> Sequential {
     precondition(!hiddenSizes.isEmpty && hiddenSizes.allSatisfy { $0 > 0 }, "detector hidden sizes must be positive, got \(hiddenSizes)")
-    let sizes = [inputSize] + hiddenSizes + hiddenSizes.dropLast().reversed() + [inputSize]
+    let sizes = detectorLayerSizes(inputSize: inputSize, hiddenSizes: hiddenSizes)
     var layers: [any Layer] = []
     for i in 0..<(sizes.count - 1) {
         layers.append(Dense(inputSize: sizes[i], outputSize: sizes[i + 1], using: &generator))

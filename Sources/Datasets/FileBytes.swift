@@ -22,8 +22,9 @@ final class FileBytes {
     /// Whether `base` is a read-only file mapping (else it is malloc'ed).
     private let isMapped: Bool
 
-    /// Decompressed output is refused past this many bytes (a zip bomb guard).
-    static let defaultMaximumSize = 1 << 33
+    /// Decompressed output is refused past this many bytes (a zip bomb guard): 1 GiB, nine
+    /// times the largest supported file (the full MNIST as CSV, 110 MB), a fraction of memory.
+    static let defaultMaximumSize = 1 << 30
 
     private init(path: String, base: UnsafeMutableRawPointer, count: Int, wasCompressed: Bool, isMapped: Bool = false) {
         self.path = path
@@ -69,12 +70,17 @@ final class FileBytes {
         if isDirectory.boolValue {
             throw DatasetError.unreadable(path, "it is a directory, but a file was expected")
         }
-        let descriptor = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO with no writer must not wait forever.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { throw DatasetError.unreadable(path, String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             throw DatasetError.unreadable(path, String(cString: strerror(errno)))
+        }
+        // A pipe or device has no size to check and may never end (/dev/zero).
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw DatasetError.unreadable(path, "it is not a regular file (a pipe, socket or device), but a data file was expected")
         }
         let size = Int(status.st_size)
         guard size > 0 else { throw DatasetError.badContent(path, "is empty") }

@@ -277,6 +277,12 @@ extension SafetensorsArchive {
         guard !isDirectory.boolValue else {
             throw SafetensorsError("it is a folder, not a file", path: url.path, exitCode: ExitStatus.noInput)
         }
+        // A pipe or device may block or never end (/dev/zero); only regular files are read.
+        var status = stat()
+        guard stat(url.path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw SafetensorsError("it is not a regular file (a pipe, socket or device)", path: url.path,
+                                   exitCode: ExitStatus.noInput)
+        }
     }
 
     /// The whole file, or a `SafetensorsError` with exit 66.

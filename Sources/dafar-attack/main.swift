@@ -23,6 +23,9 @@ struct DAFARAttack: ParsableCommand {
         Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
         """)
 
+    /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
+    static func main() { mainReportingOneLine() }
+
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -35,7 +38,7 @@ struct DAFARAttack: ParsableCommand {
     @Option(help: "Which split to attack: test, validation or train.")
     var split = "test"
 
-    @Option(help: "Attack the first N images of the split.")
+    @Option(parsing: .unconditional, help: "Attack the first N images of the split.")
     var count = 1000
 
     @Flag(help: "Keep only images the model classifies correctly (before taking --count).")
@@ -44,49 +47,49 @@ struct DAFARAttack: ParsableCommand {
     @Option(help: "Attack to run: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var attack: AttackKind
 
-    @Option(help: "Perturbation budget (L-inf for fgsm/bim/pgd/adaptive-pgd, default 0.3; L2 for fgm-l2/pgd-l2, default 2).")
+    @Option(parsing: .unconditional, help: "Perturbation budget (L-inf for fgsm/bim/pgd/adaptive-pgd, default 0.3; L2 for fgm-l2/pgd-l2, default 2).")
     var eps: Float?
 
-    @Option(help: "Iterations (bim/pgd 40, adaptive-pgd 100, cw2 1000 per binary-search step, deepfool 50).")
+    @Option(parsing: .unconditional, help: "Iterations (bim/pgd 40, adaptive-pgd 100, cw2 1000 per binary-search step, deepfool 50).")
     var steps: Int?
 
-    @Option(help: "Step size (pgd 0.01, pgd-l2 eps/8, bim eps/10) or the CW Adam learning rate (5e-3).")
+    @Option(parsing: .unconditional, help: "Step size (pgd 0.01, pgd-l2 eps/8, bim eps/10) or the CW Adam learning rate (5e-3).")
     var stepSize: Float?
 
-    @Option(help: "PGD random restarts.")
+    @Option(parsing: .unconditional, help: "PGD random restarts.")
     var restarts = 1
 
     @Flag(help: "Start PGD at the clean image instead of a random point in the eps ball.")
     var noRandomStart = false
 
-    @Option(help: "CW confidence kappa.")
+    @Option(parsing: .unconditional, help: "CW confidence kappa.")
     var confidence: Float = 0
 
-    @Option(help: "CW binary-search steps (default 5).")
+    @Option(parsing: .unconditional, help: "CW binary-search steps (default 5).")
     var binarySteps: Int?
 
-    @Option(help: "CW initial constant c (default 1e-2).")
+    @Option(parsing: .unconditional, help: "CW initial constant c (default 1e-2).")
     var initialConst: Float?
 
     @Flag(help: "CW with Carlini's original settings (lr 1e-2, 9 binary steps, 10000 iterations, c 1e-3).")
     var carliniOriginal = false
 
-    @Option(help: "JSMA perturbation per pixel (theta).")
+    @Option(parsing: .unconditional, help: "JSMA perturbation per pixel (theta).")
     var theta: Float = 1
 
-    @Option(help: "JSMA maximum fraction of pixels changed (gamma).")
+    @Option(parsing: .unconditional, help: "JSMA maximum fraction of pixels changed (gamma).")
     var gamma: Float = 0.1
 
-    @Option(name: .customLong("lambda"), help: "Adaptive attack: weight of max(0, score - alpha).")
+    @Option(name: .customLong("lambda"), parsing: .unconditional, help: "Adaptive attack: weight of max(0, score - alpha).")
     var lambda: Float = 1
 
     @Option(help: "Labels the attack uses: true (default) or predicted (avoids label leaking, as cleverhans).")
     var labels = "true"
 
-    @Option(help: "Images per attack batch.")
+    @Option(parsing: .unconditional, help: "Images per attack batch.")
     var batchSize = 100
 
-    @Option(help: "Seed of random starts and targets.")
+    @Option(parsing: .unconditional, help: "Seed of random starts and targets.")
     var seed: UInt64 = 0
 
     @Option(help: "Where to write the adversarial set (safetensors).")
@@ -127,6 +130,9 @@ struct DAFARAttack: ParsableCommand {
                 images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
             }
             images = images.prefix(count)
+            guard images.count > 0 else {
+                throw DatasetError(kind: .badContent, path: "", message: "no images to attack: the \(split) split \(onlyCorrect ? "has no image the model classifies correctly" : "is empty"); choose another --split\(onlyCorrect ? " or drop --only-correct" : "")")
+            }
             var spec = AttackSpec(kind: attack)
             spec.epsilon = eps
             spec.steps = steps

@@ -20,6 +20,9 @@ struct DAFARDetector: ParsableCommand {
         Example: dafar-detector --model runs/model.safetensors --output runs/detector.safetensors
         """)
 
+    /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
+    static func main() { mainReportingOneLine() }
+
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -29,13 +32,13 @@ struct DAFARDetector: ParsableCommand {
     @Option(help: "Where to write the detector (safetensors).")
     var output: String
 
-    @Option(help: "Detector training epochs.")
+    @Option(parsing: .unconditional, help: "Detector training epochs.")
     var epochs = 30
 
-    @Option(help: "Residuals per training step.")
+    @Option(parsing: .unconditional, help: "Residuals per training step.")
     var batchSize = 64
 
-    @Option(help: "Adam learning rate.")
+    @Option(parsing: .unconditional, help: "Adam learning rate.")
     var learningRate: Float = 1e-3
 
     @Option(help: "Encoder hidden sizes, comma separated (default 256,128,64 for 784 inputs, 512,256,100 for 3072).")
@@ -47,7 +50,7 @@ struct DAFARDetector: ParsableCommand {
     @Option(help: "Training objective of C: l2 (per-image norm, Eq. 6) or mse.")
     var objective: ReconstructionNorm = .l2
 
-    @Option(help: "z in alpha = mean + z * std (default 3 for 1-channel data, 2 for colour).")
+    @Option(parsing: .unconditional, help: "z in alpha = mean + z * std (default 3 for 1-channel data, 2 for colour).")
     var z: Float?
 
     @Option(help: "Which clean scores give mean and std: validation (held out, default) or train (the paper).")
@@ -56,7 +59,7 @@ struct DAFARDetector: ParsableCommand {
     @Option(help: "Which threshold verdicts use: alpha, fpr1 or fpr5.")
     var threshold: String = "alpha"
 
-    @Option(help: "Seed of the detector's initialisation and shuffling (and the validation split).")
+    @Option(parsing: .unconditional, help: "Seed of the detector's initialisation and shuffling (and the validation split).")
     var seed: UInt64 = 0
 
     func validate() throws {
@@ -88,6 +91,9 @@ struct DAFARDetector: ParsableCommand {
             try checkOutputPath(output)
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model))
             let splits = try data.load(seed: seed)
+            guard splits.validation.count > 0 else {
+                throw DatasetError(kind: .badContent, path: "", message: "the validation split is empty (--validation-fraction \(data.validationFraction) of \(splits.train.count) training images holds out none per class) but the thresholds are set on held-out images; use more images or a larger --validation-fraction")
+            }
             guard splits.train.imageShape == dafar.inputShape else {
                 throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.train.imageShape) images; use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
             }
@@ -149,6 +155,7 @@ struct DAFARDetector: ParsableCommand {
             metadata["test_fpr_1pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.01]!))
             metadata["test_fpr_5pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.05]!))
             metadata["seed"] = String(seed)
+            metadata["threads"] = String(Parallel.threadCount)
             try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
             print("detector written to \(output) (verdicts use the \(threshold) threshold \(fmt(calibration.active)))")
         }

@@ -18,37 +18,40 @@ struct DAFARTrain: ParsableCommand {
         Example: dafar-train --dataset mnist5k --output runs/model.safetensors
         """)
 
+    /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
+    static func main() { mainReportingOneLine() }
+
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: "Where to write the trained model (safetensors).")
     var output: String
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs = 15
 
-    @Option(help: "Images per training step.")
+    @Option(parsing: .unconditional, help: "Images per training step.")
     var batchSize = 64
 
-    @Option(help: "Learning rate.")
+    @Option(parsing: .unconditional, help: "Learning rate.")
     var learningRate: Float = 1e-3
 
     @Option(help: "Optimizer: adam or sgd (with --momentum).")
     var optimizer: OptimizerKind = .adam
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = 0.9
 
-    @Option(name: .customLong("lambda"), help: "Weight of the reconstruction term in the loss.")
+    @Option(name: .customLong("lambda"), parsing: .unconditional, help: "Weight of the reconstruction term in the loss.")
     var reconstructionWeight: Float = 1
 
     @Option(help: "Reconstruction term: l2 (per-image L2 norm, the paper), l1 or mse.")
     var reconstructionNorm: ReconstructionNorm = .l2
 
-    @Option(help: "Number of feature layers D reads from (default: all of E, i.e. the last pooling layer).")
+    @Option(parsing: .unconditional, help: "Number of feature layers D reads from (default: all of E, i.e. the last pooling layer).")
     var feedbackLayer: Int?
 
-    @Option(help: "Seed for initialisation, the validation split and shuffling.")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, the validation split and shuffling.")
     var seed: UInt64 = 0
 
     @Option(help: "Checkpoint file (default: <output>.checkpoint).")
