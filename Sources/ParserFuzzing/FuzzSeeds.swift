@@ -1,0 +1,94 @@
+import Attacks
+import CZlib
+import DAFAR
+import NeuralNetworks
+import Tensors
+
+/// Small valid files in each format: the starting corpus of the fuzz targets.
+public enum FuzzSeeds {
+    /// `[C, H, W]` of the CSV seeds: 2 x 2 images keep lines short, the grammar is the same.
+    public static let csvImageShape = [1, 2, 2]
+
+    public static func safetensors() -> [[UInt8]] {
+        let mixed = SafetensorsArchive(
+            tensors: ["w": .float32(Tensor(shape: [2, 3], storage: [0, 1, -1.5, 3e-8, .infinity, 7])),
+                      "labels": .int64(shape: [2], values: [3, -9]), "mask": .uint8(shape: [3], values: [0, 1, 255]),
+                      "scalar": .float32(Tensor(shape: [], storage: [2])), "empty": .float32(Tensor(shape: [0, 4], storage: []))],
+            metadata: ["format": "seed", "note": "quote \" backslash \\ tab \t é 😀"])
+        let plain = SafetensorsArchive(tensors: ["a.weight": .float32(Tensor(shape: [1, 2], storage: [0.5, 0.25]))])
+        return [mixed.encoded(), plain.encoded(), SafetensorsArchive().encoded()]
+    }
+
+    public static func idx() -> [[UInt8]] {
+        let images = idxFile(magic: 0x0803, extents: [3, 4, 5], payload: (0..<60).map { UInt8($0 * 17 % 256) })
+        let labels = idxFile(magic: 0x0801, extents: [4], payload: [0, 1, 9, 5])
+        return [images, labels, gzip(images), gzip(labels)]
+    }
+
+    public static func cifar10() -> [[UInt8]] {
+        func record(_ label: UInt8, _ salt: Int) -> [UInt8] { [label] + (0..<3072).map { UInt8(($0 * 7 + salt) % 256) } }
+        let two = record(3, 0) + record(9, 11)
+        return [two, gzip(record(0, 5))]
+    }
+
+    public static func mnistCSV() -> [[UInt8]] {
+        let plain = "0,255,17,3,7\n12,0,0,200,0\n"
+        let header = "p0,p1,p2,p3,label\r\n1,2,3,4,9\r\n\r\n 5 , 6 ,7.0,8e1,1\r\n"
+        return [Array(plain.utf8), Array(header.utf8), gzip(Array(plain.utf8))]
+    }
+
+    public static func adversarialSet() -> [[UInt8]] {
+        let clean = Tensor(shape: [2, 1, 2, 2], storage: [0, 0.5, 1, 0.25, 0.75, 0, 0.125, 1])
+        let adversarial = Tensor(shape: [2, 1, 2, 2], storage: [0.1, 0.4, 0.9, 0.35, 0.65, 0.1, 0.2, 0.9])
+        let scored = AdversarialSet(clean: clean, adversarial: adversarial, labels: [3, 7], predictedClean: [3, 7],
+                                    predictedAdversarial: [5, 7], success: [true, false], scoreClean: [0.5, 0.25],
+                                    scoreAdversarial: [2, 0.5], metadata: ["attack": "FGSM", "seed": "0"])
+        var unscored = scored
+        unscored.scoreClean = nil
+        unscored.scoreAdversarial = nil
+        return [scored.archive().encoded(), unscored.archive().encoded()]
+    }
+
+    public static func detector() -> [[UInt8]] {
+        let detector = AnomalyDetector(inputSize: 4, hiddenSizes: [3, 2], norm: .l2, seed: 1)
+        let bare = detector.archive(modelHash: String(repeating: "ab", count: 32)).encoded()
+        detector.calibration = AnomalyDetector.Calibration(
+            statisticsSource: "validation", statistics: ScoreStatistics(mean: 1, standardDeviation: 0.5, count: 10),
+            z: 3, thresholdsAtRate: [0.01: 2.5, 0.05: 2])
+        return [detector.archive(modelHash: String(repeating: "cd", count: 32)).encoded(), bare]
+    }
+
+    /// Model metadata with the first convolution only: loading stops at the first missing tensor,
+    /// which keeps inputs small while the metadata checks and the shape check are exercised.
+    public static func model() -> [[UInt8]] {
+        let network = JointNetwork(architecture: .mnist, seed: 0)
+        var archive = network.archive(metadata: ["dataset": "mnist"])
+        archive.tensors = archive.tensors.filter { $0.key == "target.features.0.weight" || $0.key == "target.features.0.bias" }
+        return [archive.encoded()]
+    }
+
+    static func idxFile(magic: UInt32, extents: [UInt32], payload: [UInt8]) -> [UInt8] {
+        func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+        return bigEndian(magic) + extents.flatMap(bigEndian) + payload
+    }
+
+    /// `bytes` as one gzip member (zlib deflate).
+    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+                            zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return bytes }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
+        var input = bytes
+        let status = input.withUnsafeMutableBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { destination in
+                stream.next_in = source.baseAddress
+                stream.avail_in = uInt(source.count)
+                stream.next_out = destination.baseAddress
+                stream.avail_out = uInt(destination.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        return status == Z_STREAM_END ? Array(output.prefix(Int(stream.total_out))) : bytes
+    }
+}

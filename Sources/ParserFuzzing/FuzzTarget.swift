@@ -1,0 +1,163 @@
+import Attacks
+import DAFAR
+import Datasets
+import Foundation
+import NeuralNetworks
+import Tensors
+
+/// What one parser did with one input.
+public enum FuzzOutcome: Equatable {
+    /// The input parsed; the text sums up what came out (shapes), to tell new behaviour apart.
+    case parsed(String)
+    /// The parser rejected the input with a `UserFacingError`; the text is its message.
+    case rejected(String)
+}
+
+/// A parser broke its contract on an input: it threw an error that is not a `UserFacingError`
+/// with a one-sentence message, or what it parsed does not survive writing and re-reading.
+/// (A trap or a memory error ends the process instead; the input is then in the scratch file.)
+public struct FuzzFinding: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// One parser under fuzzing: its valid seed files and how it reads one input.
+///
+/// Every input is first written to `file`, so the file readers run exactly as the commands run
+/// them and a crashing input is left on disk for whoever investigates.
+public struct FuzzTarget {
+    /// Command-line name (`safetensors`, `idx`, ...).
+    public let name: String
+    /// What is parsed.
+    public let summary: String
+    /// Valid files in the format, the starting corpus.
+    public let seeds: () -> [[UInt8]]
+    let parse: (URL) throws -> String
+
+    /// Writes `bytes` to `file` and parses it.
+    public func run(_ bytes: [UInt8], file: URL) throws -> FuzzOutcome {
+        try FuzzScratch.write(bytes, to: file)
+        do {
+            return .parsed(try parse(file))
+        } catch let finding as FuzzFinding {
+            throw finding
+        } catch let error as UserFacingError {
+            let message = error.description
+            guard !message.isEmpty else { throw FuzzFinding(description: "\(name): rejected with an empty message") }
+            guard [ExitStatus.usage, ExitStatus.dataError, ExitStatus.noInput].contains(error.exitCode) else {
+                throw FuzzFinding(description: "\(name): rejected with exit status \(error.exitCode), not 64/65/66: \(message)")
+            }
+            return .rejected(message)
+        } catch {
+            throw FuzzFinding(description: "\(name): threw \(type(of: error)), not a UserFacingError: \(error)")
+        }
+    }
+
+    /// Every target, in the order `make fuzz` runs them.
+    public static let all: [FuzzTarget] = [safetensors, idx, cifar10, mnistCSV, adversarialSet, detector, model]
+
+    /// The target called `name`.
+    public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+
+    /// Shapes and dtypes of an archive, as an outcome summary.
+    static func describe(_ archive: SafetensorsArchive) -> String {
+        archive.tensors.keys.sorted().map { "\(archive.tensors[$0]!.dtype)\(archive.tensors[$0]!.shape)" }.joined(separator: " ")
+    }
+
+    /// Reads a safetensors file and checks that writing it back gives the same bytes twice over.
+    static func readAndRoundTrip(_ file: URL) throws -> SafetensorsArchive {
+        let archive = try SafetensorsArchive(contentsOf: file)
+        let encoded = archive.encoded()
+        let again: SafetensorsArchive
+        do { again = try SafetensorsArchive(bytes: encoded) } catch {
+            throw FuzzFinding(description: "safetensors: an archive that parsed cannot re-read its own encoding: \(error)")
+        }
+        guard again.encoded() == encoded else {
+            throw FuzzFinding(description: "safetensors: re-encoding a parsed archive changes its bytes")
+        }
+        return archive
+    }
+
+    static let safetensors = FuzzTarget(name: "safetensors", summary: "SafetensorsArchive(contentsOf:) + encode/re-read round trip",
+                                        seeds: FuzzSeeds.safetensors) { file in
+        let archive = try readAndRoundTrip(file)
+        for (name, data) in archive.tensors {
+            switch data {
+            case .float32: _ = try archive.float32(name)
+            case .int64: _ = try archive.int64(name)
+            case .uint8: _ = try archive.uint8(name)
+            }
+        }
+        return describe(archive)
+    }
+
+    static let idx = FuzzTarget(name: "idx", summary: "IDXFormat.readImages and readLabels (plain or gzip)", seeds: FuzzSeeds.idx) { file in
+        var parts: [String] = []
+        if let images = try? IDXFormat.readImages(from: file) { parts.append("images\(images.shape)") }
+        do {
+            parts.append("labels \(try IDXFormat.readLabels(from: file).count)")
+        } catch where !parts.isEmpty {}
+        if parts.isEmpty { _ = try IDXFormat.readImages(from: file) }  // rethrow the images error
+        return parts.joined(separator: " ")
+    }
+
+    static let cifar10 = FuzzTarget(name: "cifar10", summary: "CIFAR10Format.readBatches (plain or gzip)", seeds: FuzzSeeds.cifar10) { file in
+        let batch = try CIFAR10Format.readBatches([file])
+        return "records \(batch.count)"
+    }
+
+    static let mnistCSV = FuzzTarget(name: "mnist-csv", summary: "MNISTCSVFormat.read, label last and first, 2x2 images (plain or gzip)",
+                                     seeds: FuzzSeeds.mnistCSV) { file in
+        let first = try? MNISTCSVFormat.read(from: file, labelColumn: .first, imageShape: FuzzSeeds.csvImageShape)
+        do {
+            let last = try MNISTCSVFormat.read(from: file, labelColumn: .last, imageShape: FuzzSeeds.csvImageShape)
+            return "rows \(last.count) \(first?.count ?? -1)"
+        } catch where first != nil {
+            return "rows \(first!.count) label first"
+        }
+    }
+
+    static let adversarialSet = FuzzTarget(name: "adversarial-set", summary: "AdversarialSet(contentsOf:)",
+                                           seeds: FuzzSeeds.adversarialSet) { file in
+        let set = try AdversarialSet(archive: try readAndRoundTrip(file), file: file.path)
+        return "set \(set.clean.shape) scores \(set.scoreClean != nil) \(set.scoreAdversarial != nil)"
+    }
+
+    static let detector = FuzzTarget(name: "detector", summary: "AnomalyDetector(archive:) from a detector file",
+                                     seeds: FuzzSeeds.detector) { file in
+        let detector = try AnomalyDetector(archive: try SafetensorsArchive(contentsOf: file), file: file.path)
+        return "detector \(detector.inputSize) \(detector.hiddenSizes) calibrated \(detector.calibration != nil)"
+    }
+
+    static let model = FuzzTarget(name: "model", summary: "JointNetwork(archive:) from a (cut-down) model file",
+                                  seeds: FuzzSeeds.model) { file in
+        let network = try JointNetwork(archive: try SafetensorsArchive(contentsOf: file), file: file.path)
+        return "model \(network.architecture) \(network.classCount)"
+    }
+}
+
+/// Where fuzz inputs are written: a private folder, in memory when `/dev/shm` exists.
+public enum FuzzScratch {
+    /// A new folder for one fuzzing run.
+    public static func makeFolder() throws -> URL {
+        let base = FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+            : FileManager.default.temporaryDirectory
+        let folder = base.appendingPathComponent("dafar-fuzz-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Replaces the file's contents with `bytes` (not atomically: speed matters here).
+    static func write(_ bytes: [UInt8], to file: URL) throws {
+        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw FuzzFinding(description: "cannot write the scratch file \(file.path)") }
+        defer { close(descriptor) }
+        var written = 0
+        try bytes.withUnsafeBytes { buffer in
+            while written < buffer.count {
+                let count = Foundation.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+                guard count > 0 else { throw FuzzFinding(description: "cannot write the scratch file \(file.path)") }
+                written += count
+            }
+        }
+    }
+}
