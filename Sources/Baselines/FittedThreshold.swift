@@ -1,3 +1,5 @@
+import DAFAR
+
 /// A detection threshold fitted on the scores of CLEAN validation images so that a
 /// chosen fraction of them is flagged at most (the baselines' operating point).
 ///
@@ -6,7 +8,8 @@
 /// strictly above it, i.e. the `(n - k)`-th smallest score `s_(n-k)` (1-based). An
 /// image is flagged when `score > t`, so on the fitting scores the false-positive rate
 /// is at most `k / n <= r` (exactly `k / n` when the top `k + 1` scores are distinct).
-/// This is MagNet's rule (`sort(marks)[-k]`, flag `> thr`) without its off-by-one at `k = 0`.
+/// This is MagNet's rule (`sort(marks)[-k]`, flag `> thr`) without its off-by-one at `k = 0`;
+/// the value comes from DAFAR's `Threshold.atFalsePositiveRate`, the package's one copy of the formula.
 public struct FittedThreshold: Equatable, Sendable, CustomStringConvertible {
     /// The threshold: flagged when `score > value`.
     public let value: Float
@@ -22,12 +25,9 @@ public struct FittedThreshold: Equatable, Sendable, CustomStringConvertible {
         precondition(falsePositiveRate >= 0 && falsePositiveRate <= 1,
                      "false-positive rate must be in [0, 1], got \(falsePositiveRate)")
         precondition(cleanScores.allSatisfy(\.isFinite), "clean validation scores must be finite (a NaN or infinity was given)")
-        let n = cleanScores.count
-        let allowed = Int((falsePositiveRate * Double(n)).rounded(.down))
-        let sorted = cleanScores.sorted()
-        self.value = sorted[max(0, n - 1 - allowed)]
+        self.value = Threshold.atFalsePositiveRate(falsePositiveRate, scores: cleanScores)
         self.falsePositiveRate = falsePositiveRate
-        self.fittedCount = n
+        self.fittedCount = cleanScores.count
     }
 
     /// A threshold with a known value (restored from a file, or set by hand).

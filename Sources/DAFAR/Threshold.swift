@@ -31,14 +31,25 @@ public struct ScoreStatistics: Equatable, Sendable {
 }
 
 /// Threshold arithmetic. An input is flagged when its score is strictly above the threshold.
+///
+/// This is the package's one threshold-at-a-false-positive-rate formula;
+/// `FittedThreshold` (Baselines) and `Metrics.threshold(forFalsePositiveRate:)`
+/// (Evaluation) call it.
 public enum Threshold {
-    /// The smallest observed score `t` such that at most `floor(rate * n)` of `scores`
-    /// lie strictly above it: the threshold that fixes the false-positive rate on
-    /// these (clean, held-out) scores at `rate` or just below.
-    public static func atFalsePositiveRate(_ rate: Double, scores: [Float]) -> Float {
-        precondition(!scores.isEmpty && rate >= 0 && rate < 1, "need scores and a rate in [0, 1), got \(rate)")
+    /// The smallest observed score `t` such that at most `k = floor(rate * n)` of the
+    /// `n` `scores` lie strictly above it: the threshold that fixes the false-positive
+    /// rate on these (clean, held-out) scores at `rate` or just below.
+    ///
+    /// With sorted scores `s[0] <= ... <= s[n-1]` it is `s[n - 1 - k]` (`k` at most
+    /// `n - 1`, so rate 1 gives the smallest score). `k` is computed as
+    /// `floor(rate * n + 1e-9)` so that a product such as `0.29 * 100 = 28.999...`
+    /// still allows 29. Ties at the threshold are not flagged, so the realised rate can
+    /// be below `rate` but never above it.
+    public static func atFalsePositiveRate<T: BinaryFloatingPoint>(_ rate: Double, scores: [T]) -> T {
+        precondition(!scores.isEmpty && rate >= 0 && rate <= 1, "need scores and a rate in [0, 1], got \(scores.count) scores and rate \(rate)")
+        precondition(!scores.contains { $0.isNaN }, "threshold: a score is NaN; fix the detector that produced it")
         let sorted = scores.sorted()
-        let allowed = Int((rate * Double(sorted.count)).rounded(.down))
+        let allowed = min(Int((rate * Double(sorted.count) + 1e-9).rounded(.down)), sorted.count - 1)
         return sorted[sorted.count - 1 - allowed]
     }
 

@@ -1,3 +1,4 @@
+import DAFAR
 import Foundation
 
 /// A proportion `numerator / denominator` that keeps its counts and a Wilson
@@ -196,13 +197,12 @@ public enum Metrics {
     ///
     /// With sorted clean scores `s[0] <= ... <= s[n-1]` and `k = floor(rate · n)`
     /// it is `s[n - k - 1]`; ties at the threshold are not flagged, so the
-    /// realised FPR can be below `rate` but never above it.
+    /// realised FPR can be below `rate` but never above it. Computed by DAFAR's
+    /// `Threshold.atFalsePositiveRate` (the package's one copy of the formula), in Double.
     public static func threshold<T: BinaryFloatingPoint>(forFalsePositiveRate rate: Double, cleanScores: [T]) -> Double {
         precondition(rate >= 0 && rate < 1, "threshold(forFalsePositiveRate:): the rate must be in [0, 1), got \(rate)")
         precondition(!cleanScores.isEmpty, "threshold(forFalsePositiveRate:): no clean scores to calibrate on")
-        let sorted = checkedScores(cleanScores).sorted()
-        let allowed = Int((rate * Double(sorted.count) + 1e-9).rounded(.down))
-        return sorted[sorted.count - min(allowed, sorted.count - 1) - 1]
+        return Threshold.atFalsePositiveRate(rate, scores: checkedScores(cleanScores))
     }
 
     /// True-positive rate at a false-positive rate fixed on the same clean scores
