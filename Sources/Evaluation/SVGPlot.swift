@@ -40,13 +40,17 @@ public struct PlotSeries: Equatable, Sendable {
     public var showsMarkers: Bool
     /// Draw the line dashed.
     public var dashed: Bool
+    /// Palette entry of the colour; nil: the series' position (give two series the same
+    /// index to pair them, e.g. a solid attack line and its dashed control).
+    public var colorIndex: Int?
 
     /// A series; markers on by default.
-    public init(name: String, points: [PlotPoint], showsMarkers: Bool = true, dashed: Bool = false) {
+    public init(name: String, points: [PlotPoint], showsMarkers: Bool = true, dashed: Bool = false, colorIndex: Int? = nil) {
         self.name = name
         self.points = points
         self.showsMarkers = showsMarkers
         self.dashed = dashed
+        self.colorIndex = colorIndex
     }
 }
 
@@ -140,7 +144,7 @@ public struct LineChart: SVGChart, Sendable {
                         stroke: PlotPalette.reference, width: 2, dash: "6 3")
         }
         for (index, item) in series.enumerated() {
-            let color = PlotPalette.color(index)
+            let color = PlotPalette.color(item.colorIndex ?? index)
             // A non-finite point splits the line into separate pieces.
             var pieces: [[(Double, Double)]] = [[]]
             for point in item.points {
@@ -166,7 +170,7 @@ public struct LineChart: SVGChart, Sendable {
         }
         canvas.append("</g>")
         let entries = series.enumerated().map { index, item in
-            (name: item.name, style: LegendStyle.line(color: PlotPalette.color(index),
+            (name: item.name, style: LegendStyle.line(color: PlotPalette.color(item.colorIndex ?? index),
                                                       marker: item.showsMarkers ? index : nil,
                                                       dash: item.dashed ? "7 4" : nil))
         } + referenceLines.map { (name: $0.label, style: LegendStyle.line(color: PlotPalette.reference, marker: nil,
