@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "Benchmarking", dependencies: ["Attacks"]),
         .executableTarget(name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport", "Attacks"]),
+        .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport", "Evaluation"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
@@ -40,7 +41,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack"]),
+        .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval"]),
     ],
     swiftLanguageModes: [.v5]
 )
