@@ -81,11 +81,14 @@ public struct BenchmarkSuite {
         }
 
         let work = try ModelWorkloads(architecture: .mnist, batchSize: s.batchSize)
-        let cases = KernelFigures.convolutionCases(features: work.network.features, imageShape: Architecture.mnist.inputShape,
-                                                   batchSize: s.batchSize)
+        var cases: [KernelFigures.ConvolutionCase] = []
         for backward in [false, true] {
             let pass = backward ? "backward" : "forward"
             guard wanted("conv_\(pass)_efficiency") else { continue }
+            if cases.isEmpty {
+                cases = KernelFigures.convolutionCases(features: work.network.features, imageShape: Architecture.mnist.inputShape,
+                                                       batchSize: s.batchSize)
+            }
             progress("conv \(pass)")
             figures.append(Figure(key: "conv_\(pass)_efficiency", label: "conv \(pass) / sgemm on its GEMM shapes", unit: "",
                                   samples: KernelFigures.convolutionEfficiency(cases, backward: backward, warmup: s.warmup,

@@ -4,6 +4,11 @@ import CBLAS
 public enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
     ///
+    /// Large products are split into blocks of columns (or rows) of `C`, one per thread of
+    /// `Parallel.threadCount`, each computed by a single-threaded `cblas_sgemm`; every element
+    /// of `C` is still one dot product in the same order, so the result does not depend on
+    /// the split. Kernels that already run inside a per-thread chunk call `gemmSerial`.
+    ///
     /// - Parameters:
     ///   - c: `[m, n]` with leading dimension `ldc` (default `n`).
     ///   - a: `op(A)` is `[m, k]`; stored `[m, k]` or, transposed, `[k, m]`.
@@ -16,10 +21,54 @@ public enum BLAS {
         alpha: Float = 1, beta: Float = 0,
         lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
     ) {
+        let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n), ldc = ldc ?? n
+        let threads = Parallel.threadCount
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        guard threads > 1, flops >= parallelThreshold, k > 0 else {
+            gemmSerial(c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                       alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+            return
+        }
+        // Split the longer side of C into blocks that are multiples of 16 (whole micro-tiles).
+        let splitColumns = n >= m
+        let side = splitColumns ? n : m
+        let blocks = min(threads, max(1, side / 16))
+        Parallel.forEachChunk(blocks, minimumPerChunk: 1) { range in
+            for block in range {
+                let start = (side * block / blocks) & ~15, end = block == blocks - 1 ? side : (side * (block + 1) / blocks) & ~15
+                guard end > start else { continue }
+                if splitColumns {
+                    gemmSerial(c + start, a, b + (transposeB ? start * ldb : start), m: m, n: end - start, k: k,
+                               transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                               lda: lda, ldb: ldb, ldc: ldc)
+                } else {
+                    gemmSerial(c + start * ldc, a + (transposeA ? start : start * lda), b, m: end - start, n: n, k: k,
+                               transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                               lda: lda, ldb: ldb, ldc: ldc)
+                }
+            }
+        }
+    }
+
+    /// Products below this many flops run on the calling thread (splitting costs more than it gains).
+    public static let parallelThreshold: Double = 2_000_000
+
+    /// `gemm` on the calling thread: one single-threaded `cblas_sgemm` (OpenBLAS runs with one
+    /// thread; see `Parallel.setThreadCount`).
+    @inlinable
+    public static func gemmSerial(
+        _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        m: Int, n: Int, k: Int,
+        transposeA: Bool = false, transposeB: Bool = false,
+        alpha: Float = 1, beta: Float = 0,
+        lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
+    ) {
         guard m > 0, n > 0 else { return }
+        _ = Parallel.runtimeConfigured
+        let ldc = ldc ?? n
         if k == 0 {
             // C = beta * C; BLAS treats this case too, but be explicit.
-            for i in 0..<m { let row = c + i * (ldc ?? n); for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
+            for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
             return
         }
         cblas_sgemm(
@@ -29,7 +78,7 @@ public enum BLAS {
             Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda ?? (transposeA ? m : k)),
             b, Int32(ldb ?? (transposeB ? k : n)),
-            beta, c, Int32(ldc ?? n))
+            beta, c, Int32(ldc))
     }
 
     /// `y = alpha * op(A) * x + beta * y`, row-major `A` of `[rows, columns]`.

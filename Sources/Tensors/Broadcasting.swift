@@ -16,6 +16,7 @@ public enum Broadcasting {
     }
 
     /// Strides of `shape` seen inside `target` (0 along broadcast axes).
+    @usableFromInline
     static func strides(of shape: [Int], in target: [Int]) -> [Int] {
         var strides = [Int](repeating: 0, count: target.count)
         var running = 1
@@ -48,7 +49,9 @@ public enum Broadcasting {
         }
     }
 
-    /// `combine(a, b)` with broadcasting.
+    /// `combine(a, b)` with broadcasting (inlinable, so that each caller's `combine` is inlined
+    /// into the loops).
+    @inlinable
     public static func apply(_ a: Tensor, _ b: Tensor, _ combine: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape { return a.zipMap(b, combine) }
         if b.count == 1 && b.rank <= a.rank { let s = b.storage[0]; return a.map { combine($0, s) }.reshaped(a.shape) }

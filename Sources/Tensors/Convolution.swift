@@ -47,43 +47,64 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 ///
 /// The column matrix of `images` images is `[patchSize, images * outputPositions]`:
 /// row `(c, kh, kw)`, column `n * outputPositions + oh * outputWidth + ow`.
+///
+/// The public functions split their work across `Parallel.threadCount` threads; the
+/// `...Serial` cores do the same on the calling thread (the convolution kernels call
+/// them from inside their own per-thread chunks of images).
 public enum Im2Col {
     /// Fills `columns` (`[patchSize, images * outputPositions]`) from `input` (`[images, C, H, W]`).
     public static func im2col(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                               geometry g: ConvolutionGeometry, images: Int) {
-        let oh = g.outputHeight, ow = g.outputWidth, positions = oh &* ow
-        let rowLength = images &* positions
         let tasks = g.patchSize &* images
-        Parallel.forEachChunk(tasks, minimumPerChunk: max(1, 16384 / max(1, positions))) { range in
-            for task in range {
-                let row = task / images, n = task &- row &* images           // row = (c, kh, kw)
-                let kw = row % g.kernelWidth
-                let kh = (row / g.kernelWidth) % g.kernelHeight
-                let c = row / (g.kernelWidth &* g.kernelHeight)
-                let plane = input + (n &* g.channels &+ c) &* g.height &* g.width // [H, W]
-                let out = columns + (row &* rowLength &+ n &* positions)           // [oh, ow]
-                for y in 0..<oh {
-                    let iy = y &* g.stride &- g.padding &+ kh
-                    let dst = out + y &* ow
-                    if iy < 0 || iy >= g.height {
-                        dst.update(repeating: 0, count: ow)
-                        continue
-                    }
-                    let src = plane + iy &* g.width
-                    if g.stride == 1 {
-                        // Contiguous span: x in [x0, x1) reads src[x - padding + kw].
-                        let offset = kw &- g.padding
-                        let x0 = max(0, -offset), x1 = min(ow, g.width &- offset)
-                        if x0 > 0 { dst.update(repeating: 0, count: min(x0, ow)) }
-                        if x1 > x0 { (dst + x0).update(from: src + (x0 &+ offset), count: x1 &- x0) }
-                        if x1 < ow { (dst + max(x1, x0)).update(repeating: 0, count: ow &- max(x1, x0)) }
-                    } else {
-                        for x in 0..<ow {
-                            let ix = x &* g.stride &- g.padding &+ kw
-                            dst[x] = (ix >= 0 && ix < g.width) ? src[ix] : 0
-                        }
-                    }
+        Parallel.forEachChunk(tasks, minimumPerChunk: max(1, 16384 / max(1, g.outputPositions))) { range in
+            im2colRows(columns, input, geometry: g, images: images, tasks: range)
+        }
+    }
+
+    /// `im2col` on the calling thread. With `outputRows`, only those output rows: `columns` is then
+    /// `[patchSize, images * outputRows.count * outputWidth]` (a tile that stays in cache).
+    @inlinable
+    public static func im2colSerial(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                                    geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil) {
+        im2colRows(columns, input, geometry: g, images: images, tasks: 0..<(g.patchSize &* images),
+                   outputRows: outputRows ?? 0..<g.outputHeight)
+    }
+
+    /// The rows `(c, kh, kw)` x images `tasks` (task = row * images + image) of `im2col`, for the
+    /// output rows `outputRows`.
+    @usableFromInline
+    static func im2colRows(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                           geometry g: ConvolutionGeometry, images: Int, tasks: Range<Int>,
+                           outputRows: Range<Int>? = nil) {
+        let ow = g.outputWidth, rows = outputRows ?? 0..<g.outputHeight, positions = rows.count &* ow
+        let rowLength = images &* positions
+        let (height, width, stride, padding) = (g.height, g.width, g.stride, g.padding)
+        for task in tasks {
+            let row = task / images, n = task &- row &* images                  // row = (c, kh, kw)
+            let kw = row % g.kernelWidth
+            let kh = (row / g.kernelWidth) % g.kernelHeight
+            let c = row / (g.kernelWidth &* g.kernelHeight)
+            let plane = input + (n &* g.channels &+ c) &* height &* width        // [H, W]
+            let out = columns + (row &* rowLength &+ n &* positions)            // [oh, ow]
+            // Output columns x in [x0, x1) read inside the image; the rest is padding.
+            let offset = kw &- padding
+            let x0 = min(ow, max(0, (-offset + stride - 1) / stride))
+            let x1 = max(x0, min(ow, (width &- offset + stride - 1) / stride))
+            for y in rows {
+                let iy = y &* stride &- padding &+ kh
+                let dst = out + (y &- rows.lowerBound) &* ow
+                if iy < 0 || iy >= height {
+                    for x in 0..<ow { dst[x] = 0 }
+                    continue
                 }
+                let src = plane + (iy &* width &+ offset)
+                for x in 0..<x0 { dst[x] = 0 }
+                if stride == 1 {
+                    for x in x0..<x1 { dst[x] = src[x] }                          // a contiguous span
+                } else {
+                    for x in x0..<x1 { dst[x] = src[x &* stride] }
+                }
+                for x in x1..<ow { dst[x] = 0 }
             }
         }
     }
@@ -92,35 +113,47 @@ public enum Im2Col {
     /// Accumulates: `image` must hold the values to add to (zero for a fresh gradient).
     public static func col2im(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
                               geometry g: ConvolutionGeometry, images: Int) {
-        let oh = g.outputHeight, ow = g.outputWidth, positions = oh &* ow
-        let rowLength = images &* positions
         let kernelArea = g.kernelHeight &* g.kernelWidth
         Parallel.forEachChunk(images &* g.channels, minimumPerChunk: max(1, 16384 / max(1, g.height &* g.width &* kernelArea))) { range in
-            for task in range {
-                let n = task / g.channels, c = task &- n &* g.channels
-                let plane = image + task &* g.height &* g.width
-                for kh in 0..<g.kernelHeight {
-                    for kw in 0..<g.kernelWidth {
-                        let row = (c &* g.kernelHeight &+ kh) &* g.kernelWidth &+ kw
-                        let src = columns + (row &* rowLength &+ n &* positions)
-                        for y in 0..<oh {
-                            let iy = y &* g.stride &- g.padding &+ kh
-                            if iy < 0 || iy >= g.height { continue }
-                            let dst = plane + iy &* g.width
-                            let line = src + y &* ow
-                            if g.stride == 1 {
-                                let offset = kw &- g.padding
-                                let x0 = max(0, -offset), x1 = min(ow, g.width &- offset)
-                                if x1 > x0 {
-                                    let d = dst + (x0 &+ offset), s = line + x0
-                                    for x in 0..<(x1 &- x0) { d[x] += s[x] }
-                                }
-                            } else {
-                                for x in 0..<ow {
-                                    let ix = x &* g.stride &- g.padding &+ kw
-                                    if ix >= 0 && ix < g.width { dst[ix] += line[x] }
-                                }
-                            }
+            col2imPlanes(image, columns, geometry: g, images: images, planes: range)
+        }
+    }
+
+    /// `col2im` on the calling thread. With `outputRows`, `columns` holds only those output rows
+    /// (`[patchSize, images * outputRows.count * outputWidth]`, as `im2colSerial` writes them).
+    @inlinable
+    public static func col2imSerial(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+                                    geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil) {
+        col2imPlanes(image, columns, geometry: g, images: images, planes: 0..<(images &* g.channels),
+                     outputRows: outputRows ?? 0..<g.outputHeight)
+    }
+
+    /// The image planes `planes` (plane = n * channels + c) of `col2im`, for the output rows `outputRows`.
+    @usableFromInline
+    static func col2imPlanes(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+                             geometry g: ConvolutionGeometry, images: Int, planes: Range<Int>,
+                             outputRows: Range<Int>? = nil) {
+        let ow = g.outputWidth, rows = outputRows ?? 0..<g.outputHeight, positions = rows.count &* ow
+        let rowLength = images &* positions
+        let (height, width, stride, padding) = (g.height, g.width, g.stride, g.padding)
+        for task in planes {
+            let n = task / g.channels, c = task &- n &* g.channels
+            let plane = image + task &* height &* width
+            for kh in 0..<g.kernelHeight {
+                for kw in 0..<g.kernelWidth {
+                    let row = (c &* g.kernelHeight &+ kh) &* g.kernelWidth &+ kw
+                    let src = columns + (row &* rowLength &+ n &* positions)
+                    let offset = kw &- padding
+                    let x0 = min(ow, max(0, (-offset + stride - 1) / stride))
+                    let x1 = max(x0, min(ow, (width &- offset + stride - 1) / stride))
+                    for y in rows {
+                        let iy = y &* stride &- padding &+ kh
+                        if iy < 0 || iy >= height { continue }
+                        let dst = plane + (iy &* width &+ offset), line = src + (y &- rows.lowerBound) &* ow
+                        if stride == 1 {
+                            for x in x0..<x1 { dst[x] += line[x] }
+                        } else {
+                            for x in x0..<x1 { dst[x &* stride] += line[x] }
                         }
                     }
                 }
@@ -132,10 +165,18 @@ public enum Im2Col {
     public static func imagesToRows(_ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
                                     count: Int, channels: Int, positions: Int) {
         Parallel.forEachChunk(count &* channels, minimumPerChunk: max(1, 32768 / max(1, positions))) { range in
-            for task in range {
-                let n = task / channels, c = task &- n &* channels
-                (rows + (c &* count &+ n) &* positions).update(from: images + task &* positions, count: positions)
-            }
+            imagesToRows(rows, images, count: count, channels: channels, positions: positions, planes: range)
+        }
+    }
+
+    /// Planes `planes` (plane = n * channels + c) of `imagesToRows`, on the calling thread.
+    @inlinable
+    public static func imagesToRows(_ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
+                                    count: Int, channels: Int, positions: Int, planes: Range<Int>) {
+        for task in planes {
+            let n = task / channels, c = task &- n &* channels
+            let dst = rows + (c &* count &+ n) &* positions, src = images + task &* positions
+            for i in 0..<positions { dst[i] = src[i] }
         }
     }
 
@@ -146,12 +187,8 @@ public enum Im2Col {
             for task in range {
                 let n = task / channels, c = task &- n &* channels
                 let dst = images + task &* positions, src = rows + (c &* count &+ n) &* positions
-                if let bias {
-                    let b = bias[c]
-                    for i in 0..<positions { dst[i] = src[i] + b }
-                } else {
-                    dst.update(from: src, count: positions)
-                }
+                let b = bias?[c] ?? 0
+                for i in 0..<positions { dst[i] = src[i] + b }
             }
         }
     }

@@ -1,25 +1,49 @@
 import CBLAS
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Thread settings shared by OpenBLAS and the Swift kernels.
+/// Thread settings shared by the GEMM wrapper and the Swift kernels.
 ///
-/// Set once, early (the command-line tools do it from `--threads`); kernels read
-/// `Parallel.threadCount` to decide how many chunks to split work into.
+/// One thread pool does all the parallel work: Dispatch's, through `forEachChunk`.
+/// OpenBLAS itself runs single-threaded; `BLAS.gemm` splits large products into
+/// per-thread blocks, and the convolution kernels give each thread its own images.
+/// (OpenBLAS's own workers spin for a while after each call and then fight the
+/// Dispatch workers for the cores; with one pool nothing spins.)
+///
+/// Set the count once, early (the command-line tools do it from `--threads`);
+/// kernels read `Parallel.threadCount` to decide how many chunks to split work into.
+/// With one thread every result is bit-for-bit reproducible; with more, reductions
+/// run over a fixed split per thread count, so reruns with the same count agree too.
 public enum Parallel {
     nonisolated(unsafe) private static var _threadCount: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Number of threads used by OpenBLAS and by the parallel Swift kernels.
-    public static var threadCount: Int { _threadCount }
+    /// Number of threads the kernels split work across.
+    public static var threadCount: Int { _ = runtimeConfigured; return _threadCount }
 
-    /// Sets the number of threads for OpenBLAS and the Swift kernels (clamped to >= 1).
+    /// Sets the number of threads for the Swift kernels and the GEMM wrapper (clamped to >= 1).
     public static func setThreadCount(_ count: Int) {
+        _ = runtimeConfigured
         _threadCount = max(1, count)
-        openblas_set_num_threads(Int32(_threadCount))
     }
 
     /// Number of cores the operating system reports.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// One-time process settings, made before the first kernel runs: OpenBLAS on one thread
+    /// (see above), and glibc's malloc told to keep freed memory up to 32 MiB blocks in its heap
+    /// instead of returning it to the system, so that the tensors each training step allocates
+    /// reuse pages instead of paying a page fault per 4 KiB every step.
+    @usableFromInline
+    static let runtimeConfigured: Void = {
+        openblas_set_num_threads(1)
+        #if os(Linux)
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 512 << 20)
+        #endif
+    }()
 
     /// Runs `body` over `0..<count` split into contiguous chunks, one per thread.
     ///
@@ -27,14 +51,30 @@ public enum Parallel {
     @inlinable
     public static func forEachChunk(_ count: Int, minimumPerChunk: Int = 4096, _ body: (Range<Int>) -> Void) {
         let chunks = min(threadCount, max(1, count / max(1, minimumPerChunk)))
+        forEach(chunks: chunks, of: count) { _, range in body(range) }
+    }
+
+    /// Runs `body(chunk, range)` over `0..<count` split into exactly `chunks` contiguous chunks (fewer when
+    /// `count < chunks`), run concurrently on up to `threadCount` threads (in order on the
+    /// calling thread when `threadCount` is 1). The split depends only on `count` and
+    /// `chunks`, not on the thread count, so per-chunk partial results summed in chunk order
+    /// are the same with any number of threads.
+    @inlinable
+    public static func forEach(chunks: Int, of count: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
+        let chunks = min(chunks, count)
         if chunks <= 1 {
-            if count > 0 { body(0..<count) }
+            if count > 0 { body(0, 0..<count) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        func run(_ chunk: Int) {
             let start = count * chunk / chunks
             let end = count * (chunk + 1) / chunks
-            if start < end { body(start..<end) }
+            if start < end { body(chunk, start..<end) }
+        }
+        if threadCount == 1 {
+            for chunk in 0..<chunks { run(chunk) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: chunks) { run($0) }
         }
     }
 }
