@@ -52,3 +52,20 @@ run: setup data release
 
 clean:
 	rm -rf .build
+
+.PHONY: bench bench-compare
+VENV       ?= .venv
+TORCH      ?= torch==2.13.0
+
+## bench: speed and memory figures of the toolkit (dafar-bench, release build; THREADS=n)
+bench: setup release
+	$(BIN)/dafar-bench --threads $(THREADS)
+
+## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
+bench-compare: setup release $(VENV)/bin/python
+	DAFAR_BENCH=$(BIN)/dafar-bench PYTHON=$(VENV)/bin/python bash Benchmarks/compare/run.sh --threads $(THREADS)
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet $(TORCH)
+	@$(VENV)/bin/python -c 'import torch; assert torch.version.cuda is None, "a CUDA build of torch was installed"; print("torch", torch.__version__, "(CPU wheel)")'

@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(
@@ -30,6 +31,8 @@ let package = Package(
         .executableTarget(name: "dafar-detector", dependencies: ["CommandSupport"]),
         .target(name: "Benchmarking", dependencies: ["Attacks"]),
         .executableTarget(name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "KernelBenchmarks", dependencies: ["Benchmarking", .product(name: "Benchmark", package: "benchmark")],
+                          path: "Benchmarks/KernelBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport", "Attacks"]),
         .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport", "Evaluation"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
@@ -41,6 +44,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "dafar-bench"]),
         .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval"]),
     ],
     swiftLanguageModes: [.v5]

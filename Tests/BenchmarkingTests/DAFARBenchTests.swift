@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+@testable import Benchmarking
+
+/// `dafar-bench --quick` runs end to end and reports every figure; no assertion on speed.
+final class DAFARBenchTests: XCTestCase {
+    /// The folder holding the built products (the test bundle's folder).
+    var productsDirectory: URL {
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            return bundle.bundleURL.deletingLastPathComponent()
+        }
+        return Bundle.main.bundleURL
+    }
+
+    func runBench(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("dafar-bench")
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testQuickJSONHasEveryFigure() throws {
+        let (status, output) = try runBench(["--quick", "--json", "--threads", "2"])
+        XCTAssertEqual(status, 0, "dafar-bench --quick --json failed: \(output)")
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+                                   "dafar-bench --json did not print a JSON object: \(output)")
+        let details = try XCTUnwrap(object["details"] as? [String: Any], "no details object in \(output)")
+        for key in BenchmarkSuite.keys {
+            let value = try XCTUnwrap(object[key] as? Double, "figure \(key) is missing from \(output)")
+            XCTAssertTrue(value.isFinite && value > 0, "figure \(key) = \(value) is not a positive number")
+            let entry = try XCTUnwrap(details[key] as? [String: Any], "no details for \(key)")
+            let (low, high) = (try XCTUnwrap(entry["min"] as? Double), try XCTUnwrap(entry["max"] as? Double))
+            XCTAssertTrue(low <= value && value <= high, "\(key): median \(value) outside [\(low), \(high)]")
+        }
+        XCTAssertEqual((object["machine"] as? [String: String])?["threads"], "2", "the machine object should record --threads")
+    }
+
+    func testQuickTableNamesEveryFigure() throws {
+        let (status, output) = try runBench(["--quick", "--threads", "1"])
+        XCTAssertEqual(status, 0, "dafar-bench --quick failed: \(output)")
+        for key in BenchmarkSuite.keys { XCTAssertTrue(output.contains(key), "the table lacks \(key):\n\(output)") }
+    }
+
+    func testBadThreadCountIsAUsageError() throws {
+        let (status, _) = try runBench(["--threads", "0"])
+        XCTAssertEqual(status, 64, "--threads 0 should be rejected with the usage status 64")
+    }
+
+    func testFigureTakesTheMedianOfItsRepetitions() {
+        let odd = Figure(key: "k", label: "l", unit: "u", samples: [3, 1, 2])
+        XCTAssertEqual([odd.median, odd.minimum, odd.maximum], [2, 1, 3], "median/min/max of [3, 1, 2]")
+        let even = Figure(key: "k", label: "l", unit: "u", samples: [4, 1, 2, 3])
+        XCTAssertEqual(even.median, 2.5, "the median of an even count is the mean of the middle two")
+    }
+}
