@@ -52,7 +52,8 @@ extension ParsableCommand {
 }
 
 /// `text` safe to print as one line: control characters (newlines, escape sequences that a
-/// crafted file could carry in a tensor name) are shown as Swift escapes, `\n`, `\u{1B}`.
+/// crafted file could carry in a tensor name) are shown as Swift escapes, `\n`, `\u{1B}`, and
+/// a message swollen by echoed file content keeps its first 1000 and last 500 characters.
 public func printable(_ text: String) -> String {
     var result = ""
     for scalar in text.unicodeScalars {
@@ -62,5 +63,6 @@ public func printable(_ text: String) -> String {
             result.unicodeScalars.append(scalar)
         }
     }
-    return result
+    guard result.count > 1600 else { return result }
+    return result.prefix(1000) + " [\(result.count - 1500) characters left out] " + result.suffix(500)
 }

@@ -77,6 +77,8 @@ final class BadInputContentTests: BadInputTestCase {
         var badJSON = model
         badJSON[8 + headerLength / 2] = UInt8(ascii: "\"")
         let escapes = Self.safetensors(header: #"{"evil\n\u001b[31mname":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: 8)
+        let longName = Self.safetensors(header: #"{"\#(String(repeating: "w", count: 100_000))":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#,
+                                        data: 8)
         let corrupt: [(String, Data, String)] = [
             ("empty", Data(), "0 bytes long"),
             ("cut-in-header", model.prefix(1000), "header length \(headerLength) is larger than"),
@@ -85,6 +87,7 @@ final class BadInputContentTests: BadInputTestCase {
             ("bad-json", badJSON, "not valid JSON"),
             ("garbage", Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }), "Invalid safetensors file"),
             ("control-characters-in-a-name", escapes, "occupies 8 bytes but shape [1] of F32 needs 4 bytes"),
+            ("100-kB-name", longName, "characters left out] "),
         ]
         // Every file goes to dafar-detector as the model, and in turn to one other reader: dafar-attack's
         // --model or --detector, or dafar-train's --resume checkpoint (which must stay as it was).

@@ -141,6 +141,7 @@ enum Reliability {
         XCTAssertTrue(lines.count == 2 && lines[1].isEmpty, "\(what): stderr must be exactly one line, got \(lines.count - 1): \(result.stderr)",
                       file: file, line: line)
         XCTAssertTrue(result.stderr.hasPrefix("error: "), "\(what): \(result.stderr)", file: file, line: line)
+        XCTAssertLessThan(result.stderr.count, 2000, "\(what): an error line of \(result.stderr.count) characters", file: file, line: line)
         XCTAssertFalse(result.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" },
                        "\(what): control characters on stderr: \(result.stderr.debugDescription)", file: file, line: line)
         for trace in ["Fatal error", "Stack dump", "Backtrace", "Current stack trace", "💣"] {
