@@ -145,7 +145,8 @@ final class BadInputTests: BadInputTestCase {
         var prefix: [String] = []
         if getuid() == 0 {
             guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
-                throw XCTSkip("running as root without setpriv(1): permission bits cannot be tested (socket and FIFO cases ran)")
+                XCTFail("running as root without setpriv(1) (util-linux): permission bits cannot be tested")
+                return
             }
             prefix = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
             // nobody must reach the tools and the files, and write the output's folder.
