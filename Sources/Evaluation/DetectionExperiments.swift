@@ -15,7 +15,7 @@ extension ExperimentRunner {
         let bar = progress("scoring FGSM and noise per eps", total: inputs.fgsmEpsilons.count)
         for (step, eps) in inputs.fgsmEpsilons.enumerated() {
             let attack = inputs.fgsm(eps), noise = inputs.signNoise(eps)
-            json.append(detectionRows(attack: attack, noise: noise, into: &table))
+            json.append(detectionRows(attack: attack, controls: [noise], into: &table))
             bar.update(step + 1)
             for (index, column) in columns.enumerated() {
                 detected[index].append(PlotPoint(x: Double(eps), rate: detection(attack, column).successful.rate))
@@ -33,7 +33,7 @@ extension ExperimentRunner {
                              + "The \"sign noise\" row under each eps is x + eps * random +-1, clipped: not an attack. "
                              + "A detector that flags it as often as FGSM measures the perturbation's size, not its adversarialness.")
         section.addTable(table)
-        let names = columns.map(\.header)
+        let names = columns.map(\.legend)
         section.addFigure(LineChart(title: "Detection of successful FGSM examples", xLabel: "FGSM eps (L-inf)", yLabel: "detection rate",
                                     series: zip(names, detected).map { PlotSeries(name: $0, points: $1) },
                                     yRange: 0...1, yFormat: .percent),
@@ -48,7 +48,7 @@ extension ExperimentRunner {
                                     yLabel: "flagged", series: control, yRange: 0...1, yFormat: .percent),
                           fileName: "fig6-noise-control.svg",
                           caption: "Noise control: solid = successful FGSM examples flagged, dashed = random sign noise flagged, same colour = same detector")
-        section.addParagraph(Self.noiseVerdicts(headers: names, attack: detected, noise: flagged))
+        section.addParagraph(Self.noiseVerdicts(headers: columns.map(\.header), attack: detected, noise: flagged))
         results["intensity"] = .array(json)
         return section
     }
@@ -80,10 +80,11 @@ extension ExperimentRunner {
         var json: [JSONValue] = []
         var detectedBars = [[String: BarValue]](repeating: [:], count: columns.count)
         var noiseBars = [[String: BarValue]](repeating: [:], count: columns.count)
-        let bar = progress("scoring attacks and matched noise", total: sets.count)
+        var shuffledBars = [[String: BarValue]](repeating: [:], count: columns.count)
+        let bar = progress("scoring attacks and their controls", total: sets.count)
         for (step, set) in sets.enumerated() {
-            let noise = inputs.matchedSignNoise(set)
-            json.append(detectionRows(attack: set, noise: noise, into: &table))
+            let noise = inputs.matchedSignNoise(set), shuffled = inputs.shuffledPerturbation(set)
+            json.append(detectionRows(attack: set, controls: [noise, shuffled], into: &table))
             bar.update(step + 1)
             stats.addRow([.text(set.name), .integer(set.count), .rate(set.successRate), .integer(set.alreadyWrong),
                           .number(mean(selected(set.l2Distances, set.successful).map(Double.init)), decimals: 3),
@@ -92,27 +93,37 @@ extension ExperimentRunner {
             for (index, column) in columns.enumerated() {
                 detectedBars[index][set.name] = BarValue(detection(set, column).successful.rate)
                 noiseBars[index][set.name] = BarValue(flagRate(noise, column))
+                shuffledBars[index][set.name] = BarValue(flagRate(shuffled, column))
             }
         }
         bar.finish()
         section.addTable(stats)
         section.addParagraph("The binary classifier was trained on FGSM eps=\(format(settings.epsilon)) examples only; its rows on "
-                             + "the other attacks show how much it depends on the attack it saw. Each \"sign noise ~attack\" row "
-                             + "perturbs the same images with random signs of the attack's per-image L-inf size.")
+                             + "the other attacks show how much it depends on the attack it saw. Two controls follow each attack, "
+                             + "neither of them an attack: \"sign noise ~attack\" perturbs the same images with random signs of the "
+                             + "attack's per-image L-inf size; \"shuffled ~attack\" moves the attack's own perturbation values to random "
+                             + "pixels of the same image (same L0, L2 and L-inf before clipping, direction destroyed), the fairer "
+                             + "control for the L2 and L0 attacks CW-L2 and JSMA.")
         section.addTable(table)
         let names = sets.map(\.name)
         section.addFigure(BarChart(title: "Detection of successful adversarial examples", xLabel: "attack", yLabel: "detection rate",
                                    categories: names,
-                                   series: columns.indices.map { BarSeries(name: columns[$0].header, values: detectedBars[$0]) },
+                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: detectedBars[$0]) },
                                    yRange: 0...1, yFormat: .percent),
                           fileName: "fig7-attacks.svg",
                           caption: "Fig. 7: detection rate (Wilson 95 % intervals) of successful examples per attack and detector")
         section.addFigure(BarChart(title: "Random sign noise of each attack's L-inf size", xLabel: "noise matched to attack",
                                    yLabel: "flagged", categories: names,
-                                   series: columns.indices.map { BarSeries(name: columns[$0].header, values: noiseBars[$0]) },
+                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: noiseBars[$0]) },
                                    yRange: 0...1, yFormat: .percent),
                           fileName: "fig7-noise-control.svg",
                           caption: "Noise control for Fig. 7: the same detectors on random sign noise with each attack's per-image L-inf size")
+        section.addFigure(BarChart(title: "Each attack's perturbation, pixels shuffled", xLabel: "perturbation shuffled from attack",
+                                   yLabel: "flagged", categories: names,
+                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: shuffledBars[$0]) },
+                                   yRange: 0...1, yFormat: .percent),
+                          fileName: "fig7-shuffled-control.svg",
+                          caption: "Shuffled control for Fig. 7: each attack's perturbation values moved to random pixels of the same image")
         results["attacks"] = .array(json)
         return section
     }
@@ -128,7 +139,7 @@ extension ExperimentRunner {
         for set in inputsToPlot {
             var curves: [(name: String, curve: ROCCurve)] = []
             for (index, detector) in detectors.enumerated() {
-                let clean = book.clean(index, set)
+                let clean = book.testClean(index, count: min(settings.count, splits.test.count))
                 let positives = set.family.isAttack ? selected(book.perturbed(index, set), set.successful) : book.perturbed(index, set)
                 guard let curve = ROCCurve(cleanScores: clean, adversarialScores: positives) else {
                     table.addRow([.text(set.name), .text(detector.name), .text("\(clean.count) / 0"), .text("n/a")]
@@ -148,12 +159,12 @@ extension ExperimentRunner {
             }
             if !curves.isEmpty {
                 section.addFigure(LineChart.roc(title: "ROC: \(set.name)", curves: curves), fileName: "roc-\(set.key).svg",
-                                  caption: "ROC curves on \(set.name): clean test images (negatives) against "
+                                  caption: "ROC curves on \(set.name): the first clean test images (negatives) against "
                                       + (set.family.isAttack ? "successful adversarial examples" : "noisy images") + " (positives)")
             }
         }
-        section.addParagraph("Positives are successful adversarial examples (for the noise row: every noisy image); negatives the same "
-                             + "images clean. The true-positive rates use thresholds fitted on clean validation images, and the "
+        section.addParagraph("Positives are successful adversarial examples (for the noise row: every noisy image); negatives the first "
+                             + "\(min(settings.count, splits.test.count)) clean test images. The true-positive rates use thresholds fitted on clean validation images, and the "
                              + "false-positive rate they give on the clean test images is shown beside them. An AUC near 1 on "
                              + "\"sign noise\" means the detector separates random noise from clean images as well as attacks.")
         section.addTable(table)

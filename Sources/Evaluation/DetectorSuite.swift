@@ -19,6 +19,8 @@ public struct DetectorThreshold: Sendable {
 public struct EvaluatedDetector {
     /// Report name (`DAFAR`, `MagNet`, `Feature Squeezing`, `Binary classifier`).
     public let name: String
+    /// Name in chart legends (`FS`, `Binary`).
+    public let shortName: String
     /// Scores of a batch `[N, C, H, W]` -> `[N]`.
     public let score: (Tensor) -> [Float]
     /// Scores of the clean validation images (thresholds are fitted on these only).
@@ -29,9 +31,10 @@ public struct EvaluatedDetector {
     public let description: String
 
     /// A detector with thresholds at false-positive rates `rates` on its validation scores.
-    public init(name: String, validationScores: [Float], rates: [Double], extra: [DetectorThreshold] = [],
+    public init(name: String, shortName: String? = nil, validationScores: [Float], rates: [Double], extra: [DetectorThreshold] = [],
                 description: String, score: @escaping (Tensor) -> [Float]) {
         self.name = name
+        self.shortName = shortName ?? name
         self.score = score
         self.validationScores = validationScores
         self.thresholds = extra + rates.map { rate in
@@ -57,13 +60,16 @@ public struct DetectorSuite {
         public let threshold: Int
         /// `DAFAR alpha`, `MagNet 5 %`.
         public let header: String
+        /// `FS 5 %`: the header with the detector's short name, for chart legends.
+        public let legend: String
     }
 
     /// Every (detector, threshold) pair, DAFAR's first.
     public var columns: [Column] {
         detectors.indices.flatMap { d in
             detectors[d].thresholds.indices.map { t in
-                Column(detector: d, threshold: t, header: "\(detectors[d].name) \(detectors[d].thresholds[t].label)")
+                Column(detector: d, threshold: t, header: "\(detectors[d].name) \(detectors[d].thresholds[t].label)",
+                       legend: "\(detectors[d].shortName) \(detectors[d].thresholds[t].label)")
             }
         }
     }
@@ -125,7 +131,7 @@ public struct DetectorSuite {
         start = Date()
         let squeezing = FeatureSqueezing(classifier: classifier, channels: imageShape[0])
         detectors.append(EvaluatedDetector(
-            name: "Feature Squeezing", validationScores: squeezing.scores(splits.validation.images), rates: operating,
+            name: "Feature Squeezing", shortName: "FS", validationScores: squeezing.scores(splits.validation.images), rates: operating,
             description: "max over squeezers (\(squeezing.squeezers.map(\.description).joined(separator: ", "))) of the L1 "
                 + "distance between softmax outputs", score: { squeezing.scores($0) }))
         seconds["Feature Squeezing"] = Date().timeIntervalSince(start)
@@ -139,7 +145,7 @@ public struct DetectorSuite {
         let binary = BinaryClassifierDetector(imageShape: imageShape, using: &generator)
         try binary.train(clean: trainingImages.images, adversarial: adversarial, settings: training, using: &generator)
         detectors.append(EvaluatedDetector(
-            name: "Binary classifier", validationScores: binary.scores(splits.validation.images), rates: operating,
+            name: "Binary classifier", shortName: "Binary", validationScores: binary.scores(splits.validation.images), rates: operating,
             description: "CNN trained on clean vs FGSM eps=\(format(settings.epsilon)) examples of \(trainingImages.count) "
                 + "training images (one attack only); score z_adv - z_clean", score: { binary.scores($0) }))
         seconds["Binary classifier"] = Date().timeIntervalSince(start)

@@ -121,6 +121,18 @@ public final class ExperimentInputs {
                                  predictedClean: attack.predictedClean))
     }
 
+    /// `attack`'s perturbations with their pixels shuffled within each image, on its images.
+    public func shuffledPerturbation(_ attack: PerturbedSet) -> PerturbedSet {
+        let key = "shuffled-\(attack.key)"
+        if let set = made[key] { return set }
+        var generator = SeededGenerator(seed: seed(for: key))
+        let shuffled = NoiseControl.shuffledPerturbation(clean: attack.clean, perturbed: attack.perturbed, using: &generator)
+        let images = LabeledImages(images: attack.clean, labels: attack.labels, classCount: test.classCount)
+        return remember(noiseSet(name: "shuffled ~\(attack.name)", key: key, family: .shuffledPerturbation, epsilon: attack.epsilon,
+                                 clean: images, noisy: shuffled, cleanIsTestPrefix: attack.cleanIsTestPrefix,
+                                 predictedClean: attack.predictedClean))
+    }
+
     /// Gaussian noise with standard deviation `sigma` on the first `count` test images.
     public func gaussianNoise(_ sigma: Float) -> PerturbedSet {
         let key = "gaussian-noise-\(format(sigma))"

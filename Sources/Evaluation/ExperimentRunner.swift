@@ -134,19 +134,23 @@ public final class ExperimentRunner {
                         threshold: Double(detectors[column.detector].thresholds[column.threshold].value)).rate
     }
 
-    /// Detection rows for an attack: successful, failed, and the noise control beside them.
-    func detectionRows(attack: PerturbedSet, noise: PerturbedSet, into table: inout ReportTable) -> JSONValue {
+    /// Detection rows for an attack: successful, failed, and the controls (not attacks) beside them.
+    func detectionRows(attack: PerturbedSet, controls: [PerturbedSet], into table: inout ReportTable) -> JSONValue {
         let columns = suite!.columns
         let found = columns.map { detection(attack, $0) }
-        let noiseRates = columns.map { flagRate(noise, $0) }
         table.addRow([.text("\(attack.name): successful")] + found.map { .rate($0.successful.rate) })
         table.addRow([.text("\(attack.name): failed")] + found.map { .rate($0.failed.rate) })
-        table.addRow([.text(noise.name)] + noiseRates.map { .rate($0) })
-        var json: [String: JSONValue] = ["attack": .string(attack.name), "noise": .string(noise.name),
+        let controlRates = controls.map { control in columns.map { flagRate(control, $0) } }
+        for (control, rates) in zip(controls, controlRates) { table.addRow([.text(control.name)] + rates.map { .rate($0) }) }
+        var json: [String: JSONValue] = ["attack": .string(attack.name), "controls": .array(controls.map { .string($0.name) }),
                                          "attackSuccess": attack.successRate.json, "alreadyMisclassified": .int(attack.alreadyWrong)]
         for (index, column) in columns.enumerated() {
-            json[column.header] = ["detection": found[index].json, "noiseFlagged": noiseRates[index].json,
-                                   "threshold": .number(Double(detectors[column.detector].thresholds[column.threshold].value))]
+            var entry: [String: JSONValue] = ["detection": found[index].json,
+                                              "threshold": .number(Double(detectors[column.detector].thresholds[column.threshold].value))]
+            for (control, rates) in zip(controls, controlRates) {
+                entry[control.family == .signNoise ? "noiseFlagged" : "shuffledFlagged"] = rates[index].json
+            }
+            json[column.header] = .object(entry)
         }
         return .object(json)
     }

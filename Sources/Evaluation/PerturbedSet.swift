@@ -17,6 +17,8 @@ public struct PerturbedSet {
         case signNoise = "sign-noise"
         /// `clip(x + eps * N(0, 1), 0, 1)` (Table 2's Gaussian noise).
         case gaussianNoise = "gaussian-noise"
+        /// An attack's perturbation with its pixels shuffled (see `NoiseControl.shuffledPerturbation`).
+        case shuffledPerturbation = "shuffled-perturbation"
 
         /// The family of an attack.
         public init(_ kind: AttackKind) {
@@ -31,7 +33,7 @@ public struct PerturbedSet {
         }
 
         /// False for the noise controls.
-        public var isAttack: Bool { self != .signNoise && self != .gaussianNoise }
+        public var isAttack: Bool { self != .signNoise && self != .gaussianNoise && self != .shuffledPerturbation }
     }
 
     /// Label for tables and legends (`FGSM eps=0.3`, `sign noise ~CW-L2`).
@@ -128,6 +130,23 @@ public enum NoiseControl {
             for j in (i * item)..<((i + 1) * item) {
                 let sign: Float = generator.next() & 1 == 0 ? -1 : 1
                 result.storage[j] = min(1, max(0, images.storage[j] + eps * sign))
+            }
+        }
+        return result
+    }
+
+    /// `clip(x + P(x' - x), 0, 1)` with `P` a random permutation of the pixels of each
+    /// image: the attack's own perturbation values (same L0, L2 and L-inf before clipping)
+    /// moved to random places, which keeps the perturbation's size and removes its direction.
+    public static func shuffledPerturbation(clean: Tensor, perturbed: Tensor, using generator: inout SeededGenerator) -> Tensor {
+        precondition(clean.shape == perturbed.shape, "shuffled perturbation: shapes \(clean.shape) and \(perturbed.shape) differ")
+        let item = clean.itemCount
+        var result = clean
+        for i in 0..<clean.batchSize {
+            let base = i * item
+            for (j, k) in generator.permutation(item).enumerated() {
+                let delta = perturbed.storage[base + k] - clean.storage[base + k]
+                result.storage[base + j] = min(1, max(0, clean.storage[base + j] + delta))
             }
         }
         return result
