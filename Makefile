@@ -5,11 +5,22 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := $(SWIFT) build -c release
 BIN         = $(shell $(SWIFT) build -c release --show-bin-path)
 
-.PHONY: setup build release test data run clean
+.PHONY: setup build release test data run paper paper-dataset clean
 
 RUNS       ?= runs
 EPOCHS     ?= 10
 THREADS    ?= $(shell nproc)
+# dafar-eval's budget in `make run` (about 10 minutes in all on 2 cores; the report states every count): the first
+# 1000 test images for FGSM and the noise controls, fewer for PGD, CW-L2, JSMA and the adaptive attack, and CW-L2
+# shortened (3 x 100 iterations from c = 1 at lr 0.01; cleverhans: 5 x 1000 from c = 0.01 at lr 0.005).
+EVAL_FLAGS ?= --count 1000 --pgd-count 300 --slow-count 40 --cw-steps 100 --cw-binary-steps 3 --cw-initial-const 1 \
+              --cw-learning-rate 0.01 --adaptive-count 50 --adaptive-steps 20 --adaptive-lambdas 0,1,10 \
+              --adaptive-eps 0.1,0.3 --baseline-epochs 5 --binary-training-count 1000
+PAPER_EPOCHS     ?= 10
+PAPER_EVAL_FLAGS ?= --count 1000 --slow-count 100 --adaptive-count 100 --baseline-epochs 20
+MNIST_DIR        ?= $(if $(DATA_DIR),$(DATA_DIR)/mnist)
+CIFAR10_DIR      ?= $(if $(DATA_DIR),$(DATA_DIR)/cifar10)
+PAPER_DATA        = $(if $(PAPER_DATA_DIR),--data-dir $(PAPER_DATA_DIR))
 
 ## setup: install missing system packages (apt-get; sudo when not root)
 setup:
@@ -50,6 +61,21 @@ run: setup data release
 	mkdir -p $(RUNS)
 	$(BIN)/dafar-train --dataset mnist5k --epochs $(EPOCHS) --threads $(THREADS) --output $(RUNS)/model.safetensors
 	$(BIN)/dafar-detector --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --output $(RUNS)/detector.safetensors
+	$(BIN)/dafar-eval --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --detector $(RUNS)/detector.safetensors $(EVAL_FLAGS) --report $(RUNS)/report
+
+## paper: the evaluation at the paper's sizes (1000 test images, 100 for CW-L2/JSMA/adaptive, cleverhans CW) on
+## Fashion-MNIST, and on MNIST / CIFAR-10 when MNIST_DIR / CIFAR10_DIR (default DATA_DIR/mnist, DATA_DIR/cifar10)
+## hold their files; writes $(RUNS)/paper-<dataset>/ (hours on 2 cores: full training sets)
+paper: setup data release
+	$(MAKE) --no-print-directory paper-dataset PAPER_DATASET=fashion-mnist PAPER_DATA_DIR=
+	$(if $(MNIST_DIR),$(MAKE) --no-print-directory paper-dataset PAPER_DATASET=mnist PAPER_DATA_DIR=$(MNIST_DIR))
+	$(if $(CIFAR10_DIR),$(MAKE) --no-print-directory paper-dataset PAPER_DATASET=cifar10 PAPER_DATA_DIR=$(CIFAR10_DIR))
+
+paper-dataset:
+	mkdir -p $(RUNS)/paper-$(PAPER_DATASET)
+	$(BIN)/dafar-train --dataset $(PAPER_DATASET) $(PAPER_DATA) --epochs $(PAPER_EPOCHS) --threads $(THREADS) --output $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors
+	$(BIN)/dafar-detector --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --output $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors
+	$(BIN)/dafar-eval --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --detector $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors $(PAPER_EVAL_FLAGS) --report $(RUNS)/paper-$(PAPER_DATASET)/report
 
 clean:
 	rm -rf .build
