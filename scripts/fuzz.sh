@@ -54,7 +54,7 @@ for target in $targets; do
     start=$(date +%s)
     if [ "$engine" = libfuzzer ]; then
         # detect_leaks=0: the Swift runtime keeps caches until exit; leaks are not what is sought.
-        DAFAR_FUZZ_TARGET=$target ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 \
+        DAFAR_FUZZ_TARGET=$target DAFAR_FUZZ_SCRATCH=$dir ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 \
             "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
             -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "$dir/corpus" "$out/seeds/$target" \
             >"$dir/log" 2>&1

@@ -61,7 +61,10 @@ guard let target = FuzzTarget.named(name) else {
     fail("set DAFAR_FUZZ_TARGET to one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))")
 }
 libFuzzerTarget = target
-libFuzzerFile = (try? FuzzScratch.makeFolder())?.appendingPathComponent("input") ?? URL(fileURLWithPath: "/tmp/dafar-fuzz-input")
+// Inputs go to DAFAR_FUZZ_SCRATCH (scripts/fuzz.sh sets it) or to a new folder.
+let scratchFolder = ProcessInfo.processInfo.environment["DAFAR_FUZZ_SCRATCH"].map { URL(fileURLWithPath: $0) }
+    ?? (try? FuzzScratch.makeFolder()) ?? URL(fileURLWithPath: NSTemporaryDirectory())
+libFuzzerFile = scratchFolder.appendingPathComponent("input-\(target.name)")
 var argc = CommandLine.argc
 var argv = CommandLine.unsafeArgv
 exit(LLVMFuzzerRunDriver(&argc, &argv) { data, count in
@@ -82,7 +85,8 @@ let hangSeconds = number("--hang-seconds") ?? 2
 let timeout = number("--timeout") ?? 30
 let corpusFolder = option("--corpus").map { URL(fileURLWithPath: $0) }
 let findingsFolder = URL(fileURLWithPath: option("--findings") ?? ".")
-guard let scratch = option("--scratch").map({ URL(fileURLWithPath: $0) }) ?? (try? FuzzScratch.makeFolder()) else { fail("cannot make a scratch folder") }
+let givenScratch = option("--scratch").map { URL(fileURLWithPath: $0) }
+guard let scratch = givenScratch ?? (try? FuzzScratch.makeFolder()) else { fail("cannot make a scratch folder") }
 guard arguments.count == 1, let target = FuzzTarget.named(arguments[0]) else {
     fail("usage: dafar-fuzz TARGET [--seconds N | --iterations N] [--seed S] [--corpus DIR] [--findings DIR]; targets: "
          + FuzzTarget.all.map(\.name).joined(separator: ", ") + " (--list describes them)")
@@ -132,6 +136,6 @@ for slow in report.slowInputs {
     print(String(format: "slow input: %.2f s (kept as %@)", slow.seconds, file.path))
 }
 print(report.summary)
-try? FileManager.default.removeItem(at: inputFile)
+try? FileManager.default.removeItem(at: givenScratch == nil ? scratch : inputFile)
 exit(report.findings.isEmpty && report.slowInputs.isEmpty ? 0 : 1)
 #endif
