@@ -7,6 +7,7 @@ import Tensors
 extension DatasetName: ExpressibleByArgument {}
 extension ReconstructionNorm: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}
 
 /// Dataset options shared by every command.
 public struct DataOptions: ParsableArguments {

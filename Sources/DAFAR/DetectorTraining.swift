@@ -58,7 +58,7 @@ public enum DetectorTraining {
             for (step, batch) in batches.enumerated() {
                 let loss = trainStep(detector, residuals: residuals.gather(batch), objective: settings.objective,
                                      optimizer: optimizer)
-                guard loss.isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1) }
+                guard loss.isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1, kept: "nothing was written") }
                 total += Double(loss) * Double(batch.count)
                 seen += batch.count
                 onStep(epoch, step + 1, batches.count, total / Double(seen))

@@ -9,11 +9,32 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
     case adam, sgd
 }
 
+/// How the learning rate changes over a run.
+public enum LearningRateSchedule: String, CaseIterable, Sendable {
+    /// The same rate for every step.
+    case constant
+    /// Half a cosine from the base rate down to 0 at the end of the last epoch.
+    case cosine
+
+    /// The rate after `progress` (0 at the first step, 1 at the end) of the run.
+    public func rate(base: Float, progress: Double) -> Float {
+        switch self {
+        case .constant: return base
+        case .cosine: return base * Float(0.5 * (1 + cos(Double.pi * min(1, max(0, progress)))))
+        }
+    }
+}
+
 /// Settings of joint training (Eq. 5): `loss = CE(F(E(x)), y) + lambda * ||x - D(E(x))||`.
 public struct JointTrainingSettings: Sendable {
     public var epochs = 10
     public var batchSize = 64
     public var learningRate: Float = 1e-3
+    public var learningRateSchedule = LearningRateSchedule.cosine
+    /// Random shifts and flips of the training images (each step draws its own from the seed).
+    public var augmentation = Augmentation.none
+    /// L2 penalty added to the gradients (Adam/SGD `weight_decay`).
+    public var weightDecay: Float = 0
     public var optimizer = OptimizerKind.adam
     /// SGD momentum (ignored by Adam).
     public var momentum: Float = 0.9
@@ -30,6 +51,8 @@ public struct JointTrainingSettings: Sendable {
     public var metadata: [String: String] {
         ["epochs": String(epochs), "batch_size": String(batchSize), "learning_rate": String(learningRate),
          "optimizer": optimizer.rawValue, "momentum": String(momentum),
+         "learning_rate_schedule": learningRateSchedule.rawValue, "augmentation": augmentation.summary,
+         "weight_decay": String(weightDecay),
          "reconstruction_weight": String(reconstructionWeight), "reconstruction_norm": reconstructionNorm.rawValue,
          "seed": String(seed),
          "loss": "cross_entropy + reconstruction_weight * mean_over_batch(\(reconstructionNorm.rawValue)(x - D(E(x))))"]
@@ -40,17 +63,19 @@ public struct JointTrainingSettings: Sendable {
 public struct NonFiniteLossError: UserFacingError {
     public let epoch: Int
     public let step: Int
+    /// What is left on disk, such as "the last good checkpoint is kept".
+    public var kept: String = "the last good checkpoint is kept"
     public var description: String {
-        "the training loss became NaN or infinite at epoch \(epoch), step \(step); the last good checkpoint is kept. Try a lower --learning-rate."
+        "the training loss became NaN or infinite at epoch \(epoch), step \(step); \(kept). Try a lower --learning-rate."
     }
     public var exitCode: Int32 { ExitStatus.software }
 }
 
 /// Makes an optimizer from settings.
-func makeOptimizer(_ kind: OptimizerKind, learningRate: Float, momentum: Float) throws -> Optimizer {
+func makeOptimizer(_ kind: OptimizerKind, learningRate: Float, momentum: Float, weightDecay: Float = 0) throws -> Optimizer {
     switch kind {
-    case .adam: return try Adam(learningRate: learningRate)
-    case .sgd: return try SGD(learningRate: learningRate, momentum: momentum)
+    case .adam: return try Adam(learningRate: learningRate, weightDecay: weightDecay)
+    case .sgd: return try SGD(learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
     }
 }
 
@@ -75,7 +100,8 @@ public final class JointTrainer {
     public init(network: JointNetwork, settings: JointTrainingSettings) throws {
         self.network = network
         self.settings = settings
-        optimizer = try makeOptimizer(settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum)
+        optimizer = try makeOptimizer(settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum,
+                                      weightDecay: settings.weightDecay)
         epochGenerator = SeededGenerator(seed: settings.seed &+ 0x5EED)
     }
 
@@ -94,7 +120,15 @@ public final class JointTrainer {
         let batches = epochBatches(data)
         while step < batches.count {
             if shouldStop() { return false }
-            try trainStep(data.subset(batches[step]))
+            let progress = Double(epoch * batches.count + step) / Double(max(1, settings.epochs * batches.count))
+            optimizer.learningRate = settings.learningRateSchedule.rate(base: settings.learningRate, progress: progress)
+            var batch = data.subset(batches[step])
+            if !settings.augmentation.isIdentity {
+                // A generator per step (from seed, epoch and step) so that a resumed run draws the same shifts.
+                var generator = SeededGenerator(seed: settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch) << 32 &+ UInt64(step) &+ 0xA6)
+                batch.images = settings.augmentation.apply(to: batch.images, using: &generator)
+            }
+            try trainStep(batch)
             step += 1
             onStep(self)
         }

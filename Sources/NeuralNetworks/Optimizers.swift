@@ -12,6 +12,8 @@ public struct OptimizerConfigurationError: Error, CustomStringConvertible {
 /// Updates parameters from their gradients. State (momentum, moments) is keyed by
 /// parameter name so that it can be saved in a checkpoint and restored.
 public protocol Optimizer: AnyObject {
+    /// The step size; a schedule may change it between steps.
+    var learningRate: Float { get set }
     /// Applies one update to every parameter that has a gradient.
     func step(_ parameters: [NamedParameter], gradients: Gradients)
     /// The optimizer state as named tensors (for checkpoints).
@@ -23,7 +25,7 @@ public protocol Optimizer: AnyObject {
 /// Stochastic gradient descent with optional momentum (PyTorch's formulation:
 /// `b = momentum * b + g`, then `p -= lr * (nesterov ? g + momentum * b : b)`).
 public final class SGD: Optimizer {
-    public let learningRate: Float
+    public var learningRate: Float
     public let momentum: Float
     public let nesterov: Bool
     public let weightDecay: Float
@@ -78,7 +80,7 @@ public final class SGD: Optimizer {
 /// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
 /// `p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.
 public final class Adam: Optimizer {
-    public let learningRate: Float
+    public var learningRate: Float
     public let beta1: Float
     public let beta2: Float
     public let epsilon: Float

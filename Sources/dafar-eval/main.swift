@@ -20,6 +20,9 @@ struct DAFAREval: ParsableCommand {
         Example: dafar-eval --model runs/model.safetensors --detector runs/detector.safetensors --report runs/report
         """)
 
+    /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
+    static func main() { mainReportingOneLine() }
+
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -38,37 +41,37 @@ struct DAFAREval: ParsableCommand {
     @Option(help: "Experiments to run, comma-separated, or all.")
     var experiments = "all"
 
-    @Option(help: "Test images for FGSM, the noise controls and Table 2 (the first N of the test split).")
+    @Option(parsing: .unconditional, help: "Test images for FGSM, the noise controls and Table 2 (the first N of the test split).")
     var count = 1000
 
     @Option(help: "FGSM intensities of Fig. 4-6 and 8, comma-separated.")
     var epsilons = "0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4"
 
-    @Option(help: "L-inf budget of Table 2 and of FGSM/PGD in Fig. 7.")
+    @Option(parsing: .unconditional, help: "L-inf budget of Table 2 and of FGSM/PGD in Fig. 7.")
     var eps: Float = 0.3
 
-    @Option(help: "Test images attacked with PGD (default: --count).")
+    @Option(parsing: .unconditional, help: "Test images attacked with PGD (default: --count).")
     var pgdCount: Int?
 
-    @Option(help: "PGD iterations (step 0.01, random start).")
+    @Option(parsing: .unconditional, help: "PGD iterations (step 0.01, random start).")
     var pgdSteps = 40
 
-    @Option(help: "Test images attacked with the slow attacks, CW-L2 and JSMA.")
+    @Option(parsing: .unconditional, help: "Test images attacked with the slow attacks, CW-L2 and JSMA.")
     var slowCount = 100
 
-    @Option(help: "CW-L2 Adam iterations per binary-search step (cleverhans v3: 1000).")
+    @Option(parsing: .unconditional, help: "CW-L2 Adam iterations per binary-search step (cleverhans v3: 1000).")
     var cwSteps = 1000
 
-    @Option(help: "CW-L2 binary-search steps (cleverhans v3: 5).")
+    @Option(parsing: .unconditional, help: "CW-L2 binary-search steps (cleverhans v3: 5).")
     var cwBinarySteps = 5
 
-    @Option(help: "CW-L2 initial constant c (cleverhans v3: 0.01).")
+    @Option(parsing: .unconditional, help: "CW-L2 initial constant c (cleverhans v3: 0.01).")
     var cwInitialConst: Float = 1e-2
 
-    @Option(help: "CW-L2 Adam learning rate (cleverhans v3: 0.005).")
+    @Option(parsing: .unconditional, help: "CW-L2 Adam learning rate (cleverhans v3: 0.005).")
     var cwLearningRate: Float = 5e-3
 
-    @Option(help: "Test images of each adaptive-attack run.")
+    @Option(parsing: .unconditional, help: "Test images of each adaptive-attack run.")
     var adaptiveCount = 100
 
     @Option(help: "Adaptive attack: lambdas, comma-separated.")
@@ -77,25 +80,25 @@ struct DAFAREval: ParsableCommand {
     @Option(help: "Adaptive attack: L-inf budgets, comma-separated.")
     var adaptiveEps = "0.1,0.2,0.3"
 
-    @Option(help: "Adaptive attack: PGD iterations.")
+    @Option(parsing: .unconditional, help: "Adaptive attack: PGD iterations.")
     var adaptiveSteps = 100
 
-    @Option(help: "Training epochs of the MagNet autoencoder and of the binary classifier detector.")
+    @Option(parsing: .unconditional, help: "Training epochs of the MagNet autoencoder and of the binary classifier detector.")
     var baselineEpochs = 10
 
-    @Option(help: "Training images turned into FGSM examples to train the binary classifier detector.")
+    @Option(parsing: .unconditional, help: "Training images turned into FGSM examples to train the binary classifier detector.")
     var binaryTrainingCount = 2000
 
-    @Option(help: "False-positive rate (on clean validation images) all detectors are compared at.")
+    @Option(parsing: .unconditional, help: "False-positive rate (on clean validation images) all detectors are compared at.")
     var operatingRate = 0.05
 
-    @Option(help: "Images per attack batch.")
+    @Option(parsing: .unconditional, help: "Images per attack batch.")
     var batchSize = 100
 
-    @Option(help: "Seed of the noise controls, random starts and the baselines' training.")
+    @Option(parsing: .unconditional, help: "Seed of the noise controls, random starts and the baselines' training.")
     var seed: UInt64 = 0
 
-    @Option(help: "Seed of the validation split (default: the one recorded in the model, so that thresholds are fitted on images it never trained on).")
+    @Option(parsing: .unconditional, help: "Seed of the validation split (default: the one recorded in the model, so that thresholds are fitted on images it never trained on).")
     var splitSeed: UInt64?
 
     func validate() throws {

@@ -36,6 +36,18 @@ struct DAFARTrain: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate.")
     var learningRate: Float = 1e-3
 
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: cosine (decays to 0 over the run) or constant.")
+    var learningRateSchedule: LearningRateSchedule = .cosine
+
+    @Option(parsing: .unconditional, help: "L2 weight decay added to the gradients (0: none).")
+    var weightDecay: Float = 0
+
+    @Option(parsing: .unconditional, help: "Augmentation: shift each training image by up to this many pixels per axis (0: none).")
+    var shift = 2
+
+    @Flag(inversion: .prefixedNo, help: "Augmentation: flip training images horizontally at random (default: on for colour images, off for digits).")
+    var flip: Bool?
+
     @Option(help: "Optimizer: adam or sgd (with --momentum).")
     var optimizer: OptimizerKind = .adam
 
@@ -70,6 +82,10 @@ struct DAFARTrain: ParsableCommand {
         guard reconstructionWeight >= 0 && reconstructionWeight.isFinite else {
             throw ValidationError("--lambda must be a non-negative number, got \(reconstructionWeight)")
         }
+        guard weightDecay >= 0 && weightDecay.isFinite && weightDecay < 1 else {
+            throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)")
+        }
+        guard shift >= 0 && shift <= 8 else { throw ValidationError("--shift must be between 0 and 8 pixels, got \(shift)") }
         if let feedbackLayer, feedbackLayer < 1 { throw ValidationError("--feedback-layer must be at least 1, got \(feedbackLayer)") }
     }
 
@@ -94,6 +110,9 @@ struct DAFARTrain: ParsableCommand {
             settings.epochs = epochs
             settings.batchSize = batchSize
             settings.learningRate = learningRate
+            settings.learningRateSchedule = learningRateSchedule
+            settings.weightDecay = weightDecay
+            settings.augmentation = Augmentation(maxShift: shift, horizontalFlip: flip ?? Augmentation.defaults(forImageShape: splits.train.imageShape).horizontalFlip)
             settings.optimizer = optimizer
             settings.momentum = momentum
             settings.reconstructionWeight = reconstructionWeight
@@ -107,7 +126,8 @@ struct DAFARTrain: ParsableCommand {
                 let archive = try SafetensorsArchive(contentsOf: URL(fileURLWithPath: checkpointPath))
                 let expected = runMetadata.merging(settings.metadata) { a, _ in a }
                     .merging(["feedback_layer": String(network.feedbackLayer)]) { a, _ in a }
-                for key in ["dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer"]
+                for key in ["dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer",
+                            "learning_rate_schedule", "augmentation", "weight_decay"]
                 where archive.metadata[key] != expected[key] {
                     throw ModelFileError("checkpoint \(checkpointPath) was made with another \(key) (\(archive.metadata[key] ?? "none"), now \(expected[key] ?? "none")); resume with the same options")
                 }
@@ -115,7 +135,8 @@ struct DAFARTrain: ParsableCommand {
                 log("resuming at epoch \(trainer.epoch + 1), step \(trainer.step)")
             }
             log("training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
-                + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads")
+                + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads, "
+                + "augmentation \(settings.augmentation.summary), \(settings.learningRateSchedule.rawValue) learning rate")
 
             while trainer.epoch < epochs {
                 let bar = ProgressBar(total: trainer.stepsPerEpoch(splits.train), label: "epoch \(trainer.epoch + 1)/\(epochs)",

@@ -24,6 +24,29 @@ func syntheticDigits(count: Int, seed: UInt64) -> LabeledImages {
 }
 
 final class TrainingTests: XCTestCase {
+    func testCosineScheduleRunsFromTheBaseRateToZero() {
+        let schedule = LearningRateSchedule.cosine
+        XCTAssertEqual(schedule.rate(base: 0.1, progress: 0), 0.1, accuracy: 1e-7)
+        XCTAssertEqual(schedule.rate(base: 0.1, progress: 0.5), 0.05, accuracy: 1e-7)
+        XCTAssertEqual(schedule.rate(base: 0.1, progress: 1), 0, accuracy: 1e-7)
+        XCTAssertEqual(schedule.rate(base: 0.1, progress: 0.25), Float(0.1 * (1 + 0.5.squareRoot()) / 2), accuracy: 1e-7)
+        XCTAssertEqual(LearningRateSchedule.constant.rate(base: 0.1, progress: 0.7), 0.1)
+    }
+
+    func testTheTrainerSetsTheScheduledRateBeforeEachStep() throws {
+        let data = syntheticDigits(count: 20, seed: 4)
+        var settings = JointTrainingSettings()
+        settings.batchSize = 10
+        settings.epochs = 2
+        settings.learningRate = 0.01
+        let trainer = try JointTrainer(network: JointNetwork(architecture: .mnist, seed: 1), settings: settings)
+        var rates: [Float] = []
+        for _ in 0..<2 { _ = try trainer.runEpoch(on: data, onStep: { t in rates.append(t.optimizer.learningRate) }) }
+        // 4 steps over the run: progress 0, 1/4, 2/4, 3/4.
+        let expected = (0..<4).map { LearningRateSchedule.cosine.rate(base: 0.01, progress: Double($0) / 4) }
+        XCTAssertEqual(rates, expected)
+    }
+
     func testJointTrainingLowersTheLossAndIsReproducible() throws {
         let data = syntheticDigits(count: 40, seed: 1)
         func train() throws -> (JointNetwork, [Double]) {
@@ -61,6 +84,7 @@ final class TrainingTests: XCTestCase {
         var settings = JointTrainingSettings()
         settings.batchSize = 10
         settings.seed = 3
+        settings.augmentation = Augmentation(maxShift: 2)   // per-step draws must replay after a resume
         let full = try JointTrainer(network: JointNetwork(architecture: .mnist, seed: 3), settings: settings)
         _ = try full.runEpoch(on: data)
         _ = try full.runEpoch(on: data)
