@@ -31,6 +31,8 @@ public struct JointTrainingSettings: Sendable {
     public var batchSize = 64
     public var learningRate: Float = 1e-3
     public var learningRateSchedule = LearningRateSchedule.cosine
+    /// Epochs over which the rate rises linearly from 0 to the schedule's rate (0: none).
+    public var warmupEpochs: Double = 0
     /// Random shifts and flips of the training images (each step draws its own from the seed).
     public var augmentation = Augmentation.none
     /// L2 penalty added to the gradients (Adam/SGD `weight_decay`).
@@ -51,7 +53,7 @@ public struct JointTrainingSettings: Sendable {
     public var metadata: [String: String] {
         ["epochs": String(epochs), "batch_size": String(batchSize), "learning_rate": String(learningRate),
          "optimizer": optimizer.rawValue, "momentum": String(momentum),
-         "learning_rate_schedule": learningRateSchedule.rawValue, "augmentation": augmentation.summary,
+         "learning_rate_schedule": learningRateSchedule.rawValue, "warmup_epochs": String(warmupEpochs), "augmentation": augmentation.summary,
          "weight_decay": String(weightDecay),
          "reconstruction_weight": String(reconstructionWeight), "reconstruction_norm": reconstructionNorm.rawValue,
          "seed": String(seed),
@@ -121,7 +123,9 @@ public final class JointTrainer {
         while step < batches.count {
             if shouldStop() { return false }
             let progress = Double(epoch * batches.count + step) / Double(max(1, settings.epochs * batches.count))
-            optimizer.learningRate = settings.learningRateSchedule.rate(base: settings.learningRate, progress: progress)
+            let done = Double(epoch * batches.count + step + 1)
+            let warmup = settings.warmupEpochs > 0 ? min(1, done / (settings.warmupEpochs * Double(batches.count))) : 1
+            optimizer.learningRate = settings.learningRateSchedule.rate(base: settings.learningRate, progress: progress) * Float(warmup)
             var batch = data.subset(batches[step])
             if !settings.augmentation.isIdentity {
                 // A generator per step (from seed, epoch and step) so that a resumed run draws the same shifts.

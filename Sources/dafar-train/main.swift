@@ -39,6 +39,9 @@ struct DAFARTrain: ParsableCommand {
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: cosine (decays to 0 over the run) or constant.")
     var learningRateSchedule: LearningRateSchedule = .cosine
 
+    @Option(parsing: .unconditional, help: "Epochs over which the learning rate rises linearly from 0 (0: no warm-up).")
+    var warmupEpochs: Double = 0
+
     @Option(parsing: .unconditional, help: "L2 weight decay added to the gradients (0: none).")
     var weightDecay: Float = 0
 
@@ -85,6 +88,9 @@ struct DAFARTrain: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite && weightDecay < 1 else {
             throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)")
         }
+        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs) else {
+            throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs)), got \(warmupEpochs)")
+        }
         guard shift >= 0 && shift <= 8 else { throw ValidationError("--shift must be between 0 and 8 pixels, got \(shift)") }
         if let feedbackLayer, feedbackLayer < 1 { throw ValidationError("--feedback-layer must be at least 1, got \(feedbackLayer)") }
     }
@@ -111,6 +117,7 @@ struct DAFARTrain: ParsableCommand {
             settings.batchSize = batchSize
             settings.learningRate = learningRate
             settings.learningRateSchedule = learningRateSchedule
+            settings.warmupEpochs = warmupEpochs
             settings.weightDecay = weightDecay
             settings.augmentation = Augmentation(maxShift: shift, horizontalFlip: flip ?? Augmentation.defaults(forImageShape: splits.train.imageShape).horizontalFlip)
             settings.optimizer = optimizer
@@ -120,6 +127,7 @@ struct DAFARTrain: ParsableCommand {
             settings.seed = seed
             let network = JointNetwork(architecture: architecture, classCount: splits.train.classCount,
                                        feedbackLayer: feedbackLayer, seed: seed)
+            network.startDecoderAtMean(of: splits.train.images)
             let trainer = try JointTrainer(network: network, settings: settings)
             let runMetadata = metadata(splits)
             if resume {
@@ -127,7 +135,7 @@ struct DAFARTrain: ParsableCommand {
                 let expected = runMetadata.merging(settings.metadata) { a, _ in a }
                     .merging(["feedback_layer": String(network.feedbackLayer)]) { a, _ in a }
                 for key in ["dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer",
-                            "learning_rate_schedule", "augmentation", "weight_decay"]
+                            "learning_rate_schedule", "warmup_epochs", "augmentation", "weight_decay"]
                 where archive.metadata[key] != expected[key] {
                     throw ModelFileError("checkpoint \(checkpointPath) was made with another \(key) (\(archive.metadata[key] ?? "none"), now \(expected[key] ?? "none")); resume with the same options")
                 }

@@ -1,3 +1,4 @@
+import Foundation
 import Autodiff
 import Datasets
 import NeuralNetworks
@@ -52,5 +53,29 @@ final class NetworkTests: XCTestCase {
             "detector.8.weight [256, 128]", "detector.8.bias [256]", "detector.10.weight [784, 256]", "detector.10.bias [784]",
         ])
         XCTAssertEqual(AnomalyDetector.defaultHiddenSizes(inputSize: 3072), [512, 256, 100])
+    }
+
+    func testDecoderStartsAtTheMeanIntensityOfEachChannel() {
+        // Channel 0 has mean 0.1, channel 1 mean 0.5, channel 2 mean 0.8.
+        var images = Tensor.zeros([2, 3, 32, 32])
+        let plane = 32 * 32
+        for n in 0..<2 { for c in 0..<3 { for p in 0..<plane {
+            images.storage[(n * 3 + c) * plane + p] = [Float(0.1), 0.5, 0.8][c] + (p % 2 == 0 ? 0.05 : -0.05)
+        } } }
+        let network = JointNetwork(architecture: .cifar, seed: 3)
+        let last = network.decoder.layers.last { $0 is ConvTranspose2D } as! ConvTranspose2D
+        let before = last.weight.value
+        network.startDecoderAtMean(of: images)
+        for (c, mean) in [Float(0.1), 0.5, 0.8].enumerated() {
+            XCTAssertEqual(last.bias.value.storage[c], log(mean / (1 - mean)), accuracy: 1e-4)
+        }
+        XCTAssertEqual(last.weight.value.storage, before.storage.map { $0 * 0.1 })
+        // The first reconstruction is close to the channel means.
+        let reconstruction = network.reconstruct(Variable(images)).value
+        for c in 0..<3 {
+            let values = reconstruction.storage[(c * plane)..<((c + 1) * plane)]
+            let mean = values.reduce(0, +) / Float(plane)
+            XCTAssertEqual(mean, [Float(0.1), 0.5, 0.8][c], accuracy: 0.1, "channel \(c)")
+        }
     }
 }
