@@ -8,7 +8,8 @@ BIN         = $(shell $(SWIFT) build -c release --show-bin-path)
 .PHONY: setup build release test data run paper paper-dataset clean
 
 RUNS       ?= runs
-EPOCHS     ?= 10
+# EPOCHS empty: dafar-train's default (30 epochs for MNIST-5k, 15 for the full datasets)
+EPOCHS     ?=
 THREADS    ?= $(shell nproc)
 # dafar-eval's budget in `make run` (about 10 minutes in all on 2 cores; the report states every count): the first
 # 1000 test images for FGSM and the noise controls, fewer for PGD, CW-L2, JSMA and the adaptive attack, and CW-L2
@@ -16,7 +17,7 @@ THREADS    ?= $(shell nproc)
 EVAL_FLAGS ?= --count 1000 --pgd-count 300 --slow-count 40 --cw-steps 100 --cw-binary-steps 3 --cw-initial-const 1 \
               --cw-learning-rate 0.01 --adaptive-count 50 --adaptive-steps 20 --adaptive-lambdas 0,1,10 \
               --adaptive-eps 0.1,0.3 --baseline-epochs 5 --binary-training-count 1000
-PAPER_EPOCHS     ?= 10
+PAPER_EPOCHS     ?=
 PAPER_EVAL_FLAGS ?= --count 1000 --slow-count 100 --adaptive-count 100 --baseline-epochs 20
 MNIST_DIR        ?= $(if $(DATA_DIR),$(DATA_DIR)/mnist)
 CIFAR10_DIR      ?= $(if $(DATA_DIR),$(DATA_DIR)/cifar10)
@@ -59,7 +60,7 @@ data:
 ## run: train DAFAR and its detector on MNIST-5k, then evaluate (writes $(RUNS)/)
 run: setup data release
 	mkdir -p $(RUNS)
-	$(BIN)/dafar-train --dataset mnist5k --epochs $(EPOCHS) --threads $(THREADS) --output $(RUNS)/model.safetensors
+	$(BIN)/dafar-train --dataset mnist5k $(if $(EPOCHS),--epochs $(EPOCHS)) --threads $(THREADS) --output $(RUNS)/model.safetensors
 	$(BIN)/dafar-detector --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --output $(RUNS)/detector.safetensors
 	$(BIN)/dafar-eval --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --detector $(RUNS)/detector.safetensors $(EVAL_FLAGS) --report $(RUNS)/report
 
@@ -73,7 +74,7 @@ paper: setup data release
 
 paper-dataset:
 	mkdir -p $(RUNS)/paper-$(PAPER_DATASET)
-	$(BIN)/dafar-train --dataset $(PAPER_DATASET) $(PAPER_DATA) --epochs $(PAPER_EPOCHS) --threads $(THREADS) --output $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors
+	$(BIN)/dafar-train --dataset $(PAPER_DATASET) $(PAPER_DATA) $(if $(PAPER_EPOCHS),--epochs $(PAPER_EPOCHS)) --threads $(THREADS) --output $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors
 	$(BIN)/dafar-detector --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --output $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors
 	$(BIN)/dafar-eval --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --detector $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors $(PAPER_EVAL_FLAGS) --report $(RUNS)/paper-$(PAPER_DATASET)/report
 

@@ -41,7 +41,7 @@ public struct DataOptions: ParsableArguments {
 
 /// Threading and output-verbosity options shared by every command.
 public struct RuntimeOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Threads for OpenBLAS and the Swift kernels (default: all cores). Use 1 for bit-identical reruns.")
+    @Option(parsing: .unconditional, help: "Worker threads; every GEMM and convolution is split across them (OpenBLAS itself runs single-threaded). Default: all cores. Use 1 for bit-identical reruns.")
     public var threads: Int?
 
     @Flag(help: "Print only the final results (no progress bar).")

@@ -27,8 +27,8 @@ struct DAFARTrain: ParsableCommand {
     @Option(help: "Where to write the trained model (safetensors).")
     var output: String
 
-    @Option(parsing: .unconditional, help: "Training epochs.")
-    var epochs = 15
+    @Option(parsing: .unconditional, help: "Training epochs (default: 30 for fewer than 10000 training images, as MNIST-5k, else 15).")
+    var epochs: Int?
 
     @Option(parsing: .unconditional, help: "Images per training step.")
     var batchSize = 64
@@ -76,7 +76,9 @@ struct DAFARTrain: ParsableCommand {
     var resume = false
 
     func validate() throws {
-        guard epochs >= 1 && epochs <= 100_000 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let epochs, epochs < 1 || epochs > 100_000 {
+            throw ValidationError(epochs < 1 ? "--epochs must be at least 1, got \(epochs)" : "--epochs must be at most 100000, got \(epochs)")
+        }
         guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
         guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
             throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
@@ -88,8 +90,8 @@ struct DAFARTrain: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite && weightDecay < 1 else {
             throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)")
         }
-        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs) else {
-            throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs)), got \(warmupEpochs)")
+        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs ?? 15) else {
+            throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs ?? 15)), got \(warmupEpochs)")
         }
         guard shift >= 0 && shift <= 8 else { throw ValidationError("--shift must be between 0 and 8 pixels, got \(shift)") }
         if let feedbackLayer, feedbackLayer < 1 { throw ValidationError("--feedback-layer must be at least 1, got \(feedbackLayer)") }
@@ -105,6 +107,7 @@ struct DAFARTrain: ParsableCommand {
             if resume { try checkInputFile(checkpointPath, what: "checkpoint") }
 
             let splits = try data.load(seed: seed)
+            let epochs = self.epochs ?? (splits.train.count < 10_000 ? 30 : 15)
             guard let architecture = Architecture.forImageShape(splits.train.imageShape) else {
                 throw ModelFileError("no Table 1 architecture for images of shape \(splits.train.imageShape)", exitCode: ExitStatus.dataError)
             }
