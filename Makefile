@@ -18,6 +18,8 @@ EVAL_FLAGS ?= --count 1000 --pgd-count 300 --slow-count 40 --cw-steps 100 --cw-b
               --cw-learning-rate 0.01 --adaptive-count 50 --adaptive-steps 20 --adaptive-lambdas 0,1,10 \
               --adaptive-eps 0.1,0.3 --baseline-epochs 5 --binary-training-count 1000
 PAPER_EPOCHS     ?=
+# the full datasets train better with a lighter reconstruction term and no shifts (Fashion-MNIST: 92.36 % vs 89.34 %)
+PAPER_TRAIN_FLAGS ?= --lambda 0.1 --shift 0
 PAPER_EVAL_FLAGS ?= --count 1000 --slow-count 100 --adaptive-count 100 --baseline-epochs 20
 MNIST_DIR        ?= $(if $(DATA_DIR),$(DATA_DIR)/mnist)
 CIFAR10_DIR      ?= $(if $(DATA_DIR),$(DATA_DIR)/cifar10)
@@ -74,7 +76,7 @@ paper: setup data release
 
 paper-dataset:
 	mkdir -p $(RUNS)/paper-$(PAPER_DATASET)
-	$(BIN)/dafar-train --dataset $(PAPER_DATASET) $(PAPER_DATA) $(if $(PAPER_EPOCHS),--epochs $(PAPER_EPOCHS)) --threads $(THREADS) --output $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors
+	$(BIN)/dafar-train --dataset $(PAPER_DATASET) $(PAPER_DATA) $(PAPER_TRAIN_FLAGS) $(if $(PAPER_EPOCHS),--epochs $(PAPER_EPOCHS)) --threads $(THREADS) --output $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors
 	$(BIN)/dafar-detector --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --output $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors
 	$(BIN)/dafar-eval --dataset $(PAPER_DATASET) $(PAPER_DATA) --threads $(THREADS) --model $(RUNS)/paper-$(PAPER_DATASET)/model.safetensors --detector $(RUNS)/paper-$(PAPER_DATASET)/detector.safetensors $(PAPER_EVAL_FLAGS) --report $(RUNS)/paper-$(PAPER_DATASET)/report
 
