@@ -106,24 +106,21 @@ extension ExperimentRunner {
                              + "control for the L2 and L0 attacks CW-L2 and JSMA.")
         section.addTable(table)
         let names = sets.map(\.name)
-        section.addFigure(BarChart(title: "Detection of successful adversarial examples", xLabel: "attack", yLabel: "detection rate",
-                                   categories: names,
-                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: detectedBars[$0]) },
-                                   yRange: 0...1, yFormat: .percent),
-                          fileName: "fig7-attacks.svg",
-                          caption: "Fig. 7: detection rate (Wilson 95 % intervals) of successful examples per attack and detector")
-        section.addFigure(BarChart(title: "Random sign noise of each attack's L-inf size", xLabel: "noise matched to attack",
-                                   yLabel: "flagged", categories: names,
-                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: noiseBars[$0]) },
-                                   yRange: 0...1, yFormat: .percent),
-                          fileName: "fig7-noise-control.svg",
-                          caption: "Noise control for Fig. 7: the same detectors on random sign noise with each attack's per-image L-inf size")
-        section.addFigure(BarChart(title: "Each attack's perturbation, pixels shuffled", xLabel: "perturbation shuffled from attack",
-                                   yLabel: "flagged", categories: names,
-                                   series: columns.indices.map { BarSeries(name: columns[$0].legend, values: shuffledBars[$0]) },
-                                   yRange: 0...1, yFormat: .percent),
-                          fileName: "fig7-shuffled-control.svg",
-                          caption: "Shuffled control for Fig. 7: each attack's perturbation values moved to random pixels of the same image")
+        func addBars(_ title: String, xLabel: String, yLabel: String, _ bars: [[String: BarValue]], file: String, caption: String) {
+            section.addFigure(BarChart(title: title, xLabel: xLabel, yLabel: yLabel, categories: names,
+                                       series: columns.indices.map { BarSeries(name: columns[$0].legend, values: bars[$0]) },
+                                       yRange: 0...1, yFormat: .percent),
+                              fileName: file, caption: caption)
+        }
+        addBars("Detection of successful adversarial examples", xLabel: "attack", yLabel: "detection rate", detectedBars,
+                file: "fig7-attacks.svg",
+                caption: "Fig. 7: detection rate (Wilson 95 % intervals) of successful examples per attack and detector")
+        addBars("Random sign noise of each attack's L-inf size", xLabel: "noise matched to attack", yLabel: "flagged", noiseBars,
+                file: "fig7-noise-control.svg",
+                caption: "Noise control for Fig. 7: the same detectors on random sign noise with each attack's per-image L-inf size")
+        addBars("Each attack's perturbation, pixels shuffled", xLabel: "perturbation shuffled from attack", yLabel: "flagged",
+                shuffledBars, file: "fig7-shuffled-control.svg",
+                caption: "Shuffled control for Fig. 7: each attack's perturbation values moved to random pixels of the same image")
         results["attacks"] = .array(json)
         return section
     }

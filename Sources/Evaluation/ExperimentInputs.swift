@@ -111,26 +111,27 @@ public final class ExperimentInputs {
 
     /// Random sign noise with the per-image L-inf size of `attack`'s perturbations, on its images.
     public func matchedSignNoise(_ attack: PerturbedSet) -> PerturbedSet {
-        let key = "sign-noise-like-\(attack.key)"
-        if let set = made[key] { return set }
-        var generator = SeededGenerator(seed: seed(for: key))
-        let noisy = NoiseControl.signNoise(attack.clean, epsilons: attack.lInfinityDistances, using: &generator)
-        let images = LabeledImages(images: attack.clean, labels: attack.labels, classCount: test.classCount)
-        return remember(noiseSet(name: "sign noise ~\(attack.name)", key: key, family: .signNoise, epsilon: attack.epsilon,
-                                 clean: images, noisy: noisy, cleanIsTestPrefix: attack.cleanIsTestPrefix,
-                                 predictedClean: attack.predictedClean))
+        control(of: attack, key: "sign-noise-like-\(attack.key)", name: "sign noise ~\(attack.name)", family: .signNoise) { g in
+            NoiseControl.signNoise(attack.clean, epsilons: attack.lInfinityDistances, using: &g)
+        }
     }
 
     /// `attack`'s perturbations with their pixels shuffled within each image, on its images.
     public func shuffledPerturbation(_ attack: PerturbedSet) -> PerturbedSet {
-        let key = "shuffled-\(attack.key)"
+        control(of: attack, key: "shuffled-\(attack.key)", name: "shuffled ~\(attack.name)", family: .shuffledPerturbation) { g in
+            NoiseControl.shuffledPerturbation(clean: attack.clean, perturbed: attack.perturbed, using: &g)
+        }
+    }
+
+    /// A control (not an attack) on `attack`'s images: `perturb` draws from the generator of `key`.
+    private func control(of attack: PerturbedSet, key: String, name: String, family: PerturbedSet.Family,
+                         perturb: (inout SeededGenerator) -> Tensor) -> PerturbedSet {
         if let set = made[key] { return set }
         var generator = SeededGenerator(seed: seed(for: key))
-        let shuffled = NoiseControl.shuffledPerturbation(clean: attack.clean, perturbed: attack.perturbed, using: &generator)
+        let noisy = perturb(&generator)
         let images = LabeledImages(images: attack.clean, labels: attack.labels, classCount: test.classCount)
-        return remember(noiseSet(name: "shuffled ~\(attack.name)", key: key, family: .shuffledPerturbation, epsilon: attack.epsilon,
-                                 clean: images, noisy: shuffled, cleanIsTestPrefix: attack.cleanIsTestPrefix,
-                                 predictedClean: attack.predictedClean))
+        return remember(noiseSet(name: name, key: key, family: family, epsilon: attack.epsilon, clean: images, noisy: noisy,
+                                 cleanIsTestPrefix: attack.cleanIsTestPrefix, predictedClean: attack.predictedClean))
     }
 
     /// Gaussian noise with standard deviation `sigma` on the first `count` test images.

@@ -90,8 +90,8 @@ struct DAFARTrain: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite && weightDecay < 1 else {
             throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)")
         }
-        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs ?? 15) else {
-            throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs ?? 15)), got \(warmupEpochs)")
+        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs ?? 100_000) else {
+            throw ValidationError("--warmup-epochs must be between 0 and --epochs, got \(warmupEpochs)")
         }
         guard shift >= 0 && shift <= 8 else { throw ValidationError("--shift must be between 0 and 8 pixels, got \(shift)") }
         if let feedbackLayer, feedbackLayer < 1 { throw ValidationError("--feedback-layer must be at least 1, got \(feedbackLayer)") }
@@ -108,6 +108,9 @@ struct DAFARTrain: ParsableCommand {
 
             let splits = try data.load(seed: seed)
             let epochs = self.epochs ?? (splits.train.count < 10_000 ? 30 : 15)
+            if warmupEpochs > Double(epochs) {
+                throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs)), got \(warmupEpochs)")
+            }
             guard let architecture = Architecture.forImageShape(splits.train.imageShape) else {
                 throw ModelFileError("no Table 1 architecture for images of shape \(splits.train.imageShape)", exitCode: ExitStatus.dataError)
             }
