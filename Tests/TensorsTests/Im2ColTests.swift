@@ -11,6 +11,10 @@ final class Im2ColTests: XCTestCase {
         (ConvolutionGeometry(channels: 2, height: 6, width: 9, kernelHeight: 2, kernelWidth: 4, stride: 3, padding: 2), 1),
         (ConvolutionGeometry(channels: 1, height: 3, width: 3, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 2), 2),
         (ConvolutionGeometry(channels: 2, height: 4, width: 4, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1), 2),
+        // Rows of 8 floats and more: the vector copy (and add, in col2im) plus its scalar tail.
+        (ConvolutionGeometry(channels: 2, height: 6, width: 21, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0), 2),
+        (ConvolutionGeometry(channels: 2, height: 7, width: 19, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1), 2),
+        (ConvolutionGeometry(channels: 1, height: 10, width: 10, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0), 3),
         // Kernel wider than image plus one side of padding: some kernel columns never touch the image.
         (ConvolutionGeometry(channels: 1, height: 2, width: 1, kernelHeight: 3, kernelWidth: 5, stride: 1, padding: 2), 2),
     ]
