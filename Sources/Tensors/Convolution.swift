@@ -111,7 +111,7 @@ public enum Im2Col {
                 let src = plane + (iy &* width &+ offset)
                 for x in 0..<x0 { dst[x] = 0 }
                 if stride == 1 {
-                    for x in x0..<x1 { dst[x] = src[x] }                          // a contiguous span
+                    copySpan(dst + x0, src + x0, count: x1 &- x0)                 // a contiguous span
                 } else {
                     for x in x0..<x1 { dst[x] = src[x &* stride] }
                 }
