@@ -95,6 +95,12 @@ bench: setup release
 bench-compare: setup release $(VENV)/bin/python
 	DAFAR_BENCH=$(BIN)/dafar-bench PYTHON=$(VENV)/bin/python bash Benchmarks/compare/run.sh --threads $(THREADS)
 
+## crosscheck-jsma: an independent PyTorch JSMA (cleverhans' pixel-pair table) on the images of $(RUNS)/jsma.safetensors,
+## against the model that set was made from; prints both success rates (write the set first: see README, Attacks)
+.PHONY: crosscheck-jsma
+crosscheck-jsma: $(VENV)/bin/python
+	$(VENV)/bin/python Benchmarks/compare/jsma_crosscheck.py --model $(RUNS)/model.safetensors --set $(RUNS)/jsma.safetensors --threads $(THREADS)
+
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet $(TORCH)
