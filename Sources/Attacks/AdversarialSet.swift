@@ -13,18 +13,22 @@ public struct AdversarialSet {
     public var predictedClean: [Int]
     public var predictedAdversarial: [Int]
     public var success: [Bool]
+    /// The class each image was pushed towards, for targeted runs (success then means reaching it).
+    public var targets: [Int]?
     public var scoreClean: [Float]?
     public var scoreAdversarial: [Float]?
     public var metadata: [String: String]
 
     public init(clean: Tensor, adversarial: Tensor, labels: [Int], predictedClean: [Int], predictedAdversarial: [Int],
-                success: [Bool], scoreClean: [Float]? = nil, scoreAdversarial: [Float]? = nil, metadata: [String: String] = [:]) {
+                success: [Bool], targets: [Int]? = nil, scoreClean: [Float]? = nil, scoreAdversarial: [Float]? = nil,
+                metadata: [String: String] = [:]) {
         self.clean = clean
         self.adversarial = adversarial
         self.labels = labels
         self.predictedClean = predictedClean
         self.predictedAdversarial = predictedAdversarial
         self.success = success
+        self.targets = targets
         self.scoreClean = scoreClean
         self.scoreAdversarial = scoreAdversarial
         self.metadata = metadata
@@ -45,6 +49,7 @@ public struct AdversarialSet {
             "pred_adv": .int64(shape: [n], values: predictedAdversarial.map(Int64.init)),
             "success": .uint8(shape: [n], values: success.map { $0 ? 1 : 0 }),
         ]
+        if let targets { tensors["target"] = .int64(shape: [n], values: targets.map(Int64.init)) }
         if let scoreClean { tensors["score_clean"] = .float32(Tensor(shape: [n], storage: scoreClean)) }
         if let scoreAdversarial { tensors["score_adv"] = .float32(Tensor(shape: [n], storage: scoreAdversarial)) }
         return SafetensorsArchive(tensors: tensors, metadata: metadata.merging(["format": "dafar-adversarial-set", "format_version": "1"]) { _, b in b })
@@ -75,6 +80,13 @@ public struct AdversarialSet {
         guard clean.storage.allSatisfy({ $0 >= 0 && $0 <= 1 }), adversarial.storage.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
             throw fail("pixel values outside [0, 1]")
         }
+        var targets: [Int]?
+        if archive.tensors["target"] != nil {
+            let values = try archive.int64("target")
+            guard values.count == n else { throw fail("'target' has \(values.count) entries for \(n) images") }
+            guard !values.contains(where: { $0 < 0 || $0 >= 1000 }) else { throw fail("'target' holds a class outside 0..<1000") }
+            targets = values.map { Int($0) }
+        }
         var scoreClean: [Float]?, scoreAdversarial: [Float]?
         if archive.tensors["score_clean"] != nil { scoreClean = try archive.float32("score_clean").storage }
         if archive.tensors["score_adv"] != nil { scoreAdversarial = try archive.float32("score_adv").storage }
@@ -82,7 +94,7 @@ public struct AdversarialSet {
         if let s = scoreAdversarial, s.count != n { throw fail("'score_adv' has \(s.count) entries for \(n) images") }
         self.init(clean: clean, adversarial: adversarial, labels: labels.map { Int($0) },
                   predictedClean: predictedClean.map { Int($0) }, predictedAdversarial: predictedAdversarial.map { Int($0) },
-                  success: success.map { $0 != 0 }, scoreClean: scoreClean, scoreAdversarial: scoreAdversarial,
+                  success: success.map { $0 != 0 }, targets: targets, scoreClean: scoreClean, scoreAdversarial: scoreAdversarial,
                   metadata: archive.metadata)
     }
 
@@ -94,26 +106,31 @@ public struct AdversarialSet {
 
 /// Runs an attack over many images in batches, reporting progress after each batch.
 public enum AttackRunner {
-    /// Perturbs `images` batch by batch. With `detector`, success requires not being flagged
-    /// (the adaptive criterion) and the scores are recorded.
-    public static func run(_ attack: any Attack, images: Tensor, labels: [Int], attackLabels: [Int],
+    /// Perturbs `images` batch by batch. With `targets`, each image is pushed towards its target
+    /// class and success means reaching it; otherwise success means leaving the label. With
+    /// `countDetector`, success also requires not being flagged (the adaptive criterion); the
+    /// detector's scores are recorded whenever a detector is given.
+    public static func run(_ attack: any Attack, images: Tensor, labels: [Int], attackLabels: [Int], targets: [Int]? = nil,
                            model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool,
                            batchSize: Int, seed: UInt64, onBatch: (Int) -> Void = { _ in }) -> AdversarialSet {
+        precondition(targets.map { $0.count == labels.count } ?? true, "attack runner: \(targets?.count ?? 0) targets for \(labels.count) images")
         var generator = SeededGenerator(seed: seed)
         var adversarial: [Tensor] = []
         let n = images.batchSize
         for start in stride(from: 0, to: n, by: batchSize) {
             let range = start..<min(start + batchSize, n)
-            adversarial.append(attack.perturb(images.slice(range), labels: Array(attackLabels[range]), goal: .untargeted,
+            let goal = targets.map { AttackGoal.targeted(Array($0[range])) } ?? .untargeted
+            adversarial.append(attack.perturb(images.slice(range), labels: Array(attackLabels[range]), goal: goal,
                                               model: model, generator: &generator))
             onBatch(range.upperBound)
         }
         let xAdversarial = n == 0 ? images : Tensor.concatenate(adversarial)
-        let outcome = AttackOutcome(original: images, adversarial: xAdversarial, labels: labels, goal: .untargeted,
+        let outcome = AttackOutcome(original: images, adversarial: xAdversarial, labels: labels,
+                                    goal: targets.map { .targeted($0) } ?? .untargeted,
                                     classifier: model, detector: countDetector ? detector : nil)
         return AdversarialSet(clean: images, adversarial: xAdversarial, labels: labels,
                               predictedClean: outcome.predictedClean, predictedAdversarial: outcome.predictedAdversarial,
-                              success: outcome.success,
+                              success: outcome.success, targets: targets,
                               scoreClean: detector.map { d in batchedScores(d, images) },
                               scoreAdversarial: detector.map { d in batchedScores(d, xAdversarial) })
     }

@@ -57,6 +57,16 @@ public enum AttackGoal: Equatable {
         return false
     }
 
+    /// A target class `!= label` for each image, uniform over the other `classCount - 1` classes
+    /// (cleverhans' `random_targets`), drawn from `generator`.
+    public static func randomTargets(labels: [Int], classCount: Int, generator: inout SeededGenerator) -> [Int] {
+        precondition(classCount >= 2, "random targets need at least 2 classes, got \(classCount)")
+        return labels.map { label in
+            let draw = Int(generator.next() % UInt64(classCount - 1))
+            return draw >= label ? draw + 1 : draw
+        }
+    }
+
     /// The class each image's loss refers to: the true label (moved away from) or
     /// the target (moved towards). Checks the counts and ranges.
     func referenceClasses(labels: [Int], count: Int, classCount: Int) -> [Int] {

@@ -51,12 +51,7 @@ public struct JacobianSaliencyMapAttack: Attack {
         let classCount = model.classCount(images)
         precondition(classCount >= 2, "JSMA needs at least 2 classes, got \(classCount)")
         var targets = goal.referenceClasses(labels: labels, count: n, classCount: classCount)
-        if !goal.isTargeted {
-            targets = labels.map { label in
-                let draw = Int(generator.next() % UInt64(classCount - 1))
-                return draw >= label ? draw + 1 : draw
-            }
-        }
+        if !goal.isTargeted { targets = AttackGoal.randomTargets(labels: labels, classCount: classCount, generator: &generator) }
         let increase = theta > 0
         var x = images
         var domain = images.storage.map { increase ? $0 < 1 : $0 > 0 }                 // [N * features]

@@ -83,6 +83,9 @@ struct DAFARAttack: ParsableCommand {
     @Option(name: .customLong("lambda"), parsing: .unconditional, help: "Adaptive attack: weight of max(0, score - alpha).")
     var lambda: Float = 1
 
+    @Option(help: ArgumentHelp("Targeted run: a class index, or random (per image a random class other than its label, as cleverhans' random_targets). Success then means reaching the target; images whose label is the given class are skipped.", valueName: "class|random"))
+    var target: String?
+
     @Option(help: "Labels the attack uses: true (default) or predicted (avoids label leaking, as cleverhans).")
     var labels = "true"
 
@@ -107,6 +110,9 @@ struct DAFARAttack: ParsableCommand {
         guard gamma > 0 && gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1], got \(gamma)") }
         guard theta != 0 && abs(theta) <= 1 else { throw ValidationError("--theta must be in [-1, 1] and not 0, got \(theta)") }
         guard lambda >= 0 && lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
+        if let target, target != "random" {
+            guard let k = Int(target), k >= 0 else { throw ValidationError("--target must be a class index (0, 1, ...) or random, got '\(target)'") }
+        }
         guard ["true", "predicted"].contains(labels) else { throw ValidationError("--labels must be true or predicted, got '\(labels)'") }
         guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
         if attack.needsDetector && detector == nil { throw ValidationError("--attack \(attack.rawValue) needs --detector FILE") }
@@ -128,6 +134,16 @@ struct DAFARAttack: ParsableCommand {
             if onlyCorrect {
                 let predictions = dafar.classify(images.images)
                 images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
+            }
+            let classCount = dafar.network.classCount
+            var fixedTarget: Int?
+            if let target, target != "random" {
+                let k = Int(target)!
+                guard k < classCount else { throw ValidationError("--target \(k) is not a class of this model (classes 0..<\(classCount))") }
+                let skipped = images.labels.filter { $0 == k }.count
+                images = images.subset(images.labels.indices.filter { images.labels[$0] != k })
+                if !runtime.quiet { print("--target \(k): skipping the \(skipped) images of class \(k) in the \(split) split") }
+                fixedTarget = k
             }
             images = images.prefix(count)
             guard images.count > 0 else {
@@ -152,10 +168,16 @@ struct DAFARAttack: ParsableCommand {
                 throw ValidationError(error.description)
             }
             let attackLabels = labels == "true" ? images.labels : dafar.classify(images.images)
+            var targets: [Int]?
+            if let fixedTarget { targets = [Int](repeating: fixedTarget, count: images.count) }
+            if target == "random" {
+                var targetGenerator = SeededGenerator(seed: seed ^ 0x7461_7267_6574)   // "target": apart from the attack's own draws
+                targets = AttackGoal.randomTargets(labels: attackLabels, classCount: classCount, generator: &targetGenerator)
+            }
             let bar = ProgressBar(total: images.count, label: method.name, enabled: !runtime.quiet)
             let start = Date()
             var set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: attackLabels,
-                                       model: classifier, detector: attackDetector, countDetector: attack.needsDetector,
+                                       targets: targets, model: classifier, detector: attackDetector, countDetector: attack.needsDetector,
                                        batchSize: batchSize, seed: seed) { done in
                 bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
             }
@@ -168,7 +190,8 @@ struct DAFARAttack: ParsableCommand {
                 "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
                 "dataset": data.dataset.rawValue, "split": split, "count": String(set.count), "only_correct": String(onlyCorrect),
                 "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount),
-                "success_criterion": attack.needsDetector ? "misclassified and not flagged" : "misclassified",
+                "success_criterion": (targets == nil ? "misclassified" : "target reached") + (attack.needsDetector ? " and not flagged" : ""),
+                "target": target ?? "none",
                 "success_rate": String(set.successRate), "mean_l2_successful": summary.meanL2.map { String($0) } ?? "none",
                 "mean_linf_successful": summary.meanLInf.map { String($0) } ?? "none",
                 "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion,
@@ -179,6 +202,11 @@ struct DAFARAttack: ParsableCommand {
                          method.name, set.successRate * 100, successes, set.count,
                          summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
                          Double(set.count) / max(1e-9, seconds)))
+            if targets != nil {
+                let misclassified = zip(set.predictedAdversarial, set.labels).filter { $0 != $1 }.count
+                print(String(format: "success = the target class reached (--target %@); misclassified: %.2f %% (%d/%d)",
+                             target!, Double(misclassified) / Double(max(1, set.count)) * 100, misclassified, set.count))
+            }
             if let scores = set.scoreAdversarial, let threshold = dafar.threshold {
                 let flagged = zip(scores, set.success).filter { $0.1 && $0.0 > threshold }.count
                 print(String(format: "detector flags %d of %d successful examples (threshold %.4f)", flagged, successes, threshold))

@@ -27,16 +27,36 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(attack.status, 0, attack.stderr)
         XCTAssertTrue(attack.stdout.contains("FGSM: success"), attack.stdout)
 
+        // Targeted: random targets other than the label, success = target reached, targets in the set.
+        let targeted = dir.appendingPathComponent("targeted.safetensors").path
+        let randomTargets = try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "jsma", "--target", "random",
+                                                                          "--count", "10", "--output", targeted])
+        XCTAssertEqual(randomTargets.status, 0, randomTargets.stderr)
+        XCTAssertTrue(randomTargets.stdout.contains("success = the target class reached (--target random)"), randomTargets.stdout)
+        let targetedHeader = try safetensorsHeader(targeted)
+        XCTAssertEqual((targetedHeader["target"] as? [String: Any])?["shape"] as? [Int], [10])
+        XCTAssertEqual((targetedHeader["__metadata__"] as? [String: String])?["success_criterion"], "target reached")
+        let badTarget = try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "fgsm", "--target", "10",
+                                                                      "--count", "10", "--output", targeted])
+        XCTAssertEqual(badTarget.status, 64, badTarget.stderr)
+        XCTAssertTrue(badTarget.stderr.contains("--target 10 is not a class of this model"), badTarget.stderr)
+        XCTAssertEqual(try safetensorsHeader(targeted).count, targetedHeader.count, "a refused run leaves the earlier set alone")
+
         // The header of the model file names the PyTorch state_dict exactly.
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
-        let length = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let header = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + length))) as! [String: Any]
+        let header = try safetensorsHeader(model)
         let conv0 = header["target.features.0.weight"] as? [String: Any]
         XCTAssertEqual(conv0?["shape"] as? [Int], [32, 1, 3, 3])
         XCTAssertEqual((header["target.classifier.1.weight"] as? [String: Any])?["shape"] as? [Int], [200, 1024])
         XCTAssertEqual((header["decoder.1.weight"] as? [String: Any])?["dtype"] as? String, "F32")
         let metadata = header["__metadata__"] as? [String: String]
         XCTAssertNotNil(metadata?["test_accuracy"], "the test accuracy is recorded")
+    }
+
+    /// The JSON header of a safetensors file.
+    func safetensorsHeader(_ path: String) throws -> [String: Any] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        return try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + length))) as! [String: Any]
     }
 
     func testBadInputGivesOneLineAndSysexitsStatus() throws {
