@@ -19,7 +19,8 @@ struct DAFARAttack: ParsableCommand {
         Attacks: fgsm, fgm-l2, bim, pgd (L-inf, random start), pgd-l2, cw2 (Carlini-Wagner L2, cleverhans v3 \
         defaults), jsma, deepfool, adaptive-pgd and adaptive-cw (they know the detector: loss + lambda * \
         max(0, score - alpha); success = misclassified AND not flagged).
-        The set holds x, x_adv, y, pred_clean, pred_adv, success (and detector scores when --detector is given).
+        The set holds x, x_adv, y, pred_clean, pred_adv, success (and target with --target, detector scores \
+        when --detector is given).
         Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
         """)
 
