@@ -71,6 +71,14 @@ public enum BLAS {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
             return
         }
+        // beta 0: zero C here and let OpenBLAS accumulate onto it (beta 1). The result is the same
+        // bit for bit (0 + x = x), and a plain fill is faster than OpenBLAS's own beta pass
+        // (`sgemm_beta`, 8 % of a PGD step; PGD-40 measured 7-11 % faster this way).
+        var beta = beta
+        if beta == 0 {
+            for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
+            beta = 1
+        }
         cblas_sgemm(
             CblasRowMajor,
             transposeA ? CblasTrans : CblasNoTrans,
