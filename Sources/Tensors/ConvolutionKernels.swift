@@ -81,16 +81,15 @@ public enum ConvolutionKernels {
                                         let source = xb + first * g.imageSize, dst = out + first * outChannels * positions
                                         if count == 1 {
                                             // The GEMM accumulates onto the bias (beta 1): no separate pass adds it.
-                                            let beta: Float = b == nil ? 0 : 1
-                                            if b != nil { startAtBias(dst, b, images: 1, channels: outChannels, planeSize: positions) }
+                                            startAtBias(dst, b, images: 1, channels: outChannels, planeSize: positions)
                                             if pointwise {
-                                                BLAS.gemmSerial(dst, wb, source, m: outChannels, n: positions, k: patch, beta: beta)
+                                                BLAS.gemmSerial(dst, wb, source, m: outChannels, n: positions, k: patch, beta: 1)
                                             } else {
                                                 for t in 0..<tile.count {
                                                     let outputRows = (t * tile.rows)..<min(g.outputHeight, (t + 1) * tile.rows)
                                                     Im2Col.im2colSerial(columns, source, geometry: g, images: 1, outputRows: outputRows)
                                                     BLAS.gemmSerial(dst + outputRows.lowerBound * ow, wb, columns, m: outChannels,
-                                                                    n: outputRows.count * ow, k: patch, beta: beta, ldc: positions)
+                                                                    n: outputRows.count * ow, k: patch, beta: 1, ldc: positions)
                                                 }
                                             }
                                         } else {

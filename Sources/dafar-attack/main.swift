@@ -87,6 +87,9 @@ struct DAFARAttack: ParsableCommand {
     @Option(help: ArgumentHelp("Targeted run: a class index, or random (per image a random class other than its label, as cleverhans' random_targets). Success then means reaching the target; images whose label is the given class are skipped.", valueName: "class|random"))
     var target: String?
 
+    /// The class of `--target CLASS` (nil without --target or with --target random).
+    var fixedTargetClass: Int? { target.flatMap { Int($0) } }
+
     @Option(help: "Labels the attack uses: true (default) or predicted (avoids label leaking, as cleverhans).")
     var labels = "true"
 
@@ -111,8 +114,8 @@ struct DAFARAttack: ParsableCommand {
         guard gamma > 0 && gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1], got \(gamma)") }
         guard theta != 0 && abs(theta) <= 1 else { throw ValidationError("--theta must be in [-1, 1] and not 0, got \(theta)") }
         guard lambda >= 0 && lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
-        if let target, target != "random" {
-            guard let k = Int(target), k >= 0 else { throw ValidationError("--target must be a class index (0, 1, ...) or random, got '\(target)'") }
+        if let target, target != "random", (fixedTargetClass ?? -1) < 0 {
+            throw ValidationError("--target must be a class index (0, 1, ...) or random, got '\(target)'")
         }
         guard ["true", "predicted"].contains(labels) else { throw ValidationError("--labels must be true or predicted, got '\(labels)'") }
         guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
@@ -137,14 +140,11 @@ struct DAFARAttack: ParsableCommand {
                 images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
             }
             let classCount = dafar.network.classCount
-            var fixedTarget: Int?
-            if let target, target != "random" {
-                let k = Int(target)!
+            if let k = fixedTargetClass {
                 guard k < classCount else { throw ValidationError("--target \(k) is not a class of this model (classes 0..<\(classCount))") }
                 let skipped = images.labels.filter { $0 == k }.count
                 images = images.subset(images.labels.indices.filter { images.labels[$0] != k })
                 if !runtime.quiet { print("--target \(k): skipping the \(skipped) images of class \(k) in the \(split) split") }
-                fixedTarget = k
             }
             images = images.prefix(count)
             guard images.count > 0 else {
@@ -170,7 +170,7 @@ struct DAFARAttack: ParsableCommand {
             }
             let attackLabels = labels == "true" ? images.labels : dafar.classify(images.images)
             var targets: [Int]?
-            if let fixedTarget { targets = [Int](repeating: fixedTarget, count: images.count) }
+            if let k = fixedTargetClass { targets = [Int](repeating: k, count: images.count) }
             if target == "random" {
                 var targetGenerator = SeededGenerator(seed: seed ^ 0x7461_7267_6574)   // "target": apart from the attack's own draws
                 targets = AttackGoal.randomTargets(labels: attackLabels, classCount: classCount, generator: &targetGenerator)
