@@ -117,8 +117,7 @@ public enum AttackRunner {
         var generator = SeededGenerator(seed: seed)
         var adversarial: [Tensor] = []
         let n = images.batchSize
-        for start in stride(from: 0, to: n, by: batchSize) {
-            let range = start..<min(start + batchSize, n)
+        for range in images.batchRanges(size: batchSize) {
             let goal = targets.map { AttackGoal.targeted(Array($0[range])) } ?? .untargeted
             adversarial.append(attack.perturb(images.slice(range), labels: Array(attackLabels[range]), goal: goal,
                                               model: model, generator: &generator))
@@ -136,21 +135,6 @@ public enum AttackRunner {
     }
 
     static func batchedScores(_ detector: DifferentiableDetector, _ images: Tensor) -> [Float] {
-        stride(from: 0, to: images.batchSize, by: 256).flatMap { detector.scores(images.slice($0..<min($0 + 256, images.batchSize))) }
-    }
-}
-
-import DAFAR
-
-extension DAFARModel {
-    /// The target network F(E(.)) as an attackable classifier.
-    public var attackableClassifier: DifferentiableClassifier {
-        DifferentiableClassifier { [network] x in network.logits(x) }
-    }
-
-    /// The whole detector C(x - D(E(x))) with its threshold, differentiable (nil without a detector).
-    public var attackableDetector: DifferentiableDetector? {
-        guard detector != nil, let threshold else { return nil }
-        return DifferentiableDetector(threshold: threshold) { [self] x in self.score(x) }
+        images.mapBatches { detector.scores($0) }
     }
 }

@@ -38,31 +38,18 @@ public struct ClassifierFunction {
     public init(_ network: any Layer) { self.logits = { network($0) } }
 
     /// `softmax(logits / temperature)` row by row, `[N, K]`, computed `batchSize` images at a time.
-    public func probabilities(_ images: Tensor, temperature: Float = 1, batchSize: Int = defaultBaselineBatchSize) -> Tensor {
+    public func probabilities(_ images: Tensor, temperature: Float = 1, batchSize: Int = Tensor.defaultInferenceBatchSize) -> Tensor {
         precondition(temperature > 0, "softmax temperature must be positive, got \(temperature)")
-        return mapBatches(images, batchSize: batchSize) { batch in
+        return images.mapBatches(size: batchSize) { batch in
             let z = logits(batch)
             return (temperature == 1 ? z : z.map { $0 / temperature }).softmaxRows()
         }
     }
 
     /// The predicted class of each image (`argmax` of the logits), `[N]`.
-    public func predictions(_ images: Tensor, batchSize: Int = defaultBaselineBatchSize) -> [Int] {
-        mapBatches(images, batchSize: batchSize, logits).argmaxRows()
+    public func predictions(_ images: Tensor, batchSize: Int = Tensor.defaultInferenceBatchSize) -> [Int] {
+        images.mapBatches(size: batchSize, logits).argmaxRows()
     }
-}
-
-/// Images per model call in the baselines' batched inference (bounds the im2col memory).
-public let defaultBaselineBatchSize = 256
-
-/// Applies `body` to consecutive slices of at most `batchSize` images of `[N, ...]` and
-/// concatenates the results along the first axis (a single call when `N <= batchSize`).
-func mapBatches(_ images: Tensor, batchSize: Int, _ body: (Tensor) -> Tensor) -> Tensor {
-    precondition(batchSize > 0, "batch size must be positive, got \(batchSize)")
-    let n = images.batchSize
-    if n <= batchSize { return body(images) }
-    let parts = stride(from: 0, to: n, by: batchSize).map { body(images.slice($0..<min($0 + batchSize, n))) }
-    return Tensor.concatenate(parts)
 }
 
 /// Checks that `images` is a non-empty-shaped `[N, C, H, W]` batch.

@@ -22,7 +22,7 @@ public final class BinaryClassifierDetector: BaselineDetector {
     /// The layers above; parameter names `0.weight`, ..., `7.bias`.
     public let network: Sequential
     /// Images per model call.
-    public var batchSize = defaultBaselineBatchSize
+    public var batchSize = Tensor.defaultInferenceBatchSize
 
     /// Creates an untrained detector (PyTorch's default initialisation, seeded).
     public init(imageShape: [Int], using generator: inout SeededGenerator) {
@@ -71,7 +71,7 @@ public final class BinaryClassifierDetector: BaselineDetector {
     /// The logits `[N, 2]` (column 0 clean, column 1 adversarial).
     public func logits(_ images: Tensor) -> Tensor {
         checkShape(images)
-        return mapBatches(images, batchSize: batchSize) { network($0) }
+        return images.mapBatches(size: batchSize) { network($0) }
     }
 
     /// `z_adv - z_clean` per image.

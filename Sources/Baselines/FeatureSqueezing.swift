@@ -41,7 +41,7 @@ public struct FeatureSqueezing: BaselineDetector {
     /// The squeezers `s`.
     public let squeezers: [Squeezer]
     /// Images per model call.
-    public var batchSize = defaultBaselineBatchSize
+    public var batchSize = Tensor.defaultInferenceBatchSize
 
     /// Creates the detector. - Precondition: at least one squeezer.
     public init(classifier: ClassifierFunction, squeezers: [Squeezer]) {
@@ -61,9 +61,8 @@ public struct FeatureSqueezing: BaselineDetector {
     public func squeezerDistances(_ images: Tensor) -> [[Float]] {
         preconditionImages(images, "Feature Squeezing")
         var table = [[Float]](repeating: [], count: squeezers.count)
-        let n = images.batchSize
-        for start in stride(from: 0, to: n, by: batchSize) {
-            let batch = n <= batchSize ? images : images.slice(start..<min(start + batchSize, n))
+        for range in images.batchRanges(size: batchSize) {
+            let batch = range.count == images.batchSize ? images : images.slice(range)
             let original = classifier.logits(batch).softmaxRows()
             for (i, squeeze) in squeezers.enumerated() {
                 table[i] += l1DistancePerRow(original, classifier.logits(squeeze(batch)).softmaxRows())

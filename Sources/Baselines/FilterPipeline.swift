@@ -61,7 +61,7 @@ public enum FilterPipeline {
     /// `images` `[N, C, H, W]`, classifies them in batches, and scores as above.
     public static func evaluate(images: Tensor, flagged: [Bool], isAdversarial: [Bool], labels: [Int],
                                 classifier: ClassifierFunction, filterSize: Int = 2,
-                                batchSize: Int = defaultBaselineBatchSize) -> Result {
+                                batchSize: Int = Tensor.defaultInferenceBatchSize) -> Result {
         preconditionImages(images, "filter pipeline")
         precondition(flagged.count == images.batchSize,
                      "filter pipeline got \(images.batchSize) images but \(flagged.count) verdicts")

@@ -1,4 +1,4 @@
-import DAFAR
+import Tensors
 
 /// A detection threshold fitted on the scores of CLEAN validation images so that a
 /// chosen fraction of them is flagged at most (the baselines' operating point).
@@ -9,7 +9,7 @@ import DAFAR
 /// image is flagged when `score > t`, so on the fitting scores the false-positive rate
 /// is at most `k / n <= r` (exactly `k / n` when the top `k + 1` scores are distinct).
 /// This is MagNet's rule (`sort(marks)[-k]`, flag `> thr`) without its off-by-one at `k = 0`;
-/// the value comes from DAFAR's `Threshold.atFalsePositiveRate`, the package's one copy of the formula.
+/// the value comes from `Threshold.atFalsePositiveRate` (Tensors), the package's one copy of the formula.
 public struct FittedThreshold: Equatable, Sendable, CustomStringConvertible {
     /// The threshold: flagged when `score > value`.
     public let value: Float

@@ -64,9 +64,8 @@ func magNetScoreTable(_ images: Tensor, autoencoder: MagNetAutoencoder, classifi
     precondition(batchSize > 0, "batch size must be positive, got \(batchSize)")
     kinds.forEach { $0.check() }
     var table = [[Float]](repeating: [], count: kinds.count)
-    let n = images.batchSize
-    for start in stride(from: 0, to: n, by: batchSize) {
-        let batch = n <= batchSize ? images : images.slice(start..<min(start + batchSize, n))
+    for range in images.batchRanges(size: batchSize) {
+        let batch = range.count == images.batchSize ? images : images.slice(range)
         let reconstructed = autoencoder.reconstruct(batch, batchSize: batchSize)
         var logits: (clean: Tensor, reconstructed: Tensor)?
         for (i, kind) in kinds.enumerated() {
@@ -100,7 +99,7 @@ public struct MagNetDetector: BaselineDetector {
     /// The protected classifier (needed by `.jensenShannon` only).
     public let classifier: ClassifierFunction?
     /// Images per model call.
-    public var batchSize = defaultBaselineBatchSize
+    public var batchSize = Tensor.defaultInferenceBatchSize
 
     /// Creates the detector. - Precondition: a classifier for `.jensenShannon`.
     public init(kind: MagNetScore, autoencoder: MagNetAutoencoder, classifier: ClassifierFunction?) {
@@ -137,7 +136,7 @@ public struct MagNet: BaselineDetector {
     /// One threshold per detector, same order as `kinds`.
     public let thresholds: [FittedThreshold]
     /// Images per model call.
-    public var batchSize = defaultBaselineBatchSize
+    public var batchSize = Tensor.defaultInferenceBatchSize
 
     /// Assembles a fitted system. - Precondition: one threshold per detector, at least one detector.
     public init(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction, kinds: [MagNetScore],
@@ -155,7 +154,7 @@ public struct MagNet: BaselineDetector {
     public static func fit(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
                            kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
                            falsePositiveRatePerDetector rate: Double,
-                           batchSize: Int = defaultBaselineBatchSize) -> MagNet {
+                           batchSize: Int = Tensor.defaultInferenceBatchSize) -> MagNet {
         let table = magNetScoreTable(cleanValidation, autoencoder: autoencoder, classifier: classifier,
                                      kinds: kinds, batchSize: batchSize)
         var magNet = MagNet(autoencoder: autoencoder, classifier: classifier, kinds: kinds,
@@ -168,7 +167,7 @@ public struct MagNet: BaselineDetector {
     public static func fit(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
                            kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
                            overallFalsePositiveRate rate: Double,
-                           batchSize: Int = defaultBaselineBatchSize) -> MagNet {
+                           batchSize: Int = Tensor.defaultInferenceBatchSize) -> MagNet {
         precondition(!kinds.isEmpty, "MagNet needs at least one detector")
         return fit(autoencoder: autoencoder, classifier: classifier, kinds: kinds, cleanValidation: cleanValidation,
                    falsePositiveRatePerDetector: rate / Double(kinds.count), batchSize: batchSize)

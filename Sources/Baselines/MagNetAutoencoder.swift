@@ -46,9 +46,9 @@ public final class MagNetAutoencoder {
     }
 
     /// `AE(x)` for images `[N, C, H, W]`, `batchSize` images per call (no tape).
-    public func reconstruct(_ images: Tensor, batchSize: Int = defaultBaselineBatchSize) -> Tensor {
+    public func reconstruct(_ images: Tensor, batchSize: Int = Tensor.defaultInferenceBatchSize) -> Tensor {
         checkShape(images)
-        return mapBatches(images, batchSize: batchSize) { network($0) }
+        return images.mapBatches(size: batchSize) { network($0) }
     }
 
     /// Trains on clean images `[N, C, H, W]` as MagNet does: each step feeds

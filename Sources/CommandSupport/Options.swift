@@ -1,4 +1,5 @@
 import ArgumentParser
+import NeuralNetworks
 import DAFAR
 import Datasets
 import Foundation
@@ -6,6 +7,7 @@ import Tensors
 
 extension DatasetName: ExpressibleByArgument {}
 extension ReconstructionNorm: ExpressibleByArgument {}
+extension ScoreKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
 

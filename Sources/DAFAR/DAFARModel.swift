@@ -7,7 +7,7 @@ import Tensors
 public struct Verdict: Equatable, Sendable {
     /// The predicted class.
     public let predictedClass: Int
-    /// The anomaly score `||delta - C(delta)||`.
+    /// The score of the detector file's kind (the paper's `||delta - C(delta)||` by default).
     public let score: Float
     /// True when `score` is above the detector's threshold.
     public let isAdversarial: Bool
@@ -73,7 +73,7 @@ public final class DAFARModel {
     /// Logits F(E(x)), `[N, K]`.
     public func logits(_ images: Tensor) -> Tensor {
         checkShape(images)
-        return Inference.batched(images) { network.logits(Variable($0)).value }
+        return images.mapBatches { network.logits(Variable($0)).value }
     }
 
     /// Predicted classes.
@@ -82,14 +82,19 @@ public final class DAFARModel {
     /// Reconstructions D(E(x)).
     public func reconstruct(_ images: Tensor) -> Tensor {
         checkShape(images)
-        return Inference.batched(images) { network.reconstruct(Variable($0)).value }
+        return images.mapBatches { network.reconstruct(Variable($0)).value }
     }
 
-    /// Anomaly scores (requires a detector).
+    /// Anomaly scores of the detector file's kind (requires a detector).
     public func scores(_ images: Tensor) -> [Float] {
-        precondition(detector != nil, "scores need a detector; load one with DAFARModel(contentsOf:detector:)")
+        guard let detector else { preconditionFailure("scores need a detector; load one with DAFARModel(contentsOf:detector:)") }
+        return scores(images, detector.scoreDefinition)
+    }
+
+    /// Scores of any kind, whatever the detector file holds (the residual and fused kinds need a detector).
+    public func scores(_ images: Tensor, _ definition: FeedbackScore) -> [Float] {
         checkShape(images)
-        return Inference.batched(images) { score(Variable($0)).value }.storage
+        return images.mapBatches { network.logitsAndScore(Variable($0), definition, detector: detector).score.value.storage }
     }
 
     /// Verdicts of Eq. 4 for a batch of images (requires a detector).
@@ -100,11 +105,10 @@ public final class DAFARModel {
         checkShape(images)
         var verdicts: [Verdict] = []
         verdicts.reserveCapacity(images.batchSize)
-        for start in stride(from: 0, to: images.batchSize, by: 256) {
-            let x = Variable(images.slice(start..<min(start + 256, images.batchSize)))
-            let outputs = network(x)
-            let classes = outputs.logits.value.argmaxRows()
-            let scores = detector.score(residual: x - outputs.reconstruction).value.storage
+        for range in images.batchRanges() {
+            let (logits, score) = network.logitsAndScore(Variable(images.slice(range)), detector.scoreDefinition, detector: detector)
+            let classes = logits.value.argmaxRows()
+            let scores = score.value.storage
             for (c, s) in zip(classes, scores) { verdicts.append(Verdict(predictedClass: c, score: s, isAdversarial: s > threshold)) }
         }
         return verdicts
@@ -115,9 +119,10 @@ public final class DAFARModel {
     /// F(E(x)) recorded on x's tape.
     public func logits(_ x: Variable) -> Variable { network.logits(x) }
 
-    /// The anomaly score C(x - D(E(x))) recorded on x's tape, `[N]`.
+    /// The detector file's score of x (the paper's C(x - D(E(x))), decision feedback or both fused)
+    /// recorded on x's tape, `[N]`: what an attacker who knows the detector differentiates.
     public func score(_ x: Variable) -> Variable {
         guard let detector else { preconditionFailure("score needs a detector") }
-        return detector.score(residual: x - network.reconstruct(x))
+        return network.logitsAndScore(x, detector.scoreDefinition, detector: detector).score
     }
 }

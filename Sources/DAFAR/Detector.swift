@@ -15,6 +15,9 @@ public final class AnomalyDetector {
     public let network: Sequential
     /// Threshold state, set after training.
     public var calibration: Calibration?
+    /// What the verdict scores: the paper's residual score (default), decision feedback or both
+    /// fused; the calibration's statistics and thresholds are of this score.
+    public var scoreDefinition = FeedbackScore.residual
 
     /// How the detector turns scores into a verdict.
     public struct Calibration: Sendable {

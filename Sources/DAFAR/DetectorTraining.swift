@@ -33,7 +33,7 @@ public struct DetectorTrainingSettings: Sendable {
 public enum DetectorTraining {
     /// Residuals `x - D(E(x))` of clean images, batched, no tape.
     public static func residuals(_ network: JointNetwork, images: Tensor) -> Tensor {
-        Inference.batched(images) { batch in
+        images.mapBatches { batch in
             let x = Variable(batch)
             return (x - network.reconstruct(x)).value
         }
@@ -41,7 +41,7 @@ public enum DetectorTraining {
 
     /// Anomaly scores of residuals, batched, no tape.
     public static func scores(_ detector: AnomalyDetector, residuals: Tensor) -> [Float] {
-        Inference.batched(residuals) { detector.score(residual: Variable($0)).value }.storage
+        residuals.mapBatches { detector.score(residual: Variable($0)).value.storage }
     }
 
     /// Trains `detector` on clean `residuals` `[N, C, H, W]` for the configured epochs.
@@ -86,5 +86,26 @@ public enum DetectorTraining {
         for rate in [0.01, 0.05] { rates[rate] = Threshold.atFalsePositiveRate(rate, scores: validationScores) }
         detector.calibration = AnomalyDetector.Calibration(statisticsSource: source, statistics: ScoreStatistics(statisticsScores),
                                                            z: z, thresholdsAtRate: rates)
+    }
+
+    /// Each component's share of the false-positive budget in the fused score: 2.5 %, half of the
+    /// 5 % the detectors are compared at.
+    public static let fusedShare = 0.025
+
+    /// The score definition of `kind` for a trained `detector`; the fused score's scales come from
+    /// the clean `validation` images `[N, C, H, W]` (never from attacks). Throws when the decision
+    /// score is constant on them (a network whose reconstructions never move its decision).
+    public static func fitScore(_ kind: ScoreKind, temperature: Float, network: JointNetwork, detector: AnomalyDetector,
+                                validation: Tensor) throws -> FeedbackScore {
+        switch kind {
+        case .residual: return .residual
+        case .decision: return FeedbackScore(kind: .decision, temperature: temperature)
+        case .fused:
+            let parts = network.feedbackScores(validation, detector: detector, temperature: temperature)
+            guard parts.decision.contains(where: { $0 > 0 }) else {
+                throw ModelFileError("the decision score is 0 on every validation image, so it cannot be fused; use --score residual")
+            }
+            return .fused(temperature: temperature, share: fusedShare, residualScores: parts.residual, decisionScores: parts.decision)
+        }
     }
 }

@@ -4,27 +4,6 @@ import Foundation
 import NeuralNetworks
 import Tensors
 
-/// Which optimizer trains a network.
-public enum OptimizerKind: String, CaseIterable, Sendable {
-    case adam, sgd
-}
-
-/// How the learning rate changes over a run.
-public enum LearningRateSchedule: String, CaseIterable, Sendable {
-    /// The same rate for every step.
-    case constant
-    /// Half a cosine from the base rate down to 0 at the end of the last epoch.
-    case cosine
-
-    /// The rate after `progress` (0 at the first step, 1 at the end) of the run.
-    public func rate(base: Float, progress: Double) -> Float {
-        switch self {
-        case .constant: return base
-        case .cosine: return base * Float(0.5 * (1 + cos(Double.pi * min(1, max(0, progress)))))
-        }
-    }
-}
-
 /// Settings of joint training (Eq. 5): `loss = CE(F(E(x)), y) + lambda * ||x - D(E(x))||`.
 public struct JointTrainingSettings: Sendable {
     public var epochs = 10
@@ -71,14 +50,6 @@ public struct NonFiniteLossError: UserFacingError {
         "the training loss became NaN or infinite at epoch \(epoch), step \(step); \(kept). Try a lower --learning-rate."
     }
     public var exitCode: Int32 { ExitStatus.software }
-}
-
-/// Makes an optimizer from settings.
-func makeOptimizer(_ kind: OptimizerKind, learningRate: Float, momentum: Float, weightDecay: Float = 0) throws -> Optimizer {
-    switch kind {
-    case .adam: return try Adam(learningRate: learningRate, weightDecay: weightDecay)
-    case .sgd: return try SGD(learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
-    }
 }
 
 /// Runs joint training of E, F and D, one step or one epoch at a time, and can
@@ -208,19 +179,12 @@ public final class JointTrainer {
 
 /// Batched inference helpers (no tape).
 public enum Inference {
-    /// Applies `body` to batches of `batchSize` images and concatenates the results along the first axis.
-    public static func batched(_ images: Tensor, batchSize: Int = 256, _ body: (Tensor) -> Tensor) -> Tensor {
-        let n = images.batchSize
-        guard n > batchSize else { return body(images) }
-        return Tensor.concatenate(stride(from: 0, to: n, by: batchSize).map { body(images.slice($0..<min($0 + batchSize, n))) })
-    }
-
     /// Accuracy of `network` on `data` and the mean per-image L2 reconstruction distance.
     public static func evaluate(_ network: JointNetwork, on data: LabeledImages) -> (accuracy: Double, reconstructionL2: Double) {
         var correct = 0
         var distance = 0.0
-        for start in stride(from: 0, to: data.count, by: 256) {
-            let batch = data.images.slice(start..<min(start + 256, data.count))
+        for range in data.images.batchRanges() {
+            let start = range.lowerBound, batch = data.images.slice(range)
             let outputs = network(Variable(batch))
             let predictions = outputs.logits.value.argmaxRows()
             for (i, p) in predictions.enumerated() where p == data.labels[start + i] { correct += 1 }

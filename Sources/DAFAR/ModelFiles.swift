@@ -115,6 +115,14 @@ extension AnomalyDetector {
             "score_norm": norm.rawValue,
             "layers": network.summary,
         ]) { _, new in new }
+        if scoreDefinition.kind != .residual {  // residual files stay as they were before score kinds existed
+            metadata["score_kind"] = scoreDefinition.kind.rawValue
+            metadata["decision_temperature"] = String(scoreDefinition.temperature)
+            if scoreDefinition.kind == .fused {
+                metadata["fused_residual_scale"] = String(scoreDefinition.residualScale)
+                metadata["fused_decision_scale"] = String(scoreDefinition.decisionScale)
+            }
+        }
         if let c = calibration {
             metadata["score_mean"] = String(c.statistics.mean)
             metadata["score_std"] = String(c.statistics.standardDeviation)
@@ -168,6 +176,7 @@ extension AnomalyDetector {
         self.init(inputSize: inputSize, hiddenSizes: hidden, norm: norm, seed: 0)
         try archive.load(into: namedParameters, prefix: "")
         try checkFinite(namedParameters, file: file)
+        scoreDefinition = try Self.scoreDefinition(archive, file: file)
         if archive.metadata["score_mean"] != nil {
             let statistics = ScoreStatistics(mean: try archive.requiredFloat("score_mean", in: file),
                                              standardDeviation: try archive.requiredFloat("score_std", in: file),
@@ -180,5 +189,23 @@ extension AnomalyDetector {
                                       statistics: statistics, z: try archive.requiredFloat("z", in: file),
                                       thresholdsAtRate: rates, active: try archive.requiredFloat("threshold", in: file))
         }
+    }
+
+    /// The score a detector file defines: `score_kind` (absent: the paper's residual score),
+    /// `decision_temperature`, `fused_residual_scale` and `fused_decision_scale`, each checked.
+    static func scoreDefinition(_ archive: SafetensorsArchive, file: String) throws -> FeedbackScore {
+        guard let name = archive.metadata["score_kind"] else { return .residual }
+        guard let kind = ScoreKind(rawValue: name) else {
+            throw ModelFileError("\(file): unknown score kind '\(name)' (expected \(ScoreKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        func positive(_ key: String) throws -> Float {
+            let value = try archive.requiredFloat(key, in: file)
+            guard value > 0 && value.isFinite else { throw ModelFileError("\(file): '\(key)' must be a positive number, got \(value)") }
+            return value
+        }
+        let temperature = try positive("decision_temperature")
+        guard kind == .fused else { return FeedbackScore(kind: kind, temperature: temperature) }
+        return FeedbackScore(kind: kind, temperature: temperature, residualScale: try positive("fused_residual_scale"),
+                             decisionScale: try positive("fused_decision_scale"))
     }
 }

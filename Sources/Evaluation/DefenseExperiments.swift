@@ -1,5 +1,6 @@
 import Baselines
 import Foundation
+import Reporting
 import Tensors
 
 /// Section 6.1 of the paper (Fig. 8) and the adaptive attack.

@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 /// Section 5.3 of the paper (Fig. 6, Fig. 7) and the ROC analysis, every detector
 /// beside the random-sign-noise control.

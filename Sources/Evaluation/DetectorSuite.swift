@@ -2,6 +2,7 @@ import Baselines
 import DAFAR
 import Datasets
 import Foundation
+import Reporting
 import Tensors
 
 /// A threshold of one detector: an image is flagged when its score is above `value`.

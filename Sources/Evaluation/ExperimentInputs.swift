@@ -2,6 +2,7 @@ import Attacks
 import DAFAR
 import Datasets
 import Foundation
+import Reporting
 import Tensors
 
 /// The perturbed test sets the experiments read: adversarial sets given by the user
@@ -176,7 +177,7 @@ public final class ExperimentInputs {
     }
 
     private func run(_ method: any Attack, name: String, images: LabeledImages, withDetector: Bool, seed: UInt64) -> AdversarialSet {
-        let bar = ProgressBar(total: images.count, label: name, enabled: settings.showProgress)
+        let bar = settings.progress(name, images.count)
         let start = Date()
         let set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: images.labels,
                                    model: model.attackableClassifier, detector: withDetector ? model.attackableDetector : nil,

@@ -2,6 +2,7 @@ import Attacks
 import DAFAR
 import Datasets
 import Foundation
+import Reporting
 import Tensors
 
 /// What the report says about where its inputs came from and how to rerun it.
@@ -105,9 +106,9 @@ public final class ExperimentRunner {
         return report
     }
 
-    /// A progress bar on standard error (silent with `showProgress` off).
-    func progress(_ label: String, total: Int) -> ProgressBar {
-        ProgressBar(total: total, label: label, enabled: settings.showProgress)
+    /// The progress reporter of one stage (see `ExperimentSettings.progress`).
+    func progress(_ label: String, total: Int) -> any ProgressReporter {
+        settings.progress(label, total)
     }
 
     func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {

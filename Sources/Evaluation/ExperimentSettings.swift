@@ -101,8 +101,9 @@ public struct ExperimentSettings: Sendable {
     public var batchSize = 100
     /// Seed of the noise, the random starts and the baselines' training.
     public var seed: UInt64 = 0
-    /// Print progress bars and status lines on standard error.
-    public var showProgress = true
+    /// Makes the progress reporter of one stage (`label`, `total` units of work); silent by
+    /// default, the command-line tools pass terminal progress bars.
+    public var progress: @Sendable (_ label: String, _ total: Int) -> any ProgressReporter = { _, _ in SilentProgress() }
 
     public init() {}
 
@@ -167,4 +168,25 @@ func format(_ value: Double) -> String {
     var text = String(format: "%.4f", value)
     while text.hasSuffix("0") { text.removeLast() }
     return text
+}
+
+/// Progress of one stage of an experiment, reported as work gets done. The library only reports;
+/// what is shown (a progress bar on a terminal, nothing) is the caller's choice.
+public protocol ProgressReporter: AnyObject {
+    /// `done` units of the stage's total are finished; `fields` adds figures such as `12.5 img/s`.
+    func update(_ done: Int, _ fields: String)
+    /// The stage is over.
+    func finish()
+}
+
+extension ProgressReporter {
+    /// `done` units are finished.
+    public func update(_ done: Int) { update(done, "") }
+}
+
+/// A reporter that shows nothing (library use, `--quiet`).
+public final class SilentProgress: ProgressReporter {
+    public init() {}
+    public func update(_ done: Int, _ fields: String) {}
+    public func finish() {}
 }

@@ -1,6 +1,7 @@
 import Autodiff
 import DAFAR
 import Foundation
+import Reporting
 import Tensors
 
 /// Section 5.2 of the paper: why DAFAR should work (Table 2, Fig. 4, Fig. 5).
@@ -11,7 +12,7 @@ extension ExperimentRunner {
     /// The high-level features D reads, `E(x)` up to the feedback layer, flattened: `[N, F]`.
     func features(_ images: Tensor) -> Tensor {
         let network = model.network
-        return Inference.batched(images) { network.features(Variable($0), layers: 0..<network.feedbackLayer).value }
+        return images.mapBatches { network.features(Variable($0), layers: 0..<network.feedbackLayer).value }
     }
 
     /// `||a_i - b_i||_2` for matching rows of two `[N, ...]` tensors.

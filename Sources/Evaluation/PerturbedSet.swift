@@ -1,5 +1,6 @@
 import Attacks
 import Foundation
+import Reporting
 import Tensors
 
 /// Test images and perturbed versions of them: the output of an attack, or a

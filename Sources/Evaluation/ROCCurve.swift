@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 /// One point of a ROC curve: the rates obtained by flagging `score > threshold`.
 public struct ROCPoint: Equatable, Sendable {

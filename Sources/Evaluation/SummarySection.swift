@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 /// What the DAFAR paper claims for one dataset.
 public struct PaperClaims: Sendable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import CommandSupport
 import DAFAR
+import Evaluation
 import Datasets
 import Foundation
 import NeuralNetworks

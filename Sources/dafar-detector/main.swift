@@ -17,6 +17,10 @@ struct DAFARDetector: ParsableCommand {
         ||delta - C(delta)||. The threshold is alpha = mean + z * std of clean scores (computed on the
         held-out validation split by default, since training scores run low), and the thresholds that give
         1 % and 5 % false positives on the validation split are stored too.
+        --score chooses what verdicts score: the paper's residual score (default), decision feedback (the
+        Jensen-Shannon divergence between the softmax outputs, at temperature T, of x and of its feedback
+        reconstruction D(E(x))), or both fused (each divided by its value at 2.5 % false positives on the
+        validation split, then the larger taken). Everything is fitted on clean images only.
         Example: dafar-detector --model runs/model.safetensors --output runs/detector.safetensors
         """)
 
@@ -56,6 +60,12 @@ struct DAFARDetector: ParsableCommand {
     @Option(help: "Which clean scores give mean and std: validation (held out, default) or train (the paper).")
     var statisticsOn: String = "validation"
 
+    @Option(help: "What verdicts score: residual (the paper's ||delta - C(delta)||), decision (JSD of F's outputs on x and D(E(x))) or fused (both).")
+    var score: ScoreKind = .residual
+
+    @Option(parsing: .unconditional, help: "Temperature T of the decision score's softmax (decision and fused scores).")
+    var temperature: Float = FeedbackScore.defaultTemperature
+
     @Option(help: "Which threshold verdicts use: alpha, fpr1 or fpr5.")
     var threshold: String = "alpha"
 
@@ -71,6 +81,9 @@ struct DAFARDetector: ParsableCommand {
         if let z { guard z > 0 && z.isFinite else { throw ValidationError("--z must be a positive number, got \(z)") } }
         guard ["validation", "train"].contains(statisticsOn) else { throw ValidationError("--statistics-on must be validation or train") }
         guard ["alpha", "fpr1", "fpr5"].contains(threshold) else { throw ValidationError("--threshold must be alpha, fpr1 or fpr5") }
+        guard temperature > 0 && temperature.isFinite && temperature <= 1000 else {
+            throw ValidationError("--temperature must be a positive number up to 1000, got \(temperature)")
+        }
         guard scoreNorm != .mse else { throw ValidationError("--score-norm must be l2 or l1") }
         _ = try parsedHiddenSizes()
     }
@@ -119,9 +132,15 @@ struct DAFARDetector: ParsableCommand {
             }
             bar.finish()
 
-            let scores = (train: DetectorTraining.scores(detector, residuals: residuals.train),
-                          validation: DetectorTraining.scores(detector, residuals: residuals.validation),
-                          test: DetectorTraining.scores(detector, residuals: residuals.test))
+            detector.scoreDefinition = try DetectorTraining.fitScore(score, temperature: temperature, network: dafar.network,
+                                                                     detector: detector, validation: splits.validation.images)
+            let scored = DAFARModel(network: dafar.network, detector: detector)
+            let scores = score == .residual
+                ? (train: DetectorTraining.scores(detector, residuals: residuals.train),
+                   validation: DetectorTraining.scores(detector, residuals: residuals.validation),
+                   test: DetectorTraining.scores(detector, residuals: residuals.test))
+                : (train: scored.scores(splits.train.images), validation: scored.scores(splits.validation.images),
+                   test: scored.scores(splits.test.images))
             let statisticsScores = statisticsOn == "train" ? scores.train : scores.validation
             DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn,
                                        validationScores: scores.validation, z: zValue)
@@ -157,7 +176,7 @@ struct DAFARDetector: ParsableCommand {
             metadata["seed"] = String(seed)
             metadata["threads"] = String(Parallel.threadCount)
             try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
-            print("detector written to \(output) (verdicts use the \(threshold) threshold \(fmt(calibration.active)))")
+            print("detector written to \(output) (verdicts score \(detector.scoreDefinition) and use the \(threshold) threshold \(fmt(calibration.active)))")
         }
     }
 

@@ -4,6 +4,7 @@ import CommandSupport
 import DAFAR
 import Evaluation
 import Foundation
+import Reporting
 import Tensors
 
 /// `dafar-eval`: the paper's experiments for a trained model and detector, next to the baselines, in one report.
@@ -135,7 +136,8 @@ struct DAFAREval: ParsableCommand {
         settings.operatingRate = operatingRate
         settings.batchSize = batchSize
         settings.seed = seed
-        settings.showProgress = !runtime.quiet
+        let quiet = runtime.quiet
+        settings.progress = { label, total in ProgressBar(total: total, label: label, enabled: !quiet) }
         try settings.validate()
         return settings
     }
@@ -170,7 +172,7 @@ struct DAFAREval: ParsableCommand {
                                         extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
                                                         ("threads", "\(Parallel.threadCount)"), ("toolkit version", toolkitVersion)])
             let document = try runner.run(context: context)
-            do { try document.write(to: URL(fileURLWithPath: report)) } catch let error as EvaluationError {
+            do { try document.write(to: URL(fileURLWithPath: report)) } catch let error as ReportError {
                 throw ExperimentError(error.localizedDescription, exitCode: ExitStatus.cannotCreate)
             }
             print(runner.summaryTable.plainText(), terminator: "")

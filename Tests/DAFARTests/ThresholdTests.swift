@@ -1,3 +1,4 @@
+import Tensors
 import XCTest
 @testable import DAFAR
 

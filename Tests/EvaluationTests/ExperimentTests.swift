@@ -3,6 +3,7 @@ import DAFAR
 import Datasets
 import Foundation
 import Tensors
+import Reporting
 import XCTest
 @testable import Evaluation
 
@@ -193,7 +194,6 @@ final class TinyDAFAR: @unchecked Sendable {
         settings.adaptiveSteps = 2
         settings.baselineEpochs = 1
         settings.binaryTrainingCount = 10
-        settings.showProgress = false
         self.settings = settings
     }
 }

@@ -1,3 +1,4 @@
+import Reporting
 import XCTest
 @testable import Evaluation
 

@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -57,3 +58,5 @@ public final class ProgressBar {
         return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
     }
 }
+
+extension ProgressBar: ProgressReporter {}

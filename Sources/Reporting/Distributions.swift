@@ -1,5 +1,17 @@
 import Foundation
 
+/// Samples (scores, distances) as the statistics of this package read them.
+public enum Samples {
+    /// `values` as doubles; traps with a message on NaN (a NaN score is a bug in whatever produced it).
+    public static func checked<T: BinaryFloatingPoint>(_ values: [T]) -> [Double] {
+        let doubles = values.map(Double.init)
+        if let index = doubles.firstIndex(where: { $0.isNaN }) {
+            preconditionFailure("Evaluation metrics: score #\(index) of \(doubles.count) is NaN; fix the detector that produced it")
+        }
+        return doubles
+    }
+}
+
 /// Equal-width histogram of a score distribution.
 public struct Histogram: Equatable, Sendable, JSONRepresentable {
     /// Bin edges, `counts.count + 1` increasing values.
@@ -14,7 +26,7 @@ public struct Histogram: Equatable, Sendable, JSONRepresentable {
     /// when there are none). Traps on NaN samples.
     public init<T: BinaryFloatingPoint>(samples: [T], bins: Int, range: ClosedRange<Double>? = nil) {
         precondition(bins > 0, "Histogram: bins must be positive, got \(bins)")
-        let values = Metrics.checkedScores(samples).filter(\.isFinite)
+        let values = Samples.checked(samples).filter(\.isFinite)
         var bounds = range ?? ((values.min() ?? 0)...(values.max() ?? 1))
         if bounds.lowerBound == bounds.upperBound { bounds = (bounds.lowerBound - 0.5)...(bounds.upperBound + 0.5) }
         precondition(bounds.lowerBound.isFinite && bounds.upperBound.isFinite, "Histogram: the range must be finite")
@@ -60,7 +72,7 @@ public struct KernelDensity: Equatable, Sendable {
     /// An estimate over `samples` (NaN traps; infinite samples are dropped).
     /// With no samples the density is zero everywhere.
     public init<T: BinaryFloatingPoint>(samples: [T], bandwidth: Double? = nil) {
-        let values = Metrics.checkedScores(samples).filter(\.isFinite)
+        let values = Samples.checked(samples).filter(\.isFinite)
         if let bandwidth {
             precondition(bandwidth > 0 && bandwidth.isFinite, "KernelDensity: bandwidth must be positive, got \(bandwidth)")
         }
@@ -116,7 +128,7 @@ public struct KernelDensity: Equatable, Sendable {
     }
 
     /// Linearly interpolated quantile of sorted values (type 7 in R).
-    static func quantile(_ sorted: [Double], _ probability: Double) -> Double {
+    public static func quantile(_ sorted: [Double], _ probability: Double) -> Double {
         let position = probability * Double(sorted.count - 1)
         let lower = Int(position.rounded(.down)), upper = min(lower + 1, sorted.count - 1)
         return sorted[lower] + (position - Double(lower)) * (sorted[upper] - sorted[lower])

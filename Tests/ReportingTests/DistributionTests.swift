@@ -1,5 +1,6 @@
+import Tensors
 import XCTest
-@testable import Evaluation
+@testable import Reporting
 
 final class DistributionTests: XCTestCase {
     /// Trapezoid integral of a density over a grid.
@@ -14,7 +15,7 @@ final class DistributionTests: XCTestCase {
     }
 
     func testKernelDensityIntegratesToOne() {
-        var generator = SplitMix(seed: 3)
+        var generator = SeededGenerator(seed: 3)
         let samples = (0..<500).map { _ in Double(generator.next() % 1000) / 100 + (Double(generator.next() % 2) * 20) }
         let estimate = KernelDensity(samples: samples)
         XCTAssertGreaterThan(estimate.bandwidth, 0)

@@ -1,8 +1,10 @@
+import Tensors
 import XCTest
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-@testable import Evaluation
+@testable import Reporting
+import Evaluation
 
 final class SVGPlotTests: XCTestCase {
     /// Parses the document, fails on malformed XML or a NaN/infinite number, and returns its element names.
@@ -67,7 +69,7 @@ final class SVGPlotTests: XCTestCase {
     }
 
     func testDensityChartWithThresholdAndEdgeCases() {
-        var generator = SplitMix(seed: 5)
+        var generator = SeededGenerator(seed: 5)
         let clean = (0..<200).map { _ in Double(generator.next() % 100) / 10 }
         let attacked = (0..<200).map { _ in 30 + Double(generator.next() % 100) / 10 }
         let full = DensityChart(title: "Anomaly scores", xLabel: "score",

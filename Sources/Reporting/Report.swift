@@ -5,6 +5,14 @@ import Glibc
 import Darwin
 #endif
 
+/// The layout of `results.json` written by `Report`.
+public enum ReportFormat {
+    /// The `format` field of `results.json`.
+    public static let name = "dafar-evaluation-results"
+    /// Version of the `results.json` layout.
+    public static let version = "1"
+}
+
 /// A figure of a report: a chart and the SVG file it is written to.
 public struct ReportFigure: Sendable {
     /// The chart.
@@ -112,7 +120,7 @@ public struct Report: Sendable {
                         "rows": table.json["rows"] ?? .null]
             }
         }
-        return ["format": "dafar-evaluation-results", "version": .string(EvaluationFormat.version),
+        return ["format": .string(ReportFormat.name), "version": .string(ReportFormat.version),
                 "title": .string(title), "results": .object(results), "tables": .array(tables),
                 "figures": .array(figures.map { .string($0.fileName) })]
     }
@@ -126,13 +134,13 @@ public struct Report: Sendable {
         for figure in figures {
             try Report.validateFigureName(figure.fileName)
             guard seen.insert(figure.fileName.lowercased()).inserted else {
-                throw EvaluationError.duplicateFileName(figure.fileName)
+                throw ReportError.duplicateFileName(figure.fileName)
             }
         }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw EvaluationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+            throw ReportError.writeFailed(path: directory.path, reason: error.localizedDescription)
         }
         var written: [URL] = []
         for figure in figures {
@@ -143,7 +151,7 @@ public struct Report: Sendable {
         let resultsURL = directory.appendingPathComponent("results.json")
         let json: Data
         do { json = try resultsDocument.serialized() } catch {
-            throw EvaluationError.writeFailed(path: resultsURL.path, reason: "JSON encoding failed: \(error)")
+            throw ReportError.writeFailed(path: resultsURL.path, reason: "JSON encoding failed: \(error)")
         }
         try AtomicFileWriter.replaceContents(of: resultsURL, with: json)
         let markdownURL = directory.appendingPathComponent("report.md")
@@ -159,7 +167,7 @@ public struct Report: Sendable {
         else if name.hasPrefix(".") { reason = "it must not start with a dot" }
         else if name.utf8.count > 255 { reason = "it is longer than 255 bytes" }
         else { reason = nil }
-        if let reason { throw EvaluationError.invalidFileName(name, reason: reason) }
+        if let reason { throw ReportError.invalidFileName(name, reason: reason) }
     }
 }
 
@@ -170,7 +178,7 @@ enum AtomicFileWriter {
     static func replaceContents(of url: URL, with data: Data) throws {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        func failure(_ step: String) -> EvaluationError {
+        func failure(_ step: String) -> ReportError {
             .writeFailed(path: url.path, reason: "\(step): \(String(cString: strerror(errno)))")
         }
         let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)

@@ -2,7 +2,8 @@ import XCTest
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-@testable import Evaluation
+@testable import Reporting
+import Evaluation
 
 final class ReportTests: XCTestCase {
     private var directory: URL!
@@ -78,7 +79,7 @@ final class ReportTests: XCTestCase {
 
         let data = try Data(contentsOf: directory.appendingPathComponent("results.json"))
         let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        XCTAssertEqual(root["version"] as? String, EvaluationFormat.version)
+        XCTAssertEqual(root["version"] as? String, ReportFormat.version)
         let results = try XCTUnwrap(root["results"] as? [String: Any])
         let accuracy = try XCTUnwrap(results["clean_accuracy"] as? [String: Any])
         XCTAssertEqual(accuracy["numerator"] as? Int, 990)
@@ -117,7 +118,7 @@ final class ReportTests: XCTestCase {
             report.addSection("s") { $0.addFigure(BarChart(title: "b", xLabel: "x", yLabel: "y", categories: [], series: []),
                                                   fileName: name, caption: "c") }
             XCTAssertThrowsError(try report.write(to: directory), name) { error in
-                XCTAssertEqual(error as? EvaluationError, .invalidFileName(name, reason: expected))
+                XCTAssertEqual(error as? ReportError, .invalidFileName(name, reason: expected))
             }
         }
         var duplicate = Report(title: "dup")
@@ -128,7 +129,7 @@ final class ReportTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try duplicate.write(to: directory)) { error in
-            XCTAssertEqual(error as? EvaluationError, .duplicateFileName("same.svg"))
+            XCTAssertEqual(error as? ReportError, .duplicateFileName("same.svg"))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path), "nothing is written for an invalid report")
     }
@@ -138,7 +139,7 @@ final class ReportTests: XCTestCase {
         let blocker = directory.appendingPathComponent("not-a-folder")
         try Data("x".utf8).write(to: blocker)
         XCTAssertThrowsError(try Report(title: "t").write(to: blocker)) { error in
-            guard case .writeFailed(let path, _)? = error as? EvaluationError else {
+            guard case .writeFailed(let path, _)? = error as? ReportError else {
                 return XCTFail("expected writeFailed, got \(error)")
             }
             XCTAssertTrue(path.hasSuffix("not-a-folder"), path)
