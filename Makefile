@@ -64,6 +64,7 @@ run: setup data release
 	mkdir -p $(RUNS)
 	$(BIN)/dafar-train --dataset mnist5k $(if $(EPOCHS),--epochs $(EPOCHS)) --threads $(THREADS) --output $(RUNS)/model.safetensors
 	$(BIN)/dafar-detector --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --output $(RUNS)/detector.safetensors
+	$(BIN)/dafar-detector --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --score fused --threshold fpr5 --output $(RUNS)/detector-fused.safetensors
 	$(BIN)/dafar-eval --dataset mnist5k --threads $(THREADS) --model $(RUNS)/model.safetensors --detector $(RUNS)/detector.safetensors $(EVAL_FLAGS) --report $(RUNS)/report
 
 ## paper: the evaluation at the paper's sizes (1000 test images, 100 for CW-L2/JSMA/adaptive, cleverhans CW) on

@@ -59,9 +59,14 @@ public func jensenShannonDivergencePerSample(_ a: Variable, _ b: Variable, tempe
     }
 }
 
-/// Element-wise maximum of two variables of one shape, `b + relu(a - b)`: the gradient goes to
-/// `a` where `a > b` and to `b` elsewhere.
+/// Element-wise maximum of two variables of one shape: the gradient goes to `a` where `a > b`
+/// and to `b` elsewhere (ties to `b`).
 public func maximum(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "maximum: shape \(a.shape) does not match shape \(b.shape)")
-    return b + (a - b).relu()
+    let takesA = zip(a.value.storage, b.value.storage).map { $0 > $1 }
+    let value = Tensor(shape: a.shape, storage: zip(a.value.storage, b.value.storage).map { Swift.max($0, $1) })
+    return Variable.result(value, [a, b]) { g in
+        [Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
+         Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })]
+    }
 }

@@ -14,4 +14,12 @@ extension DAFARModel {
         guard detector != nil, let threshold else { return nil }
         return DifferentiableDetector(threshold: threshold) { [self] x in self.score(x) }
     }
+
+    /// The score `definition` (whatever the detector file holds) with `threshold`, differentiable
+    /// through F, E, D and C: what an attacker who knows that detector optimises against.
+    public func attackableDetector(_ definition: FeedbackScore, threshold: Float) -> DifferentiableDetector {
+        DifferentiableDetector(threshold: threshold) { [network, detector] x in
+            network.logitsAndScore(x, definition, detector: detector).score
+        }
+    }
 }

@@ -59,51 +59,125 @@ extension ExperimentRunner {
         return section
     }
 
+    /// The adaptive attack, made once against DAFAR as published (at its active threshold) and once
+    /// against DAFAR fused (at its operating threshold), with the undetected examples as pictures.
     func adaptiveSection() -> ReportSection {
         var section = ReportSection(title: ExperimentKind.adaptive.title)
-        let dafar = detectors[0]
-        let active = model.threshold ?? dafar.thresholds[0].value
-        let operating = dafar.thresholds.firstIndex { $0.label == "\(format(settings.operatingRate * 100)) %" } ?? 0
-        let operatingLabel = dafar.thresholds[operating].label
-        var table = ReportTable(columns: ["lambda", "eps", "images", "misclassified", "misclassified and not flagged (attack success)",
-                                          "DAFAR detects (active threshold)", "DAFAR detects (\(operatingLabel))",
-                                          "mean L2 (misclassified)"])
+        let paper = detectors[0]
+        let operatingLabel = "\(format(settings.operatingRate * 100)) %"
+        struct Target {
+            let name: String, detector: Int, attacked: Float, attackedLabel: String
+            let set: (Float, Float) -> PerturbedSet
+            let carliniWagner: (Float) -> PerturbedSet
+        }
+        var targets = [Target(name: "DAFAR", detector: 0, attacked: model.threshold ?? paper.thresholds[0].value,
+                              attackedLabel: model.threshold == nil ? paper.thresholds[0].label : "active",
+                              set: { self.inputs.adaptive(lambda: $0, epsilon: $1) },
+                              carliniWagner: { self.inputs.adaptiveCarliniWagner(lambda: $0) })]
+        if let fused = suite?.fused, let index = detectors.firstIndex(where: { $0.name == "DAFAR fused" }) {
+            targets.append(Target(name: "DAFAR fused", detector: index, attacked: fused.threshold, attackedLabel: operatingLabel,
+                                  set: { self.inputs.adaptive(lambda: $0, epsilon: $1, against: fused) },
+                                  carliniWagner: { self.inputs.adaptiveCarliniWagner(lambda: $0, against: fused) }))
+        }
+        var table = ReportTable(columns: ["detector attacked", "attack", "lambda", "eps", "images", "misclassified",
+                                          "misclassified and not flagged (attack success)", "detected (threshold attacked)",
+                                          "detected (\(operatingLabel))", "mean L2 / L-inf of undetected successes"])
         var json: [JSONValue] = []
         var series: [PlotSeries] = []
+        var gallery: [(caption: String, images: [GridImage])] = []
         let lambdas = Array(Set(settings.adaptiveLambdas + inputs.providedSets.filter { $0.family == .adaptivePGD }.compactMap(\.lambda))).sorted()
         let budgets = Array(Set(settings.adaptiveEpsilons + inputs.providedSets.filter { $0.family == .adaptivePGD }.compactMap(\.epsilon))).sorted()
-        for lambda in lambdas {
-            var points: [PlotPoint] = []
-            for eps in budgets {
-                let set = inputs.adaptive(lambda: lambda, epsilon: eps)
-                let scores = book.perturbed(0, set)
+        for target in targets {
+            let evaluated = detectors[target.detector]
+            let operating = evaluated.thresholds.first { $0.label == operatingLabel } ?? evaluated.thresholds[0]
+            /// One row of the table (and of results.json) for `set`, an adaptive attack on `target`.
+            func measure(_ set: PerturbedSet, attack: String, lambda: Float, eps: Float?) -> (evaded: Rate, undetected: [Bool]) {
+                let scores = book.perturbed(target.detector, set)
                 let fooled = set.successful
                 let correct = set.count - set.alreadyWrong
                 let fooledScores = selected(scores, fooled)
-                let evaded = Rate(fooledScores.filter { $0 <= active }.count, of: correct)
-                let detectedActive = DetectionCounts(scores: fooledScores, threshold: Double(active)).rate
-                let detectedOperating = DetectionCounts(scores: fooledScores, threshold: Double(dafar.thresholds[operating].value)).rate
+                let undetected = zip(fooled, scores).map { $0 && $1 <= target.attacked }
+                let evaded = Rate(undetected.filter { $0 }.count, of: correct)
+                let detectedAttacked = DetectionCounts(scores: fooledScores, threshold: Double(target.attacked)).rate
+                let detectedOperating = DetectionCounts(scores: fooledScores, threshold: Double(operating.value)).rate
                 let misclassified = Rate(fooledScores.count, of: correct)
-                table.addRow([.number(Double(lambda), decimals: 2), .number(Double(eps), decimals: 2), .integer(set.count),
-                              .rate(misclassified), .rate(evaded), .rate(detectedActive), .rate(detectedOperating),
-                              .number(mean(selected(set.l2Distances, fooled).map(Double.init)), decimals: 3)])
-                points.append(PlotPoint(x: Double(eps), rate: evaded))
-                json.append(["lambda": .number(Double(lambda)), "epsilon": .number(Double(eps)), "misclassified": misclassified.json,
-                             "evaded": evaded.json, "detectedActive": detectedActive.json, "detectedOperating": detectedOperating.json])
+                let l2 = mean(selected(set.l2Distances, undetected).map(Double.init))
+                let lInf = mean(selected(set.lInfinityDistances, undetected).map(Double.init))
+                table.addRow([.text(target.name), .text(attack), .number(Double(lambda), decimals: 2),
+                              eps.map { .number(Double($0), decimals: 2) } ?? .text("-"),
+                              .integer(set.count), .rate(misclassified), .rate(evaded), .rate(detectedAttacked),
+                              .rate(detectedOperating),
+                              .text(l2.isNaN ? "-" : "\(String(format: "%.3f", l2)) / \(String(format: "%.3f", lInf))")])
+                json.append(["detector": .string(target.name), "attack": .string(attack), "lambda": .number(Double(lambda)),
+                             "epsilon": eps.map { .number(Double($0)) } ?? .null,
+                             "threshold": .number(Double(target.attacked)), "misclassified": misclassified.json,
+                             "evaded": evaded.json, "detectedActive": detectedAttacked.json,
+                             "detectedOperating": detectedOperating.json,
+                             "undetectedMeanL2": l2.isNaN ? .null : .number(l2),
+                             "undetectedMeanLInf": lInf.isNaN ? .null : .number(lInf)])
+                return (evaded, undetected)
             }
-            series.append(PlotSeries(name: "lambda \(format(lambda))", points: points))
+            for lambda in lambdas {
+                var points: [PlotPoint] = []
+                for eps in budgets {
+                    let set = target.set(lambda, eps)
+                    let (evaded, undetected) = measure(set, attack: "PGD", lambda: lambda, eps: eps)
+                    points.append(PlotPoint(x: Double(eps), rate: evaded))
+                    if lambda == lambdas.last, eps == budgets.last {
+                        gallery += adaptiveGallery(set, undetected: undetected, detector: "\(target.name) PGD", limit: 3)
+                    }
+                }
+                series.append(PlotSeries(name: "\(target.name) lambda \(format(lambda))", points: points))
+            }
+            if let lambda = lambdas.last, lambda > 0 {
+                let set = target.carliniWagner(lambda)
+                let (_, undetected) = measure(set, attack: "CW-L2", lambda: lambda, eps: nil)
+                gallery += adaptiveGallery(set, undetected: undetected, detector: "\(target.name) CW-L2", limit: 2)
+            }
         }
+        let thresholds = targets.map { "\($0.name) t = \(String(format: "%.4f", $0.attacked)) (\($0.attackedLabel))" }
         section.addParagraph("Adaptive PGD (random start, step 0.01, \(settings.adaptiveSteps) steps) maximises CE(F(E(x'))) - lambda * "
-                             + "max(0, score(x') - t) with gradients through E, D and C, against the detector's active threshold "
-                             + "t = \(String(format: "%.4f", active)). Attack success = misclassified AND not flagged at t, over the "
+                             + "max(0, score(x') - t) with gradients through the attacked detector's score (DAFAR: E, D and C; "
+                             + "DAFAR fused: also the JSD through softmax, F and E on D(E(x'))), against its threshold t: "
+                             + thresholds.joined(separator: ", ") + ". Attack success = misclassified AND not flagged at t, over the "
                              + "images classified correctly before. lambda = 0 is plain PGD. Rates are out of the correctly classified images; "
-                             + "detection rates out of the misclassified ones.")
+                             + "detection rates out of the misclassified ones. Adaptive CW-L2 (the CW budget of this run, at the largest lambda) adds "
+                             + "lambda * max(0, score(x') - t) to the CW loss and keeps only iterates below t; the last column is the "
+                             + "size of the perturbations that got through.")
         section.addTable(table)
         section.addFigure(LineChart(title: "Adaptive attack: misclassified and not flagged", xLabel: "eps (L-inf)",
                                     yLabel: "attack success", series: series, yRange: 0...1, yFormat: .percent),
                           fileName: "adaptive-attack.svg",
-                          caption: "Adaptive PGD through DAFAR's detector: fraction of test images misclassified without being flagged, per lambda")
+                          caption: "Adaptive PGD through each detector's score: fraction of test images misclassified without being flagged, per lambda")
+        if !gallery.isEmpty {
+            section.addFigure(ImageGrid(title: "Undetected adaptive examples (lambda \(format(lambdas.last!)); PGD at eps \(format(budgets.last!)))",
+                                        columns: ["clean x", "adversarial x'", "D(E(x'))", "x' - x"], rows: gallery),
+                              fileName: "adaptive-undetected.svg",
+                              caption: "Adaptive examples that fooled the classifier and were not flagged: do they still look like their source class?")
+        } else {
+            section.addParagraph("No adaptive example at the largest lambda and eps fooled the classifier without being flagged.")
+        }
         results["adaptive"] = .array(json)
         return section
+    }
+
+    /// Up to `limit` undetected successes of `set` as picture rows: clean, adversarial, its feedback
+    /// reconstruction and the perturbation.
+    func adaptiveGallery(_ set: PerturbedSet, undetected: [Bool], detector: String, limit: Int) -> [(caption: String, images: [GridImage])] {
+        let indices = Array(undetected.indices.filter { undetected[$0] }.prefix(limit))
+        guard !indices.isEmpty else { return [] }
+        let shape = model.inputShape
+        let chosen = set.perturbed.gather(indices)
+        let reconstructed = model.reconstruct(chosen)
+        let item = shape.reduce(1, *)
+        func picture(_ t: Tensor, _ row: Int, signed: Bool = false) -> GridImage {
+            GridImage(channels: shape[0], height: shape[1], width: shape[2], pixels: Array(t.storage[row * item..<(row + 1) * item]), signed: signed)
+        }
+        return indices.enumerated().map { row, index in
+            let clean = set.clean.gather([index]), adversarial = chosen.gather([row])
+            let perturbation = Tensor(shape: clean.shape, storage: zip(adversarial.storage, clean.storage).map { $0 - $1 })
+            return (caption: "\(detector): label \(set.labels[index]) -> \(set.predictedPerturbed[index])",
+                    images: [picture(clean, 0), picture(chosen, row), picture(reconstructed, row), picture(perturbation, 0, signed: true)])
+        }
     }
 }

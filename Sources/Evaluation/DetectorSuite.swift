@@ -47,11 +47,15 @@ public struct EvaluatedDetector {
     }
 }
 
-/// The detectors compared: DAFAR first, then (when built) MagNet, Feature Squeezing and
-/// the binary classifier, each with thresholds fitted on clean validation images only.
+/// The detectors compared: DAFAR first, then DAFAR with decision feedback and fused, then (when
+/// built) MagNet, Feature Squeezing and the binary classifier, each with thresholds fitted on
+/// clean validation images only.
 public struct DetectorSuite {
-    /// The detectors; index 0 is DAFAR.
+    /// The detectors; index 0 is DAFAR as published (the residual score), index `fusedIndex` DAFAR fused.
     public let detectors: [EvaluatedDetector]
+    /// The fused score (residual and decision feedback) as the adaptive attacker sees it, with the
+    /// threshold at the operating false-positive rate.
+    public let fused: (score: FeedbackScore, threshold: Float)?
     /// Seconds spent building each detector (training the baselines, scoring validation images).
     public let seconds: [String: Double]
 
@@ -94,12 +98,38 @@ public struct DetectorSuite {
             label: "alpha", value: calibration.alpha,
             note: "stored alpha = mean + \(format(calibration.z)) std = \(format(stats.mean)) + \(format(calibration.z)) x "
                 + "\(format(stats.standardDeviation)) of \(stats.count) clean \(calibration.statisticsSource) scores (the paper's rule)")
+        let residualValidation = model.scores(splits.validation.images, .residual)
         var detectors = [EvaluatedDetector(
-            name: "DAFAR", validationScores: model.scores(splits.validation.images), rates: rates, extra: [alpha],
+            name: "DAFAR", validationScores: residualValidation, rates: rates,
+            extra: detector.scoreDefinition.kind == .residual ? [alpha] : [],
             description: "anomaly score ||delta - C(delta)||_\(detector.norm.rawValue.dropFirst()) of the residual delta = x - D(E(x))",
-            score: { model.scores($0) })]
+            score: { model.scores($0, .residual) })]
         seconds["DAFAR"] = Date().timeIntervalSince(start)
-        guard baselines else { return DetectorSuite(detectors: detectors, seconds: seconds) }
+
+        start = Date()
+        let temperature = detector.scoreDefinition.kind == .residual ? settings.decisionTemperature : detector.scoreDefinition.temperature
+        let feedback = FeedbackScoreMemo(model: model, temperature: temperature)
+        let validationParts = feedback.components(splits.validation.images)
+        let fusedScore = FeedbackScore.fused(temperature: temperature, share: settings.operatingRate / 2,
+                                             residualScores: validationParts.residual, decisionScores: validationParts.decision)
+        detectors.append(EvaluatedDetector(
+            name: "DAFAR decision", shortName: "DAFAR-dec", validationScores: validationParts.decision, rates: rates,
+            description: "decision feedback: JSD(softmax(F(E(x)) / T), softmax(F(E(D(E(x)))) / T)), T = \(format(temperature))",
+            score: { feedback.components($0).decision }))
+        let fusedValidation = zip(validationParts.residual, validationParts.decision).map { max($0 / fusedScore.residualScale, $1 / fusedScore.decisionScale) }
+        let fusedDetector = EvaluatedDetector(
+            name: "DAFAR fused", shortName: "DAFAR-fused", validationScores: fusedValidation, rates: rates,
+            description: "max(residual / \(format(fusedScore.residualScale)), decision / \(format(fusedScore.decisionScale))): each "
+                + "component divided by its value at \(format(settings.operatingRate * 50)) % false positives on clean validation images",
+            score: { images in
+                let parts = feedback.components(images)
+                return zip(parts.residual, parts.decision).map { max($0 / fusedScore.residualScale, $1 / fusedScore.decisionScale) }
+            })
+        detectors.append(fusedDetector)
+        seconds["DAFAR decision and fused"] = Date().timeIntervalSince(start)
+        let operatingThreshold = fusedDetector.thresholds.first { $0.label == "\(format(settings.operatingRate * 100)) %" }!.value
+        let fused = (score: fusedScore, threshold: operatingThreshold)
+        guard baselines else { return DetectorSuite(detectors: detectors, fused: fused, seconds: seconds) }
 
         let classifier = ClassifierFunction(logits: { model.logits($0) })
         let training = TrainingSettings(epochs: settings.baselineEpochs)
@@ -150,7 +180,28 @@ public struct DetectorSuite {
             description: "CNN trained on clean vs FGSM eps=\(format(settings.epsilon)) examples of \(trainingImages.count) "
                 + "training images (one attack only); score z_adv - z_clean", score: { binary.scores($0) }))
         seconds["Binary classifier"] = Date().timeIntervalSince(start)
-        return DetectorSuite(detectors: detectors, seconds: seconds)
+        return DetectorSuite(detectors: detectors, fused: fused, seconds: seconds)
+    }
+}
+
+/// Both feedback scores (residual and decision) of the last images scored, so that the decision and
+/// fused rows of the evaluation share one pass of E, F and D over each set.
+final class FeedbackScoreMemo {
+    let model: DAFARModel
+    let temperature: Float
+    private var last: (images: Tensor, residual: [Float], decision: [Float])?
+
+    init(model: DAFARModel, temperature: Float) {
+        self.model = model
+        self.temperature = temperature
+    }
+
+    /// `(residual, decision)` scores of `images` `[N, C, H, W]`, each `[N]`.
+    func components(_ images: Tensor) -> (residual: [Float], decision: [Float]) {
+        if let last, last.images == images { return (last.residual, last.decision) }
+        let parts = model.network.feedbackScores(images, detector: model.detector!, temperature: temperature)
+        last = (images, parts.residual, parts.decision)
+        return parts
     }
 }
 

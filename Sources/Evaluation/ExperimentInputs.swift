@@ -90,12 +90,28 @@ public final class ExperimentInputs {
     /// JSMA (theta 1, gamma 0.1, random targets).
     public func jsma() -> PerturbedSet { attack(.jsma, count: settings.slowCount) { _ in } }
 
-    /// Adaptive PGD against DAFAR's detector at its active threshold.
-    public func adaptive(lambda: Float, epsilon: Float) -> PerturbedSet {
-        attack(.adaptivePGD, count: settings.adaptiveCount) {
+    /// Adaptive PGD against DAFAR's detector at its active threshold, or, with `score`, against that
+    /// score (the fused one) at `threshold`.
+    public func adaptive(lambda: Float, epsilon: Float, against target: (score: FeedbackScore, threshold: Float)? = nil) -> PerturbedSet {
+        let detector = target.map { model.attackableDetector($0.score, threshold: $0.threshold) }
+        return attack(.adaptivePGD, count: settings.adaptiveCount, detector: detector, variant: target.map { "\($0.score.kind)" }) {
             $0.lambda = lambda
             $0.epsilon = epsilon
             $0.steps = settings.adaptiveSteps
+        }
+    }
+
+    /// CW-L2 with the detector term `lambda * max(0, score - t)` (the settings' CW budget) on the first
+    /// `slowCount` test images, against DAFAR's detector at its active threshold or against `target`.
+    public func adaptiveCarliniWagner(lambda: Float, against target: (score: FeedbackScore, threshold: Float)? = nil) -> PerturbedSet {
+        let detector = target.map { model.attackableDetector($0.score, threshold: $0.threshold) }
+        return attack(.adaptiveCW, count: settings.slowCount, detector: detector,
+                      variant: "lambda\(format(lambda))" + (target.map { "-\($0.score.kind)" } ?? "")) {
+            $0.lambda = lambda
+            $0.steps = settings.cwSteps
+            $0.binarySearchSteps = settings.cwBinarySteps
+            $0.initialConstant = settings.cwInitialConstant
+            $0.stepSize = settings.cwLearningRate
         }
     }
 
@@ -149,26 +165,30 @@ public final class ExperimentInputs {
     /// FGSM examples of `images` (to train the binary classifier detector), true labels.
     public func fgsmTrainingExamples(_ images: LabeledImages, epsilon: Float) -> Tensor {
         let attack = try! AttackSpec.fgsm(epsilon).make()
-        return run(attack, name: "FGSM (binary detector training)", images: images, withDetector: false, seed: seed(for: "binary-training")).adversarial
+        return run(attack, name: "FGSM (binary detector training)", images: images, withDetector: nil, seed: seed(for: "binary-training")).adversarial
     }
 
     // MARK: - Making sets
 
-    private func attack(_ kind: AttackKind, count: Int, configure: (inout AttackSpec) -> Void) -> PerturbedSet {
+    /// The set of attack `kind` on the first `count` test images; an adaptive attack knows `detector`
+    /// (default: the detector file's), and a `variant` name keeps sets against other detectors apart.
+    private func attack(_ kind: AttackKind, count: Int, detector: DifferentiableDetector? = nil, variant: String? = nil,
+                        configure: (inout AttackSpec) -> Void) -> PerturbedSet {
         var spec = AttackSpec(kind: kind)
         configure(&spec)
         let family = PerturbedSet.Family(kind)
         let lambda = kind.needsDetector ? spec.lambda : nil
-        let key = PerturbedSet.attackKey(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda)
+        let key = PerturbedSet.attackKey(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { "-" + $0 } ?? "")
         if let set = provided[key] ?? made[key] { return set }
+        let attacked = detector ?? model.attackableDetector
         let method: any Attack
-        do { method = try spec.make(detector: model.attackableDetector) } catch {
+        do { method = try spec.make(detector: attacked) } catch {
             preconditionFailure("experiment attack \(key) is misconfigured: \(error)")   // settings are validated upfront
         }
-        let name = PerturbedSet.attackName(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda)
+        let name = PerturbedSet.attackName(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { " vs \($0)" } ?? "")
         let images = test.prefix(count)
         let start = Date()
-        let set = run(method, name: name, images: images, withDetector: kind.needsDetector, seed: seed(for: key))
+        let set = run(method, name: name, images: images, withDetector: kind.needsDetector ? attacked : nil, seed: seed(for: key))
         return remember(PerturbedSet(name: name, key: key, family: family, epsilon: spec.epsilon, lambda: lambda,
                                      clean: images.images, perturbed: set.adversarial, labels: images.labels,
                                      predictedClean: set.predictedClean, predictedPerturbed: set.predictedAdversarial,
@@ -176,12 +196,13 @@ public final class ExperimentInputs {
                                      seconds: Date().timeIntervalSince(start)))
     }
 
-    private func run(_ method: any Attack, name: String, images: LabeledImages, withDetector: Bool, seed: UInt64) -> AdversarialSet {
+    private func run(_ method: any Attack, name: String, images: LabeledImages, withDetector detector: DifferentiableDetector?,
+                     seed: UInt64) -> AdversarialSet {
         let bar = settings.progress(name, images.count)
         let start = Date()
         let set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: images.labels,
-                                   model: model.attackableClassifier, detector: withDetector ? model.attackableDetector : nil,
-                                   countDetector: withDetector, batchSize: settings.batchSize, seed: seed) { done in
+                                   model: model.attackableClassifier, detector: detector,
+                                   countDetector: detector != nil, batchSize: settings.batchSize, seed: seed) { done in
             bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
         }
         bar.finish()

@@ -1,4 +1,5 @@
 import Attacks
+import DAFAR
 import Tensors
 
 /// The experiments of `dafar-eval`: the paper's section 5 and 6 and what a sound
@@ -97,6 +98,8 @@ public struct ExperimentSettings: Sendable {
     public var binaryTrainingCount = 2000
     /// The false-positive rate all detectors are compared at (fitted on clean validation images).
     public var operatingRate = 0.05
+    /// Temperature T of DAFAR's decision-feedback score (when the detector file does not set one).
+    public var decisionTemperature: Float = FeedbackScore.defaultTemperature
     /// Images per attack batch.
     public var batchSize = 100
     /// Seed of the noise, the random starts and the baselines' training.
@@ -113,6 +116,8 @@ public struct ExperimentSettings: Sendable {
         try check(count >= 1, "the image count must be at least 1, got \(count)")
         try check(!epsilons.isEmpty && epsilons.allSatisfy { $0 > 0 && $0 <= 1 }, "every eps must be in (0, 1], got \(epsilons)")
         try check(epsilon > 0 && epsilon <= 1, "eps must be in (0, 1], got \(epsilon)")
+        try check(decisionTemperature > 0 && decisionTemperature.isFinite && decisionTemperature <= 1000,
+                  "the decision temperature must be in (0, 1000], got \(decisionTemperature)")
         try check((pgdCount ?? 1) >= 1 && slowCount >= 1 && adaptiveCount >= 1, "every image count must be at least 1")
         try check(cwInitialConstant > 0 && cwInitialConstant.isFinite && cwLearningRate > 0 && cwLearningRate.isFinite,
                   "the CW initial constant and learning rate must be positive")

@@ -96,6 +96,9 @@ struct DAFAREval: ParsableCommand {
     @Option(parsing: .unconditional, help: "Images per attack batch.")
     var batchSize = 100
 
+    @Option(parsing: .unconditional, help: "Temperature T of the decision-feedback score in the 'DAFAR decision' and 'DAFAR fused' rows (a detector file made with --score decision or fused brings its own).")
+    var decisionTemperature: Float = FeedbackScore.defaultTemperature
+
     @Option(parsing: .unconditional, help: "Seed of the noise controls, random starts and the baselines' training.")
     var seed: UInt64 = 0
 
@@ -134,6 +137,7 @@ struct DAFAREval: ParsableCommand {
         settings.baselineEpochs = baselineEpochs
         settings.binaryTrainingCount = binaryTrainingCount
         settings.operatingRate = operatingRate
+        settings.decisionTemperature = decisionTemperature
         settings.batchSize = batchSize
         settings.seed = seed
         let quiet = runtime.quiet

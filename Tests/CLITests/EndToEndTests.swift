@@ -27,6 +27,31 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(attack.status, 0, attack.stderr)
         XCTAssertTrue(attack.stdout.contains("FGSM: success"), attack.stdout)
 
+        // The fused score (residual + decision feedback): recorded in the file, its verdicts and adaptive attack follow it.
+        let fused = dir.appendingPathComponent("fused.safetensors").path
+        let fusedRun = try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "2", "--hidden-sizes", "32,16",
+                                                                       "--score", "fused", "--temperature", "4", "--threshold", "fpr5",
+                                                                       "--output", fused])
+        XCTAssertEqual(fusedRun.status, 0, fusedRun.stderr)
+        XCTAssertTrue(fusedRun.stdout.contains("verdicts score fused (T = 4.0"), fusedRun.stdout)
+        let fusedMetadata = try XCTUnwrap(try safetensorsHeader(fused)["__metadata__"] as? [String: String])
+        XCTAssertEqual(fusedMetadata["score_kind"], "fused")
+        XCTAssertEqual(fusedMetadata["decision_temperature"], "4.0")
+        XCTAssertGreaterThan(Float(fusedMetadata["fused_residual_scale"] ?? "") ?? 0, 0)
+        XCTAssertGreaterThan(Float(fusedMetadata["fused_decision_scale"] ?? "") ?? 0, 0)
+        XCTAssertEqual(fusedMetadata["threshold"], fusedMetadata["threshold_fpr_5pct"], "--threshold fpr5 is the active one")
+        let adaptive = dir.appendingPathComponent("adaptive.safetensors").path
+        let adaptiveRun = try CommandRunner.run("dafar-attack", data + ["--model", model, "--detector", fused, "--attack", "adaptive-pgd",
+                                                                        "--steps", "3", "--count", "8", "--output", adaptive])
+        XCTAssertEqual(adaptiveRun.status, 0, adaptiveRun.stderr)
+        let badScore = try CommandRunner.run("dafar-detector", data + ["--model", model, "--score", "median", "--output", fused])
+        XCTAssertEqual(badScore.status, 64, badScore.stderr)
+        XCTAssertTrue(badScore.stderr.contains("--score"), badScore.stderr)
+        let badTemperature = try CommandRunner.run("dafar-detector", data + ["--model", model, "--temperature", "0", "--output", fused])
+        XCTAssertEqual(badTemperature.status, 64, badTemperature.stderr)
+        XCTAssertTrue(badTemperature.stderr.contains("--temperature must be a positive number"), badTemperature.stderr)
+        XCTAssertEqual(try safetensorsHeader(fused)["__metadata__"] as? [String: String], fusedMetadata, "a refused run leaves the file alone")
+
         // Targeted: random targets other than the label, success = target reached, targets in the set.
         let targeted = dir.appendingPathComponent("targeted.safetensors").path
         let randomTargets = try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "jsma", "--target", "random",

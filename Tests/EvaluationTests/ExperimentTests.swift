@@ -122,7 +122,7 @@ final class ExperimentTests: XCTestCase {
         }
         // Thresholds fitted on validation images keep the validation false-positive rate at or below the rate.
         guard case .array(let thresholds)? = report.results["clean"]?["thresholds"] else { return XCTFail("no thresholds") }
-        XCTAssertEqual(thresholds.count, 6, "DAFAR alpha, 1 %, 5 %; MagNet, Feature Squeezing and binary at 5 %")
+        XCTAssertEqual(thresholds.count, 10, "DAFAR alpha, 1 %, 5 %; DAFAR decision and fused 1 %, 5 %; MagNet, FS and binary at 5 %")
         for threshold in thresholds {
             guard case .string(let label)? = threshold["threshold"], label.hasSuffix("%"),
                   case .int(let flagged)? = threshold["falsePositivesValidation"]?["numerator"],
@@ -130,7 +130,7 @@ final class ExperimentTests: XCTestCase {
             let rate = Double(label.dropLast(2))! / 100
             XCTAssertLessThanOrEqual(Double(flagged), rate * Double(total) + 1e-9, "\(threshold)")
         }
-        XCTAssertEqual(runner.summaryTable.rows.count, 6, "one summary row per detector threshold")
+        XCTAssertEqual(runner.summaryTable.rows.count, 10, "one summary row per detector threshold")
         XCTAssertTrue(runner.summaryTable.columns.contains("sign noise eps=0.3"))
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dafar-eval-\(UUID().uuidString)")
@@ -143,7 +143,16 @@ final class ExperimentTests: XCTestCase {
             XCTAssertTrue(svgs.contains(name), "\(name) missing from \(svgs)")
         }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("results.json"))) as? [String: Any]
-        XCTAssertNotNil((json?["results"] as? [String: Any])?["adaptive"], "results.json holds the adaptive sweep")
+        let adaptive = try XCTUnwrap((json?["results"] as? [String: Any])?["adaptive"] as? [[String: Any]], "results.json holds the adaptive sweep")
+        let attacked = Set(adaptive.compactMap { $0["detector"] as? String })
+        XCTAssertEqual(attacked, ["DAFAR", "DAFAR fused"], "the adaptive attack runs against both detectors")
+        XCTAssertEqual(adaptive.filter { $0["attack"] as? String == "PGD" }.count,
+                       2 * fixture.settings.adaptiveLambdas.count * fixture.settings.adaptiveEpsilons.count, "PGD: every lambda and eps")
+        XCTAssertEqual(adaptive.filter { $0["attack"] as? String == "CW-L2" }.count, 2, "CW-L2 at the largest lambda, per detector")
+        for row in adaptive {
+            let evaded = try XCTUnwrap(row["evaded"] as? [String: Any]), misclassified = try XCTUnwrap(row["misclassified"] as? [String: Any])
+            XCTAssertLessThanOrEqual(evaded["numerator"] as! Int, misclassified["numerator"] as! Int, "undetected successes are successes")
+        }
     }
 }
 
