@@ -49,8 +49,8 @@ public struct AttackOutcome {
         }
         self.success = success
         let perturbation = adversarial - original
-        l2Distances = PerSample.l2Norms(perturbation)
-        lInfinityDistances = PerSample.lInfinityNorms(perturbation)
+        l2Distances = perturbation.l2NormsPerSample()
+        lInfinityDistances = perturbation.lInfinityNormsPerSample()
     }
 
     /// The fraction of images on which the attack succeeded (0 for an empty batch).

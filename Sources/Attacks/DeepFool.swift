@@ -105,7 +105,7 @@ public struct DeepFool: Attack {
                 }
             }
             // r_i += d * w / ||w||.
-            let norms = PerSample.l2Norms(bestDirection)
+            let norms = bestDirection.l2NormsPerSample()
             for row in rows {
                 let i = active[row], scale = bestDistance[row] / max(norms[row], 1e-12)
                 for j in 0..<features { total.storage[i * features + j] += scale * bestDirection.storage[row * features + j] }

@@ -13,30 +13,6 @@ import Glibc
 let avoidZeroDivision: Float = 1e-12
 
 enum PerSample {
-    /// `||t_i||_2` of every sample.
-    static func l2Norms(_ t: Tensor) -> [Float] {
-        let n = t.batchSize, item = t.itemCount
-        return t.withUnsafeBufferPointer { p in
-            (0..<n).map { i in
-                var s: Float = 0
-                for j in 0..<item { let e = p[i * item + j]; s += e * e }
-                return s.squareRoot()
-            }
-        }
-    }
-
-    /// `max_j |t_ij|` of every sample.
-    static func lInfinityNorms(_ t: Tensor) -> [Float] {
-        let n = t.batchSize, item = t.itemCount
-        return t.withUnsafeBufferPointer { p in
-            (0..<n).map { i in
-                var m: Float = 0
-                for j in 0..<item { m = max(m, Swift.abs(p[i * item + j])) }
-                return m
-            }
-        }
-    }
-
     /// Multiplies sample `i` by `factors[i]`.
     static func scaled(_ t: Tensor, by factors: [Float]) -> Tensor {
         let item = t.itemCount
@@ -85,7 +61,7 @@ extension PerturbationNorm {
         case .lInfinity:
             return gradient.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
         case .l2:
-            let factors = PerSample.l2Norms(gradient).map { 1 / max(avoidZeroDivision, $0 * $0).squareRoot() }
+            let factors = gradient.l2NormsPerSample().map { 1 / max(avoidZeroDivision, $0 * $0).squareRoot() }
             return PerSample.scaled(gradient, by: factors)
         }
     }
@@ -98,7 +74,7 @@ extension PerturbationNorm {
         case .lInfinity:
             return delta.clamped(-radius, radius)
         case .l2:
-            let factors = PerSample.l2Norms(delta).map { min(1, radius / max(avoidZeroDivision, $0 * $0).squareRoot()) }
+            let factors = delta.l2NormsPerSample().map { min(1, radius / max(avoidZeroDivision, $0 * $0).squareRoot()) }
             return PerSample.scaled(delta, by: factors)
         }
     }
@@ -113,7 +89,7 @@ extension PerturbationNorm {
         case .l2:
             let direction = Tensor.normal(shape, using: &generator)
             let n = shape.first ?? 1, d = Float(max(1, direction.itemCount))
-            let norms = PerSample.l2Norms(direction)
+            let norms = direction.l2NormsPerSample()
             let factors = (0..<n).map { i in
                 radius * powf(generator.nextUniform(), 1 / d) / max(avoidZeroDivision, norms[i])
             }
@@ -123,7 +99,7 @@ extension PerturbationNorm {
 
     /// The norm of every sample of `t`.
     func norms(_ t: Tensor) -> [Float] {
-        self == .lInfinity ? PerSample.lInfinityNorms(t) : PerSample.l2Norms(t)
+        self == .lInfinity ? t.lInfinityNormsPerSample() : t.l2NormsPerSample()
     }
 }
 

@@ -40,14 +40,7 @@ public func meanSquaredError(_ prediction: Variable, _ target: Variable) -> Vari
 /// The gradient `x / ||x||` is taken as 0 where the norm is 0.
 public func l2NormPerSample(_ x: Variable) -> Variable {
     let v = x.value, n = v.batchSize, item = v.itemCount
-    var norms = [Float](repeating: 0, count: n)
-    v.withUnsafeBufferPointer { p in
-        for i in 0..<n {
-            var s: Float = 0
-            for j in 0..<item { let e = p[i * item + j]; s += e * e }
-            norms[i] = s.squareRoot()
-        }
-    }
+    let norms = v.l2NormsPerSample()
     return Variable.result(Tensor(shape: [n], storage: norms), [x]) { g in
         [Tensor(shape: v.shape) { out in
             v.withUnsafeBufferPointer { p in

@@ -8,6 +8,47 @@ import Tensors
 extension DatasetName: ExpressibleByArgument {}
 extension ReconstructionNorm: ExpressibleByArgument {}
 extension ScoreKind: ExpressibleByArgument {}
+
+/// Which split of a dataset a tool reads (`--split`).
+public enum SplitChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case test, validation, train
+
+    /// The images of this split.
+    public func images(of splits: DatasetSplits) -> LabeledImages {
+        switch self {
+        case .test: return splits.test
+        case .validation: return splits.validation
+        case .train: return splits.train
+        }
+    }
+}
+
+/// Which clean scores give the detector's mean and standard deviation (`--statistics-on`).
+public enum StatisticsSource: String, CaseIterable, ExpressibleByArgument, Sendable {
+    /// The held-out validation split (default: training scores run low on small data).
+    case validation
+    /// The training split (the paper).
+    case train
+}
+
+/// Which threshold a detector's verdicts use (`--threshold`).
+public enum ThresholdChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
+    /// `mean + z * std` of clean scores (the paper's rule).
+    case alpha
+    /// 1 % false positives on the validation split.
+    case fpr1
+    /// 5 % false positives on the validation split.
+    case fpr5
+
+    /// The threshold of this choice in `calibration`.
+    public func value(in calibration: AnomalyDetector.Calibration) -> Float {
+        switch self {
+        case .alpha: return calibration.alpha
+        case .fpr1: return calibration.thresholdsAtRate[0.01]!
+        case .fpr5: return calibration.thresholdsAtRate[0.05]!
+        }
+    }
+}
 extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
 

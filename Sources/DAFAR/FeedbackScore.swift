@@ -27,9 +27,11 @@ public struct FeedbackScore: Equatable, Sendable, CustomStringConvertible {
     /// `s_d`: the decision score is divided by it in the fused score.
     public var decisionScale: Float
 
-    /// The temperature used unless a caller picks one: 10, the lower of MagNet's two detector-II
-    /// temperatures (chosen on attacks made from validation images; see the README).
-    public static let defaultTemperature: Float = 10
+    /// The temperature used unless a caller picks one: 1. Chosen on attacks made from the validation
+    /// split of MNIST-5k (FGSM eps 0.05, PGD eps 0.1, short CW-L2; never test images): the fused score
+    /// caught 92.4 % of them on average at 5 % false positives with T = 1, 91.9 % with 0.5, 84.5 % with 2
+    /// and 64.3 % with MagNet's T = 10, which misses most CW-L2 examples (see the README).
+    public static let defaultTemperature: Float = 1
 
     /// The paper's residual score.
     public static let residual = FeedbackScore(kind: .residual)

@@ -259,11 +259,7 @@ public final class ScoreBook {
     /// One pass of E, D and C: residual norms `||x - D(E(x))||_2` and anomaly scores.
     static func dafarPass(_ model: DAFARModel, _ images: Tensor) -> (distances: [Float], scores: [Float]) {
         let residuals = DetectorTraining.residuals(model.network, images: images)   // [N, C, H, W]
-        let item = residuals.itemCount
-        let distances = (0..<residuals.batchSize).map { i in
-            residuals.storage[(i * item)..<((i + 1) * item)].reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        }
-        return (distances, model.detector.map { DetectorTraining.scores($0, residuals: residuals) } ?? [])
+        return (residuals.l2NormsPerSample(), model.detector.map { DetectorTraining.scores($0, residuals: residuals) } ?? [])
     }
 
     private func cached(_ key: String, _ compute: () -> [Float]) -> [Float] {

@@ -16,14 +16,7 @@ extension ExperimentRunner {
     }
 
     /// `||a_i - b_i||_2` for matching rows of two `[N, ...]` tensors.
-    func rowDistances(_ a: Tensor, _ b: Tensor) -> [Float] {
-        let item = a.itemCount
-        return (0..<a.batchSize).map { i in
-            var sum: Float = 0
-            for j in (i * item)..<((i + 1) * item) { let d = a.storage[j] - b.storage[j]; sum += d * d }
-            return sum.squareRoot()
-        }
-    }
+    func rowDistances(_ a: Tensor, _ b: Tensor) -> [Float] { (a - b).l2NormsPerSample() }
 
     func featureSection() -> ReportSection {
         var section = ReportSection(title: ExperimentKind.features.title)

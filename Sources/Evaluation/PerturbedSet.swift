@@ -101,16 +101,10 @@ public struct PerturbedSet {
     }
 
     /// `||x' - x||_2` per image.
-    public var l2Distances: [Float] { perImage { d in d.reduce(0) { $0 + $1 * $1 }.squareRoot() } }
+    public var l2Distances: [Float] { (perturbed - clean).l2NormsPerSample() }
 
     /// `max |x' - x|` per image.
-    public var lInfinityDistances: [Float] { perImage { d in d.reduce(0) { max($0, abs($1)) } } }
-
-    private func perImage(_ body: (ArraySlice<Float>) -> Float) -> [Float] {
-        let item = clean.itemCount
-        let difference = perturbed - clean
-        return (0..<count).map { body(difference.storage[($0 * item)..<(($0 + 1) * item)]) }
-    }
+    public var lInfinityDistances: [Float] { (perturbed - clean).lInfinityNormsPerSample() }
 
     /// The images whose entry of `mask` is true.
     public func perturbedImages(where mask: [Bool]) -> Tensor {

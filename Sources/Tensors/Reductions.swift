@@ -112,3 +112,38 @@ extension Tensor {
         }
     }
 }
+
+// MARK: - Per-sample norms (the package's one copy; attacks, losses, reports and tools call these)
+
+extension Tensor {
+    /// `||t_i||_2` over every axis but the first, `[N, ...] -> [N]` (Float sums in element order).
+    public func l2NormsPerSample() -> [Float] {
+        let n = batchSize, item = itemCount
+        return withUnsafeBufferPointer { p in
+            (0..<n).map { i in
+                var s: Float = 0
+                for j in 0..<item { let e = p[i * item + j]; s += e * e }
+                return s.squareRoot()
+            }
+        }
+    }
+
+    /// `max_j |t_ij|` over every axis but the first, `[N, ...] -> [N]`.
+    public func lInfinityNormsPerSample() -> [Float] {
+        let n = batchSize, item = itemCount
+        return withUnsafeBufferPointer { p in
+            (0..<n).map { i in
+                var m: Float = 0
+                for j in 0..<item { m = Swift.max(m, Swift.abs(p[i * item + j])) }
+                return m
+            }
+        }
+    }
+
+    /// `(||a_i - b_i||_2, max_j |a_ij - b_ij|)` of matching samples of two tensors of one shape.
+    public static func distancesPerSample(_ a: Tensor, _ b: Tensor) -> (l2: [Float], lInfinity: [Float]) {
+        precondition(a.shape == b.shape, "per-sample distances need one shape, got \(a.shape) and \(b.shape)")
+        let difference = a - b
+        return (difference.l2NormsPerSample(), difference.lInfinityNormsPerSample())
+    }
+}

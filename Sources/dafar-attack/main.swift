@@ -38,7 +38,7 @@ struct DAFARAttack: ParsableCommand {
     var detector: String?
 
     @Option(help: "Which split to attack: test, validation or train.")
-    var split = "test"
+    var split: SplitChoice = .test
 
     @Option(parsing: .unconditional, help: "Attack the first N images of the split.")
     var count = 1000
@@ -104,7 +104,6 @@ struct DAFARAttack: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard ["test", "validation", "train"].contains(split) else { throw ValidationError("--split must be test, validation or train, got '\(split)'") }
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
         if let eps { guard eps > 0 && eps.isFinite && (eps <= 1 || [.fgmL2, .pgdL2].contains(attack)) && eps <= 100 else {
             throw ValidationError("--eps must be in (0, 1] for L-inf attacks (and positive for L2 attacks), got \(eps)") } }
@@ -131,7 +130,7 @@ struct DAFARAttack: ParsableCommand {
             try checkOutputPath(output)
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: detector.map { URL(fileURLWithPath: $0) })
             let splits = try data.load(seed: seed)
-            var images = split == "test" ? splits.test : split == "validation" ? splits.validation : splits.train
+            var images = split.images(of: splits)
             guard images.imageShape == dafar.inputShape else {
                 throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(images.imageShape) images")
             }
@@ -190,7 +189,7 @@ struct DAFARAttack: ParsableCommand {
                 "attack": method.name, "attack_kind": attack.rawValue,
                 "attack_settings": String(decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
                 "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
-                "dataset": data.dataset.rawValue, "split": split, "count": String(set.count), "only_correct": String(onlyCorrect),
+                "dataset": data.dataset.rawValue, "split": split.rawValue, "count": String(set.count), "only_correct": String(onlyCorrect),
                 "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount),
                 "success_criterion": (targets == nil ? "misclassified" : "target reached") + (attack.needsDetector ? " and not flagged" : ""),
                 "target": target ?? "none",
@@ -224,16 +223,10 @@ struct PerturbationSummary {
     var meanLInf: Float?
 
     init(_ set: AdversarialSet) {
-        let item = set.clean.itemCount
+        let distances = Tensor.distancesPerSample(set.adversarial, set.clean)
         var l2 = 0.0, linf = 0.0, n = 0
         for i in 0..<set.count where set.success[i] {
-            var s: Float = 0, m: Float = 0
-            for j in 0..<item {
-                let d = set.adversarial.storage[i * item + j] - set.clean.storage[i * item + j]
-                s += d * d
-                m = max(m, abs(d))
-            }
-            l2 += Double(s.squareRoot()); linf += Double(m); n += 1
+            l2 += Double(distances.l2[i]); linf += Double(distances.lInfinity[i]); n += 1
         }
         if n > 0 { meanL2 = Float(l2 / Double(n)); meanLInf = Float(linf / Double(n)) }
     }

@@ -58,7 +58,7 @@ struct DAFARDetector: ParsableCommand {
     var z: Float?
 
     @Option(help: "Which clean scores give mean and std: validation (held out, default) or train (the paper).")
-    var statisticsOn: String = "validation"
+    var statisticsOn: StatisticsSource = .validation
 
     @Option(help: "What verdicts score: residual (the paper's ||delta - C(delta)||), decision (JSD of F's outputs on x and D(E(x))) or fused (both).")
     var score: ScoreKind = .residual
@@ -67,7 +67,7 @@ struct DAFARDetector: ParsableCommand {
     var temperature: Float = FeedbackScore.defaultTemperature
 
     @Option(help: "Which threshold verdicts use: alpha, fpr1 or fpr5.")
-    var threshold: String = "alpha"
+    var threshold: ThresholdChoice = .alpha
 
     @Option(parsing: .unconditional, help: "Seed of the detector's initialisation and shuffling (and the validation split).")
     var seed: UInt64 = 0
@@ -79,8 +79,6 @@ struct DAFARDetector: ParsableCommand {
             throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
         }
         if let z { guard z > 0 && z.isFinite else { throw ValidationError("--z must be a positive number, got \(z)") } }
-        guard ["validation", "train"].contains(statisticsOn) else { throw ValidationError("--statistics-on must be validation or train") }
-        guard ["alpha", "fpr1", "fpr5"].contains(threshold) else { throw ValidationError("--threshold must be alpha, fpr1 or fpr5") }
         guard temperature > 0 && temperature.isFinite && temperature <= 1000 else {
             throw ValidationError("--temperature must be a positive number up to 1000, got \(temperature)")
         }
@@ -141,22 +139,21 @@ struct DAFARDetector: ParsableCommand {
                    test: DetectorTraining.scores(detector, residuals: residuals.test))
                 : (train: scored.scores(splits.train.images), validation: scored.scores(splits.validation.images),
                    test: scored.scores(splits.test.images))
-            let statisticsScores = statisticsOn == "train" ? scores.train : scores.validation
-            DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn,
+            let statisticsScores = statisticsOn == .train ? scores.train : scores.validation
+            DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn.rawValue,
                                        validationScores: scores.validation, z: zValue)
             var calibration = detector.calibration!
-            calibration.active = threshold == "fpr1" ? calibration.thresholdsAtRate[0.01]!
-                : threshold == "fpr5" ? calibration.thresholdsAtRate[0.05]! : calibration.alpha
+            calibration.active = threshold.value(in: calibration)
             detector.calibration = calibration
 
             let trainAlpha = ScoreStatistics(scores.train).threshold(z: zValue)
             let rows: [(String, Float)] = [
-                ("alpha = mean + \(zValue) std (\(statisticsOn))", calibration.alpha),
+                ("alpha = mean + \(zValue) std (\(statisticsOn.rawValue))", calibration.alpha),
                 ("alpha from training scores (paper)", trainAlpha),
                 ("1 % FPR on validation", calibration.thresholdsAtRate[0.01]!),
                 ("5 % FPR on validation", calibration.thresholdsAtRate[0.05]!),
             ]
-            var metadata = settings.metadata.merging(["dataset": data.dataset.rawValue, "threshold_choice": threshold,
+            var metadata = settings.metadata.merging(["dataset": data.dataset.rawValue, "threshold_choice": threshold.rawValue,
                                                       "train_count": String(splits.train.count),
                                                       "validation_count": String(splits.validation.count),
                                                       "test_count": String(splits.test.count),
@@ -176,7 +173,7 @@ struct DAFARDetector: ParsableCommand {
             metadata["seed"] = String(seed)
             metadata["threads"] = String(Parallel.threadCount)
             try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
-            print("detector written to \(output) (verdicts score \(detector.scoreDefinition) and use the \(threshold) threshold \(fmt(calibration.active)))")
+            print("detector written to \(output) (verdicts score \(detector.scoreDefinition) and use the \(threshold.rawValue) threshold \(fmt(calibration.active)))")
         }
     }
 

@@ -31,7 +31,7 @@ final class AdaptiveAttackTests: XCTestCase {
                                                             stepSize: stepSize, steps: steps)
         XCTAssertEqual(adaptive.name, "Adaptive-PGD-Linf")
         let evasive = adaptive.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &generator)
-        XCTAssertLessThanOrEqual(PerSample.lInfinityNorms(evasive - images).max()!, epsilon + 1e-6)
+        XCTAssertLessThanOrEqual((evasive - images).lInfinityNormsPerSample().max()!, epsilon + 1e-6)
 
         let plainOutcome = AttackOutcome(original: images, adversarial: plain, labels: labels, goal: .untargeted,
                                          classifier: model, detector: detector)

@@ -16,7 +16,7 @@ final class DeepFoolTests: XCTestCase {
                                                  generator: &generator)
         let w = layer.weight.value.storage
         let z = model.logits(of: images).storage
-        let distances = PerSample.l2Norms(adversarial - images)
+        let distances = (adversarial - images).l2NormsPerSample()
         let predicted = model.predictions(adversarial)
         for i in 0..<5 {
             // Distance to the nearest boundary: min_k (|Z_k - Z_y| + 1e-5) / ||W_k - W_y||.

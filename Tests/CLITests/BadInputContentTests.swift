@@ -27,7 +27,7 @@ final class BadInputContentTests: BadInputTestCase {
             ("dafar-detector", detector + ["--batch-size", "0"], "--batch-size must be between 1 and 65536, got 0"),
             ("dafar-detector", detector + ["--epochs", "-5"], "--epochs must be at least 1, got -5"),
             ("dafar-detector", detector + ["--dataset", "svhn"], "'svhn' is invalid for '--dataset"),
-            ("dafar-detector", detector + ["--threshold", "fpr3"], "--threshold must be alpha, fpr1 or fpr5"),
+            ("dafar-detector", detector + ["--threshold", "fpr3"], "The value 'fpr3' is invalid for '--threshold <threshold>'"),
             ("dafar-detector", detector + ["--hidden-sizes", "64,0"], "--hidden-sizes must be positive integers"),
             ("dafar-attack", attack + ["--attack", "fgsm", "--eps", "1.5"], "--eps must be in (0, 1]"),
             ("dafar-attack", attack + ["--attack", "pgd", "--eps", "-0.1"], "--eps must be in (0, 1]"),
