@@ -67,10 +67,14 @@ public struct ImageGrid: SVGChart {
             canvas.text(row.caption, x: captionWidth - 8, y: y0 + cell / 2 + 4, anchor: "end", size: 11)
             for (c, image) in row.images.enumerated() {
                 let x0 = captionWidth + Double(c) * (cell + gap)
+                // the most common colour (black background, grey zero perturbation) as one rectangle
+                let colors = (0..<image.height).map { y in (0..<image.width).map { x in image.color(y: y, x: x) } }
+                let counts = colors.joined().reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+                let background = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? "#000000"
+                canvas.rect(x0, y0, Double(image.width) * pixelSize, Double(image.height) * pixelSize, fill: background)
                 for y in 0..<image.height {
-                    for x in 0..<image.width {
-                        canvas.rect(x0 + Double(x) * pixelSize, y0 + Double(y) * pixelSize, pixelSize, pixelSize,
-                                    fill: image.color(y: y, x: x))
+                    for x in 0..<image.width where colors[y][x] != background {
+                        canvas.rect(x0 + Double(x) * pixelSize, y0 + Double(y) * pixelSize, pixelSize, pixelSize, fill: colors[y][x])
                     }
                 }
                 canvas.rect(x0, y0, Double(image.width) * pixelSize, Double(image.height) * pixelSize, fill: "none", stroke: "#888888")

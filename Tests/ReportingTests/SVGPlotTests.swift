@@ -136,3 +136,23 @@ private final class ElementCollector: NSObject, XMLParserDelegate {
         elements.append(elementName)
     }
 }
+
+/// The image grid draws every pixel in its colour, with the most common colour as one background.
+final class ImageGridTests: XCTestCase {
+    func testPixelsBackgroundAndSignedImages() throws {
+        let grey = GridImage(channels: 1, height: 2, width: 2, pixels: [0, 0, 0, 1])
+        let rgb = GridImage(channels: 3, height: 1, width: 2, pixels: [1, 0, 0, 0.5, 0, 0])
+        let signed = GridImage(channels: 1, height: 1, width: 2, pixels: [-1, 0], signed: true)
+        XCTAssertEqual(grey.color(y: 1, x: 1), "#ffffff")
+        XCTAssertEqual(rgb.color(y: 0, x: 0), "#ff0000")
+        XCTAssertEqual(rgb.color(y: 0, x: 1), "#008000")
+        XCTAssertEqual(signed.color(y: 0, x: 0), "#000000")
+        XCTAssertEqual(signed.color(y: 0, x: 1), "#808080")
+        let svg = ImageGrid(title: "grid <&>", columns: ["a", "b"], rows: [(caption: "row", images: [grey, grey])]).svg()
+        XCTAssertTrue(svg.contains("grid &lt;&amp;&gt;"), "the title is escaped")
+        XCTAssertEqual(svg.components(separatedBy: "fill=\"#ffffff\"").count - 1, 2, "one white pixel per image, drawn over its background")
+        XCTAssertEqual(svg.components(separatedBy: "fill=\"#000000\"").count - 1, 2, "one black background per image")
+        let document = try XMLDocument(data: Data(svg.utf8))
+        XCTAssertEqual(document.rootElement()?.name, "svg")
+    }
+}
