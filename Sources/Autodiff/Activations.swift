@@ -76,7 +76,7 @@ extension Variable {
             }
         }
         let x: Tensor? = F.derivativeNeedsInput ? value : nil
-        return Variable.result(y, [self]) { g in
+        return Variable.result(y, [self], op: "elementwise") { g in
             [Tensor(shape: g.shape) { out in
                 g.withUnsafeBufferPointer { pg in
                     y.withUnsafeBufferPointer { py in
@@ -118,7 +118,7 @@ extension Variable {
     /// Clamps into `[low, high]`; the gradient passes where the value was inside.
     public func clamped(_ low: Float, _ high: Float) -> Variable {
         let x = value
-        return Variable.result(value.clamped(low, high), [self]) { g in
+        return Variable.result(value.clamped(low, high), [self], op: "clamped") { g in
             [Tensor(shape: g.shape) { out in
                 g.withUnsafeBufferPointer { pg in
                     x.withUnsafeBufferPointer { px in

@@ -7,7 +7,7 @@ extension Variable {
     public static func + (a: Variable, b: Variable) -> Variable {
         let value = Broadcasting.apply(a.value, b.value, +)
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.requiresGradient, b.requiresGradient)
-        return result(value, [a, b]) { g in
+        return result(value, [a, b], op: "+") { g in
             [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(g, to: sb) : nil]
         }
     }
@@ -15,7 +15,7 @@ extension Variable {
     public static func - (a: Variable, b: Variable) -> Variable {
         let value = Broadcasting.apply(a.value, b.value, -)
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.requiresGradient, b.requiresGradient)
-        return result(value, [a, b]) { g in
+        return result(value, [a, b], op: "-") { g in
             [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(g.map { -$0 }, to: sb) : nil]
         }
     }
@@ -23,7 +23,7 @@ extension Variable {
     public static func * (a: Variable, b: Variable) -> Variable {
         let value = Broadcasting.apply(a.value, b.value, *)
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
-        return result(value, [a, b]) { g in
+        return result(value, [a, b], op: "*") { g in
             [ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, *), to: av.shape) : nil,
              gb ? Broadcasting.reduce(Broadcasting.apply(g, av, *), to: bv.shape) : nil]
         }
@@ -32,7 +32,7 @@ extension Variable {
     public static func / (a: Variable, b: Variable) -> Variable {
         let value = Broadcasting.apply(a.value, b.value, /)
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
-        return result(value, [a, b]) { g in
+        return result(value, [a, b], op: "/") { g in
             // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(a/b)/b
             [ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, /), to: av.shape) : nil,
              gb ? Broadcasting.reduce(Broadcasting.apply(g * value, bv) { -$0 / $1 }, to: bv.shape) : nil]
@@ -42,13 +42,13 @@ extension Variable {
     public static prefix func - (a: Variable) -> Variable { a * -1 }
 
     public static func + (a: Variable, s: Float) -> Variable {
-        result(a.value + s, [a]) { g in [g] }
+        result(a.value + s, [a], op: "+ scalar") { g in [g] }
     }
 
     public static func - (a: Variable, s: Float) -> Variable { a + (-s) }
 
     public static func * (a: Variable, s: Float) -> Variable {
-        result(a.value * s, [a]) { g in [g * s] }
+        result(a.value * s, [a], op: "* scalar") { g in [g * s] }
     }
 
     public static func * (s: Float, a: Variable) -> Variable { a * s }

@@ -7,7 +7,7 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
-    return Variable.result(y, parents) { g in
+    return Variable.result(y, parents, op: "conv2d") { g in
         let grads = ConvolutionKernels.backward(input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
                                                 needInputGradient: needInput, needWeightGradient: needWeight)
         return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
@@ -22,7 +22,7 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
-    return Variable.result(y, parents) { g in
+    return Variable.result(y, parents, op: "convTranspose2d") { g in
         let grads = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: g, stride: stride,
                                                           padding: padding, needInputGradient: needInput,
                                                           needWeightGradient: needWeight)
@@ -35,7 +35,7 @@ extension Variable {
     public func maxPool2d(size: Int = 2) -> Variable {
         let (output, argmax) = PoolingKernels.maxPool(value, size: size)
         let inputShape = shape
-        return Variable.result(output, [self]) { g in
+        return Variable.result(output, [self], op: "maxPool2d") { g in
             [PoolingKernels.maxPoolBackward(outputGradient: g, argmax: argmax, inputShape: inputShape)]
         }
     }
@@ -43,7 +43,7 @@ extension Variable {
     /// Nearest-neighbour upsampling of `[N, C, H, W]` to `[N, C, height, width]`.
     public func upsampleNearest(height: Int, width: Int) -> Variable {
         let inputShape = shape
-        return Variable.result(PoolingKernels.upsampleNearest(value, height: height, width: width), [self]) { g in
+        return Variable.result(PoolingKernels.upsampleNearest(value, height: height, width: width), [self], op: "upsampleNearest") { g in
             [PoolingKernels.upsampleNearestBackward(outputGradient: g, inputShape: inputShape)]
         }
     }
@@ -51,7 +51,7 @@ extension Variable {
     /// The same values with another shape.
     public func reshaped(_ newShape: [Int]) -> Variable {
         let old = shape
-        return Variable.result(value.reshaped(newShape), [self]) { g in [g.reshaped(old)] }
+        return Variable.result(value.reshaped(newShape), [self], op: "reshaped") { g in [g.reshaped(old)] }
     }
 
     /// `[N, ...] -> [N, product of the rest]`.

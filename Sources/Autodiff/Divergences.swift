@@ -39,7 +39,7 @@ public func jensenShannonDivergencePerSample(_ a: Variable, _ b: Variable, tempe
             }
         }
     }
-    return Variable.result(Tensor(shape: [n], storage: divergences), [a, b]) { g in
+    return Variable.result(Tensor(shape: [n], storage: divergences), [a, b], op: "jensenShannonDivergence") { g in
         /// d/d logits of one side: p_j (g_j - sum_i p_i g_i) / T, times the upstream gradient of the row.
         func logitGradient(_ logProbabilities: Tensor, _ halfLogRatio: [Double]) -> Tensor {
             Tensor(shape: [n, k]) { out in
@@ -65,7 +65,7 @@ public func maximum(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "maximum: shape \(a.shape) does not match shape \(b.shape)")
     let takesA = zip(a.value.storage, b.value.storage).map { $0 > $1 }
     let value = Tensor(shape: a.shape, storage: zip(a.value.storage, b.value.storage).map { Swift.max($0, $1) })
-    return Variable.result(value, [a, b]) { g in
+    return Variable.result(value, [a, b], op: "maximum") { g in
         [Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
          Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })]
     }

@@ -5,7 +5,7 @@ extension Variable {
     public func matmul(_ other: Variable) -> Variable {
         let (a, b) = (value, other.value)
         let (ga, gb) = (requiresGradient, other.requiresGradient)
-        return Variable.result(a.matmul(b), [self, other]) { g in
+        return Variable.result(a.matmul(b), [self, other], op: "matmul") { g in
             [ga ? g.matmul(b, transposeOther: true) : nil,    // dA = G B^T
              gb ? a.matmul(g, transposeSelf: true) : nil]     // dB = A^T G
         }
@@ -33,7 +33,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
-    return Variable.result(y, parents) { g in
+    return Variable.result(y, parents, op: "linear") { g in
         var grads: [Tensor?] = [
             gx ? g.matmul(wv) : nil,                               // dX = G W       [N, in]
             gw ? g.matmul(xv, transposeSelf: true) : nil,          // dW = G^T X     [out, in]

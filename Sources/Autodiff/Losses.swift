@@ -11,7 +11,7 @@ public func softmaxCrossEntropyPerSample(logits: Variable, labels: [Int]) -> Var
     precondition(labels.allSatisfy { $0 >= 0 && $0 < k }, "cross-entropy: a label is outside 0..<\(k)")
     let logp = x.logSoftmaxRows()
     let losses = Tensor(shape: [labels.count], storage: labels.enumerated().map { -logp.storage[$0.offset * k + $0.element] })
-    return Variable.result(losses, [logits]) { g in
+    return Variable.result(losses, [logits], op: "softmaxCrossEntropy") { g in
         // d loss_i / d x_ij = g_i * (softmax_ij - [j == label_i])
         var d = logp.map { expf($0) }
         d.withUnsafeMutableBufferPointer { p in
@@ -41,7 +41,7 @@ public func meanSquaredError(_ prediction: Variable, _ target: Variable) -> Vari
 public func l2NormPerSample(_ x: Variable) -> Variable {
     let v = x.value, n = v.batchSize, item = v.itemCount
     let norms = v.l2NormsPerSample()
-    return Variable.result(Tensor(shape: [n], storage: norms), [x]) { g in
+    return Variable.result(Tensor(shape: [n], storage: norms), [x], op: "l2Norm") { g in
         [Tensor(shape: v.shape) { out in
             v.withUnsafeBufferPointer { p in
                 for i in 0..<n {

@@ -4,7 +4,7 @@ extension Variable {
     /// Sum of all elements, as a scalar (shape `[]`).
     public func sum() -> Variable {
         let inputShape = shape
-        return Variable.result(Tensor(value.sum()), [self]) { g in [Tensor(shape: inputShape, repeating: g.storage[0])] }
+        return Variable.result(Tensor(value.sum()), [self], op: "sum") { g in [Tensor(shape: inputShape, repeating: g.storage[0])] }
     }
 
     /// Mean of all elements, as a scalar (shape `[]`).
@@ -15,7 +15,7 @@ extension Variable {
         let inputShape = shape
         var kept = inputShape
         kept[axis] = 1
-        return Variable.result(value.sum(alongAxis: axis), [self]) { g in
+        return Variable.result(value.sum(alongAxis: axis), [self], op: "sum(alongAxis:)") { g in
             [Broadcasting.apply(Tensor(shape: inputShape), g.reshaped(kept), +)]
         }
     }
@@ -29,7 +29,7 @@ extension Variable {
     public func logSumExp() -> Variable {
         let x = value
         let y = x.logSumExpRows()
-        return Variable.result(y, [self]) { g in
+        return Variable.result(y, [self], op: "logSumExp") { g in
             // d/dx_ij = g_i * softmax(x)_ij
             let p = x.softmaxRows()
             let k = x.shape.last ?? 1
@@ -48,7 +48,7 @@ extension Variable {
         let x = value, k = x.shape.last ?? 1
         let argmax = x.argmaxRows()
         let y = Tensor(shape: Array(x.shape.dropLast()), storage: argmax.enumerated().map { x.storage[$0.offset * k + $0.element] })
-        return Variable.result(y, [self]) { g in
+        return Variable.result(y, [self], op: "maxRows") { g in
             var d = Tensor.zeros(x.shape)
             for (i, j) in argmax.enumerated() { d.storage[i * k + j] = g.storage[i] }
             return [d]
@@ -62,7 +62,7 @@ extension Variable {
                      "gatherRows needs a [N, K] value and N indices, got shape \(x.shape) and \(indices.count) indices")
         precondition(indices.allSatisfy { $0 >= 0 && $0 < k }, "gatherRows: an index is outside 0..<\(k)")
         let y = Tensor(shape: [indices.count], storage: indices.enumerated().map { x.storage[$0.offset * k + $0.element] })
-        return Variable.result(y, [self]) { g in
+        return Variable.result(y, [self], op: "gatherRows") { g in
             var d = Tensor.zeros(x.shape)
             for (i, j) in indices.enumerated() { d.storage[i * k + j] = g.storage[i] }
             return [d]

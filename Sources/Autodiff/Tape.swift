@@ -13,6 +13,10 @@ import Tensors
 public final class Tape {
     /// One recorded operation.
     struct Node {
+        /// The op that made the node (`conv2d`, `+`, ...); nil for watched inputs and constants.
+        var op: StaticString?
+        /// Shape of the node's value: every gradient flowing into the node must have it.
+        var shape: [Int]
         var parents: [Int]
         var backward: ((Tensor) -> [Tensor?])?
     }
@@ -31,9 +35,13 @@ public final class Tape {
     /// Number of recorded nodes.
     public var nodeCount: Int { nodes.count }
 
+    /// The op that recorded each node, in creation order (`nil` for watched inputs and parameters):
+    /// what a shape or NaN failure in `gradients(of:)` names.
+    public var recordedOps: [String?] { nodes.map { $0.op.map { "\($0)" } } }
+
     /// A value whose gradient will be computed (an input an attack perturbs, say).
     public func watch(_ value: Tensor) -> Variable {
-        nodes.append(Node(parents: [], backward: nil))
+        nodes.append(Node(op: nil, shape: value.shape, parents: [], backward: nil))
         return Variable(value: value, tape: self, index: nodes.count - 1)
     }
 
@@ -55,8 +63,12 @@ public final class Tape {
         return variable
     }
 
-    func record(_ value: Tensor, parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
-        nodes.append(Node(parents: parents.map(\.index), backward: backward))
+    /// When true, `gradients(of:)` stops at the first op whose backward produces a NaN or infinite
+    /// gradient and names it (a debugging aid: it reads every gradient once more).
+    public var checksFiniteGradients = false
+
+    func record(_ value: Tensor, op: StaticString, parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+        nodes.append(Node(op: op, shape: value.shape, parents: parents.map(\.index), backward: backward))
         return Variable(value: value, tape: self, index: nodes.count - 1)
     }
 
@@ -80,6 +92,14 @@ public final class Tape {
             let parentGrads = backward(upstream)
             for (parent, grad) in zip(parents, parentGrads) where parent >= 0 {
                 guard let grad else { continue }
+                let op = nodes[i].op.map { "\($0)" } ?? "input"
+                precondition(grad.shape == nodes[parent].shape,
+                             "backward of \(op) (tape node \(i)) gave a gradient of shape \(grad.shape) for an input of shape \(nodes[parent].shape)")
+                if checksFiniteGradients {
+                    precondition(grad.storage.allSatisfy(\.isFinite),
+                                 "backward of \(op) (tape node \(i)) gave a NaN or infinite gradient; its upstream gradient "
+                                 + (upstream.storage.allSatisfy(\.isFinite) ? "was finite" : "was not finite either"))
+                }
                 if grads[parent] == nil { grads[parent] = grad } else { grads[parent]!.add(grad) }
             }
             if i != output.index && !isLeaf(i) { grads[i] = nil } // free intermediate gradients early
@@ -141,12 +161,13 @@ public struct Variable {
 
     /// Records an op result: on the first tape found among `parents` if any parent
     /// needs a gradient; otherwise a plain value (kept on the tape as a constant).
-    static func result(_ value: Tensor, _ parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+    static func result(_ value: Tensor, _ parents: [Variable], op: StaticString,
+                       backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
         let tape = parents.lazy.compactMap(\.tape).first
         guard let tape, parents.contains(where: \.requiresGradient) else {
             return Variable(value: value, tape: tape, index: noGradient)
         }
-        return tape.record(value, parents: parents, backward: backward)
+        return tape.record(value, op: op, parents: parents, backward: backward)
     }
 
     /// The same value detached from gradient flow (kept on the tape as a constant).

@@ -128,8 +128,22 @@ final class TapeTests: XCTestCase {
         XCTAssertLessThan(good, FiniteDifference.tolerance, "tanh passes the check (tolerance 1e-2)")
         // An op whose value is 2x but whose backward claims the derivative is 1.
         let wrong = GradientCheck.maximumError(inputs: [x]) { v in
-            weightedSum(Variable.result(v[0].value * 2, [v[0]]) { g in [g] })
+            weightedSum(Variable.result(v[0].value * 2, [v[0]], op: "wrong double") { g in [g] })
         }
         XCTAssertGreaterThan(wrong, 0.1, "a backward that is off by a factor 2 must fail the check")
+    }
+}
+
+/// Tape nodes carry the name of the op that made them.
+final class TapeNodeNameTests: XCTestCase {
+    func testNodesNameTheirOps() {
+        let tape = Tape()
+        let x = tape.watch(Tensor(shape: [1, 1, 4, 4], repeating: 0.5))
+        let w = tape.watch(Tensor(shape: [2, 1, 3, 3], repeating: 0.1))
+        let y = (conv2d(x, weight: w, bias: nil).relu() * 2).sum()
+        XCTAssertEqual(tape.recordedOps, [nil, nil, "conv2d", "elementwise", "* scalar", "sum"])
+        tape.checksFiniteGradients = true
+        let grads = tape.gradients(of: y)
+        XCTAssertEqual(grads[x]?.shape, [1, 1, 4, 4], "checked gradients still flow")
     }
 }
