@@ -108,13 +108,12 @@ extension ExperimentRunner {
                               .integer(set.count), .rate(misclassified), .rate(evaded), .rate(detectedAttacked),
                               .rate(detectedOperating),
                               .text(l2.isNaN ? "-" : "\(String(format: "%.3f", l2)) / \(String(format: "%.3f", lInf))")])
-                json.append(["detector": .string(target.name), "attack": .string(attack), "lambda": .number(Double(lambda)),
-                             "epsilon": eps.map { .number(Double($0)) } ?? .null,
-                             "threshold": .number(Double(target.attacked)), "misclassified": misclassified.json,
-                             "evaded": evaded.json, "detectedActive": detectedAttacked.json,
-                             "detectedOperating": detectedOperating.json,
-                             "undetectedMeanL2": l2.isNaN ? .null : .number(l2),
-                             "undetectedMeanLInf": lInf.isNaN ? .null : .number(lInf)])
+                let outcome = AdaptiveOutcome(detector: target.name, attack: attack, lambda: lambda, epsilon: eps,
+                                              threshold: target.attacked, misclassified: misclassified, evaded: evaded,
+                                              detectedAttacked: detectedAttacked, detectedOperating: detectedOperating,
+                                              undetectedMeanL2: l2.isNaN ? nil : l2, undetectedMeanLInfinity: lInf.isNaN ? nil : lInf)
+                adaptiveOutcomes.append(outcome)
+                json.append(outcome.json)
                 return (evaded, undetected)
             }
             for lambda in lambdas {
@@ -179,5 +178,38 @@ extension ExperimentRunner {
             return (caption: "\(detector): label \(set.labels[index]) -> \(set.predictedPerturbed[index])",
                     images: [picture(clean, 0), picture(chosen, row), picture(reconstructed, row), picture(perturbation, 0, signed: true)])
         }
+    }
+}
+
+/// One run of the adaptive attack against one detector, as measured.
+struct AdaptiveOutcome {
+    /// The detector attacked (`DAFAR`, `DAFAR fused`).
+    let detector: String
+    /// `PGD` or `CW-L2`.
+    let attack: String
+    /// The weight of the detector term.
+    let lambda: Float
+    /// The L-inf budget (nil for CW-L2).
+    let epsilon: Float?
+    /// The threshold attacked.
+    let threshold: Float
+    /// Misclassified, out of the correctly classified images.
+    let misclassified: Rate
+    /// Misclassified and not flagged at `threshold` (the attack's success), out of the same images.
+    let evaded: Rate
+    /// Misclassified examples flagged at the attacked and at the operating threshold.
+    let detectedAttacked: Rate
+    let detectedOperating: Rate
+    /// Mean L2 and L-inf of the undetected successes (nil when there are none).
+    let undetectedMeanL2: Double?
+    let undetectedMeanLInfinity: Double?
+
+    /// The row of `results.json`.
+    var json: JSONValue {
+        ["detector": .string(detector), "attack": .string(attack), "lambda": .number(Double(lambda)),
+         "epsilon": epsilon.map { .number(Double($0)) } ?? .null, "threshold": .number(Double(threshold)),
+         "misclassified": misclassified.json, "evaded": evaded.json, "detectedActive": detectedAttacked.json,
+         "detectedOperating": detectedOperating.json, "undetectedMeanL2": undetectedMeanL2.map { .number($0) } ?? .null,
+         "undetectedMeanLInf": undetectedMeanLInfinity.map { .number($0) } ?? .null]
     }
 }

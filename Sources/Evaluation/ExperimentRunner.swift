@@ -48,6 +48,8 @@ public final class ExperimentRunner {
     var book: ScoreBook!
     /// Machine-readable results, written to `results.json`.
     var results: [String: JSONValue] = [:]
+    /// The adaptive attack's outcomes, typed (the summary reads these, results.json is made from them).
+    var adaptiveOutcomes: [AdaptiveOutcome] = []
     /// Seconds per phase, in order.
     var timings: [(String, Double)] = []
     /// The compact summary printed on the terminal (filled by `run`).

@@ -113,21 +113,18 @@ extension ExperimentRunner {
         return table
     }
 
-    /// The adaptive attack's best evasion rate, as a sentence (nil when the experiment did not run).
+    /// The adaptive attack's best evasion rate against each detector, as a sentence (nil when the
+    /// experiment did not run or never got through).
     func adaptiveWorstCase() -> String? {
-        guard case .array(let rows)? = results["adaptive"] else { return nil }
-        var best: (rate: Double, text: String)?
-        for row in rows {
-            guard case .number(let lambda)? = row["lambda"], case .number(let eps)? = row["epsilon"],
-                  case .number(let value)? = row["evaded"]?["value"], value.isFinite,
-                  case .int(let numerator)? = row["evaded"]?["numerator"], case .int(let denominator)? = row["evaded"]?["denominator"]
-            else { continue }
-            if best == nil || value > best!.rate {
-                best = (value, "The adaptive attack (lambda \(format(lambda)), eps \(format(eps))) fools the classifier without being "
-                        + "flagged on \(Rate(numerator, of: denominator)) of the correctly classified test images.")
-            }
+        let detectors = adaptiveOutcomes.map(\.detector).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let parts = detectors.compactMap { name -> String? in
+            let worst = adaptiveOutcomes.filter { $0.detector == name && $0.evaded.value.isFinite }.max { $0.evaded.value < $1.evaded.value }
+            guard let worst, worst.evaded.value > 0 else { return nil }
+            let budget = worst.epsilon.map { ", eps \(format($0))" } ?? ""
+            return "against \(name), adaptive \(worst.attack) (lambda \(format(worst.lambda))\(budget)) fools the classifier without "
+                + "being flagged on \(worst.evaded) of the correctly classified test images"
         }
-        return best.flatMap { $0.rate > 0 ? $0.text : nil }
+        return parts.isEmpty ? nil : "The attacker who knows the detector: " + parts.joined(separator: "; ") + "."
     }
 
     /// Settings, inputs, timings and the commands that reproduce the run.
