@@ -80,7 +80,7 @@ struct DAFARInspect: ParsableCommand {
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one image file") }
-        guard ThresholdChoice(threshold) != nil else {
+        guard VerdictThreshold(threshold) != nil else {
             throw ValidationError("--threshold must be active, alpha, 1%, 5% or a non-negative number, got '\(threshold)'")
         }
         guard (1...16).contains(explainScale) else { throw ValidationError("--explain-scale must be between 1 and 16, got \(explainScale)") }
@@ -95,7 +95,7 @@ struct DAFARInspect: ParsableCommand {
             try checkInputFile(detector, what: "detector")
             if let explain { try Explanation.checkFolder(explain) }
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: URL(fileURLWithPath: detector))
-            let choice = ThresholdChoice(threshold)!
+            let choice = VerdictThreshold(threshold)!
             let threshold = try choice.resolve(dafar.detector!.calibration!, detectorPath: detector)
 
             // Every file is read and checked before anything is printed or written.

@@ -2,7 +2,7 @@ import DAFAR
 import Tensors
 
 /// Which threshold the verdicts of `dafar-inspect` use (`--threshold`).
-enum ThresholdChoice: Equatable, CustomStringConvertible {
+enum VerdictThreshold: Equatable, CustomStringConvertible {
     /// The detector file's active threshold (the default).
     case active
     /// alpha = mean + z * std of clean scores.
