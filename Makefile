@@ -43,6 +43,17 @@ release: setup
 test: setup
 	$(SWIFT) test
 
+.PHONY: format lint
+FORMAT_PATHS := Package.swift Sources Tests Benchmarks
+
+## format: rewrite the sources with swift-format (.swift-format: 4 spaces, lines of at most 140 characters)
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+## lint: what `make format` would change, and the rules of .swift-format, as errors
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
 .PHONY: test-asan fuzz
 FUZZ_SECONDS ?= 60
 
