@@ -64,9 +64,10 @@ public func jensenShannonDivergencePerSample(_ a: Variable, _ b: Variable, tempe
 public func maximum(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "maximum: shape \(a.shape) does not match shape \(b.shape)")
     let takesA = zip(a.value.storage, b.value.storage).map { $0 > $1 }
-    let value = Tensor(shape: a.shape, storage: zip(a.value.storage, b.value.storage).map { Swift.max($0, $1) })
+    let shape = a.shape  // capture the shape, not the Variable: a Variable holds its tape (no cycle)
+    let value = Tensor(shape: shape, storage: zip(a.value.storage, b.value.storage).map { Swift.max($0, $1) })
     return Variable.result(value, [a, b], op: "maximum") { g in
-        [Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
-         Tensor(shape: a.shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })]
+        [Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
+         Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })]
     }
 }

@@ -24,6 +24,8 @@ final class TapeLifetimeTests: XCTestCase {
             let loss = softmaxCrossEntropy(logits: logits, labels: [0, 2]) + meanSquaredError(back, x)
                 + l2NormPerSample(back - x).mean() + logits.logSumExp().sum() + logits.maxRows().sum()
                 + logits.gatherRows([1, 0]).sum() + (logits * logits / (logits.abs() + 1)).sum()
+                + jensenShannonDivergencePerSample(logits, logits * 0.5, temperature: 2).sum()
+                + maximum(logits, logits * 0.5).sum()
             _ = tape.gradients(of: loss)
         }
         XCTAssertNil(released, "the tape (and every activation it holds) leaked through a reference cycle")
