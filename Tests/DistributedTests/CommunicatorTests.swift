@@ -53,8 +53,11 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertLessThanOrEqual((batches.max() ?? 0) - (batches.min() ?? 0), 1, "balanced: \(batches)")
             XCTAssertEqual(batches.max() ?? 0, plan.maxBatchesPerShard)
         }
-        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 0), 0..<10)
-        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 1), 10..<35)
+        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 0), 0..<20)
+        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 1), 20..<35)
+        XCTAssertEqual(ShardPlan(count: 30, batchSize: 10, shards: 2).range(of: 0), 0..<10, "3 batches: rank 0 one, rank 1 two")
+        XCTAssertEqual(ShardPlan(count: 5, batchSize: 10, shards: 3).range(of: 0), 0..<0, "fewer batches than ranks: empty shards")
+        XCTAssertEqual(ShardPlan(count: 5, batchSize: 10, shards: 3).range(of: 2), 0..<5)
     }
 
     func testTensorBytesRoundTrip() {
