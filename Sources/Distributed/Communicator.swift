@@ -55,6 +55,14 @@ public enum Launcher {
         sizeVariables.contains { environment[$0] != nil }
     }
 
+    /// The number of ranks the launcher started, read without starting MPI (1 without a launcher).
+    public static func size(in environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        for name in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"] {
+            if let value = environment[name], let size = Int(value) { return size }
+        }
+        return 1
+    }
+
     /// This process's rank as the launcher announced it, read without starting MPI (0 without a launcher).
     public static func rank(in environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
         for name in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"] {

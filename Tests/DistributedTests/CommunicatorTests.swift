@@ -27,6 +27,9 @@ final class CommunicatorTests: XCTestCase {
     }
 
     func testLauncherDetection() {
+        XCTAssertEqual(Launcher.size(in: ["OMPI_COMM_WORLD_SIZE": "4"]), 4)
+        XCTAssertEqual(Launcher.size(in: ["SLURM_NTASKS": "8"]), 8)
+        XCTAssertEqual(Launcher.size(in: [:]), 1)
         XCTAssertFalse(Launcher.isPresent(in: ["PATH": "/usr/bin"]))
         XCTAssertTrue(Launcher.isPresent(in: ["OMPI_COMM_WORLD_SIZE": "2"]))
         XCTAssertTrue(Launcher.isPresent(in: ["PMIX_RANK": "0"]))
