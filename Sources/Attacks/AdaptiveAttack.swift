@@ -100,7 +100,7 @@ public struct AdaptiveAttack: Attack {
     }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         guard images.batchSize > 0 else { return images }
         let penalty = DetectorPenalty(detector: detector, weight: detectorWeight, margin: scoreMargin)
         switch method {
@@ -109,7 +109,7 @@ public struct AdaptiveAttack: Attack {
         case .projectedGradient(let pgd, let loss):
             let classes = goal.referenceClasses(labels: labels, count: images.batchSize,
                                                 classCount: model.classCount(images))
-            return pgd.ascent.run(images, generator: &generator, objective: { x in
+            return pgd.ascent.run(images, randomness: randomness, objective: { x in
                 loss.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
                     - penalty.evaluate(x).term
             }, isSuccessful: { candidate in

@@ -109,21 +109,40 @@ public enum AttackRunner {
     /// Perturbs `images` batch by batch. With `targets`, each image is pushed towards its target
     /// class and success means reaching it; otherwise success means leaving the label. With
     /// `countDetector`, success also requires not being flagged (the adaptive criterion); the
-    /// detector's scores are recorded whenever a detector is given.
+    /// detector's scores are recorded whenever a detector is given. Image `i` draws its random
+    /// start or target from `ImageRandomness(seed: seed)`'s stream `i`.
     public static func run(_ attack: any Attack, images: Tensor, labels: [Int], attackLabels: [Int], targets: [Int]? = nil,
                            model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool,
                            batchSize: Int, seed: UInt64, onBatch: (Int) -> Void = { _ in }) -> AdversarialSet {
-        precondition(targets.map { $0.count == labels.count } ?? true, "attack runner: \(targets?.count ?? 0) targets for \(labels.count) images")
-        var generator = SeededGenerator(seed: seed)
+        let randomness = ImageRandomness(seed: seed)
+        let xAdversarial = perturb(attack, images: images, attackLabels: attackLabels, targets: targets, model: model,
+                                   batchSize: batchSize, randomness: randomness, onBatch: onBatch)
+        return assemble(images: images, adversarial: xAdversarial, labels: labels, targets: targets, model: model,
+                        detector: detector, countDetector: countDetector)
+    }
+
+    /// The adversarial images `[N, C, H, W]` of `images`, attacked in batches of `batchSize`; batch
+    /// `[a, b)` gets `randomness.advanced(by: a)`. `onBatch` receives the number of images done.
+    /// A shard of a larger run passes the run's streams advanced to its first image.
+    public static func perturb(_ attack: any Attack, images: Tensor, attackLabels: [Int], targets: [Int]?,
+                               model: DifferentiableClassifier, batchSize: Int, randomness: ImageRandomness,
+                               onBatch: (Int) -> Void = { _ in }) -> Tensor {
+        precondition(targets.map { $0.count == attackLabels.count } ?? true,
+                     "attack runner: \(targets?.count ?? 0) targets for \(attackLabels.count) images")
         var adversarial: [Tensor] = []
-        let n = images.batchSize
         for range in images.batchRanges(size: batchSize) {
             let goal = targets.map { AttackGoal.targeted(Array($0[range])) } ?? .untargeted
             adversarial.append(attack.perturb(images.slice(range), labels: Array(attackLabels[range]), goal: goal,
-                                              model: model, generator: &generator))
+                                              model: model, randomness: randomness.advanced(by: range.lowerBound)))
             onBatch(range.upperBound)
         }
-        let xAdversarial = n == 0 ? images : Tensor.concatenate(adversarial)
+        return images.batchSize == 0 ? images : Tensor.concatenate(adversarial)
+    }
+
+    /// The set of `images` and their adversarial versions: predictions, success and scores.
+    public static func assemble(images: Tensor, adversarial xAdversarial: Tensor, labels: [Int], targets: [Int]?,
+                                model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool) -> AdversarialSet {
+        precondition(targets.map { $0.count == labels.count } ?? true, "attack runner: \(targets?.count ?? 0) targets for \(labels.count) images")
         let outcome = AttackOutcome(original: images, adversarial: xAdversarial, labels: labels,
                                     goal: targets.map { .targeted($0) } ?? .untargeted,
                                     classifier: model, detector: countDetector ? detector : nil)

@@ -101,13 +101,21 @@ public protocol Attack {
     ///   - labels: the true class of each image (pass the model's predictions
     ///     instead to avoid label leaking, as cleverhans does when none are given).
     ///   - goal: untargeted (leave the label) or targeted (reach the given classes).
-    ///   - generator: the source of every random choice (random starts, JSMA's
-    ///     random targets).
+    ///   - randomness: the source of every random choice (random starts, JSMA's
+    ///     random targets), one stream per image: an image's draws depend on the run's
+    ///     seed and its index in the run only, never on the rest of its batch.
     func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                 generator: inout SeededGenerator) -> Tensor
+                 randomness: ImageRandomness) -> Tensor
 }
 
 extension Attack {
+    /// Attacks a batch on its own: the streams of a run whose seed is the next draw of `generator`
+    /// and whose first image is `images[0]`.
+    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+                        generator: inout SeededGenerator) -> Tensor {
+        perturb(images, labels: labels, goal: goal, model: model, randomness: ImageRandomness(seed: generator.next()))
+    }
+
     /// Attacks with the model's own predictions as labels (what cleverhans does when
     /// no labels are given; avoids label leaking).
     public func perturb(_ images: Tensor, goal: AttackGoal = .untargeted, model: DifferentiableClassifier,

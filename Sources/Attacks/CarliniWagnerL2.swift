@@ -80,7 +80,7 @@ public struct CarliniWagnerL2: Attack {
     }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         run(images, labels: labels, goal: goal, model: model, penalty: nil)
     }
 

@@ -46,7 +46,7 @@ public struct DeepFool: Attack {
     }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         let n = images.batchSize, features = images.itemCount
         guard n > 0 else { return images }
         let classCount = model.classCount(images)

@@ -33,10 +33,10 @@ public struct FastGradientMethod: Attack {
     public var settings: [String: String] { ["norm": norm.rawValue, "epsilon": describe(epsilon)] }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         guard images.batchSize > 0 else { return images }
         let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
-        return ascent.run(images, generator: &generator, objective: { x in
+        return ascent.run(images, randomness: randomness, objective: { x in
             ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
         }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
     }

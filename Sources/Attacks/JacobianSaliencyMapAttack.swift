@@ -19,7 +19,7 @@ import Tensors
 /// pixels remain, or when no pair satisfies the sign conditions (cleverhans would
 /// then modify pixel 0, an artefact of taking the arg-max of an all-zero table).
 ///
-/// Untargeted goals draw a random target `!= label` per image from the generator.
+/// Untargeted goals draw a random target `!= label` per image from that image's stream (`ImageRandomness`).
 /// The Jacobian rows needed take two backward passes for the whole batch
 /// (`alpha`: seed one-hot at `t`; `alpha + beta`: seed all ones), and the pair
 /// search scans `O(d^2)` pairs in `O(d)` memory per image (no `d x d` table).
@@ -45,13 +45,13 @@ public struct JacobianSaliencyMapAttack: Attack {
     public func maximumIterations(features: Int) -> Int { Int((Double(features) * Double(gamma) / 2).rounded(.down)) }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         let n = images.batchSize, features = images.itemCount
         guard n > 0 else { return images }
         let classCount = model.classCount(images)
         precondition(classCount >= 2, "JSMA needs at least 2 classes, got \(classCount)")
         var targets = goal.referenceClasses(labels: labels, count: n, classCount: classCount)
-        if !goal.isTargeted { targets = AttackGoal.randomTargets(labels: labels, classCount: classCount, generator: &generator) }
+        if !goal.isTargeted { targets = AttackGoal.randomTargets(labels: labels, classCount: classCount, randomness: randomness) }
         let increase = theta > 0
         var x = images
         var domain = images.storage.map { increase ? $0 < 1 : $0 > 0 }                 // [N * features]

@@ -44,7 +44,7 @@ struct ProjectedAscent {
     ///   - objective: the per-sample objective `[N]` to maximise, recorded on the input's tape.
     ///   - isSuccessful: whether each sample of a candidate batch is a success
     ///     (only consulted to choose between restarts).
-    func run(_ images: Tensor, generator: inout SeededGenerator, objective: (Variable) -> Variable,
+    func run(_ images: Tensor, randomness: ImageRandomness, objective: (Variable) -> Variable,
              isSuccessful: (Tensor) -> [Bool]) -> Tensor {
         precondition(images.rank >= 2, "attack: images need a batch axis, got shape \(images.shape)")
         var best = images
@@ -53,7 +53,7 @@ struct ProjectedAscent {
         for restart in 0..<restarts {
             var x = images
             if randomStart {
-                x = (images + norm.randomPoint(shape: images.shape, radius: epsilon, using: &generator)).clamped(0, 1)
+                x = (images + norm.randomPoint(shape: images.shape, radius: epsilon, randomness: randomness, stream: UInt64(restart))).clamped(0, 1)
             }
             for _ in 0..<steps {
                 let direction = norm.steepestAscentDirection(objectiveGradient(at: x, objective))

@@ -64,10 +64,10 @@ public struct ProjectedGradientDescent: Attack {
     public var settings: [String: String] { ascent.settings }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+                        randomness: ImageRandomness) -> Tensor {
         guard images.batchSize > 0 else { return images }
         let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
-        return ascent.run(images, generator: &generator, objective: { x in
+        return ascent.run(images, randomness: randomness, objective: { x in
             ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
         }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
     }
@@ -90,7 +90,7 @@ public struct BasicIterativeMethod: Attack {
     public var settings: [String: String] { pgd.settings }
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
-        pgd.perturb(images, labels: labels, goal: goal, model: model, generator: &generator)
+                        randomness: ImageRandomness) -> Tensor {
+        pgd.perturb(images, labels: labels, goal: goal, model: model, randomness: randomness)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 
 extension ParsableCommand {
@@ -7,7 +8,8 @@ extension ParsableCommand {
     /// is, with exit status 64; `--help` and `--version` behave as usual.
     ///
     /// Errors from `run()` are reported by `reportingErrors`, which throws an `ExitCode` that is
-    /// passed through unchanged (130 after Ctrl-C, 65 for bad data, ...).
+    /// passed through unchanged (130 after Ctrl-C, 65 for bad data, ...). Under a launcher
+    /// (mpirun, srun) only rank 0 prints a usage error; every rank exits with its status.
     public static func mainReportingOneLine(_ arguments: [String]? = nil) -> Never {
         let error: Error
         do {
@@ -20,7 +22,8 @@ extension ParsableCommand {
         let status = exitCode(for: error)
         if status == .success { exit(withError: error) }
         let message = self.message(for: error)
-        if !message.isEmpty {
+        // under mpirun every rank parses the same arguments: only rank 0 prints the error
+        if !message.isEmpty && Launcher.rank() == 0 {
             let name = configuration.commandName ?? "the command"
             printError("error: \(printable(oneLine(message))) (see '\(name) --help')")
         }

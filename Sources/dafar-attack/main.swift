@@ -4,6 +4,7 @@ import CommandSupport
 import DAFAR
 import Evaluation
 import Datasets
+import Distributed
 import Foundation
 import NeuralNetworks
 import Tensors
@@ -23,6 +24,9 @@ struct DAFARAttack: ParsableCommand {
         The set holds x, x_adv, y, pred_clean, pred_adv, success (and target with --target, detector scores \
         when --detector is given).
         Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
+        Under mpirun or srun every rank attacks a contiguous shard of whole batches and rank 0 writes the one \
+        file; random starts and targets come from (seed, image index), so the tensors equal one process's \
+        with the same seed and --threads 1.
         """)
 
     /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
@@ -122,98 +126,143 @@ struct DAFARAttack: ParsableCommand {
         if attack.needsDetector && detector == nil { throw ValidationError("--attack \(attack.rawValue) needs --detector FILE") }
     }
 
+    /// What every rank prepares before attacking: the model, the images, the attack and its goal.
+    struct Prepared {
+        var dafar: DAFARModel
+        var images: LabeledImages
+        var method: any Attack
+        var attackLabels: [Int]
+        var targets: [Int]?
+    }
+
+    /// Under mpirun/srun every rank attacks a contiguous shard of whole batches and rank 0 gathers the
+    /// adversarial images and writes the one file; started alone, the one rank attacks every image.
     func run() throws {
-        try reportingErrors {
-            runtime.apply()
-            try checkInputFile(model, what: "model")
-            if let detector { try checkInputFile(detector, what: "detector") }
-            try checkOutputPath(output)
-            let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: detector.map { URL(fileURLWithPath: $0) })
-            let splits = try data.load(seed: seed)
-            var images = split.images(of: splits)
-            guard images.imageShape == dafar.inputShape else {
-                throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(images.imageShape) images")
-            }
-            let classifier = dafar.attackableClassifier
-            if onlyCorrect {
-                let predictions = dafar.classify(images.images)
-                images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
-            }
-            let classCount = dafar.network.classCount
-            if let k = fixedTargetClass {
-                guard k < classCount else { throw ValidationError("--target \(k) is not a class of this model (classes 0..<\(classCount))") }
-                let skipped = images.labels.filter { $0 == k }.count
-                images = images.subset(images.labels.indices.filter { images.labels[$0] != k })
-                if !runtime.quiet { print("--target \(k): skipping the \(skipped) images of class \(k) in the \(split) split") }
-            }
-            images = images.prefix(count)
-            guard images.count > 0 else {
-                throw DatasetError(kind: .badContent, path: "", message: "no images to attack: the \(split) split \(onlyCorrect ? "has no image the model classifies correctly" : "is empty"); choose another --split\(onlyCorrect ? " or drop --only-correct" : "")")
-            }
-            var spec = AttackSpec(kind: attack)
-            spec.epsilon = eps
-            spec.steps = steps
-            spec.stepSize = stepSize
-            spec.restarts = restarts
-            spec.randomStart = !noRandomStart
-            spec.confidence = confidence
-            spec.binarySearchSteps = binarySteps
-            spec.initialConstant = initialConst
-            spec.carliniOriginal = carliniOriginal
-            spec.theta = theta
-            spec.gamma = gamma
-            spec.lambda = lambda
-            let attackDetector = dafar.attackableDetector
-            let method: any Attack
-            do { method = try spec.make(detector: attackDetector) } catch let error as AttackConfigurationError {
-                throw ValidationError(error.description)
-            }
-            let attackLabels = labels == "true" ? images.labels : dafar.classify(images.images)
-            var targets: [Int]?
-            if let k = fixedTargetClass { targets = [Int](repeating: k, count: images.count) }
-            if target == "random" {
-                var targetGenerator = SeededGenerator(seed: seed ^ 0x7461_7267_6574)   // "target": apart from the attack's own draws
-                targets = AttackGoal.randomTargets(labels: attackLabels, classCount: classCount, generator: &targetGenerator)
-            }
-            let bar = ProgressBar(total: images.count, label: method.name, enabled: !runtime.quiet)
-            let start = Date()
-            var set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: attackLabels,
-                                       targets: targets, model: classifier, detector: attackDetector, countDetector: attack.needsDetector,
-                                       batchSize: batchSize, seed: seed) { done in
-                bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
-            }
-            bar.finish()
-            let seconds = Date().timeIntervalSince(start)
-            let summary = PerturbationSummary(set)
-            set.metadata = [
-                "attack": method.name, "attack_kind": attack.rawValue,
-                "attack_settings": String(decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
-                "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
-                "dataset": data.dataset.rawValue, "split": split.rawValue, "count": String(set.count), "only_correct": String(onlyCorrect),
-                "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount),
-                "success_criterion": (targets == nil ? "misclassified" : "target reached") + (attack.needsDetector ? " and not flagged" : ""),
-                "target": target ?? "none",
-                "success_rate": String(set.successRate), "mean_l2_successful": summary.meanL2.map { String($0) } ?? "none",
-                "mean_linf_successful": summary.meanLInf.map { String($0) } ?? "none",
-                "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion,
-            ]
-            try set.archive().write(to: URL(fileURLWithPath: output))
-            let successes = set.success.filter { $0 }.count
-            print(String(format: "%@: success %.2f %% (%d/%d), mean L2 %@, mean L-inf %@ of successful examples, %.1f adversarial examples/s",
-                         method.name, set.successRate * 100, successes, set.count,
-                         summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
-                         Double(set.count) / max(1e-9, seconds)))
-            if targets != nil {
-                let misclassified = zip(set.predictedAdversarial, set.labels).filter { $0 != $1 }.count
-                print(String(format: "success = the target class reached (--target %@); misclassified: %.2f %% (%d/%d)",
-                             target!, Double(misclassified) / Double(max(1, set.count)) * 100, misclassified, set.count))
-            }
-            if let scores = set.scoreAdversarial, let threshold = dafar.threshold {
-                let flagged = zip(scores, set.success).filter { $0.1 && $0.0 > threshold }.count
-                print(String(format: "detector flags %d of %d successful examples (threshold %.4f)", flagged, successes, threshold))
-            }
-            print("adversarial set written to \(output)")
+        let world = Launcher.communicator()
+        defer { world.finalize() }
+        var prepared: Prepared?
+        try agreeingOnErrors(world) { prepared = try prepare(isRoot: world.isRoot) }
+        guard let prepared else { return }
+        let images = prepared.images, classifier = prepared.dafar.attackableClassifier
+        let plan = ShardPlan(count: images.count, batchSize: batchSize, shards: world.size)
+        let shard = plan.range(of: world.rank)
+        let bar = ProgressBar(total: images.count, label: prepared.method.name, enabled: !runtime.quiet && world.isRoot)
+        let start = Date()
+        var rounds = 0
+        /// One all-reduce per batch round gives rank 0 the global count (every rank takes part in every round).
+        func round(_ doneHere: Int) {
+            rounds += 1
+            var done = [Float(doneHere)]
+            world.allReduceSum(&done)
+            bar.update(Int(done[0]), String(format: "%.1f img/s", Double(done[0]) / max(1e-9, Date().timeIntervalSince(start))))
         }
+        let shardImages = shard.isEmpty ? Tensor(shape: [0] + Array(images.images.shape.dropFirst())) : images.images.slice(shard)
+        let shardAdversarial = AttackRunner.perturb(
+            prepared.method, images: shardImages, attackLabels: Array(prepared.attackLabels[shard]),
+            targets: prepared.targets.map { Array($0[shard]) }, model: classifier, batchSize: batchSize,
+            randomness: ImageRandomness(seed: seed, firstIndex: shard.lowerBound)) { round($0) }
+        while rounds < plan.maxBatchesPerShard { round(shard.count) }
+        let gathered = world.gather(shardAdversarial.storageBytes)
+        bar.finish()
+        guard let gathered else { return }
+        let adversarial = Tensor(shape: images.images.shape, storageBytes: Array(gathered.joined()))
+        try reportingErrors {
+            try write(prepared, adversarial: adversarial, seconds: Date().timeIntervalSince(start), ranks: world.size)
+        }
+    }
+
+    /// Loads the model and the images, chooses the images and their targets, builds the attack
+    /// (identically on every rank; only rank 0 prints).
+    func prepare(isRoot: Bool) throws -> Prepared {
+        runtime.apply()
+        try checkInputFile(model, what: "model")
+        if let detector { try checkInputFile(detector, what: "detector") }
+        try checkOutputPath(output)
+        let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: detector.map { URL(fileURLWithPath: $0) })
+        let splits = try data.load(seed: seed)
+        var images = split.images(of: splits)
+        guard images.imageShape == dafar.inputShape else {
+            throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(images.imageShape) images")
+        }
+        if onlyCorrect {
+            let predictions = dafar.classify(images.images)
+            images = images.subset(predictions.indices.filter { predictions[$0] == images.labels[$0] })
+        }
+        let classCount = dafar.network.classCount
+        if let k = fixedTargetClass {
+            guard k < classCount else { throw ValidationError("--target \(k) is not a class of this model (classes 0..<\(classCount))") }
+            let skipped = images.labels.filter { $0 == k }.count
+            images = images.subset(images.labels.indices.filter { images.labels[$0] != k })
+            if !runtime.quiet && isRoot { print("--target \(k): skipping the \(skipped) images of class \(k) in the \(split) split") }
+        }
+        images = images.prefix(count)
+        guard images.count > 0 else {
+            throw DatasetError(kind: .badContent, path: "", message: "no images to attack: the \(split) split \(onlyCorrect ? "has no image the model classifies correctly" : "is empty"); choose another --split\(onlyCorrect ? " or drop --only-correct" : "")")
+        }
+        var spec = AttackSpec(kind: attack)
+        spec.epsilon = eps
+        spec.steps = steps
+        spec.stepSize = stepSize
+        spec.restarts = restarts
+        spec.randomStart = !noRandomStart
+        spec.confidence = confidence
+        spec.binarySearchSteps = binarySteps
+        spec.initialConstant = initialConst
+        spec.carliniOriginal = carliniOriginal
+        spec.theta = theta
+        spec.gamma = gamma
+        spec.lambda = lambda
+        let method: any Attack
+        do { method = try spec.make(detector: dafar.attackableDetector) } catch let error as AttackConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let attackLabels = labels == "true" ? images.labels : dafar.classify(images.images)
+        var targets: [Int]?
+        if let k = fixedTargetClass { targets = [Int](repeating: k, count: images.count) }
+        if target == "random" {
+            // per image from (seed, index): apart from the attack's own streams, the same for any number of ranks
+            targets = AttackGoal.randomTargets(labels: attackLabels, classCount: classCount,
+                                               randomness: ImageRandomness(seed: seed ^ 0x7461_7267_6574))
+        }
+        return Prepared(dafar: dafar, images: images, method: method, attackLabels: attackLabels, targets: targets)
+    }
+
+    /// Rank 0: predictions, success and scores of the whole set, the file (atomically) and the summary.
+    func write(_ prepared: Prepared, adversarial: Tensor, seconds: Double, ranks: Int) throws {
+        let (dafar, images, method, targets) = (prepared.dafar, prepared.images, prepared.method, prepared.targets)
+        var set = AttackRunner.assemble(images: images.images, adversarial: adversarial, labels: images.labels, targets: targets,
+                                        model: dafar.attackableClassifier, detector: dafar.attackableDetector,
+                                        countDetector: attack.needsDetector)
+        let summary = PerturbationSummary(set)
+        set.metadata = [
+            "attack": method.name, "attack_kind": attack.rawValue,
+            "attack_settings": String(decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
+            "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
+            "dataset": data.dataset.rawValue, "split": split.rawValue, "count": String(set.count), "only_correct": String(onlyCorrect),
+            "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount), "ranks": String(ranks),
+            "random_streams": "per image (seed, index)",
+            "success_criterion": (targets == nil ? "misclassified" : "target reached") + (attack.needsDetector ? " and not flagged" : ""),
+            "target": target ?? "none",
+            "success_rate": String(set.successRate), "mean_l2_successful": summary.meanL2.map { String($0) } ?? "none",
+            "mean_linf_successful": summary.meanLInf.map { String($0) } ?? "none",
+            "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion,
+        ]
+        try set.archive().write(to: URL(fileURLWithPath: output))
+        let successes = set.success.filter { $0 }.count
+        print(String(format: "%@: success %.2f %% (%d/%d), mean L2 %@, mean L-inf %@ of successful examples, %.1f adversarial examples/s",
+                     method.name, set.successRate * 100, successes, set.count,
+                     summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
+                     Double(set.count) / max(1e-9, seconds)) + (ranks > 1 ? " on \(ranks) ranks" : ""))
+        if targets != nil {
+            let misclassified = zip(set.predictedAdversarial, set.labels).filter { $0 != $1 }.count
+            print(String(format: "success = the target class reached (--target %@); misclassified: %.2f %% (%d/%d)",
+                         target!, Double(misclassified) / Double(max(1, set.count)) * 100, misclassified, set.count))
+        }
+        if let scores = set.scoreAdversarial, let threshold = dafar.threshold {
+            let flagged = zip(scores, set.success).filter { $0.1 && $0.0 > threshold }.count
+            print(String(format: "detector flags %d of %d successful examples (threshold %.4f)", flagged, successes, threshold))
+        }
+        print("adversarial set written to \(output)")
     }
 }
 

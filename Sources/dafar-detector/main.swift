@@ -96,6 +96,7 @@ struct DAFARDetector: ParsableCommand {
     }
 
     func run() throws {
+        try refuseSeveralRanks("dafar-detector")
         try reportingErrors {
             runtime.apply()
             try checkInputFile(model, what: "model")

@@ -147,6 +147,7 @@ struct DAFAREval: ParsableCommand {
     }
 
     func run() throws {
+        try refuseSeveralRanks("dafar-eval")
         try reportingErrors {
             runtime.apply()
             try checkInputFile(model, what: "model")

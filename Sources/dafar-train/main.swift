@@ -98,6 +98,7 @@ struct DAFARTrain: ParsableCommand {
     }
 
     func run() throws {
+        try refuseSeveralRanks("dafar-train")
         try reportingErrors {
             runtime.apply()
             Interrupt.install()

@@ -1,0 +1,93 @@
+import Distributed
+import Tensors
+import XCTest
+
+/// The single-process communicator, the launcher detection, the shard plans, and the MPI
+/// communicator under `mpirun -np 2` (shared memory and TCP) through `dafar-mpi-check`.
+final class CommunicatorTests: XCTestCase {
+    func testSingleProcessCollectivesLeaveDataAsIs() {
+        let world = SingleProcessCommunicator()
+        XCTAssertEqual(world.rank, 0)
+        XCTAssertEqual(world.size, 1)
+        XCTAssertTrue(world.isRoot)
+        for count in [0, 1, 1001] {
+            var values = (0..<count).map { Float($0) * 0.5 }
+            world.allReduceSum(&values)
+            XCTAssertEqual(values, (0..<count).map { Float($0) * 0.5 }, "the sum over one rank is the buffer itself")
+        }
+        var bytes: [UInt8] = [1, 2, 3]
+        world.broadcast(&bytes, from: 0)
+        XCTAssertEqual(bytes, [1, 2, 3])
+        XCTAssertEqual(world.gather([4, 5]), [[4, 5]])
+        XCTAssertEqual(world.gather([]), [[]])
+        XCTAssertEqual(world.statuses(65), [65])
+        XCTAssertEqual(world.statuses(300), [255], "statuses are clamped to exit statuses")
+        world.barrier()
+        world.finalize()
+    }
+
+    func testLauncherDetection() {
+        XCTAssertEqual(Launcher.size(in: ["OMPI_COMM_WORLD_SIZE": "4"]), 4)
+        XCTAssertEqual(Launcher.size(in: ["SLURM_NTASKS": "8"]), 8)
+        XCTAssertEqual(Launcher.size(in: [:]), 1)
+        XCTAssertFalse(Launcher.isPresent(in: ["PATH": "/usr/bin"]))
+        XCTAssertTrue(Launcher.isPresent(in: ["OMPI_COMM_WORLD_SIZE": "2"]))
+        XCTAssertTrue(Launcher.isPresent(in: ["PMIX_RANK": "0"]))
+        XCTAssertTrue(Launcher.isPresent(in: ["PMI_SIZE": "4"]))
+        XCTAssertEqual(Launcher.rank(in: ["OMPI_COMM_WORLD_RANK": "3"]), 3)
+        XCTAssertEqual(Launcher.rank(in: ["SLURM_PROCID": "5"]), 5)
+        XCTAssertEqual(Launcher.rank(in: [:]), 0)
+        // this test process was not started by a launcher: no MPI
+        XCTAssertTrue(Launcher.communicator() is SingleProcessCommunicator)
+    }
+
+    func testShardsAreContiguousWholeBatchesCoveringEveryImage() {
+        for (count, batch, shards) in [(0, 10, 2), (1, 10, 2), (35, 10, 2), (40, 10, 3), (1000, 100, 2), (7, 3, 5), (400, 100, 8)] {
+            let plan = ShardPlan(count: count, batchSize: batch, shards: shards)
+            let ranges = (0..<shards).map { plan.range(of: $0) }
+            XCTAssertEqual(ranges.first?.lowerBound, 0, "\(count)/\(batch)/\(shards)")
+            XCTAssertEqual(ranges.last?.upperBound, count, "\(count)/\(batch)/\(shards)")
+            for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, "contiguous") }
+            for r in ranges.dropLast() where !r.isEmpty {
+                XCTAssertEqual(r.lowerBound % batch, 0, "a shard starts on a batch boundary")
+                XCTAssertEqual(r.count % batch, 0, "only the last shard may end in a short batch")
+            }
+            let batches = ranges.map { ($0.count + batch - 1) / batch }
+            XCTAssertLessThanOrEqual((batches.max() ?? 0) - (batches.min() ?? 0), 1, "balanced: \(batches)")
+            XCTAssertEqual(batches.max() ?? 0, plan.maxBatchesPerShard)
+        }
+        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 0), 0..<20)
+        XCTAssertEqual(ShardPlan(count: 35, batchSize: 10, shards: 2).range(of: 1), 20..<35)
+        XCTAssertEqual(ShardPlan(count: 30, batchSize: 10, shards: 2).range(of: 0), 0..<10, "3 batches: rank 0 one, rank 1 two")
+        XCTAssertEqual(ShardPlan(count: 5, batchSize: 10, shards: 3).range(of: 0), 0..<0, "fewer batches than ranks: empty shards")
+        XCTAssertEqual(ShardPlan(count: 5, batchSize: 10, shards: 3).range(of: 2), 0..<5)
+    }
+
+    func testTensorBytesRoundTrip() {
+        let t = Tensor(shape: [2, 3], storage: [0, -1.5, .pi, 1e-30, 7, .infinity])
+        XCTAssertEqual(t.storageBytes.count, 24)
+        XCTAssertEqual(Tensor(shape: [2, 3], storageBytes: t.storageBytes).storage, t.storage)
+    }
+
+    func testCheckProgramPassesInOneProcessWithoutMPI() throws {
+        let result = try MPIRun.run("dafar-mpi-check", [], ranks: 0, timeout: 60)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("all checks passed on 1 rank(s) (SingleProcessCommunicator)"), result.output)
+    }
+
+    func testMPICollectivesOnTwoRanksSharedMemory() throws {
+        let result = try MPIRun.run("dafar-mpi-check", [], ranks: 2)
+        XCTAssertFalse(result.timedOut, "mpirun did not finish within 120 s: \(result.output)")
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("all checks passed on 2 rank(s) (MPICommunicator)"), result.output)
+        XCTAssertTrue(result.output.contains("all-reduce large 17000001 ok"), result.output)
+    }
+
+    /// The TCP transport (what separate hosts use), with small chunks so that every operation takes several MPI calls.
+    func testMPICollectivesOnTwoRanksOverTCPInChunks() throws {
+        let result = try MPIRun.run("dafar-mpi-check", ["--chunk", "1000003"], ranks: 2, mpiArguments: ["--mca", "btl", "tcp,self"])
+        XCTAssertFalse(result.timedOut, "mpirun did not finish within 120 s: \(result.output)")
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("all checks passed on 2 rank(s) (MPICommunicator)"), result.output)
+    }
+}

@@ -1,0 +1,77 @@
+// dafar-mpi-check: runs every collective of the communicator that `Launcher.communicator()` picks
+// (MPI under mpirun, the single-process one otherwise) on empty, one-element, odd-sized and large
+// buffers, checks the exact results on every rank and exits 1 with a message on the first wrong value.
+// Used by DistributedTests under `mpirun -np 2`; `--chunk N` sets MPI's chunk size (elements per call).
+import Distributed
+import Foundation
+
+var arguments = CommandLine.arguments.dropFirst()
+var chunk = 1 << 27
+var largeCount = 17_000_001          // 68 MB of Floats: more than 64 MB
+while let argument = arguments.popFirst() {
+    switch argument {
+    case "--chunk": chunk = Int(arguments.popFirst() ?? "") ?? chunk
+    case "--large": largeCount = Int(arguments.popFirst() ?? "") ?? largeCount
+    default: FileHandle.standardError.write(Data("usage: dafar-mpi-check [--chunk N] [--large N]\n".utf8)); exit(64)
+    }
+}
+
+let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
+let rank = world.rank, size = world.size
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message)\n".utf8))
+    world.abort(status: 1)
+}
+
+func checkAllReduce(count: Int, name: String) {
+    // element i of rank r: (i % 7) + r; the sum over ranks is size * (i % 7) + size * (size - 1) / 2, exact in Float
+    var values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        for i in 0..<count { buffer[i] = Float(i % 7 + rank) }
+        initialized = count
+    }
+    world.allReduceSum(&values)
+    let offset = size * (size - 1) / 2
+    for i in 0..<count where values[i] != Float(size * (i % 7) + offset) {
+        fail("all-reduce of \(name) (\(count) elements): element \(i) is \(values[i]), expected \(size * (i % 7) + offset)")
+    }
+    if rank == 0 { print("all-reduce \(name) \(count) ok") }
+}
+
+checkAllReduce(count: 0, name: "empty")
+checkAllReduce(count: 1, name: "one-element")
+checkAllReduce(count: 1001, name: "odd-sized")
+checkAllReduce(count: largeCount, name: "large")
+
+// broadcast: from the last rank, a buffer whose size only that rank knows; then an empty one from rank 0
+let root = size - 1
+var message = rank == root ? (0..<100_003).map { UInt8(truncatingIfNeeded: $0 * 31 + 7) } : [1, 2, 3]
+world.broadcast(&message, from: root)
+guard message.count == 100_003, message.indices.allSatisfy({ message[$0] == UInt8(truncatingIfNeeded: $0 * 31 + 7) }) else {
+    fail("broadcast from rank \(root): got \(message.count) bytes, not the 100003 sent")
+}
+var empty: [UInt8] = rank == 0 ? [] : [9, 9]
+world.broadcast(&empty, from: 0)
+guard empty.isEmpty else { fail("broadcast of an empty buffer gave \(empty.count) bytes") }
+if rank == 0 { print("broadcast ok") }
+
+// gather: rank r sends r * 100003 bytes (rank 0 sends none), byte i = (r + i) % 251
+let mine = (0..<(rank * 100_003)).map { UInt8(($0 + rank) % 251) }
+let gathered = world.gather(mine)
+if rank == 0 {
+    guard let gathered, gathered.count == size else { fail("gather returned \(gathered.map { "\($0.count) buffers" } ?? "nil") on rank 0, expected \(size)") }
+    for (r, bytes) in gathered.enumerated() {
+        guard bytes.count == r * 100_003, bytes.indices.allSatisfy({ bytes[$0] == UInt8(($0 + r) % 251) }) else {
+            fail("gather: rank \(r)'s buffer has \(bytes.count) bytes or wrong content (expected \(r * 100_003))")
+        }
+    }
+    print("gather ok")
+} else if gathered != nil {
+    fail("gather returned buffers on rank \(rank); only rank 0 receives")
+}
+
+let statuses = world.statuses(rank == size - 1 ? 66 : 0)
+guard statuses == (0..<size).map({ $0 == size - 1 ? 66 : 0 }) else { fail("statuses: got \(statuses)") }
+world.barrier()
+if rank == 0 { print("statuses ok\nall checks passed on \(size) rank(s) (\(type(of: world)))") }
+world.finalize()
