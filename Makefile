@@ -1,6 +1,6 @@
 # DAFAR-Swift. `make test` and `make run` install what is missing first.
 SWIFT      ?= swift
-APT_PKGS   := libopenblas-dev liblapacke-dev pkg-config zlib1g-dev
+APT_PKGS   := libopenblas-dev liblapacke-dev pkg-config zlib1g-dev libpng-dev
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := $(SWIFT) build -c release
 BIN         = $(shell $(SWIFT) build -c release --show-bin-path)

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Autodiff
+import CommandSupport
+import DAFAR
+import Foundation
+import ImageFiles
+import NeuralNetworks
+import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OutputFormat: ExpressibleByArgument {}
+
+/// `dafar-inspect`: DAFAR's verdict on a user's own image files.
+@main
+struct DAFARInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dafar-inspect",
+        abstract: "Say whether images in your own files are adversarial (DAFAR's verdict, Eq. 4).",
+        discussion: """
+        Files, told apart by their first bytes and then by their extension: PNG (one image; grey, grey + alpha, \
+        RGB, RGBA or palette; 8-bit, or 16-bit scaled to 8 bits); NumPy .npy (float32 in [0, 1] or uint8, \
+        little-endian, C order, shaped [N, C, H, W], [N, H, W] or [H, W]); safetensors (the tensor named by \
+        --tensor, by default x_adv, else x: the sets dafar-attack writes hold both; F32 in [0, 1] or U8, same \
+        shapes); IDX image files as MNIST's, plain or .gz.
+
+        Pixel values are byte / 255. Nothing is resized: an image whose [C, H, W] differs from the model's is an \
+        error naming both. PNG channels are converted only in these ways: alpha is dropped (not composited); \
+        grey stays grey, or is copied into R, G and B for a colour model; RGB stays RGB, and a grey model \
+        accepts it only when R = G = B at every pixel (a grey image saved in colour), otherwise it is an error.
+
+        Output, one line per image: a JSON object (JSON Lines) with file, index (the image's position in its \
+        file), predicted_class, probability (softmax of the logits at that class), score (the anomaly score \
+        ||delta - C(delta)||), threshold and adversarial (score > threshold); with --format table, an aligned \
+        table and a count of flagged images.
+
+        Exit status: 0 when no image is flagged, 1 when at least one is (as grep), 64 bad option, 65 bad or \
+        misfitting file, 66 missing or unreadable file, 73/74 when --explain cannot write. Every file is read \
+        and checked first: a bad file or option stops the run before anything is printed or written.
+
+        Example: dafar-inspect --model runs/model.safetensors --detector runs/detector.safetensors digit.png runs/fgsm.safetensors
+        """)
+
+    /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
+    static func main() { mainReportingOneLine() }
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "Model written by dafar-train.")
+    var model: String
+
+    @Option(help: "Detector written by dafar-detector for this model (its calibration gives the thresholds).")
+    var detector: String
+
+    @Option(help: "Threshold of the verdict: active (the detector file's choice, default), alpha (mean + z * std of clean scores), 1% or 5% (the thresholds that gave 1 % / 5 % false positives on held-out clean images), or a number.")
+    var threshold: String = "active"
+
+    @Option(help: "Tensor to read from safetensors files (default: x_adv, else x).")
+    var tensor: String?
+
+    @Option(help: "Output: json (one JSON object per image, JSON Lines) or table (for people).")
+    var format: OutputFormat = .json
+
+    @Option(help: "Folder for a PNG strip per flagged image: the input, D(E(x)), the residual x - D(E(x)) and C's reconstruction of it (both residuals shown as 0.5 + 0.5 * r / max|r|: mid grey is 0). Created when missing; files <file>-<index>.png.")
+    var explain: String?
+
+    @Option(parsing: .unconditional, help: "Enlargement of the --explain panels (nearest neighbour, 1...16).")
+    var explainScale = 4
+
+    @Option(parsing: .unconditional, help: "Images per forward pass.")
+    var batchSize = 256
+
+    @Argument(help: "Image files: PNG, .npy, .safetensors or IDX (.gz too).")
+    var files: [String] = []
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one image file") }
+        guard ThresholdChoice(threshold) != nil else {
+            throw ValidationError("--threshold must be active, alpha, 1%, 5% or a non-negative number, got '\(threshold)'")
+        }
+        guard (1...16).contains(explainScale) else { throw ValidationError("--explain-scale must be between 1 and 16, got \(explainScale)") }
+        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        if let tensor, tensor.isEmpty { throw ValidationError("--tensor needs a name") }
+    }
+
+    func run() throws {
+        var flagged = false
+        try reportingErrors {
+            runtime.apply()
+            try checkInputFile(model, what: "model")
+            try checkInputFile(detector, what: "detector")
+            if let explain { try Explanation.checkFolder(explain) }
+            let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: URL(fileURLWithPath: detector))
+            let choice = ThresholdChoice(threshold)!
+            let threshold = try choice.resolve(dafar.detector!.calibration!, detectorPath: detector)
+
+            // Every file is read and checked before anything is printed or written.
+            let reader = ImageFileReader(tensorNames: tensor.map { [$0] } ?? ["x_adv", "x"])
+            var parts: [Tensor] = []
+            var origins: [(file: Int, index: Int)] = []
+            for (position, file) in files.enumerated() {
+                let images = try reader.read(contentsOf: URL(fileURLWithPath: file), imageShape: dafar.inputShape)
+                parts.append(images)
+                origins += (0..<images.batchSize).map { (position, $0) }
+            }
+            let images = Tensor.concatenate(parts)
+
+            let bar = ProgressBar(total: images.batchSize, label: "inspect",
+                                  enabled: !runtime.quiet && isatty(STDERR_FILENO) != 0 && images.batchSize > batchSize)
+            var records: [InspectionRecord] = []
+            for start in stride(from: 0, to: images.batchSize, by: batchSize) {
+                let chunk = images.slice(start..<min(start + batchSize, images.batchSize))
+                let verdicts = dafar.inspect(chunk)
+                let logits = dafar.logits(chunk)  // [n, K]
+                let classCount = logits.shape[1]
+                for (i, verdict) in verdicts.enumerated() {
+                    let origin = origins[start + i]
+                    let row = logits.storage[(i * classCount)..<((i + 1) * classCount)]
+                    records.append(InspectionRecord(
+                        file: files[origin.file], index: origin.index, predictedClass: verdict.predictedClass,
+                        probability: softmaxProbability(row, at: verdict.predictedClass), score: verdict.score, threshold: threshold,
+                        // The library's verdict at its active threshold; the same strict comparison at another one.
+                        adversarial: choice == .active ? verdict.isAdversarial : verdict.score > threshold))
+                }
+                bar.update(start + chunk.batchSize)
+            }
+            bar.finish()
+
+            switch format {
+            case .json: for record in records { print(record.jsonLine) }
+            case .table: for line in tableLines(records) { print(line) }
+            }
+            fflush(stdout)
+            let flaggedIndices = records.indices.filter { records[$0].adversarial }
+            if let explain, !flaggedIndices.isEmpty {
+                try writeExplanations(flaggedIndices, images: images, records: records, filePositions: origins.map(\.file), dafar: dafar, folder: explain)
+            }
+            flagged = !flaggedIndices.isEmpty
+        }
+        if flagged { throw ExitCode(1) }
+    }
+
+    /// Writes one strip per flagged image into `folder` (atomically, file by file).
+    func writeExplanations(_ indices: [Int], images: Tensor, records: [InspectionRecord], filePositions: [Int], dafar: DAFARModel,
+                           folder: String) throws {
+        try Explanation.makeFolder(folder)
+        let stems = Explanation.stems(files)
+        let imageShape = dafar.inputShape
+        for start in stride(from: 0, to: indices.count, by: batchSize) {
+            let batch = Array(indices[start..<min(start + batchSize, indices.count)])
+            let x = images.gather(batch)                                              // [n, C, H, W]
+            let reconstruction = dafar.reconstruct(x)                                 // [n, C, H, W]
+            let residual = x - reconstruction                                         // [n, C, H, W]
+            let detectorOutput = dafar.detector!.reconstruct(Variable(residual)).value  // [n, C * H * W]
+            for (row, index) in batch.enumerated() {
+                func item(_ tensor: Tensor) -> Tensor { tensor.slice(row..<(row + 1)).reshaped(imageShape) }
+                let strip = Explanation.strip(input: item(x), reconstruction: item(reconstruction), residual: item(residual),
+                                              detectorReconstruction: item(detectorOutput), scale: explainScale)
+                let record = records[index]
+                let stem = stems[filePositions[index]]
+                let url = URL(fileURLWithPath: folder).appendingPathComponent("\(stem)-\(record.index).png")
+                try PNGFormat.write(PixelImage(tensor: strip), to: url)
+            }
+        }
+    }
+}
