@@ -44,9 +44,8 @@ public enum PNGFormat {
     /// - Throws: `ImageFileError` (65) when the data is not a PNG or its header is corrupt.
     public static func header(_ bytes: [UInt8], source: String? = nil) throws -> Header {
         try bytes.withUnsafeBytes { buffer in
-            var image = try begin(buffer, source: SourceName.of(source, "the PNG data"))
-            defer { png_image_free(&image) }
-            return header(of: image)
+            let image = try ReadSession(buffer, source: SourceName.of(source, "the PNG data"))
+            return header(of: image.pointer.pointee)
         }
     }
 
@@ -56,21 +55,21 @@ public enum PNGFormat {
     public static func decode(_ bytes: [UInt8], source: String? = nil) throws -> PixelImage {
         let name = SourceName.of(source, "the PNG data")
         return try bytes.withUnsafeBytes { buffer in
-            var image = try begin(buffer, source: name)
-            defer { png_image_free(&image) }
-            let found = header(of: image)
+            let session = try ReadSession(buffer, source: name)
+            let image = session.pointer
+            let found = header(of: image.pointee)
             guard found.width * found.height <= maximumPixels else {
                 throw ImageFileError.badContent(name, "declares \(found.width) x \(found.height) pixels, more than the \(maximumPixels) this reader accepts")
             }
             // The file's own layout at 8 bits: no compositing, no colour-map output.
-            image.format = png_uint_32(found.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0) | png_uint_32(found.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
-            image.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)  // 16-bit samples are scaled, not gamma-encoded
+            image.pointee.format = png_uint_32(found.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0) | png_uint_32(found.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
+            image.pointee.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)  // 16-bit samples are scaled, not gamma-encoded
             var pixels = [UInt8](repeating: 0, count: found.width * found.height * found.channels)
             let status = pixels.withUnsafeMutableBytes { out in
-                png_image_finish_read(&image, nil, out.baseAddress, png_int_32(found.width * found.channels), nil)
+                png_image_finish_read(image, nil, out.baseAddress, png_int_32(found.width * found.channels), nil)
             }
-            guard status != 0, image.warning_or_error & 3 < 2 else {
-                throw ImageFileError.badContent(name, "is not a readable PNG: \(message(of: &image, otherwise: "libpng could not decode the pixels"))")
+            guard status != 0, image.pointee.warning_or_error & 3 < 2 else {
+                throw ImageFileError.badContent(name, "is not a readable PNG: \(message(of: image, otherwise: "libpng could not decode the pixels"))")
             }
             return PixelImage(width: found.width, height: found.height, channels: found.channels, pixels: pixels)
         }
@@ -85,7 +84,7 @@ public enum PNGFormat {
         image.width = png_uint_32(picture.width)
         image.height = png_uint_32(picture.height)
         image.format = png_uint_32(picture.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0) | png_uint_32(picture.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
-        return try write(&image, pixels: picture.pixels, rowStride: picture.width * picture.channels, colormap: nil)
+        return try write(image, pixels: picture.pixels, rowStride: picture.width * picture.channels, colormap: nil)
     }
 
     /// Writes `picture` to `url` atomically (temporary file, fsync, rename).
@@ -95,50 +94,60 @@ public enum PNGFormat {
         try AtomicFile.write(encode(picture), to: url)
     }
 
-    /// Runs `png_image_write_to_memory` twice (size, then bytes) for a prepared `png_image`;
-    /// `pixels` holds `height` rows of `rowStride` bytes (palette indices when `colormap` is given).
-    /// Public for tests and tools that write palette files; `encode` covers ordinary images.
-    public static func write(_ image: inout png_image, pixels: [UInt8], rowStride: Int, colormap: [UInt8]?) throws -> [UInt8] {
+    /// Runs `png_image_write_to_memory` twice (size, then bytes) for a prepared `png_image`
+    /// (version, width, height, format; `colormap_entries` for a palette); `pixels` holds `height`
+    /// rows of `rowStride` bytes (palette indices when `colormap` is given). Public for tests and
+    /// tools that write palette files; `encode` covers ordinary images.
+    public static func write(_ prepared: png_image, pixels: [UInt8], rowStride: Int, colormap: [UInt8]?) throws -> [UInt8] {
+        // libpng keeps the png_image's address while it works: it must not move between calls.
+        let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
+        image.initialize(to: prepared)
+        defer { png_image_free(image); image.deallocate() }
+        func failure(_ otherwise: String) -> ImageFileError {
+            ImageFileError("cannot encode a \(prepared.width) x \(prepared.height) PNG: \(message(of: image, otherwise: otherwise))")
+        }
         var size = 0
         let measured = pixels.withUnsafeBytes { buffer in
-            withOptionalBytes(colormap) { png_image_write_to_memory(&image, nil, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0) }
+            withOptionalBytes(colormap) { png_image_write_to_memory(image, nil, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0) }
         }
-        guard measured != 0, size > 0 else {
-            let text = message(of: &image, otherwise: "libpng refused the image")
-            png_image_free(&image)
-            throw ImageFileError("cannot encode a \(image.width) x \(image.height) PNG: \(text)")
-        }
+        guard measured != 0, size > 0 else { throw failure("libpng refused the image") }
         var bytes = [UInt8](repeating: 0, count: size)
+        image.initialize(to: prepared)
         let written = bytes.withUnsafeMutableBytes { out in
             pixels.withUnsafeBytes { buffer in
-                withOptionalBytes(colormap) { png_image_write_to_memory(&image, out.baseAddress, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0) }
+                withOptionalBytes(colormap) { png_image_write_to_memory(image, out.baseAddress, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0) }
             }
         }
-        guard written != 0 else {
-            let text = message(of: &image, otherwise: "libpng failed")
-            png_image_free(&image)
-            throw ImageFileError("cannot encode a \(image.width) x \(image.height) PNG: \(text)")
-        }
+        guard written != 0 else { throw failure("libpng failed") }
         return Array(bytes.prefix(size))
     }
 
     // MARK: - libpng plumbing
 
-    /// `png_image_begin_read_from_memory` with the signature checked first (libpng's own
-    /// message for a non-PNG is terse).
-    private static func begin(_ buffer: UnsafeRawBufferPointer, source: String) throws -> png_image {
-        guard hasSignature(buffer) else {
-            throw ImageFileError.badContent(source, buffer.count < 8 ? "is too short to be a PNG (\(buffer.count) bytes)"
-                                                                     : "is not a PNG file (it does not start with the PNG signature)")
+    /// One read: a `png_image` at a fixed address (libpng keeps the address between
+    /// `png_image_begin_read_from_memory` and `png_image_finish_read`), freed on deinit.
+    private final class ReadSession {
+        let pointer: UnsafeMutablePointer<png_image>
+
+        /// Begins reading `buffer` (which must outlive the session), after checking the
+        /// signature (libpng's own message for a non-PNG is terse).
+        init(_ buffer: UnsafeRawBufferPointer, source: String) throws {
+            pointer = .allocate(capacity: 1)
+            pointer.initialize(to: png_image())
+            pointer.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
+            guard hasSignature(buffer) else {
+                throw ImageFileError.badContent(source, buffer.count < 8 ? "is too short to be a PNG (\(buffer.count) bytes)"
+                                                                         : "is not a PNG file (it does not start with the PNG signature)")
+            }
+            guard png_image_begin_read_from_memory(pointer, buffer.baseAddress, buffer.count) != 0 else {
+                throw ImageFileError.badContent(source, "is not a readable PNG: \(message(of: pointer, otherwise: "libpng could not read its header"))")
+            }
         }
-        var image = png_image()
-        image.version = png_uint_32(PNG_IMAGE_VERSION)
-        guard png_image_begin_read_from_memory(&image, buffer.baseAddress, buffer.count) != 0 else {
-            let text = message(of: &image, otherwise: "libpng could not read its header")
-            png_image_free(&image)
-            throw ImageFileError.badContent(source, "is not a readable PNG: \(text)")
+
+        deinit {
+            png_image_free(pointer)
+            pointer.deallocate()
         }
-        return image
     }
 
     private static func header(of image: png_image) -> Header {
@@ -151,10 +160,9 @@ public enum PNGFormat {
     }
 
     /// libpng's message in the `png_image` (a NUL-terminated `char[64]`), or `otherwise`.
-    private static func message(of image: inout png_image, otherwise: String) -> String {
-        let text = withUnsafeBytes(of: &image.message) { raw -> String in
-            let bytes = raw.prefix { $0 != 0 }
-            return String(decoding: bytes, as: UTF8.self)
+    private static func message(of image: UnsafeMutablePointer<png_image>, otherwise: String) -> String {
+        let text = withUnsafeBytes(of: &image.pointee.message) { raw -> String in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
         return text.isEmpty ? otherwise : text
     }

@@ -1,6 +1,9 @@
 import Attacks
+import CPNG
 import CZlib
 import DAFAR
+import Foundation
+import ImageFiles
 import NeuralNetworks
 import Tensors
 
@@ -65,6 +68,34 @@ public enum FuzzSeeds {
         var archive = network.archive(metadata: ["dataset": "mnist"])
         archive.tensors = archive.tensors.filter { $0.key == "target.features.0.weight" || $0.key == "target.features.0.bias" }
         return [archive.encoded()]
+    }
+
+    /// PNGs of every layout libpng writes here: grey, grey + alpha, RGB, RGBA, and a palette file.
+    public static func png() -> [[UInt8]] {
+        var seeds: [[UInt8]] = []
+        for channels in 1...4 {
+            let pixels = (0..<(5 * 3 * channels)).map { UInt8($0 * 37 % 256) }
+            if let bytes = try? PNGFormat.encode(PixelImage(width: 5, height: 3, channels: channels, pixels: pixels)) { seeds.append(bytes) }
+        }
+        var image = png_image()
+        image.version = png_uint_32(PNG_IMAGE_VERSION)
+        image.width = 4
+        image.height = 2
+        image.format = png_uint_32(PNG_FORMAT_FLAG_COLORMAP) | png_uint_32(PNG_FORMAT_FLAG_COLOR)
+        image.colormap_entries = 3
+        if let palette = try? PNGFormat.write(image, pixels: [0, 1, 2, 1, 2, 0, 0, 1], rowStride: 4, colormap: [0, 0, 0, 200, 10, 30, 255, 255, 255]) {
+            seeds.append(palette)
+        }
+        return seeds
+    }
+
+    /// `.npy` files of both dtypes in the image layouts, and a version 2.0 header.
+    public static func npy() -> [[UInt8]] {
+        let floats = NPYFormat.encode(.float32(shape: [2, 1, 2, 3], values: (0..<12).map { Float($0) / 11 }))
+        let bytes = NPYFormat.encode(.uint8(shape: [2, 3], values: [0, 1, 127, 128, 254, 255]))
+        let header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n".utf8)
+        let version2 = NPYFormat.magic + [2, 0, UInt8(header.count), 0, 0, 0] + header + [UInt8](repeating: 0, count: 16)
+        return [floats, bytes, version2]
     }
 
     static func idxFile(magic: UInt32, extents: [UInt32], payload: [UInt8]) -> [UInt8] {

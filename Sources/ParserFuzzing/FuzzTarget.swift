@@ -2,6 +2,7 @@ import Attacks
 import DAFAR
 import Datasets
 import Foundation
+import ImageFiles
 import NeuralNetworks
 import Tensors
 
@@ -64,7 +65,7 @@ public struct FuzzTarget {
     }
 
     /// Every target, in the order `make fuzz` runs them.
-    public static let all: [FuzzTarget] = [safetensors, idx, cifar10, mnistCSV, adversarialSet, detector, model]
+    public static let all: [FuzzTarget] = [safetensors, idx, cifar10, mnistCSV, adversarialSet, detector, model, png, npy]
 
     /// The target called `name`.
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -127,6 +128,37 @@ public struct FuzzTarget {
                                      seeds: FuzzSeeds.detector) { file in
         let detector = try AnomalyDetector(archive: try SafetensorsArchive(contentsOf: file), file: file.path)
         return "detector \(detector.inputSize) \(detector.hiddenSizes) calibrated \(detector.calibration != nil)"
+    }
+
+    /// Decodes a PNG, checks that re-encoding what was read gives the same pixels, and converts
+    /// it the ways a model would (grey and colour).
+    static let png = FuzzTarget(name: "png", summary: "PNGFormat.decode (libpng) + encode/re-read round trip + channel conversion",
+                                seeds: FuzzSeeds.png) { file in
+        let bytes = [UInt8](try Data(contentsOf: file))
+        let picture = try PNGFormat.decode(bytes, source: file.path)
+        let again: PixelImage
+        do { again = try PNGFormat.decode(try PNGFormat.encode(picture)) } catch {
+            throw FuzzFinding(description: "png: a decoded image cannot be re-encoded and read: \(error)")
+        }
+        guard again == picture else { throw FuzzFinding(description: "png: re-encoding a decoded image changes its pixels") }
+        let grey = Result { try picture.tensor(channels: 1, source: file.path) }
+        let colour = try picture.tensor(channels: 3, source: file.path)
+        return "png \(picture.width)x\(picture.height)x\(picture.channels) grey \((try? grey.get()) != nil) \(colour.shape)"
+    }
+
+    /// Reads a `.npy` file, checks that it survives writing and re-reading, and turns it into
+    /// images when its shape allows.
+    static let npy = FuzzTarget(name: "npy", summary: "NPYFormat.decode + encode/re-read round trip + ImageArrays",
+                                seeds: FuzzSeeds.npy) { file in
+        let array = try NPYFormat.decode([UInt8](try Data(contentsOf: file)), source: file.path)
+        guard (try? NPYFormat.decode(NPYFormat.encode(array))) == array else {
+            throw FuzzFinding(description: "npy: an array that parsed does not survive encode and decode")
+        }
+        let reader = ImageFileReader()
+        let shape = array.shape.count >= 2 ? Array(array.shape.suffix(array.shape.count == 4 ? 3 : 2)) : [1, 1]
+        let imageShape = shape.count == 3 ? shape : [1] + shape  // [C, H, W] that fits, when the rank allows
+        let images = try reader.read(bytes: [UInt8](try Data(contentsOf: file)), kind: .npy, source: file.path, imageShape: imageShape)
+        return "npy \(array.descr) \(array.shape) -> \(images.shape)"
     }
 
     static let model = FuzzTarget(name: "model", summary: "JointNetwork(archive:) from a (cut-down) model file",

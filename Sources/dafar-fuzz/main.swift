@@ -1,5 +1,5 @@
 // dafar-fuzz: fuzzes the file parsers (safetensors, IDX, CIFAR-10, MNIST CSV, adversarial sets,
-// detector and model files). `scripts/fuzz.sh` (`make fuzz`) builds and runs it.
+// detector and model files, PNG and .npy images). `scripts/fuzz.sh` (`make fuzz`) builds and runs it.
 //
 // Built normally it runs a seeded mutation loop:
 //   dafar-fuzz --list

@@ -47,6 +47,18 @@ final class ParserFuzzingTests: XCTestCase {
         }
     }
 
+    /// The image targets start from every layout: grey, grey + alpha, RGB, RGBA and palette PNGs
+    /// (libpng expands the palette to RGB), float32 and uint8 `.npy` files and a version 2.0 header.
+    func testImageTargetSeedsCoverEveryLayout() throws {
+        let png = try FuzzTarget.named("png")!.seeds().map { try FuzzTarget.named("png")!.run($0, file: scratch.appendingPathComponent("png")) }
+        XCTAssertEqual(png, [.parsed("png 5x3x1 grey true [1, 3, 3, 5]"), .parsed("png 5x3x2 grey true [1, 3, 3, 5]"),
+                             .parsed("png 5x3x3 grey false [1, 3, 3, 5]"), .parsed("png 5x3x4 grey false [1, 3, 3, 5]"),
+                             .parsed("png 4x2x3 grey false [1, 3, 2, 4]")])
+        let npy = try FuzzTarget.named("npy")!.seeds().map { try FuzzTarget.named("npy")!.run($0, file: scratch.appendingPathComponent("npy")) }
+        XCTAssertEqual(npy, [.parsed("npy <f4 [2, 1, 2, 3] -> [2, 1, 2, 3]"), .parsed("npy |u1 [2, 3] -> [1, 1, 2, 3]"),
+                             .parsed("npy <f4 [2, 2] -> [1, 1, 2, 2]")])
+    }
+
     func testSeededMutationsEitherParseOrThrowAUserFacingError() {
         for (index, target) in FuzzTarget.all.enumerated() {
             var loop = FuzzLoop(target: target, seed: 7 + UInt64(index))
