@@ -68,8 +68,11 @@ struct DAFARInspect: ParsableCommand {
     @Option(parsing: .unconditional, help: "Enlargement of the --explain panels (nearest neighbour, 1...16).")
     var explainScale = 4
 
-    @Option(parsing: .unconditional, help: "Images per forward pass.")
-    var batchSize = 256
+    /// Images per forward pass: `DAFARModel.inspect` works in chunks of 256 from the start of the
+    /// tensor it is given, and each file is given to it in the same chunks, so that every score is
+    /// bit for bit the library's on that file (a float sum can change in its last bit with the
+    /// images that share its batch).
+    static let chunkSize = 256
 
     @Argument(help: "Image files: PNG, .npy, .safetensors or IDX (.gz too).")
     var files: [String] = []
@@ -80,7 +83,6 @@ struct DAFARInspect: ParsableCommand {
             throw ValidationError("--threshold must be active, alpha, 1%, 5% or a non-negative number, got '\(threshold)'")
         }
         guard (1...16).contains(explainScale) else { throw ValidationError("--explain-scale must be between 1 and 16, got \(explainScale)") }
-        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
         if let tensor, tensor.isEmpty { throw ValidationError("--tensor needs a name") }
     }
 
@@ -97,33 +99,27 @@ struct DAFARInspect: ParsableCommand {
 
             // Every file is read and checked before anything is printed or written.
             let reader = ImageFileReader(tensorNames: tensor.map { [$0] } ?? ["x_adv", "x"])
-            var parts: [Tensor] = []
-            var origins: [(file: Int, index: Int)] = []
-            for (position, file) in files.enumerated() {
-                let images = try reader.read(contentsOf: URL(fileURLWithPath: file), imageShape: dafar.inputShape)
-                parts.append(images)
-                origins += (0..<images.batchSize).map { (position, $0) }
-            }
-            let images = Tensor.concatenate(parts)
+            let inputs = try files.map { try reader.read(contentsOf: URL(fileURLWithPath: $0), imageShape: dafar.inputShape) }
+            let total = inputs.reduce(0) { $0 + $1.batchSize }
 
-            let bar = ProgressBar(total: images.batchSize, label: "inspect",
-                                  enabled: !runtime.quiet && isatty(STDERR_FILENO) != 0 && images.batchSize > batchSize)
+            let bar = ProgressBar(total: total, label: "inspect", enabled: !runtime.quiet && isatty(STDERR_FILENO) != 0 && total > Self.chunkSize)
             var records: [InspectionRecord] = []
-            for start in stride(from: 0, to: images.batchSize, by: batchSize) {
-                let chunk = images.slice(start..<min(start + batchSize, images.batchSize))
-                let verdicts = dafar.inspect(chunk)
-                let logits = dafar.logits(chunk)  // [n, K]
-                let classCount = logits.shape[1]
-                for (i, verdict) in verdicts.enumerated() {
-                    let origin = origins[start + i]
-                    let row = logits.storage[(i * classCount)..<((i + 1) * classCount)]
-                    records.append(InspectionRecord(
-                        file: files[origin.file], index: origin.index, predictedClass: verdict.predictedClass,
-                        probability: softmaxProbability(row, at: verdict.predictedClass), score: verdict.score, threshold: threshold,
-                        // The library's verdict at its active threshold; the same strict comparison at another one.
-                        adversarial: choice == .active ? verdict.isAdversarial : verdict.score > threshold))
+            for (position, images) in inputs.enumerated() {
+                for start in stride(from: 0, to: images.batchSize, by: Self.chunkSize) {
+                    let chunk = images.slice(start..<min(start + Self.chunkSize, images.batchSize))
+                    let verdicts = dafar.inspect(chunk)
+                    let logits = dafar.logits(chunk)  // [n, K]
+                    let classCount = logits.shape[1]
+                    for (i, verdict) in verdicts.enumerated() {
+                        let row = logits.storage[(i * classCount)..<((i + 1) * classCount)]
+                        records.append(InspectionRecord(
+                            file: files[position], filePosition: position, index: start + i, predictedClass: verdict.predictedClass,
+                            probability: softmaxProbability(row, at: verdict.predictedClass), score: verdict.score, threshold: threshold,
+                            // The library's verdict at its active threshold; the same strict comparison at another one.
+                            adversarial: choice == .active ? verdict.isAdversarial : verdict.score > threshold))
+                    }
+                    bar.update(records.count)
                 }
-                bar.update(start + chunk.batchSize)
             }
             bar.finish()
 
@@ -132,34 +128,31 @@ struct DAFARInspect: ParsableCommand {
             case .table: for line in tableLines(records) { print(line) }
             }
             fflush(stdout)
-            let flaggedIndices = records.indices.filter { records[$0].adversarial }
-            if let explain, !flaggedIndices.isEmpty {
-                try writeExplanations(flaggedIndices, images: images, records: records, filePositions: origins.map(\.file), dafar: dafar, folder: explain)
+            let flaggedRecords = records.filter(\.adversarial)
+            if let explain, !flaggedRecords.isEmpty {
+                try writeExplanations(flaggedRecords, inputs: inputs, dafar: dafar, folder: explain)
             }
-            flagged = !flaggedIndices.isEmpty
+            flagged = !flaggedRecords.isEmpty
         }
         if flagged { throw ExitCode(1) }
     }
 
     /// Writes one strip per flagged image into `folder` (atomically, file by file).
-    func writeExplanations(_ indices: [Int], images: Tensor, records: [InspectionRecord], filePositions: [Int], dafar: DAFARModel,
-                           folder: String) throws {
+    func writeExplanations(_ flagged: [InspectionRecord], inputs: [Tensor], dafar: DAFARModel, folder: String) throws {
         try Explanation.makeFolder(folder)
         let stems = Explanation.stems(files)
         let imageShape = dafar.inputShape
-        for start in stride(from: 0, to: indices.count, by: batchSize) {
-            let batch = Array(indices[start..<min(start + batchSize, indices.count)])
-            let x = images.gather(batch)                                              // [n, C, H, W]
-            let reconstruction = dafar.reconstruct(x)                                 // [n, C, H, W]
-            let residual = x - reconstruction                                         // [n, C, H, W]
-            let detectorOutput = dafar.detector!.reconstruct(Variable(residual)).value  // [n, C * H * W]
-            for (row, index) in batch.enumerated() {
+        for start in stride(from: 0, to: flagged.count, by: Self.chunkSize) {
+            let batch = Array(flagged[start..<min(start + Self.chunkSize, flagged.count)])
+            let x = Tensor.concatenate(batch.map { inputs[$0.filePosition].slice($0.index..<($0.index + 1)) })  // [n, C, H, W]
+            let reconstruction = dafar.reconstruct(x)                                                         // [n, C, H, W]
+            let residual = x - reconstruction                                                                 // [n, C, H, W]
+            let detectorOutput = dafar.detector!.reconstruct(Variable(residual)).value                         // [n, C * H * W]
+            for (row, record) in batch.enumerated() {
                 func item(_ tensor: Tensor) -> Tensor { tensor.slice(row..<(row + 1)).reshaped(imageShape) }
                 let strip = Explanation.strip(input: item(x), reconstruction: item(reconstruction), residual: item(residual),
                                               detectorReconstruction: item(detectorOutput), scale: explainScale)
-                let record = records[index]
-                let stem = stems[filePositions[index]]
-                let url = URL(fileURLWithPath: folder).appendingPathComponent("\(stem)-\(record.index).png")
+                let url = URL(fileURLWithPath: folder).appendingPathComponent("\(stems[record.filePosition])-\(record.index).png")
                 try PNGFormat.write(PixelImage(tensor: strip), to: url)
             }
         }

@@ -5,6 +5,8 @@ import Foundation
 struct InspectionRecord {
     /// The file the image came from, as given on the command line.
     var file: String
+    /// Position of that file among the command's arguments.
+    var filePosition: Int
     /// Position of the image in its file (0 for a PNG).
     var index: Int
     /// F(E(x)).
