@@ -49,7 +49,7 @@ FUZZ_SECONDS ?= 60
 ## test-asan: the parsers' bad-file tests and a short fuzz run under AddressSanitizer (own build folder);
 ## memory errors fail it, leak reports are off (the Swift runtime, Foundation and XCTest hold allocations at exit)
 test-asan: setup
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --scratch-path .build-asan --sanitize=address --filter 'SafetensorsTests|DatasetsTests|ParserFuzzingTests'
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --scratch-path .build-asan --sanitize=address --filter 'SafetensorsTests|DatasetsTests|ImageFilesTests|ParserFuzzingTests'
 
 ## fuzz: fuzz every file parser for FUZZ_SECONDS each (libFuzzer + AddressSanitizer when the toolchain has it); see scripts/fuzz.sh
 fuzz: setup
