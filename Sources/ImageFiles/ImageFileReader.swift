@@ -70,6 +70,9 @@ public struct ImageFileReader: Sendable {
             throw ImageFileError.badContent("'\(url.path)'", "is not a PNG, .npy, safetensors or IDX file (neither its first bytes nor its extension say which)")
         }
         if kind == .idx {
+            if let named = ImageFileKind.byExtension(url.lastPathComponent), named != .idx, bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
+                throw ImageFileError.badContent("'\(url.path)'", "is gzip-compressed; only IDX files are read compressed, so gunzip this \(named.rawValue) file first")
+            }
             let images = try IDXFormat.readImages(from: url)  // plain or gzip; checks extents against the file
             try ImageArrays.checkFits(images.shape, imageShape: imageShape, source: "'\(url.path)'")
             return images

@@ -153,6 +153,24 @@ final class InspectCommandTests: BadInputTestCase {
         }
     }
 
+    func testExplainNamesKeepFilesOfTheSameNameApart() throws {
+        let e = try expected()
+        let dir = try folder("names")
+        let paths = try ["a", "b"].map { name -> String in
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(name), withIntermediateDirectories: true)
+            let url = dir.appendingPathComponent("\(name)/noise image.npy")
+            try Data(NPYFormat.encode(.float32(shape: [1, 28, 28], values: Array(e.noise.storage.prefix(784))))).write(to: url)
+            return url.path
+        }
+        let run = try inspect(["--explain", dir.appendingPathComponent("strips").path, "--explain-scale", "1"] + paths)
+        XCTAssertEqual(run.result.status, 1, run.result.stderr)
+        XCTAssertEqual(run.lines.map { $0["file"] as? String }, paths)
+        let strips = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("strips").path).sorted()
+        XCTAssertEqual(strips, ["1-noise_image.npy-0.png", "2-noise_image.npy-0.png"])
+        let strip = try PNGFormat.decode([UInt8](Data(contentsOf: dir.appendingPathComponent("strips/\(strips[0])"))))
+        XCTAssertEqual([strip.width, strip.height], [4 * 28 + 3 * 2, 28], "--explain-scale 1")
+    }
+
     func testBadInputGivesOneLineAndNothingOnStandardOutput() throws {
         let f = try files
         let dir = try folder("bad")

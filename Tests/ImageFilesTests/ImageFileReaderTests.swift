@@ -96,6 +96,9 @@ final class ImageFileReaderTests: XCTestCase {
         let set = SafetensorsArchive(tensors: ["x": .float32(Tensor(shape: [1, 2, 2], storage: [0, 0, 0, 0]))]).encoded()
         XCTAssertEqual(status(try write(Array(set.dropLast(3)), "cut.safetensors")), 65)
         XCTAssertEqual(status(try write(TestImages.gzip(Array("not idx".utf8)), "odd.gz")), 65)
+        XCTAssertThrowsError(try reader.read(contentsOf: try write(TestImages.gzip(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
+            XCTAssertTrue("\($0)".hasSuffix("is gzip-compressed; only IDX files are read compressed, so gunzip this npy file first"), "\($0)")
+        }
         XCTAssertEqual(try reader.read(contentsOf: try write(set, "ok.safetensors"), imageShape: [1, 2, 2]).shape, [1, 1, 2, 2])
     }
 
