@@ -31,8 +31,9 @@ struct DAFARInspect: ParsableCommand {
         accepts it only when R = G = B at every pixel (a grey image saved in colour), otherwise it is an error.
 
         Output, one line per image: a JSON object (JSON Lines) with file, index (the image's position in its \
-        file), predicted_class, probability (softmax of the logits at that class), score (the anomaly score \
-        ||delta - C(delta)||), threshold and adversarial (score > threshold); with --format table, an aligned \
+        file), predicted_class, probability (softmax of the logits at that class), score (the score the detector \
+        file defines: the paper's ||delta - C(delta)|| of delta = x - D(E(x)), or the decision or fused score of \
+        dafar-detector --score), threshold and adversarial (score > threshold); with --format table, an aligned \
         table and a count of flagged images.
 
         Exit status: 0 when no image is flagged, 1 when at least one is (as grep), 64 bad option, 65 bad or \
@@ -62,17 +63,17 @@ struct DAFARInspect: ParsableCommand {
     @Option(help: "Output: json (one JSON object per image, JSON Lines) or table (for people).")
     var format: OutputFormat = .json
 
-    @Option(help: "Folder for a PNG strip per flagged image: the input, D(E(x)), the residual x - D(E(x)) and C's reconstruction of it (both residuals shown as 0.5 + 0.5 * r / max|r|: mid grey is 0). Created when missing; files <file>-<index>.png.")
+    @Option(help: "Folder for a PNG strip per flagged image: the input, D(E(x)), the residual x - D(E(x)) and C's reconstruction of it (both residuals shown as 0.5 + 0.5 * r / max|r|: mid grey is 0), the residual part of the score. Created when missing; files <file>-<index>.png.")
     var explain: String?
 
     @Option(parsing: .unconditional, help: "Enlargement of the --explain panels (nearest neighbour, 1...16).")
     var explainScale = 4
 
-    /// Images per forward pass: `DAFARModel.inspect` works in chunks of 256 from the start of the
-    /// tensor it is given, and each file is given to it in the same chunks, so that every score is
-    /// bit for bit the library's on that file (a float sum can change in its last bit with the
-    /// images that share its batch).
-    static let chunkSize = 256
+    /// Images per forward pass: `DAFARModel.inspect` works in chunks of
+    /// `Tensor.defaultInferenceBatchSize` from the start of the tensor it is given, and each file
+    /// is given to it in the same chunks, so that every score is bit for bit the library's on that
+    /// file (a float sum can change in its last bit with the images that share its batch).
+    static let chunkSize = Tensor.defaultInferenceBatchSize
 
     @Argument(help: "Image files: PNG, .npy, .safetensors or IDX (.gz too).")
     var files: [String] = []
@@ -125,7 +126,7 @@ struct DAFARInspect: ParsableCommand {
 
             switch format {
             case .json: for record in records { print(record.jsonLine) }
-            case .table: for line in tableLines(records) { print(line) }
+            case .table: for line in tableLines(records, scoreKind: dafar.detector!.scoreDefinition.kind.rawValue) { print(line) }
             }
             fflush(stdout)
             let flaggedRecords = records.filter(\.adversarial)

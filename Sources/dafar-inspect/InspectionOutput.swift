@@ -13,7 +13,7 @@ struct InspectionRecord {
     var predictedClass: Int
     /// softmax(logits)[predictedClass].
     var probability: Float
-    /// The anomaly score of the detector.
+    /// The detector file's score (the paper's residual score unless it defines another kind).
     var score: Float
     /// The threshold the verdict used.
     var threshold: Float
@@ -43,8 +43,9 @@ func softmaxProbability(_ logits: ArraySlice<Float>, at k: Int) -> Float {
     return Float(exp(Double(logits[logits.startIndex + k]) - peak) / total)
 }
 
-/// The rows of `--format table`: a header, one aligned line per image, and a summary line.
-func tableLines(_ records: [InspectionRecord]) -> [String] {
+/// The rows of `--format table`: a header, one aligned line per image, and a summary line that
+/// names the detector's score kind (`residual`, `decision` or `fused`).
+func tableLines(_ records: [InspectionRecord], scoreKind: String) -> [String] {
     let header = ["file", "index", "class", "probability", "score", "threshold", "verdict"]
     let rows = records.map { r in
         [printable(r.file), String(r.index), String(r.predictedClass), String(format: "%.4f", r.probability),
@@ -58,7 +59,7 @@ func tableLines(_ records: [InspectionRecord]) -> [String] {
         }.joined(separator: "  ")
     }
     let flagged = records.filter(\.adversarial).count
-    return [line(header)] + rows.map(line) + ["\(flagged) of \(records.count) images flagged as adversarial"]
+    return [line(header)] + rows.map(line) + ["\(flagged) of \(records.count) images flagged as adversarial (\(scoreKind) score)"]
 }
 
 /// `value` as a JSON number (shortest text that reads back the same Float); null when not finite.

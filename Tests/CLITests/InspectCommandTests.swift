@@ -141,7 +141,7 @@ final class InspectCommandTests: BadInputTestCase {
         XCTAssertEqual(rows.count, 1 + 5 + 1, table.stdout)
         XCTAssertTrue(rows[0].hasPrefix("file") && rows[0].hasSuffix("verdict"), rows[0])
         XCTAssertEqual(rows.dropFirst().prefix(5).filter { $0.hasSuffix("ADVERSARIAL") }.count, flagged.count, table.stdout)
-        XCTAssertEqual(rows.last, "\(flagged.count) of 5 images flagged as adversarial")
+        XCTAssertEqual(rows.last, "\(flagged.count) of 5 images flagged as adversarial (residual score)")
 
         let strips = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("strips").path).sorted()
         XCTAssertEqual(strips, flagged.map { "mixed.npy-\($0).png" }.sorted(), "one strip per flagged image")
@@ -151,6 +151,27 @@ final class InspectCommandTests: BadInputTestCase {
         for (y, x) in [(0, 0), (13, 9), (27, 27)] {
             XCTAssertEqual(strip.pixels[(4 * y + 2) * strip.width + 4 * x + 1], input.pixels[y * 28 + x], "panel 1 is the input at (\(x), \(y))")
         }
+    }
+
+    /// A detector file with the fused score (residual and decision feedback): the tool's verdicts
+    /// are still exactly the library's, whose score the file defines.
+    func testAFusedDetectorFileGivesTheLibrarysFusedVerdicts() throws {
+        let f = try files, e = try expected()
+        let dir = try folder("fused")
+        let fused = dir.appendingPathComponent("fused.safetensors").path
+        let train = try Reliability.run("dafar-detector", f.data + ["--model", f.model, "--epochs", "1", "--hidden-sizes", "16,8",
+                                                                    "--score", "fused", "--threshold", "fpr5", "--output", fused])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: f.model), detector: URL(fileURLWithPath: fused))
+        XCTAssertEqual(dafar.detector!.scoreDefinition.kind, .fused)
+        let npy = dir.appendingPathComponent("mixed.npy")
+        let images = Tensor.concatenate([e.clean, e.noise])
+        try Data(NPYFormat.encode(.float32(shape: [24, 1, 28, 28], values: images.storage))).write(to: npy)
+        let run = try Reliability.run("dafar-inspect", ["--model", f.model, "--detector", fused, "--threads", "1", npy.path])
+        let lines = try run.stdout.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        assertSameVerdicts(lines, images, dafar, file: npy.path)
+        let table = try Reliability.run("dafar-inspect", ["--model", f.model, "--detector", fused, "--threads", "1", "--format", "table", npy.path])
+        XCTAssertTrue(table.stdout.hasSuffix("images flagged as adversarial (fused score)\n"), table.stdout)
     }
 
     func testExplainNamesKeepFilesOfTheSameNameApart() throws {
