@@ -62,22 +62,23 @@ public struct ImageFileReader: Sendable {
     }
 
     /// Reads the images of one file, choosing the format by signature and then by extension.
+    /// Messages name the file as `url.relativePath` (the path as the user gave it).
     /// - Parameter imageShape: `[C, H, W]` of the model's images.
     public func read(contentsOf url: URL, imageShape: [Int]) throws -> Tensor {
         let bytes = try readFile(url)
         let kind = bytes.withUnsafeBytes { ImageFileKind.detect($0, fileName: url.lastPathComponent) }
         guard let kind else {
-            throw ImageFileError.badContent("'\(url.path)'", "is not a PNG, .npy, safetensors or IDX file (neither its first bytes nor its extension say which)")
+            throw ImageFileError.badContent("'\(url.relativePath)'", "is not a PNG, .npy, safetensors or IDX file (neither its first bytes nor its extension say which)")
         }
         if kind == .idx {
             if let named = ImageFileKind.byExtension(url.lastPathComponent), named != .idx, bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
-                throw ImageFileError.badContent("'\(url.path)'", "is gzip-compressed; only IDX files are read compressed, so gunzip this \(named.rawValue) file first")
+                throw ImageFileError.badContent("'\(url.relativePath)'", "is gzip-compressed; only IDX files are read compressed, so gunzip this \(named.rawValue) file first")
             }
             let images = try IDXFormat.readImages(from: url)  // plain or gzip; checks extents against the file
-            try ImageArrays.checkFits(images.shape, imageShape: imageShape, source: "'\(url.path)'")
+            try ImageArrays.checkFits(images.shape, imageShape: imageShape, source: "'\(url.relativePath)'")
             return images
         }
-        return try read(bytes: bytes, kind: kind, source: url.path, imageShape: imageShape)
+        return try read(bytes: bytes, kind: kind, source: url.relativePath, imageShape: imageShape)
     }
 
     /// Reads images from bytes in memory (an upload, say): PNG, `.npy` or safetensors.
@@ -115,7 +116,7 @@ public struct ImageFileReader: Sendable {
         let name = SourceName.of(source, "the safetensors data")
         let archive: SafetensorsArchive
         do { archive = try SafetensorsArchive(bytes: bytes) } catch let error as SafetensorsError {
-            throw source.map { error.inFile(URL(fileURLWithPath: $0)) } ?? error
+            throw source.map { SafetensorsError(error.reason, path: $0, exitCode: error.exitCode) } ?? error
         }
         guard let tensorName = tensorNames.first(where: { archive.tensors[$0] != nil }) else {
             let held = archive.tensors.keys.sorted()
@@ -133,7 +134,7 @@ public struct ImageFileReader: Sendable {
     /// The whole file: only regular files up to `maximumFileSize` (a FIFO or device is refused
     /// instead of blocking), exit 66 when it cannot be read.
     private func readFile(_ url: URL) throws -> [UInt8] {
-        let name = "'\(url.path)'"
+        let name = "'\(url.relativePath)'"
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ImageFileError.noInput(name, "does not exist")
