@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "DAFAR", dependencies: ["NeuralNetworks", "Datasets"]),
-        .target(name: "ImageFiles", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CPNG"]),
+        .target(name: "ImageFiles", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "DAFAR", "CPNG"]),
         .target(name: "Attacks", dependencies: ["NeuralNetworks"]),
         .target(name: "Baselines", dependencies: ["NeuralNetworks"]),
         .target(name: "Reporting"),
