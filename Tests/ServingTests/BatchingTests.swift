@@ -31,25 +31,36 @@ final class BatchingTests: XCTestCase {
         return nil
     }
 
-    func testAnImageGetsTheSameScoreBitsAloneAndInsideABatchOfOthers() async throws {
+    /// per-request: bit for bit what the image gets alone. combined: one forward pass for the
+    /// batch, where a GEMM over more images may sum in another order: the score within a relative
+    /// 1e-5 (measured on 64 MNIST-5k images and a trained model: 42 of 64 differed, by at most
+    /// 2.9e-7 relative, no verdict changed), and the class the same.
+    func testAnImageGetsTheSameScoreAloneAndInsideABatchOfOthers() async throws {
         let reference = ServingFixture.makeModel()
         let images = ServingFixture.noise(12, seed: 31)
-        let alone = (0..<12).map { ImageVerdict.inspect(reference, images.slice($0..<($0 + 1)))[0] }
         defer { Parallel.setThreadCount(1) }
-        for (mode, threads) in [(BatchMode.perRequest, 1), (.combined, 1), (.combined, 2)] {
+        for (mode, threads) in [(BatchMode.perRequest, 1), (.perRequest, 2), (.combined, 1), (.combined, 2)] {
             let metrics = ServiceMetrics()
             // 12 images close the batch at once; the 2 s wait only has to outlast the task start-up.
             let batcher = InspectionBatcher(model: ServingFixture.makeModel(),
                                             settings: .init(maxBatch: 12, maxWait: .seconds(2), mode: mode), metrics: metrics)
             Parallel.setThreadCount(threads)  // after makeModel, which sets 1
+            let alone = (0..<12).map { ImageVerdict.inspect(reference, images.slice($0..<($0 + 1)))[0] }
             let served = try await serveConcurrently(images, through: batcher)
             batcher.shutDown()
-            XCTAssertEqual(samples(metrics, "dafar_batch_size_count"), 1, "\(mode), \(threads) threads: the twelve requests shared one batch")
-            XCTAssertEqual(samples(metrics, "dafar_batch_size_sum"), 12, "\(mode), \(threads) threads")
+            let what = "\(mode), \(threads) threads"
+            XCTAssertEqual(samples(metrics, "dafar_batch_size_count"), 1, "\(what): the twelve requests shared one batch")
+            XCTAssertEqual(samples(metrics, "dafar_batch_size_sum"), 12, what)
             for i in 0..<12 {
-                XCTAssertEqual(served[i].score.bitPattern, alone[i].score.bitPattern,
-                               "\(mode), \(threads) threads: image \(i) scored \(served[i].score) in a batch of 12 and \(alone[i].score) alone")
-                XCTAssertEqual(served[i], alone[i], "\(mode), \(threads) threads: image \(i)")
+                XCTAssertEqual(served[i].predictedClass, alone[i].predictedClass, "\(what): image \(i)")
+                if mode == .perRequest {
+                    XCTAssertEqual(served[i].score.bitPattern, alone[i].score.bitPattern,
+                                   "\(what): image \(i) scored \(served[i].score) in a batch of 12 and \(alone[i].score) alone")
+                    XCTAssertEqual(served[i], alone[i], "\(what): image \(i)")
+                } else {
+                    XCTAssertEqual(served[i].score, alone[i].score, accuracy: 1e-5 * abs(alone[i].score),
+                                   "\(what): image \(i), score within a relative 1e-5 of its score alone")
+                }
             }
         }
     }
