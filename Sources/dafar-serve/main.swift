@@ -45,7 +45,7 @@ struct DAFARServe: ParsableCommand {
     @Option(help: "Images per batch at most (1...256): concurrent requests are collected into one batch up to this many images.")
     var maxBatch = 32
 
-    @Option(help: "Milliseconds the first request of a batch waits for others (0...1000).")
+    @Option(help: "Milliseconds the first request of a combined batch waits for others (0...1000); per-request batches take what is queued and never wait.")
     var maxWaitMs = 5
 
     @Option(help: "Images waiting at most; a request that would exceed it gets 503 with Retry-After (1...65536).")

@@ -69,8 +69,8 @@ final class InspectRouteTests: XCTestCase {
     }
 
     func testAFullQueueAnswers503WithRetryAfterAndALateVerdict504() async throws {
-        // The first request waits up to 2 s for a batch partner: the queue of one image is full meanwhile.
-        let full = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(2), queueLimit: 1)))
+        // The first request waits up to 2 s for a batch partner (combined batches wait): the queue of one image is full meanwhile.
+        let full = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(2), queueLimit: 1, mode: .combined)))
         let body = ByteBuffer(bytes: try ServingFixture.png(ServingFixture.noise(1, seed: 25), 0))
         let headers = png
         try await full.application.test(.router) { client in
@@ -84,7 +84,7 @@ final class InspectRouteTests: XCTestCase {
             XCTAssertEqual(answered.status, .ok, "the queued request is still answered")
         }
         // A timeout shorter than the batch wait: 504.
-        let slow = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(1), timeout: .milliseconds(100))))
+        let slow = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(1), timeout: .milliseconds(100), mode: .combined)))
         try await slow.application.test(.router) { client in
             let response = try await client.execute(uri: "/v1/inspect", method: .post, headers: headers, body: body)
             XCTAssertEqual(response.status, .gatewayTimeout, ServingFixture.text(response))
