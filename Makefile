@@ -95,13 +95,17 @@ paper-dataset:
 clean:
 	rm -rf .build
 
-.PHONY: bench bench-compare
+.PHONY: bench bench-compare bench-serve
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
 
 ## bench: speed and memory figures of the toolkit (dafar-bench, release build; THREADS=n)
 bench: setup release
 	$(BIN)/dafar-bench --threads $(THREADS)
+
+## bench-serve: wrk against dafar-serve on loopback (needs `make run`'s model and detector, and wrk: apt-get install -y wrk); SERVE_ARGS, SECONDS_EACH, PNG
+bench-serve: setup release
+	MODEL=$(RUNS)/model.safetensors DETECTOR=$(RUNS)/detector.safetensors BIN=$(BIN) PNG=$(PNG) SECONDS_EACH=$(or $(SECONDS_EACH),10) SERVE_ARGS="$(SERVE_ARGS)" bash scripts/bench-serve.sh
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
 bench-compare: setup release $(VENV)/bin/python

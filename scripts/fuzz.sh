@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-"safetensors idx cifar10 mnist-csv adversarial-set detector model png npy"}
+targets=${FUZZ_TARGETS:-"safetensors idx cifar10 mnist-csv adversarial-set detector model png npy pixels-json"}
 engine=${FUZZ_ENGINE:-auto}
 scratch=.build-fuzz
 out=$scratch/out

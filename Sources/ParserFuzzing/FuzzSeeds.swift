@@ -98,6 +98,18 @@ public enum FuzzSeeds {
         return [floats, bytes, version2]
     }
 
+    /// `[C, H, W]` the `pixels-json` target reads: small, and every accepted layout fits it.
+    public static let pixelsImageShape = [1, 2, 3]
+
+    /// `dafar-serve` JSON bodies: one image as `[H][W]` and `[C][H][W]`, several images, and
+    /// numbers in every JSON spelling.
+    public static func pixelsJSON() -> [[UInt8]] {
+        ["{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]}",
+         "{\"pixels\":[[[0.1,0.2,0.3],[0.4,0.5,0.6]]]}",
+         "{ \"images\" : [ [[0,1,0],[1,0,1]] , [[1e-1, 2.5E-1, 0.0], [-0, 1.0e0, 5e-3]] ] }\n",
+         "{\"images\": [[[[0.125, 0.375, 0.625], [0.875, 1, 0]]]]}"].map { Array($0.utf8) }
+    }
+
     static func idxFile(magic: UInt32, extents: [UInt32], payload: [UInt8]) -> [UInt8] {
         func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
         return bigEndian(magic) + extents.flatMap(bigEndian) + payload

@@ -65,7 +65,7 @@ public struct FuzzTarget {
     }
 
     /// Every target, in the order `make fuzz` runs them.
-    public static let all: [FuzzTarget] = [safetensors, idx, cifar10, mnistCSV, adversarialSet, detector, model, png, npy]
+    public static let all: [FuzzTarget] = [safetensors, idx, cifar10, mnistCSV, adversarialSet, detector, model, png, npy, pixelsJSON]
 
     /// The target called `name`.
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -159,6 +159,22 @@ public struct FuzzTarget {
         let imageShape = shape.count == 3 ? shape : [1] + shape  // [C, H, W] that fits, when the rank allows
         let images = try reader.read(bytes: [UInt8](try Data(contentsOf: file)), kind: .npy, source: file.path, imageShape: imageShape)
         return "npy \(array.descr) \(array.shape) -> \(images.shape)"
+    }
+
+    /// Reads a `dafar-serve` JSON body for `[1, 2, 3]` images and checks that the images it gave
+    /// survive writing as `{"images": ...}` and reading again.
+    static let pixelsJSON = FuzzTarget(name: "pixels-json", summary: "PixelJSON.images (dafar-serve's JSON body) + write/re-read round trip",
+                                       seeds: FuzzSeeds.pixelsJSON) { file in
+        let images = try PixelJSON.images([UInt8](try Data(contentsOf: file)), imageShape: FuzzSeeds.pixelsImageShape, source: file.path)
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        // Double(value) prints the Float's exact value in the shortest text that reads back as it.
+        let rows = (0..<n).map { i in "[[" + (0..<h).map { y in
+            "[" + (0..<w).map { x in "\(Double(images.storage[(i * h + y) * w + x]))" }.joined(separator: ",") + "]" }.joined(separator: ",") + "]]" }
+        let written = Array("{\"images\":[\(rows.joined(separator: ","))]}".utf8)
+        guard (try? PixelJSON.images(written, imageShape: FuzzSeeds.pixelsImageShape)) == images else {
+            throw FuzzFinding(description: "pixels-json: images that parsed do not survive writing and reading again")
+        }
+        return "pixels-json \(images.shape)"
     }
 
     static let model = FuzzTarget(name: "model", summary: "JointNetwork(archive:) from a (cut-down) model file",

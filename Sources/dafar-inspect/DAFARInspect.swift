@@ -108,16 +108,10 @@ struct DAFARInspect: ParsableCommand {
             for (position, images) in inputs.enumerated() {
                 for start in stride(from: 0, to: images.batchSize, by: Self.chunkSize) {
                     let chunk = images.slice(start..<min(start + Self.chunkSize, images.batchSize))
-                    let verdicts = dafar.inspect(chunk)
-                    let logits = dafar.logits(chunk)  // [n, K]
-                    let classCount = logits.shape[1]
+                    // The library's verdict at its active threshold; the same strict comparison at another one.
+                    let verdicts = ImageVerdict.inspect(dafar, chunk, threshold: choice == .active ? nil : threshold)
                     for (i, verdict) in verdicts.enumerated() {
-                        let row = logits.storage[(i * classCount)..<((i + 1) * classCount)]
-                        records.append(InspectionRecord(
-                            file: files[position], filePosition: position, index: start + i, predictedClass: verdict.predictedClass,
-                            probability: softmaxProbability(row, at: verdict.predictedClass), score: verdict.score, threshold: threshold,
-                            // The library's verdict at its active threshold; the same strict comparison at another one.
-                            adversarial: choice == .active ? verdict.isAdversarial : verdict.score > threshold))
+                        records.append(InspectionRecord(file: files[position], filePosition: position, index: start + i, verdict: verdict))
                     }
                     bar.update(records.count)
                 }

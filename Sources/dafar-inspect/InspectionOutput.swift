@@ -1,5 +1,6 @@
 import CommandSupport
 import Foundation
+import ImageFiles
 
 /// The verdict on one image, as `dafar-inspect` prints it.
 struct InspectionRecord {
@@ -9,23 +10,14 @@ struct InspectionRecord {
     var filePosition: Int
     /// Position of the image in its file (0 for a PNG).
     var index: Int
-    /// F(E(x)).
-    var predictedClass: Int
-    /// softmax(logits)[predictedClass].
-    var probability: Float
-    /// The detector file's score (the paper's residual score unless it defines another kind).
-    var score: Float
-    /// The threshold the verdict used.
-    var threshold: Float
+    /// Class, probability, score, threshold and verdict (the fields `dafar-serve` answers too).
+    var verdict: ImageVerdict
+
     /// score > threshold.
-    var adversarial: Bool
+    var adversarial: Bool { verdict.adversarial }
 
     /// One JSON object on one line: file, index, predicted_class, probability, score, threshold, adversarial.
-    var jsonLine: String {
-        "{\"file\":\(jsonString(file)),\"index\":\(index),\"predicted_class\":\(predictedClass),"
-            + "\"probability\":\(jsonNumber(probability)),\"score\":\(jsonNumber(score)),"
-            + "\"threshold\":\(jsonNumber(threshold)),\"adversarial\":\(adversarial)}"
-    }
+    var jsonLine: String { "{\"file\":\(JSONText.string(file)),\"index\":\(index),\(verdict.jsonMembers)}" }
 }
 
 /// Output formats of `dafar-inspect`.
@@ -36,20 +28,13 @@ enum OutputFormat: String, CaseIterable {
     case table
 }
 
-/// softmax(logits)[k] for one row of logits, computed in Double with the maximum subtracted.
-func softmaxProbability(_ logits: ArraySlice<Float>, at k: Int) -> Float {
-    let peak = Double(logits.max() ?? 0)
-    let total = logits.reduce(0.0) { $0 + exp(Double($1) - peak) }
-    return Float(exp(Double(logits[logits.startIndex + k]) - peak) / total)
-}
-
 /// The rows of `--format table`: a header, one aligned line per image, and a summary line that
 /// names the detector's score kind (`residual`, `decision` or `fused`).
 func tableLines(_ records: [InspectionRecord], scoreKind: String) -> [String] {
     let header = ["file", "index", "class", "probability", "score", "threshold", "verdict"]
     let rows = records.map { r in
-        [printable(r.file), String(r.index), String(r.predictedClass), String(format: "%.4f", r.probability),
-         String(format: "%.4f", r.score), String(format: "%.4f", r.threshold), r.adversarial ? "ADVERSARIAL" : "clean"]
+        [printable(r.file), String(r.index), String(r.verdict.predictedClass), String(format: "%.4f", r.verdict.probability),
+         String(format: "%.4f", r.verdict.score), String(format: "%.4f", r.verdict.threshold), r.adversarial ? "ADVERSARIAL" : "clean"]
     }
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
     func line(_ cells: [String]) -> String {
@@ -60,24 +45,4 @@ func tableLines(_ records: [InspectionRecord], scoreKind: String) -> [String] {
     }
     let flagged = records.filter(\.adversarial).count
     return [line(header)] + rows.map(line) + ["\(flagged) of \(records.count) images flagged as adversarial (\(scoreKind) score)"]
-}
-
-/// `value` as a JSON number (shortest text that reads back the same Float); null when not finite.
-func jsonNumber(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
-
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += String(format: "\\u%04x", scalar.value)
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }

@@ -47,6 +47,23 @@ final class ParserFuzzingTests: XCTestCase {
         }
     }
 
+    /// dafar-serve's JSON bodies: every seed layout gives `[N, 1, 2, 3]` images, and the mutation
+    /// loop's typical breakages are refused with a sentence that says where.
+    func testPixelsJSONSeedsParseAndBrokenBodiesAreRefusedWithAPosition() throws {
+        let target = FuzzTarget.named("pixels-json")!
+        let file = scratch.appendingPathComponent("pixels-json")
+        XCTAssertEqual(try target.seeds().map { try target.run($0, file: file) },
+                       [.parsed("pixels-json [1, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]"),
+                        .parsed("pixels-json [2, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]")])
+        for (body, fragment) in [("{\"pixels\": [[0, 0.5, 1], [1, 0.25]]}", "ragged"), ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]", "ends"),
+                                 ("{\"pixels\": [[[[[0]]]]]}", "deeper than 4"), ("{\"pixels\": [[0, .5, 1], [1, 0.25, 0]]}", "byte 16"),
+                                 ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 2]]}", "[0, 1]"), ("{\"pixels\": [[0, 0.5, 1]]}", "[1, 1, 3]"),
+                                 ("{\"pixels\": [[0, 1e999, 1], [1, 0.25, 0]]}", "inf"), ("", "ends"), ("{\"pixels\": [[0,1,0],[1,0,1]]} x", "follows")] {
+            let outcome = try target.run(Array(body.utf8), file: file)
+            XCTAssertTrue(message(outcome).contains(fragment), "\(body): \(outcome)")
+        }
+    }
+
     /// The image targets start from every layout: grey, grey + alpha, RGB, RGBA and palette PNGs
     /// (libpng expands the palette to RGB), float32 and uint8 `.npy` files and a version 2.0 header.
     func testImageTargetSeedsCoverEveryLayout() throws {
