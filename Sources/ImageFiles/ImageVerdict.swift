@@ -1,5 +1,6 @@
 import DAFAR
 import Foundation
+import NeuralNetworks
 import Tensors
 
 /// DAFAR's verdict on one image with the numbers a person or a client wants beside it: the one
@@ -69,19 +70,5 @@ public enum JSONText {
     public static func number(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
 
     /// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
-    public static func string(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
+    public static func string(_ text: String) -> String { jsonQuoted(text) }
 }

@@ -297,8 +297,9 @@ extension SafetensorsArchive {
     }
 }
 
-/// `value` as a JSON string literal: quotes, backslashes and control characters escaped.
-func jsonQuoted(_ value: String) -> String {
+/// `value` as a JSON string literal: quotes, backslashes, control characters and DEL escaped
+/// (the package's one JSON string encoder: safetensors headers and the tools' JSON output).
+public func jsonQuoted(_ value: String) -> String {
     var result = "\""
     for scalar in value.unicodeScalars {
         switch scalar {
@@ -307,7 +308,7 @@ func jsonQuoted(_ value: String) -> String {
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
-        case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += String(format: "\\u%04x", scalar.value)
         default: result.unicodeScalars.append(scalar)
         }
     }
