@@ -1,6 +1,6 @@
 # DAFAR-Swift. `make test` and `make run` install what is missing first.
 SWIFT      ?= swift
-APT_PKGS   := libopenblas-dev liblapacke-dev pkg-config zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin
+APT_PKGS   := libopenblas-dev liblapacke-dev pkg-config zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin chromium chromium-driver
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := $(SWIFT) build -c release
 BIN         = $(shell $(SWIFT) build -c release --show-bin-path)
@@ -103,9 +103,15 @@ TORCH      ?= torch==2.13.0
 bench: setup release
 	$(BIN)/dafar-bench --threads $(THREADS)
 
-## bench-serve: wrk against dafar-serve on loopback (needs `make run`'s model and detector, and wrk: apt-get install -y wrk); SERVE_ARGS, SECONDS_EACH, PNG
+# the batch settings `make bench-serve` compares, separated by | (one dafar-serve each; SERVE_ARGS=... for one)
+SERVE_CONFIGS ?= --max-batch 32|--max-batch 128 --max-wait-ms 5 --batch-mode combined|--max-batch 1
+
+## bench-serve: wrk against dafar-serve on loopback at concurrency 1, 8, 64 per batch setting, then dafar-bench's batch-128
+## inference figure (needs `make run`'s model and detector, or MODEL= DETECTOR=; installs wrk when missing); SERVE_ARGS, SECONDS_EACH, PNG
 bench-serve: setup release
-	MODEL=$(RUNS)/model.safetensors DETECTOR=$(RUNS)/detector.safetensors BIN=$(BIN) PNG=$(PNG) SECONDS_EACH=$(or $(SECONDS_EACH),10) SERVE_ARGS="$(SERVE_ARGS)" bash scripts/bench-serve.sh
+	@command -v wrk >/dev/null || { echo "installing: wrk"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	MODEL=$(or $(MODEL),$(RUNS)/model.safetensors) DETECTOR=$(or $(DETECTOR),$(RUNS)/detector.safetensors) BIN=$(BIN) PNG=$(PNG) \
+	  SECONDS_EACH=$(or $(SECONDS_EACH),10) SERVE_CONFIGS="$(or $(SERVE_ARGS),$(SERVE_CONFIGS))" bash scripts/bench-serve.sh
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
 bench-compare: setup release $(VENV)/bin/python

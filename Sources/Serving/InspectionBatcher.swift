@@ -87,7 +87,20 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
     /// The verdicts on `images` (`[N, C, H, W]`, fitting the model), in order.
     /// - Throws: `BatcherError` when the queue is full, the timeout passes or the service stops.
     public func inspect(_ images: Tensor) async throws -> [ImageVerdict] {
-        let entry = PendingInspection(images: images)
+        try await answer(PendingInspection(images: images, explains: false)).verdicts
+    }
+
+    /// The verdicts on `images` with their explanations (`ImageExplanation`), in order. The
+    /// verdicts are those of a per-request batch whatever the batch mode: bit for bit what
+    /// `dafar-inspect` prints for a file holding these images (and its `--explain` strips).
+    /// - Throws: `BatcherError` as `inspect`.
+    public func explain(_ images: Tensor) async throws -> [(verdict: ImageVerdict, explanation: ImageExplanation)] {
+        let answer = try await answer(PendingInspection(images: images, explains: true))
+        return Array(zip(answer.verdicts, answer.explanations ?? []))
+    }
+
+    /// Queues `entry` and waits for its answer, at most the request timeout.
+    private func answer(_ entry: PendingInspection) async throws -> InspectionAnswer {
         try enqueue(entry)
         let timeout = settings.timeout
         let timer = Task {
@@ -97,7 +110,7 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
             } catch {}  // cancelled: the verdicts came first
         }
         defer { timer.cancel() }
-        return try await entry.verdicts()
+        return try await entry.answer()
     }
 
     /// Queues `entry`, or refuses it when stopping or when the queue would pass its limit.
@@ -142,20 +155,21 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
             guard !live.isEmpty else { continue }
             let imageCount = live.reduce(0) { $0 + $1.images.batchSize }
             metrics.batchSize.record(Double(imageCount))
-            let answers: [[ImageVerdict]]
-            switch settings.mode {
-            case .perRequest:
-                answers = live.map { ImageVerdict.inspect(model, $0.images) }
-            case .combined:
-                let verdicts = ImageVerdict.inspect(model, Tensor.concatenate(live.map(\.images)))
-                var start = 0
-                answers = live.map { entry in
+            // Explanations always run per request (their verdicts are dafar-inspect's); the other
+            // requests of a combined batch share one forward pass.
+            let shared = settings.mode == .combined ? live.filter { !$0.explains } : []
+            let sharedVerdicts = shared.isEmpty ? [] : ImageVerdict.inspect(model, Tensor.concatenate(shared.map(\.images)))
+            var start = 0
+            let answers = live.map { entry -> InspectionAnswer in
+                if settings.mode == .combined && !entry.explains {
                     defer { start += entry.images.batchSize }
-                    return Array(verdicts[start..<(start + entry.images.batchSize)])
+                    return InspectionAnswer(verdicts: Array(sharedVerdicts[start..<(start + entry.images.batchSize)]), explanations: nil)
                 }
+                return InspectionAnswer(verdicts: ImageVerdict.inspect(model, entry.images),
+                                        explanations: entry.explains ? ImageExplanation.explain(model, entry.images) : nil)
             }
             metrics.images.increment(by: Int64(imageCount))  // before answering: a client that reads /metrics next sees them
-            for (entry, verdicts) in zip(live, answers) { entry.finish(.success(verdicts)) }
+            for (entry, answer) in zip(live, answers) { entry.finish(.success(answer)) }
         }
         condition.lock()
         workerDone = true
@@ -194,23 +208,34 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
     }
 }
 
+/// What the worker gives a request: its verdicts, and their explanations when it asked for them.
+struct InspectionAnswer: Sendable {
+    var verdicts: [ImageVerdict]
+    var explanations: [ImageExplanation]?
+}
+
 /// One request waiting for its verdicts: resumed exactly once, by the worker or by the timeout,
 /// whichever comes first, whether or not the request has started waiting yet.
 final class PendingInspection: @unchecked Sendable {
     // @unchecked Sendable: `result` and `continuation` are guarded by `lock`.
     let images: Tensor
+    /// True when the request wants explanations beside its verdicts.
+    let explains: Bool
     private let lock = NSLock()
-    private var result: Result<[ImageVerdict], BatcherError>?
-    private var continuation: CheckedContinuation<[ImageVerdict], Error>?
+    private var result: Result<InspectionAnswer, BatcherError>?
+    private var continuation: CheckedContinuation<InspectionAnswer, Error>?
 
-    init(images: Tensor) { self.images = images }
+    init(images: Tensor, explains: Bool) {
+        self.images = images
+        self.explains = explains
+    }
 
     /// True once verdicts or an error were given.
     var isFinished: Bool { lock.withLock { result != nil } }
 
     /// Gives the outcome; later calls do nothing.
-    func finish(_ outcome: Result<[ImageVerdict], BatcherError>) {
-        let waiting: CheckedContinuation<[ImageVerdict], Error>? = lock.withLock {
+    func finish(_ outcome: Result<InspectionAnswer, BatcherError>) {
+        let waiting: CheckedContinuation<InspectionAnswer, Error>? = lock.withLock {
             guard result == nil else { return nil }
             result = outcome
             defer { continuation = nil }
@@ -220,9 +245,9 @@ final class PendingInspection: @unchecked Sendable {
     }
 
     /// Waits for the outcome.
-    func verdicts() async throws -> [ImageVerdict] {
-        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<[ImageVerdict], Error>) in
-            let ready: Result<[ImageVerdict], BatcherError>? = lock.withLock {
+    func answer() async throws -> InspectionAnswer {
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<InspectionAnswer, Error>) in
+            let ready: Result<InspectionAnswer, BatcherError>? = lock.withLock {
                 if result == nil { continuation = waiter }
                 return result
             }

@@ -1,6 +1,6 @@
 import Prometheus
 
-/// How a request to `POST /v1/inspect` ended: the `outcome` label of `dafar_requests_total`.
+/// How a request to `POST /v1/inspect` or `POST /v1/explain` ended: the `outcome` label of `dafar_requests_total`.
 public enum RequestOutcome: String, CaseIterable, Sendable {
     /// 200: verdicts answered.
     case ok
@@ -16,13 +16,15 @@ public enum RequestOutcome: String, CaseIterable, Sendable {
     case timeout
     /// 503: the service was shutting down.
     case shuttingDown = "shutting_down"
+    /// 500: the explanation's pictures could not be encoded.
+    case internalError = "internal_error"
 }
 
 /// The service's Prometheus metrics, in one registry that `GET /metrics` writes out.
 ///
-/// - `dafar_requests_total{outcome}`: inspect requests by outcome;
+/// - `dafar_requests_total{outcome}`: inspect and explain requests by outcome;
 /// - `dafar_images_total`, `dafar_images_flagged_total`: images given a verdict, and flagged;
-/// - `dafar_request_duration_seconds`: latency of inspect requests (every outcome), histogram;
+/// - `dafar_request_duration_seconds`: latency of inspect and explain requests (every outcome), histogram;
 /// - `dafar_batch_size`: images per forward batch, histogram (its `_sum / _count` is the mean);
 /// - `dafar_queue_depth`: images waiting for the model now.
 public final class ServiceMetrics: Sendable {
@@ -42,7 +44,7 @@ public final class ServiceMetrics: Sendable {
         var requests: [RequestOutcome: Counter] = [:]
         for outcome in RequestOutcome.allCases {
             requests[outcome] = registry.makeCounter(name: "dafar_requests_total", labels: [("outcome", outcome.rawValue)],
-                                                     help: "Inspect requests by outcome.")
+                                                     help: "Inspect and explain requests by outcome.")
         }
         self.requests = requests
         images = registry.makeCounter(name: "dafar_images_total", help: "Images given a verdict.")
@@ -51,7 +53,7 @@ public final class ServiceMetrics: Sendable {
             name: "dafar_request_duration_seconds",
             buckets: [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20),
                       .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1), .seconds(5)],
-            help: "Latency of inspect requests, from the first byte read to the answer.")
+            help: "Latency of inspect and explain requests, from the first byte read to the answer.")
         batchSize = registry.makeValueHistogram(name: "dafar_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
                                                 help: "Images per forward batch.")
         queueDepth = registry.makeGauge(name: "dafar_queue_depth", help: "Images waiting for the model.")

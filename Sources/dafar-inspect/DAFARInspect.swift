@@ -1,5 +1,4 @@
 import ArgumentParser
-import Autodiff
 import CommandSupport
 import DAFAR
 import Foundation
@@ -136,17 +135,11 @@ struct DAFARInspect: ParsableCommand {
     func writeExplanations(_ flagged: [InspectionRecord], inputs: [Tensor], dafar: DAFARModel, folder: String) throws {
         try Explanation.makeFolder(folder)
         let stems = Explanation.stems(files)
-        let imageShape = dafar.inputShape
         for start in stride(from: 0, to: flagged.count, by: Self.chunkSize) {
             let batch = Array(flagged[start..<min(start + Self.chunkSize, flagged.count)])
             let x = Tensor.concatenate(batch.map { inputs[$0.filePosition].slice($0.index..<($0.index + 1)) })  // [n, C, H, W]
-            let reconstruction = dafar.reconstruct(x)                                                         // [n, C, H, W]
-            let residual = x - reconstruction                                                                 // [n, C, H, W]
-            let detectorOutput = dafar.detector!.reconstruct(Variable(residual)).value                         // [n, C * H * W]
-            for (row, record) in batch.enumerated() {
-                func item(_ tensor: Tensor) -> Tensor { tensor.slice(row..<(row + 1)).reshaped(imageShape) }
-                let strip = Explanation.strip(input: item(x), reconstruction: item(reconstruction), residual: item(residual),
-                                              detectorReconstruction: item(detectorOutput), scale: explainScale)
+            for (record, explanation) in zip(batch, ImageExplanation.explain(dafar, x)) {
+                let strip = explanation.strip(scale: explainScale)
                 let url = URL(fileURLWithPath: folder).appendingPathComponent("\(stems[record.filePosition])-\(record.index).png")
                 try PNGFormat.write(PixelImage(tensor: strip), to: url)
             }

@@ -2,44 +2,10 @@ import Foundation
 import ImageFiles
 import Tensors
 
-/// The PNG strips of `--explain`: four panels side by side, each `scale` times enlarged
-/// (nearest neighbour), with a white gap of `gap` pixels between panels.
-///
-///     [ x | D(E(x)) | residual x - D(E(x)) | C's reconstruction of the residual ]
-///
-/// The two residual panels share one scale so that they can be compared: with
-/// `m = max |x - D(E(x))|` over the image, a value `r` is shown as `0.5 + 0.5 * r / m`, so mid
-/// grey is 0, white is +m and black is -m (all mid grey when m = 0). Where the detector sees
-/// an anomaly, the residual panel has structure that C's panel does not reproduce.
+/// The files of `--explain`: where the strips go and what they are called. The strips
+/// themselves are `ImageFiles.ImageExplanation.strip(scale:)`, the pictures `dafar-serve`'s
+/// `/v1/explain` answers too.
 enum Explanation {
-    /// Enlarged pixels between panels.
-    static let gap = 2
-
-    /// The strip for one image; every argument is `[C, H, W]` (C's output reshaped).
-    /// Returns `[C, scale * H, 4 * scale * W + 3 * gap]` with values in [0, 1].
-    static func strip(input: Tensor, reconstruction: Tensor, residual: Tensor, detectorReconstruction: Tensor, scale: Int) -> Tensor {
-        let (c, h, w) = (input.shape[0], input.shape[1], input.shape[2])
-        let m = residual.storage.reduce(Float(0)) { max($0, abs($1)) }
-        func shown(_ r: Float) -> Float { m > 0 ? min(1, max(0, 0.5 + 0.5 * r / m)) : 0.5 }
-        let panels = [input, reconstruction, residual.map(shown), detectorReconstruction.map(shown)]
-        let (height, panelWidth) = (scale * h, scale * w)
-        let width = 4 * panelWidth + 3 * gap
-        var strip = Tensor(shape: [c, height, width], repeating: 1)
-        strip.withUnsafeMutableBufferPointer { out in  // out: [C, height, width]
-            for (p, panel) in panels.enumerated() {
-                let left = p * (panelWidth + gap)
-                for channel in 0..<c {
-                    for y in 0..<height {
-                        for x in 0..<panelWidth {
-                            out[(channel * height + y) * width + left + x] = panel.storage[(channel * h + y / scale) * w + x / scale]
-                        }
-                    }
-                }
-            }
-        }
-        return strip
-    }
-
     /// File names `<stem>-<index>.png` where stem is the file's name with characters other than
     /// letters, digits, `.`, `_` and `-` replaced by `_`; when two inputs share a name, their
     /// stems start with their position on the command line (`2-digit.png-0.png`).
