@@ -14,16 +14,16 @@ final class WebDriver {
     static let chromedriverPath = "/usr/bin/chromedriver", chromiumPath = "/usr/bin/chromium"
 
     /// WebDriver's key for an element reference.
-    static let elementKey = "element-6066-11e4-a52e-4f735466cecc"
+    static let elementKey = "element-6066-11e4-a52e-4f735466cecf"
 
     let process: Process
-    let base: URL
+    let port: Int
     let profile: URL
     let log: URL
     private(set) var session: String?
 
-    /// Starts chromedriver on a free loopback port (in a session of its own, so that killing its
-    /// process group also kills the browser) and opens a headless browser session. Chromium runs
+    /// Starts chromedriver on a free loopback port (in a process group of its own, so that killing
+    /// the group also kills the browser) and opens a headless browser session. Chromium runs
     /// with `--no-sandbox`: its sandbox refuses to run as root, which CI is.
     init(timeout: TimeInterval = 90) throws {
         for path in [Self.chromedriverPath, Self.chromiumPath] where !FileManager.default.isExecutableFile(atPath: path) {
@@ -31,22 +31,29 @@ final class WebDriver {
         }
         profile = try TinyData.temporaryDirectory()
         log = profile.appendingPathComponent("chromedriver.log")
-        let port = try freeLoopbackPort()
-        base = URL(string: "http://127.0.0.1:\(port)")!
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = [Self.chromedriverPath, "--port=\(port)", "--log-path=\(log.path)"]
+        port = try freeLoopbackPort()
+        process = Process()  // Foundation starts it in a process group of its own (pgid = pid)
+        process.executableURL = URL(fileURLWithPath: Self.chromedriverPath)
+        process.arguments = ["--port=\(port)", "--log-path=\(log.path)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
 
         let deadline = Date().addingTimeInterval(timeout)
-        var ready = false
+        var ready = false, lastAnswer = "none"
         while Date() < deadline && process.isRunning && !ready {
-            ready = ((try? call("GET", "status", timeout: 2))?["ready"] as? Bool) == true
+            do {
+                let status = try call("GET", "status", timeout: 2)
+                ready = status["ready"] as? Bool == true
+                lastAnswer = "\(status)"
+            } catch {
+                lastAnswer = "\(error)"
+            }
             if !ready { Thread.sleep(forTimeInterval: 0.1) }
         }
-        guard ready else { throw Failure("chromedriver did not become ready on \(base) within \(timeout) s: \(logTail())") }
+        guard ready else {
+            throw Failure("chromedriver did not become ready on port \(port) within \(timeout) s (last answer: \(lastAnswer)): \(logTail())")
+        }
 
         let options: [String: Any] = [
             "binary": Self.chromiumPath,
@@ -131,14 +138,11 @@ final class WebDriver {
     }
 
     /// One WebDriver call: the `value` member of the answer; a WebDriver error is thrown with its message.
+    /// (Through `LoopbackHTTP`: Foundation's URLSession on Linux fails on chromedriver's answers
+    /// with "Failed writing header".)
     private func callValue(_ method: String, _ path: String, _ body: [String: Any]?, timeout: TimeInterval) throws -> Any? {
-        var request = URLRequest(url: base.appendingPathComponent(path), timeoutInterval: timeout)
-        request.httpMethod = method
-        if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
-        }
-        let (status, data) = try HTTP.send(request, timeout: timeout)
+        let json = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        let (status, data) = try LoopbackHTTP.send(port: port, method: method, path: "/" + path, json: json, timeout: timeout)
         let answer = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         let value = answer?["value"]
         if status != 200 {
@@ -146,6 +150,95 @@ final class WebDriver {
             throw Failure("WebDriver \(method) /\(path): \(status) \(details?["error"] ?? "") \(String(describing: details?["message"] ?? String(decoding: data, as: UTF8.self)).prefix(500))")
         }
         return value is NSNull ? nil : value
+    }
+}
+
+/// A minimal HTTP/1.1 client for loopback servers in tests: one request per connection
+/// (`Connection: close`), the answer read to the end of the stream, every socket operation
+/// bounded by the timeout.
+enum LoopbackHTTP {
+    static func send(port: Int, method: String, path: String, json: Data?, timeout: TimeInterval) throws -> (status: Int, body: Data) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure("socket() failed: errno \(errno)") }
+        defer { close(descriptor) }
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw Failure("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+
+        var request = Data("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
+        if let json { request += Data("Content-Type: application/json\r\nContent-Length: \(json.count)\r\n".utf8) }
+        request += Data("\r\n".utf8) + (json ?? Data())
+        try request.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = Glibc.send(descriptor, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                guard n > 0 else { throw Failure("\(method) \(path): sending failed (errno \(errno))") }
+                sent += n
+            }
+        }
+        // Read until the header, then to Content-Length, the last chunk, or the end of the stream
+        // (chromedriver keeps the connection open whatever `Connection: close` says).
+        var answer = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        func complete() throws -> (status: Int, body: Data)? {
+            guard let split = answer.range(of: Data("\r\n\r\n".utf8)) else { return nil }
+            let head = String(decoding: answer[..<split.lowerBound], as: UTF8.self)
+            let lines = head.split(separator: "\r\n")
+            guard let status = lines.first?.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+                throw Failure("\(method) \(path): bad status line '\(lines.first ?? "")'")
+            }
+            let body = Data(answer[split.upperBound...])
+            func header(_ name: String) -> String? {
+                lines.dropFirst().first { $0.lowercased().hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+            }
+            if let length = header("content-length").flatMap({ Int($0) }) {
+                return body.count >= length ? (status, body.prefix(length)) : nil
+            }
+            if header("transfer-encoding")?.lowercased() == "chunked" {
+                return body.range(of: Data("0\r\n\r\n".utf8)) != nil ? (status, try dechunk(body)) : nil
+            }
+            return nil  // to the end of the stream
+        }
+        while true {
+            if let done = try complete() { return done }
+            let n = recv(descriptor, &buffer, buffer.count, 0)
+            if n == 0 {
+                guard let split = answer.range(of: Data("\r\n\r\n".utf8)) else { throw Failure("\(method) \(path): no HTTP header in the answer") }
+                let statusLine = String(decoding: answer[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n").first ?? ""
+                guard let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+                    throw Failure("\(method) \(path): bad status line '\(statusLine)'")
+                }
+                return (status, Data(answer[split.upperBound...]))
+            }
+            guard n > 0, Date() < deadline else { throw Failure("\(method) \(path): no complete answer within \(timeout) s (errno \(errno))") }
+            answer.append(contentsOf: buffer[0..<n])
+        }
+    }
+
+    /// The payload of a chunked body.
+    static func dechunk(_ data: Data) throws -> Data {
+        var out = Data()
+        var rest = data[...]
+        while let line = rest.range(of: Data("\r\n".utf8)) {
+            let sizeText = String(decoding: rest[..<line.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { throw Failure("bad chunk size '\(sizeText)'") }
+            if size == 0 { return out }
+            let start = line.upperBound
+            guard rest.distance(from: start, to: rest.endIndex) >= size + 2 else { throw Failure("a truncated chunk") }
+            let end = rest.index(start, offsetBy: size)
+            out += rest[start..<end]
+            rest = rest[rest.index(end, offsetBy: 2)...]
+        }
+        throw Failure("a chunked body without its last chunk")
     }
 }
 
