@@ -25,7 +25,7 @@ final class ConcurrentInspectTests: XCTestCase {
         defer { Parallel.setThreadCount(1) }
         let model = makeModel()
         // Requests of different sizes, so that concurrent calls need scratch buffers of different sizes.
-        let sizes = [1, 3, 8, 1, 17, 2, 40, 5, 1, 9, 4, 12, 1, 6, 30, 2]
+        let sizes = [1, 3, 8, 1, 5, 2, 12, 4, 1, 6]
         let requests = sizes.enumerated().map { noise($1, seed: 100 + UInt64($0)) }
         for threads in [1, 2] {
             Parallel.setThreadCount(threads)  // the kernels' own parallel regions, inside every task as well
@@ -33,7 +33,7 @@ final class ConcurrentInspectTests: XCTestCase {
             let flagged = serial.joined().filter(\.isAdversarial).count
             let total = sizes.reduce(0, +)
             XCTAssert(flagged > 0 && flagged < total, "some images flagged and some not (\(flagged) of \(total)): the verdicts differ")
-            for round in 0..<3 {
+            for round in 0..<2 {
                 let concurrent = try await withThrowingTaskGroup(of: (Int, [Verdict]).self) { group in
                     for (i, images) in requests.enumerated() {
                         group.addTask { (i, model.inspect(images)) }

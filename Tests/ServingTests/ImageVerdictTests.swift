@@ -11,9 +11,10 @@ final class ImageVerdictTests: XCTestCase {
     func testVerdictsAreDAFARModelInspectsBitForBitWithTheSoftmaxOfItsLogits() {
         let model = ServingFixture.makeModel()
         defer { Parallel.setThreadCount(1) }
-        for threads in [1, 2] {
+        // (1 thread: 1 and 7 images; 2 threads: 7 images and a tensor that spans two chunks.)
+        for (threads, counts) in [(1, [1, 7]), (2, [7, Tensor.defaultInferenceBatchSize + 13])] {
             Parallel.setThreadCount(threads)
-            for count in [1, 7, Tensor.defaultInferenceBatchSize + 13] {  // the last one spans two chunks
+            for count in counts {
                 let images = ServingFixture.noise(count, seed: 60 + UInt64(count))
                 let library = model.inspect(images)
                 let logits = model.logits(images)  // [N, 10]
