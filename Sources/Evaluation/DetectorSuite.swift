@@ -88,7 +88,7 @@ public struct DetectorSuite {
     public static func build(model: DAFARModel, splits: DatasetSplits, inputs: ExperimentInputs, settings: ExperimentSettings,
                              baselines: Bool, log: (String) -> Void) throws -> DetectorSuite {
         guard let detector = model.detector, let calibration = detector.calibration else {
-            throw ExperimentError("the evaluation needs a calibrated detector (--detector FILE from dafar-detector)")
+            throw ExperimentError("the evaluation needs a model with a calibrated detector (one written by dafar-detector)")
         }
         var seconds: [String: Double] = [:]
         var start = Date()

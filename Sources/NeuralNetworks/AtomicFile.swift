@@ -29,9 +29,9 @@ public enum AtomicFile {
     static func write(_ bytes: [UInt8], to url: URL, beforeRename: () throws -> Void) throws {
         let target = url.standardizedFileURL
         let folder = target.deletingLastPathComponent()
-        func failure(_ reason: String, _ code: Int32 = errno, exit: Int32 = ExitStatus.cannotCreate) -> SafetensorsError {
+        func failure(_ reason: String, _ code: Int32 = errno, cause: ErrorCause = .cannotCreate) -> SafetensorsError {
             let detail = code == 0 ? "" : " (\(String(cString: strerror(code))))"
-            return SafetensorsError(reason + detail, path: target.path, exitCode: exit)
+            return SafetensorsError(reason + detail, path: target.path, cause: cause)
         }
 
         var isDirectory: ObjCBool = false
@@ -65,14 +65,14 @@ public enum AtomicFile {
                 let count = systemWrite(descriptor, buffer.baseAddress! + written, buffer.count - written)
                 if count < 0 {
                     if errno == EINTR { continue }
-                    throw failure("writing failed", exit: ExitStatus.ioError)
+                    throw failure("writing failed", cause: .ioFailure)
                 }
                 written += count
             }
         }
-        guard fsync(descriptor) == 0 else { throw failure("flushing to disk failed", exit: ExitStatus.ioError) }
+        guard fsync(descriptor) == 0 else { throw failure("flushing to disk failed", cause: .ioFailure) }
         isOpen = false
-        guard close(descriptor) == 0 else { throw failure("closing the file failed", exit: ExitStatus.ioError) }
+        guard close(descriptor) == 0 else { throw failure("closing the file failed", cause: .ioFailure) }
 
         try beforeRename()
         guard rename(temporary.path, target.path) == 0 else {
@@ -85,12 +85,12 @@ public enum AtomicFile {
     /// Flushes the folder entry so the rename survives a crash; filesystems that cannot
     /// flush folders (EINVAL) are accepted.
     private static func syncFolder(_ folder: URL,
-                                   failure: (String, Int32, Int32) -> SafetensorsError) throws {
+                                   failure: (String, Int32, ErrorCause) -> SafetensorsError) throws {
         let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
         if fsync(descriptor) != 0 && errno != EINVAL {
-            throw failure("flushing the folder to disk failed", errno, ExitStatus.ioError)
+            throw failure("flushing the folder to disk failed", errno, .ioFailure)
         }
     }
 }

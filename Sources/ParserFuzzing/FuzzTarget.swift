@@ -10,11 +10,11 @@ import Tensors
 public enum FuzzOutcome: Equatable {
     /// The input parsed; the text sums up what came out (shapes), to tell new behaviour apart.
     case parsed(String)
-    /// The parser rejected the input with a `UserFacingError`; the text is its message.
+    /// The parser rejected the input with a `ToolkitError`; the text is its message.
     case rejected(String)
 }
 
-/// A parser broke its contract on an input: it threw an error that is not a `UserFacingError`
+/// A parser broke its contract on an input: it threw an error that is not a `ToolkitError`
 /// with a one-sentence message, or what it parsed does not survive writing and re-reading.
 /// (A trap or a memory error ends the process instead; the input is then in the scratch file.)
 public struct FuzzFinding: Error, CustomStringConvertible {
@@ -41,24 +41,24 @@ public struct FuzzTarget {
             return .parsed(try parse(file))
         } catch let finding as FuzzFinding {
             throw finding
-        } catch let error as UserFacingError {
+        } catch let error as ToolkitError {
             let message = error.description
             guard !message.isEmpty else { throw FuzzFinding(description: "\(name): rejected with an empty message") }
-            guard [ExitStatus.usage, ExitStatus.dataError, ExitStatus.noInput].contains(error.exitCode) else {
-                throw FuzzFinding(description: "\(name): rejected with exit status \(error.exitCode), not 64/65/66: \(message)")
+            guard [.invalidArgument, .invalidData, .missingInput].contains(error.cause) else {
+                throw FuzzFinding(description: "\(name): rejected with cause \(error.cause), not a bad argument, bad data or missing input: \(message)")
             }
             return .rejected(message)
         } catch {
-            throw FuzzFinding(description: "\(name): threw \(type(of: error)), not a UserFacingError: \(error)")
+            throw FuzzFinding(description: "\(name): threw \(type(of: error)), not a ToolkitError: \(error)")
         }
     }
 
     /// Runs every reading of one input (a file may be read in two ways) and returns the first
-    /// that parsed, or throws the first error; an error that is not a `UserFacingError` is
+    /// that parsed, or throws the first error; an error that is not a `ToolkitError` is
     /// thrown even when another reading parsed, so that no contract violation is hidden.
     static func firstSuccess(_ readings: [() throws -> String]) throws -> String {
         let results = readings.map { reading in Result { try reading() } }
-        for case .failure(let error) in results where !(error is UserFacingError) { throw error }
+        for case .failure(let error) in results where !(error is ToolkitError) { throw error }
         for case .success(let summary) in results { return summary }
         if case .failure(let error) = results[0] { throw error }
         preconditionFailure("a reading either parsed or failed")

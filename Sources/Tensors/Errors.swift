@@ -1,16 +1,23 @@
-/// An error a user caused (bad file, bad option) that the command-line tools turn
-/// into one line on standard error and an exit status following sysexits(3).
-public protocol UserFacingError: Error, CustomStringConvertible {
-    /// The sysexits status: 64 usage, 65 data, 66 no input, 73 can't create, 74 I/O.
-    var exitCode: Int32 { get }
+/// What kind of problem an error reports, in terms the caller can act on: a front end chooses
+/// its answer from it (the command-line tools map it to a sysexits(3) status in CommandSupport,
+/// a service to an HTTP status) without parsing messages.
+public enum ErrorCause: Sendable, Equatable, CaseIterable {
+    /// A setting the caller chose is out of range or inconsistent.
+    case invalidArgument
+    /// The content of a file or buffer is bad (truncated, corrupt, wrong shape, NaN).
+    case invalidData
+    /// An input does not exist or cannot be read.
+    case missingInput
+    /// An output cannot be created (missing or read-only folder, a folder in the way).
+    case cannotCreate
+    /// Reading or writing failed midway (disk full, I/O error).
+    case ioFailure
+    /// The toolkit itself failed (a non-finite loss, a broken invariant).
+    case internalFailure
 }
 
-/// Exit statuses from sysexits(3).
-public enum ExitStatus {
-    public static let usage: Int32 = 64
-    public static let dataError: Int32 = 65
-    public static let noInput: Int32 = 66
-    public static let software: Int32 = 70
-    public static let cannotCreate: Int32 = 73
-    public static let ioError: Int32 = 74
+/// An error of the toolkit with a message meant for people and a cause meant for programs.
+public protocol ToolkitError: Error, CustomStringConvertible {
+    /// What kind of problem this is.
+    var cause: ErrorCause { get }
 }

@@ -66,6 +66,6 @@ final class CIFAR10FormatTests: XCTestCase {
         try writeBatches(in: "")
         try FileManager.default.removeItem(at: scratch.url.appendingPathComponent("data_batch_3.bin"))
         assertDatasetError(try DatasetLoader.load(.cifar10, dataDirectory: scratch.url), kind: .missing,
-                           "data_batch_3.bin was not found", "--data-dir")
+                           "data_batch_3.bin was not found", "data directory")
     }
 }

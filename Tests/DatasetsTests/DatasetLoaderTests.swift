@@ -139,11 +139,11 @@ final class DatasetLoaderTests: XCTestCase {
 
     func testMissingDataSaysWhichFileAndHowToGetIt() throws {
         assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url), kind: .missing,
-                           scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "--data-dir")
+                           scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "data directory")
         assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: scratch.url), kind: .missing,
                            "train-images-idx3-ubyte.gz (or without .gz) was not found", "`make data`", "dataset-fashion-mnist")
         assertDatasetError(try DatasetLoader.load(.mnist, dataDirectory: scratch.url), kind: .missing,
-                           "train-images-idx3-ubyte", "--data-dir")
+                           "train-images-idx3-ubyte", "data directory")
         let file = try scratch.write("not-a-directory", text: "x")
         assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: file), kind: .unreadable,
                            file.path, "is a file", "needs a directory")

@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Tensors
 import XCTest
 @testable import Datasets
 
@@ -132,7 +133,7 @@ enum Fixture {
 }
 
 /// Asserts that `expression` throws a `DatasetError` of `kind` whose message
-/// contains every string of `fragments` (and the exit status that `kind` implies).
+/// contains every string of `fragments` (and the cause that `kind` implies).
 func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: DatasetError.Kind,
                            _ fragments: String..., file: StaticString = #filePath, line: UInt = #line) {
     do {
@@ -140,8 +141,8 @@ func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: Data
         XCTFail("expected a DatasetError (\(kind)) containing \(fragments), but nothing was thrown", file: file, line: line)
     } catch let error as DatasetError {
         XCTAssertEqual(error.kind, kind, "wrong kind for: \(error.message)", file: file, line: line)
-        let expectedExit: Int32 = kind == .badContent ? 65 : kind == .invalidOption ? 64 : 66
-        XCTAssertEqual(error.exitCode, expectedExit, "wrong exit status for: \(error.message)", file: file, line: line)
+        let expectedCause: ErrorCause = kind == .badContent ? .invalidData : kind == .invalidOption ? .invalidArgument : .missingInput
+        XCTAssertEqual(error.cause, expectedCause, "wrong cause for: \(error.message)", file: file, line: line)
         for fragment in fragments {
             XCTAssertTrue(error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"",
                           file: file, line: line)
