@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 import Tensors
 import XCTest
@@ -109,27 +108,6 @@ enum Fixture {
         return high * 256 + low
     }
 
-    /// `bytes` compressed as one gzip member with zlib's deflate.
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        let initialized = deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                                        Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        precondition(initialized == Z_OK, "deflateInit2 failed")
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { destination in
-                stream.next_in = source.baseAddress
-                stream.avail_in = uInt(source.count)
-                stream.next_out = destination.baseAddress
-                stream.avail_out = uInt(destination.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
-        return Array(output.prefix(Int(stream.total_out)))
-    }
 }
 
 /// Asserts that `expression` throws a `DatasetError` of `kind` whose message

@@ -1,3 +1,4 @@
+import Datasets
 import NeuralNetworks
 import Tensors
 import XCTest
@@ -23,7 +24,7 @@ final class ImageFileReaderTests: XCTestCase {
         let idx: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 1]
         let cases: [([UInt8], String, ImageFileKind?)] = [
             (png, "a.npy", .png), (TestImages.numpyUInt8, "a.png", .npy), (safetensors, "a.bin", .safetensors),
-            (idx, "a", .idx), (TestImages.gzip(idx), "a", .idx), ([1, 2, 3], "t10k-images-idx3-ubyte", .idx),
+            (idx, "a", .idx), (Gzip.compress(idx), "a", .idx), ([1, 2, 3], "t10k-images-idx3-ubyte", .idx),
             ([1, 2, 3], "A.PNG", .png), ([1, 2, 3], "x.safetensors", .safetensors), ([1, 2, 3], "x.txt", nil),
         ]
         for (bytes, name, kind) in cases {
@@ -58,7 +59,7 @@ final class ImageFileReaderTests: XCTestCase {
         }
 
         let idxBytes: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255, 51, 0]
-        for (name, bytes) in [("images-idx3-ubyte", idxBytes), ("images-idx3-ubyte.gz", TestImages.gzip(idxBytes))] {
+        for (name, bytes) in [("images-idx3-ubyte", idxBytes), ("images-idx3-ubyte.gz", Gzip.compress(idxBytes))] {
             let images = try reader.read(contentsOf: try write(bytes, name), imageShape: [1, 1, 2])
             XCTAssertEqual(images.shape, [2, 1, 1, 2], name)
             XCTAssertEqual(images.storage, [0, 1, 0.2, 0], name)
@@ -95,8 +96,8 @@ final class ImageFileReaderTests: XCTestCase {
         XCTAssertEqual(status(try write(Array(png.dropLast(20)), "cut.png")), .invalidData)
         let set = SafetensorsArchive(tensors: ["x": .float32(Tensor(shape: [1, 2, 2], storage: [0, 0, 0, 0]))]).encoded()
         XCTAssertEqual(status(try write(Array(set.dropLast(3)), "cut.safetensors")), .invalidData)
-        XCTAssertEqual(status(try write(TestImages.gzip(Array("not idx".utf8)), "odd.gz")), .invalidData)
-        XCTAssertThrowsError(try reader.read(contentsOf: try write(TestImages.gzip(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
+        XCTAssertEqual(status(try write(Gzip.compress(Array("not idx".utf8)), "odd.gz")), .invalidData)
+        XCTAssertThrowsError(try reader.read(contentsOf: try write(Gzip.compress(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
             XCTAssertTrue("\($0)".hasSuffix("is gzip-compressed; only IDX files are read compressed, so gunzip this npy file first"), "\($0)")
         }
         XCTAssertEqual(try reader.read(contentsOf: try write(set, "ok.safetensors"), imageShape: [1, 2, 2]).shape, [1, 1, 2, 2])
