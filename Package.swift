@@ -34,8 +34,7 @@ let package = Package(
                 dependencies: ["DAFAR", "ImageFiles", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: [.swiftLanguageMode(.v6)]),
+                               .product(name: "Logging", package: "swift-log")]),
         .target(name: "Attacks", dependencies: ["NeuralNetworks"]),
         .target(name: "Baselines", dependencies: ["NeuralNetworks"]),
         .target(name: "Reporting"),
@@ -52,7 +51,7 @@ let package = Package(
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-inspect", dependencies: ["CommandSupport", "ImageFiles"]),
-        .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
@@ -70,5 +69,6 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check"]),
         .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval", "dafar-inspect", "dafar-serve", "DAFAR", "ImageFiles"]),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 language mode, complete concurrency checking, for every target
+    swiftLanguageModes: [.v6]
 )

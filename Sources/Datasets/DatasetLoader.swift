@@ -105,7 +105,8 @@ public enum DatasetLoader {
             let files = try [names.trainImages, names.trainLabels, names.testImages, names.testLabels].map(idx)
             var parts = [Result<LabeledImages, Error>?](repeating: nil, count: 2)
             parts.withUnsafeMutableBufferPointer { results in
-                let results = results.baseAddress!
+                // each of the two tasks writes its own element
+                nonisolated(unsafe) let results = results.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: 2) { part in  // train and test side by side
                     results[part] = Result { try IDXFormat.load(images: files[2 * part], labels: files[2 * part + 1]) }
                 }

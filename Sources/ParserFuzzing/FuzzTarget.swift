@@ -25,14 +25,14 @@ public struct FuzzFinding: Error, CustomStringConvertible {
 ///
 /// Every input is first written to `file`, so the file readers run exactly as the commands run
 /// them and a crashing input is left on disk for whoever investigates.
-public struct FuzzTarget {
+public struct FuzzTarget: Sendable {
     /// Command-line name (`safetensors`, `idx`, ...).
     public let name: String
     /// What is parsed.
     public let summary: String
     /// Valid files in the format, the starting corpus.
-    public let seeds: () -> [[UInt8]]
-    let parse: (URL) throws -> String
+    public let seeds: @Sendable () -> [[UInt8]]
+    let parse: @Sendable (URL) throws -> String
 
     /// Writes `bytes` to `file` and parses it.
     public func run(_ bytes: [UInt8], file: URL) throws -> FuzzOutcome {
