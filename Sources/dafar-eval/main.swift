@@ -172,7 +172,7 @@ struct DAFAREval: ParsableCommand {
                 try runner.inputs.addProvided(try AdversarialSet(contentsOf: URL(fileURLWithPath: file)), file: file,
                                               dataset: data.dataset.rawValue)
             }
-            let context = ReportContext(dataset: data.dataset.rawValue, modelFile: model, detectorFile: detector,
+            let context = ReportContext(dataset: data.dataset, modelFile: model, detectorFile: detector,
                                         commands: reproduction(metadata: dafar.metadata),
                                         extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
                                                         ("threads", "\(Parallel.threadCount)"), ("toolkit version", toolkitVersion)])
