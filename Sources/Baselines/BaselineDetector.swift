@@ -1,5 +1,6 @@
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// A detector of adversarial images that gives every image a score.
 ///

@@ -1,4 +1,5 @@
 import Tensors
+import ToolkitCore
 
 /// Exit statuses of the command-line tools, from sysexits(3).
 public enum ExitStatus {

@@ -4,6 +4,7 @@ import DAFAR
 import Datasets
 import Foundation
 import Tensors
+import ToolkitCore
 
 extension DatasetName: ExpressibleByArgument {}
 extension ReconstructionNorm: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Tensors
+import ToolkitCore
 
 /// Runs `body` on every rank of `world`, then lets the ranks agree on its outcome with one
 /// all-reduce of their exit statuses, so that a rank that failed (a bad file, a bad option found

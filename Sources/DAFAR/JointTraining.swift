@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// Settings of joint training (Eq. 5): `loss = CE(F(E(x)), y) + lambda * ||x - D(E(x))||`.
 public struct JointTrainingSettings: Sendable {

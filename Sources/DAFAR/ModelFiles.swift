@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// A model or detector file that does not fit: wrong kind, missing metadata, a
 /// detector made for another model.

@@ -1,4 +1,5 @@
 import Tensors
+import ToolkitCore
 
 /// A data file that is missing, unreadable or malformed, described in one sentence
 /// that names the file and the problem.

@@ -1,6 +1,7 @@
 import Attacks
 import DAFAR
 import Tensors
+import ToolkitCore
 
 /// The experiments of `dafar-eval`: the paper's section 5 and 6 and what a sound
 /// detector evaluation adds to them.

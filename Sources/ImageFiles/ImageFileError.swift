@@ -1,4 +1,5 @@
 import Tensors
+import ToolkitCore
 
 /// An image file (or in-memory image) that is missing, unreadable, malformed or does not fit
 /// a model, described in one sentence that names the source and the problem.

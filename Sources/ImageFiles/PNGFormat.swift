@@ -2,6 +2,7 @@ import CPNG
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// PNG reading and writing through libpng's simplified API (`png_image_*`), which reports
 /// errors in the `png_image` instead of through `setjmp`/`longjmp`.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Tensors
+import ToolkitCore
 
 // Safetensors checkpoints (https://github.com/huggingface/safetensors):
 //

@@ -5,6 +5,7 @@ import Foundation
 import ImageFiles
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// What one parser did with one input.
 public enum FuzzOutcome: Equatable {

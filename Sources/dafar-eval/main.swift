@@ -177,9 +177,7 @@ struct DAFAREval: ParsableCommand {
                                         extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
                                                         ("threads", "\(Parallel.threadCount)"), ("toolkit version", toolkitVersion)])
             let document = try runner.run(context: context)
-            do { try document.write(to: URL(fileURLWithPath: report)) } catch let error as ReportError {
-                throw ExperimentError(error.localizedDescription, cause: .cannotCreate)
-            }
+            try document.write(to: URL(fileURLWithPath: report))
             print(runner.summaryTable.plainText(), terminator: "")
             print("report written to \(URL(fileURLWithPath: report).appendingPathComponent("report.md").path)")
         }

@@ -1,5 +1,6 @@
 import DAFAR
 import Tensors
+import ToolkitCore
 
 /// Which threshold the verdicts of `dafar-inspect` use (`--threshold`).
 enum VerdictThreshold: Equatable, CustomStringConvertible {

@@ -4,6 +4,7 @@ import DAFAR
 import Foundation
 import Serving
 import Tensors
+import ToolkitCore
 
 extension BatchMode: ExpressibleByArgument {}
 

@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import ToolkitCore
 import XCTest
 @testable import Datasets
 

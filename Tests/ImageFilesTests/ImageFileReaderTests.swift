@@ -1,6 +1,7 @@
 import Datasets
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 import XCTest
 @testable import ImageFiles
 

@@ -1,4 +1,5 @@
 import Tensors
+import ToolkitCore
 import XCTest
 @testable import ImageFiles
 

@@ -2,6 +2,7 @@ import Foundation
 import Tensors
 import XCTest
 @testable import NeuralNetworks
+@testable import ToolkitCore
 
 final class SafetensorsTests: XCTestCase {
     private var folder: URL!
@@ -247,7 +248,7 @@ final class SafetensorsTests: XCTestCase {
         let missingFolder = folder.appendingPathComponent("no/such/folder", isDirectory: true)
         let url = missingFolder.appendingPathComponent("model.safetensors")
         XCTAssertThrowsError(try SafetensorsArchive().write(to: url)) { error in
-            let error = error as! SafetensorsError
+            let error = error as! FileWriteError
             XCTAssertEqual(error.cause, .cannotCreate)
             XCTAssertTrue(error.description.contains("the folder '\(missingFolder.path)' does not exist"), error.description)
         }
@@ -270,7 +271,7 @@ final class SafetensorsTests: XCTestCase {
         let target = folder.appendingPathComponent("taken", isDirectory: true)
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: false)
         XCTAssertThrowsError(try AtomicFile.write([1], to: target)) { error in
-            XCTAssertEqual((error as? SafetensorsError)?.cause, .cannotCreate, "\(error)")
+            XCTAssertEqual((error as? FileWriteError)?.cause, .cannotCreate, "\(error)")
         }
         XCTAssertEqual(try contents(of: folder), ["model.safetensors", "taken"])
         XCTAssertEqual(try contents(of: target), [])
