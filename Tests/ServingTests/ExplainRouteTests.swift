@@ -7,17 +7,19 @@ import Serving
 import Tensors
 import XCTest
 
+private let png: HTTPFields = [.contentType: "image/png"]
+
+/// The PNG in a base64 member of an answer.
+private func decodePNG(_ base64: Any?, _ what: String) throws -> PixelImage {
+    let text = try XCTUnwrap(base64 as? String, "\(what): a base64 string")
+    let bytes = try XCTUnwrap(Data(base64Encoded: text), "\(what): valid base64")
+    return try PNGFormat.decode([UInt8](bytes))
+}
+
 /// `POST /v1/explain` and the page at `GET /`, in process: the verdicts of `/v1/inspect`, the four
 /// pictures of `ImageExplanation` recomputed here from D, E and C, the strip of `dafar-inspect
 /// --explain`, and the refusals.
 final class ExplainRouteTests: XCTestCase {
-    let png: HTTPFields = [.contentType: "image/png"]
-
-    func decodePNG(_ base64: Any?, _ what: String) throws -> PixelImage {
-        let text = try XCTUnwrap(base64 as? String, "\(what): a base64 string")
-        let bytes = try XCTUnwrap(Data(base64Encoded: text), "\(what): valid base64")
-        return try PNGFormat.decode([UInt8](bytes))
-    }
 
     func testExplainAnswersTheInspectVerdictWithTheFourPicturesAndTheStrip() async throws {
         let reference = ServingFixture.makeModel()
