@@ -50,7 +50,7 @@ public struct BenchmarkSuite {
 
     /// The keys every report has, in table order.
     public static let keys = [
-        "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
+        "fp32_fma_peak_gflops", "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
         "conv_transpose_forward_efficiency", "conv_transpose_backward_efficiency",
         "joint_train_images_per_s", "detector_train_images_per_s",
         "inference_images_per_s_batch128", "inference_images_per_s_batch1",
@@ -76,6 +76,13 @@ public struct BenchmarkSuite {
             figures.append(Figure(key: key, label: label, unit: "images/s", samples: samples))
         }
 
+        if wanted("fp32_fma_peak_gflops") {
+            progress("FP32 FMA peak, \(Parallel.threadCount) thread(s)")
+            figures.append(Figure(key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
+                                  unit: "GFLOP/s", samples: PeakFigures.fmaGFLOPS(threads: Parallel.threadCount, warmup: s.warmup,
+                                                                                 repetitions: s.repetitions,
+                                                                                 rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
+        }
         if wanted("sgemm_gflops") {
             progress("sgemm \(s.sgemmSize)^3")
             figures.append(Figure(key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",

@@ -170,7 +170,17 @@ public final class Sequential: Layer {
 
     /// Applies layers `range` only (for reading an intermediate output).
     public func callAsFunction(_ input: Variable, layers range: Range<Int>) -> Variable {
-        layers[range].reduce(input) { $1($0) }
+        stages(range).reduce(input) { x, stage in apply(stage, x) }
+    }
+
+    /// The layers of `range` grouped as they run (one layer each).
+    public func stages(_ range: Range<Int>? = nil) -> [Range<Int>] {
+        (range ?? layers.indices).map { $0..<($0 + 1) }
+    }
+
+    /// Runs one stage of `stages`.
+    public func apply(_ stage: Range<Int>, _ input: Variable) -> Variable {
+        stage.reduce(input) { layers[$1]($0) }
     }
 
     public var namedParameters: [NamedParameter] {
