@@ -58,7 +58,11 @@ public enum ConvolutionKernels {
     ///
     /// Each chunk of images: im2col of a tile of output rows (one image) or of a group of small images,
     /// then one GEMM `W [O, CKK] * columns` onto the bias (see `ConvolutionPasses`).
-    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    ///
+    /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (a fused ReLU; its
+    /// backward is `backward(..., reLUOutput:)`).
+    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                               reLU: Bool = false) -> Tensor {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0]
         if let bias { precondition(bias.shape == [outChannels], "conv2d bias shape \(bias.shape) does not match [\(outChannels)]") }
@@ -68,6 +72,7 @@ public enum ConvolutionKernels {
                     withOptionalPointer(bias) { b in
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
                         (passes.input, passes.forwardResult, passes.forwardStart) = (x.baseAddress, out, b)
+                        passes.forwardReLU = reLU
                         passes.run()
                     }
                 }
@@ -83,15 +88,20 @@ public enum ConvolutionKernels {
     ///
     /// `needWeightGradient: false` (attacks, which only need d loss / d input) skips the
     /// im2col of the input, the weight GEMM and the bias sums; weight and bias are then nil.
+    ///
+    /// `reLUOutput` (the output of `forward(..., reLU: true)`): `outputGradient` is the gradient of the fused
+    /// ReLU's output, taken where `reLUOutput > 0` only (the ReLU's backward, image by image in cache).
     public static func backward(input: Tensor, weight: Tensor, outputGradient: Tensor,
                                 stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                needWeightGradient: Bool = true) -> Gradients {
+                                needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0]
         precondition(outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
                      "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])")
+        if let reLUOutput { precondition(reLUOutput.shape == outputGradient.shape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)") }
         return gradients(geometry: g, input: input, output: outputGradient, weight: weight, dataGradient: .backward,
-                         biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient)
+                         biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+                         mask: reLUOutput)
     }
 
     /// The output geometry of a transposed convolution, seen as the convolution it inverts.
@@ -114,7 +124,10 @@ public enum ConvolutionKernels {
     ///
     /// The input gradient of the convolution it inverts, started at the bias (Caffe's deconvolution):
     /// `columns [O*KK, P] = W^T [O*KK, I] * X [I, P]`, folded into the output by col2im.
-    public static func transposedForward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    ///
+    /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (see `forward`).
+    public static func transposedForward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                                         reLU: Bool = false) -> Tensor {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], inChannels = input.shape[1]
         if let bias { precondition(bias.shape == [g.channels], "conv-transpose2d bias shape \(bias.shape) does not match [\(g.channels)]") }
@@ -124,6 +137,7 @@ public enum ConvolutionKernels {
                     withOptionalPointer(bias) { b in
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)
                         (passes.output, passes.backwardResult, passes.backwardStart) = (x.baseAddress, out, b)
+                        passes.backwardReLU = reLU
                         passes.run()
                     }
                 }
@@ -138,15 +152,19 @@ public enum ConvolutionKernels {
     /// (the convolution's forward, sharing the im2col); `db` = channel sums of dY.
     ///
     /// `needWeightGradient: false` skips the weight GEMM and the bias sums; weight and bias are then nil.
+    ///
+    /// `reLUOutput`: the output of `transposedForward(..., reLU: true)` (see `backward`).
     public static func transposedBackward(input: Tensor, weight: Tensor, outputGradient: Tensor,
                                           stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                          needWeightGradient: Bool = true) -> Gradients {
+                                          needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0]
         precondition(outputGradient.shape == [n, g.channels, g.height, g.width],
                      "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])")
+        if let reLUOutput { precondition(reLUOutput.shape == outputGradient.shape, "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)") }
         return gradients(geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
-                         biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient)
+                         biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+                         mask: reLUOutput)
     }
 
     /// Which pass of `ConvolutionPasses` gives the data gradient of a backward.
@@ -154,9 +172,11 @@ public enum ConvolutionKernels {
 
     /// The weight and bias gradients (`weight` `[O, C, KH, KW]`, bias sums as `biasSums` says) and the data
     /// gradient of `dataGradient`'s pass, seen from the convolution `output [N, O, P] = W * im2col(input)`.
+    /// `mask`: a fused ReLU's output, shaped like the gradient it masks (`output` for the convolution,
+    /// `input` for the transposed convolution).
     static func gradients(geometry g: ConvolutionGeometry, input: Tensor, output: Tensor, weight: Tensor,
                           dataGradient: DataGradient, biasSums: ConvolutionPasses.BiasSums,
-                          needDataGradient: Bool, needWeightGradient: Bool) -> Gradients {
+                          needDataGradient: Bool, needWeightGradient: Bool, mask: Tensor?) -> Gradients {
         guard needDataGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
         let n = input.shape[0], outChannels = weight.shape[0]
         let biasCount = biasSums == .ofOutput ? outChannels : g.channels
@@ -178,7 +198,10 @@ public enum ConvolutionKernels {
                             if needWeightGradient {
                                 (passes.weightGradients, passes.partialStride, passes.biasSums) = (sums.baseAddress, partialStride, biasSums)
                             }
-                            passes.run()
+                            withOptionalPointer(mask) { m in
+                                if dataGradient == .backward { passes.outputMask = m } else { passes.inputMask = m }
+                                passes.run()
+                            }
                         }
                     }
                 }
@@ -215,6 +238,19 @@ public enum ConvolutionKernels {
         for plane in 0..<(images &* channels) {
             (out + plane &* planeSize).update(repeating: bias[plane % channels], count: planeSize)
         }
+    }
+
+    /// `dst[i] = src[i] * (mask[i] > 0 ? 1 : 0)`: a ReLU's backward with its output as `mask` (the same
+    /// expression as the element-wise ReLU's backward, so the results are the same bit for bit).
+    @inlinable
+    static func maskedCopy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, mask: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = src[i] * (mask[i] > 0 ? 1 : 0) }
+    }
+
+    /// `p[i] = max(0, p[i])` as the element-wise ReLU computes it (`x > 0 ? x : 0`).
+    @inlinable
+    static func reluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { p[i] = p[i] > 0 ? p[i] : 0 }
     }
 
     /// `sums[r] += sum_j rows[r, j]` for a `[rowCount, rowLength]` matrix.

@@ -40,6 +40,11 @@ struct ConvolutionPasses {
     var weightGradients: UnsafeMutablePointer<Float>? = nil
     var partialStride = 0
     var biasSums = BiasSums.ofOutput
+    /// A ReLU fused into the forward (backward) pass: applied to each image's result while it is in cache.
+    var forwardReLU = false, backwardReLU = false
+    /// The output of a fused ReLU on the output (input) side: `output` (`input`) is read as
+    /// `value * (mask > 0 ? 1 : 0)`, the ReLU's backward, image by image into a scratch buffer in cache.
+    var outputMask: UnsafePointer<Float>? = nil, inputMask: UnsafePointer<Float>? = nil
 
     init(geometry: ConvolutionGeometry, images: Int, outputChannels: Int, weight: UnsafePointer<Float>) {
         (self.geometry, self.images, self.outputChannels, self.weight) = (geometry, images, outputChannels, weight)
@@ -55,19 +60,28 @@ struct ConvolutionPasses {
             let group = ConvolutionKernels.groupSize(positions: positions, limit: range.count)
             let tileRows = ConvolutionKernels.tiles(patch: patch, geometry: g).rows
             let columnsSize = group > 1 ? group * patch * positions : (pointwise ? 0 : patch * tileRows * g.outputWidth)
+            let rowsSize = group > 1 || outputMask != nil ? group * outputChannels * positions : 0
             ScratchPool.shared.withBuffer(columnsSize) { columns in
-                ScratchPool.shared.withBuffer(group > 1 ? group * outputChannels * positions : 0) { rows in
-                    let partial = weightGradients.map { $0 + chunk * partialStride }
-                    var first = range.lowerBound
-                    while first < range.upperBound {
-                        let count = min(group, range.upperBound - first)
-                        if count == 1 && !pointwise {
-                            runTiled(image: first, rows: tileRows, columns: columns, partial: partial)
-                        } else {
-                            runGroup(first: first, count: count, pointwise: pointwise, gathersOutput: gathersOutput,
-                                     columns: columns, rows: rows, partial: partial)
+                ScratchPool.shared.withBuffer(rowsSize) { rows in
+                    ScratchPool.shared.withBuffer(inputMask != nil ? group * g.imageSize : 0) { maskedInput in
+                        let partial = weightGradients.map { $0 + chunk * partialStride }
+                        var first = range.lowerBound
+                        while first < range.upperBound {
+                            let count = min(group, range.upperBound - first)
+                            var x = input.map { $0 + first * g.imageSize }            // [count, C, H, W]
+                            if let mask = inputMask, let source = x {
+                                ConvolutionKernels.maskedCopy(maskedInput, source, mask: mask + first * g.imageSize,
+                                                              count: count * g.imageSize)
+                                x = UnsafePointer(maskedInput)
+                            }
+                            if count == 1 && !pointwise {
+                                runTiled(image: first, input: x, rows: tileRows, columns: columns, scratch: rows, partial: partial)
+                            } else {
+                                runGroup(first: first, count: count, input: x, pointwise: pointwise, gathersOutput: gathersOutput,
+                                         columns: columns, rows: rows, partial: partial)
+                            }
+                            first += count
                         }
-                        first += count
                     }
                 }
             }
@@ -75,10 +89,15 @@ struct ConvolutionPasses {
     }
 
     /// One image in tiles of `rows` output rows: im2col of a tile, then every pass on it.
-    func runTiled(image n: Int, rows tileRows: Int, columns: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
+    /// `x` is the image's input (masked when `inputMask` is set); `scratch` holds `[O, P]` floats when `outputMask` is set.
+    func runTiled(image n: Int, input x: UnsafePointer<Float>?, rows tileRows: Int, columns: UnsafeMutablePointer<Float>,
+                  scratch: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
         let g = geometry, positions = g.outputPositions, patch = g.patchSize, ow = g.outputWidth, o = outputChannels
-        let x = input.map { $0 + n * g.imageSize }                            // [C, H, W]
-        let dy = output.map { $0 + n * o * positions }                        // [O, P]
+        var dy = output.map { $0 + n * o * positions }                        // [O, P]
+        if let mask = outputMask, let source = dy, partial != nil || backwardResult != nil {
+            ConvolutionKernels.maskedCopy(scratch, source, mask: mask + n * o * positions, count: o * positions)
+            dy = UnsafePointer(scratch)
+        }
         let y = forwardResult.map { $0 + n * o * positions }                  // [O, P]
         let dx = backwardResult.map { $0 + n * g.imageSize }                  // [C, H, W]
         if let y { ConvolutionKernels.startAtBias(y, forwardStart, images: 1, channels: o, planeSize: positions) }
@@ -105,18 +124,23 @@ struct ConvolutionPasses {
             }
             t += tileRows
         }
+        if let y, forwardReLU { ConvolutionKernels.reluInPlace(y, count: o * positions) }
+        if let dx, backwardReLU { ConvolutionKernels.reluInPlace(dx, count: g.imageSize) }
         if let partial { addBiasSums(partial, input: x, output: dy, images: 1, rowLength: positions) }
     }
 
     /// `count` images in one GEMM per pass (gathered into `[O, count * P]` rows when `count > 1`);
     /// also a single image of a pointwise (1x1) convolution, whose column matrix is the image itself.
-    func runGroup(first: Int, count: Int, pointwise: Bool, gathersOutput: Bool, columns: UnsafeMutablePointer<Float>,
-                  rows: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
+    func runGroup(first: Int, count: Int, input x: UnsafePointer<Float>?, pointwise: Bool, gathersOutput: Bool,
+                  columns: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
         let g = geometry, positions = g.outputPositions, patch = g.patchSize, o = outputChannels, length = count * positions
-        let x = input.map { $0 + first * g.imageSize }                        // [count, C, H, W]
         var dy = output.map { $0 + first * o * positions }                    // [count, O, P], then [O, length]
+        let mask = outputMask.map { $0 + first * o * positions }
         if count > 1, gathersOutput, let source = dy {
-            Im2Col.imagesToRows(rows, source, count: count, channels: o, positions: positions, planes: 0..<(count * o))
+            Im2Col.imagesToRows(rows, source, count: count, channels: o, positions: positions, planes: 0..<(count * o), mask: mask)
+            dy = UnsafePointer(rows)
+        } else if let mask, gathersOutput, let source = dy {
+            ConvolutionKernels.maskedCopy(rows, source, mask: mask, count: o * positions)
             dy = UnsafePointer(rows)
         }
         var cols: UnsafePointer<Float>? = nil                                 // [CKK, length]
@@ -140,6 +164,7 @@ struct ConvolutionPasses {
                 Im2Col.rowsToImages(y, rows, count: count, channels: o, positions: positions, bias: forwardStart,
                                     planes: 0..<(count * o))
             }
+            if forwardReLU { ConvolutionKernels.reluInPlace(y, count: count * o * positions) }
         }
         if let dx = backwardResult.map({ $0 + first * g.imageSize }) {
             if pointwise {
@@ -160,6 +185,7 @@ struct ConvolutionPasses {
                 ConvolutionKernels.startAtBias(dx, backwardStart, images: count, channels: g.channels, planeSize: g.height * g.width)
                 Im2Col.col2imSerial(dx, columns, geometry: g, images: count)
             }
+            if backwardReLU { ConvolutionKernels.reluInPlace(dx, count: count * g.imageSize) }
         }
     }
 
