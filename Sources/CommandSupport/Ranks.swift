@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Tensors
+import ToolkitCore
 
 /// Runs `body` on every rank of `world`, then lets the ranks agree on its outcome with one
 /// all-reduce of their exit statuses, so that a rank that failed (a bad file, a bad option found
@@ -28,7 +29,7 @@ public func agreeingOnErrors(_ world: any Communicator, _ body: () throws -> Voi
 /// The sysexits status a command exits with for `error` (64 for usage errors, 70 for unexpected ones).
 public func exitStatus(of error: Error) -> Int32 {
     switch error {
-    case let error as UserFacingError: return error.exitCode
+    case let error as ToolkitError: return error.cause.exitStatus
     case let error as ExitCode: return error.rawValue
     case is ValidationError: return ExitStatus.usage
     default: return ExitStatus.software

@@ -16,8 +16,9 @@ while let argument = arguments.popFirst() {
     }
 }
 
-let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
-let rank = world.rank, size = world.size
+// one thread runs this whole check, so the globals need no isolation
+nonisolated(unsafe) let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
+nonisolated(unsafe) let rank = world.rank, size = world.size
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message)\n".utf8))
