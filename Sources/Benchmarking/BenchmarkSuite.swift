@@ -79,7 +79,7 @@ public struct BenchmarkSuite {
         if wanted("fp32_fma_peak_gflops") {
             progress("FP32 FMA peak, \(Parallel.threadCount) thread(s)")
             figures.append(Figure(key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
-                                  unit: "GFLOP/s", samples: PeakFigures.fmaGFLOPS(threads: Parallel.threadCount, warmup: s.warmup,
+                                  unit: "GFLOP/s", samples: PeakFigures.fmaGFLOPS(warmup: s.warmup,
                                                                                  repetitions: s.repetitions,
                                                                                  rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
         }

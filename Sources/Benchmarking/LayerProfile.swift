@@ -218,7 +218,7 @@ public enum LayerProfiler {
     /// The per-layer tables of the joint training step and of a PGD step at `batchSize`, with the measured FMA peak
     /// of `threads` threads (the best of several repetitions).
     public static func report(batchSize: Int, threads: Int, repetitions: Int = 5) throws -> String {
-        let peak = PeakFigures.fmaGFLOPS(threads: threads, warmup: 1, repetitions: 5).max() ?? .nan
+        let peak = PeakFigures.fmaGFLOPS(warmup: 1, repetitions: 5).max() ?? .nan
         let work = try ModelWorkloads(architecture: .mnist, batchSize: batchSize)
         let joint = try jointTrainingStep(work, repetitions: repetitions)
         let attack = attackStep(work, repetitions: repetitions)

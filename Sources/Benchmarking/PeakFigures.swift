@@ -1,18 +1,19 @@
-import Dispatch
 import Tensors
 import _FMALoop
 
 /// The machine's FP32 peak: what every GFLOP/s figure is a share of.
 public enum PeakFigures {
-    /// GFLOP/s of `threads` concurrent FMA loops (`fma_loop_run`: twelve independent 8-float FMAs per
-    /// round, AVX2 + FMA3), one value per repetition. The best repetition is the peak; on a machine
-    /// shared with other work a repetition measures less.
-    public static func fmaGFLOPS(threads: Int, warmup: Int, repetitions: Int, rounds: Int64 = 20_000_000) -> [Double] {
+    /// GFLOP/s of `Parallel.threadCount` concurrent FMA loops (`fma_loop_run`: twelve independent 8-float
+    /// FMAs per round, AVX2 + FMA3), one value per repetition. The best repetition is the peak; on a
+    /// machine shared with other work a repetition measures less.
+    public static func fmaGFLOPS(warmup: Int, repetitions: Int, rounds: Int64 = 20_000_000) -> [Double] {
+        let threads = Parallel.threadCount
         func run() -> Double {
             var flops = [Double](repeating: 0, count: threads)
             let seconds = flops.withUnsafeMutableBufferPointer { done in
-                Stopwatch.seconds {
-                    DispatchQueue.concurrentPerform(iterations: threads) { done[$0] = fma_loop_run(rounds) }
+                let base = done.baseAddress!
+                return Stopwatch.seconds {
+                    Parallel.forEach(chunks: threads, of: threads) { chunk, _ in base[chunk] = fma_loop_run(rounds) }
                 }
             }
             return flops.reduce(0, +) / seconds / 1e9
