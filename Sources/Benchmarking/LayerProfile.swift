@@ -81,7 +81,8 @@ public enum LayerProfiler {
             v = named.network.apply(named.stage, v)
             seconds.append(Stopwatch.now - started)
             let flops = gemmFlops(layer, input: input.shape, output: v.shape)
-            let backward = flops * (input.requiresGradient ? 1 : 0) + flops * (tape.recordsParameters && !layer.namedParameters.isEmpty ? 1 : 0)
+            let weighted = tape.recordsParameters && !layer.namedParameters.isEmpty
+            let backward = flops * (input.requiresGradient ? 1 : 0) + flops * (weighted ? 1 : 0)
             traces.append(Trace(nodes: before..<tape.nodeCount, forwardFlops: flops, backwardFlops: backward))
         }
         return (v, traces)
@@ -124,7 +125,8 @@ public enum LayerProfiler {
         func median(_ values: [Double]) -> Double { Figure(key: "", label: "", unit: "", samples: values).median }
         var rows: [LayerProfile.Row] = []
         for (i, layer) in layers.enumerated() {
-            rows.append(.init(name: layer.name, pass: "forward", flops: traces[i].forwardFlops, seconds: median(samples.map { $0.forward[i] })))
+            rows.append(.init(name: layer.name, pass: "forward", flops: traces[i].forwardFlops,
+                              seconds: median(samples.map { $0.forward[i] })))
         }
         for (i, layer) in layers.enumerated().reversed() where !traces[i].nodes.isEmpty {
             rows.append(.init(name: layer.name, pass: "backward", flops: traces[i].backwardFlops,

@@ -98,7 +98,10 @@ public enum ConvolutionKernels {
         let n = input.shape[0], outChannels = weight.shape[0]
         precondition(outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
                      "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])")
-        if let reLUOutput { precondition(reLUOutput.shape == outputGradient.shape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)") }
+        if let reLUOutput {
+            precondition(reLUOutput.shape == outputGradient.shape,
+                         "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
+        }
         return gradients(geometry: g, input: input, output: outputGradient, weight: weight, dataGradient: .backward,
                          biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
                          mask: reLUOutput)
@@ -161,7 +164,10 @@ public enum ConvolutionKernels {
         let n = input.shape[0]
         precondition(outputGradient.shape == [n, g.channels, g.height, g.width],
                      "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])")
-        if let reLUOutput { precondition(reLUOutput.shape == outputGradient.shape, "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)") }
+        if let reLUOutput {
+            precondition(reLUOutput.shape == outputGradient.shape,
+                         "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
+        }
         return gradients(geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
                          biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
                          mask: reLUOutput)
@@ -193,10 +199,15 @@ public enum ConvolutionKernels {
                             var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
                             (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
                             if needDataGradient {
-                                if dataGradient == .backward { passes.backwardResult = d.baseAddress } else { passes.forwardResult = d.baseAddress }
+                                if dataGradient == .backward {
+                                    passes.backwardResult = d.baseAddress
+                                } else {
+                                    passes.forwardResult = d.baseAddress
+                                }
                             }
                             if needWeightGradient {
-                                (passes.weightGradients, passes.partialStride, passes.biasSums) = (sums.baseAddress, partialStride, biasSums)
+                                (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
+                                passes.biasSums = biasSums
                             }
                             withOptionalPointer(mask) { m in
                                 if dataGradient == .backward { passes.outputMask = m } else { passes.inputMask = m }

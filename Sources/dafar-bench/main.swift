@@ -27,7 +27,10 @@ struct DAFARBench: ParsableCommand {
     @Option(help: "Measure only the figures whose JSON key contains this text (for profiling), e.g. joint_train.")
     var only: String?
 
-    @Flag(help: "Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) of a joint training step and of a PGD step instead of the figures.")
+    @Flag(help: """
+        Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) \
+        of a joint training step and of a PGD step instead of the figures.
+        """)
     var profile = false
 
     @Flag(help: .hidden)
