@@ -34,13 +34,3 @@ public func exitStatus(of error: Error) -> Int32 {
     default: return ExitStatus.software
     }
 }
-
-/// A one-line usage error for tools that do not shard their work yet (dafar-train, dafar-detector,
-/// dafar-eval): started by a launcher with more than one rank, every rank would do all the work
-/// and write the same files. With one rank (or no launcher) nothing is refused.
-public func refuseSeveralRanks(_ tool: String) throws {
-    let ranks = Launcher.size()
-    guard ranks <= 1 else {
-        throw ValidationError("\(tool) does not run on several ranks yet (started with \(ranks)); run it as one process (only dafar-attack is sharded)")
-    }
-}
