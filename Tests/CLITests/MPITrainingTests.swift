@@ -4,12 +4,17 @@ import XCTest
 /// Data-parallel `dafar-train` and `dafar-detector` and the sharded `dafar-eval` under
 /// `mpirun -np 2 --oversubscribe`, against one process with the same seed and `--threads 1`.
 ///
-/// Tolerance: the ranks sum their halves' gradients, one process sums the whole batch in one GEMM,
-/// so the float sums differ in order and the weights drift apart in their last bits. Measured on
-/// this data (2 epochs of 12 steps, Adam): the largest weight difference was about 1e-6 of the
-/// largest weight (the figure is printed by the test); the test allows 1e-4.
+/// Tolerances: the ranks sum their parts' gradients, one process sums the whole batch in one GEMM,
+/// so the float sums differ in order. With plain SGD the weights then differ in their last bits
+/// (measured here: 4.0e-9 of the largest weight after 6 steps; allowed: `sgdTolerance`), which also
+/// shows that the summed gradients are the whole batch's: a wrong share or a wrong part would move
+/// them by far more. Adam divides each gradient by its running RMS (so it would not even see a wrong
+/// scale), and a weight whose gradient is almost zero moves by up to the learning rate per step in
+/// whichever direction its rounding points: measured here 1.6e-5 of the largest weight after 12 Adam
+/// steps (the detector: 3.2e-7); allowed: `adamTolerance`. The figures are printed by the test.
 final class MPITrainingTests: XCTestCase {
-    static let tolerance: Float = 1e-4
+    static let sgdTolerance: Float = 1e-6
+    static let adamTolerance: Float = 1e-3
 
     /// A small file in MNIST-5k's format (`mnist_5k.csv`: 784 pixels then the label, no header,
     /// sorted by label): `perDigit` rows per digit, a class-specific bright block plus noise.
@@ -86,13 +91,13 @@ final class MPITrainingTests: XCTestCase {
     func testDataParallelTrainingMatchesOneProcessAndResumesOnAnotherRankCount() throws {
         let dir = try TinyData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Self.writeMNIST5k(to: dir, perDigit: 40)   // 320 train (288 after the 10 % hold-out), 80 test
+        try Self.writeMNIST5k(to: dir, perDigit: 20)   // 160 train (144 after the 10 % hold-out), 40 test
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        // batch 25: 11 full batches (12 + 13 images per rank) and a last one of 13 (6 + 7)
+        // batch 25: 5 full batches (12 + 13 images per rank) and a last one of 19 (9 + 10)
         let common = ["--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--quiet", "--seed", "5",
                       "--batch-size", "25", "--lr-schedule", "constant", "--shift", "1"]
 
-        let single = try CommandRunner.run("dafar-train", common + ["--epochs", "2", "--output", path("one.safetensors")], timeout: 300)
+        let single = try CommandRunner.run("dafar-train", common + ["--epochs", "2", "--output", path("one.safetensors")])
         XCTAssertEqual(single.status, 0, single.stderr)
         let first = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--output", path("two-a.safetensors")], timeout: 300)
         assertSucceeded(first, "mpirun -np 2 dafar-train")
@@ -110,20 +115,20 @@ final class MPITrainingTests: XCTestCase {
         // 2 ranks against one process: equal up to float summation order
         let difference = try relativeDifference(path("one.safetensors"), path("two-a.safetensors"))
         print("MPITrainingTests: 1 process vs 2 ranks, largest weight difference / largest weight = \(difference)")
-        XCTAssertLessThanOrEqual(difference, Self.tolerance, "weights of 2 ranks drift from one process's beyond summation order")
+        XCTAssertLessThanOrEqual(difference, Self.adamTolerance, "weights of 2 ranks drift from one process's beyond summation order")
         XCTAssertGreaterThan(try floats(path("one.safetensors")).count, 10, "the model file holds the network's tensors")
         let accuracy = (one: Double(try metadata(path("one.safetensors"))["test_accuracy"] ?? "") ?? -1,
                         two: Double(try metadata(path("two-a.safetensors"))["test_accuracy"] ?? "") ?? -9)
-        XCTAssertLessThanOrEqual(abs(accuracy.one - accuracy.two), 1.0 / 80 + 1e-9, "test accuracy within one of the 80 test images: \(accuracy)")
+        XCTAssertLessThanOrEqual(abs(accuracy.one - accuracy.two), 1.0 / 40 + 1e-9, "test accuracy within one of the 40 test images: \(accuracy)")
         XCTAssertGreaterThan(accuracy.one, 0.5, "the network must learn the tiny task, or the comparison shows little")
         XCTAssertEqual(try metadata(path("two-a.safetensors"))["ranks"], "2")
 
         // one epoch alone, then --resume on 2 ranks to epoch 2 (constant rate: the same run as above)
-        let half = try CommandRunner.run("dafar-train", common + ["--epochs", "1", "--output", path("resumed.safetensors")], timeout: 300)
+        let half = try CommandRunner.run("dafar-train", common + ["--epochs", "1", "--output", path("resumed.safetensors")])
         XCTAssertEqual(half.status, 0, half.stderr)
         let resumed = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--resume", "--output", path("resumed.safetensors")], timeout: 300)
         assertSucceeded(resumed, "mpirun -np 2 dafar-train --resume")
-        XCTAssertLessThanOrEqual(try relativeDifference(path("one.safetensors"), path("resumed.safetensors")), Self.tolerance,
+        XCTAssertLessThanOrEqual(try relativeDifference(path("one.safetensors"), path("resumed.safetensors")), Self.adamTolerance,
                                  "1 epoch on 1 process + 1 epoch on 2 ranks must match 2 epochs on 1 process")
         XCTAssertNotEqual(try floats(path("one.safetensors")), try floats(path("resumed.safetensors")),
                           "the second epoch ran on 2 ranks, whose sums differ in their last bits (else the test shows nothing)")
@@ -131,7 +136,7 @@ final class MPITrainingTests: XCTestCase {
         // the detector, data-parallel: 2 ranks against one process, and two 2-rank runs
         let detector = common.prefix(6) + ["--seed", "2", "--model", path("one.safetensors"), "--epochs", "3", "--batch-size", "25",
                                            "--hidden-sizes", "32,16"]
-        let d1 = try CommandRunner.run("dafar-detector", Array(detector) + ["--output", path("d1.safetensors")], timeout: 300)
+        let d1 = try CommandRunner.run("dafar-detector", Array(detector) + ["--output", path("d1.safetensors")])
         XCTAssertEqual(d1.status, 0, d1.stderr)
         for name in ["d2a", "d2b"] {
             assertSucceeded(try MPIJob.run("dafar-detector", Array(detector) + ["--output", path("\(name).safetensors")], timeout: 300),
@@ -140,7 +145,16 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(try floats(path("d2a.safetensors")), try floats(path("d2b.safetensors")), "two -np 2 detector runs differ")
         let detectorDifference = try relativeDifference(path("d1.safetensors"), path("d2a.safetensors"))
         print("MPITrainingTests: detector, 1 process vs 2 ranks, relative difference = \(detectorDifference)")
-        XCTAssertLessThanOrEqual(detectorDifference, Self.tolerance)
+        XCTAssertLessThanOrEqual(detectorDifference, Self.adamTolerance)
+
+        // plain SGD shows the summed gradients themselves: equal up to the last bits
+        let sgd = common + ["--epochs", "1", "--optimizer", "sgd", "--momentum", "0", "--learning-rate", "0.05"]
+        XCTAssertEqual(try CommandRunner.run("dafar-train", sgd + ["--output", path("sgd-1.safetensors")]).status, 0)
+        assertSucceeded(try MPIJob.run("dafar-train", sgd + ["--output", path("sgd-2.safetensors")], timeout: 300), "SGD on 2 ranks")
+        let sgdDifference = try relativeDifference(path("sgd-1.safetensors"), path("sgd-2.safetensors"))
+        print("MPITrainingTests: SGD, 1 process vs 2 ranks, relative difference = \(sgdDifference)")
+        XCTAssertLessThanOrEqual(sgdDifference, Self.sgdTolerance, "SGD on 2 ranks must match one process up to float rounding")
+        XCTAssertNotEqual(try floats(path("sgd-1.safetensors")), try floats(path("one.safetensors")), "SGD trained something else")
     }
 
     func testBadFilesStopEveryRankOfATrainingJobWithOneLine() throws {
@@ -172,18 +186,24 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
-    /// `results.json` without the wall-clock fields (timings, seconds, images per second) and the rank count.
+    /// `results.json` without what may differ between runs on 1 and 2 ranks: the wall-clock fields
+    /// (`timings`, the phase/seconds table, "generated in N s" cells) and the `ranks` setting.
     func comparableResults(_ report: URL) throws -> Any {
-        func strip(_ value: Any) -> Any {
+        func strip(_ value: Any) -> Any? {
             if let object = value as? [String: Any] {
+                if let columns = object["columns"] as? [String], columns.contains("seconds") { return nil }
                 var kept: [String: Any] = [:]
-                for (key, inner) in object where !(key == "timings" || key.contains("second") || key == "ranks") { kept[key] = strip(inner) }
+                for (key, inner) in object where !(key == "timings" || key == "ranks") { kept[key] = strip(inner) }
                 return kept
             }
-            if let array = value as? [Any] { return array.map(strip) }
+            if let array = value as? [Any] {
+                if array.first as? String == "ranks" { return nil }
+                return array.compactMap(strip)
+            }
+            if let text = value as? String, text.hasPrefix("generated in "), text.hasSuffix(" s") { return "generated" }
             return value
         }
-        return strip(try JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("results.json"))))
+        return strip(try JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("results.json")))) ?? [:]
     }
 
     func testShardedEvalWritesTheSameNumbersAsOneProcess() throws {
@@ -201,8 +221,7 @@ final class MPITrainingTests: XCTestCase {
                     "--cw-binary-steps", "1", "--adaptive-count", "4", "--adaptive-steps", "2", "--adaptive-lambdas", "0,1",
                     "--adaptive-eps", "0.3", "--baseline-epochs", "1", "--binary-training-count", "10", "--batch-size", "3", "--seed", "4"]
         let one = dir.appendingPathComponent("report-1"), two = dir.appendingPathComponent("report-2")
-        let single = try CommandRunner.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", one.path],
-                                           timeout: 300)
+        let single = try CommandRunner.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", one.path])
         XCTAssertEqual(single.status, 0, single.stderr)
         let sharded = try MPIJob.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", two.path], timeout: 300)
         assertSucceeded(sharded, "mpirun -np 2 dafar-eval")

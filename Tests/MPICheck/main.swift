@@ -2,22 +2,44 @@
 // (MPI under mpirun, the single-process one otherwise) on empty, one-element, odd-sized and large
 // buffers, checks the exact results on every rank and exits 1 with a message on the first wrong value.
 // Used by DistributedTests under `mpirun -np 2`; `--chunk N` sets MPI's chunk size (elements per call).
+// `--time-all-reduce N` instead times 50 all-reduces of N Floats, each after a barrier (so no rank waits
+// for a slower one inside the timing), and prints the median on rank 0: what `make bench-mpi` reports as
+// the pure all-reduce cost of a gradient buffer.
 import Distributed
 import Foundation
 
 var arguments = CommandLine.arguments.dropFirst()
 var chunk = 1 << 27
 var largeCount = 17_000_001          // 68 MB of Floats: more than 64 MB
+var timedCount: Int?
 while let argument = arguments.popFirst() {
     switch argument {
     case "--chunk": chunk = Int(arguments.popFirst() ?? "") ?? chunk
     case "--large": largeCount = Int(arguments.popFirst() ?? "") ?? largeCount
-    default: FileHandle.standardError.write(Data("usage: dafar-mpi-check [--chunk N] [--large N]\n".utf8)); exit(64)
+    case "--time-all-reduce": timedCount = Int(arguments.popFirst() ?? "")
+    default: FileHandle.standardError.write(Data("usage: dafar-mpi-check [--chunk N] [--large N] [--time-all-reduce N]\n".utf8)); exit(64)
     }
 }
 
 let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
 let rank = world.rank, size = world.size
+
+if let timedCount {
+    var values = [Float](repeating: 1, count: max(0, timedCount))
+    var times: [Double] = []
+    for _ in 0..<50 {
+        world.barrier()
+        let start = DispatchTime.now().uptimeNanoseconds
+        world.allReduceSum(&values)
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    if rank == 0 {
+        print(String(format: "all-reduce of %d floats (%.2f MB) on %d ranks: median %.3f ms, min %.3f ms (50 runs)", values.count,
+                     Double(values.count * 4) / 1e6, size, times.sorted()[25], times.min() ?? 0))
+    }
+    world.finalize()
+    exit(0)
+}
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message)\n".utf8))
