@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Evaluation", "Tensors"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Reporting"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "dafar-bench"]),
-        .executableTarget(name: "dafar-mpi-check", dependencies: ["Distributed"], path: "Tests/MPICheck"),
+        .executableTarget(name: "dafar-mpi-check", dependencies: ["Distributed", "Tensors"], path: "Tests/MPICheck"),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check"]),
         .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval", "dafar-inspect", "dafar-serve", "DAFAR", "ImageFiles"]),
     ],

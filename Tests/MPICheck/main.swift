@@ -7,6 +7,7 @@
 // the pure all-reduce cost of a gradient buffer.
 import Distributed
 import Foundation
+import Tensors
 
 var arguments = CommandLine.arguments.dropFirst()
 var chunk = 1 << 27
@@ -91,6 +92,35 @@ if rank == 0 {
 } else if gathered != nil {
     fail("gather returned buffers on rank \(rank); only rank 0 receives")
 }
+
+// gradient all-reduce: slot 0 on every rank, slot 1 only on odd ranks, slot 2 on none; statistics summed
+let reducer = GradientAllReduce(world: world, shapes: [[2, 3], [5], [1]])
+let mineGradients: [Tensor?] = [Tensor(shape: [2, 3], storage: (0..<6).map { Float($0 + rank) }),
+                                rank % 2 == 1 ? Tensor(shape: [5], storage: [Float](repeating: Float(rank), count: 5)) : nil, nil]
+for _ in 0..<2 {   // twice: the buffer is reused
+    let (summed, statistics) = reducer.sum(mineGradients, statistics: [Float(rank), 1])
+    let offset = Float(size * (size - 1) / 2)
+    guard summed[0]?.storage == (0..<6).map({ Float(size * $0) + offset }) else { fail("gradient all-reduce slot 0: \(String(describing: summed[0]?.storage))") }
+    let odd = (0..<size).filter { $0 % 2 == 1 }
+    if odd.isEmpty {
+        guard summed[1] == nil else { fail("gradient all-reduce: slot 1 should be nil on \(size) rank(s)") }
+    } else {
+        guard summed[1]?.storage == [Float](repeating: Float(odd.reduce(0, +)), count: 5) else { fail("gradient all-reduce slot 1: \(String(describing: summed[1]?.storage))") }
+    }
+    guard summed[2] == nil else { fail("gradient all-reduce: slot 2 had no gradient on any rank but came back") }
+    guard statistics == [offset, Float(size)] else { fail("gradient all-reduce statistics: \(statistics)") }
+}
+if rank == 0 { print("gradient all-reduce ok") }
+
+// replica check: equal tensors pass; a tensor that differs on the last rank stops every rank, naming that rank
+do { try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, 3])], when: "in the check") } catch { fail("replica check of equal tensors: \(error)") }
+do {
+    try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, rank == size - 1 && size > 1 ? 4 : 3])], when: "in the check")
+    if size > 1 { fail("replica check: differing tensors passed") }
+} catch let error as ReplicaDivergenceError {
+    guard error.rank == size - 1 else { fail("replica check named rank \(error.rank), expected \(size - 1)") }
+} catch { fail("replica check: \(error)") }
+if rank == 0 { print("replica check ok") }
 
 let statuses = world.statuses(rank == size - 1 ? 66 : 0)
 guard statuses == (0..<size).map({ $0 == size - 1 ? 66 : 0 }) else { fail("statuses: got \(statuses)") }
