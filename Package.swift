@@ -4,7 +4,7 @@ import PackageDescription
 let package = Package(
     name: "DAFAR-Swift",
     products: [
-        .library(name: "DAFARKit", targets: ["Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks", "Baselines",
+        .library(name: "DAFARKit", targets: ["ToolkitCore", "Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks", "Baselines",
                                              "Reporting", "Evaluation", "ImageFiles"]),
     ],
     dependencies: [
@@ -23,8 +23,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Modules/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-        .target(name: "Tensors", dependencies: ["CBLAS"]),
-        .target(name: "Distributed", dependencies: ["CMPI", "Tensors"]),
+        // the toolkit's error vocabulary and atomic file writes: Foundation only, below everything
+        .target(name: "ToolkitCore"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore"]),
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore"]),
         .target(name: "Autodiff", dependencies: ["Tensors"]),
         .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
@@ -34,11 +36,10 @@ let package = Package(
                 dependencies: ["DAFAR", "ImageFiles", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: [.swiftLanguageMode(.v6)]),
+                               .product(name: "Logging", package: "swift-log")]),
         .target(name: "Attacks", dependencies: ["NeuralNetworks"]),
         .target(name: "Baselines", dependencies: ["NeuralNetworks"]),
-        .target(name: "Reporting"),
+        .target(name: "Reporting", dependencies: ["ToolkitCore"]),
         .target(name: "Evaluation", dependencies: ["DAFAR", "Attacks", "Baselines", "Reporting", "Distributed"]),
         .target(name: "ParserFuzzing", dependencies: ["DAFAR", "Attacks", "ImageFiles", "CZlib", "CPNG"]),
         .executableTarget(name: "dafar-fuzz", dependencies: ["ParserFuzzing"]),
@@ -52,10 +53,10 @@ let package = Package(
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-inspect", dependencies: ["CommandSupport", "ImageFiles"]),
-        .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
-        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "ToolkitCore"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ImageFilesTests", dependencies: ["ImageFiles", "CPNG", "CZlib"]),
         .testTarget(name: "DAFARTests", dependencies: ["DAFAR"]),
@@ -70,5 +71,6 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check"]),
         .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval", "dafar-inspect", "dafar-serve", "DAFAR", "ImageFiles"]),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 language mode, complete concurrency checking, for every target
+    swiftLanguageModes: [.v6]
 )

@@ -62,13 +62,13 @@ public struct AttackSpec: Sendable {
         case .deepfool:
             return try DeepFool(maxIterations: steps ?? 50)
         case .adaptivePGD:
-            guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector (--detector FILE)") }
+            guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector") }
             let eps = epsilon ?? 0.3
             return try AdaptiveAttack.projectedGradient(detector: detector, detectorWeight: lambda, epsilon: eps,
                                                         stepSize: stepSize ?? 0.01, steps: steps ?? 100,
                                                         randomStart: randomStart, restarts: restarts)
         case .adaptiveCW:
-            guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector (--detector FILE)") }
+            guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector") }
             return try AdaptiveAttack(method: .carliniWagnerL2(try carliniWagner()), detector: detector, detectorWeight: lambda)
         }
     }

@@ -75,6 +75,19 @@ struct ProjectedAscent {
     }
 }
 
+extension ProjectedAscent {
+    /// The ascent on the cross-entropy of `model`'s logits (away from the true classes, or toward the
+    /// targets of a targeted `goal`), stopping images as they succeed: FGSM, BIM and PGD.
+    func runOnCrossEntropy(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+                           randomness: ImageRandomness) -> Tensor {
+        guard images.batchSize > 0 else { return images }
+        let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
+        return run(images, randomness: randomness, objective: { x in
+            ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
+        }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
+    }
+}
+
 extension DifferentiableClassifier {
     /// Whether each image of `images` is a success for `goal` (prediction differs
     /// from the label, or equals the target).

@@ -65,11 +65,7 @@ public struct ProjectedGradientDescent: Attack {
 
     public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
                         randomness: ImageRandomness) -> Tensor {
-        guard images.batchSize > 0 else { return images }
-        let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
-        return ascent.run(images, randomness: randomness, objective: { x in
-            ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
-        }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
+        ascent.runOnCrossEntropy(images, labels: labels, goal: goal, model: model, randomness: randomness)
     }
 }
 

@@ -1,5 +1,6 @@
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// A detector of adversarial images that gives every image a score.
 ///
@@ -58,15 +59,15 @@ func preconditionImages(_ images: Tensor, _ what: @autoclosure () -> String) {
 }
 
 /// A baseline setting or file a user gave that cannot be used, with a sentence saying why.
-public struct BaselineError: UserFacingError, Equatable {
+public struct BaselineError: ToolkitError, Equatable {
     /// What is wrong.
     public let description: String
     /// sysexits status: 64 for a bad setting, 65 for a bad file.
-    public let exitCode: Int32
+    public let cause: ErrorCause
 
-    /// Creates an error; `exitCode` defaults to 64 (usage).
-    public init(_ description: String, exitCode: Int32 = ExitStatus.usage) {
+    /// Creates an error; `cause` defaults to an invalid argument.
+    public init(_ description: String, cause: ErrorCause = .invalidArgument) {
         self.description = description
-        self.exitCode = exitCode
+        self.cause = cause
     }
 }

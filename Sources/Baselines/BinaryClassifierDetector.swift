@@ -116,12 +116,12 @@ public final class BinaryClassifierDetector: BaselineDetector {
         let archive = try SafetensorsArchive(contentsOf: url)
         guard archive.metadata["baseline"] == "binary-classifier" else {
             throw BaselineError("\(url.path) is not a binary classifier detector file (metadata 'baseline' is "
-                                + "'\(archive.metadata["baseline"] ?? "missing")')", exitCode: ExitStatus.dataError)
+                                + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
         }
         let shape = try parseImageShape(archive.metadata["image_shape"], file: url)
         guard shape[1] >= 4, shape[2] >= 4 else {
             throw BaselineError("\(url.path) has image shape \(shape); the binary detector needs H, W >= 4",
-                                exitCode: ExitStatus.dataError)
+                                cause: .invalidData)
         }
         var generator = SeededGenerator(seed: 0)
         let detector = BinaryClassifierDetector(imageShape: shape, using: &generator)

@@ -102,11 +102,11 @@ public final class MagNetAutoencoder {
         let archive = try SafetensorsArchive(contentsOf: url)
         guard archive.metadata["baseline"] == "magnet-autoencoder" else {
             throw BaselineError("\(url.path) is not a MagNet autoencoder file (metadata 'baseline' is "
-                                + "'\(archive.metadata["baseline"] ?? "missing")')", exitCode: ExitStatus.dataError)
+                                + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
         }
         let shape = try parseImageShape(archive.metadata["image_shape"], file: url)
         guard let filters = archive.metadata["filters"].flatMap({ Int($0) }), filters > 0 else {
-            throw BaselineError("\(url.path) has no valid 'filters' entry in its metadata", exitCode: ExitStatus.dataError)
+            throw BaselineError("\(url.path) has no valid 'filters' entry in its metadata", cause: .invalidData)
         }
         var generator = SeededGenerator(seed: 0)
         let autoencoder = MagNetAutoencoder(imageShape: shape, filters: filters, using: &generator)
@@ -120,7 +120,7 @@ func parseImageShape(_ text: String?, file url: URL) throws -> [Int] {
     let shape = (text ?? "").split(separator: ",").compactMap { Int($0) }
     guard shape.count == 3, shape.allSatisfy({ $0 > 0 }), shape[1] >= 2, shape[2] >= 2 else {
         throw BaselineError("\(url.path) has no valid 'image_shape' (C,H,W) in its metadata, got '\(text ?? "missing")'",
-                            exitCode: ExitStatus.dataError)
+                            cause: .invalidData)
     }
     return shape
 }

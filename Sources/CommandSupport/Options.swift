@@ -4,6 +4,7 @@ import DAFAR
 import Datasets
 import Foundation
 import Tensors
+import ToolkitCore
 
 extension DatasetName: ExpressibleByArgument {}
 extension ReconstructionNorm: ExpressibleByArgument {}
@@ -82,6 +83,34 @@ public struct DataOptions: ParsableArguments {
     }
 }
 
+/// The training settings shared by the tools that train (dafar-train, dafar-detector): how long, in
+/// what steps, how fast, from which seed. Each tool adds its own (optimizer, architecture, score...).
+public struct TrainingOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Training epochs (default: dafar-train 30 for fewer than 10000 training images, as MNIST-5k, else 15; dafar-detector 30).")
+    public var epochs: Int?
+
+    @Option(parsing: .unconditional, help: "Examples per training step (images for dafar-train, clean residuals for dafar-detector); under mpirun or srun the global batch, split evenly across the ranks.")
+    public var batchSize = 64
+
+    @Option(parsing: .unconditional, help: "Learning rate (the optimizer's step size).")
+    public var learningRate: Float = 1e-3
+
+    @Option(parsing: .unconditional, help: "Seed of the initialisation, the validation split and the shuffling.")
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public func validate() throws {
+        if let epochs, epochs < 1 || epochs > 100_000 {
+            throw ValidationError(epochs < 1 ? "--epochs must be at least 1, got \(epochs)" : "--epochs must be at most 100000, got \(epochs)")
+        }
+        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
+            throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
+        }
+    }
+}
+
 /// Threading and output-verbosity options shared by every command.
 public struct RuntimeOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Worker threads; every GEMM and convolution is split across them (OpenBLAS itself runs single-threaded). Default: all cores. Use 1 for bit-identical reruns.")
@@ -102,14 +131,18 @@ public struct RuntimeOptions: ParsableArguments {
     }
 }
 
-/// Runs a command body, turning a `UserFacingError` into one line on standard error
-/// and its sysexits status.
-public func reportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body, turning a `ToolkitError` into one line on standard error
+/// and the sysexits status of its cause. Libraries speak of settings, not options: `hint`
+/// may name the command-line options that change the setting an error is about, and is
+/// appended to the line (before its final period).
+public func reportingErrors(hint: (ToolkitError) -> String? = { _ in nil }, _ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as UserFacingError {
-        printError("error: \(printable(error.description))")
-        throw ExitCode(error.exitCode)
+    } catch let error as ToolkitError {
+        var line = error.description
+        if let hint = hint(error) { line = line.hasSuffix(".") ? line.dropLast() + " " + hint + "." : line + " " + hint }
+        printError("error: \(printable(line))")
+        throw ExitCode(error.cause.exitStatus)
     } catch let error as ExitCode {
         throw error
     } catch let error as ValidationError {
@@ -126,9 +159,9 @@ public func printError(_ line: String) {
 }
 
 /// An output path that cannot be written.
-public struct OutputPathError: UserFacingError {
+public struct OutputPathError: ToolkitError {
     public let description: String
-    public var exitCode: Int32 { ExitStatus.cannotCreate }
+    public var cause: ErrorCause { .cannotCreate }
 }
 
 /// Checks before long work that `path`'s folder exists and `path` is not a folder.
@@ -158,7 +191,7 @@ public func checkInputFile(_ path: String, what: String) throws {
 }
 
 /// An input path that cannot be read.
-public struct InputPathError: UserFacingError {
+public struct InputPathError: ToolkitError {
     public let description: String
-    public var exitCode: Int32 { ExitStatus.noInput }
+    public var cause: ErrorCause { .missingInput }
 }

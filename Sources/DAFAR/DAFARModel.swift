@@ -20,7 +20,7 @@ public struct Verdict: Equatable, Sendable {
 ///                            detector: URL(fileURLWithPath: "d.safetensors"))
 /// for verdict in dafar.inspect(images) where verdict.isAdversarial { ... }
 /// ```
-public final class DAFARModel {
+public final class DAFARModel: Sendable {
     /// E, F and D.
     public let network: JointNetwork
     /// C with its calibration (nil when only a model was loaded).

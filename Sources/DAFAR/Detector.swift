@@ -4,7 +4,10 @@ import Tensors
 
 /// DAFAR's detector C: an autoencoder on reconstruction residuals `delta = x - D(E(x))`
 /// whose reconstruction distance `||delta - C(delta)||` is the anomaly score.
-public final class AnomalyDetector {
+public final class AnomalyDetector: @unchecked Sendable {
+    // Sendable on the contract of `Parameter`: the calibration and the score definition are set
+    // while the detector is fitted, by the one task that fits it; a detector in use is only read.
+
     /// Elements of one residual (`C * H * W`).
     public let inputSize: Int
     /// Hidden sizes of the encoder half (`[256, 128, 64]` for 28 x 28 x 1).

@@ -120,7 +120,7 @@ public enum DetectorTraining {
         case .fused:
             let parts = network.feedbackScores(validation, detector: detector, temperature: temperature)
             guard parts.decision.contains(where: { $0 > 0 }) else {
-                throw ModelFileError("the decision score is 0 on every validation image, so it cannot be fused; use --score residual")
+                throw ModelFileError("the decision score is 0 on every validation image, so it cannot be fused; score with the residual alone")
             }
             return .fused(temperature: temperature, share: fusedShare, residualScores: parts.residual, decisionScores: parts.decision)
         }

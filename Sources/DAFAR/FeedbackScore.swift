@@ -71,6 +71,14 @@ public struct FeedbackScore: Equatable, Sendable, CustomStringConvertible {
     public func fuse(residual: Variable, decision: Variable) -> Variable {
         maximum(residual * (1 / residualScale), decision * (1 / decisionScale))
     }
+
+    /// The fused score of many images from their component scores: the same arithmetic as the
+    /// recorded form, so that both give the same floats.
+    public func fuse(residual: [Float], decision: [Float]) -> [Float] {
+        precondition(residual.count == decision.count, "fusing \(residual.count) residual scores with \(decision.count) decision scores")
+        let (r, d) = (1 / residualScale, 1 / decisionScale)
+        return zip(residual, decision).map { Swift.max($0 * r, $1 * d) }
+    }
 }
 
 /// The two component scores of a batch, each `[N]`.

@@ -27,7 +27,7 @@ public enum ReconstructionNorm: String, CaseIterable, Sendable {
 ///
 /// Parameter names follow the state_dict of an equivalent PyTorch module:
 /// `target.features.N.*` (E), `target.classifier.N.*` (F), `decoder.N.*` (D).
-public final class JointNetwork {
+public final class JointNetwork: Sendable {
     /// Table 1 architecture.
     public let architecture: Architecture
     /// Number of classes F predicts.

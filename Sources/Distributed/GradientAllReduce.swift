@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import ToolkitCore
 
 /// Data-parallel training's one collective per step: every rank's gradients and a few statistics
 /// summed over all ranks in a single all-reduce of one flat Float buffer.
@@ -81,7 +82,7 @@ public func localPart(of count: Int, rank: Int, size: Int) -> Range<Int> {
 }
 
 /// The replicas of a data-parallel model no longer hold the same weights.
-public struct ReplicaDivergenceError: UserFacingError {
+public struct ReplicaDivergenceError: ToolkitError {
     /// The rank whose weights differ from rank 0's.
     public let rank: Int
     /// Where in the run the check was made, such as "after epoch 3".
@@ -90,7 +91,7 @@ public struct ReplicaDivergenceError: UserFacingError {
         "the weights on rank \(rank) differ from rank 0's \(when); the ranks did not take the same steps (a different build, "
             + "OpenBLAS or CPU on some host?); nothing was written for this epoch"
     }
-    public var exitCode: Int32 { ExitStatus.software }
+    public var cause: ErrorCause { .internalFailure }
 }
 
 extension Communicator {

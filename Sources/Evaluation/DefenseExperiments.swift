@@ -4,8 +4,8 @@ import Reporting
 import Tensors
 
 /// Section 6.1 of the paper (Fig. 8) and the adaptive attack.
-extension ExperimentRunner {
-    func filterSection() -> ReportSection {
+extension EvaluationRun {
+    func filterSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.filter.title)
         let dafar = detectors[0]
         let classifier = ClassifierFunction(logits: { self.model.logits($0) })
@@ -55,13 +55,12 @@ extension ExperimentRunner {
                           fileName: "fig8-filter.svg",
                           caption: "Fig. 8: accuracy (Wilson 95 % intervals) of the classifier alone, with a median filter, with DAFAR "
                               + "rejection, and with both, on a 1:1 mix of clean and FGSM inputs")
-        results["filter"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["filter": .array(json)])
     }
 
     /// The adaptive attack, made once against DAFAR as published (at its active threshold) and once
     /// against DAFAR fused (at its operating threshold), with the undetected examples as pictures.
-    func adaptiveSection() -> ReportSection {
+    func adaptiveSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.adaptive.title)
         let paper = detectors[0]
         let operatingLabel = "\(format(settings.operatingRate * 100)) %"
@@ -74,7 +73,7 @@ extension ExperimentRunner {
                               attackedLabel: model.threshold == nil ? paper.thresholds[0].label : "active",
                               set: { self.inputs.adaptive(lambda: $0, epsilon: $1) },
                               carliniWagner: { self.inputs.adaptiveCarliniWagner(lambda: $0) })]
-        if let fused = suite?.fused, let index = detectors.firstIndex(where: { $0.name == "DAFAR fused" }) {
+        if let fused = suite.fused, let index = detectors.firstIndex(where: { $0.name == "DAFAR fused" }) {
             targets.append(Target(name: "DAFAR fused", detector: index, attacked: fused.threshold, attackedLabel: operatingLabel,
                                   set: { self.inputs.adaptive(lambda: $0, epsilon: $1, against: fused) },
                                   carliniWagner: { self.inputs.adaptiveCarliniWagner(lambda: $0, against: fused) }))
@@ -83,6 +82,7 @@ extension ExperimentRunner {
                                           "misclassified and not flagged (attack success)", "detected (threshold attacked)",
                                           "detected (\(operatingLabel))", "mean L2 / L-inf of undetected successes"])
         var json: [JSONValue] = []
+        var outcomes: [AdaptiveOutcome] = []
         var series: [PlotSeries] = []
         var gallery: [(caption: String, images: [GridImage])] = []
         let lambdas = Array(Set(settings.adaptiveLambdas + inputs.providedSets.filter { $0.family == .adaptivePGD }.compactMap(\.lambda))).sorted()
@@ -112,7 +112,7 @@ extension ExperimentRunner {
                                               threshold: target.attacked, misclassified: misclassified, evaded: evaded,
                                               detectedAttacked: detectedAttacked, detectedOperating: detectedOperating,
                                               undetectedMeanL2: l2.isNaN ? nil : l2, undetectedMeanLInfinity: lInf.isNaN ? nil : lInf)
-                adaptiveOutcomes.append(outcome)
+                outcomes.append(outcome)
                 json.append(outcome.json)
                 return (evaded, undetected)
             }
@@ -156,8 +156,7 @@ extension ExperimentRunner {
         } else {
             section.addParagraph("No adaptive example at the largest lambda and eps fooled the classifier without being flagged.")
         }
-        results["adaptive"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["adaptive": .array(json)], adaptiveOutcomes: outcomes)
     }
 
     /// Up to `limit` undetected successes of `set` as picture rows: clean, adversarial, its feedback

@@ -3,10 +3,10 @@ import Reporting
 
 /// Section 5.3 of the paper (Fig. 6, Fig. 7) and the ROC analysis, every detector
 /// beside the random-sign-noise control.
-extension ExperimentRunner {
-    func intensitySection() -> ReportSection {
+extension EvaluationRun {
+    func intensitySection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.intensity.title)
-        let columns = suite!.columns
+        let columns = suite.columns
         var table = ReportTable(columns: detectionColumns)
         var attacks = ReportTable(columns: ["FGSM eps", "attack success", "already misclassified", "mean L2 (successful)",
                                             "noise: misclassified"])
@@ -50,8 +50,7 @@ extension ExperimentRunner {
                           fileName: "fig6-noise-control.svg",
                           caption: "Noise control: solid = successful FGSM examples flagged, dashed = random sign noise flagged, same colour = same detector")
         section.addParagraph(Self.noiseVerdicts(headers: columns.map(\.header), attack: detected, noise: flagged))
-        results["intensity"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["intensity": .array(json)])
     }
 
     /// One line per detector column (`headers`): the eps at which random sign noise is flagged as
@@ -71,9 +70,9 @@ extension ExperimentRunner {
         return lines.joined(separator: "\n")
     }
 
-    func attackSection() -> ReportSection {
+    func attackSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.attacks.title)
-        let columns = suite!.columns
+        let columns = suite.columns
         let sets = attackSets()
         var stats = ReportTable(columns: ["attack", "images", "attack success", "already misclassified", "mean L2 (successful)",
                                           "mean L-inf (successful)", "source"])
@@ -122,11 +121,10 @@ extension ExperimentRunner {
         addBars("Each attack's perturbation, pixels shuffled", xLabel: "perturbation shuffled from attack", yLabel: "flagged",
                 shuffledBars, file: "fig7-shuffled-control.svg",
                 caption: "Shuffled control for Fig. 7: each attack's perturbation values moved to random pixels of the same image")
-        results["attacks"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["attacks": .array(json)])
     }
 
-    func rocSection() -> ReportSection {
+    func rocSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.roc.title)
         let rates = Array(Set([0.01, settings.operatingRate])).sorted()
         var columns = ["input", "detector", "clean / positives", "ROC-AUC"]
@@ -166,7 +164,6 @@ extension ExperimentRunner {
                              + "false-positive rate they give on the clean test images is shown beside them. An AUC near 1 on "
                              + "\"sign noise\" means the detector separates random noise from clean images as well as attacks.")
         section.addTable(table)
-        results["roc"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["roc": .array(json)])
     }
 }

@@ -88,7 +88,7 @@ public struct DetectorSuite {
     public static func build(model: DAFARModel, splits: DatasetSplits, inputs: ExperimentInputs, settings: ExperimentSettings,
                              baselines: Bool, log: (String) -> Void) throws -> DetectorSuite {
         guard let detector = model.detector, let calibration = detector.calibration else {
-            throw ExperimentError("the evaluation needs a calibrated detector (--detector FILE from dafar-detector)")
+            throw ExperimentError("the evaluation needs a model with a calibrated detector (one written by dafar-detector)")
         }
         var seconds: [String: Double] = [:]
         var start = Date()
@@ -116,14 +116,14 @@ public struct DetectorSuite {
             name: "DAFAR decision", shortName: "DAFAR-dec", validationScores: validationParts.decision, rates: rates,
             description: "decision feedback: JSD(softmax(F(E(x)) / T), softmax(F(E(D(E(x)))) / T)), T = \(format(temperature))",
             score: { feedback.components($0).decision }))
-        let fusedValidation = zip(validationParts.residual, validationParts.decision).map { max($0 / fusedScore.residualScale, $1 / fusedScore.decisionScale) }
+        let fusedValidation = fusedScore.fuse(residual: validationParts.residual, decision: validationParts.decision)
         let fusedDetector = EvaluatedDetector(
             name: "DAFAR fused", shortName: "DAFAR-fused", validationScores: fusedValidation, rates: rates,
             description: "max(residual / \(format(fusedScore.residualScale)), decision / \(format(fusedScore.decisionScale))): each "
                 + "component divided by its value at \(format(settings.operatingRate * 50)) % false positives on clean validation images",
             score: { images in
                 let parts = feedback.components(images)
-                return zip(parts.residual, parts.decision).map { max($0 / fusedScore.residualScale, $1 / fusedScore.decisionScale) }
+                return fusedScore.fuse(residual: parts.residual, decision: parts.decision)
             })
         detectors.append(fusedDetector)
         seconds["DAFAR decision and fused"] = Date().timeIntervalSince(start)

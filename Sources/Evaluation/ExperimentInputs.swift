@@ -41,7 +41,7 @@ public final class ExperimentInputs {
     public func addProvided(_ set: AdversarialSet, file: String, dataset: String) throws {
         guard Array(set.clean.shape.dropFirst()) == model.inputShape else {
             throw ExperimentError("\(file) holds \(Array(set.clean.shape.dropFirst())) images but the model reads \(model.inputShape)",
-                                  exitCode: ExitStatus.dataError)
+                                  cause: .invalidData)
         }
         let perturbed = try PerturbedSet(adversarialSet: set, file: file, modelHash: model.modelHash, dataset: dataset)
         if let earlier = provided[perturbed.key] {

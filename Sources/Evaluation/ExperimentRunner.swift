@@ -8,8 +8,8 @@ import Tensors
 
 /// What the report says about where its inputs came from and how to rerun it.
 public struct ReportContext: Sendable {
-    /// Dataset name as given on the command line (`mnist5k`).
-    public var dataset: String
+    /// The dataset evaluated.
+    public var dataset: DatasetName
     /// The model and detector files.
     public var modelFile: String
     public var detectorFile: String
@@ -19,7 +19,7 @@ public struct ReportContext: Sendable {
     public var extraSettings: [(String, String)]
 
     /// A context; every field but the dataset has a default.
-    public init(dataset: String, modelFile: String = "(in memory)", detectorFile: String = "(in memory)",
+    public init(dataset: DatasetName, modelFile: String = "(in memory)", detectorFile: String = "(in memory)",
                 commands: [String] = [], extraSettings: [(String, String)] = []) {
         (self.dataset, self.modelFile, self.detectorFile) = (dataset, modelFile, detectorFile)
         (self.commands, self.extraSettings) = (commands, extraSettings)
@@ -33,7 +33,7 @@ public struct ReportContext: Sendable {
 ///
 /// ```swift
 /// let runner = ExperimentRunner(model: dafar, splits: splits, settings: settings)
-/// let report = try runner.run(context: ReportContext(dataset: "mnist5k"))
+/// let report = try runner.run(context: ReportContext(dataset: .mnist5k))
 /// try report.write(to: URL(fileURLWithPath: "runs/report"))
 /// print(runner.summaryTable.plainText())
 /// ```
@@ -44,17 +44,10 @@ public final class ExperimentRunner {
     /// The perturbed sets (add files written by `dafar-attack` before `run`).
     public let inputs: ExperimentInputs
     let log: (String) -> Void
-    /// Built by `run`.
+    /// The detectors of the last `run`.
     public private(set) var suite: DetectorSuite?
-    var book: ScoreBook!
-    /// Machine-readable results, written to `results.json`.
-    var results: [String: JSONValue] = [:]
-    /// The adaptive attack's outcomes, typed (the summary reads these, results.json is made from them).
-    var adaptiveOutcomes: [AdaptiveOutcome] = []
-    /// Seconds per phase, in order.
-    var timings: [(String, Double)] = []
     /// The compact summary printed on the terminal (filled by `run`).
-    public internal(set) var summaryTable = ReportTable(columns: ["detector"])
+    public private(set) var summaryTable = ReportTable(columns: ["detector"])
 
     /// A runner; `log` receives status lines (the command prints them on standard error). The attacks
     /// are sharded over the ranks of `communicator` (the rest runs on every rank alike); every rank
@@ -69,59 +62,94 @@ public final class ExperimentRunner {
         inputs = ExperimentInputs(model: model, test: splits.test, settings: settings, log: log, communicator: communicator)
     }
 
-    var detectors: [EvaluatedDetector] { suite?.detectors ?? [] }
-
-    /// Runs every selected experiment and returns the report.
+    /// Runs every selected experiment and returns the report. Each experiment returns its section
+    /// and its entries of `results.json` (`ExperimentResult`); the summary is made from the same
+    /// scores and typed outcomes, never by reading the report back.
     public func run(context: ReportContext) throws -> Report {
         try settings.validate()
         guard splits.test.count >= 1, splits.validation.count >= 1 else {
             throw ExperimentError("the evaluation needs test and validation images, got \(splits.test.count) and \(splits.validation.count)")
         }
         let started = Date()
+        var timings: [(String, Double)] = []
+        func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { timings.append((phase, Date().timeIntervalSince(start))) }
+            return try body()
+        }
         let needsBaselines = settings.experiments.contains { $0.needsBaselines }
         let built = try timed("detectors") {
             try DetectorSuite.build(model: model, splits: splits, inputs: inputs, settings: settings, baselines: needsBaselines, log: log)
         }
         suite = built
-        book = ScoreBook(suite: built, test: splits.test)
-        book.dafar = model
-        var sections = [timed("clean data") { cleanSection() }]
+        let run = EvaluationRun(model: model, splits: splits, settings: settings, inputs: inputs, suite: built, log: log)
+        var results = [timed("clean data") { run.cleanSection() }]
         for experiment in settings.experiments {
             log("experiment: \(experiment.title)")
-            let section: ReportSection = timed(experiment.rawValue) {
+            let result: ExperimentResult = timed(experiment.rawValue) {
                 switch experiment {
-                case .features: return featureSection()
-                case .reconstruction: return reconstructionSection()
-                case .scores: return scoreSection()
-                case .intensity: return intensitySection()
-                case .attacks: return attackSection()
-                case .filter: return filterSection()
-                case .adaptive: return adaptiveSection()
-                case .roc: return rocSection()
+                case .features: return run.featureSection()
+                case .reconstruction: return run.reconstructionSection()
+                case .scores: return run.scoreSection()
+                case .intensity: return run.intensitySection()
+                case .attacks: return run.attackSection()
+                case .filter: return run.filterSection()
+                case .adaptive: return run.adaptiveSection()
+                case .roc: return run.rocSection()
                 }
             }
-            sections.append(section)
+            results.append(result)
         }
-        let summary = timed("summary") { summarySection(context: context) }
+        let summary = timed("summary") { run.summarySection(context: context, adaptive: results.flatMap(\.adaptiveOutcomes)) }
+        summaryTable = summary.table ?? summaryTable
         timings.append(("total", Date().timeIntervalSince(started)))
-        var report = Report(title: "DAFAR evaluation: \(context.dataset)")
-        report.addSection(summary)
-        sections.forEach { report.addSection($0) }
-        report.addSection(settingsSection(context: context))
-        report.results = results
+        let settingsResult = run.settingsSection(context: context, timings: timings)
+        var report = Report(title: "DAFAR evaluation: \(context.dataset.rawValue)")
+        for result in [summary] + results + [settingsResult] {
+            report.addSection(result.section)
+            report.results.merge(result.results) { _, new in new }
+        }
         return report
     }
+}
+
+/// What one experiment (or the summary, or the settings) adds to the report: its section and its
+/// entries of `results.json`, made from the same numbers.
+struct ExperimentResult {
+    /// The report section (tables, figures, prose).
+    var section: ReportSection
+    /// Top-level entries of `results.json` (`"attacks": [...]`).
+    var results: [String: JSONValue]
+    /// The adaptive attack's outcomes, typed (the summary's worst case reads them).
+    var adaptiveOutcomes: [AdaptiveOutcome] = []
+    /// The compact summary table (the summary only).
+    var table: ReportTable?
+}
+
+/// One evaluation in progress: the model, the data, the detectors built for them and the scores
+/// computed so far. Every experiment reads it; nothing in it is optional.
+final class EvaluationRun {
+    let model: DAFARModel
+    let splits: DatasetSplits
+    let settings: ExperimentSettings
+    let inputs: ExperimentInputs
+    let suite: DetectorSuite
+    /// Every detector's scores of every set, computed once.
+    let book: ScoreBook
+    let log: (String) -> Void
+
+    init(model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, inputs: ExperimentInputs, suite: DetectorSuite,
+         log: @escaping (String) -> Void) {
+        (self.model, self.splits, self.settings, self.inputs, self.suite, self.log) = (model, splits, settings, inputs, suite, log)
+        book = ScoreBook(suite: suite, test: splits.test)
+        book.dafar = model
+    }
+
+    var detectors: [EvaluatedDetector] { suite.detectors }
 
     /// The progress reporter of one stage (see `ExperimentSettings.progress`).
     func progress(_ label: String, total: Int) -> any ProgressReporter {
         settings.progress(label, total)
-    }
-
-    func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
-        let start = Date()
-        let value = try body()
-        timings.append((phase, Date().timeIntervalSince(start)))
-        return value
     }
 
     // MARK: - Shared pieces
@@ -143,7 +171,7 @@ public final class ExperimentRunner {
 
     /// Detection rows for an attack: successful, failed, and the controls (not attacks) beside them.
     func detectionRows(attack: PerturbedSet, controls: [PerturbedSet], into table: inout ReportTable) -> JSONValue {
-        let columns = suite!.columns
+        let columns = suite.columns
         let found = columns.map { detection(attack, $0) }
         table.addRow([.text("\(attack.name): successful")] + found.map { .rate($0.successful.rate) })
         table.addRow([.text("\(attack.name): failed")] + found.map { .rate($0.failed.rate) })
@@ -168,11 +196,11 @@ public final class ExperimentRunner {
     }
 
     /// Headers of the detection tables: the input, then one column per detector threshold.
-    var detectionColumns: [String] { ["input"] + suite!.columns.map(\.header) }
+    var detectionColumns: [String] { ["input"] + suite.columns.map(\.header) }
 
     // MARK: - Clean data
 
-    func cleanSection() -> ReportSection {
+    func cleanSection() -> ExperimentResult {
         var section = ReportSection(title: "Clean data: accuracy and false positives")
         let accuracy = Metrics.accuracy(predictions: model.classify(splits.test.images), labels: splits.test.labels)
         let validationAccuracy = Metrics.accuracy(predictions: model.classify(splits.validation.images), labels: splits.validation.labels)
@@ -185,7 +213,7 @@ public final class ExperimentRunner {
                              + "false positives are then measured on all \(count) clean test images.")
         var thresholds = ReportTable(columns: ["detector", "threshold", "value", "FPR validation", "FPR test", "how it was chosen"])
         var json: [JSONValue] = []
-        for column in suite!.columns {
+        for column in suite.columns {
             let detector = detectors[column.detector], threshold = detector.thresholds[column.threshold]
             let validation = Metrics.falsePositiveRate(cleanScores: detector.validationScores, threshold: Double(threshold.value))
             let test = Metrics.falsePositiveRate(cleanScores: book.testClean(column.detector, count: count), threshold: Double(threshold.value))
@@ -198,7 +226,7 @@ public final class ExperimentRunner {
         var described = ReportTable(columns: ["detector", "what it scores"])
         for detector in detectors { described.addRow([.text(detector.name), .text(detector.description)]) }
         section.addTable(described)
-        results["clean"] = ["testAccuracy": accuracy.json, "validationAccuracy": validationAccuracy.json, "thresholds": .array(json)]
-        return section
+        return ExperimentResult(section: section, results: ["clean": ["testAccuracy": accuracy.json, "validationAccuracy": validationAccuracy.json,
+                                                                      "thresholds": .array(json)]])
     }
 }

@@ -1,6 +1,7 @@
 import Attacks
 import DAFAR
 import Tensors
+import ToolkitCore
 
 /// The experiments of `dafar-eval`: the paper's section 5 and 6 and what a sound
 /// detector evaluation adds to them.
@@ -58,7 +59,7 @@ public enum ExperimentKind: String, CaseIterable, Sendable, Comparable {
             }
             if !result.contains(kind) { result.append(kind) }
         }
-        guard !result.isEmpty else { throw ExperimentError("--experiments names no experiment") }
+        guard !result.isEmpty else { throw ExperimentError("the list of experiments names none") }
         return result.sorted()
     }
 }
@@ -152,15 +153,15 @@ public struct ExperimentSettings: Sendable {
 }
 
 /// A setting or input file `dafar-eval` cannot use, with a sentence saying why.
-public struct ExperimentError: UserFacingError, Equatable {
+public struct ExperimentError: ToolkitError, Equatable {
     /// What is wrong.
     public let description: String
     /// sysexits status: 64 for a bad setting (default), 65 for an input file that does not fit.
-    public let exitCode: Int32
+    public let cause: ErrorCause
     /// Creates the error.
-    public init(_ description: String, exitCode: Int32 = ExitStatus.usage) {
+    public init(_ description: String, cause: ErrorCause = .invalidArgument) {
         self.description = description
-        self.exitCode = exitCode
+        self.cause = cause
     }
 }
 

@@ -5,7 +5,7 @@ import Reporting
 import Tensors
 
 /// Section 5.2 of the paper: why DAFAR should work (Table 2, Fig. 4, Fig. 5).
-extension ExperimentRunner {
+extension EvaluationRun {
     /// The paper's Table 2 (MNIST, eps 0.3, 1000 test images).
     static let paperFeatureDistances: [PerturbedSet.Family: Double] = [.gaussianNoise: 63.25, .fgsm: 102.64, .pgd: 96.44]
 
@@ -18,7 +18,7 @@ extension ExperimentRunner {
     /// `||a_i - b_i||_2` for matching rows of two `[N, ...]` tensors.
     func rowDistances(_ a: Tensor, _ b: Tensor) -> [Float] { (a - b).l2NormsPerSample() }
 
-    func featureSection() -> ReportSection {
+    func featureSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.features.title)
         let eps = settings.epsilon
         let sets = [inputs.gaussianNoise(eps), inputs.signNoise(eps), inputs.fgsm(eps), inputs.pgd()]
@@ -46,11 +46,10 @@ extension ExperimentRunner {
                              + "The paper's \"Gaussian (0.3, 0.3)\" is read as sigma = \(format(eps)) here. The perturbations differ in "
                              + "input size (the mean ||x'-x||_2 column), so compare the feature / input ratio, not the feature distance alone. "
                              + "The paper's numbers come from its own full-MNIST model; the scale of E(x) depends on the model.")
-        results["features"] = .array(json)
-        return section
+        return ExperimentResult(section: section, results: ["features": .array(json)])
     }
 
-    func reconstructionSection() -> ReportSection {
+    func reconstructionSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.reconstruction.title)
         let fgsm = inputs.fgsmEpsilons.map { inputs.fgsm($0) }
         let noise = inputs.fgsmEpsilons.map { inputs.signNoise($0) }
@@ -75,11 +74,10 @@ extension ExperimentRunner {
                           caption: "Fig. 4: proportion density of the reconstruction distance, clean test images and successful FGSM examples per eps")
         section.addParagraph("Rows \"sign noise\" hold random sign noise of the same L-inf size: if their distances match FGSM's, "
                              + "the distance grows with the perturbation's size, whatever its direction.")
-        results["reconstruction"] = .object(json)
-        return section
+        return ExperimentResult(section: section, results: ["reconstruction": .object(json)])
     }
 
-    func scoreSection() -> ReportSection {
+    func scoreSection() -> ExperimentResult {
         var section = ReportSection(title: ExperimentKind.scores.title)
         let dafar = detectors[0]
         let count = min(settings.count, splits.test.count)
@@ -128,8 +126,7 @@ extension ExperimentRunner {
                                        thresholds: lines),
                           fileName: "fig5-scores-attacks.svg",
                           caption: "Fig. 5 (attacks): DAFAR's anomaly score for clean images, random sign noise and successful examples of each attack")
-        results["scores"] = .object(json)
-        return section
+        return ExperimentResult(section: section, results: ["scores": .object(json)])
     }
 
     // MARK: - Helpers

@@ -161,28 +161,28 @@ extension PerturbedSet {
         guard let hash = metadata["model_sha256"], hash == modelHash else {
             throw ExperimentError("\(file) was made for another model (model hash \(metadata["model_sha256"]?.prefix(12) ?? "none")..., "
                                   + "this model is \(modelHash.prefix(12))...); attack this model with dafar-attack or leave the file out",
-                                  exitCode: ExitStatus.dataError)
+                                  cause: .invalidData)
         }
         if let setDataset = metadata["dataset"], setDataset != dataset {
-            throw ExperimentError("\(file) holds \(setDataset) images but the evaluation uses \(dataset)", exitCode: ExitStatus.dataError)
+            throw ExperimentError("\(file) holds \(setDataset) images but the evaluation uses \(dataset)", cause: .invalidData)
         }
         if let split = metadata["split"], split != "test" {
             throw ExperimentError("\(file) attacks the \(split) split; thresholds are fitted on validation images and detection "
-                                  + "is measured on test images, so give a set made with --split test", exitCode: ExitStatus.dataError)
+                                  + "is measured on test images, so give a set made from the test split", cause: .invalidData)
         }
         guard let kindName = metadata["attack_kind"], let kind = AttackKind(rawValue: kindName) else {
             throw ExperimentError("\(file) does not say which attack made it (metadata 'attack_kind' is \(metadata["attack_kind"] ?? "missing"))",
-                                  exitCode: ExitStatus.dataError)
+                                  cause: .invalidData)
         }
         let settings = (metadata["attack_settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
         let epsilon = settings["epsilon"].flatMap(Float.init)
         let lambda = settings["lambda"].flatMap(Float.init)
         let family = Family(kind)
         if family == .fgsm || family == .pgd || family == .adaptivePGD, epsilon == nil {
-            throw ExperimentError("\(file): the \(kindName) settings in its metadata have no epsilon", exitCode: ExitStatus.dataError)
+            throw ExperimentError("\(file): the \(kindName) settings in its metadata have no epsilon", cause: .invalidData)
         }
         if family == .adaptivePGD, lambda == nil {
-            throw ExperimentError("\(file): the adaptive attack's settings in its metadata have no lambda", exitCode: ExitStatus.dataError)
+            throw ExperimentError("\(file): the adaptive attack's settings in its metadata have no lambda", cause: .invalidData)
         }
         let name = PerturbedSet.attackName(family: family, kind: kind, epsilon: epsilon, lambda: lambda)
         self.init(name: name, key: PerturbedSet.attackKey(family: family, kind: kind, epsilon: epsilon, lambda: lambda),

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Reporting
 
@@ -18,12 +19,12 @@ public struct PaperClaims: Sendable {
     public static let cifar10 = PaperClaims(dataset: "CIFAR-10", accuracy: 0.8617, falsePositiveRate: 0.0349, fgsmDetection: 1, threshold: 230.143)
 
     /// The claims to compare a dataset with (MNIST's for the MNIST-like ones).
-    public static func forDataset(_ name: String) -> PaperClaims { name == "cifar10" ? .cifar10 : .mnist }
+    public static func forDataset(_ name: DatasetName) -> PaperClaims { name == .cifar10 ? .cifar10 : .mnist }
 }
 
-extension ExperimentRunner {
+extension EvaluationRun {
     /// Where the paper's claims are compared with this run, stated plainly, and the compact summary table.
-    func summarySection(context: ReportContext) -> ReportSection {
+    func summarySection(context: ReportContext, adaptive: [AdaptiveOutcome]) -> ExperimentResult {
         var section = ReportSection(title: "Summary: this run against the paper's claims")
         let claims = PaperClaims.forDataset(context.dataset)
         let dafar = detectors[0]
@@ -31,7 +32,7 @@ extension ExperimentRunner {
         let accuracy = Metrics.accuracy(predictions: model.classify(splits.test.images), labels: splits.test.labels)
         let alpha = dafar.thresholds[0]
         let falsePositives = Metrics.falsePositiveRate(cleanScores: book.testClean(0, count: count), threshold: Double(alpha.value))
-        let alphaColumn = suite!.columns[0]
+        let alphaColumn = suite.columns[0]
         let fgsm = inputs.fgsmEpsilons.map { ($0, detection(inputs.fgsm($0), alphaColumn).successful.rate) }
         let noise = inputs.fgsmEpsilons.map { flagRate(inputs.signNoise($0), alphaColumn) }
 
@@ -50,8 +51,8 @@ extension ExperimentRunner {
                       "different score scale; not comparable"])
 
         var shortfalls: [String] = []
-        if context.dataset != "mnist" && context.dataset != "cifar10" {
-            shortfalls.append("This run uses \(context.dataset), the paper \(claims.dataset) (the full training set); the claims are "
+        if context.dataset != .mnist && context.dataset != .cifar10 {
+            shortfalls.append("This run uses \(context.dataset.rawValue), the paper \(claims.dataset) (the full training set); the claims are "
                               + "shown for reference, and a smaller or different training set can explain part of any gap.")
         }
         if accuracy.wilson95.upperBound < claims.accuracy {
@@ -83,19 +84,19 @@ extension ExperimentRunner {
                                   + "is flagged as often as the attack, the score follows the perturbation's size.")
             }
         }
-        if let worst = adaptiveWorstCase() { shortfalls.append(worst) }
+        if let worst = adaptiveWorstCase(adaptive) { shortfalls.append(worst) }
         section.addParagraph(shortfalls.isEmpty ? "**Where DAFAR falls short of the paper:** nowhere in what this run measured."
                              : "**Where DAFAR falls short of the paper:**\n\n" + shortfalls.map { "- \($0)" }.joined(separator: "\n"))
         section.addTable(table)
-        summaryTable = makeSummaryTable(count: count)
+        let summaryTable = makeSummaryTable(count: count)
         section.addParagraph("Every detector at every threshold, on the main inputs (successful examples for attacks; "
                              + "thresholds fitted on clean validation images):")
         section.addTable(summaryTable)
-        results["paper"] = ["dataset": .string(claims.dataset), "accuracy": .number(claims.accuracy),
-                            "falsePositiveRate": .number(claims.falsePositiveRate), "fgsmDetection": .number(claims.fgsmDetection)]
-        results["summary"] = ["testAccuracy": accuracy.json, "dafarFalsePositivesAtAlpha": falsePositives.json,
-                              "shortfalls": .array(shortfalls.map { .string($0) })]
-        return section
+        let paper: JSONValue = ["dataset": .string(claims.dataset), "accuracy": .number(claims.accuracy),
+                                "falsePositiveRate": .number(claims.falsePositiveRate), "fgsmDetection": .number(claims.fgsmDetection)]
+        let summary: JSONValue = ["testAccuracy": accuracy.json, "dafarFalsePositivesAtAlpha": falsePositives.json,
+                                  "shortfalls": .array(shortfalls.map { .string($0) })]
+        return ExperimentResult(section: section, results: ["paper": paper, "summary": summary], table: summaryTable)
     }
 
     /// The compact table `dafar-eval` prints: clean FPR, each main attack and the noise control per detector column.
@@ -104,7 +105,7 @@ extension ExperimentRunner {
         let sets = settings.experiments.contains(.attacks) || settings.experiments.contains(.roc) ? attackSets() : [inputs.fgsm(eps)]
         let noise = inputs.signNoise(eps)
         var table = ReportTable(columns: ["detector", "clean FPR (test)"] + sets.map(\.name) + [noise.name])
-        for column in suite!.columns {
+        for column in suite.columns {
             let threshold = Double(detectors[column.detector].thresholds[column.threshold].value)
             let clean = Metrics.falsePositiveRate(cleanScores: book.testClean(column.detector, count: count), threshold: threshold)
             table.addRow([.text(column.header), .rate(clean)] + sets.map { .rate(detection($0, column).successful.rate) }
@@ -115,7 +116,7 @@ extension ExperimentRunner {
 
     /// The adaptive attack's best evasion rate against each detector, as a sentence (nil when the
     /// experiment did not run or never got through).
-    func adaptiveWorstCase() -> String? {
+    func adaptiveWorstCase(_ adaptiveOutcomes: [AdaptiveOutcome]) -> String? {
         let detectors = adaptiveOutcomes.map(\.detector).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         let parts = detectors.compactMap { name -> String? in
             let worst = adaptiveOutcomes.filter { $0.detector == name && $0.evaded.value.isFinite }.max { $0.evaded.value < $1.evaded.value }
@@ -128,12 +129,12 @@ extension ExperimentRunner {
     }
 
     /// Settings, inputs, timings and the commands that reproduce the run.
-    func settingsSection(context: ReportContext) -> ReportSection {
+    func settingsSection(context: ReportContext, timings: [(String, Double)]) -> ExperimentResult {
         var section = ReportSection(title: "Settings and how to reproduce")
         var table = ReportTable(columns: ["setting", "value"])
         let metadata = model.metadata
         var rows: [(String, String)] = [
-            ("dataset", "\(context.dataset): \(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test images"),
+            ("dataset", "\(context.dataset.rawValue): \(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test images"),
             ("model", "\(context.modelFile) (sha256 \(model.modelHash.prefix(16))...)"),
             ("model training", ["epochs", "seed", "test_accuracy"].compactMap { key in metadata[key].map { "\(key) \($0)" } }.joined(separator: ", ")),
             ("detector", context.detectorFile),
@@ -144,19 +145,19 @@ extension ExperimentRunner {
         section.addTable(table)
         var times = ReportTable(columns: ["phase", "seconds"])
         for (phase, seconds) in timings { times.addRow([.text(phase), .number(seconds, decimals: 1)]) }
-        for (name, seconds) in (suite?.seconds ?? [:]).sorted(by: { $0.key < $1.key }) {
+        for (name, seconds) in suite.seconds.sorted(by: { $0.key < $1.key }) {
             times.addRow([.text("  detector: \(name)"), .number(seconds, decimals: 1)])
         }
         section.addTable(times)
         if !context.commands.isEmpty {
             section.addParagraph("Commands that reproduce this report:\n\n```sh\n" + context.commands.joined(separator: "\n") + "\n```")
         }
-        results["settings"] = .object(Dictionary(rows.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { a, b in
+        let settingsJSON = JSONValue.object(Dictionary(rows.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { a, b in
             if case .string(let x) = a, case .string(let y) = b { return .string(x + "; " + y) }
             return b
         }))
-        results["timings"] = .object(Dictionary(timings.map { ($0.0, JSONValue.number($0.1)) }, uniquingKeysWith: { _, b in b }))
-        return section
+        let timingsJSON = JSONValue.object(Dictionary(timings.map { ($0.0, JSONValue.number($0.1)) }, uniquingKeysWith: { _, b in b }))
+        return ExperimentResult(section: section, results: ["settings": settingsJSON, "timings": timingsJSON])
     }
 }
 

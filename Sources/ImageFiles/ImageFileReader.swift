@@ -45,7 +45,7 @@ public enum ImageFileKind: String, CaseIterable, Sendable {
 /// let reader = ImageFileReader()
 /// let images = try reader.read(contentsOf: URL(fileURLWithPath: "digit.png"), imageShape: [1, 28, 28])
 /// ```
-/// Every problem is an `ImageFileError` (or the `UserFacingError` of the underlying
+/// Every problem is an `ImageFileError` (or the `ToolkitError` of the underlying
 /// safetensors / IDX reader) naming the file: exit 66 when it cannot be read, 65 when its
 /// content is bad or does not fit.
 public struct ImageFileReader: Sendable {
@@ -116,7 +116,7 @@ public struct ImageFileReader: Sendable {
         let name = SourceName.of(source, "the safetensors data")
         let archive: SafetensorsArchive
         do { archive = try SafetensorsArchive(bytes: bytes) } catch let error as SafetensorsError {
-            throw source.map { SafetensorsError(error.reason, path: $0, exitCode: error.exitCode) } ?? error
+            throw source.map { SafetensorsError(error.reason, path: $0, cause: error.cause) } ?? error
         }
         guard let tensorName = tensorNames.first(where: { archive.tensors[$0] != nil }) else {
             let held = archive.tensors.keys.sorted()

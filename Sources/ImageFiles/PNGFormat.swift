@@ -2,6 +2,7 @@ import CPNG
 import Foundation
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// PNG reading and writing through libpng's simplified API (`png_image_*`), which reports
 /// errors in the `png_image` instead of through `setjmp`/`longjmp`.
@@ -88,7 +89,7 @@ public enum PNGFormat {
     }
 
     /// Writes `picture` to `url` atomically (temporary file, fsync, rename).
-    /// - Throws: `ImageFileError` when encoding fails; a `UserFacingError` with exit 73 or 74
+    /// - Throws: `ImageFileError` when encoding fails; a `ToolkitError` whose cause is `.cannotCreate` or `.ioFailure`
     ///   when the file cannot be written (the existing file, if any, is left as it was).
     public static func write(_ picture: PixelImage, to url: URL) throws {
         try AtomicFile.write(encode(picture), to: url)

@@ -3,7 +3,11 @@ import Tensors
 
 /// A trainable tensor with a stable identity (its gradients are found by identity
 /// on the tape) and a name relative to its layer (`weight`, `bias`).
-public final class Parameter {
+///
+/// Sendable on this contract: a model's parameters change only while it is trained, from the one
+/// task that trains it; a model that is shared (inference, attacks, a service) is only read, and
+/// reading from many tasks at once gives the results of reading from one.
+public final class Parameter: @unchecked Sendable {
     /// The current value.
     public var value: Tensor
 
@@ -27,7 +31,7 @@ public typealias NamedParameter = (name: String, parameter: Parameter)
 ///
 /// Layers read their tape from their input: a variable on a tape records the ops
 /// (training, attacks), a plain `Variable(tensor)` runs inference without one.
-public protocol Layer: AnyObject {
+public protocol Layer: AnyObject, Sendable {
     /// Applies the layer.
     func callAsFunction(_ input: Variable) -> Variable
     /// The layer's parameters with names relative to the layer, in PyTorch's order.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Tensors
+import ToolkitCore
 
 // Safetensors checkpoints (https://github.com/huggingface/safetensors):
 //
@@ -68,27 +69,27 @@ enum SafetensorsDType: String, CaseIterable {
 /// A safetensors file that cannot be read, is malformed, or cannot be written.
 ///
 /// `description` is one sentence naming the problem, and the file when there is one.
-public struct SafetensorsError: UserFacingError, Equatable {
+public struct SafetensorsError: ToolkitError, Equatable {
     /// What went wrong, without the file name (`header length 90 is larger than ...`).
     public let reason: String
     /// The file involved, when the error concerns a file.
     public let path: String?
-    /// 65 for bad content, 66 for a missing or unreadable file, 73/74 for write failures.
-    public let exitCode: Int32
+    /// Invalid data for bad content, missing input for a file that cannot be read, cannot-create or I/O failure for writes.
+    public let cause: ErrorCause
 
-    /// Creates an error; `exitCode` defaults to 65 (bad data).
-    public init(_ reason: String, path: String? = nil, exitCode: Int32 = ExitStatus.dataError) {
+    /// Creates an error; `cause` defaults to invalid data.
+    public init(_ reason: String, path: String? = nil, cause: ErrorCause = .invalidData) {
         self.reason = reason
         self.path = path
-        self.exitCode = exitCode
+        self.cause = cause
     }
 
     /// One sentence: the file (if any), then the problem.
     public var description: String {
         guard let path else { return "Invalid safetensors data: \(reason)." }
-        switch exitCode {
-        case ExitStatus.dataError: return "Invalid safetensors file '\(path)': \(reason)."
-        case ExitStatus.noInput: return "Cannot read '\(path)': \(reason)."
+        switch cause {
+        case .invalidData: return "Invalid safetensors file '\(path)': \(reason)."
+        case .missingInput: return "Cannot read '\(path)': \(reason)."
         default: return "Cannot write '\(path)': \(reason)."
         }
     }
@@ -96,7 +97,7 @@ public struct SafetensorsError: UserFacingError, Equatable {
     /// The same error, attributed to the file at `url`: for example a tensor missing from an
     /// archive that was read from that file.
     public func inFile(_ url: URL) -> SafetensorsError {
-        SafetensorsError(reason, path: url.path, exitCode: exitCode)
+        SafetensorsError(reason, path: url.path, cause: cause)
     }
 }
 
@@ -218,7 +219,7 @@ public struct SafetensorsArchive: Equatable, Sendable {
     public static func sha256Hex(of url: URL) throws -> String {
         try checkReadableFile(url)
         guard let handle = try? FileHandle(forReadingFrom: url) else {
-            throw SafetensorsError("the file cannot be opened for reading", path: url.path, exitCode: ExitStatus.noInput)
+            throw SafetensorsError("the file cannot be opened for reading", path: url.path, cause: .missingInput)
         }
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -228,7 +229,7 @@ public struct SafetensorsArchive: Equatable, Sendable {
             }
         } catch {
             throw SafetensorsError("reading failed (\(error.localizedDescription))", path: url.path,
-                                   exitCode: ExitStatus.noInput)
+                                   cause: .missingInput)
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
@@ -272,16 +273,16 @@ extension SafetensorsArchive {
     static func checkReadableFile(_ url: URL) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw SafetensorsError("no such file", path: url.path, exitCode: ExitStatus.noInput)
+            throw SafetensorsError("no such file", path: url.path, cause: .missingInput)
         }
         guard !isDirectory.boolValue else {
-            throw SafetensorsError("it is a folder, not a file", path: url.path, exitCode: ExitStatus.noInput)
+            throw SafetensorsError("it is a folder, not a file", path: url.path, cause: .missingInput)
         }
         // A pipe or device may block or never end (/dev/zero); only regular files are read.
         var status = stat()
         guard stat(url.path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             throw SafetensorsError("it is not a regular file (a pipe, socket or device)", path: url.path,
-                                   exitCode: ExitStatus.noInput)
+                                   cause: .missingInput)
         }
     }
 
@@ -292,7 +293,7 @@ extension SafetensorsArchive {
             return try Data(contentsOf: url)
         } catch {
             throw SafetensorsError("the file cannot be read (\(error.localizedDescription))", path: url.path,
-                                   exitCode: ExitStatus.noInput)
+                                   cause: .missingInput)
         }
     }
 }

@@ -1,6 +1,6 @@
 import Attacks
 import CPNG
-import CZlib
+import Datasets
 import DAFAR
 import Foundation
 import ImageFiles
@@ -25,19 +25,19 @@ public enum FuzzSeeds {
     public static func idx() -> [[UInt8]] {
         let images = idxFile(magic: 0x0803, extents: [3, 4, 5], payload: (0..<60).map { UInt8($0 * 17 % 256) })
         let labels = idxFile(magic: 0x0801, extents: [4], payload: [0, 1, 9, 5])
-        return [images, labels, gzip(images), gzip(labels)]
+        return [images, labels, Gzip.compress(images), Gzip.compress(labels)]
     }
 
     public static func cifar10() -> [[UInt8]] {
         func record(_ label: UInt8, _ salt: Int) -> [UInt8] { [label] + (0..<3072).map { UInt8(($0 * 7 + salt) % 256) } }
         let two = record(3, 0) + record(9, 11)
-        return [two, gzip(record(0, 5))]
+        return [two, Gzip.compress(record(0, 5))]
     }
 
     public static func mnistCSV() -> [[UInt8]] {
         let plain = "0,255,17,3,7\n12,0,0,200,0\n"
         let header = "p0,p1,p2,p3,label\r\n1,2,3,4,9\r\n\r\n 5 , 6 ,7.0,8e1,1\r\n"
-        return [Array(plain.utf8), Array(header.utf8), gzip(Array(plain.utf8))]
+        return [Array(plain.utf8), Array(header.utf8), Gzip.compress(Array(plain.utf8))]
     }
 
     public static func adversarialSet() -> [[UInt8]] {
@@ -115,23 +115,4 @@ public enum FuzzSeeds {
         return bigEndian(magic) + extents.flatMap(bigEndian) + payload
     }
 
-    /// `bytes` as one gzip member (zlib deflate).
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                            zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return bytes }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { destination in
-                stream.next_in = source.baseAddress
-                stream.avail_in = uInt(source.count)
-                stream.next_out = destination.baseAddress
-                stream.avail_out = uInt(destination.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        return status == Z_STREAM_END ? Array(output.prefix(Int(stream.total_out))) : bytes
-    }
 }

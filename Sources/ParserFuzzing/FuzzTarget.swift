@@ -5,16 +5,17 @@ import Foundation
 import ImageFiles
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 
 /// What one parser did with one input.
 public enum FuzzOutcome: Equatable {
     /// The input parsed; the text sums up what came out (shapes), to tell new behaviour apart.
     case parsed(String)
-    /// The parser rejected the input with a `UserFacingError`; the text is its message.
+    /// The parser rejected the input with a `ToolkitError`; the text is its message.
     case rejected(String)
 }
 
-/// A parser broke its contract on an input: it threw an error that is not a `UserFacingError`
+/// A parser broke its contract on an input: it threw an error that is not a `ToolkitError`
 /// with a one-sentence message, or what it parsed does not survive writing and re-reading.
 /// (A trap or a memory error ends the process instead; the input is then in the scratch file.)
 public struct FuzzFinding: Error, CustomStringConvertible {
@@ -25,14 +26,14 @@ public struct FuzzFinding: Error, CustomStringConvertible {
 ///
 /// Every input is first written to `file`, so the file readers run exactly as the commands run
 /// them and a crashing input is left on disk for whoever investigates.
-public struct FuzzTarget {
+public struct FuzzTarget: Sendable {
     /// Command-line name (`safetensors`, `idx`, ...).
     public let name: String
     /// What is parsed.
     public let summary: String
     /// Valid files in the format, the starting corpus.
-    public let seeds: () -> [[UInt8]]
-    let parse: (URL) throws -> String
+    public let seeds: @Sendable () -> [[UInt8]]
+    let parse: @Sendable (URL) throws -> String
 
     /// Writes `bytes` to `file` and parses it.
     public func run(_ bytes: [UInt8], file: URL) throws -> FuzzOutcome {
@@ -41,24 +42,24 @@ public struct FuzzTarget {
             return .parsed(try parse(file))
         } catch let finding as FuzzFinding {
             throw finding
-        } catch let error as UserFacingError {
+        } catch let error as ToolkitError {
             let message = error.description
             guard !message.isEmpty else { throw FuzzFinding(description: "\(name): rejected with an empty message") }
-            guard [ExitStatus.usage, ExitStatus.dataError, ExitStatus.noInput].contains(error.exitCode) else {
-                throw FuzzFinding(description: "\(name): rejected with exit status \(error.exitCode), not 64/65/66: \(message)")
+            guard [.invalidArgument, .invalidData, .missingInput].contains(error.cause) else {
+                throw FuzzFinding(description: "\(name): rejected with cause \(error.cause), not a bad argument, bad data or missing input: \(message)")
             }
             return .rejected(message)
         } catch {
-            throw FuzzFinding(description: "\(name): threw \(type(of: error)), not a UserFacingError: \(error)")
+            throw FuzzFinding(description: "\(name): threw \(type(of: error)), not a ToolkitError: \(error)")
         }
     }
 
     /// Runs every reading of one input (a file may be read in two ways) and returns the first
-    /// that parsed, or throws the first error; an error that is not a `UserFacingError` is
+    /// that parsed, or throws the first error; an error that is not a `ToolkitError` is
     /// thrown even when another reading parsed, so that no contract violation is hidden.
     static func firstSuccess(_ readings: [() throws -> String]) throws -> String {
         let results = readings.map { reading in Result { try reading() } }
-        for case .failure(let error) in results where !(error is UserFacingError) { throw error }
+        for case .failure(let error) in results where !(error is ToolkitError) { throw error }
         for case .success(let summary) in results { return summary }
         if case .failure(let error) = results[0] { throw error }
         preconditionFailure("a reading either parsed or failed")

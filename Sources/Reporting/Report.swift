@@ -1,4 +1,5 @@
 import Foundation
+import ToolkitCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -145,7 +146,7 @@ public struct Report: Sendable {
         var written: [URL] = []
         for figure in figures {
             let url = directory.appendingPathComponent(figure.fileName)
-            try AtomicFileWriter.replaceContents(of: url, with: Data(figure.chart.svg().utf8))
+            try replaceContents(of: url, with: figure.chart.svg())
             written.append(url)
         }
         let resultsURL = directory.appendingPathComponent("results.json")
@@ -153,9 +154,9 @@ public struct Report: Sendable {
         do { json = try resultsDocument.serialized() } catch {
             throw ReportError.writeFailed(path: resultsURL.path, reason: "JSON encoding failed: \(error)")
         }
-        try AtomicFileWriter.replaceContents(of: resultsURL, with: json)
+        try replaceContents(of: resultsURL, with: json)
         let markdownURL = directory.appendingPathComponent("report.md")
-        try AtomicFileWriter.replaceContents(of: markdownURL, with: Data(markdown().utf8))
+        try replaceContents(of: markdownURL, with: markdown())
         return written + [resultsURL, markdownURL]
     }
 
@@ -171,46 +172,15 @@ public struct Report: Sendable {
     }
 }
 
-/// Replaces a file atomically: readers see the old or the new content, never a part.
-enum AtomicFileWriter {
-    /// Writes `data` to a temporary file in the destination's folder, fsyncs it,
-    /// renames it over `url` and fsyncs the folder. The temporary file is removed on failure.
-    static func replaceContents(of url: URL, with data: Data) throws {
-        let folder = url.deletingLastPathComponent()
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        func failure(_ step: String) -> ReportError {
-            .writeFailed(path: url.path, reason: "\(step): \(String(cString: strerror(errno)))")
-        }
-        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure("cannot create a temporary file in \(folder.path)") }
-        var renamed = false
-        defer { if !renamed { unlink(temporary.path) } }
-        do {
-            defer { close(descriptor) }
-            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-                var offset = 0
-                while offset < buffer.count {
-                    let count = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        throw failure("write")
-                    }
-                    offset += count
-                }
-            }
-            guard fsync(descriptor) == 0 else { throw failure("fsync") }
-        }
-        guard rename(temporary.path, url.path) == 0 else { throw failure("rename") }
-        renamed = true
-        let folderDescriptor = open(folder.path, O_RDONLY | O_DIRECTORY)
-        if folderDescriptor >= 0 {
-            _ = fsync(folderDescriptor)  // best effort: makes the rename durable
-            close(folderDescriptor)
-        }
-    }
+/// Replaces `url` atomically (`AtomicFile`): readers see the old or the new content, never a part.
+private func replaceContents(of url: URL, with text: String) throws {
+    try replaceContents(of: url, with: Data(text.utf8))
 }
 
-/// POSIX `write(2)` under a name no method shadows.
-private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, bytes, count)
+private func replaceContents(of url: URL, with data: Data) throws {
+    do {
+        try AtomicFile.write([UInt8](data), to: url)
+    } catch let error as FileWriteError {
+        throw ReportError.writeFailed(path: error.path, reason: error.reason)
+    }
 }

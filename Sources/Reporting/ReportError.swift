@@ -1,7 +1,8 @@
 import Foundation
+import ToolkitCore
 
 /// An error in writing a report that a user can act on.
-public enum ReportError: Error, Equatable, LocalizedError {
+public enum ReportError: ToolkitError, Equatable, LocalizedError {
     /// A figure or output file name is not a plain file name with the expected extension.
     case invalidFileName(String, reason: String)
     /// Two figures in one report would be written to the same file.
@@ -20,4 +21,14 @@ public enum ReportError: Error, Equatable, LocalizedError {
             return "Could not write \(path): \(reason)."
         }
     }
+
+    /// A bad name is an invalid argument; a failed write, an output that cannot be created.
+    public var cause: ErrorCause {
+        switch self {
+        case .invalidFileName, .duplicateFileName: return .invalidArgument
+        case .writeFailed: return .cannotCreate
+        }
+    }
+
+    public var description: String { errorDescription ?? "the report could not be written" }
 }

@@ -66,15 +66,28 @@ public enum Parallel {
             if count > 0 { body(0, 0..<count) }
             return
         }
-        func run(_ chunk: Int) {
-            let start = count * chunk / chunks
-            let end = count * (chunk + 1) / chunks
-            if start < end { body(chunk, start..<end) }
-        }
+        func range(_ chunk: Int) -> Range<Int> { (count * chunk / chunks)..<(count * (chunk + 1) / chunks) }
         if threadCount == 1 {
-            for chunk in 0..<chunks { run(chunk) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: chunks) { run($0) }
+            for chunk in 0..<chunks where !range(chunk).isEmpty { body(chunk, range(chunk)) }
+            return
+        }
+        // The chunks' bodies run at once on Dispatch's workers. `body` is not `@Sendable`: the
+        // kernels hand it raw pointers and write disjoint ranges of them, a contract that the
+        // type system cannot state, so it crosses threads in an unchecked box, and only for the
+        // duration of this call.
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let part = (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
+                if !part.isEmpty { shared.value(chunk, part) }
+            }
         }
     }
+}
+
+/// A value handed to other threads on the caller's word that it is safe there (see `Parallel.forEach`).
+@usableFromInline
+struct UncheckedSendableBox<Value>: @unchecked Sendable {
+    @usableFromInline let value: Value
+    @inlinable init(_ value: Value) { self.value = value }
 }

@@ -30,21 +30,13 @@ struct DAFARDetector: ParsableCommand {
 
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var training: TrainingOptions
 
     @Option(help: "Model written by dafar-train.")
     var model: String
 
     @Option(help: "Where to write the detector (safetensors).")
     var output: String
-
-    @Option(parsing: .unconditional, help: "Detector training epochs.")
-    var epochs = 30
-
-    @Option(parsing: .unconditional, help: "Residuals per training step.")
-    var batchSize = 64
-
-    @Option(parsing: .unconditional, help: "Adam learning rate.")
-    var learningRate: Float = 1e-3
 
     @Option(help: "Encoder hidden sizes, comma separated (default 256,128,64 for 784 inputs, 512,256,100 for 3072).")
     var hiddenSizes: String?
@@ -70,15 +62,7 @@ struct DAFARDetector: ParsableCommand {
     @Option(help: "Which threshold verdicts use: alpha, fpr1 or fpr5.")
     var threshold: ThresholdChoice = .alpha
 
-    @Option(parsing: .unconditional, help: "Seed of the detector's initialisation and shuffling (and the validation split).")
-    var seed: UInt64 = 0
-
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
-        guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
-            throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
-        }
         if let z { guard z > 0 && z.isFinite else { throw ValidationError("--z must be a positive number, got \(z)") } }
         guard temperature > 0 && temperature.isFinite && temperature <= 1000 else {
             throw ValidationError("--temperature must be a positive number up to 1000, got \(temperature)")
@@ -106,7 +90,7 @@ struct DAFARDetector: ParsableCommand {
             try checkInputFile(model, what: "model")
             try checkOutputPath(output)
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model))
-            let splits = try data.load(seed: seed)
+            let splits = try data.load(seed: training.seed)
             guard splits.validation.count > 0 else {
                 throw DatasetError(kind: .badContent, path: "", message: "the validation split is empty (--validation-fraction \(data.validationFraction) of \(splits.train.count) training images holds out none per class) but the thresholds are set on held-out images; use more images or a larger --validation-fraction")
             }
@@ -114,22 +98,22 @@ struct DAFARDetector: ParsableCommand {
                 throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.train.imageShape) images; use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
             }
             var settings = DetectorTrainingSettings()
-            settings.epochs = epochs
-            settings.batchSize = batchSize
-            settings.learningRate = learningRate
+            settings.epochs = training.epochs ?? 30
+            settings.batchSize = training.batchSize
+            settings.learningRate = training.learningRate
             settings.objective = objective
             settings.scoreNorm = scoreNorm
             settings.hiddenSizes = try parsedHiddenSizes()
             settings.z = z ?? (dafar.inputShape[0] == 1 ? 3 : 2)
-            settings.seed = seed
+            settings.seed = training.seed
             let residuals = DetectorTraining.residuals(dafar.network, images: splits.train.images)
-            let detector = AnomalyDetector(inputSize: dafar.inputShape.elementCount, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: seed)
+            let detector = AnomalyDetector(inputSize: dafar.inputShape.elementCount, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: training.seed)
             prepared = (dafar, splits, settings, residuals, detector)
         }
         guard let prepared else { return }
         let (dafar, splits, settings, trainResiduals, detector) = prepared
-        let bar = ProgressBar(total: epochs, label: "detector", enabled: !runtime.quiet && world.isRoot)
-        try agreeingOnErrors(world) {
+        let bar = ProgressBar(total: settings.epochs, label: "detector", enabled: !runtime.quiet && world.isRoot)
+        try agreeingOnErrors(world, hint: { $0 is NonFiniteLossError ? "(option: --learning-rate)" : nil }) {
             try DetectorTraining.train(detector, residuals: trainResiduals, settings: settings, communicator: world) { epoch, step, steps, loss in
                 if step == steps { bar.update(epoch + 1, String(format: "loss %.4f", loss)) }
             }
@@ -190,7 +174,7 @@ struct DAFARDetector: ParsableCommand {
         metadata["test_fpr_alpha_from_train"] = String(Threshold.flaggedFraction(scores.test, threshold: trainAlpha))
         metadata["test_fpr_1pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.01]!))
         metadata["test_fpr_5pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.05]!))
-        metadata["seed"] = String(seed)
+        metadata["seed"] = String(training.seed)
         metadata["threads"] = String(Parallel.threadCount)
         metadata["ranks"] = String(ranks)
         try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))

@@ -181,7 +181,7 @@ struct DAFAREval: ParsableCommand {
                 try runner.inputs.addProvided(try AdversarialSet(contentsOf: URL(fileURLWithPath: file)), file: file,
                                               dataset: data.dataset.rawValue)
             }
-            let context = ReportContext(dataset: data.dataset.rawValue, modelFile: model, detectorFile: detector,
+            let context = ReportContext(dataset: data.dataset, modelFile: model, detectorFile: detector,
                                         commands: reproduction(metadata: dafar.metadata),
                                         extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
                                                         ("threads", "\(Parallel.threadCount)"), ("ranks", "\(world.size)"),
@@ -192,9 +192,7 @@ struct DAFAREval: ParsableCommand {
         let (document, runner) = outcome
         try agreeingOnErrors(world) {
             guard world.isRoot else { return }
-            do { try document.write(to: URL(fileURLWithPath: report)) } catch let error as ReportError {
-                throw ExperimentError(error.localizedDescription, exitCode: ExitStatus.cannotCreate)
-            }
+            try document.write(to: URL(fileURLWithPath: report))
             print(runner.summaryTable.plainText(), terminator: "")
             print("report written to \(URL(fileURLWithPath: report).appendingPathComponent("report.md").path)")
         }
@@ -224,12 +222,12 @@ func shellQuoted(_ word: String) -> String {
 func checkReportFolder(_ path: String) throws {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-        guard isDirectory.boolValue else { throw ExperimentError("--report \(path) is a file; give a folder", exitCode: ExitStatus.cannotCreate) }
-        guard FileManager.default.isWritableFile(atPath: path) else { throw ExperimentError("folder \(path) is not writable", exitCode: ExitStatus.cannotCreate) }
+        guard isDirectory.boolValue else { throw ExperimentError("--report \(path) is a file; give a folder", cause: .cannotCreate) }
+        guard FileManager.default.isWritableFile(atPath: path) else { throw ExperimentError("folder \(path) is not writable", cause: .cannotCreate) }
         return
     }
     let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
     guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw ExperimentError("cannot create the report folder \(path): folder \(parent) does not exist", exitCode: ExitStatus.cannotCreate)
+        throw ExperimentError("cannot create the report folder \(path): folder \(parent) does not exist", cause: .cannotCreate)
     }
 }

@@ -20,7 +20,7 @@ func writeFile(_ bytes: [UInt8], _ url: URL) {
     do { try Data(bytes).write(to: url) } catch { fail("cannot write \(url.path): \(error.localizedDescription)") }
 }
 
-var arguments = Array(CommandLine.arguments.dropFirst())
+nonisolated(unsafe) var arguments = Array(CommandLine.arguments.dropFirst())  // read on the main thread only
 func option(_ flag: String) -> String? {
     guard let index = arguments.firstIndex(of: flag) else { return nil }
     guard index + 1 < arguments.count else { fail("\(flag) needs a value") }

@@ -122,7 +122,7 @@ struct DAFARInspect: ParsableCommand {
             case .json: for record in records { print(record.jsonLine) }
             case .table: for line in tableLines(records, scoreKind: dafar.detector!.scoreDefinition.kind.rawValue) { print(line) }
             }
-            fflush(stdout)
+            fflush(nil)  // every output stream: the verdicts reach the pipe before a later error line
             let flaggedRecords = records.filter(\.adversarial)
             if let explain, !flaggedRecords.isEmpty {
                 try writeExplanations(flaggedRecords, inputs: inputs, dafar: dafar, folder: explain)

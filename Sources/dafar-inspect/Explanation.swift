@@ -56,16 +56,16 @@ enum Explanation {
     static func checkFolder(_ folder: String) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw InspectError("--explain \(folder) is a file, not a folder", exitCode: ExitStatus.cannotCreate) }
+            guard isDirectory.boolValue else { throw InspectError("--explain \(folder) is a file, not a folder", cause: .cannotCreate) }
             guard FileManager.default.isWritableFile(atPath: folder) else {
-                throw InspectError("--explain folder \(folder) is not writable", exitCode: ExitStatus.cannotCreate)
+                throw InspectError("--explain folder \(folder) is not writable", cause: .cannotCreate)
             }
             return
         }
         let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue,
               FileManager.default.isWritableFile(atPath: parent) else {
-            throw InspectError("cannot create --explain folder \(folder): \(parent) does not exist or is not writable", exitCode: ExitStatus.cannotCreate)
+            throw InspectError("cannot create --explain folder \(folder): \(parent) does not exist or is not writable", cause: .cannotCreate)
         }
     }
 
@@ -74,7 +74,7 @@ enum Explanation {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue { return }
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false) } catch {
-            throw InspectError("cannot create --explain folder \(folder) (\(error.localizedDescription))", exitCode: ExitStatus.cannotCreate)
+            throw InspectError("cannot create --explain folder \(folder) (\(error.localizedDescription))", cause: .cannotCreate)
         }
     }
 }

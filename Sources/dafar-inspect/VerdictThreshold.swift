@@ -1,5 +1,6 @@
 import DAFAR
 import Tensors
+import ToolkitCore
 
 /// Which threshold the verdicts of `dafar-inspect` use (`--threshold`).
 enum VerdictThreshold: Equatable, CustomStringConvertible {
@@ -52,12 +53,12 @@ enum VerdictThreshold: Equatable, CustomStringConvertible {
 }
 
 /// A problem `dafar-inspect` itself finds, with its sysexits status (65 unless said).
-struct InspectError: UserFacingError {
+struct InspectError: ToolkitError {
     let description: String
-    let exitCode: Int32
+    let cause: ErrorCause
 
-    init(_ description: String, exitCode: Int32 = ExitStatus.dataError) {
+    init(_ description: String, cause: ErrorCause = .invalidData) {
         self.description = description
-        self.exitCode = exitCode
+        self.cause = cause
     }
 }

@@ -4,6 +4,7 @@ import DAFAR
 import Foundation
 import Serving
 import Tensors
+import ToolkitCore
 
 extension BatchMode: ExpressibleByArgument {}
 
@@ -103,16 +104,16 @@ func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
         done.signal()
     }
     done.wait()
-    if let error = outcome.error { throw ServeError("the service stopped: \(error)", exitCode: ExitStatus.software) }
+    if let error = outcome.error { throw ServeError("the service stopped: \(error)", cause: .internalFailure) }
 }
 
 /// A problem `dafar-serve` reports in one line with its sysexits status.
-struct ServeError: UserFacingError {
+struct ServeError: ToolkitError {
     let description: String
-    let exitCode: Int32
-    init(_ description: String, exitCode: Int32) {
+    let cause: ErrorCause
+    init(_ description: String, cause: ErrorCause) {
         self.description = description
-        self.exitCode = exitCode
+        self.cause = cause
     }
 }
 

@@ -30,18 +30,10 @@ struct DAFARTrain: ParsableCommand {
 
     @OptionGroup var data: DataOptions
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var training: TrainingOptions
 
     @Option(help: "Where to write the trained model (safetensors).")
     var output: String
-
-    @Option(parsing: .unconditional, help: "Training epochs (default: 30 for fewer than 10000 training images, as MNIST-5k, else 15).")
-    var epochs: Int?
-
-    @Option(parsing: .unconditional, help: "Images per training step.")
-    var batchSize = 64
-
-    @Option(parsing: .unconditional, help: "Learning rate.")
-    var learningRate: Float = 1e-3
 
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: cosine (decays to 0 over the run) or constant.")
     var learningRateSchedule: LearningRateSchedule = .cosine
@@ -73,9 +65,6 @@ struct DAFARTrain: ParsableCommand {
     @Option(parsing: .unconditional, help: "Number of feature layers D reads from (default: all of E, i.e. the last pooling layer).")
     var feedbackLayer: Int?
 
-    @Option(parsing: .unconditional, help: "Seed for initialisation, the validation split and shuffling.")
-    var seed: UInt64 = 0
-
     @Option(help: "Checkpoint file (default: <output>.checkpoint).")
     var checkpoint: String?
 
@@ -83,13 +72,6 @@ struct DAFARTrain: ParsableCommand {
     var resume = false
 
     func validate() throws {
-        if let epochs, epochs < 1 || epochs > 100_000 {
-            throw ValidationError(epochs < 1 ? "--epochs must be at least 1, got \(epochs)" : "--epochs must be at most 100000, got \(epochs)")
-        }
-        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
-        guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
-            throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
-        }
         guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         guard reconstructionWeight >= 0 && reconstructionWeight.isFinite else {
             throw ValidationError("--lambda must be a non-negative number, got \(reconstructionWeight)")
@@ -97,7 +79,7 @@ struct DAFARTrain: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite && weightDecay < 1 else {
             throw ValidationError("--weight-decay must be in [0, 1), got \(weightDecay)")
         }
-        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(epochs ?? 100_000) else {
+        guard warmupEpochs >= 0 && warmupEpochs.isFinite && warmupEpochs <= Double(training.epochs ?? 100_000) else {
             throw ValidationError("--warmup-epochs must be between 0 and --epochs, got \(warmupEpochs)")
         }
         guard shift >= 0 && shift <= 8 else { throw ValidationError("--shift must be between 0 and 8 pixels, got \(shift)") }
@@ -134,7 +116,7 @@ struct DAFARTrain: ParsableCommand {
             var imagesThisRun = 0
             let seenBefore = trainer.runningSeen
             var completed = false
-            try agreeingOnErrors(world) {
+            try agreeingOnErrors(world, hint: { $0 is NonFiniteLossError ? "(options: --learning-rate, --warmup-epochs, --lr-schedule)" : nil }) {
                 completed = try trainer.runEpoch(on: splits.train, shouldStop: { Interrupt.requested }) { t in
                     imagesThisRun = t.runningSeen - seenBefore
                     let s = t.runningSummary
@@ -193,13 +175,13 @@ struct DAFARTrain: ParsableCommand {
         try checkOutputPath(checkpointPath)
         if resume { try checkInputFile(checkpointPath, what: "checkpoint") }
 
-        let splits = try data.load(seed: seed)
-        let epochs = self.epochs ?? (splits.train.count < 10_000 ? 30 : 15)
+        let splits = try data.load(seed: training.seed)
+        let epochs = training.epochs ?? (splits.train.count < 10_000 ? 30 : 15)
         if warmupEpochs > Double(epochs) {
             throw ValidationError("--warmup-epochs must be between 0 and --epochs (\(epochs)), got \(warmupEpochs)")
         }
         guard let architecture = Architecture.forImageShape(splits.train.imageShape) else {
-            throw ModelFileError("no Table 1 architecture for images of shape \(splits.train.imageShape)", exitCode: ExitStatus.dataError)
+            throw ModelFileError("no Table 1 architecture for images of shape \(splits.train.imageShape)", cause: .invalidData)
         }
         let featureLayers = architecture == .mnist ? 10 : 14
         if let feedbackLayer, feedbackLayer > featureLayers {
@@ -207,8 +189,8 @@ struct DAFARTrain: ParsableCommand {
         }
         var settings = JointTrainingSettings()
         settings.epochs = epochs
-        settings.batchSize = batchSize
-        settings.learningRate = learningRate
+        settings.batchSize = training.batchSize
+        settings.learningRate = training.learningRate
         settings.learningRateSchedule = learningRateSchedule
         settings.warmupEpochs = warmupEpochs
         settings.weightDecay = weightDecay
@@ -217,9 +199,9 @@ struct DAFARTrain: ParsableCommand {
         settings.momentum = momentum
         settings.reconstructionWeight = reconstructionWeight
         settings.reconstructionNorm = reconstructionNorm
-        settings.seed = seed
+        settings.seed = training.seed
         let network = JointNetwork(architecture: architecture, classCount: splits.train.classCount,
-                                   feedbackLayer: feedbackLayer, seed: seed)
+                                   feedbackLayer: feedbackLayer, seed: training.seed)
         network.startDecoderAtMean(of: splits.train.images)
         let trainer = try JointTrainer(network: network, settings: settings, communicator: world)
         let runMetadata = metadata(splits, ranks: world.size)
@@ -238,7 +220,7 @@ struct DAFARTrain: ParsableCommand {
         }
         log("training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
             + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads"
-            + (world.size > 1 ? " on each of \(world.size) ranks (\(batchSize / world.size)-\((batchSize + world.size - 1) / world.size) images of each batch per rank)" : "")
+            + (world.size > 1 ? " on each of \(world.size) ranks (\(training.batchSize / world.size)-\((training.batchSize + world.size - 1) / world.size) images of each batch per rank)" : "")
             + ", augmentation \(settings.augmentation.summary), \(settings.learningRateSchedule.rawValue) learning rate", world)
         return Prepared(splits: splits, epochs: epochs, settings: settings, network: network, trainer: trainer,
                         runMetadata: runMetadata, checkpointPath: checkpointPath)

@@ -9,7 +9,7 @@ final class AdaptiveAttackTests: XCTestCase {
     /// Score = `||x - blur(x)||_2`, blur = 3x3 box filter (zero padding), a stand-in for
     /// DAFAR's residual score that is high for the high-frequency noise of sign steps.
     /// Threshold = the largest score of 100 clean images.
-    static let detector: DifferentiableDetector = {
+    nonisolated(unsafe) static let detector: DifferentiableDetector = {  // built once, then only read
         let box = Variable(Tensor(shape: [1, 1, 3, 3], repeating: 1.0 / 9))
         let score: (Variable) -> Variable = { x in l2NormPerSample(x - conv2d(x, weight: box, bias: nil, padding: 1)) }
         let clean = Fixtures.quadrantImages(count: 100, seed: 123).images

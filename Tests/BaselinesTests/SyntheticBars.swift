@@ -40,7 +40,7 @@ enum SyntheticBars {
 }
 
 /// A tiny classifier trained once on the synthetic bars and shared by the tests that need one.
-final class TrainedFixture {
+final class TrainedFixture: @unchecked Sendable {  // built once, then only read by the tests
     static let shared = TrainedFixture()
 
     let training: (images: Tensor, labels: [Int])

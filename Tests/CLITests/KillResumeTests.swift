@@ -71,7 +71,7 @@ final class KillResumeTests: XCTestCase {
 
         let diverging = try Reliability.run("dafar-train", data + sgd + ["--epochs", "6", "--learning-rate", "9.9", "--resume", "--output", output])
         Reliability.assertCleanFailure(diverging, status: 70, ["NaN or infinite", "at epoch ", ", step ", "last good checkpoint is kept",
-                                                               "lower --learning-rate"], "diverging run")
+                                                               "lower learning rate (options: --learning-rate"], "diverging run")
         Reliability.assertUnchanged(before, "diverging run")  // the finished model
 
         let checkpoint = try SafetensorsFile(output + ".checkpoint")

@@ -13,7 +13,7 @@ final class CIFAR10FormatTests: XCTestCase {
         for batch in 0..<5 {
             let labels = [UInt8(2 * batch), UInt8(2 * batch + 1)]
             let bytes = Fixture.cifarBatch(labels: labels, firstRecord: 2 * batch)
-            try scratch.write(folder + "data_batch_\(batch + 1).bin", batch == 0 && compressFirst ? Fixture.gzip(bytes) : bytes)
+            try scratch.write(folder + "data_batch_\(batch + 1).bin", batch == 0 && compressFirst ? Gzip.compress(bytes) : bytes)
         }
         try scratch.write(folder + "test_batch.bin", Fixture.cifarBatch(labels: [3, 1, 4], firstRecord: 100))
     }
@@ -66,6 +66,6 @@ final class CIFAR10FormatTests: XCTestCase {
         try writeBatches(in: "")
         try FileManager.default.removeItem(at: scratch.url.appendingPathComponent("data_batch_3.bin"))
         assertDatasetError(try DatasetLoader.load(.cifar10, dataDirectory: scratch.url), kind: .missing,
-                           "data_batch_3.bin was not found", "--data-dir")
+                           "data_batch_3.bin was not found", "data directory")
     }
 }

@@ -10,7 +10,7 @@ final class DatasetLoaderTests: XCTestCase {
     override func tearDown() { scratch.remove() }
 
     private func writeMNIST5k(perDigit: Int) throws {
-        try scratch.write(DatasetLoader.mnist5kFileName, Fixture.gzip(Array(Fixture.mnist5kCSV(perDigit: perDigit).utf8)))
+        try scratch.write(DatasetLoader.mnist5kFileName, Gzip.compress(Array(Fixture.mnist5kCSV(perDigit: perDigit).utf8)))
     }
 
     func testMNIST5kPerDigitHeadTrainsAndTailTests() throws {
@@ -123,10 +123,10 @@ final class DatasetLoaderTests: XCTestCase {
 
     func testFashionAndFullMNISTFromIDXDirectories() throws {
         let names = DatasetLoader.idxFileNames
-        try scratch.write(names.trainImages + ".gz", Fixture.gzip(Fixture.idxImages(count: 20, rows: 28, columns: 28) { n, _, _ in UInt8(n) }))
+        try scratch.write(names.trainImages + ".gz", Gzip.compress(Fixture.idxImages(count: 20, rows: 28, columns: 28) { n, _, _ in UInt8(n) }))
         try scratch.write(names.trainLabels, Fixture.idxLabels((0..<20).map { UInt8($0 % 10) }))
         try scratch.write(names.testImages, Fixture.idxImages(count: 10, rows: 28, columns: 28) { n, _, _ in UInt8(100 + n) })
-        try scratch.write(names.testLabels + ".gz", Fixture.gzip(Fixture.idxLabels((0..<10).map { UInt8(9 - $0) })))
+        try scratch.write(names.testLabels + ".gz", Gzip.compress(Fixture.idxLabels((0..<10).map { UInt8(9 - $0) })))
         for name in [DatasetName.fashionMNIST, .mnist] {
             let splits = try DatasetLoader.load(name, dataDirectory: scratch.url, validationFraction: 0.5, seed: 1)
             XCTAssertEqual(splits.train.count, 10)
@@ -139,11 +139,11 @@ final class DatasetLoaderTests: XCTestCase {
 
     func testMissingDataSaysWhichFileAndHowToGetIt() throws {
         assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url), kind: .missing,
-                           scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "--data-dir")
+                           scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "data directory")
         assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: scratch.url), kind: .missing,
                            "train-images-idx3-ubyte.gz (or without .gz) was not found", "`make data`", "dataset-fashion-mnist")
         assertDatasetError(try DatasetLoader.load(.mnist, dataDirectory: scratch.url), kind: .missing,
-                           "train-images-idx3-ubyte", "--data-dir")
+                           "train-images-idx3-ubyte", "data directory")
         let file = try scratch.write("not-a-directory", text: "x")
         assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: file), kind: .unreadable,
                            file.path, "is a file", "needs a directory")

@@ -6,7 +6,7 @@ import XCTest
 final class GzipTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private let labels: [UInt8] = (0..<5000).map { UInt8($0 * 7 % 10) }
-    private var compressed: [UInt8] { Fixture.gzip(Fixture.idxLabels(labels)) }
+    private var compressed: [UInt8] { Gzip.compress(Fixture.idxLabels(labels)) }
 
     override func setUpWithError() throws { scratch = try ScratchDirectory() }
     override func tearDown() { scratch.remove() }
@@ -48,7 +48,7 @@ final class GzipTests: XCTestCase {
         // `cat a.gz b.gz` is a valid gzip file; the small last member's size hint forces buffer growth.
         let whole = Fixture.idxLabels(labels)
         let split = whole.count - 3
-        let members = Fixture.gzip(Array(whole[..<split])) + Fixture.gzip(Array(whole[split...]))
+        let members = Gzip.compress(Array(whole[..<split])) + Gzip.compress(Array(whole[split...]))
         let file = try scratch.write("members.gz", members + [0, 0, 0, 0])
         XCTAssertEqual(try IDXFormat.readLabels(from: file), labels.map(Int.init))
     }
@@ -56,7 +56,7 @@ final class GzipTests: XCTestCase {
     func testTrailingGarbageAndEmptyPayload() throws {
         let garbage = try scratch.write("garbage.gz", compressed + Array("junk".utf8))
         assertDatasetError(try IDXFormat.readLabels(from: garbage), kind: .badContent, "4 bytes of unexpected data")
-        let empty = try scratch.write("empty.gz", Fixture.gzip([]))
+        let empty = try scratch.write("empty.gz", Gzip.compress([]))
         assertDatasetError(try IDXFormat.readLabels(from: empty), kind: .badContent, "decompresses to nothing")
     }
 }

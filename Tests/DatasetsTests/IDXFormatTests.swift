@@ -29,7 +29,7 @@ final class IDXFormatTests: XCTestCase {
 
     func testReadsGzipByMagicBytesWhateverTheName() throws {
         // A gzip file without .gz and a plain file with .gz: the content decides.
-        let images = try scratch.write("images-idx3-ubyte", Fixture.gzip(imageBytes))
+        let images = try scratch.write("images-idx3-ubyte", Gzip.compress(imageBytes))
         let labels = try scratch.write("labels-idx1-ubyte.gz", Fixture.idxLabels([7, 0, 9]))
         checkImages(try IDXFormat.load(images: images, labels: labels))
     }

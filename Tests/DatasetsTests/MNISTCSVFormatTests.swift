@@ -31,7 +31,7 @@ final class MNISTCSVFormatTests: XCTestCase {
 
     func testGzipCSVAndTheRealImageSize() throws {
         let text = Fixture.mnist5kCSV(perDigit: 1)
-        let file = try scratch.write("mnist.csv.gz", Fixture.gzip(Array(text.utf8)))
+        let file = try scratch.write("mnist.csv.gz", Gzip.compress(Array(text.utf8)))
         let set = try MNISTCSVFormat.read(from: file)
         XCTAssertEqual(set.images.shape, [10, 1, 28, 28])
         XCTAssertEqual(set.labels, Array(0..<10))
@@ -73,7 +73,7 @@ final class MNISTCSVFormatTests: XCTestCase {
     }
 
     func testCorruptGzipCSV() throws {
-        let compressed = Fixture.gzip(Array(Fixture.mnist5kCSV(perDigit: 2).utf8))
+        let compressed = Gzip.compress(Array(Fixture.mnist5kCSV(perDigit: 2).utf8))
         let file = try scratch.write("cut.csv.gz", Array(compressed.prefix(compressed.count / 2)))
         assertDatasetError(try MNISTCSVFormat.read(from: file), kind: .badContent, file.path, "truncated gzip")
     }

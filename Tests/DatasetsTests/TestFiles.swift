@@ -1,5 +1,6 @@
-import CZlib
 import Foundation
+import Tensors
+import ToolkitCore
 import XCTest
 @testable import Datasets
 
@@ -108,31 +109,10 @@ enum Fixture {
         return high * 256 + low
     }
 
-    /// `bytes` compressed as one gzip member with zlib's deflate.
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        let initialized = deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                                        Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        precondition(initialized == Z_OK, "deflateInit2 failed")
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { destination in
-                stream.next_in = source.baseAddress
-                stream.avail_in = uInt(source.count)
-                stream.next_out = destination.baseAddress
-                stream.avail_out = uInt(destination.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
-        return Array(output.prefix(Int(stream.total_out)))
-    }
 }
 
 /// Asserts that `expression` throws a `DatasetError` of `kind` whose message
-/// contains every string of `fragments` (and the exit status that `kind` implies).
+/// contains every string of `fragments` (and the cause that `kind` implies).
 func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: DatasetError.Kind,
                            _ fragments: String..., file: StaticString = #filePath, line: UInt = #line) {
     do {
@@ -140,8 +120,8 @@ func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: Data
         XCTFail("expected a DatasetError (\(kind)) containing \(fragments), but nothing was thrown", file: file, line: line)
     } catch let error as DatasetError {
         XCTAssertEqual(error.kind, kind, "wrong kind for: \(error.message)", file: file, line: line)
-        let expectedExit: Int32 = kind == .badContent ? 65 : kind == .invalidOption ? 64 : 66
-        XCTAssertEqual(error.exitCode, expectedExit, "wrong exit status for: \(error.message)", file: file, line: line)
+        let expectedCause: ErrorCause = kind == .badContent ? .invalidData : kind == .invalidOption ? .invalidArgument : .missingInput
+        XCTAssertEqual(error.cause, expectedCause, "wrong cause for: \(error.message)", file: file, line: line)
         for fragment in fragments {
             XCTAssertTrue(error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"",
                           file: file, line: line)

@@ -65,7 +65,7 @@ final class ExperimentTests: XCTestCase {
         let attack = [PlotPoint(x: 0.1, rate: Rate(90, of: 100)), PlotPoint(x: 0.3, rate: Rate(99, of: 100))]
         let sizeDetector = [PlotPoint(x: 0.1, rate: Rate(86, of: 100)), PlotPoint(x: 0.3, rate: Rate(100, of: 100))]
         let goodDetector = [PlotPoint(x: 0.1, rate: Rate(5, of: 100)), PlotPoint(x: 0.3, rate: Rate(8, of: 100))]
-        let text = ExperimentRunner.noiseVerdicts(headers: ["size", "good"], attack: [attack, attack], noise: [sizeDetector, goodDetector])
+        let text = EvaluationRun.noiseVerdicts(headers: ["size", "good"], attack: [attack, attack], noise: [sizeDetector, goodDetector])
         XCTAssertTrue(text.contains("- size flags random sign noise as often as FGSM (overlapping 95 % intervals or more) at eps 0.1, 0.3"), text)
         XCTAssertTrue(text.contains("- good flags FGSM more often than noise at every eps"), text)
     }
@@ -101,7 +101,7 @@ final class ExperimentTests: XCTestCase {
     func testWholeRunOnATinyModelCountsEveryImageOnceAndWritesTheReport() throws {
         let fixture = TinyDAFAR.shared
         let runner = ExperimentRunner(model: fixture.model, splits: fixture.splits, settings: fixture.settings)
-        let report = try runner.run(context: ReportContext(dataset: "mnist", commands: ["dafar-eval --tiny"]))
+        let report = try runner.run(context: ReportContext(dataset: .mnist, commands: ["dafar-eval --tiny"]))
         let titles = report.sections.map(\.title)
         XCTAssertEqual(titles.count, ExperimentKind.allCases.count + 3, "summary, clean data, every experiment, settings: \(titles)")
         XCTAssertTrue(titles.first!.contains("paper's claims"))

@@ -1,5 +1,7 @@
+import Datasets
 import NeuralNetworks
 import Tensors
+import ToolkitCore
 import XCTest
 @testable import ImageFiles
 
@@ -23,7 +25,7 @@ final class ImageFileReaderTests: XCTestCase {
         let idx: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 1]
         let cases: [([UInt8], String, ImageFileKind?)] = [
             (png, "a.npy", .png), (TestImages.numpyUInt8, "a.png", .npy), (safetensors, "a.bin", .safetensors),
-            (idx, "a", .idx), (TestImages.gzip(idx), "a", .idx), ([1, 2, 3], "t10k-images-idx3-ubyte", .idx),
+            (idx, "a", .idx), (Gzip.compress(idx), "a", .idx), ([1, 2, 3], "t10k-images-idx3-ubyte", .idx),
             ([1, 2, 3], "A.PNG", .png), ([1, 2, 3], "x.safetensors", .safetensors), ([1, 2, 3], "x.txt", nil),
         ]
         for (bytes, name, kind) in cases {
@@ -58,7 +60,7 @@ final class ImageFileReaderTests: XCTestCase {
         }
 
         let idxBytes: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255, 51, 0]
-        for (name, bytes) in [("images-idx3-ubyte", idxBytes), ("images-idx3-ubyte.gz", TestImages.gzip(idxBytes))] {
+        for (name, bytes) in [("images-idx3-ubyte", idxBytes), ("images-idx3-ubyte.gz", Gzip.compress(idxBytes))] {
             let images = try reader.read(contentsOf: try write(bytes, name), imageShape: [1, 1, 2])
             XCTAssertEqual(images.shape, [2, 1, 1, 2], name)
             XCTAssertEqual(images.storage, [0, 1, 0.2, 0], name)
@@ -69,7 +71,7 @@ final class ImageFileReaderTests: XCTestCase {
         let reader = ImageFileReader()
         let png = try write(try PNGFormat.encode(PixelImage(width: 32, height: 30, channels: 3, pixels: .init(repeating: 0, count: 2880))), "big.png")
         XCTAssertThrowsError(try reader.read(contentsOf: png, imageShape: [1, 28, 28])) { error in
-            XCTAssertEqual((error as? ImageFileError)?.exitCode, 65)
+            XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData)
             XCTAssertEqual("\(error)", "'\(png.path)' is a 32 x 30 PNG ([1, 30, 32] as C, H, W) but the model reads [1, 28, 28] images; nothing is resized")
         }
         let idx = try write([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 7, 7], "one-idx3-ubyte")
@@ -78,25 +80,25 @@ final class ImageFileReaderTests: XCTestCase {
         }
     }
 
-    func testFilesThatCannotBeReadAreExit66AndBadContentExit65() throws {
+    func testFilesThatCannotBeReadAreMissingInputAndBadContentInvalidData() throws {
         let reader = ImageFileReader()
-        func status(_ url: URL) -> Int32? {
-            do { _ = try reader.read(contentsOf: url, imageShape: [1, 2, 2]); return nil } catch { return (error as? UserFacingError)?.exitCode }
+        func status(_ url: URL) -> ErrorCause? {
+            do { _ = try reader.read(contentsOf: url, imageShape: [1, 2, 2]); return nil } catch { return (error as? ToolkitError)?.cause }
         }
-        XCTAssertEqual(status(folder.appendingPathComponent("missing.png")), 66)
-        XCTAssertEqual(status(folder), 66)
+        XCTAssertEqual(status(folder.appendingPathComponent("missing.png")), .missingInput)
+        XCTAssertEqual(status(folder), .missingInput)
         let fifo = folder.appendingPathComponent("fifo.png")
         XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
-        XCTAssertEqual(status(fifo), 66, "a FIFO is refused, not read forever")
-        XCTAssertEqual(status(try write([], "empty.png")), 65)
-        XCTAssertEqual(status(try write(Array("hello".utf8), "notes.txt")), 65)
-        XCTAssertEqual(status(try write(Array(TestImages.numpyUInt8.dropLast()), "cut.npy")), 65)
+        XCTAssertEqual(status(fifo), .missingInput, "a FIFO is refused, not read forever")
+        XCTAssertEqual(status(try write([], "empty.png")), .invalidData)
+        XCTAssertEqual(status(try write(Array("hello".utf8), "notes.txt")), .invalidData)
+        XCTAssertEqual(status(try write(Array(TestImages.numpyUInt8.dropLast()), "cut.npy")), .invalidData)
         let png = try PNGFormat.encode(PixelImage(width: 2, height: 2, channels: 1, pixels: [1, 2, 3, 4]))
-        XCTAssertEqual(status(try write(Array(png.dropLast(20)), "cut.png")), 65)
+        XCTAssertEqual(status(try write(Array(png.dropLast(20)), "cut.png")), .invalidData)
         let set = SafetensorsArchive(tensors: ["x": .float32(Tensor(shape: [1, 2, 2], storage: [0, 0, 0, 0]))]).encoded()
-        XCTAssertEqual(status(try write(Array(set.dropLast(3)), "cut.safetensors")), 65)
-        XCTAssertEqual(status(try write(TestImages.gzip(Array("not idx".utf8)), "odd.gz")), 65)
-        XCTAssertThrowsError(try reader.read(contentsOf: try write(TestImages.gzip(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
+        XCTAssertEqual(status(try write(Array(set.dropLast(3)), "cut.safetensors")), .invalidData)
+        XCTAssertEqual(status(try write(Gzip.compress(Array("not idx".utf8)), "odd.gz")), .invalidData)
+        XCTAssertThrowsError(try reader.read(contentsOf: try write(Gzip.compress(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
             XCTAssertTrue("\($0)".hasSuffix("is gzip-compressed; only IDX files are read compressed, so gunzip this npy file first"), "\($0)")
         }
         XCTAssertEqual(try reader.read(contentsOf: try write(set, "ok.safetensors"), imageShape: [1, 2, 2]).shape, [1, 1, 2, 2])

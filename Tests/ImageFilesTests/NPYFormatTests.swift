@@ -46,7 +46,7 @@ final class NPYFormatTests: XCTestCase {
             var values = [Float](repeating: 0.5, count: 8)
             values[5] = bad
             XCTAssertThrowsError(try ImageArrays.images(shape: [2, 2, 2], values: values, imageShape: [1, 2, 2], source: "'v.npy'")) { error in
-                XCTAssertEqual((error as? ImageFileError)?.exitCode, 65)
+                XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData)
                 XCTAssertEqual("\(error)", "'v.npy' has value \(text) at [1, 0, 0, 1] (N, C, H, W); pixel values must be numbers in [0, 1]")
             }
         }
@@ -92,7 +92,7 @@ final class NPYFormatTests: XCTestCase {
         ]
         for (bytes, fragment) in cases {
             XCTAssertThrowsError(try NPYFormat.decode(bytes, source: "h.npy"), fragment) { error in
-                XCTAssertEqual((error as? ImageFileError)?.exitCode, 65, "\(error)")
+                XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData, "\(error)")
                 XCTAssertTrue("\(error)".contains(fragment), "expected \"\(fragment)\" in: \(error)")
                 XCTAssertFalse("\(error)".contains("\n"), "one line: \(error)")
             }

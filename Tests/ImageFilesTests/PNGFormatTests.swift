@@ -1,4 +1,5 @@
 import Tensors
+import ToolkitCore
 import XCTest
 @testable import ImageFiles
 
@@ -70,7 +71,7 @@ final class PNGFormatTests: XCTestCase {
         let colour = PixelImage(width: 2, height: 1, channels: 3, pixels: [7, 7, 7, 9, 8, 9])
         XCTAssertEqual(try colour.tensor(channels: 3).storage, [7, 9, 7, 8, 7, 9].map { Float($0) / 255 }, "planes R, G, B")
         XCTAssertThrowsError(try colour.tensor(channels: 1, source: "'c.png'")) { error in
-            XCTAssertEqual((error as? ImageFileError)?.exitCode, 65)
+            XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData)
             XCTAssertTrue("\(error)".contains("pixel (x 1, y 0) has R, G, B = 9, 8, 9"), "\(error)")
         }
         XCTAssertThrowsError(try grey.tensor(channels: 2))
@@ -92,7 +93,7 @@ final class PNGFormatTests: XCTestCase {
         }
         for length in 0..<(good.count - 12) {
             XCTAssertThrowsError(try PNGFormat.decode(Array(good.prefix(length)), source: "cut.png"), "cut at \(length)") { error in
-                XCTAssertEqual((error as? ImageFileError)?.exitCode, 65, "cut at \(length): \(error)")
+                XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData, "cut at \(length): \(error)")
                 XCTAssertTrue("\(error)".hasPrefix("'cut.png' "), "\(error)")
             }
         }
@@ -125,7 +126,7 @@ final class PNGFormatTests: XCTestCase {
         XCTAssertEqual(try PNGFormat.decode([UInt8](Data(contentsOf: url))), picture)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["strip.png"], "no temporary file is left")
         XCTAssertThrowsError(try PNGFormat.write(picture, to: folder.appendingPathComponent("missing/strip.png"))) {
-            XCTAssertEqual(($0 as? UserFacingError)?.exitCode, 73)
+            XCTAssertEqual(($0 as? ToolkitError)?.cause, .cannotCreate)
         }
     }
 }

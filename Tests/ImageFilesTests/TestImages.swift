@@ -4,7 +4,7 @@ import Foundation
 @testable import ImageFiles
 
 /// Files in the real formats, built without the code under test: PNG chunks assembled by hand
-/// (zlib for IDAT and CRC), palette PNGs through libpng, gzip through zlib, and a `.npy` file
+/// (zlib for IDAT and CRC), palette PNGs through libpng, and a `.npy` file
 /// that numpy 2.4 wrote.
 enum TestImages {
     /// `np.save` of `np.arange(6, dtype=np.float32).reshape(1, 2, 3) / 8` (numpy 2.4.6, format 1.0).
@@ -54,26 +54,6 @@ enum TestImages {
         return Array(out.prefix(Int(size)))
     }
 
-    /// `bytes` as one gzip member.
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        precondition(deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                                   zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK)
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { destination in
-                stream.next_in = source.baseAddress
-                stream.avail_in = uInt(source.count)
-                stream.next_out = destination.baseAddress
-                stream.avail_out = uInt(destination.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        precondition(status == Z_STREAM_END)
-        return Array(output.prefix(Int(stream.total_out)))
-    }
 
     /// A palette PNG written by libpng's simplified writer: `indices` `[height, width]` into
     /// `colormap` (RGB or RGBA entries, `hasAlpha`).

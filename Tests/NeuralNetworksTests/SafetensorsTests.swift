@@ -2,6 +2,7 @@ import Foundation
 import Tensors
 import XCTest
 @testable import NeuralNetworks
+@testable import ToolkitCore
 
 final class SafetensorsTests: XCTestCase {
     private var folder: URL!
@@ -178,7 +179,7 @@ final class SafetensorsTests: XCTestCase {
             XCTAssertThrowsError(try SafetensorsArchive(bytes: bytes), label) { error in
                 guard let error = error as? SafetensorsError else { return XCTFail("\(label): \(error) is not a SafetensorsError") }
                 XCTAssertTrue(error.description.contains(fragment), "\(label): '\(error.description)' lacks '\(fragment)'")
-                XCTAssertEqual(error.exitCode, ExitStatus.dataError, label)
+                XCTAssertEqual(error.cause, .invalidData, label)
             }
         }
         XCTAssertGreaterThanOrEqual(seen.count, 20)
@@ -193,18 +194,18 @@ final class SafetensorsTests: XCTestCase {
         let missing = folder.appendingPathComponent("missing.safetensors")
         XCTAssertThrowsError(try SafetensorsArchive(contentsOf: missing)) { error in
             let error = error as! SafetensorsError
-            XCTAssertEqual(error.exitCode, ExitStatus.noInput)
+            XCTAssertEqual(error.cause, .missingInput)
             XCTAssertEqual(error.description, "Cannot read '\(missing.path)': no such file.")
         }
         XCTAssertThrowsError(try SafetensorsArchive(contentsOf: folder)) { error in
-            XCTAssertEqual((error as! SafetensorsError).exitCode, ExitStatus.noInput)
+            XCTAssertEqual((error as! SafetensorsError).cause, .missingInput)
             XCTAssertTrue("\(error)".contains("it is a folder, not a file"), "\(error)")
         }
         let corrupt = folder.appendingPathComponent("corrupt.safetensors")
         try Data(goldenBytes.dropLast()).write(to: corrupt)
         XCTAssertThrowsError(try SafetensorsArchive(contentsOf: corrupt)) { error in
             let error = error as! SafetensorsError
-            XCTAssertEqual(error.exitCode, ExitStatus.dataError)
+            XCTAssertEqual(error.cause, .invalidData)
             XCTAssertEqual(error.description, "Invalid safetensors file '\(corrupt.path)': "
                            + "tensor 'a' ends at byte 8, beyond the 7-byte data buffer.")
         }
@@ -247,8 +248,8 @@ final class SafetensorsTests: XCTestCase {
         let missingFolder = folder.appendingPathComponent("no/such/folder", isDirectory: true)
         let url = missingFolder.appendingPathComponent("model.safetensors")
         XCTAssertThrowsError(try SafetensorsArchive().write(to: url)) { error in
-            let error = error as! SafetensorsError
-            XCTAssertEqual(error.exitCode, ExitStatus.cannotCreate)
+            let error = error as! FileWriteError
+            XCTAssertEqual(error.cause, .cannotCreate)
             XCTAssertTrue(error.description.contains("the folder '\(missingFolder.path)' does not exist"), error.description)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("no").path))
@@ -270,7 +271,7 @@ final class SafetensorsTests: XCTestCase {
         let target = folder.appendingPathComponent("taken", isDirectory: true)
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: false)
         XCTAssertThrowsError(try AtomicFile.write([1], to: target)) { error in
-            XCTAssertEqual((error as? SafetensorsError)?.exitCode, ExitStatus.cannotCreate, "\(error)")
+            XCTAssertEqual((error as? FileWriteError)?.cause, .cannotCreate, "\(error)")
         }
         XCTAssertEqual(try contents(of: folder), ["model.safetensors", "taken"])
         XCTAssertEqual(try contents(of: target), [])
@@ -323,7 +324,7 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try SafetensorsArchive.sha256Hex(of: empty),
                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertThrowsError(try SafetensorsArchive.sha256Hex(of: folder.appendingPathComponent("nope"))) { error in
-            XCTAssertEqual((error as? SafetensorsError)?.exitCode, ExitStatus.noInput)
+            XCTAssertEqual((error as? SafetensorsError)?.cause, .missingInput)
         }
     }
 }

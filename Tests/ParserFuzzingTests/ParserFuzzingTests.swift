@@ -76,7 +76,7 @@ final class ParserFuzzingTests: XCTestCase {
                              .parsed("npy <f4 [2, 2] -> [1, 1, 2, 2]")])
     }
 
-    func testSeededMutationsEitherParseOrThrowAUserFacingError() {
+    func testSeededMutationsEitherParseOrThrowAToolkitError() {
         for (index, target) in FuzzTarget.all.enumerated() {
             var loop = FuzzLoop(target: target, seed: 7 + UInt64(index))
             loop.hangSeconds = 2

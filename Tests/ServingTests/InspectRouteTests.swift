@@ -7,11 +7,12 @@ import Serving
 import Tensors
 import XCTest
 
+private let png: HTTPFields = [.contentType: "image/png"]
+private let json: HTTPFields = [.contentType: "application/json"]
+
 /// `POST /v1/inspect`, `/healthz` and `/metrics` in process (HummingbirdTesting's router and live
 /// modes): verdicts equal the library's, and every refusal has its status and message.
 final class InspectRouteTests: XCTestCase {
-    let png: HTTPFields = [.contentType: "image/png"]
-    let json: HTTPFields = [.contentType: "application/json"]
 
     func testPNGAndJSONBodiesGiveTheLibrarysVerdicts() async throws {
         let reference = ServingFixture.makeModel()

@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,6 +6,23 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// A file that could not be written: which, why, and whether it could not be created or failed midway.
+public struct FileWriteError: ToolkitError, Equatable {
+    /// The file that was to be written.
+    public let path: String
+    /// What went wrong (`the folder '/x' does not exist`, `writing failed (No space left on device)`).
+    public let reason: String
+    /// `.cannotCreate` or `.ioFailure`.
+    public let cause: ErrorCause
+
+    public init(path: String, reason: String, cause: ErrorCause) {
+        (self.path, self.reason, self.cause) = (path, reason, cause)
+    }
+
+    /// One sentence: the file, then the problem.
+    public var description: String { "Cannot write '\(path)': \(reason)." }
+}
 
 /// Whole-file writes that readers never see half done.
 ///
@@ -18,8 +34,8 @@ public enum AtomicFile {
     ///
     /// On any failure the temporary file is removed and an existing target is left untouched.
     /// A replaced file keeps its permission bits; a new one gets 0666 less the umask.
-    /// - Throws: `SafetensorsError` with exit 73 when the folder does not exist or is not
-    ///   writable (or the target is a folder), exit 74 when writing or flushing fails.
+    /// - Throws: `FileWriteError`, whose cause is `.cannotCreate` when the folder does not exist or
+    ///   is not writable (or the target is a folder), `.ioFailure` when writing or flushing fails.
     public static func write(_ bytes: [UInt8], to url: URL) throws {
         try write(bytes, to: url, beforeRename: {})
     }
@@ -29,9 +45,9 @@ public enum AtomicFile {
     static func write(_ bytes: [UInt8], to url: URL, beforeRename: () throws -> Void) throws {
         let target = url.standardizedFileURL
         let folder = target.deletingLastPathComponent()
-        func failure(_ reason: String, _ code: Int32 = errno, exit: Int32 = ExitStatus.cannotCreate) -> SafetensorsError {
+        func failure(_ reason: String, _ code: Int32 = errno, cause: ErrorCause = .cannotCreate) -> FileWriteError {
             let detail = code == 0 ? "" : " (\(String(cString: strerror(code))))"
-            return SafetensorsError(reason + detail, path: target.path, exitCode: exit)
+            return FileWriteError(path: target.path, reason: reason + detail, cause: cause)
         }
 
         var isDirectory: ObjCBool = false
@@ -65,14 +81,14 @@ public enum AtomicFile {
                 let count = systemWrite(descriptor, buffer.baseAddress! + written, buffer.count - written)
                 if count < 0 {
                     if errno == EINTR { continue }
-                    throw failure("writing failed", exit: ExitStatus.ioError)
+                    throw failure("writing failed", cause: .ioFailure)
                 }
                 written += count
             }
         }
-        guard fsync(descriptor) == 0 else { throw failure("flushing to disk failed", exit: ExitStatus.ioError) }
+        guard fsync(descriptor) == 0 else { throw failure("flushing to disk failed", cause: .ioFailure) }
         isOpen = false
-        guard close(descriptor) == 0 else { throw failure("closing the file failed", exit: ExitStatus.ioError) }
+        guard close(descriptor) == 0 else { throw failure("closing the file failed", cause: .ioFailure) }
 
         try beforeRename()
         guard rename(temporary.path, target.path) == 0 else {
@@ -85,12 +101,12 @@ public enum AtomicFile {
     /// Flushes the folder entry so the rename survives a crash; filesystems that cannot
     /// flush folders (EINVAL) are accepted.
     private static func syncFolder(_ folder: URL,
-                                   failure: (String, Int32, Int32) -> SafetensorsError) throws {
+                                   failure: (String, Int32, ErrorCause) -> FileWriteError) throws {
         let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
         if fsync(descriptor) != 0 && errno != EINVAL {
-            throw failure("flushing the folder to disk failed", errno, ExitStatus.ioError)
+            throw failure("flushing the folder to disk failed", errno, .ioFailure)
         }
     }
 }
