@@ -95,7 +95,7 @@ paper-dataset:
 clean:
 	rm -rf .build
 
-.PHONY: bench bench-compare bench-serve
+.PHONY: bench bench-compare bench-serve bench-mpi
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
 
@@ -106,6 +106,11 @@ bench: setup release
 ## bench-serve: wrk against dafar-serve on loopback (needs `make run`'s model and detector, and wrk: apt-get install -y wrk); SERVE_ARGS, SECONDS_EACH, PNG
 bench-serve: setup release
 	MODEL=$(RUNS)/model.safetensors DETECTOR=$(RUNS)/detector.safetensors BIN=$(BIN) PNG=$(PNG) SECONDS_EACH=$(or $(SECONDS_EACH),10) SERVE_ARGS="$(SERVE_ARGS)" bash scripts/bench-serve.sh
+
+## bench-mpi: 1 rank x 2 threads against 2 ranks x 1 thread (mpirun) for joint training, PGD-40 and CW-L2: images/s,
+## scaling efficiency, gradient all-reduce time per step and share (needs `make data`; EPOCHS, PGD_COUNT, CW_COUNT)
+bench-mpi: setup data release
+	BIN=$(BIN) EPOCHS=$(or $(EPOCHS),2) bash scripts/bench-mpi.sh
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
 bench-compare: setup release $(VENV)/bin/python
