@@ -95,7 +95,7 @@ paper-dataset:
 clean:
 	rm -rf .build
 
-.PHONY: bench bench-compare bench-serve
+.PHONY: bench bench-compare bench-serve bench-mpi
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
 
@@ -112,6 +112,11 @@ bench-serve: setup release
 	@command -v wrk >/dev/null || { echo "installing: wrk"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	MODEL=$(or $(MODEL),$(RUNS)/model.safetensors) DETECTOR=$(or $(DETECTOR),$(RUNS)/detector.safetensors) BIN=$(BIN) PNG=$(PNG) \
 	  SECONDS_EACH=$(or $(SECONDS_EACH),10) SERVE_CONFIGS="$(or $(SERVE_ARGS),$(SERVE_CONFIGS))" bash scripts/bench-serve.sh
+
+## bench-mpi: 1 rank x 2 threads against 2 ranks x 1 thread (mpirun) for joint training, PGD-40 and CW-L2: images/s,
+## scaling efficiency, gradient all-reduce time per step and share (needs `make data`; EPOCHS, PGD_COUNT, CW_COUNT)
+bench-mpi: setup data release
+	BIN=$(BIN) EPOCHS=$(or $(EPOCHS),2) bash scripts/bench-mpi.sh
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
 bench-compare: setup release $(VENV)/bin/python

@@ -1,3 +1,4 @@
+import Dispatch
 import Tensors
 
 /// Records differentiable operations for one forward pass and runs them backwards.
@@ -63,6 +64,13 @@ public final class Tape {
         return variable
     }
 
+    /// When true, `gradients(of:)` adds the seconds each node's backward took (its closure and the
+    /// accumulation of its results) to `backwardSeconds[node]`: the per-layer profile of `dafar-bench`.
+    public var measuresBackwardTimes = false
+
+    /// Seconds spent in each node's backward (see `measuresBackwardTimes`); empty when not measured.
+    public private(set) var backwardSeconds: [Double] = []
+
     /// When true, `gradients(of:)` stops at the first op whose backward produces a NaN or infinite
     /// gradient and names it (a debugging aid: it reads every gradient once more).
     public var checksFiniteGradients = false
@@ -84,11 +92,14 @@ public final class Tape {
         precondition(start.shape == output.value.shape,
                      "gradient seed shape \(start.shape) does not match output shape \(output.value.shape)")
         grads[output.index] = start
+        if measuresBackwardTimes { backwardSeconds = [Double](repeating: 0, count: nodes.count) }
         var i = output.index
         while i >= 0 {
             defer { i -= 1 }
             guard let upstream = grads[i], let backward = nodes[i].backward else { continue }
             let parents = nodes[i].parents
+            let started = measuresBackwardTimes ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { if measuresBackwardTimes { backwardSeconds[i] = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9 } }
             let parentGrads = backward(upstream)
             for (parent, grad) in zip(parents, parentGrads) where parent >= 0 {
                 guard let grad else { continue }

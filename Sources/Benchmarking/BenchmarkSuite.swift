@@ -1,3 +1,4 @@
+import Autodiff
 import DAFAR
 import Foundation
 import Tensors
@@ -49,7 +50,8 @@ public struct BenchmarkSuite {
 
     /// The keys every report has, in table order.
     public static let keys = [
-        "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
+        "fp32_fma_peak_gflops", "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
+        "conv_transpose_forward_efficiency", "conv_transpose_backward_efficiency",
         "joint_train_images_per_s", "detector_train_images_per_s",
         "inference_images_per_s_batch128", "inference_images_per_s_batch1",
         "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s", "peak_rss_mib",
@@ -74,6 +76,13 @@ public struct BenchmarkSuite {
             figures.append(Figure(key: key, label: label, unit: "images/s", samples: samples))
         }
 
+        if wanted("fp32_fma_peak_gflops") {
+            progress("FP32 FMA peak, \(Parallel.threadCount) thread(s)")
+            figures.append(Figure(key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
+                                  unit: "GFLOP/s", samples: PeakFigures.fmaGFLOPS(warmup: s.warmup,
+                                                                                 repetitions: s.repetitions,
+                                                                                 rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
+        }
         if wanted("sgemm_gflops") {
             progress("sgemm \(s.sgemmSize)^3")
             figures.append(Figure(key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",
@@ -93,6 +102,22 @@ public struct BenchmarkSuite {
             figures.append(Figure(key: "conv_\(pass)_efficiency", label: "conv \(pass) / sgemm on its GEMM shapes", unit: "",
                                   samples: KernelFigures.convolutionEfficiency(cases, backward: backward, warmup: s.warmup,
                                                                                repetitions: s.repetitions)))
+        }
+        var transposedCases: [KernelFigures.TransposedConvolutionCase] = []
+        for backward in [false, true] {
+            let pass = backward ? "backward" : "forward"
+            guard wanted("conv_transpose_\(pass)_efficiency") else { continue }
+            if transposedCases.isEmpty {
+                let image = Variable(Tensor.zeros([1] + Architecture.mnist.inputShape))
+                let code = work.network.features(image, layers: 0..<work.network.feedbackLayer).shape.dropFirst()
+                transposedCases = KernelFigures.transposedConvolutionCases(decoder: work.network.decoder, codeShape: Array(code),
+                                                                           batchSize: s.batchSize)
+            }
+            progress("conv-transpose \(pass)")
+            figures.append(Figure(key: "conv_transpose_\(pass)_efficiency",
+                                  label: "conv-transpose \(pass) / sgemm on its GEMM shapes", unit: "",
+                                  samples: KernelFigures.transposedConvolutionEfficiency(transposedCases, backward: backward,
+                                                                                         warmup: s.warmup, repetitions: s.repetitions)))
         }
         let n = s.batchSize
         try rate("joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", images: n, calls: s.jointSteps) {

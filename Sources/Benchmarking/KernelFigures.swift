@@ -73,6 +73,64 @@ public enum KernelFigures {
         }
     }
 
+    /// A transposed convolution layer's operands at a batch size, and its GEMM shapes (Caffe's deconvolution:
+    /// forward `columns = W^T [O*KK, I] * X [I, N*P]` then col2im; backward `dW = X [I, N*P] * columns^T`
+    /// and `dX = W [I, O*KK] * columns`, with `columns = im2col(dY)`).
+    public struct TransposedConvolutionCase {
+        public let input: Tensor, weight: Tensor, bias: Tensor, outputGradient: Tensor
+        public let stride: Int, padding: Int
+        public let forwardGEMM: GEMMShape
+        public let backwardGEMMs: [GEMMShape]
+
+        init(layer: ConvTranspose2D, inputShape: [Int], outputShape: [Int], generator: inout SeededGenerator) {
+            let n = inputShape[0], positions = inputShape[2] * inputShape[3]
+            let patch = layer.outputChannels * layer.kernelSize * layer.kernelSize
+            input = Tensor.uniform(inputShape, using: &generator)
+            weight = layer.weight.value
+            bias = layer.bias.value
+            outputGradient = Tensor.normal(outputShape, using: &generator)
+            stride = layer.stride
+            padding = layer.padding
+            forwardGEMM = GEMMShape(m: patch, n: n * positions, k: layer.inputChannels, transposeA: true)
+            backwardGEMMs = [GEMMShape(m: layer.inputChannels, n: patch, k: n * positions, transposeB: true),
+                             GEMMShape(m: layer.inputChannels, n: n * positions, k: patch)]
+        }
+
+        func forward() -> Tensor {
+            ConvolutionKernels.transposedForward(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
+        }
+
+        func backward() -> ConvolutionKernels.Gradients {
+            ConvolutionKernels.transposedBackward(input: input, weight: weight, outputGradient: outputGradient, stride: stride,
+                                                  padding: padding)
+        }
+    }
+
+    /// The transposed convolutions of `decoder` (in order) when it reads `[batchSize] + codeShape`.
+    public static func transposedConvolutionCases(decoder: Sequential, codeShape: [Int], batchSize: Int,
+                                                  seed: UInt64 = 2) -> [TransposedConvolutionCase] {
+        var generator = SeededGenerator(seed: seed)
+        var x = Tensor.zeros([batchSize] + codeShape)
+        var cases: [TransposedConvolutionCase] = []
+        for layer in decoder.layers {
+            let y = layer(x)
+            if let conv = layer as? ConvTranspose2D {
+                cases.append(TransposedConvolutionCase(layer: conv, inputShape: x.shape, outputShape: y.shape, generator: &generator))
+            }
+            x = y
+        }
+        return cases
+    }
+
+    /// Efficiency of the transposed convolutions' forward or backward passes (see `convolutionEfficiency`).
+    public static func transposedConvolutionEfficiency(_ cases: [TransposedConvolutionCase], backward: Bool, warmup: Int,
+                                                       repetitions: Int) -> [Double] {
+        efficiency(shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
+                   repetitions: repetitions) {
+            for c in cases { if backward { _ = c.backward() } else { _ = c.forward() } }
+        }
+    }
+
     /// The convolutions of `features` (in order) with the input shapes a batch of `batchSize` gives them.
     public static func convolutionCases(features: Sequential, imageShape: [Int], batchSize: Int, seed: UInt64 = 1) -> [ConvolutionCase] {
         var generator = SeededGenerator(seed: seed)
@@ -89,13 +147,18 @@ public enum KernelFigures {
     /// repetition: the time raw `cblas_sgemm` takes on the same GEMM shapes divided by the time the
     /// convolutions take (= their GFLOP/s over raw sgemm's GFLOP/s on those shapes).
     public static func convolutionEfficiency(_ cases: [ConvolutionCase], backward: Bool, warmup: Int, repetitions: Int) -> [Double] {
-        let shapes = cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }
+        efficiency(shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
+                   repetitions: repetitions) {
+            for c in cases { if backward { _ = c.backward() } else { _ = c.forward() } }
+        }
+    }
+
+    /// Time of raw sgemm on `shapes` over the time of `kernels`, one value per repetition.
+    static func efficiency(shapes: [GEMMShape], warmup: Int, repetitions: Int, kernels: () -> Void) -> [Double] {
         let buffers = shapes.map(GEMMBuffers.init)
         defer { buffers.forEach { $0.deallocate() } }
         func gemmTime() -> Double { Stopwatch.seconds { for (shape, b) in zip(shapes, buffers) { b.run(shape) } } }
-        func convolutionTime() -> Double {
-            Stopwatch.seconds { for c in cases { if backward { _ = c.backward() } else { _ = c.forward() } } }
-        }
+        func convolutionTime() -> Double { Stopwatch.seconds(kernels) }
         for _ in 0..<warmup { _ = gemmTime(); _ = convolutionTime() }
         return (0..<repetitions).map { _ in
             // Several rounds of each, interleaved, so that a load spike hits both alike.

@@ -89,7 +89,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Training epochs (default: dafar-train 30 for fewer than 10000 training images, as MNIST-5k, else 15; dafar-detector 30).")
     public var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Examples per training step (images for dafar-train, clean residuals for dafar-detector).")
+    @Option(parsing: .unconditional, help: "Examples per training step (images for dafar-train, clean residuals for dafar-detector); under mpirun or srun the global batch, split evenly across the ranks.")
     public var batchSize = 64
 
     @Option(parsing: .unconditional, help: "Learning rate (the optimizer's step size).")

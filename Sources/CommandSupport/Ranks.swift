@@ -10,14 +10,16 @@ import ToolkitCore
 /// When every rank succeeded it returns. Otherwise only the lowest failing rank (rank 0 when it
 /// failed) prints its one-line error, MPI is finalized, and every rank throws `ExitCode` with that
 /// rank's sysexits status, so the whole job exits with one line and one status. With a
-/// `SingleProcessCommunicator` this is `reportingErrors(body)`.
-public func agreeingOnErrors(_ world: any Communicator, _ body: () throws -> Void) throws {
+/// `SingleProcessCommunicator` this is `reportingErrors(hint:body)`; `hint` adds option names to a
+/// library error's line, as in `reportingErrors`.
+public func agreeingOnErrors(_ world: any Communicator, hint: (ToolkitError) -> String? = { _ in nil },
+                             _ body: () throws -> Void) throws {
     var caught: Error?
     do { try body() } catch { caught = error }
     let statuses = world.statuses(caught.map(exitStatus(of:)) ?? 0)
     guard let first = statuses.firstIndex(where: { $0 != 0 }) else { return }
     if world.rank == first, let caught {
-        do { try reportingErrors { throw caught } } catch let error as ValidationError {
+        do { try reportingErrors(hint: hint) { throw caught } } catch let error as ValidationError {
             let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "the command"
             printError("error: \(printable(error.message)) (see '\(name) --help')")
         } catch {}
@@ -33,15 +35,5 @@ public func exitStatus(of error: Error) -> Int32 {
     case let error as ExitCode: return error.rawValue
     case is ValidationError: return ExitStatus.usage
     default: return ExitStatus.software
-    }
-}
-
-/// A one-line usage error for tools that do not shard their work yet (dafar-train, dafar-detector,
-/// dafar-eval): started by a launcher with more than one rank, every rank would do all the work
-/// and write the same files. With one rank (or no launcher) nothing is refused.
-public func refuseSeveralRanks(_ tool: String) throws {
-    let ranks = Launcher.size()
-    guard ranks <= 1 else {
-        throw ValidationError("\(tool) does not run on several ranks yet (started with \(ranks)); run it as one process (only dafar-attack is sharded)")
     }
 }

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Distributed
 import NeuralNetworks
 import Tensors
 
@@ -46,9 +47,15 @@ public enum DetectorTraining {
 
     /// Trains `detector` on clean `residuals` `[N, C, H, W]` for the configured epochs.
     /// `onStep(epoch, step, stepsPerEpoch, runningLoss)` reports progress.
+    ///
+    /// Data-parallel over the ranks of `communicator` (see `DataParallelStep`): every rank holds all
+    /// residuals and the same shuffle, computes its part of each batch, and the gradients are summed by
+    /// one all-reduce per step; at each epoch's end the ranks check that their weights agree.
     public static func train(_ detector: AnomalyDetector, residuals: Tensor, settings: DetectorTrainingSettings,
+                             communicator: any Communicator = SingleProcessCommunicator(),
                              onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }) throws {
         let optimizer = try Adam(learningRate: settings.learningRate)
+        let parallel = communicator.size > 1 ? DataParallelStep(world: communicator, parameters: detector.namedParameters) : nil
         var generator: SeededGenerator? = SeededGenerator(seed: settings.seed &+ 0xC0FFEE)
         let n = residuals.batchSize
         let dummyLabels = LabeledImages(images: residuals, labels: [Int](repeating: 0, count: n), classCount: 1)
@@ -56,13 +63,23 @@ public enum DetectorTraining {
             let batches = dummyLabels.batchIndices(size: settings.batchSize, shuffledBy: &generator)
             var total = 0.0, seen = 0
             for (step, batch) in batches.enumerated() {
-                let loss = trainStep(detector, residuals: residuals.gather(batch), objective: settings.objective,
-                                     optimizer: optimizer)
+                let loss: Float
+                if let parallel {
+                    let (gradients, totals) = parallel.gradients(count: batch.count, statistics: 1) { tape, part in
+                        let loss = detector.loss(residual: tape.constant(residuals.gather(Array(batch[part]))), objective: settings.objective)
+                        return (loss, [loss.value.storage[0] * Float(part.count)])
+                    }
+                    loss = totals[0] / Float(batch.count)
+                    if loss.isFinite { optimizer.step(detector.namedParameters, gradients: gradients) }
+                } else {
+                    loss = trainStep(detector, residuals: residuals.gather(batch), objective: settings.objective, optimizer: optimizer)
+                }
                 guard loss.isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1, kept: "nothing was written") }
                 total += Double(loss) * Double(batch.count)
                 seen += batch.count
                 onStep(epoch, step + 1, batches.count, total / Double(seen))
             }
+            try parallel?.checkReplicas(optimizer: optimizer, when: "after detector epoch \(epoch + 1)")
         }
     }
 

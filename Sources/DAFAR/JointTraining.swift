@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Distributed
 import Foundation
 import NeuralNetworks
 import Tensors
@@ -59,10 +60,20 @@ public struct NonFiniteLossError: ToolkitError {
 /// Position: `epoch` epochs are complete and `step` steps of the next one are done.
 /// The shuffle of an epoch is drawn from `epochGenerator`, the generator state at
 /// the start of that epoch, so a run resumed mid-epoch replays the same order.
+///
+/// Data-parallel over the ranks of `communicator` (see `DataParallelStep`): every rank runs the same
+/// trainer with the same settings; each global batch is split across the ranks and their gradients
+/// summed by one all-reduce per step. With a `SingleProcessCommunicator` (the default) a step is
+/// what it always was, with no copy and no MPI call.
 public final class JointTrainer {
     public let network: JointNetwork
     public let settings: JointTrainingSettings
+    /// The ranks that train together (one process by default).
+    public let communicator: any Communicator
     let optimizer: Optimizer
+    let parallel: DataParallelStep
+    /// Set when some rank asked to stop (Ctrl-C) during the last step: every rank stops at the same step.
+    var stopAgreed = false
     public private(set) var epoch = 0
     public private(set) var step = 0
     var epochGenerator: SeededGenerator
@@ -71,9 +82,12 @@ public final class JointTrainer {
     public private(set) var runningLoss = 0.0, runningCorrect = 0, runningSeen = 0, runningReconstruction = 0.0
 
     /// A trainer for a freshly initialised network.
-    public init(network: JointNetwork, settings: JointTrainingSettings) throws {
+    public init(network: JointNetwork, settings: JointTrainingSettings,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         self.network = network
         self.settings = settings
+        self.communicator = communicator
+        parallel = DataParallelStep(world: communicator, parameters: network.namedParameters)
         optimizer = try makeOptimizer(settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum,
                                       weightDecay: settings.weightDecay)
         epochGenerator = SeededGenerator(seed: settings.seed &+ 0x5EED)
@@ -89,11 +103,13 @@ public final class JointTrainer {
     }
 
     /// Runs steps until the epoch ends or `shouldStop` returns true; returns true when the epoch completed.
-    /// `onStep` is called after every step.
+    /// `onStep` is called after every step. On several ranks `shouldStop` travels with the step's
+    /// all-reduce, and every rank stops after the step in which any rank asked to.
     public func runEpoch(on data: LabeledImages, shouldStop: () -> Bool = { false }, onStep: (JointTrainer) -> Void = { _ in }) throws -> Bool {
         let batches = epochBatches(data)
+        let distributed = communicator.size > 1
         while step < batches.count {
-            if shouldStop() { return false }
+            if distributed ? stopAgreed : shouldStop() { return false }
             let progress = Double(epoch * batches.count + step) / Double(max(1, settings.epochs * batches.count))
             let done = Double(epoch * batches.count + step + 1)
             let warmup = settings.warmupEpochs > 0 ? min(1, done / (settings.warmupEpochs * Double(batches.count))) : 1
@@ -104,7 +120,7 @@ public final class JointTrainer {
                 var generator = SeededGenerator(seed: settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch) << 32 &+ UInt64(step) &+ 0xA6)
                 batch.images = settings.augmentation.apply(to: batch.images, using: &generator)
             }
-            try trainStep(batch)
+            try trainStep(batch, stopRequested: distributed && shouldStop())
             step += 1
             onStep(self)
         }
@@ -118,8 +134,10 @@ public final class JointTrainer {
         return true
     }
 
-    /// One optimisation step on a batch.
-    public func trainStep(_ batch: LabeledImages) throws {
+    /// One optimisation step on a (global) batch; on several ranks each computes its part of it.
+    /// `stopRequested` is this rank's wish to stop, shared with the other ranks (see `runEpoch`).
+    public func trainStep(_ batch: LabeledImages, stopRequested: Bool = false) throws {
+        if communicator.size > 1 { return try distributedStep(batch, stopRequested: stopRequested) }
         let tape = Tape()
         let x = tape.constant(batch.images)
         let outputs = network(x)
@@ -135,6 +153,38 @@ public final class JointTrainer {
         runningCorrect += zip(predictions, batch.labels).filter { $0 == $1 }.count
         runningSeen += batch.count
     }
+
+    /// The step on several ranks: statistics [loss, reconstruction, correct, images, stop] summed with the gradients.
+    func distributedStep(_ batch: LabeledImages, stopRequested: Bool) throws {
+        let (gradients, totals) = parallel.gradients(count: batch.count, statistics: 5) { tape, part in
+            let x = tape.constant(batch.images.slice(part))
+            let labels = Array(batch.labels[part])
+            let outputs = network(x)
+            let crossEntropy = softmaxCrossEntropy(logits: outputs.logits, labels: labels)
+            let reconstruction = settings.reconstructionNorm.perSample(outputs.reconstruction, x).mean()
+            let loss = crossEntropy + reconstruction * settings.reconstructionWeight
+            let correct = zip(outputs.logits.value.argmaxRows(), labels).filter { $0 == $1 }.count
+            let n = Float(part.count)
+            return (loss, [loss.value.storage[0] * n, reconstruction.value.storage[0] * n, Float(correct), n, stopRequested ? 1 : 0])
+        }
+        stopAgreed = stopAgreed || totals[4] > 0
+        // the same sum on every rank: every rank throws at the same step, before any update
+        guard totals[0].isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1) }
+        optimizer.step(network.namedParameters, gradients: gradients)
+        runningLoss += Double(totals[0])
+        runningReconstruction += Double(totals[1])
+        runningCorrect += Int(totals[2])
+        runningSeen += Int(totals[3])
+    }
+
+    /// Throws `ReplicaDivergenceError` on every rank whose weights or optimizer state differ from
+    /// rank 0's (a collective: every rank calls it at the same point, such as the end of an epoch).
+    public func checkReplicas(when: String) throws {
+        try parallel.checkReplicas(optimizer: optimizer, when: when)
+    }
+
+    /// Seconds spent in the gradient all-reduce so far and the number of all-reduces (0 on one process).
+    public var allReduceTime: (seconds: Double, calls: Int) { (parallel.reducer.seconds, parallel.reducer.calls) }
 
     /// Mean loss, accuracy and reconstruction distance of this epoch's steps so far.
     public var runningSummary: (loss: Double, accuracy: Double, reconstruction: Double) {
@@ -181,16 +231,34 @@ public final class JointTrainer {
 /// Batched inference helpers (no tape).
 public enum Inference {
     /// Accuracy of `network` on `data` and the mean per-image L2 reconstruction distance.
-    public static func evaluate(_ network: JointNetwork, on data: LabeledImages) -> (accuracy: Double, reconstructionL2: Double) {
-        var correct = 0
-        var distance = 0.0
-        for range in data.images.batchRanges() {
+    ///
+    /// On several ranks each evaluates a contiguous shard of whole inference batches and rank 0 adds
+    /// the per-batch results in batch order (then broadcasts them), so every rank returns what one
+    /// process computes from the same weights.
+    public static func evaluate(_ network: JointNetwork, on data: LabeledImages,
+                                communicator: any Communicator = SingleProcessCommunicator()) -> (accuracy: Double, reconstructionL2: Double) {
+        let plan = ShardPlan(count: data.count, batchSize: Tensor.defaultInferenceBatchSize, shards: communicator.size)
+        let shard = plan.range(of: communicator.rank)
+        var perBatch: [Double] = []   // (correct, distance) per batch of this rank's shard
+        for range in data.images.batchRanges() where shard.contains(range.lowerBound) {
             let start = range.lowerBound, batch = data.images.slice(range)
             let outputs = network(Variable(batch))
             let predictions = outputs.logits.value.argmaxRows()
+            var correct = 0
             for (i, p) in predictions.enumerated() where p == data.labels[start + i] { correct += 1 }
-            distance += Double(l2NormPerSample(Variable(batch) - outputs.reconstruction).value.sum())
+            perBatch += [Double(correct), Double(l2NormPerSample(Variable(batch) - outputs.reconstruction).value.sum())]
         }
-        return (Double(correct) / Double(max(1, data.count)), distance / Double(max(1, data.count)))
+        if communicator.size > 1 {
+            let gathered = communicator.gather(perBatch.withUnsafeBytes { Array($0) })
+            var bytes = gathered.map { Array($0.joined()) } ?? []
+            communicator.broadcast(&bytes, from: 0)
+            perBatch = bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
+        var correct = 0.0, distance = 0.0
+        for batch in stride(from: 0, to: perBatch.count, by: 2) {
+            correct += perBatch[batch]
+            distance += perBatch[batch + 1]
+        }
+        return (correct / Double(max(1, data.count)), distance / Double(max(1, data.count)))
     }
 }

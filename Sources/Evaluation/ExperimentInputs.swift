@@ -1,6 +1,7 @@
 import Attacks
 import DAFAR
 import Datasets
+import Distributed
 import Foundation
 import Reporting
 import Tensors
@@ -8,11 +9,16 @@ import Tensors
 /// The perturbed test sets the experiments read: adversarial sets given by the user
 /// (files written by `dafar-attack`) and, for everything else, sets generated on the
 /// first test images. Each set is made once and kept.
+///
+/// Attacks run sharded over the ranks of `communicator` (`ShardedAttack`) and every rank gets the
+/// whole set, so the ranks go on with the same sets as one process would.
 public final class ExperimentInputs {
     let model: DAFARModel
     let test: LabeledImages
     let settings: ExperimentSettings
     let log: (String) -> Void
+    /// The ranks the attacks are sharded over (one process by default).
+    public let communicator: any Communicator
     /// Sets read from files, by key.
     private var provided: [String: PerturbedSet] = [:]
     /// Sets made here, by key.
@@ -21,7 +27,9 @@ public final class ExperimentInputs {
     private var providedOrder: [String] = []
 
     /// Inputs for `model` on `test` images.
-    public init(model: DAFARModel, test: LabeledImages, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in }) {
+    public init(model: DAFARModel, test: LabeledImages, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
+                communicator: any Communicator = SingleProcessCommunicator()) {
+        self.communicator = communicator
         self.model = model
         self.test = test
         self.settings = settings
@@ -200,11 +208,14 @@ public final class ExperimentInputs {
                      seed: UInt64) -> AdversarialSet {
         let bar = settings.progress(name, images.count)
         let start = Date()
-        let set = AttackRunner.run(method, images: images.images, labels: images.labels, attackLabels: images.labels,
-                                   model: model.attackableClassifier, detector: detector,
-                                   countDetector: detector != nil, batchSize: settings.batchSize, seed: seed) { done in
+        let adversarial = ShardedAttack.perturb(method, images: images.images, attackLabels: images.labels, targets: nil,
+                                                model: model.attackableClassifier, batchSize: settings.batchSize,
+                                                randomness: ImageRandomness(seed: seed), communicator: communicator,
+                                                destination: .everyRank) { done in
             bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
-        }
+        }!
+        let set = AttackRunner.assemble(images: images.images, adversarial: adversarial, labels: images.labels, targets: nil,
+                                        model: model.attackableClassifier, detector: detector, countDetector: detector != nil)
         bar.finish()
         return set
     }

@@ -1,6 +1,7 @@
 import Attacks
 import DAFAR
 import Datasets
+import Distributed
 import Foundation
 import Reporting
 import Tensors
@@ -48,14 +49,17 @@ public final class ExperimentRunner {
     /// The compact summary printed on the terminal (filled by `run`).
     public private(set) var summaryTable = ReportTable(columns: ["detector"])
 
-    /// A runner; `log` receives status lines (the command prints them on standard error).
-    public init(model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in }) {
+    /// A runner; `log` receives status lines (the command prints them on standard error). The attacks
+    /// are sharded over the ranks of `communicator` (the rest runs on every rank alike); every rank
+    /// builds the same report, and the caller writes it from rank 0.
+    public init(model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
+                communicator: any Communicator = SingleProcessCommunicator()) {
         precondition(model.detector != nil, "ExperimentRunner needs a model with its detector")
         self.model = model
         self.splits = splits
         self.settings = settings
         self.log = log
-        inputs = ExperimentInputs(model: model, test: splits.test, settings: settings, log: log)
+        inputs = ExperimentInputs(model: model, test: splits.test, settings: settings, log: log, communicator: communicator)
     }
 
     /// Runs every selected experiment and returns the report. Each experiment returns its section

@@ -37,7 +37,7 @@ public final class Dense: Layer {
 }
 
 /// 2-D convolution, PyTorch `Conv2d`: weight `[out, in, kernel, kernel]`.
-public final class Conv2D: Layer {
+public final class Conv2D: ReLUFusable {
     public let weight: Parameter
     public let bias: Parameter
     public let inputChannels: Int
@@ -61,8 +61,11 @@ public final class Conv2D: Layer {
                                                using: &generator)
     }
 
-    public func callAsFunction(_ input: Variable) -> Variable {
-        conv2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding)
+    public func callAsFunction(_ input: Variable) -> Variable { self(input, fusingReLU: false) }
+
+    public func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable {
+        conv2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding,
+               reLU: fusingReLU)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
@@ -72,7 +75,7 @@ public final class Conv2D: Layer {
 }
 
 /// 2-D transposed convolution, PyTorch `ConvTranspose2d`: weight `[in, out, kernel, kernel]`.
-public final class ConvTranspose2D: Layer {
+public final class ConvTranspose2D: ReLUFusable {
     public let weight: Parameter
     public let bias: Parameter
     public let inputChannels: Int
@@ -96,9 +99,11 @@ public final class ConvTranspose2D: Layer {
                                                using: &generator)
     }
 
-    public func callAsFunction(_ input: Variable) -> Variable {
+    public func callAsFunction(_ input: Variable) -> Variable { self(input, fusingReLU: false) }
+
+    public func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable {
         convTranspose2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape),
-                        stride: stride, padding: padding)
+                        stride: stride, padding: padding, reLU: fusingReLU)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
@@ -159,18 +164,45 @@ public final class Flatten: Layer {
     public var summary: String { "Flatten()" }
 }
 
+/// A layer that can apply a following ReLU inside its own passes (convolutions: while each image's
+/// output is in cache), with the same results bit for bit as the two layers one after the other.
+public protocol ReLUFusable: Layer {
+    /// Applies the layer, then `max(0, .)` when `fusingReLU`.
+    func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable
+}
+
 /// Layers applied in order; parameter names are `index.name`, as PyTorch's `Sequential`.
+///
+/// A `ReLUFusable` layer followed by a `ReLU` runs as one fused op (see `stages`); the layer list,
+/// and so the parameter names, stay as written.
 public final class Sequential: Layer {
     public let layers: [any Layer]
     public init(_ layers: [any Layer]) { self.layers = layers }
 
-    public func callAsFunction(_ input: Variable) -> Variable {
-        layers.reduce(input) { $1($0) }
-    }
+    public func callAsFunction(_ input: Variable) -> Variable { self(input, layers: layers.indices) }
 
     /// Applies layers `range` only (for reading an intermediate output).
     public func callAsFunction(_ input: Variable, layers range: Range<Int>) -> Variable {
-        layers[range].reduce(input) { $1($0) }
+        stages(range).reduce(input) { x, stage in apply(stage, x) }
+    }
+
+    /// The layers of `range` grouped as they run: one layer, or a `ReLUFusable` layer and the `ReLU` after it.
+    public func stages(_ range: Range<Int>? = nil) -> [Range<Int>] {
+        let range = range ?? layers.indices
+        var stages: [Range<Int>] = []
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let fused = layers[i] is any ReLUFusable && i + 1 < range.upperBound && layers[i + 1] is ReLU
+            stages.append(i..<(i + (fused ? 2 : 1)))
+            i = stages.last!.upperBound
+        }
+        return stages
+    }
+
+    /// Runs one stage of `stages`.
+    public func apply(_ stage: Range<Int>, _ input: Variable) -> Variable {
+        if stage.count == 2, let layer = layers[stage.lowerBound] as? any ReLUFusable { return layer(input, fusingReLU: true) }
+        return stage.reduce(input) { layers[$1]($0) }
     }
 
     public var namedParameters: [NamedParameter] {

@@ -209,14 +209,21 @@ public enum Im2Col {
         }
     }
 
-    /// Planes `planes` (plane = n * channels + c) of `imagesToRows`, on the calling thread.
+    /// Planes `planes` (plane = n * channels + c) of `imagesToRows`, on the calling thread. With `mask`
+    /// (`[images, channels, positions]`, a ReLU's output), each value is taken as `value * (mask > 0 ? 1 : 0)`.
     @inlinable
     public static func imagesToRows(_ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
-                                    count: Int, channels: Int, positions: Int, planes: Range<Int>) {
+                                    count: Int, channels: Int, positions: Int, planes: Range<Int>,
+                                    mask: UnsafePointer<Float>? = nil) {
         for task in planes {
             let n = task / channels, c = task &- n &* channels
             let dst = rows + (c &* count &+ n) &* positions, src = images + task &* positions
-            for i in 0..<positions { dst[i] = src[i] }
+            if let mask {
+                let m = mask + task &* positions
+                for i in 0..<positions { dst[i] = src[i] * (m[i] > 0 ? 1 : 0) }
+            } else {
+                for i in 0..<positions { dst[i] = src[i] }
+            }
         }
     }
 

@@ -56,53 +56,24 @@ public enum ConvolutionKernels {
 
     /// Convolution forward. `input` `[N, C, H, W]`, `weight` `[O, C, KH, KW]`, `bias` `[O]` -> `[N, O, OH, OW]`.
     ///
-    /// Each chunk of images: im2col of a group of images into `[CKK, group * P]` (P = OH * OW),
-    /// then one GEMM `W [O, CKK] * columns` straight into the output (one image) or into
-    /// `[O, group * P]` rows scattered to NCHW (several images); the bias is added in the same pass.
-    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    /// Each chunk of images: im2col of a tile of output rows (one image) or of a group of small images,
+    /// then one GEMM `W [O, CKK] * columns` onto the bias (see `ConvolutionPasses`).
+    ///
+    /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (a fused ReLU; its
+    /// backward is `backward(..., reLUOutput:)`).
+    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                               reLU: Bool = false) -> Tensor {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
-        let n = input.shape[0], outChannels = weight.shape[0], positions = g.outputPositions, patch = g.patchSize
+        let n = input.shape[0], outChannels = weight.shape[0]
         if let bias { precondition(bias.shape == [outChannels], "conv2d bias shape \(bias.shape) does not match [\(outChannels)]") }
-        let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0
         return Tensor(shape: [n, outChannels, g.outputHeight, g.outputWidth]) { out in
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
-                        let (xb, wb) = (x.baseAddress!, w.baseAddress!)
-                        Parallel.forEach(chunks: chunkCount(images: n), of: n) { _, images in
-                            let group = groupSize(positions: positions, limit: images.count)
-                            let tile = tiles(patch: patch, geometry: g), ow = g.outputWidth
-                            let columnsSize = group > 1 ? group * patch * positions : (pointwise ? 0 : patch * tile.rows * ow)
-                            ScratchPool.shared.withBuffer(columnsSize) { columns in
-                                ScratchPool.shared.withBuffer(group > 1 ? group * outChannels * positions : 0) { rows in
-                                    var first = images.lowerBound
-                                    while first < images.upperBound {
-                                        let count = min(group, images.upperBound - first)
-                                        let source = xb + first * g.imageSize, dst = out + first * outChannels * positions
-                                        if count == 1 {
-                                            // The GEMM accumulates onto the bias (beta 1): no separate pass adds it.
-                                            startAtBias(dst, b, images: 1, channels: outChannels, planeSize: positions)
-                                            if pointwise {
-                                                BLAS.gemmSerial(dst, wb, source, m: outChannels, n: positions, k: patch, beta: 1)
-                                            } else {
-                                                for t in 0..<tile.count {
-                                                    let outputRows = (t * tile.rows)..<min(g.outputHeight, (t + 1) * tile.rows)
-                                                    Im2Col.im2colSerial(columns, source, geometry: g, images: 1, outputRows: outputRows)
-                                                    BLAS.gemmSerial(dst + outputRows.lowerBound * ow, wb, columns, m: outChannels,
-                                                                    n: outputRows.count * ow, k: patch, beta: 1, ldc: positions)
-                                                }
-                                            }
-                                        } else {
-                                            Im2Col.im2colSerial(columns, source, geometry: g, images: count)
-                                            BLAS.gemmSerial(rows, wb, columns, m: outChannels, n: count * positions, k: patch)
-                                            Im2Col.rowsToImages(dst, rows, count: count, channels: outChannels, positions: positions, bias: b,
-                                                                planes: 0..<(count * outChannels))
-                                        }
-                                        first += count
-                                    }
-                                }
-                            }
-                        }
+                        var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
+                        (passes.input, passes.forwardResult, passes.forwardStart) = (x.baseAddress, out, b)
+                        passes.forwardReLU = reLU
+                        passes.run()
                     }
                 }
             }
@@ -111,113 +82,29 @@ public enum ConvolutionKernels {
 
     /// Convolution backward from `outputGradient` `[N, O, OH, OW]`.
     ///
-    /// Per group of images (see `forward`): `dW [O, CKK] += dY [O, group * P] * columns^T`
-    /// into the chunk's partial sums, `db += row sums of dY`, and `dcolumns = W^T * dY`
-    /// folded into dX by col2im. Partial sums are added in chunk order at the end.
+    /// Per image or group of images (see `ConvolutionPasses`): `dW [O, CKK] += dY [O, P] * columns^T`
+    /// into the chunk's partial sums, `db +=` row sums of dY, and `dcolumns = W^T * dY` folded into dX
+    /// by col2im. Partial sums are added in chunk order at the end.
     ///
     /// `needWeightGradient: false` (attacks, which only need d loss / d input) skips the
     /// im2col of the input, the weight GEMM and the bias sums; weight and bias are then nil.
+    ///
+    /// `reLUOutput` (the output of `forward(..., reLU: true)`): `outputGradient` is the gradient of the fused
+    /// ReLU's output, taken where `reLUOutput > 0` only (the ReLU's backward, image by image in cache).
     public static func backward(input: Tensor, weight: Tensor, outputGradient: Tensor,
                                 stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                needWeightGradient: Bool = true) -> Gradients {
+                                needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
-        let n = input.shape[0], outChannels = weight.shape[0], positions = g.outputPositions, patch = g.patchSize
+        let n = input.shape[0], outChannels = weight.shape[0]
         precondition(outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
                      "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])")
-        guard needInputGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
-        let pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == 1 && g.padding == 0
-        let chunks = chunkCount(images: n)
-        var partials = WeightGradientPartials(chunks: needWeightGradient ? chunks : 0, weightCount: weight.count, biasCount: outChannels)
-        let partialStride = partials.stridePerChunk
-        var dInput = needInputGradient ? [Float](uninitializedCount: input.count) : []
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                outputGradient.withUnsafeBufferPointer { dy in
-                    dInput.withUnsafeMutableBufferPointer { dx in
-                        partials.storage.withUnsafeMutableBufferPointer { sums in
-                            let (xb, wb, dyb) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!)
-                            let dxb = needInputGradient ? dx.baseAddress : nil
-                            let sumsBase = needWeightGradient ? sums.baseAddress : nil
-                            let (stridePerChunk, weightCount) = (partialStride, weight.count)
-                            Parallel.forEach(chunks: chunks, of: n) { chunk, images in
-                                let dW = sumsBase.map { $0 + chunk * stridePerChunk }, dB = dW.map { $0 + weightCount }
-                                let group = groupSize(positions: positions, limit: images.count)
-                                let tile = tiles(patch: patch, geometry: g), ow = g.outputWidth
-                                let columnsSize = group > 1 || pointwise ? group * patch * positions : patch * tile.rows * ow
-                                ScratchPool.shared.withBuffer(columnsSize) { columns in
-                                    ScratchPool.shared.withBuffer(group > 1 ? group * outChannels * positions : 0) { rows in
-                                        var first = images.lowerBound
-                                        while first < images.upperBound {
-                                            let count = min(group, images.upperBound - first), length = count * positions
-                                            var dyRows = dyb + first * outChannels * positions   // [O, length]
-                                            if count > 1 {
-                                                Im2Col.imagesToRows(rows, dyRows, count: count, channels: outChannels, positions: positions,
-                                                                    planes: 0..<(count * outChannels))
-                                                dyRows = UnsafePointer(rows)
-                                            }
-                                            let source = xb + first * g.imageSize
-                                            if count == 1 && !pointwise {
-                                                // One image, in tiles of output rows whose columns stay in cache.
-                                                let target = dxb.map { $0 + first * g.imageSize }
-                                                target?.update(repeating: 0, count: g.imageSize)
-                                                for t in 0..<tile.count {
-                                                    let outputRows = (t * tile.rows)..<min(g.outputHeight, (t + 1) * tile.rows)
-                                                    let tileLength = outputRows.count * ow, dyTile = dyRows + outputRows.lowerBound * ow
-                                                    if let dW {
-                                                        Im2Col.im2colSerial(columns, source, geometry: g, images: 1, outputRows: outputRows)
-                                                        BLAS.gemmSerial(dW, dyTile, columns, m: outChannels, n: patch, k: tileLength,
-                                                                        transposeB: true, beta: 1, lda: positions)
-                                                    }
-                                                    if let target {
-                                                        BLAS.gemmSerial(columns, wb, dyTile, m: patch, n: tileLength, k: outChannels,
-                                                                        transposeA: true, ldb: positions)
-                                                        Im2Col.col2imSerial(target, columns, geometry: g, images: 1, outputRows: outputRows)
-                                                    }
-                                                }
-                                                if let dB { addRowSums(dB, dyRows, rowCount: outChannels, rowLength: positions) }
-                                                first += 1
-                                                continue
-                                            }
-                                            if let dW, let dB {
-                                                var cols = UnsafePointer(columns)
-                                                if pointwise && count == 1 { cols = source } else {
-                                                    Im2Col.im2colSerial(columns, source, geometry: g, images: count)
-                                                }
-                                                // dW [O, CKK] += dY [O, length] * columns^T [length, CKK]
-                                                BLAS.gemmSerial(dW, dyRows, cols, m: outChannels, n: patch, k: length,
-                                                                transposeB: true, beta: 1)
-                                                addRowSums(dB, dyRows, rowCount: outChannels, rowLength: length)
-                                            }
-                                            if let dxb {
-                                                let target = dxb + first * g.imageSize
-                                                if pointwise {
-                                                    // dX [C, length] = W^T [C, O] * dY [O, length]; col2im of a 1x1 kernel is the identity.
-                                                    if count == 1 {
-                                                        BLAS.gemmSerial(target, wb, dyRows, m: patch, n: length, k: outChannels, transposeA: true)
-                                                    } else {
-                                                        BLAS.gemmSerial(columns, wb, dyRows, m: patch, n: length, k: outChannels, transposeA: true)
-                                                        Im2Col.rowsToImages(target, columns, count: count, channels: g.channels, positions: positions, bias: nil,
-                                                                            planes: 0..<(count * g.channels))
-                                                    }
-                                                } else {
-                                                    // dcolumns [CKK, length] = W^T [CKK, O] * dY [O, length]
-                                                    BLAS.gemmSerial(columns, wb, dyRows, m: patch, n: length, k: outChannels, transposeA: true)
-                                                    target.update(repeating: 0, count: count * g.imageSize)
-                                                    Im2Col.col2imSerial(target, columns, geometry: g, images: count)
-                                                }
-                                            }
-                                            first += count
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        if let reLUOutput {
+            precondition(reLUOutput.shape == outputGradient.shape,
+                         "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
         }
-        let (dWeight, dBias) = needWeightGradient ? partials.sum(weightShape: weight.shape) : (nil, nil)
-        return Gradients(input: needInputGradient ? Tensor(shape: input.shape, storage: dInput) : nil, weight: dWeight, bias: dBias)
+        return gradients(geometry: g, input: input, output: outputGradient, weight: weight, dataGradient: .backward,
+                         biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+                         mask: reLUOutput)
     }
 
     /// The output geometry of a transposed convolution, seen as the convolution it inverts.
@@ -235,59 +122,26 @@ public enum ConvolutionKernels {
         precondition(g.outputHeight == input[2] && g.outputWidth == input[3], "conv-transpose2d geometry mismatch")
         return g
     }
-
     /// Transposed convolution forward. `input` `[N, I, H, W]`, `weight` `[I, O, KH, KW]`, `bias` `[O]`
     /// -> `[N, O, (H-1)*stride - 2*padding + KH, ...]`.
     ///
-    /// Per group of images: `columns [O*KK, group * P] = W^T [O*KK, I] * X [I, group * P]`
-    /// (X read in place for one image), folded into the output by col2im, plus the bias.
-    public static func transposedForward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    /// The input gradient of the convolution it inverts, started at the bias (Caffe's deconvolution):
+    /// `columns [O*KK, P] = W^T [O*KK, I] * X [I, P]`, folded into the output by col2im.
+    ///
+    /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (see `forward`).
+    public static func transposedForward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                                         reLU: Bool = false) -> Tensor {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
-        let n = input.shape[0], inChannels = input.shape[1], positions = g.outputPositions, patch = g.patchSize
+        let n = input.shape[0], inChannels = input.shape[1]
         if let bias { precondition(bias.shape == [g.channels], "conv-transpose2d bias shape \(bias.shape) does not match [\(g.channels)]") }
-        let planeSize = g.height * g.width
         return Tensor(shape: [n, g.channels, g.height, g.width]) { out in
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
-                        let (xb, wb) = (x.baseAddress!, w.baseAddress!)
-                        Parallel.forEach(chunks: chunkCount(images: n), of: n) { _, images in
-                            let group = groupSize(positions: positions, limit: images.count)
-                            let tile = tiles(patch: patch, geometry: g), ow = g.outputWidth
-                            ScratchPool.shared.withBuffer(group > 1 ? group * patch * positions : patch * tile.rows * ow) { columns in
-                                ScratchPool.shared.withBuffer(group > 1 ? group * inChannels * positions : 0) { rows in
-                                    var first = images.lowerBound
-                                    while first < images.upperBound {
-                                        let count = min(group, images.upperBound - first)
-                                        var xRows = xb + first * inChannels * positions   // [I, count * P]
-                                        if count == 1 {
-                                            // One image, in tiles of input positions whose columns stay in cache.
-                                            let target = out + first * g.imageSize
-                                            startAtBias(target, b, images: 1, channels: g.channels, planeSize: planeSize)
-                                            for t in 0..<tile.count {
-                                                let outputRows = (t * tile.rows)..<min(g.outputHeight, (t + 1) * tile.rows)
-                                                BLAS.gemmSerial(columns, wb, xRows + outputRows.lowerBound * ow, m: patch,
-                                                                n: outputRows.count * ow, k: inChannels, transposeA: true, ldb: positions)
-                                                Im2Col.col2imSerial(target, columns, geometry: g, images: 1, outputRows: outputRows)
-                                            }
-                                            first += 1
-                                            continue
-                                        }
-                                        if count > 1 {
-                                            Im2Col.imagesToRows(rows, xRows, count: count, channels: inChannels, positions: positions,
-                                                                planes: 0..<(count * inChannels))
-                                            xRows = UnsafePointer(rows)
-                                        }
-                                        // columns [O*KK, length] = W^T [O*KK, I] * X [I, length]
-                                        BLAS.gemmSerial(columns, wb, xRows, m: patch, n: count * positions, k: inChannels, transposeA: true)
-                                        let target = out + first * g.imageSize
-                                        startAtBias(target, b, images: count, channels: g.channels, planeSize: planeSize)
-                                        Im2Col.col2imSerial(target, columns, geometry: g, images: count)
-                                        first += count
-                                    }
-                                }
-                            }
-                        }
+                        var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)
+                        (passes.output, passes.backwardResult, passes.backwardStart) = (x.baseAddress, out, b)
+                        passes.backwardReLU = reLU
+                        passes.run()
                     }
                 }
             }
@@ -296,90 +150,68 @@ public enum ConvolutionKernels {
 
     /// Transposed convolution backward from `outputGradient` `[N, O, OH, OW]`.
     ///
-    /// Per group of images: `columns = im2col(dY)` `[O*KK, group * P]`;
-    /// `dW [I, O*KK] += X [I, group * P] * columns^T`; `dX [I, group * P] = W [I, O*KK] * columns`
-    /// (written in place for one image); `db` = channel sums of dY.
+    /// The convolution it inverts with the roles swapped (Caffe's deconvolution): `columns = im2col(dY)`;
+    /// `dW [I, O*KK] += X [I, P] * columns^T` (the convolution's weight gradient); `dX [I, P] = W * columns`
+    /// (the convolution's forward, sharing the im2col); `db` = channel sums of dY.
     ///
     /// `needWeightGradient: false` skips the weight GEMM and the bias sums; weight and bias are then nil.
+    ///
+    /// `reLUOutput`: the output of `transposedForward(..., reLU: true)` (see `backward`).
     public static func transposedBackward(input: Tensor, weight: Tensor, outputGradient: Tensor,
                                           stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                          needWeightGradient: Bool = true) -> Gradients {
+                                          needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
-        let n = input.shape[0], inChannels = input.shape[1], positions = g.outputPositions, patch = g.patchSize
+        let n = input.shape[0]
         precondition(outputGradient.shape == [n, g.channels, g.height, g.width],
                      "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])")
-        guard needInputGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
-        let chunks = chunkCount(images: n), planeSize = g.height * g.width
-        var partials = WeightGradientPartials(chunks: needWeightGradient ? chunks : 0, weightCount: weight.count, biasCount: g.channels)
+        if let reLUOutput {
+            precondition(reLUOutput.shape == outputGradient.shape,
+                         "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
+        }
+        return gradients(geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
+                         biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+                         mask: reLUOutput)
+    }
+
+    /// Which pass of `ConvolutionPasses` gives the data gradient of a backward.
+    enum DataGradient { case forward, backward }
+
+    /// The weight and bias gradients (`weight` `[O, C, KH, KW]`, bias sums as `biasSums` says) and the data
+    /// gradient of `dataGradient`'s pass, seen from the convolution `output [N, O, P] = W * im2col(input)`.
+    /// `mask`: a fused ReLU's output, shaped like the gradient it masks (`output` for the convolution,
+    /// `input` for the transposed convolution).
+    static func gradients(geometry g: ConvolutionGeometry, input: Tensor, output: Tensor, weight: Tensor,
+                          dataGradient: DataGradient, biasSums: ConvolutionPasses.BiasSums,
+                          needDataGradient: Bool, needWeightGradient: Bool, mask: Tensor?) -> Gradients {
+        guard needDataGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
+        let n = input.shape[0], outChannels = weight.shape[0]
+        let biasCount = biasSums == .ofOutput ? outChannels : g.channels
+        var partials = WeightGradientPartials(chunks: needWeightGradient ? chunkCount(images: n) : 0, weightCount: weight.count,
+                                              biasCount: biasCount)
         let partialStride = partials.stridePerChunk
-        var dInput = needInputGradient ? [Float](uninitializedCount: input.count) : []
+        let dataShape = dataGradient == .backward ? input.shape : output.shape
+        var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
         input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                outputGradient.withUnsafeBufferPointer { dy in
-                    dInput.withUnsafeMutableBufferPointer { dx in
+            output.withUnsafeBufferPointer { dy in
+                weight.withUnsafeBufferPointer { w in
+                    data.withUnsafeMutableBufferPointer { d in
                         partials.storage.withUnsafeMutableBufferPointer { sums in
-                            let (xb, wb, dyb) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!)
-                            let dxb = needInputGradient ? dx.baseAddress : nil
-                            let sumsBase = needWeightGradient ? sums.baseAddress : nil
-                            let (stridePerChunk, weightCount) = (partialStride, weight.count)
-                            Parallel.forEach(chunks: chunks, of: n) { chunk, images in
-                                let dW = sumsBase.map { $0 + chunk * stridePerChunk }, dB = dW.map { $0 + weightCount }
-                                let group = groupSize(positions: positions, limit: images.count)
-                                let tile = tiles(patch: patch, geometry: g), ow = g.outputWidth
-                                ScratchPool.shared.withBuffer(group > 1 ? group * patch * positions : patch * tile.rows * ow) { columns in
-                                    ScratchPool.shared.withBuffer(group > 1 ? group * inChannels * positions : 0) { rows in
-                                        var first = images.lowerBound
-                                        while first < images.upperBound {
-                                            let count = min(group, images.upperBound - first), length = count * positions
-                                            let dySource = dyb + first * g.imageSize
-                                            if count == 1 {
-                                                // One image, in tiles of input positions whose columns stay in cache.
-                                                let xImage = xb + first * inChannels * positions
-                                                let target = dxb.map { $0 + first * inChannels * positions }
-                                                for t in 0..<tile.count {
-                                                    let outputRows = (t * tile.rows)..<min(g.outputHeight, (t + 1) * tile.rows)
-                                                    let tileLength = outputRows.count * ow, offset = outputRows.lowerBound * ow
-                                                    Im2Col.im2colSerial(columns, dySource, geometry: g, images: 1, outputRows: outputRows)
-                                                    if let dW {
-                                                        BLAS.gemmSerial(dW, xImage + offset, columns, m: inChannels, n: patch, k: tileLength,
-                                                                        transposeB: true, beta: 1, lda: positions)
-                                                    }
-                                                    if let target {
-                                                        BLAS.gemmSerial(target + offset, wb, columns, m: inChannels, n: tileLength, k: patch,
-                                                                        ldc: positions)
-                                                    }
-                                                }
-                                                if let dB { addPlaneSums(dB, dySource, planes: g.channels, channels: g.channels, planeSize: planeSize) }
-                                                first += 1
-                                                continue
-                                            }
-                                            Im2Col.im2colSerial(columns, dySource, geometry: g, images: count)
-                                            if let dW, let dB {
-                                                var xRows = xb + first * inChannels * positions
-                                                if count > 1 {
-                                                    Im2Col.imagesToRows(rows, xRows, count: count, channels: inChannels, positions: positions,
-                                                                        planes: 0..<(count * inChannels))
-                                                    xRows = UnsafePointer(rows)
-                                                }
-                                                // dW [I, O*KK] += X [I, length] * columns^T [length, O*KK]
-                                                BLAS.gemmSerial(dW, xRows, columns, m: inChannels, n: patch, k: length, transposeB: true, beta: 1)
-                                                addPlaneSums(dB, dySource, planes: count * g.channels, channels: g.channels, planeSize: planeSize)
-                                            }
-                                            if let dxb {
-                                                // dX [I, length] = W [I, O*KK] * columns [O*KK, length]
-                                                let target = dxb + first * inChannels * positions
-                                                if count == 1 {
-                                                    BLAS.gemmSerial(target, wb, columns, m: inChannels, n: length, k: patch)
-                                                } else {
-                                                    BLAS.gemmSerial(rows, wb, columns, m: inChannels, n: length, k: patch)
-                                                    Im2Col.rowsToImages(target, rows, count: count, channels: inChannels, positions: positions, bias: nil,
-                                                                        planes: 0..<(count * inChannels))
-                                                }
-                                            }
-                                            first += count
-                                        }
-                                    }
+                            var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
+                            (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
+                            if needDataGradient {
+                                if dataGradient == .backward {
+                                    passes.backwardResult = d.baseAddress
+                                } else {
+                                    passes.forwardResult = d.baseAddress
                                 }
+                            }
+                            if needWeightGradient {
+                                (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
+                                passes.biasSums = biasSums
+                            }
+                            withOptionalPointer(mask) { m in
+                                if dataGradient == .backward { passes.outputMask = m } else { passes.inputMask = m }
+                                passes.run()
                             }
                         }
                     }
@@ -387,7 +219,7 @@ public enum ConvolutionKernels {
             }
         }
         let (dWeight, dBias) = needWeightGradient ? partials.sum(weightShape: weight.shape) : (nil, nil)
-        return Gradients(input: needInputGradient ? Tensor(shape: input.shape, storage: dInput) : nil, weight: dWeight, bias: dBias)
+        return Gradients(input: needDataGradient ? Tensor(shape: dataShape, storage: data) : nil, weight: dWeight, bias: dBias)
     }
 
     /// Per-channel sums of a `[N, C, ...]` tensor -> `[C]` (the bias gradient).
@@ -417,6 +249,19 @@ public enum ConvolutionKernels {
         for plane in 0..<(images &* channels) {
             (out + plane &* planeSize).update(repeating: bias[plane % channels], count: planeSize)
         }
+    }
+
+    /// `dst[i] = src[i] * (mask[i] > 0 ? 1 : 0)`: a ReLU's backward with its output as `mask` (the same
+    /// expression as the element-wise ReLU's backward, so the results are the same bit for bit).
+    @inlinable
+    static func maskedCopy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, mask: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = src[i] * (mask[i] > 0 ? 1 : 0) }
+    }
+
+    /// `p[i] = max(0, p[i])` as the element-wise ReLU computes it (`x > 0 ? x : 0`).
+    @inlinable
+    static func reluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { p[i] = p[i] > 0 ? p[i] : 0 }
     }
 
     /// `sums[r] += sum_j rows[r, j]` for a `[rowCount, rowLength]` matrix.

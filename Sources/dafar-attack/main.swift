@@ -143,29 +143,17 @@ struct DAFARAttack: ParsableCommand {
         var prepared: Prepared?
         try agreeingOnErrors(world) { prepared = try prepare(isRoot: world.isRoot) }
         guard let prepared else { return }
-        let images = prepared.images, classifier = prepared.dafar.attackableClassifier
-        let plan = ShardPlan(count: images.count, batchSize: batchSize, shards: world.size)
-        let shard = plan.range(of: world.rank)
+        let images = prepared.images
         let bar = ProgressBar(total: images.count, label: prepared.method.name, enabled: !runtime.quiet && world.isRoot)
         let start = Date()
-        var rounds = 0
-        /// One all-reduce per batch round gives rank 0 the global count (every rank takes part in every round).
-        func round(_ doneHere: Int) {
-            rounds += 1
-            var done = [Float(doneHere)]
-            world.allReduceSum(&done)
-            bar.update(Int(done[0]), String(format: "%.1f img/s", Double(done[0]) / max(1e-9, Date().timeIntervalSince(start))))
+        let adversarial = ShardedAttack.perturb(
+            prepared.method, images: images.images, attackLabels: prepared.attackLabels, targets: prepared.targets,
+            model: prepared.dafar.attackableClassifier, batchSize: batchSize, randomness: ImageRandomness(seed: seed),
+            communicator: world, destination: .root) { done in
+            bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
         }
-        let shardImages = shard.isEmpty ? Tensor(shape: [0] + Array(images.images.shape.dropFirst())) : images.images.slice(shard)
-        let shardAdversarial = AttackRunner.perturb(
-            prepared.method, images: shardImages, attackLabels: Array(prepared.attackLabels[shard]),
-            targets: prepared.targets.map { Array($0[shard]) }, model: classifier, batchSize: batchSize,
-            randomness: ImageRandomness(seed: seed, firstIndex: shard.lowerBound)) { round($0) }
-        while rounds < plan.maxBatchesPerShard { round(shard.count) }
-        let gathered = world.gather(shardAdversarial.storageBytes)
         bar.finish()
-        guard let gathered else { return }
-        let adversarial = Tensor(shape: images.images.shape, storageBytes: Array(gathered.joined()))
+        guard let adversarial else { return }
         try reportingErrors {
             try write(prepared, adversarial: adversarial, seconds: Date().timeIntervalSince(start), ranks: world.size)
         }

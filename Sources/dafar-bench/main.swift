@@ -27,6 +27,12 @@ struct DAFARBench: ParsableCommand {
     @Option(help: "Measure only the figures whose JSON key contains this text (for profiling), e.g. joint_train.")
     var only: String?
 
+    @Flag(help: """
+        Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) \
+        of a joint training step and of a PGD step instead of the figures.
+        """)
+    var profile = false
+
     @Flag(help: .hidden)
     var trainingMemoryChild = false
 
@@ -38,6 +44,10 @@ struct DAFARBench: ParsableCommand {
         let threadCount = threads ?? Parallel.availableCores
         Parallel.setThreadCount(threadCount)
         let suite = BenchmarkSuite(settings: quick ? .quick : .init())
+        if profile {
+            print(try LayerProfiler.report(batchSize: quick ? 8 : 128, threads: threadCount, repetitions: quick ? 1 : 7))
+            return
+        }
         if trainingMemoryChild {
             print("peak_rss_mib=\(try suite.trainingPeakResidentMiB())")
             return

@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import DAFAR
 import Datasets
+import Distributed
 import Foundation
 import NeuralNetworks
 import Tensors
@@ -79,9 +80,12 @@ struct DAFARDetector: ParsableCommand {
         return sizes.map { $0! }
     }
 
+    /// Under mpirun/srun the ranks train C data-parallel; rank 0 then scores, calibrates and writes.
     func run() throws {
-        try refuseSeveralRanks("dafar-detector")
-        try reportingErrors(hint: { $0 is NonFiniteLossError ? "(option: --learning-rate)" : nil }) {
+        let world = Launcher.communicator()
+        defer { world.finalize() }
+        var prepared: (dafar: DAFARModel, splits: DatasetSplits, settings: DetectorTrainingSettings, residuals: Tensor, detector: AnomalyDetector)?
+        try agreeingOnErrors(world) {
             runtime.apply()
             try checkInputFile(model, what: "model")
             try checkOutputPath(output)
@@ -93,74 +97,88 @@ struct DAFARDetector: ParsableCommand {
             guard splits.train.imageShape == dafar.inputShape else {
                 throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.train.imageShape) images; use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
             }
-            let epochs = training.epochs ?? 30
-            let zValue = z ?? (dafar.inputShape[0] == 1 ? 3 : 2)
             var settings = DetectorTrainingSettings()
-            settings.epochs = epochs
+            settings.epochs = training.epochs ?? 30
             settings.batchSize = training.batchSize
             settings.learningRate = training.learningRate
             settings.objective = objective
             settings.scoreNorm = scoreNorm
             settings.hiddenSizes = try parsedHiddenSizes()
-            settings.z = zValue
+            settings.z = z ?? (dafar.inputShape[0] == 1 ? 3 : 2)
             settings.seed = training.seed
-
-            let residuals = (train: DetectorTraining.residuals(dafar.network, images: splits.train.images),
-                             validation: DetectorTraining.residuals(dafar.network, images: splits.validation.images),
-                             test: DetectorTraining.residuals(dafar.network, images: splits.test.images))
-            let inputSize = dafar.inputShape.elementCount
-            let detector = AnomalyDetector(inputSize: inputSize, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: training.seed)
-            let bar = ProgressBar(total: epochs, label: "detector", enabled: !runtime.quiet)
-            try DetectorTraining.train(detector, residuals: residuals.train, settings: settings) { epoch, step, steps, loss in
+            let residuals = DetectorTraining.residuals(dafar.network, images: splits.train.images)
+            let detector = AnomalyDetector(inputSize: dafar.inputShape.elementCount, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: training.seed)
+            prepared = (dafar, splits, settings, residuals, detector)
+        }
+        guard let prepared else { return }
+        let (dafar, splits, settings, trainResiduals, detector) = prepared
+        let bar = ProgressBar(total: settings.epochs, label: "detector", enabled: !runtime.quiet && world.isRoot)
+        try agreeingOnErrors(world, hint: { $0 is NonFiniteLossError ? "(option: --learning-rate)" : nil }) {
+            try DetectorTraining.train(detector, residuals: trainResiduals, settings: settings, communicator: world) { epoch, step, steps, loss in
                 if step == steps { bar.update(epoch + 1, String(format: "loss %.4f", loss)) }
             }
-            bar.finish()
-
-            detector.scoreDefinition = try DetectorTraining.fitScore(score, temperature: temperature, network: dafar.network,
-                                                                     detector: detector, validation: splits.validation.images)
-            let scored = DAFARModel(network: dafar.network, detector: detector)
-            let scores = score == .residual
-                ? (train: DetectorTraining.scores(detector, residuals: residuals.train),
-                   validation: DetectorTraining.scores(detector, residuals: residuals.validation),
-                   test: DetectorTraining.scores(detector, residuals: residuals.test))
-                : (train: scored.scores(splits.train.images), validation: scored.scores(splits.validation.images),
-                   test: scored.scores(splits.test.images))
-            let statisticsScores = statisticsOn == .train ? scores.train : scores.validation
-            DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn.rawValue,
-                                       validationScores: scores.validation, z: zValue)
-            var calibration = detector.calibration!
-            calibration.active = threshold.value(in: calibration)
-            detector.calibration = calibration
-
-            let trainAlpha = ScoreStatistics(scores.train).threshold(z: zValue)
-            let rows: [(String, Float)] = [
-                ("alpha = mean + \(zValue) std (\(statisticsOn.rawValue))", calibration.alpha),
-                ("alpha from training scores (paper)", trainAlpha),
-                ("1 % FPR on validation", calibration.thresholdsAtRate[0.01]!),
-                ("5 % FPR on validation", calibration.thresholdsAtRate[0.05]!),
-            ]
-            var metadata = settings.metadata.merging(["dataset": data.dataset.rawValue, "threshold_choice": threshold.rawValue,
-                                                      "train_count": String(splits.train.count),
-                                                      "validation_count": String(splits.validation.count),
-                                                      "test_count": String(splits.test.count),
-                                                      "alpha_from_train_scores": String(trainAlpha)]) { a, _ in a }
-            print("clean scores: train mean \(fmt(ScoreStatistics(scores.train).mean)) std \(fmt(ScoreStatistics(scores.train).standardDeviation)); "
-                  + "validation mean \(fmt(ScoreStatistics(scores.validation).mean)) std \(fmt(ScoreStatistics(scores.validation).standardDeviation))")
-            print("threshold                                  value     test FPR (n=\(splits.test.count))")
-            for (name, value) in rows {
-                let fpr = Threshold.flaggedFraction(scores.test, threshold: value)
-                print(name.padding(toLength: 42, withPad: " ", startingAt: 0) + " " + fmt(value).padding(toLength: 9, withPad: " ", startingAt: 0)
-                      + String(format: " %.2f %%", fpr * 100))
-            }
-            metadata["test_fpr_alpha"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.alpha))
-            metadata["test_fpr_alpha_from_train"] = String(Threshold.flaggedFraction(scores.test, threshold: trainAlpha))
-            metadata["test_fpr_1pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.01]!))
-            metadata["test_fpr_5pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.05]!))
-            metadata["seed"] = String(training.seed)
-            metadata["threads"] = String(Parallel.threadCount)
-            try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
-            print("detector written to \(output) (verdicts score \(detector.scoreDefinition) and use the \(threshold.rawValue) threshold \(fmt(calibration.active)))")
         }
+        bar.finish()
+        // rank 0 scores, calibrates and writes; the other ranks wait for its outcome
+        try agreeingOnErrors(world) {
+            guard world.isRoot else { return }
+            try calibrateAndWrite(dafar: dafar, splits: splits, settings: settings, trainResiduals: trainResiduals, detector: detector,
+                                  ranks: world.size)
+        }
+    }
+
+    /// Scores, thresholds, the summary table and the file (rank 0).
+    func calibrateAndWrite(dafar: DAFARModel, splits: DatasetSplits, settings: DetectorTrainingSettings, trainResiduals: Tensor,
+                           detector: AnomalyDetector, ranks: Int) throws {
+        let zValue = settings.z
+        let residuals = (train: trainResiduals,
+                         validation: DetectorTraining.residuals(dafar.network, images: splits.validation.images),
+                         test: DetectorTraining.residuals(dafar.network, images: splits.test.images))
+        detector.scoreDefinition = try DetectorTraining.fitScore(score, temperature: temperature, network: dafar.network,
+                                                                 detector: detector, validation: splits.validation.images)
+        let scored = DAFARModel(network: dafar.network, detector: detector)
+        let scores = score == .residual
+            ? (train: DetectorTraining.scores(detector, residuals: residuals.train),
+               validation: DetectorTraining.scores(detector, residuals: residuals.validation),
+               test: DetectorTraining.scores(detector, residuals: residuals.test))
+            : (train: scored.scores(splits.train.images), validation: scored.scores(splits.validation.images),
+               test: scored.scores(splits.test.images))
+        let statisticsScores = statisticsOn == .train ? scores.train : scores.validation
+        DetectorTraining.calibrate(detector, statisticsScores: statisticsScores, source: statisticsOn.rawValue,
+                                   validationScores: scores.validation, z: zValue)
+        var calibration = detector.calibration!
+        calibration.active = threshold.value(in: calibration)
+        detector.calibration = calibration
+
+        let trainAlpha = ScoreStatistics(scores.train).threshold(z: zValue)
+        let rows: [(String, Float)] = [
+            ("alpha = mean + \(zValue) std (\(statisticsOn.rawValue))", calibration.alpha),
+            ("alpha from training scores (paper)", trainAlpha),
+            ("1 % FPR on validation", calibration.thresholdsAtRate[0.01]!),
+            ("5 % FPR on validation", calibration.thresholdsAtRate[0.05]!),
+        ]
+        var metadata = settings.metadata.merging(["dataset": data.dataset.rawValue, "threshold_choice": threshold.rawValue,
+                                                  "train_count": String(splits.train.count),
+                                                  "validation_count": String(splits.validation.count),
+                                                  "test_count": String(splits.test.count),
+                                                  "alpha_from_train_scores": String(trainAlpha)]) { a, _ in a }
+        print("clean scores: train mean \(fmt(ScoreStatistics(scores.train).mean)) std \(fmt(ScoreStatistics(scores.train).standardDeviation)); "
+              + "validation mean \(fmt(ScoreStatistics(scores.validation).mean)) std \(fmt(ScoreStatistics(scores.validation).standardDeviation))")
+        print("threshold                                  value     test FPR (n=\(splits.test.count))")
+        for (name, value) in rows {
+            let fpr = Threshold.flaggedFraction(scores.test, threshold: value)
+            print(name.padding(toLength: 42, withPad: " ", startingAt: 0) + " " + fmt(value).padding(toLength: 9, withPad: " ", startingAt: 0)
+                  + String(format: " %.2f %%", fpr * 100))
+        }
+        metadata["test_fpr_alpha"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.alpha))
+        metadata["test_fpr_alpha_from_train"] = String(Threshold.flaggedFraction(scores.test, threshold: trainAlpha))
+        metadata["test_fpr_1pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.01]!))
+        metadata["test_fpr_5pct"] = String(Threshold.flaggedFraction(scores.test, threshold: calibration.thresholdsAtRate[0.05]!))
+        metadata["seed"] = String(training.seed)
+        metadata["threads"] = String(Parallel.threadCount)
+        metadata["ranks"] = String(ranks)
+        try detector.archive(modelHash: dafar.modelHash, metadata: metadata).write(to: URL(fileURLWithPath: output))
+        print("detector written to \(output) (verdicts score \(detector.scoreDefinition) and use the \(threshold.rawValue) threshold \(fmt(calibration.active)))")
     }
 
     func fmt(_ v: Float) -> String { String(format: "%.4f", v) }

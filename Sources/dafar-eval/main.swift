@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import CommandSupport
 import DAFAR
+import Distributed
 import Evaluation
 import Foundation
 import Reporting
@@ -18,6 +19,10 @@ struct DAFAREval: ParsableCommand {
         Every threshold is fitted on clean validation images; detection rates count successful adversarial examples \
         (failed ones are reported apart); random sign noise of each attack's L-inf size is flagged beside every attack. \
         Writes report.md, results.json and SVG figures into --report DIR and prints a summary table.
+        Under mpirun or srun every attack it runs (FGSM, PGD, CW-L2, JSMA, the adaptive sweeps, the binary \
+        detector's training examples) is sharded across the ranks in whole batches with per-image random \
+        streams; the rest (baselines, scores) runs on every rank alike, and rank 0 writes the same report as \
+        one process (the same numbers; timings differ).
         Example: dafar-eval --model runs/model.safetensors --detector runs/detector.safetensors --report runs/report
         """)
 
@@ -110,7 +115,7 @@ struct DAFAREval: ParsableCommand {
     }
 
     /// The experiment settings from the options.
-    func settings() throws -> ExperimentSettings {
+    func settings(showProgress: Bool = true) throws -> ExperimentSettings {
         func floats(_ text: String, _ option: String) throws -> [Float] {
             let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
             guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0!.isFinite }) else {
@@ -140,21 +145,24 @@ struct DAFAREval: ParsableCommand {
         settings.decisionTemperature = decisionTemperature
         settings.batchSize = batchSize
         settings.seed = seed
-        let quiet = runtime.quiet
-        settings.progress = { label, total in ProgressBar(total: total, label: label, enabled: !quiet) }
+        let enabled = !runtime.quiet && showProgress
+        settings.progress = { label, total in ProgressBar(total: total, label: label, enabled: enabled) }
         try settings.validate()
         return settings
     }
 
+    /// Under mpirun/srun the attacks are sharded across the ranks; rank 0 prints and writes the report.
     func run() throws {
-        try refuseSeveralRanks("dafar-eval")
-        try reportingErrors {
+        let world = Launcher.communicator()
+        defer { world.finalize() }
+        var outcome: (document: Report, runner: ExperimentRunner)?
+        try agreeingOnErrors(world) {
             runtime.apply()
             try checkInputFile(model, what: "model")
             try checkInputFile(detector, what: "detector")
             for file in adversarial { try checkInputFile(file, what: "adversarial set") }
             try checkReportFolder(report)
-            let settings = try settings()
+            let settings = try settings(showProgress: world.isRoot)
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: URL(fileURLWithPath: detector))
             if let recorded = dafar.metadata["validation_fraction"].flatMap(Double.init), abs(recorded - data.validationFraction) > 1e-9 {
                 throw ExperimentError("the model held out \(recorded) of the training images for validation; pass --validation-fraction "
@@ -166,8 +174,9 @@ struct DAFAREval: ParsableCommand {
                 throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.test.imageShape) images; "
                                      + "use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
             }
-            let quiet = runtime.quiet
-            let runner = ExperimentRunner(model: dafar, splits: splits, settings: settings) { if !quiet { printError($0) } }
+            let quiet = runtime.quiet || !world.isRoot
+            let runner = ExperimentRunner(model: dafar, splits: splits, settings: settings, log: { if !quiet { printError($0) } },
+                                          communicator: world)
             for file in adversarial {
                 try runner.inputs.addProvided(try AdversarialSet(contentsOf: URL(fileURLWithPath: file)), file: file,
                                               dataset: data.dataset.rawValue)
@@ -175,8 +184,14 @@ struct DAFAREval: ParsableCommand {
             let context = ReportContext(dataset: data.dataset, modelFile: model, detectorFile: detector,
                                         commands: reproduction(metadata: dafar.metadata),
                                         extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
-                                                        ("threads", "\(Parallel.threadCount)"), ("toolkit version", toolkitVersion)])
-            let document = try runner.run(context: context)
+                                                        ("threads", "\(Parallel.threadCount)"), ("ranks", "\(world.size)"),
+                                                        ("toolkit version", toolkitVersion)])
+            outcome = (try runner.run(context: context), runner)
+        }
+        guard let outcome else { return }
+        let (document, runner) = outcome
+        try agreeingOnErrors(world) {
+            guard world.isRoot else { return }
             try document.write(to: URL(fileURLWithPath: report))
             print(runner.summaryTable.plainText(), terminator: "")
             print("report written to \(URL(fileURLWithPath: report).appendingPathComponent("report.md").path)")

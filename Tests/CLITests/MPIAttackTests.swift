@@ -88,12 +88,6 @@ final class MPIAttackTests: XCTestCase {
         XCTAssertEqual(usage.status, 64, usage.output)
         XCTAssertEqual(usage.output.split(separator: "\n").filter { $0.hasPrefix("error:") }.count, 1, usage.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out.safetensors").path))
-        // tools that do not shard yet refuse several ranks instead of doing the work twice
-        let train = try MPIJob.run("dafar-train", ["--dataset", "mnist", "--data-dir", dir.path, "--epochs", "1",
-                                                   "--output", dir.appendingPathComponent("m.safetensors").path], timeout: 60)
-        XCTAssertEqual(train.status, 64, train.output)
-        XCTAssertTrue(train.output.contains("error: dafar-train does not run on several ranks yet"), train.output)
-        XCTAssertEqual(train.output.split(separator: "\n").filter { $0.hasPrefix("error:") }.count, 1, train.output)
     }
 
     func testKilledRankEndsTheJobAndKeepsTheEarlierFile() throws {

@@ -63,6 +63,38 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertEqual(ShardPlan(count: 5, batchSize: 10, shards: 3).range(of: 2), 0..<5)
     }
 
+    func testLocalPartsSplitABatchEvenlyInOrder() {
+        for (count, size) in [(64, 2), (25, 2), (19, 2), (1, 2), (0, 3), (64, 8), (10, 3), (3, 8)] {
+            let parts = (0..<size).map { localPart(of: count, rank: $0, size: size) }
+            XCTAssertEqual(parts.first?.lowerBound, 0)
+            XCTAssertEqual(parts.last?.upperBound, count)
+            for (a, b) in zip(parts, parts.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, "contiguous, in order") }
+            XCTAssertLessThanOrEqual((parts.map(\.count).max() ?? 0) - (parts.map(\.count).min() ?? 0), 1, "\(count) over \(size): \(parts)")
+        }
+        XCTAssertEqual(localPart(of: 25, rank: 0, size: 2), 0..<12)
+        XCTAssertEqual(localPart(of: 25, rank: 1, size: 2), 12..<25)
+    }
+
+    func testGradientAllReduceOnOneProcessReturnsItsInputs() {
+        let reducer = GradientAllReduce(world: SingleProcessCommunicator(), shapes: [[2], [3]])
+        let g = Tensor(shape: [2], storage: [1.5, -2])
+        let (summed, statistics) = reducer.sum([g, nil], statistics: [7, 1])
+        XCTAssertEqual(summed[0]?.storage, [1.5, -2])
+        XCTAssertNil(summed[1], "no gradient stays no gradient")
+        XCTAssertEqual(statistics, [7, 1])
+        XCTAssertEqual(reducer.calls, 0, "one process makes no all-reduce")
+        XCTAssertEqual(reducer.bytesPerStep(statistics: 5), (5 + 2 + 5) * 4, "gradients, presence slots and statistics")
+        XCTAssertNoThrow(try SingleProcessCommunicator().checkReplicasAgree([g], when: "now"))
+    }
+
+    func testReplicaHashSeesEveryBitAndShape() {
+        let a = Tensor(shape: [2, 2], storage: [1, 2, 3, 4])
+        XCTAssertEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, 4])]))
+        XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [4], storage: [1, 2, 3, 4])]), "shape counts")
+        XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, 4.0000005])]), "last bit counts")
+        XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, -0.0 + 4]), Tensor(shape: [0], storage: [])]))
+    }
+
     func testTensorBytesRoundTrip() {
         let t = Tensor(shape: [2, 3], storage: [0, -1.5, .pi, 1e-30, 7, .infinity])
         XCTAssertEqual(t.storageBytes.count, 24)
@@ -81,6 +113,7 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("all checks passed on 2 rank(s) (MPICommunicator)"), result.output)
         XCTAssertTrue(result.output.contains("all-reduce large 17000001 ok"), result.output)
+        XCTAssertTrue(result.output.contains("gradient all-reduce ok") && result.output.contains("replica check ok"), result.output)
     }
 
     /// The TCP transport (what separate hosts use), with small chunks so that every operation takes several MPI calls.

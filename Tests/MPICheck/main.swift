@@ -2,23 +2,46 @@
 // (MPI under mpirun, the single-process one otherwise) on empty, one-element, odd-sized and large
 // buffers, checks the exact results on every rank and exits 1 with a message on the first wrong value.
 // Used by DistributedTests under `mpirun -np 2`; `--chunk N` sets MPI's chunk size (elements per call).
+// `--time-all-reduce N` instead times 50 all-reduces of N Floats, each after a barrier (so no rank waits
+// for a slower one inside the timing), and prints the median on rank 0: what `make bench-mpi` reports as
+// the pure all-reduce cost of a gradient buffer.
 import Distributed
 import Foundation
+import Tensors
 
 var arguments = CommandLine.arguments.dropFirst()
 var chunk = 1 << 27
 var largeCount = 17_000_001          // 68 MB of Floats: more than 64 MB
+var timedCount: Int?
 while let argument = arguments.popFirst() {
     switch argument {
     case "--chunk": chunk = Int(arguments.popFirst() ?? "") ?? chunk
     case "--large": largeCount = Int(arguments.popFirst() ?? "") ?? largeCount
-    default: FileHandle.standardError.write(Data("usage: dafar-mpi-check [--chunk N] [--large N]\n".utf8)); exit(64)
+    case "--time-all-reduce": timedCount = Int(arguments.popFirst() ?? "")
+    default: FileHandle.standardError.write(Data("usage: dafar-mpi-check [--chunk N] [--large N] [--time-all-reduce N]\n".utf8)); exit(64)
     }
 }
 
 // one thread runs this whole check, so the globals need no isolation
 nonisolated(unsafe) let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
 nonisolated(unsafe) let rank = world.rank, size = world.size
+
+if let timedCount {
+    var values = [Float](repeating: 1, count: max(0, timedCount))
+    var times: [Double] = []
+    for _ in 0..<50 {
+        world.barrier()
+        let start = DispatchTime.now().uptimeNanoseconds
+        world.allReduceSum(&values)
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    if rank == 0 {
+        print(String(format: "all-reduce of %d floats (%.2f MB) on %d ranks: median %.3f ms, min %.3f ms (50 runs)", values.count,
+                     Double(values.count * 4) / 1e6, size, times.sorted()[25], times.min() ?? 0))
+    }
+    world.finalize()
+    exit(0)
+}
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message)\n".utf8))
@@ -70,6 +93,35 @@ if rank == 0 {
 } else if gathered != nil {
     fail("gather returned buffers on rank \(rank); only rank 0 receives")
 }
+
+// gradient all-reduce: slot 0 on every rank, slot 1 only on odd ranks, slot 2 on none; statistics summed
+let reducer = GradientAllReduce(world: world, shapes: [[2, 3], [5], [1]])
+let mineGradients: [Tensor?] = [Tensor(shape: [2, 3], storage: (0..<6).map { Float($0 + rank) }),
+                                rank % 2 == 1 ? Tensor(shape: [5], storage: [Float](repeating: Float(rank), count: 5)) : nil, nil]
+for _ in 0..<2 {   // twice: the buffer is reused
+    let (summed, statistics) = reducer.sum(mineGradients, statistics: [Float(rank), 1])
+    let offset = Float(size * (size - 1) / 2)
+    guard summed[0]?.storage == (0..<6).map({ Float(size * $0) + offset }) else { fail("gradient all-reduce slot 0: \(String(describing: summed[0]?.storage))") }
+    let odd = (0..<size).filter { $0 % 2 == 1 }
+    if odd.isEmpty {
+        guard summed[1] == nil else { fail("gradient all-reduce: slot 1 should be nil on \(size) rank(s)") }
+    } else {
+        guard summed[1]?.storage == [Float](repeating: Float(odd.reduce(0, +)), count: 5) else { fail("gradient all-reduce slot 1: \(String(describing: summed[1]?.storage))") }
+    }
+    guard summed[2] == nil else { fail("gradient all-reduce: slot 2 had no gradient on any rank but came back") }
+    guard statistics == [offset, Float(size)] else { fail("gradient all-reduce statistics: \(statistics)") }
+}
+if rank == 0 { print("gradient all-reduce ok") }
+
+// replica check: equal tensors pass; a tensor that differs on the last rank stops every rank, naming that rank
+do { try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, 3])], when: "in the check") } catch { fail("replica check of equal tensors: \(error)") }
+do {
+    try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, rank == size - 1 && size > 1 ? 4 : 3])], when: "in the check")
+    if size > 1 { fail("replica check: differing tensors passed") }
+} catch let error as ReplicaDivergenceError {
+    guard error.rank == size - 1 else { fail("replica check named rank \(error.rank), expected \(size - 1)") }
+} catch { fail("replica check: \(error)") }
+if rank == 0 { print("replica check ok") }
 
 let statuses = world.statuses(rank == size - 1 ? 66 : 0)
 guard statuses == (0..<size).map({ $0 == size - 1 ? 66 : 0 }) else { fail("statuses: got \(statuses)") }

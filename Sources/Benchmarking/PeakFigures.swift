@@ -1,0 +1,27 @@
+import Tensors
+import _FMALoop
+
+/// The machine's FP32 peak: what every GFLOP/s figure is a share of.
+public enum PeakFigures {
+    /// GFLOP/s of `Parallel.threadCount` concurrent FMA loops (`fma_loop_run`: twelve independent 8-float
+    /// FMAs per round, AVX2 + FMA3), one value per repetition. The best repetition is the peak; on a
+    /// machine shared with other work a repetition measures less.
+    public static func fmaGFLOPS(warmup: Int, repetitions: Int, rounds: Int64 = 20_000_000) -> [Double] {
+        let threads = Parallel.threadCount
+        func run() -> Double {
+            var flops = [Double](repeating: 0, count: threads)
+            let seconds = flops.withUnsafeMutableBufferPointer { done in
+                let base = done.baseAddress!
+                return Stopwatch.seconds {
+                    Parallel.forEach(chunks: threads, of: threads) { chunk, _ in base[chunk] = fma_loop_run(rounds) }
+                }
+            }
+            return flops.reduce(0, +) / seconds / 1e9
+        }
+        for _ in 0..<warmup { _ = run() }
+        return (0..<repetitions).map { _ in run() }
+    }
+
+    /// Whether the loop runs AVX2 FMAs (else a portable multiply-add loop, which is not the peak).
+    public static var usesFMA: Bool { fma_loop_supported() != 0 }
+}

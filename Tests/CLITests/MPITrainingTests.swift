@@ -1,0 +1,242 @@
+import Foundation
+import XCTest
+
+/// Data-parallel `dafar-train` and `dafar-detector` and the sharded `dafar-eval` under
+/// `mpirun -np 2 --oversubscribe`, against one process with the same seed and `--threads 1`.
+///
+/// Tolerances: the ranks sum their parts' gradients, one process sums the whole batch in one GEMM,
+/// so the float sums differ in order. With plain SGD the weights then differ in their last bits
+/// (measured here: 4.0e-9 of the largest weight after 6 steps; allowed: `sgdTolerance`), which also
+/// shows that the summed gradients are the whole batch's: a wrong share or a wrong part would move
+/// them by far more. Adam divides each gradient by its running RMS (so it would not even see a wrong
+/// scale), and a weight whose gradient is almost zero moves by up to the learning rate per step in
+/// whichever direction its rounding points: measured here 1.6e-5 of the largest weight after 12 Adam
+/// steps (the detector: 3.2e-7); allowed: `adamTolerance`. The figures are printed by the test.
+final class MPITrainingTests: XCTestCase {
+    static let sgdTolerance: Float = 1e-6
+    static let adamTolerance: Float = 1e-3
+
+    /// A small file in MNIST-5k's format (`mnist_5k.csv`: 784 pixels then the label, no header,
+    /// sorted by label): `perDigit` rows per digit, a class-specific bright block plus noise.
+    static func writeMNIST5k(to directory: URL, perDigit: Int, seed: UInt64 = 3) throws {
+        var state = seed
+        func next() -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 56)
+        }
+        var text = ""
+        for digit in 0..<10 {
+            let (r, c) = (3 + (digit / 5) * 12, 2 + (digit % 5) * 5)
+            for _ in 0..<perDigit {
+                var fields: [String] = []
+                fields.reserveCapacity(785)
+                for y in 0..<28 {
+                    for x in 0..<28 {
+                        let inside = y >= r && y < r + 8 && x >= c && x < c + 4
+                        fields.append(String(inside ? 150 + next() % 106 : next() % 60))
+                    }
+                }
+                fields.append(String(digit))
+                text += fields.joined(separator: ",") + "\n"
+            }
+        }
+        try Data(text.utf8).write(to: directory.appendingPathComponent("mnist_5k.csv"))
+    }
+
+    /// Every tensor of a safetensors file as Floats (F32 only), by name.
+    func floats(_ path: String) throws -> [String: [Float]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let headerLength = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        var result: [String: [Float]] = [:]
+        for (name, value) in header where name != "__metadata__" {
+            let entry = try XCTUnwrap(value as? [String: Any])
+            guard entry["dtype"] as? String == "F32" else { continue }
+            let offsets = try XCTUnwrap(entry["data_offsets"] as? [Int])
+            let bytes = data.subdata(in: (8 + headerLength + offsets[0])..<(8 + headerLength + offsets[1]))
+            result[name] = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        return result
+    }
+
+    func metadata(_ path: String) throws -> [String: String] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let headerLength = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any]
+        return try XCTUnwrap(header?["__metadata__"] as? [String: String])
+    }
+
+    /// The largest |a - b| over every tensor, divided by the largest |a| (fails on different names or sizes).
+    func relativeDifference(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws -> Float {
+        let x = try floats(a), y = try floats(b)
+        XCTAssertEqual(Set(x.keys), Set(y.keys), "the files hold different tensors", file: file, line: line)
+        var largest: Float = 0, difference: Float = 0
+        for (name, values) in x {
+            let other = try XCTUnwrap(y[name])
+            XCTAssertEqual(values.count, other.count, name, file: file, line: line)
+            for (u, v) in zip(values, other) {
+                largest = max(largest, abs(u))
+                difference = max(difference, abs(u - v))
+            }
+        }
+        return difference / max(largest, .leastNormalMagnitude)
+    }
+
+    func assertSucceeded(_ job: (status: Int32, output: String, timedOut: Bool), _ what: String,
+                         file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertFalse(job.timedOut, "\(what): mpirun did not finish in time: \(job.output)", file: file, line: line)
+        XCTAssertEqual(job.status, 0, "\(what): \(job.output)", file: file, line: line)
+    }
+
+    func testDataParallelTrainingMatchesOneProcessAndResumesOnAnotherRankCount() throws {
+        let dir = try TinyData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeMNIST5k(to: dir, perDigit: 20)   // 160 train (144 after the 10 % hold-out), 40 test
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        // batch 25: 5 full batches (12 + 13 images per rank) and a last one of 19 (9 + 10)
+        let common = ["--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--quiet", "--seed", "5",
+                      "--batch-size", "25", "--lr-schedule", "constant", "--shift", "1"]
+
+        let single = try CommandRunner.run("dafar-train", common + ["--epochs", "2", "--output", path("one.safetensors")])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let first = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--output", path("two-a.safetensors")], timeout: 300)
+        assertSucceeded(first, "mpirun -np 2 dafar-train")
+        XCTAssertEqual(first.output.components(separatedBy: "model written to").count - 1, 1, "only rank 0 prints: \(first.output)")
+        XCTAssertTrue(first.output.contains("(trained on 2 ranks)"), first.output)
+        let second = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--output", path("two-b.safetensors")], timeout: 300)
+        assertSucceeded(second, "the second mpirun -np 2 dafar-train")
+
+        // two runs on 2 ranks: the same bytes (model and checkpoint; the names in the metadata do not differ)
+        for suffix in ["", ".checkpoint"] {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("two-a.safetensors") + suffix)),
+                           try Data(contentsOf: URL(fileURLWithPath: path("two-b.safetensors") + suffix)),
+                           "two -np 2 runs with the same seed must write identical files (\(suffix.isEmpty ? "model" : "checkpoint"))")
+        }
+        // 2 ranks against one process: equal up to float summation order
+        let difference = try relativeDifference(path("one.safetensors"), path("two-a.safetensors"))
+        print("MPITrainingTests: 1 process vs 2 ranks, largest weight difference / largest weight = \(difference)")
+        XCTAssertLessThanOrEqual(difference, Self.adamTolerance, "weights of 2 ranks drift from one process's beyond summation order")
+        XCTAssertGreaterThan(try floats(path("one.safetensors")).count, 10, "the model file holds the network's tensors")
+        let accuracy = (one: Double(try metadata(path("one.safetensors"))["test_accuracy"] ?? "") ?? -1,
+                        two: Double(try metadata(path("two-a.safetensors"))["test_accuracy"] ?? "") ?? -9)
+        XCTAssertLessThanOrEqual(abs(accuracy.one - accuracy.two), 1.0 / 40 + 1e-9, "test accuracy within one of the 40 test images: \(accuracy)")
+        XCTAssertGreaterThan(accuracy.one, 0.5, "the network must learn the tiny task, or the comparison shows little")
+        XCTAssertEqual(try metadata(path("two-a.safetensors"))["ranks"], "2")
+
+        // one epoch alone, then --resume on 2 ranks to epoch 2 (constant rate: the same run as above)
+        let half = try CommandRunner.run("dafar-train", common + ["--epochs", "1", "--output", path("resumed.safetensors")])
+        XCTAssertEqual(half.status, 0, half.stderr)
+        let resumed = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--resume", "--output", path("resumed.safetensors")], timeout: 300)
+        assertSucceeded(resumed, "mpirun -np 2 dafar-train --resume")
+        XCTAssertLessThanOrEqual(try relativeDifference(path("one.safetensors"), path("resumed.safetensors")), Self.adamTolerance,
+                                 "1 epoch on 1 process + 1 epoch on 2 ranks must match 2 epochs on 1 process")
+        XCTAssertNotEqual(try floats(path("one.safetensors")), try floats(path("resumed.safetensors")),
+                          "the second epoch ran on 2 ranks, whose sums differ in their last bits (else the test shows nothing)")
+
+        // the detector, data-parallel: 2 ranks against one process, and two 2-rank runs
+        let detector = common.prefix(6) + ["--seed", "2", "--model", path("one.safetensors"), "--epochs", "3", "--batch-size", "25",
+                                           "--hidden-sizes", "32,16"]
+        let d1 = try CommandRunner.run("dafar-detector", Array(detector) + ["--output", path("d1.safetensors")])
+        XCTAssertEqual(d1.status, 0, d1.stderr)
+        for name in ["d2a", "d2b"] {
+            assertSucceeded(try MPIJob.run("dafar-detector", Array(detector) + ["--output", path("\(name).safetensors")], timeout: 300),
+                            "mpirun -np 2 dafar-detector")
+        }
+        XCTAssertEqual(try floats(path("d2a.safetensors")), try floats(path("d2b.safetensors")), "two -np 2 detector runs differ")
+        let detectorDifference = try relativeDifference(path("d1.safetensors"), path("d2a.safetensors"))
+        print("MPITrainingTests: detector, 1 process vs 2 ranks, relative difference = \(detectorDifference)")
+        XCTAssertLessThanOrEqual(detectorDifference, Self.adamTolerance)
+
+        // plain SGD shows the summed gradients themselves: equal up to the last bits
+        let sgd = common + ["--epochs", "1", "--optimizer", "sgd", "--momentum", "0", "--learning-rate", "0.05"]
+        XCTAssertEqual(try CommandRunner.run("dafar-train", sgd + ["--output", path("sgd-1.safetensors")]).status, 0)
+        assertSucceeded(try MPIJob.run("dafar-train", sgd + ["--output", path("sgd-2.safetensors")], timeout: 300), "SGD on 2 ranks")
+        let sgdDifference = try relativeDifference(path("sgd-1.safetensors"), path("sgd-2.safetensors"))
+        print("MPITrainingTests: SGD, 1 process vs 2 ranks, relative difference = \(sgdDifference)")
+        XCTAssertLessThanOrEqual(sgdDifference, Self.sgdTolerance, "SGD on 2 ranks must match one process up to float rounding")
+        XCTAssertNotEqual(try floats(path("sgd-1.safetensors")), try floats(path("one.safetensors")), "SGD trained something else")
+    }
+
+    func testBadFilesStopEveryRankOfATrainingJobWithOneLine() throws {
+        let dir = try TinyData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("empty")
+        let broken = dir.appendingPathComponent("broken")
+        for folder in [empty, broken] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        try Data("1,2,3\nnot,a,csv\n".utf8).write(to: broken.appendingPathComponent("mnist_5k.csv"))
+        let garbage = dir.appendingPathComponent("garbage.safetensors").path
+        try Data("not a model at all".utf8).write(to: URL(fileURLWithPath: garbage))
+        let output = dir.appendingPathComponent("out.safetensors").path
+        let cases: [(String, [String], Int32)] = [
+            ("dafar-train", ["--data-dir", broken.path, "--output", output], 65),
+            ("dafar-train", ["--data-dir", empty.path, "--output", output], 66),
+            ("dafar-detector", ["--data-dir", broken.path, "--model", garbage, "--output", output], 65),
+            ("dafar-detector", ["--data-dir", broken.path, "--model", dir.appendingPathComponent("none").path, "--output", output], 66),
+        ]
+        for (tool, arguments, status) in cases {
+            let start = Date()
+            let job = try MPIJob.run(tool, ["--dataset", "mnist5k", "--threads", "1", "--quiet", "--epochs", "1"] + arguments, timeout: 60)
+            XCTAssertFalse(job.timedOut, "\(tool) hung: \(job.output)")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 30, "\(tool) took too long to stop")
+            XCTAssertEqual(job.status, status, "\(tool) \(arguments): \(job.output)")
+            let errors = job.output.split(separator: "\n").filter { $0.hasPrefix("error:") }
+            XCTAssertEqual(errors.count, 1, "one error line, from one rank: \(job.output)")
+            XCTAssertTrue(MPIJob.processes(containing: dir.path).isEmpty, "a rank outlived mpirun")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+        }
+    }
+
+    /// `results.json` without what may differ between runs on 1 and 2 ranks: the wall-clock fields
+    /// (`timings`, the phase/seconds table, "generated in N s" cells) and the `ranks` setting.
+    func comparableResults(_ report: URL) throws -> Any {
+        func strip(_ value: Any) -> Any? {
+            if let object = value as? [String: Any] {
+                if let columns = object["columns"] as? [String], columns.contains("seconds") { return nil }
+                var kept: [String: Any] = [:]
+                for (key, inner) in object where !(key == "timings" || key == "ranks") { kept[key] = strip(inner) }
+                return kept
+            }
+            if let array = value as? [Any] {
+                if array.first as? String == "ranks" { return nil }
+                return array.compactMap(strip)
+            }
+            if let text = value as? String, text.hasPrefix("generated in "), text.hasSuffix(" s") { return "generated" }
+            return value
+        }
+        return strip(try JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("results.json")))) ?? [:]
+    }
+
+    func testShardedEvalWritesTheSameNumbersAsOneProcess() throws {
+        let dir = try TinyData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyData.writeMNIST(to: dir, trainCount: 100, testCount: 30)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let detector = dir.appendingPathComponent("d.safetensors").path
+        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
+        XCTAssertEqual(try CommandRunner.run("dafar-train", data + ["--epochs", "2", "--batch-size", "15", "--output", model]).status, 0)
+        XCTAssertEqual(try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "1", "--hidden-sizes", "16,8",
+                                                                       "--output", detector]).status, 0)
+        // batches of 3: PGD on 8 images is 3 batches (rank 0 one, rank 1 two), CW-L2, JSMA and the adaptive runs 1-2 batches
+        let tiny = ["--count", "8", "--epsilons", "0.1,0.3", "--pgd-steps", "2", "--slow-count", "4", "--cw-steps", "3",
+                    "--cw-binary-steps", "1", "--adaptive-count", "4", "--adaptive-steps", "2", "--adaptive-lambdas", "0,1",
+                    "--adaptive-eps", "0.3", "--baseline-epochs", "1", "--binary-training-count", "10", "--batch-size", "3", "--seed", "4"]
+        let one = dir.appendingPathComponent("report-1"), two = dir.appendingPathComponent("report-2")
+        let single = try CommandRunner.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", one.path])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let sharded = try MPIJob.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", two.path], timeout: 300)
+        assertSucceeded(sharded, "mpirun -np 2 dafar-eval")
+        XCTAssertEqual(sharded.output.components(separatedBy: "report written to").count - 1, 1, "only rank 0 prints: \(sharded.output)")
+        func text(_ value: Any) throws -> [Substring] {
+            String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)
+                .split(separator: "\n")
+        }
+        let a = try text(comparableResults(one)), b = try text(comparableResults(two))
+        XCTAssertGreaterThan(a.count, 100, "results.json holds the evaluation's numbers")
+        let firstDifference = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
+        XCTAssertNil(firstDifference, "results.json of 2 ranks differs from one process's (timings left out): line \(firstDifference?.offset ?? -1): "
+                     + "\(firstDifference.map { "\($0.element.0) vs \($0.element.1)" } ?? "")")
+        XCTAssertEqual(a.count, b.count, "results.json of 2 ranks has another length")
+        let markdown = try String(contentsOf: two.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| ranks | 2 |"), "the report says how it ran")
+    }
+}

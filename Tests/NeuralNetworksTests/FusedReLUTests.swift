@@ -1,0 +1,85 @@
+@testable import Autodiff
+@testable import NeuralNetworks
+import Tensors
+import XCTest
+
+/// A convolution (or transposed convolution) followed by a ReLU runs as one fused op inside `Sequential`:
+/// its values and every gradient must equal, bit for bit, those of the two layers run one after the other.
+final class FusedReLUTests: XCTestCase {
+    /// `layers` as written, run layer by layer (no fusion).
+    func unfused(_ layers: [any Layer], _ x: Variable) -> Variable { layers.reduce(x) { $1($0) } }
+
+    /// The loss `sum(output * weights)` and the gradients of the input and of every parameter.
+    func run(_ network: Sequential, fused: Bool, input: Tensor, seed: UInt64, recordsParameters: Bool = true)
+        -> (output: Tensor, gradients: [Tensor?]) {
+        let tape = Tape(recordsParameters: recordsParameters)
+        let x = tape.watch(input)
+        let y = fused ? network(x) : unfused(network.layers, x)
+        var generator = SeededGenerator(seed: seed)
+        let weights = Variable(Tensor.normal(y.shape, using: &generator))
+        let grads = tape.gradients(of: (y * weights).sum())
+        let fusedOps = tape.recordedOps.filter { $0?.hasSuffix("+relu") == true }.count
+        XCTAssertEqual(fusedOps > 0, fused, "the \(fused ? "fused" : "unfused") run recorded \(fusedOps) fused ops")
+        return (y.value, [grads[x]] + network.namedParameters.map { grads[object: $0.parameter] })
+    }
+
+    func assertBitIdentical(_ a: Tensor?, _ b: Tensor?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a?.shape, b?.shape, "\(what): shapes differ", file: file, line: line)
+        guard let a, let b else { return }
+        let differing = zip(a.storage, b.storage).filter { $0.bitPattern != $1.bitPattern }.count
+        XCTAssertEqual(differing, 0, "\(what): \(differing) of \(a.count) values differ between the fused and the unfused run",
+                       file: file, line: line)
+    }
+
+    func check(_ network: Sequential, input shape: [Int], _ what: String) {
+        XCTAssertTrue(network.stages().contains { $0.count == 2 }, "\(what): no fused stage, the test would test nothing")
+        var generator = SeededGenerator(seed: 5)
+        let input = Tensor.normal(shape, using: &generator)
+        for threads in [1, 2] {
+            Parallel.setThreadCount(threads)
+            for recordsParameters in [true, false] {
+                let fused = run(network, fused: true, input: input, seed: 9, recordsParameters: recordsParameters)
+                let plain = run(network, fused: false, input: input, seed: 9, recordsParameters: recordsParameters)
+                let label = "\(what), \(threads) thread(s), parameters \(recordsParameters ? "recorded" : "not recorded")"
+                assertBitIdentical(fused.output, plain.output, "\(label): output")
+                for (i, (f, p)) in zip(fused.gradients, plain.gradients).enumerated() {
+                    assertBitIdentical(f, p, "\(label): gradient \(i) (0 = input)")
+                }
+            }
+        }
+        Parallel.setThreadCount(Parallel.availableCores)
+    }
+
+    func testConvolutionReLUMatchesTheLayersOneByOne() {
+        var g = SeededGenerator(seed: 1)
+        // 26x26 and 24x24 outputs take the tiled single-image path, 3x3 the grouped path, 1x1 the pointwise path.
+        let network = Sequential([
+            Conv2D(inputChannels: 2, outputChannels: 6, kernelSize: 3, using: &g), ReLU(),
+            Conv2D(inputChannels: 6, outputChannels: 5, kernelSize: 3, using: &g), ReLU(),
+            MaxPool2D(size: 8),
+            Conv2D(inputChannels: 5, outputChannels: 4, kernelSize: 1, using: &g), ReLU(),
+            Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, using: &g), ReLU(),
+        ])
+        XCTAssertEqual(network.stages(), [0..<2, 2..<4, 4..<5, 5..<7, 7..<9])
+        check(network, input: [10, 2, 28, 28], "Conv2D + ReLU")
+    }
+
+    func testTransposedConvolutionReLUMatchesTheLayersOneByOne() {
+        var g = SeededGenerator(seed: 2)
+        let network = Sequential([
+            ConvTranspose2D(inputChannels: 4, outputChannels: 5, kernelSize: 3, using: &g), ReLU(),
+            ConvTranspose2D(inputChannels: 5, outputChannels: 3, kernelSize: 1, using: &g), ReLU(),
+            Upsample2D(height: 24, width: 24),
+            ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: 3, using: &g), ReLU(),
+            ConvTranspose2D(inputChannels: 2, outputChannels: 2, kernelSize: 4, stride: 2, padding: 1, using: &g), ReLU(),
+        ])
+        check(network, input: [10, 4, 6, 6], "ConvTranspose2D + ReLU")
+    }
+
+    func testARangeThatEndsBetweenTheLayersDoesNotFuse() {
+        var g = SeededGenerator(seed: 3)
+        let network = Sequential([Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, using: &g), ReLU(), ReLU()])
+        XCTAssertEqual(network.stages(0..<1), [0..<1], "a range ending at the convolution must not take the ReLU with it")
+        XCTAssertEqual(network.stages(), [0..<2, 2..<3], "only the ReLU right after the convolution is fused")
+    }
+}
