@@ -39,8 +39,8 @@ build: setup
 release: setup
 	$(RELEASE)
 
-## test: the whole test suite
-test: setup
+## test: the layout check (`make lint`), then the whole test suite
+test: setup lint
 	$(SWIFT) test
 
 .PHONY: format lint

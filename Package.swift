@@ -4,8 +4,12 @@ import PackageDescription
 let package = Package(
     name: "DAFAR-Swift",
     products: [
-        .library(name: "DAFARKit", targets: ["ToolkitCore", "Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks", "Baselines",
-                                             "Reporting", "Evaluation", "ImageFiles"]),
+        .library(
+            name: "DAFARKit",
+            targets: [
+                "ToolkitCore", "Tensors", "Autodiff", "NeuralNetworks", "Datasets", "DAFAR", "Attacks", "Baselines",
+                "Reporting", "Evaluation", "ImageFiles"
+            ])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -14,7 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(
@@ -32,25 +36,32 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "DAFAR", dependencies: ["NeuralNetworks", "Datasets", "Distributed"]),
         .target(name: "ImageFiles", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "DAFAR", "CPNG"]),
-        .target(name: "Serving",
-                dependencies: ["DAFAR", "ImageFiles", .product(name: "Hummingbird", package: "hummingbird"),
-                               .product(name: "Prometheus", package: "swift-prometheus"),
-                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                               .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Serving",
+            dependencies: [
+                "DAFAR", "ImageFiles", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log")
+            ]),
         .target(name: "Attacks", dependencies: ["NeuralNetworks"]),
         .target(name: "Baselines", dependencies: ["NeuralNetworks"]),
         .target(name: "Reporting", dependencies: ["ToolkitCore"]),
         .target(name: "Evaluation", dependencies: ["DAFAR", "Attacks", "Baselines", "Reporting", "Distributed"]),
         .target(name: "ParserFuzzing", dependencies: ["DAFAR", "Attacks", "ImageFiles", "CZlib", "CPNG"]),
         .executableTarget(name: "dafar-fuzz", dependencies: ["ParserFuzzing"]),
-        .target(name: "CommandSupport", dependencies: ["Evaluation", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "CommandSupport",
+            dependencies: ["Evaluation", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dafar-train", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-detector", dependencies: ["CommandSupport"]),
         .target(name: "_FMALoop"),
         .target(name: "Benchmarking", dependencies: ["DAFAR", "Attacks", "_FMALoop"]),
-        .executableTarget(name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "KernelBenchmarks", dependencies: ["Benchmarking", .product(name: "Benchmark", package: "benchmark")],
-                          path: "Benchmarks/KernelBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(
+            name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "KernelBenchmarks", dependencies: ["Benchmarking", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/KernelBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .executableTarget(name: "dafar-attack", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-inspect", dependencies: ["CommandSupport", "ImageFiles"]),
@@ -62,7 +73,11 @@ let package = Package(
         .testTarget(name: "ImageFilesTests", dependencies: ["ImageFiles", "CPNG", "CZlib"]),
         .testTarget(name: "DAFARTests", dependencies: ["DAFAR"]),
         .testTarget(name: "ParserFuzzingTests", dependencies: ["ParserFuzzing"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "ImageFiles", "DAFAR", "NeuralNetworks", "Tensors", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: [
+                "Serving", "ImageFiles", "DAFAR", "NeuralNetworks", "Tensors", .product(name: "HummingbirdTesting", package: "hummingbird")
+            ]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Evaluation", "Tensors"]),
@@ -70,7 +85,11 @@ let package = Package(
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "dafar-bench"]),
         .executableTarget(name: "dafar-mpi-check", dependencies: ["Distributed", "Tensors"], path: "Tests/MPICheck"),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check"]),
-        .testTarget(name: "CLITests", dependencies: ["dafar-train", "dafar-detector", "dafar-attack", "dafar-eval", "dafar-inspect", "dafar-serve", "DAFAR", "ImageFiles"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "dafar-train", "dafar-detector", "dafar-attack", "dafar-eval", "dafar-inspect", "dafar-serve", "DAFAR", "ImageFiles"
+            ])
     ],
     // Swift 6 language mode, complete concurrency checking, for every target
     swiftLanguageModes: [.v6]

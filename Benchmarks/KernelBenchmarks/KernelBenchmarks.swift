@@ -11,8 +11,9 @@ import DAFAR
 import Tensors
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
-                                           warmupIterations: 3, maxDuration: .seconds(2), maxIterations: 1000)
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
+        warmupIterations: 3, maxDuration: .seconds(2), maxIterations: 1000)
     var generator = SeededGenerator(seed: 1)
     let batch = 16
 
@@ -48,8 +49,9 @@ let benchmarks: @Sendable () -> Void = {
 
     // Every convolution of the MNIST network, forward and backward.
     let network = JointNetwork(architecture: .mnist, seed: 0)
-    let cases = KernelFigures.convolutionCases(features: network.features, imageShape: Architecture.mnist.inputShape,
-                                               batchSize: batch)
+    let cases = KernelFigures.convolutionCases(
+        features: network.features, imageShape: Architecture.mnist.inputShape,
+        batchSize: batch)
     for (index, c) in cases.enumerated() {
         let name = "conv\(index + 1) \(c.input.shape) * \(c.weight.shape)"
         Benchmark("conv2d forward \(name)") { benchmark in
@@ -78,8 +80,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // Element-wise ops on a first-layer activation, forward and backward through the tape.
     let activation = Tensor.normal([batch, 32, 26, 26], using: &generator)
-    for (name, op) in [("relu", { (v: Variable) in v.relu() }), ("sigmoid", { (v: Variable) in v.sigmoid() }),
-                       ("x - y", { (v: Variable) in v - Variable(activation) })] {
+    for (name, op) in [
+        ("relu", { (v: Variable) in v.relu() }), ("sigmoid", { (v: Variable) in v.sigmoid() }),
+        ("x - y", { (v: Variable) in v - Variable(activation) })
+    ] {
         Benchmark("elementwise \(name) forward+backward [\(batch), 32, 26, 26]") { benchmark in
             for _ in benchmark.scaledIterations {
                 let tape = Tape()
@@ -91,9 +95,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // One joint training step of the whole network: wall clock and allocations per step.
     let workload = try? ModelWorkloads(architecture: .mnist, batchSize: batch)
-    Benchmark("joint training step, batch \(batch) (allocations per step)",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .memoryLeaked, .peakMemoryResident],
-                                   maxDuration: .seconds(5), maxIterations: 100)) { benchmark in
+    Benchmark(
+        "joint training step, batch \(batch) (allocations per step)",
+        configuration: .init(
+            metrics: [.wallClock, .mallocCountTotal, .memoryLeaked, .peakMemoryResident],
+            maxDuration: .seconds(5), maxIterations: 100)
+    ) { benchmark in
         for _ in benchmark.scaledIterations { try? workload?.jointTrainStep() }
     }
 }

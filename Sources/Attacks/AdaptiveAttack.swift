@@ -13,8 +13,9 @@ struct DetectorPenalty {
     /// The term `[N]` and the scores `[N]` of `x`, both on `x`'s tape.
     func evaluate(_ x: Variable) -> (term: Variable, scores: Variable) {
         let scores = detector.score(x)
-        precondition(scores.shape == [x.shape[0]],
-                     "detector score must have shape [\(x.shape[0])], got \(scores.shape)")
+        precondition(
+            scores.shape == [x.shape[0]],
+            "detector score must have shape [\(x.shape[0])], got \(scores.shape)")
         return ((scores - margin).relu() * weight, scores)
     }
 }
@@ -65,15 +66,19 @@ public struct AdaptiveAttack: Attack {
     /// Adaptive PGD: `PGD(norm, epsilon, stepSize, steps, randomStart, restarts)` on
     /// `loss` plus the detector term (defaults: L-inf, eps 0.3, step 0.01, 100 steps,
     /// cross-entropy, lambda 1).
-    public static func projectedGradient(detector: DifferentiableDetector, detectorWeight: Float = 1,
-                                         scoreMargin: Float? = nil, norm: PerturbationNorm = .lInfinity,
-                                         epsilon: Float = 0.3, stepSize: Float = 0.01, steps: Int = 100,
-                                         randomStart: Bool = true, restarts: Int = 1,
-                                         loss: ClassificationLoss = .crossEntropy) throws -> AdaptiveAttack {
-        let pgd = try ProjectedGradientDescent(norm: norm, epsilon: epsilon, stepSize: stepSize, steps: steps,
-                                               randomStart: randomStart, restarts: restarts)
-        return try AdaptiveAttack(method: .projectedGradient(pgd, loss: loss), detector: detector,
-                                  detectorWeight: detectorWeight, scoreMargin: scoreMargin)
+    public static func projectedGradient(
+        detector: DifferentiableDetector, detectorWeight: Float = 1,
+        scoreMargin: Float? = nil, norm: PerturbationNorm = .lInfinity,
+        epsilon: Float = 0.3, stepSize: Float = 0.01, steps: Int = 100,
+        randomStart: Bool = true, restarts: Int = 1,
+        loss: ClassificationLoss = .crossEntropy
+    ) throws -> AdaptiveAttack {
+        let pgd = try ProjectedGradientDescent(
+            norm: norm, epsilon: epsilon, stepSize: stepSize, steps: steps,
+            randomStart: randomStart, restarts: restarts)
+        return try AdaptiveAttack(
+            method: .projectedGradient(pgd, loss: loss), detector: detector,
+            detectorWeight: detectorWeight, scoreMargin: scoreMargin)
     }
 
     public var name: String {
@@ -99,23 +104,29 @@ public struct AdaptiveAttack: Attack {
         return result
     }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         guard images.batchSize > 0 else { return images }
         let penalty = DetectorPenalty(detector: detector, weight: detectorWeight, margin: scoreMargin)
         switch method {
         case .carliniWagnerL2(let cw):
             return cw.run(images, labels: labels, goal: goal, model: model, penalty: penalty)
         case .projectedGradient(let pgd, let loss):
-            let classes = goal.referenceClasses(labels: labels, count: images.batchSize,
-                                                classCount: model.classCount(images))
-            return pgd.ascent.run(images, randomness: randomness, objective: { x in
-                loss.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
-                    - penalty.evaluate(x).term
-            }, isSuccessful: { candidate in
-                let evaded = detector.scores(candidate).map { $0 <= detector.threshold }
-                return zip(model.successes(candidate, labels: labels, goal: goal), evaded).map { $0 && $1 }
-            })
+            let classes = goal.referenceClasses(
+                labels: labels, count: images.batchSize,
+                classCount: model.classCount(images))
+            return pgd.ascent.run(
+                images, randomness: randomness,
+                objective: { x in
+                    loss.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
+                        - penalty.evaluate(x).term
+                },
+                isSuccessful: { candidate in
+                    let evaded = detector.scores(candidate).map { $0 <= detector.threshold }
+                    return zip(model.successes(candidate, labels: labels, goal: goal), evaded).map { $0 && $1 }
+                })
         }
     }
 }

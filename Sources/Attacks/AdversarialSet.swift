@@ -19,9 +19,11 @@ public struct AdversarialSet {
     public var scoreAdversarial: [Float]?
     public var metadata: [String: String]
 
-    public init(clean: Tensor, adversarial: Tensor, labels: [Int], predictedClean: [Int], predictedAdversarial: [Int],
-                success: [Bool], targets: [Int]? = nil, scoreClean: [Float]? = nil, scoreAdversarial: [Float]? = nil,
-                metadata: [String: String] = [:]) {
+    public init(
+        clean: Tensor, adversarial: Tensor, labels: [Int], predictedClean: [Int], predictedAdversarial: [Int],
+        success: [Bool], targets: [Int]? = nil, scoreClean: [Float]? = nil, scoreAdversarial: [Float]? = nil,
+        metadata: [String: String] = [:]
+    ) {
         self.clean = clean
         self.adversarial = adversarial
         self.labels = labels
@@ -47,12 +49,13 @@ public struct AdversarialSet {
             "y": .int64(shape: [n], values: labels.map(Int64.init)),
             "pred_clean": .int64(shape: [n], values: predictedClean.map(Int64.init)),
             "pred_adv": .int64(shape: [n], values: predictedAdversarial.map(Int64.init)),
-            "success": .uint8(shape: [n], values: success.map { $0 ? 1 : 0 }),
+            "success": .uint8(shape: [n], values: success.map { $0 ? 1 : 0 })
         ]
         if let targets { tensors["target"] = .int64(shape: [n], values: targets.map(Int64.init)) }
         if let scoreClean { tensors["score_clean"] = .float32(Tensor(shape: [n], storage: scoreClean)) }
         if let scoreAdversarial { tensors["score_adv"] = .float32(Tensor(shape: [n], storage: scoreAdversarial)) }
-        return SafetensorsArchive(tensors: tensors, metadata: metadata.merging(["format": "dafar-adversarial-set", "format_version": "1"]) { _, b in b })
+        return SafetensorsArchive(
+            tensors: tensors, metadata: metadata.merging(["format": "dafar-adversarial-set", "format_version": "1"]) { _, b in b })
     }
 
     /// Reads a set written by `archive()`, checking that every tensor has a consistent shape.
@@ -68,7 +71,9 @@ public struct AdversarialSet {
         let n = clean.shape[0]
         let labels = try archive.int64("y"), predictedClean = try archive.int64("pred_clean")
         let predictedAdversarial = try archive.int64("pred_adv"), success = try archive.uint8("success")
-        for (name, count) in [("y", labels.count), ("pred_clean", predictedClean.count), ("pred_adv", predictedAdversarial.count), ("success", success.count)]
+        for (name, count) in [
+            ("y", labels.count), ("pred_clean", predictedClean.count), ("pred_adv", predictedAdversarial.count), ("success", success.count)
+        ]
         where count != n {
             throw fail("'\(name)' has \(count) entries for \(n) images")
         }
@@ -92,10 +97,11 @@ public struct AdversarialSet {
         if archive.tensors["score_adv"] != nil { scoreAdversarial = try archive.float32("score_adv").storage }
         if let s = scoreClean, s.count != n { throw fail("'score_clean' has \(s.count) entries for \(n) images") }
         if let s = scoreAdversarial, s.count != n { throw fail("'score_adv' has \(s.count) entries for \(n) images") }
-        self.init(clean: clean, adversarial: adversarial, labels: labels.map { Int($0) },
-                  predictedClean: predictedClean.map { Int($0) }, predictedAdversarial: predictedAdversarial.map { Int($0) },
-                  success: success.map { $0 != 0 }, targets: targets, scoreClean: scoreClean, scoreAdversarial: scoreAdversarial,
-                  metadata: archive.metadata)
+        self.init(
+            clean: clean, adversarial: adversarial, labels: labels.map { Int($0) },
+            predictedClean: predictedClean.map { Int($0) }, predictedAdversarial: predictedAdversarial.map { Int($0) },
+            success: success.map { $0 != 0 }, targets: targets, scoreClean: scoreClean, scoreAdversarial: scoreAdversarial,
+            metadata: archive.metadata)
     }
 
     /// Reads a set from a file.
@@ -111,46 +117,60 @@ public enum AttackRunner {
     /// `countDetector`, success also requires not being flagged (the adaptive criterion); the
     /// detector's scores are recorded whenever a detector is given. Image `i` draws its random
     /// start or target from `ImageRandomness(seed: seed)`'s stream `i`.
-    public static func run(_ attack: any Attack, images: Tensor, labels: [Int], attackLabels: [Int], targets: [Int]? = nil,
-                           model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool,
-                           batchSize: Int, seed: UInt64, onBatch: (Int) -> Void = { _ in }) -> AdversarialSet {
+    public static func run(
+        _ attack: any Attack, images: Tensor, labels: [Int], attackLabels: [Int], targets: [Int]? = nil,
+        model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool,
+        batchSize: Int, seed: UInt64, onBatch: (Int) -> Void = { _ in }
+    ) -> AdversarialSet {
         let randomness = ImageRandomness(seed: seed)
-        let xAdversarial = perturb(attack, images: images, attackLabels: attackLabels, targets: targets, model: model,
-                                   batchSize: batchSize, randomness: randomness, onBatch: onBatch)
-        return assemble(images: images, adversarial: xAdversarial, labels: labels, targets: targets, model: model,
-                        detector: detector, countDetector: countDetector)
+        let xAdversarial = perturb(
+            attack, images: images, attackLabels: attackLabels, targets: targets, model: model,
+            batchSize: batchSize, randomness: randomness, onBatch: onBatch)
+        return assemble(
+            images: images, adversarial: xAdversarial, labels: labels, targets: targets, model: model,
+            detector: detector, countDetector: countDetector)
     }
 
     /// The adversarial images `[N, C, H, W]` of `images`, attacked in batches of `batchSize`; batch
     /// `[a, b)` gets `randomness.advanced(by: a)`. `onBatch` receives the number of images done.
     /// A shard of a larger run passes the run's streams advanced to its first image.
-    public static func perturb(_ attack: any Attack, images: Tensor, attackLabels: [Int], targets: [Int]?,
-                               model: DifferentiableClassifier, batchSize: Int, randomness: ImageRandomness,
-                               onBatch: (Int) -> Void = { _ in }) -> Tensor {
-        precondition(targets.map { $0.count == attackLabels.count } ?? true,
-                     "attack runner: \(targets?.count ?? 0) targets for \(attackLabels.count) images")
+    public static func perturb(
+        _ attack: any Attack, images: Tensor, attackLabels: [Int], targets: [Int]?,
+        model: DifferentiableClassifier, batchSize: Int, randomness: ImageRandomness,
+        onBatch: (Int) -> Void = { _ in }
+    ) -> Tensor {
+        precondition(
+            targets.map { $0.count == attackLabels.count } ?? true,
+            "attack runner: \(targets?.count ?? 0) targets for \(attackLabels.count) images")
         var adversarial: [Tensor] = []
         for range in images.batchRanges(size: batchSize) {
             let goal = targets.map { AttackGoal.targeted(Array($0[range])) } ?? .untargeted
-            adversarial.append(attack.perturb(images.slice(range), labels: Array(attackLabels[range]), goal: goal,
-                                              model: model, randomness: randomness.advanced(by: range.lowerBound)))
+            adversarial.append(
+                attack.perturb(
+                    images.slice(range), labels: Array(attackLabels[range]), goal: goal,
+                    model: model, randomness: randomness.advanced(by: range.lowerBound)))
             onBatch(range.upperBound)
         }
         return images.batchSize == 0 ? images : Tensor.concatenate(adversarial)
     }
 
     /// The set of `images` and their adversarial versions: predictions, success and scores.
-    public static func assemble(images: Tensor, adversarial xAdversarial: Tensor, labels: [Int], targets: [Int]?,
-                                model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool) -> AdversarialSet {
-        precondition(targets.map { $0.count == labels.count } ?? true, "attack runner: \(targets?.count ?? 0) targets for \(labels.count) images")
-        let outcome = AttackOutcome(original: images, adversarial: xAdversarial, labels: labels,
-                                    goal: targets.map { .targeted($0) } ?? .untargeted,
-                                    classifier: model, detector: countDetector ? detector : nil)
-        return AdversarialSet(clean: images, adversarial: xAdversarial, labels: labels,
-                              predictedClean: outcome.predictedClean, predictedAdversarial: outcome.predictedAdversarial,
-                              success: outcome.success, targets: targets,
-                              scoreClean: detector.map { d in batchedScores(d, images) },
-                              scoreAdversarial: detector.map { d in batchedScores(d, xAdversarial) })
+    public static func assemble(
+        images: Tensor, adversarial xAdversarial: Tensor, labels: [Int], targets: [Int]?,
+        model: DifferentiableClassifier, detector: DifferentiableDetector?, countDetector: Bool
+    ) -> AdversarialSet {
+        precondition(
+            targets.map { $0.count == labels.count } ?? true, "attack runner: \(targets?.count ?? 0) targets for \(labels.count) images")
+        let outcome = AttackOutcome(
+            original: images, adversarial: xAdversarial, labels: labels,
+            goal: targets.map { .targeted($0) } ?? .untargeted,
+            classifier: model, detector: countDetector ? detector : nil)
+        return AdversarialSet(
+            clean: images, adversarial: xAdversarial, labels: labels,
+            predictedClean: outcome.predictedClean, predictedAdversarial: outcome.predictedAdversarial,
+            success: outcome.success, targets: targets,
+            scoreClean: detector.map { d in batchedScores(d, images) },
+            scoreAdversarial: detector.map { d in batchedScores(d, xAdversarial) })
     }
 
     static func batchedScores(_ detector: DifferentiableDetector, _ images: Tensor) -> [Float] {

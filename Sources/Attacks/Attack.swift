@@ -78,8 +78,9 @@ public enum AttackGoal: Equatable {
             precondition(targets.count == count, "attack: \(targets.count) targets for \(count) images")
             classes = targets
         }
-        precondition(classes.allSatisfy { (0..<classCount).contains($0) },
-                     "attack: a label or target is outside 0..<\(classCount)")
+        precondition(
+            classes.allSatisfy { (0..<classCount).contains($0) },
+            "attack: a label or target is outside 0..<\(classCount)")
         return classes
     }
 
@@ -104,22 +105,28 @@ public protocol Attack {
     ///   - randomness: the source of every random choice (random starts, JSMA's
     ///     random targets), one stream per image: an image's draws depend on the run's
     ///     seed and its index in the run only, never on the rest of its batch.
-    func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                 randomness: ImageRandomness) -> Tensor
+    func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor
 }
 
 extension Attack {
     /// Attacks a batch on its own: the streams of a run whose seed is the next draw of `generator`
     /// and whose first image is `images[0]`.
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         perturb(images, labels: labels, goal: goal, model: model, randomness: ImageRandomness(seed: generator.next()))
     }
 
     /// Attacks with the model's own predictions as labels (what cleverhans does when
     /// no labels are given; avoids label leaking).
-    public func perturb(_ images: Tensor, goal: AttackGoal = .untargeted, model: DifferentiableClassifier,
-                        generator: inout SeededGenerator) -> Tensor {
+    public func perturb(
+        _ images: Tensor, goal: AttackGoal = .untargeted, model: DifferentiableClassifier,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         let labels = images.batchSize > 0 ? model.predictions(images) : []
         return perturb(images, labels: labels, goal: goal, model: model, generator: &generator)
     }

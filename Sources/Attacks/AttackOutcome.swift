@@ -24,10 +24,13 @@ public struct AttackOutcome {
     public let detectorScores: [Float]?
 
     /// Evaluates `adversarial` against `original` with `classifier` (and `detector`, if given).
-    public init(original: Tensor, adversarial: Tensor, labels: [Int], goal: AttackGoal,
-                classifier: DifferentiableClassifier, detector: DifferentiableDetector? = nil) {
-        precondition(original.shape == adversarial.shape,
-                     "attack outcome: clean shape \(original.shape) does not match adversarial shape \(adversarial.shape)")
+    public init(
+        original: Tensor, adversarial: Tensor, labels: [Int], goal: AttackGoal,
+        classifier: DifferentiableClassifier, detector: DifferentiableDetector? = nil
+    ) {
+        precondition(
+            original.shape == adversarial.shape,
+            "attack outcome: clean shape \(original.shape) does not match adversarial shape \(adversarial.shape)")
         precondition(labels.count == original.batchSize, "attack outcome: \(labels.count) labels for \(original.batchSize) images")
         xAdversarial = adversarial
         predictedClean = original.batchSize > 0 ? classifier.predictions(original) : []

@@ -49,12 +49,14 @@ public struct AttackSpec: Sendable {
             return try BasicIterativeMethod(epsilon: eps, stepSize: stepSize ?? eps / 10, steps: steps ?? 40)
         case .pgd:
             let eps = epsilon ?? 0.3
-            return try ProjectedGradientDescent(norm: .lInfinity, epsilon: eps, stepSize: stepSize ?? 0.01,
-                                                steps: steps ?? 40, randomStart: randomStart, restarts: restarts)
+            return try ProjectedGradientDescent(
+                norm: .lInfinity, epsilon: eps, stepSize: stepSize ?? 0.01,
+                steps: steps ?? 40, randomStart: randomStart, restarts: restarts)
         case .pgdL2:
             let eps = epsilon ?? 2
-            return try ProjectedGradientDescent(norm: .l2, epsilon: eps, stepSize: stepSize ?? eps / 8,
-                                                steps: steps ?? 40, randomStart: randomStart, restarts: restarts)
+            return try ProjectedGradientDescent(
+                norm: .l2, epsilon: eps, stepSize: stepSize ?? eps / 8,
+                steps: steps ?? 40, randomStart: randomStart, restarts: restarts)
         case .cw2:
             return try carliniWagner()
         case .jsma:
@@ -64,9 +66,10 @@ public struct AttackSpec: Sendable {
         case .adaptivePGD:
             guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector") }
             let eps = epsilon ?? 0.3
-            return try AdaptiveAttack.projectedGradient(detector: detector, detectorWeight: lambda, epsilon: eps,
-                                                        stepSize: stepSize ?? 0.01, steps: steps ?? 100,
-                                                        randomStart: randomStart, restarts: restarts)
+            return try AdaptiveAttack.projectedGradient(
+                detector: detector, detectorWeight: lambda, epsilon: eps,
+                stepSize: stepSize ?? 0.01, steps: steps ?? 100,
+                randomStart: randomStart, restarts: restarts)
         case .adaptiveCW:
             guard let detector else { throw AttackConfigurationError("the adaptive attack needs a detector") }
             return try AdaptiveAttack(method: .carliniWagnerL2(try carliniWagner()), detector: detector, detectorWeight: lambda)
@@ -76,13 +79,15 @@ public struct AttackSpec: Sendable {
     func carliniWagner() throws -> CarliniWagnerL2 {
         if carliniOriginal {
             let base = try CarliniWagnerL2.carliniOriginal(confidence: confidence)
-            return try CarliniWagnerL2(learningRate: stepSize ?? base.learningRate,
-                                       binarySearchSteps: binarySearchSteps ?? base.binarySearchSteps,
-                                       maxIterations: steps ?? base.maxIterations,
-                                       initialConstant: initialConstant ?? base.initialConstant, confidence: confidence)
+            return try CarliniWagnerL2(
+                learningRate: stepSize ?? base.learningRate,
+                binarySearchSteps: binarySearchSteps ?? base.binarySearchSteps,
+                maxIterations: steps ?? base.maxIterations,
+                initialConstant: initialConstant ?? base.initialConstant, confidence: confidence)
         }
-        return try CarliniWagnerL2(learningRate: stepSize ?? 5e-3, binarySearchSteps: binarySearchSteps ?? 5,
-                                   maxIterations: steps ?? 1000, initialConstant: initialConstant ?? 1e-2,
-                                   confidence: confidence)
+        return try CarliniWagnerL2(
+            learningRate: stepSize ?? 5e-3, binarySearchSteps: binarySearchSteps ?? 5,
+            maxIterations: steps ?? 1000, initialConstant: initialConstant ?? 1e-2,
+            confidence: confidence)
     }
 }

@@ -2,7 +2,7 @@ import Autodiff
 import Tensors
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Carlini-Wagner L2 attack (Carlini and Wagner 2017; semantics of their code
@@ -43,8 +43,10 @@ public struct CarliniWagnerL2: Attack {
     public let abortEarly: Bool
 
     /// Creates the attack; throws when a hyper-parameter is out of range.
-    public init(learningRate: Float = 5e-3, binarySearchSteps: Int = 5, maxIterations: Int = 1000,
-                initialConstant: Float = 1e-2, confidence: Float = 0, abortEarly: Bool = true) throws {
+    public init(
+        learningRate: Float = 5e-3, binarySearchSteps: Int = 5, maxIterations: Int = 1000,
+        initialConstant: Float = 1e-2, confidence: Float = 0, abortEarly: Bool = true
+    ) throws {
         guard learningRate > 0, learningRate.isFinite else {
             throw AttackConfigurationError("CW-L2: the learning rate must be a positive number, got \(learningRate)")
         }
@@ -67,33 +69,40 @@ public struct CarliniWagnerL2: Attack {
     /// Carlini's original settings: learning rate 1e-2, 9 search steps, 10000
     /// iterations, initial c 1e-3.
     public static func carliniOriginal(confidence: Float = 0) throws -> CarliniWagnerL2 {
-        try CarliniWagnerL2(learningRate: 1e-2, binarySearchSteps: 9, maxIterations: 10_000, initialConstant: 1e-3,
-                            confidence: confidence)
+        try CarliniWagnerL2(
+            learningRate: 1e-2, binarySearchSteps: 9, maxIterations: 10_000, initialConstant: 1e-3,
+            confidence: confidence)
     }
 
     public var name: String { "CW-L2" }
 
     public var settings: [String: String] {
-        ["learning_rate": describe(learningRate), "binary_search_steps": "\(binarySearchSteps)",
-         "max_iterations": "\(maxIterations)", "initial_constant": describe(initialConstant),
-         "confidence": describe(confidence), "abort_early": "\(abortEarly)"]
+        [
+            "learning_rate": describe(learningRate), "binary_search_steps": "\(binarySearchSteps)",
+            "max_iterations": "\(maxIterations)", "initial_constant": describe(initialConstant),
+            "confidence": describe(confidence), "abort_early": "\(abortEarly)"
+        ]
     }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         run(images, labels: labels, goal: goal, model: model, penalty: nil)
     }
 
     /// The attack, optionally with a detector penalty added to each image's loss
     /// (the adaptive variant); a success then also needs `score <= threshold`.
-    func run(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-             penalty: DetectorPenalty?) -> Tensor {
+    func run(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        penalty: DetectorPenalty?
+    ) -> Tensor {
         let n = images.batchSize
         guard n > 0 else { return images }
         let classCount = model.classCount(images)
         let classes = goal.referenceClasses(labels: labels, count: n, classCount: classCount)
         let targeted = goal.isTargeted
-        let startW = images.map { atanhf((2 * Swift.min(Swift.max($0, 0), 1) - 1) * 0.999999) }   // [N, C, H, W]
+        let startW = images.map { atanhf((2 * Swift.min(Swift.max($0, 0), 1) - 1) * 0.999999) }  // [N, C, H, W]
         let original = Variable(startW.map { (tanhf($0) + 1) / 2 })
         let noBound: Float = 1e10
         var lower = [Float](repeating: 0, count: n)
@@ -114,9 +123,9 @@ public struct CarliniWagnerL2: Attack {
             for iteration in 0..<maxIterations {
                 let tape = Tape(recordsParameters: false)
                 let wv = tape.watch(w)
-                let adversarial = (wv.tanh() + 1) * 0.5                                 // x'    [N, C, H, W]
-                let distance = (adversarial - original).square().sumPerSample()         // ||x' - x||^2  [N]
-                let logits = model.logits(adversarial)                                  // Z     [N, K]
+                let adversarial = (wv.tanh() + 1) * 0.5  // x'    [N, C, H, W]
+                let distance = (adversarial - original).square().sumPerSample()  // ||x' - x||^2  [N]
+                let logits = model.logits(adversarial)  // Z     [N, K]
                 let margin = logitMargin(logits: logits, classes: classes, targeted: targeted)
                 var perSample = distance + c * (margin + confidence).relu()
                 var scores: [Float]? = nil
@@ -138,9 +147,12 @@ public struct CarliniWagnerL2: Attack {
                 let evades = scores.map { s in s.map { $0 <= penalty!.detector.threshold } }
                 var improved = [Bool](repeating: false, count: n)
                 for e in 0..<n {
-                    guard carliniWagnerSucceeds(z[(e * classCount)..<((e + 1) * classCount)], reference: classes[e],
-                                                confidence: confidence, targeted: targeted),
-                          evades?[e] ?? true else { continue }
+                    guard
+                        carliniWagnerSucceeds(
+                            z[(e * classCount)..<((e + 1) * classCount)], reference: classes[e],
+                            confidence: confidence, targeted: targeted),
+                        evades?[e] ?? true
+                    else { continue }
                     if l2[e] < bestL2[e] { (bestL2[e], succeeded[e]) = (l2[e], true) }
                     if l2[e] < overallBestL2[e] { (overallBestL2[e], improved[e]) = (l2[e], true) }
                 }

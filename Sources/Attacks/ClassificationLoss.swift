@@ -53,7 +53,7 @@ func logitMargin(logits: Variable, classes: [Int], targeted: Bool) -> Variable {
         mask.storage[i * k + c] = maskedLogit
     }
     let other = (logits * Variable(keep) - Variable(mask)).maxRows()  // max_{i != c} Z_i   [N]
-    let real = logits.gatherRows(classes)                               // Z_c               [N]
+    let real = logits.gatherRows(classes)  // Z_c               [N]
     return targeted ? other - real : real - other
 }
 

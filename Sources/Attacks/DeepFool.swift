@@ -45,27 +45,32 @@ public struct DeepFool: Attack {
         ["candidates": "\(candidates)", "overshoot": describe(overshoot), "max_iterations": "\(maxIterations)"]
     }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         let n = images.batchSize, features = images.itemCount
         guard n > 0 else { return images }
         let classCount = model.classCount(images)
         let classes = goal.referenceClasses(labels: labels, count: n, classCount: classCount)
-        var total = Tensor.zeros(images.shape)                                            // r     [N, C, H, W]
+        var total = Tensor.zeros(images.shape)  // r     [N, C, H, W]
         var active = Array(0..<n)
         for _ in 0..<maxIterations {
             if active.isEmpty { break }
             var current = images.gather(active)
             current.add(total.gather(active))
             let tape = Tape(recordsParameters: false)
-            let input = tape.watch(current.clamped(0, 1))                                 // x_k   [m, C, H, W]
-            let logits = model.logits(input)                                              // Z     [m, K]
+            let input = tape.watch(current.clamped(0, 1))  // x_k   [m, C, H, W]
+            let logits = model.logits(input)  // Z     [m, K]
             let z = logits.value.storage
             let predicted = logits.value.argmaxRows()
             // Keep the images not yet at their goal; choose each one's reference and candidate classes.
             var rows: [Int] = [], reference: [Int] = [], candidateClasses: [[Int]] = []
-            for (row, i) in active.enumerated() where !goal.isSuccess(predicted: predicted[row], label: labels[i],
-                                                                      reference: classes[i]) {
+            for (row, i) in active.enumerated()
+            where !goal.isSuccess(
+                predicted: predicted[row], label: labels[i],
+                reference: classes[i])
+            {
                 rows.append(row)
                 if goal.isTargeted {
                     reference.append(predicted[row])
@@ -84,9 +89,9 @@ public struct DeepFool: Attack {
                 for (r, row) in rows.enumerated() { if let k = classOf(r) { seed.storage[row * classCount + k] = 1 } }
                 return tape.gradients(of: logits, seed: seed)[input] ?? Tensor.zeros(input.shape)
             }
-            let referenceGradient = gradient { reference[$0] }                           // grad Z_ref  [m, ...]
+            let referenceGradient = gradient { reference[$0] }  // grad Z_ref  [m, ...]
             var bestDistance = [Float](repeating: .infinity, count: m)
-            var bestDirection = Tensor.zeros(input.shape)                                 // w of the nearest boundary
+            var bestDirection = Tensor.zeros(input.shape)  // w of the nearest boundary
             for rank in 0..<(candidateClasses.map(\.count).max() ?? 0) {
                 let candidateGradient = gradient { r in rank < candidateClasses[r].count ? candidateClasses[r][rank] : nil }
                 for (r, row) in rows.enumerated() where rank < candidateClasses[r].count {

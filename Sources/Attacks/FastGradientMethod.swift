@@ -32,8 +32,10 @@ public struct FastGradientMethod: Attack {
 
     public var settings: [String: String] { ["norm": norm.rawValue, "epsilon": describe(epsilon)] }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         ascent.runOnCrossEntropy(images, labels: labels, goal: goal, model: model, randomness: randomness)
     }
 }

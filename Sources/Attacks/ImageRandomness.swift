@@ -59,9 +59,10 @@ extension PerturbationNorm {
         let n = shape.first ?? 0
         guard n > 0 else { return Tensor(shape: shape) }
         let sampleShape = [1] + shape.dropFirst()
-        return Tensor.concatenate((0..<n).map { i in
-            var generator = randomness.generator(forImage: i, stream: stream)
-            return randomPoint(shape: sampleShape, radius: radius, using: &generator)
-        })
+        return Tensor.concatenate(
+            (0..<n).map { i in
+                var generator = randomness.generator(forImage: i, stream: stream)
+                return randomPoint(shape: sampleShape, radius: radius, using: &generator)
+            })
     }
 }

@@ -44,8 +44,10 @@ public struct JacobianSaliencyMapAttack: Attack {
     /// The iteration budget for `features` features: `floor(features * gamma / 2)`.
     public func maximumIterations(features: Int) -> Int { Int((Double(features) * Double(gamma) / 2).rounded(.down)) }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         let n = images.batchSize, features = images.itemCount
         guard n > 0 else { return images }
         let classCount = model.classCount(images)
@@ -54,20 +56,20 @@ public struct JacobianSaliencyMapAttack: Attack {
         if !goal.isTargeted { targets = AttackGoal.randomTargets(labels: labels, classCount: classCount, randomness: randomness) }
         let increase = theta > 0
         var x = images
-        var domain = images.storage.map { increase ? $0 < 1 : $0 > 0 }                 // [N * features]
+        var domain = images.storage.map { increase ? $0 < 1 : $0 > 0 }  // [N * features]
         var domainCount = (0..<n).map { i in domain[(i * features)..<((i + 1) * features)].lazy.filter { $0 }.count }
         var active = Array(0..<n)
         for _ in 0..<maximumIterations(features: features) {
             active = active.filter { domainCount[$0] >= 2 }
             if active.isEmpty { break }
             let tape = Tape(recordsParameters: false)
-            let input = tape.watch(x.gather(active))                                      // [m, C, H, W]
-            let logits = model.logits(input)                                              // [m, K]
+            let input = tape.watch(x.gather(active))  // [m, C, H, W]
+            let logits = model.logits(input)  // [m, K]
             let predicted = logits.value.argmaxRows()
             var targetSeed = Tensor.zeros(logits.shape)
             for (row, i) in active.enumerated() { targetSeed.storage[row * classCount + targets[i]] = 1 }
             let zeros = Tensor.zeros(input.shape)
-            let alpha = tape.gradients(of: logits, seed: targetSeed)[input] ?? zeros      // dZ_t/dx            [m, ...]
+            let alpha = tape.gradients(of: logits, seed: targetSeed)[input] ?? zeros  // dZ_t/dx            [m, ...]
             let total = tape.gradients(of: logits, seed: Tensor(shape: logits.shape, repeating: 1))[input] ?? zeros
             // The pair searches are independent per image: run them in parallel.
             let searching = active.indices.filter { predicted[$0] != targets[active[$0]] }
@@ -76,9 +78,10 @@ public struct JacobianSaliencyMapAttack: Attack {
                 Parallel.forEachChunk(searching.count, minimumPerChunk: 1) { range in
                     for s in range {
                         let (row, i) = (searching[s], active[searching[s]])
-                        out[s] = Self.bestPair(alpha: alpha.storage[(row * features)..<((row + 1) * features)],
-                                               total: total.storage[(row * features)..<((row + 1) * features)],
-                                               domain: domain[(i * features)..<((i + 1) * features)], increase: increase)
+                        out[s] = Self.bestPair(
+                            alpha: alpha.storage[(row * features)..<((row + 1) * features)],
+                            total: total.storage[(row * features)..<((row + 1) * features)],
+                            domain: domain[(i * features)..<((i + 1) * features)], increase: increase)
                     }
                 }
             }
@@ -101,8 +104,10 @@ public struct JacobianSaliencyMapAttack: Attack {
     /// The admissible pair `(p, q)` of domain pixels with the largest
     /// `-(alpha_p + alpha_q)(beta_p + beta_q)`, `beta = total - alpha`; nil when none.
     /// `O(d^2)` time, `O(d)` memory for `d` domain pixels.
-    static func bestPair(alpha: ArraySlice<Float>, total: ArraySlice<Float>, domain: ArraySlice<Bool>,
-                         increase: Bool) -> (Int, Int)? {
+    static func bestPair(
+        alpha: ArraySlice<Float>, total: ArraySlice<Float>, domain: ArraySlice<Bool>,
+        increase: Bool
+    ) -> (Int, Int)? {
         var pixels: [Int] = [], a: [Float] = [], b: [Float] = []
         for (offset, inDomain) in domain.enumerated() where inDomain {
             let ap = alpha[alpha.startIndex + offset]

@@ -2,7 +2,7 @@ import Autodiff
 import Tensors
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Per-sample geometry shared by the gradient attacks: norms, steepest-ascent

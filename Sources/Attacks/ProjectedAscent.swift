@@ -35,8 +35,10 @@ struct ProjectedAscent {
     }
 
     var settings: [String: String] {
-        ["norm": norm.rawValue, "epsilon": describe(epsilon), "step_size": describe(stepSize), "steps": "\(steps)",
-         "random_start": "\(randomStart)", "restarts": "\(restarts)"]
+        [
+            "norm": norm.rawValue, "epsilon": describe(epsilon), "step_size": describe(stepSize), "steps": "\(steps)",
+            "random_start": "\(randomStart)", "restarts": "\(restarts)"
+        ]
     }
 
     /// Runs the attack.
@@ -44,8 +46,10 @@ struct ProjectedAscent {
     ///   - objective: the per-sample objective `[N]` to maximise, recorded on the input's tape.
     ///   - isSuccessful: whether each sample of a candidate batch is a success
     ///     (only consulted to choose between restarts).
-    func run(_ images: Tensor, randomness: ImageRandomness, objective: (Variable) -> Variable,
-             isSuccessful: (Tensor) -> [Bool]) -> Tensor {
+    func run(
+        _ images: Tensor, randomness: ImageRandomness, objective: (Variable) -> Variable,
+        isSuccessful: (Tensor) -> [Bool]
+    ) -> Tensor {
         precondition(images.rank >= 2, "attack: images need a batch axis, got shape \(images.shape)")
         var best = images
         var bestSuccess = [Bool](repeating: false, count: images.batchSize)
@@ -53,7 +57,8 @@ struct ProjectedAscent {
         for restart in 0..<restarts {
             var x = images
             if randomStart {
-                x = (images + norm.randomPoint(shape: images.shape, radius: epsilon, randomness: randomness, stream: UInt64(restart))).clamped(0, 1)
+                x = (images + norm.randomPoint(shape: images.shape, radius: epsilon, randomness: randomness, stream: UInt64(restart)))
+                    .clamped(0, 1)
             }
             for _ in 0..<steps {
                 let direction = norm.steepestAscentDirection(objectiveGradient(at: x, objective))
@@ -78,13 +83,17 @@ struct ProjectedAscent {
 extension ProjectedAscent {
     /// The ascent on the cross-entropy of `model`'s logits (away from the true classes, or toward the
     /// targets of a targeted `goal`), stopping images as they succeed: FGSM, BIM and PGD.
-    func runOnCrossEntropy(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                           randomness: ImageRandomness) -> Tensor {
+    func runOnCrossEntropy(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         guard images.batchSize > 0 else { return images }
         let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
-        return run(images, randomness: randomness, objective: { x in
-            ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
-        }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
+        return run(
+            images, randomness: randomness,
+            objective: { x in
+                ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
+            }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
     }
 }
 

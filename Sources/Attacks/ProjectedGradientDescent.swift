@@ -33,38 +33,49 @@ public struct ProjectedGradientDescent: Attack {
 
     /// Creates the attack; throws when a hyper-parameter is out of range (including
     /// an L-inf step larger than eps).
-    public init(norm: PerturbationNorm, epsilon: Float, stepSize: Float, steps: Int, randomStart: Bool = true,
-                restarts: Int = 1) throws {
+    public init(
+        norm: PerturbationNorm, epsilon: Float, stepSize: Float, steps: Int, randomStart: Bool = true,
+        restarts: Int = 1
+    ) throws {
         (self.norm, self.epsilon, self.stepSize, self.steps) = (norm, epsilon, stepSize, steps)
         (self.randomStart, self.restarts) = (randomStart, restarts)
         try ascent.validate(attack: "PGD")
     }
 
     /// PGD in the L-inf norm with cleverhans v3 defaults (eps 0.3, step 0.05, 10 steps).
-    public static func lInfinity(epsilon: Float = 0.3, stepSize: Float = 0.05, steps: Int = 10, randomStart: Bool = true,
-                                 restarts: Int = 1) throws -> ProjectedGradientDescent {
-        try ProjectedGradientDescent(norm: .lInfinity, epsilon: epsilon, stepSize: stepSize, steps: steps,
-                                     randomStart: randomStart, restarts: restarts)
+    public static func lInfinity(
+        epsilon: Float = 0.3, stepSize: Float = 0.05, steps: Int = 10, randomStart: Bool = true,
+        restarts: Int = 1
+    ) throws -> ProjectedGradientDescent {
+        try ProjectedGradientDescent(
+            norm: .lInfinity, epsilon: epsilon, stepSize: stepSize, steps: steps,
+            randomStart: randomStart, restarts: restarts)
     }
 
     /// PGD in the L2 norm (defaults eps 2, step 0.25, 10 steps).
-    public static func l2(epsilon: Float = 2, stepSize: Float = 0.25, steps: Int = 10, randomStart: Bool = true,
-                          restarts: Int = 1) throws -> ProjectedGradientDescent {
-        try ProjectedGradientDescent(norm: .l2, epsilon: epsilon, stepSize: stepSize, steps: steps,
-                                     randomStart: randomStart, restarts: restarts)
+    public static func l2(
+        epsilon: Float = 2, stepSize: Float = 0.25, steps: Int = 10, randomStart: Bool = true,
+        restarts: Int = 1
+    ) throws -> ProjectedGradientDescent {
+        try ProjectedGradientDescent(
+            norm: .l2, epsilon: epsilon, stepSize: stepSize, steps: steps,
+            randomStart: randomStart, restarts: restarts)
     }
 
     var ascent: ProjectedAscent {
-        ProjectedAscent(norm: norm, epsilon: epsilon, stepSize: stepSize, steps: steps, randomStart: randomStart,
-                        restarts: restarts)
+        ProjectedAscent(
+            norm: norm, epsilon: epsilon, stepSize: stepSize, steps: steps, randomStart: randomStart,
+            restarts: restarts)
     }
 
     public var name: String { norm == .lInfinity ? "PGD-Linf" : "PGD-L2" }
 
     public var settings: [String: String] { ascent.settings }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         ascent.runOnCrossEntropy(images, labels: labels, goal: goal, model: model, randomness: randomness)
     }
 }
@@ -77,16 +88,19 @@ public struct BasicIterativeMethod: Attack {
 
     /// Creates the attack; throws when a hyper-parameter is out of range.
     public init(epsilon: Float = 0.3, stepSize: Float = 0.05, steps: Int = 10) throws {
-        pgd = try ProjectedGradientDescent(norm: .lInfinity, epsilon: epsilon, stepSize: stepSize, steps: steps,
-                                           randomStart: false, restarts: 1)
+        pgd = try ProjectedGradientDescent(
+            norm: .lInfinity, epsilon: epsilon, stepSize: stepSize, steps: steps,
+            randomStart: false, restarts: 1)
     }
 
     public var name: String { "BIM" }
 
     public var settings: [String: String] { pgd.settings }
 
-    public func perturb(_ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
-                        randomness: ImageRandomness) -> Tensor {
+    public func perturb(
+        _ images: Tensor, labels: [Int], goal: AttackGoal, model: DifferentiableClassifier,
+        randomness: ImageRandomness
+    ) -> Tensor {
         pgd.perturb(images, labels: labels, goal: goal, model: model, randomness: randomness)
     }
 }

@@ -1,6 +1,6 @@
 import Tensors
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Element-wise nonlinearities; each forward sits beside its derivative. Each function is a
@@ -63,7 +63,6 @@ enum LogFunction: ElementwiseFunction {
     static func derivative(x: Float, y: Float) -> Float { 1 / x }
 }
 
-
 extension Variable {
     /// Applies `F` element-wise; backward multiplies the upstream gradient by `F.derivative`.
     func elementwise<F: ElementwiseFunction>(_ function: F.Type) -> Variable {
@@ -77,25 +76,27 @@ extension Variable {
         }
         let x: Tensor? = F.derivativeNeedsInput ? value : nil
         return Variable.result(y, [self], op: "elementwise") { g in
-            [Tensor(shape: g.shape) { out in
-                g.withUnsafeBufferPointer { pg in
-                    y.withUnsafeBufferPointer { py in
-                        let (a, c) = (pg.baseAddress!, py.baseAddress!)
-                        if let x {
-                            x.withUnsafeBufferPointer { px in
-                                let b = px.baseAddress!
-                                Parallel.forEachChunk(pg.count, minimumPerChunk: 32768) { range in
-                                    for i in range { out[i] = a[i] * F.derivative(x: b[i], y: c[i]) }
+            [
+                Tensor(shape: g.shape) { out in
+                    g.withUnsafeBufferPointer { pg in
+                        y.withUnsafeBufferPointer { py in
+                            let (a, c) = (pg.baseAddress!, py.baseAddress!)
+                            if let x {
+                                x.withUnsafeBufferPointer { px in
+                                    let b = px.baseAddress!
+                                    Parallel.forEachChunk(pg.count, minimumPerChunk: 32768) { range in
+                                        for i in range { out[i] = a[i] * F.derivative(x: b[i], y: c[i]) }
+                                    }
                                 }
-                            }
-                        } else {
-                            Parallel.forEachChunk(pg.count, minimumPerChunk: 32768) { range in
-                                for i in range { out[i] = a[i] * F.derivative(x: 0, y: c[i]) }
+                            } else {
+                                Parallel.forEachChunk(pg.count, minimumPerChunk: 32768) { range in
+                                    for i in range { out[i] = a[i] * F.derivative(x: 0, y: c[i]) }
+                                }
                             }
                         }
                     }
                 }
-            }]
+            ]
         }
     }
 
@@ -119,13 +120,15 @@ extension Variable {
     public func clamped(_ low: Float, _ high: Float) -> Variable {
         let x = value
         return Variable.result(value.clamped(low, high), [self], op: "clamped") { g in
-            [Tensor(shape: g.shape) { out in
-                g.withUnsafeBufferPointer { pg in
-                    x.withUnsafeBufferPointer { px in
-                        for i in 0..<pg.count { out[i] = px[i] >= low && px[i] <= high ? pg[i] : 0 }
+            [
+                Tensor(shape: g.shape) { out in
+                    g.withUnsafeBufferPointer { pg in
+                        x.withUnsafeBufferPointer { px in
+                            for i in 0..<pg.count { out[i] = px[i] >= low && px[i] <= high ? pg[i] : 0 }
+                        }
                     }
                 }
-            }]
+            ]
         }
     }
 }

@@ -24,8 +24,10 @@ extension Variable {
         let value = Broadcasting.apply(a.value, b.value, *)
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "*") { g in
-            [ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, *), to: av.shape) : nil,
-             gb ? Broadcasting.reduce(Broadcasting.apply(g, av, *), to: bv.shape) : nil]
+            [
+                ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, *), to: av.shape) : nil,
+                gb ? Broadcasting.reduce(Broadcasting.apply(g, av, *), to: bv.shape) : nil
+            ]
         }
     }
 
@@ -34,8 +36,10 @@ extension Variable {
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "/") { g in
             // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(a/b)/b
-            [ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, /), to: av.shape) : nil,
-             gb ? Broadcasting.reduce(Broadcasting.apply(g * value, bv) { -$0 / $1 }, to: bv.shape) : nil]
+            [
+                ga ? Broadcasting.reduce(Broadcasting.apply(g, bv, /), to: av.shape) : nil,
+                gb ? Broadcasting.reduce(Broadcasting.apply(g * value, bv) { -$0 / $1 }, to: bv.shape) : nil
+            ]
         }
     }
 

@@ -5,17 +5,20 @@ import Tensors
 /// `reLU: true` is `conv2d(...).relu()` as one op: the ReLU runs on each image's output while it is in
 /// cache, and its backward masks the upstream gradient inside the convolution's backward (same results
 /// bit for bit, one pass over the output and one tensor fewer each way).
-public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
-                   reLU: Bool = false) -> Variable {
+public func conv2d(
+    _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
+    reLU: Bool = false
+) -> Variable {
     let (x, w) = (input.value, weight.value)
     let y = ConvolutionKernels.forward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
-    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
+    let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     let mask: Tensor? = reLU ? y : nil
     return Variable.result(y, parents, op: reLU ? "conv2d+relu" : "conv2d") { g in
-        let grads = ConvolutionKernels.backward(input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
-                                                needInputGradient: needInput, needWeightGradient: needWeight, reLUOutput: mask)
+        let grads = ConvolutionKernels.backward(
+            input: x, weight: w, outputGradient: g, stride: stride, padding: padding,
+            needInputGradient: needInput, needWeightGradient: needWeight, reLUOutput: mask)
         return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
     }
 }
@@ -24,18 +27,21 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
 /// -> `[N, O, (H-1)*stride - 2*padding + KH, (W-1)*stride - 2*padding + KW]`.
 ///
 /// `reLU: true` fuses a following ReLU, as in `conv2d`.
-public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
-                            reLU: Bool = false) -> Variable {
+public func convTranspose2d(
+    _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
+    reLU: Bool = false
+) -> Variable {
     let (x, w) = (input.value, weight.value)
     let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
-    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
+    let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     let mask: Tensor? = reLU ? y : nil
     return Variable.result(y, parents, op: reLU ? "convTranspose2d+relu" : "convTranspose2d") { g in
-        let grads = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: g, stride: stride,
-                                                          padding: padding, needInputGradient: needInput,
-                                                          needWeightGradient: needWeight, reLUOutput: mask)
+        let grads = ConvolutionKernels.transposedBackward(
+            input: x, weight: w, outputGradient: g, stride: stride,
+            padding: padding, needInputGradient: needInput,
+            needWeightGradient: needWeight, reLUOutput: mask)
         return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
     }
 }

@@ -13,13 +13,14 @@ import Tensors
 /// Backward, with `g_i = dJSD/dp_i = 1/2 log(p_i / m_i)` (and likewise for q):
 /// `dJSD/da_j = p_j (g_j - sum_i p_i g_i) / T`.
 public func jensenShannonDivergencePerSample(_ a: Variable, _ b: Variable, temperature: Float) -> Variable {
-    precondition(a.shape == b.shape && a.value.rank == 2,
-                 "Jensen-Shannon divergence needs two [N, K] logit batches of one shape, got \(a.shape) and \(b.shape)")
+    precondition(
+        a.shape == b.shape && a.value.rank == 2,
+        "Jensen-Shannon divergence needs two [N, K] logit batches of one shape, got \(a.shape) and \(b.shape)")
     precondition(temperature > 0 && temperature.isFinite, "Jensen-Shannon divergence: the temperature must be positive, got \(temperature)")
     let n = a.shape[0], k = a.shape[1]
     let inverse = 1 / temperature
-    let logP = a.value.map { $0 * inverse }.logSoftmaxRows()   // [N, K]
-    let logQ = b.value.map { $0 * inverse }.logSoftmaxRows()   // [N, K]
+    let logP = a.value.map { $0 * inverse }.logSoftmaxRows()  // [N, K]
+    let logQ = b.value.map { $0 * inverse }.logSoftmaxRows()  // [N, K]
     // dJSD/dp and dJSD/dq per element, kept for the backward pass: [N, K] each.
     var halfLogRatioP = [Double](repeating: 0, count: n * k), halfLogRatioQ = [Double](repeating: 0, count: n * k)
     var divergences = [Float](repeating: 0, count: n)
@@ -67,7 +68,9 @@ public func maximum(_ a: Variable, _ b: Variable) -> Variable {
     let shape = a.shape  // capture the shape, not the Variable: a Variable holds its tape (no cycle)
     let value = Tensor(shape: shape, storage: zip(a.value.storage, b.value.storage).map { Swift.max($0, $1) })
     return Variable.result(value, [a, b], op: "maximum") { g in
-        [Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
-         Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })]
+        [
+            Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? $0 : 0 }),
+            Tensor(shape: shape, storage: zip(g.storage, takesA).map { $1 ? 0 : $0 })
+        ]
     }
 }

@@ -6,8 +6,10 @@ extension Variable {
         let (a, b) = (value, other.value)
         let (ga, gb) = (requiresGradient, other.requiresGradient)
         return Variable.result(a.matmul(b), [self, other], op: "matmul") { g in
-            [ga ? g.matmul(b, transposeOther: true) : nil,    // dA = G B^T
-             gb ? a.matmul(g, transposeSelf: true) : nil]     // dB = A^T G
+            [
+                ga ? g.matmul(b, transposeOther: true) : nil,  // dA = G B^T
+                gb ? a.matmul(g, transposeSelf: true) : nil
+            ]  // dB = A^T G
         }
     }
 }
@@ -15,10 +17,12 @@ extension Variable {
 /// A fully connected layer's op: `x [N, in] * weight^T [in, out] + bias [out] -> [N, out]`
 /// (PyTorch's `Linear` layout, weight `[out, in]`), one GEMM forward, two backward.
 public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    precondition(x.value.rank == 2 && weight.value.rank == 2,
-                 "linear needs a [N, in] input and an [out, in] weight, got \(x.shape) and \(weight.shape)")
-    precondition(x.shape[1] == weight.shape[1],
-                 "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expects \(weight.shape[1]) features)")
+    precondition(
+        x.value.rank == 2 && weight.value.rank == 2,
+        "linear needs a [N, in] input and an [out, in] weight, got \(x.shape) and \(weight.shape)")
+    precondition(
+        x.shape[1] == weight.shape[1],
+        "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expects \(weight.shape[1]) features)")
     let (xv, wv) = (x.value, weight.value)
     let n = xv.shape[0], outputs = wv.shape[0]
     var y = xv.matmul(wv, transposeOther: true)
@@ -32,13 +36,13 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     }
     let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
-    let hasBias = bias != nil // capture a flag, not the Variable: a Variable holds its tape (no cycle)
+    let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
     return Variable.result(y, parents, op: "linear") { g in
         var grads: [Tensor?] = [
-            gx ? g.matmul(wv) : nil,                               // dX = G W       [N, in]
-            gw ? g.matmul(xv, transposeSelf: true) : nil,          // dW = G^T X     [out, in]
+            gx ? g.matmul(wv) : nil,  // dX = G W       [N, in]
+            gw ? g.matmul(xv, transposeSelf: true) : nil  // dW = G^T X     [out, in]
         ]
-        if hasBias { grads.append(gb ? g.sum(alongAxis: 0) : nil) } // db = sum_n G [out]
+        if hasBias { grads.append(gb ? g.sum(alongAxis: 0) : nil) }  // db = sum_n G [out]
         return grads
     }
 }

@@ -5,8 +5,9 @@ import Tensors
 /// `-log softmax(logits)[i, label_i]`, computed through a max-shifted log-softmax.
 public func softmaxCrossEntropyPerSample(logits: Variable, labels: [Int]) -> Variable {
     let x = logits.value
-    precondition(x.rank == 2 && labels.count == x.shape[0],
-                 "cross-entropy needs [N, K] logits and N labels, got shape \(x.shape) and \(labels.count) labels")
+    precondition(
+        x.rank == 2 && labels.count == x.shape[0],
+        "cross-entropy needs [N, K] logits and N labels, got shape \(x.shape) and \(labels.count) labels")
     let k = x.shape[1]
     precondition(labels.allSatisfy { $0 >= 0 && $0 < k }, "cross-entropy: a label is outside 0..<\(k)")
     let logp = x.logSoftmaxRows()
@@ -31,8 +32,9 @@ public func softmaxCrossEntropy(logits: Variable, labels: [Int]) -> Variable {
 
 /// Mean squared error over all elements (a scalar).
 public func meanSquaredError(_ prediction: Variable, _ target: Variable) -> Variable {
-    precondition(prediction.shape == target.shape,
-                 "mean squared error: shape \(prediction.shape) does not match shape \(target.shape)")
+    precondition(
+        prediction.shape == target.shape,
+        "mean squared error: shape \(prediction.shape) does not match shape \(target.shape)")
     return (prediction - target).square().mean()
 }
 
@@ -42,14 +44,16 @@ public func l2NormPerSample(_ x: Variable) -> Variable {
     let v = x.value, n = v.batchSize, item = v.itemCount
     let norms = v.l2NormsPerSample()
     return Variable.result(Tensor(shape: [n], storage: norms), [x], op: "l2Norm") { g in
-        [Tensor(shape: v.shape) { out in
-            v.withUnsafeBufferPointer { p in
-                for i in 0..<n {
-                    let scale = norms[i] > 0 ? g.storage[i] / norms[i] : 0
-                    for j in 0..<item { out[i * item + j] = p[i * item + j] * scale }
+        [
+            Tensor(shape: v.shape) { out in
+                v.withUnsafeBufferPointer { p in
+                    for i in 0..<n {
+                        let scale = norms[i] > 0 ? g.storage[i] / norms[i] : 0
+                        for j in 0..<item { out[i * item + j] = p[i * item + j] * scale }
+                    }
                 }
             }
-        }]
+        ]
     }
 }
 
@@ -59,5 +63,5 @@ public func l1NormPerSample(_ x: Variable) -> Variable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -33,13 +33,15 @@ extension Variable {
             // d/dx_ij = g_i * softmax(x)_ij
             let p = x.softmaxRows()
             let k = x.shape.last ?? 1
-            return [Tensor(shape: x.shape) { out in
-                p.withUnsafeBufferPointer { pp in
-                    g.withUnsafeBufferPointer { pg in
-                        for i in 0..<p.count { out[i] = pp[i] * pg[i / k] }
+            return [
+                Tensor(shape: x.shape) { out in
+                    p.withUnsafeBufferPointer { pp in
+                        g.withUnsafeBufferPointer { pg in
+                            for i in 0..<p.count { out[i] = pp[i] * pg[i / k] }
+                        }
                     }
                 }
-            }]
+            ]
         }
     }
 
@@ -58,8 +60,9 @@ extension Variable {
     /// Picks `x[i, indices[i]]` from each row of `[N, K]`: -> `[N]`.
     public func gatherRows(_ indices: [Int]) -> Variable {
         let x = value, k = x.shape.last ?? 1
-        precondition(x.rank == 2 && indices.count == x.shape[0],
-                     "gatherRows needs a [N, K] value and N indices, got shape \(x.shape) and \(indices.count) indices")
+        precondition(
+            x.rank == 2 && indices.count == x.shape[0],
+            "gatherRows needs a [N, K] value and N indices, got shape \(x.shape) and \(indices.count) indices")
         precondition(indices.allSatisfy { $0 >= 0 && $0 < k }, "gatherRows: an index is outside 0..<\(k)")
         let y = Tensor(shape: [indices.count], storage: indices.enumerated().map { x.storage[$0.offset * k + $0.element] })
         return Variable.result(y, [self], op: "gatherRows") { g in

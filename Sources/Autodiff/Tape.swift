@@ -89,8 +89,9 @@ public final class Tape {
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         guard output.index >= 0 else { return Gradients(values: grads, parameterNodes: parameterNodes) }
         let start = seed ?? Tensor(shape: output.value.shape, repeating: 1)
-        precondition(start.shape == output.value.shape,
-                     "gradient seed shape \(start.shape) does not match output shape \(output.value.shape)")
+        precondition(
+            start.shape == output.value.shape,
+            "gradient seed shape \(start.shape) does not match output shape \(output.value.shape)")
         grads[output.index] = start
         if measuresBackwardTimes { backwardSeconds = [Double](repeating: 0, count: nodes.count) }
         var i = output.index
@@ -104,16 +105,19 @@ public final class Tape {
             for (parent, grad) in zip(parents, parentGrads) where parent >= 0 {
                 guard let grad else { continue }
                 let op = nodes[i].op.map { "\($0)" } ?? "input"
-                precondition(grad.shape == nodes[parent].shape,
-                             "backward of \(op) (tape node \(i)) gave a gradient of shape \(grad.shape) for an input of shape \(nodes[parent].shape)")
+                precondition(
+                    grad.shape == nodes[parent].shape,
+                    "backward of \(op) (tape node \(i)) gave a gradient of shape \(grad.shape) for an input of shape \(nodes[parent].shape)"
+                )
                 if checksFiniteGradients {
-                    precondition(grad.storage.allSatisfy(\.isFinite),
-                                 "backward of \(op) (tape node \(i)) gave a NaN or infinite gradient; its upstream gradient "
-                                 + (upstream.storage.allSatisfy(\.isFinite) ? "was finite" : "was not finite either"))
+                    precondition(
+                        grad.storage.allSatisfy(\.isFinite),
+                        "backward of \(op) (tape node \(i)) gave a NaN or infinite gradient; its upstream gradient "
+                            + (upstream.storage.allSatisfy(\.isFinite) ? "was finite" : "was not finite either"))
                 }
                 if grads[parent] == nil { grads[parent] = grad } else { grads[parent]!.add(grad) }
             }
-            if i != output.index && !isLeaf(i) { grads[i] = nil } // free intermediate gradients early
+            if i != output.index && !isLeaf(i) { grads[i] = nil }  // free intermediate gradients early
         }
         return Gradients(values: grads, parameterNodes: parameterNodes)
     }
@@ -172,8 +176,10 @@ public struct Variable {
 
     /// Records an op result: on the first tape found among `parents` if any parent
     /// needs a gradient; otherwise a plain value (kept on the tape as a constant).
-    static func result(_ value: Tensor, _ parents: [Variable], op: StaticString,
-                       backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+    static func result(
+        _ value: Tensor, _ parents: [Variable], op: StaticString,
+        backward: @escaping (Tensor) -> [Tensor?]
+    ) -> Variable {
         let tape = parents.lazy.compactMap(\.tape).first
         guard let tape, parents.contains(where: \.requiresGradient) else {
             return Variable(value: value, tape: tape, index: noGradient)

@@ -26,15 +26,16 @@ public final class BinaryClassifierDetector: BaselineDetector {
 
     /// Creates an untrained detector (PyTorch's default initialisation, seeded).
     public init(imageShape: [Int], using generator: inout SeededGenerator) {
-        precondition(imageShape.count == 3 && imageShape[0] > 0 && imageShape[1] >= 4 && imageShape[2] >= 4,
-                     "binary classifier detector needs an image shape [C, H, W] with H, W >= 4, got \(imageShape)")
+        precondition(
+            imageShape.count == 3 && imageShape[0] > 0 && imageShape[1] >= 4 && imageShape[2] >= 4,
+            "binary classifier detector needs an image shape [C, H, W] with H, W >= 4, got \(imageShape)")
         self.imageShape = imageShape
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         network = Sequential([
             Conv2D(inputChannels: c, outputChannels: 16, kernelSize: 3, padding: 1, using: &generator), ReLU(), MaxPool2D(size: 2),
             Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1, using: &generator), ReLU(), MaxPool2D(size: 2),
             Flatten(),
-            Dense(inputSize: 32 * (h / 4) * (w / 4), outputSize: 2, using: &generator),
+            Dense(inputSize: 32 * (h / 4) * (w / 4), outputSize: 2, using: &generator)
         ])
     }
 
@@ -48,22 +49,27 @@ public final class BinaryClassifierDetector: BaselineDetector {
     /// - Returns: the mean batch loss of each epoch.
     /// - Throws: `BaselineError` when either set is empty or a setting is out of range.
     @discardableResult
-    public func train(clean: Tensor, adversarial: Tensor, settings: TrainingSettings = TrainingSettings(),
-                      using generator: inout SeededGenerator) throws -> [Float] {
+    public func train(
+        clean: Tensor, adversarial: Tensor, settings: TrainingSettings = TrainingSettings(),
+        using generator: inout SeededGenerator
+    ) throws -> [Float] {
         checkShape(clean)
         checkShape(adversarial)
         let count = min(clean.batchSize, adversarial.batchSize)
         guard count > 0 else {
-            throw BaselineError("the binary classifier detector needs clean and adversarial images, got "
-                                + "\(clean.batchSize) clean and \(adversarial.batchSize) adversarial")
+            throw BaselineError(
+                "the binary classifier detector needs clean and adversarial images, got "
+                    + "\(clean.batchSize) clean and \(adversarial.batchSize) adversarial")
         }
         func balanced(_ images: Tensor) -> Tensor {
             images.batchSize == count ? images : images.gather(Array(generator.permutation(images.batchSize).prefix(count)))
         }
-        let images = Tensor.concatenate([balanced(clean), balanced(adversarial)])   // [2 count, C, H, W]
+        let images = Tensor.concatenate([balanced(clean), balanced(adversarial)])  // [2 count, C, H, W]
         let labels = [Int](repeating: 0, count: count) + [Int](repeating: 1, count: count)
-        return try trainWithAdam(parameters: network.namedParameters, sampleCount: 2 * count,
-                                 settings: settings, using: &generator) { tape, batch, _ in
+        return try trainWithAdam(
+            parameters: network.namedParameters, sampleCount: 2 * count,
+            settings: settings, using: &generator
+        ) { tape, batch, _ in
             softmaxCrossEntropy(logits: network(tape.constant(images.gather(batch))), labels: batch.map { labels[$0] })
         }
     }
@@ -88,8 +94,9 @@ public final class BinaryClassifierDetector: BaselineDetector {
 
     private func checkShape(_ images: Tensor) {
         preconditionImages(images, "binary classifier detector")
-        precondition(Array(images.shape.dropFirst()) == imageShape,
-                     "binary classifier detector for images \(imageShape) got a batch of shape \(images.shape)")
+        precondition(
+            Array(images.shape.dropFirst()) == imageShape,
+            "binary classifier detector for images \(imageShape) got a batch of shape \(images.shape)")
     }
 
     // MARK: - Files
@@ -101,10 +108,11 @@ public final class BinaryClassifierDetector: BaselineDetector {
     /// `baseline = binary-classifier` in the metadata plus `metadata` (say, the attack
     /// it was trained on).
     public func save(to url: URL, metadata: [String: String] = [:]) throws {
-        var archive = SafetensorsArchive(metadata: metadata.merging([
-            "baseline": "binary-classifier",
-            "image_shape": imageShape.map(String.init).joined(separator: ","),
-        ]) { _, ours in ours })
+        var archive = SafetensorsArchive(
+            metadata: metadata.merging([
+                "baseline": "binary-classifier",
+                "image_shape": imageShape.map(String.init).joined(separator: ",")
+            ]) { _, ours in ours })
         archive.add(network.namedParameters, prefix: Self.prefix)
         try archive.write(to: url)
     }
@@ -115,13 +123,15 @@ public final class BinaryClassifierDetector: BaselineDetector {
     public static func load(from url: URL) throws -> BinaryClassifierDetector {
         let archive = try SafetensorsArchive(contentsOf: url)
         guard archive.metadata["baseline"] == "binary-classifier" else {
-            throw BaselineError("\(url.path) is not a binary classifier detector file (metadata 'baseline' is "
-                                + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
+            throw BaselineError(
+                "\(url.path) is not a binary classifier detector file (metadata 'baseline' is "
+                    + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
         }
         let shape = try parseImageShape(archive.metadata["image_shape"], file: url)
         guard shape[1] >= 4, shape[2] >= 4 else {
-            throw BaselineError("\(url.path) has image shape \(shape); the binary detector needs H, W >= 4",
-                                cause: .invalidData)
+            throw BaselineError(
+                "\(url.path) has image shape \(shape); the binary detector needs H, W >= 4",
+                cause: .invalidData)
         }
         var generator = SeededGenerator(seed: 0)
         let detector = BinaryClassifierDetector(imageShape: shape, using: &generator)

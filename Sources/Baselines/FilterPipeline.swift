@@ -39,12 +39,15 @@ public enum FilterPipeline {
     ///   - filteredPredictions: the classifier's class for the filtered input; entries
     ///     of flagged inputs are ignored (any value, say -1).
     /// - Precondition: all arrays have the same length.
-    public static func evaluate(flagged: [Bool], isAdversarial: [Bool], labels: [Int],
-                                filteredPredictions: [Int]) -> Result {
+    public static func evaluate(
+        flagged: [Bool], isAdversarial: [Bool], labels: [Int],
+        filteredPredictions: [Int]
+    ) -> Result {
         let n = flagged.count
-        precondition(isAdversarial.count == n && labels.count == n && filteredPredictions.count == n,
-                     "filter pipeline needs one entry per input, got \(n) verdicts, \(isAdversarial.count) adversarial "
-                     + "marks, \(labels.count) labels and \(filteredPredictions.count) predictions")
+        precondition(
+            isAdversarial.count == n && labels.count == n && filteredPredictions.count == n,
+            "filter pipeline needs one entry per input, got \(n) verdicts, \(isAdversarial.count) adversarial "
+                + "marks, \(labels.count) labels and \(filteredPredictions.count) predictions")
         var rejectedAdversarial = 0, rejectedClean = 0, acceptedCorrect = 0
         for i in 0..<n {
             if flagged[i] {
@@ -53,18 +56,22 @@ public enum FilterPipeline {
                 acceptedCorrect += 1
             }
         }
-        return Result(total: n, correct: rejectedAdversarial + acceptedCorrect, rejectedAdversarial: rejectedAdversarial,
-                      rejectedClean: rejectedClean, acceptedCorrect: acceptedCorrect)
+        return Result(
+            total: n, correct: rejectedAdversarial + acceptedCorrect, rejectedAdversarial: rejectedAdversarial,
+            rejectedClean: rejectedClean, acceptedCorrect: acceptedCorrect)
     }
 
     /// Runs the pipeline: median-filters (`size`, reflect border) the accepted images of
     /// `images` `[N, C, H, W]`, classifies them in batches, and scores as above.
-    public static func evaluate(images: Tensor, flagged: [Bool], isAdversarial: [Bool], labels: [Int],
-                                classifier: ClassifierFunction, filterSize: Int = 2,
-                                batchSize: Int = Tensor.defaultInferenceBatchSize) -> Result {
+    public static func evaluate(
+        images: Tensor, flagged: [Bool], isAdversarial: [Bool], labels: [Int],
+        classifier: ClassifierFunction, filterSize: Int = 2,
+        batchSize: Int = Tensor.defaultInferenceBatchSize
+    ) -> Result {
         preconditionImages(images, "filter pipeline")
-        precondition(flagged.count == images.batchSize,
-                     "filter pipeline got \(images.batchSize) images but \(flagged.count) verdicts")
+        precondition(
+            flagged.count == images.batchSize,
+            "filter pipeline got \(images.batchSize) images but \(flagged.count) verdicts")
         let accepted = flagged.indices.filter { !flagged[$0] }
         var predictions = [Int](repeating: -1, count: flagged.count)
         if !accepted.isEmpty {

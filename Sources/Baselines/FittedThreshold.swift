@@ -22,8 +22,9 @@ public struct FittedThreshold: Equatable, Sendable, CustomStringConvertible {
     /// - Precondition: at least one score, every score finite, `falsePositiveRate` in `[0, 1]`.
     public init(cleanScores: [Float], falsePositiveRate: Double) {
         precondition(!cleanScores.isEmpty, "a threshold needs at least one clean validation score")
-        precondition(falsePositiveRate >= 0 && falsePositiveRate <= 1,
-                     "false-positive rate must be in [0, 1], got \(falsePositiveRate)")
+        precondition(
+            falsePositiveRate >= 0 && falsePositiveRate <= 1,
+            "false-positive rate must be in [0, 1], got \(falsePositiveRate)")
         precondition(cleanScores.allSatisfy(\.isFinite), "clean validation scores must be finite (a NaN or infinity was given)")
         self.value = Threshold.atFalsePositiveRate(falsePositiveRate, scores: cleanScores)
         self.falsePositiveRate = falsePositiveRate

@@ -30,7 +30,7 @@ public func medianFilter(_ images: Tensor, size: Int = 2) -> Tensor {
                 var window = [Float](repeating: 0, count: windowCount)
                 window.withUnsafeMutableBufferPointer { win in
                     for p in planes {
-                        let image = src + p * plane, result = out + p * plane   // one [H, W] plane
+                        let image = src + p * plane, result = out + p * plane  // one [H, W] plane
                         for y in 0..<h {
                             for x in 0..<w {
                                 var k = 0

@@ -12,7 +12,7 @@ public enum MagNetScore: Hashable, Sendable, CustomStringConvertible {
     /// The four detectors of the MagNet comparison: L1, L2, JSD at T = 10 and T = 40.
     public static let standard: [MagNetScore] = [
         .reconstructionError(p: 1), .reconstructionError(p: 2),
-        .jensenShannon(temperature: 10), .jensenShannon(temperature: 40),
+        .jensenShannon(temperature: 10), .jensenShannon(temperature: 40)
     ]
 
     /// `magnet-l1`, `magnet-l2`, `magnet-jsd-t10`, ...
@@ -59,8 +59,10 @@ public func jensenShannonDivergence(_ p: Tensor, _ q: Tensor) -> [Float] {
 
 /// Scores of several MagNet detectors for `images`, `[kinds.count][N]`, computed in one
 /// pass per batch: `AE(x)` once, the classifier's logits of `x` and `AE(x)` once.
-func magNetScoreTable(_ images: Tensor, autoencoder: MagNetAutoencoder, classifier: ClassifierFunction?,
-                      kinds: [MagNetScore], batchSize: Int) -> [[Float]] {
+func magNetScoreTable(
+    _ images: Tensor, autoencoder: MagNetAutoencoder, classifier: ClassifierFunction?,
+    kinds: [MagNetScore], batchSize: Int
+) -> [[Float]] {
     precondition(batchSize > 0, "batch size must be positive, got \(batchSize)")
     kinds.forEach { $0.check() }
     var table = [[Float]](repeating: [], count: kinds.count)
@@ -139,10 +141,13 @@ public struct MagNet: BaselineDetector {
     public var batchSize = Tensor.defaultInferenceBatchSize
 
     /// Assembles a fitted system. - Precondition: one threshold per detector, at least one detector.
-    public init(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction, kinds: [MagNetScore],
-                thresholds: [FittedThreshold]) {
-        precondition(!kinds.isEmpty && kinds.count == thresholds.count,
-                     "MagNet needs one threshold per detector, got \(kinds.count) detectors and \(thresholds.count) thresholds")
+    public init(
+        autoencoder: MagNetAutoencoder, classifier: ClassifierFunction, kinds: [MagNetScore],
+        thresholds: [FittedThreshold]
+    ) {
+        precondition(
+            !kinds.isEmpty && kinds.count == thresholds.count,
+            "MagNet needs one threshold per detector, got \(kinds.count) detectors and \(thresholds.count) thresholds")
         kinds.forEach { $0.check() }
         self.autoencoder = autoencoder
         self.classifier = classifier
@@ -151,26 +156,33 @@ public struct MagNet: BaselineDetector {
     }
 
     /// Fits every detector's threshold at `falsePositiveRatePerDetector` on clean validation images.
-    public static func fit(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
-                           kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
-                           falsePositiveRatePerDetector rate: Double,
-                           batchSize: Int = Tensor.defaultInferenceBatchSize) -> MagNet {
-        let table = magNetScoreTable(cleanValidation, autoencoder: autoencoder, classifier: classifier,
-                                     kinds: kinds, batchSize: batchSize)
-        var magNet = MagNet(autoencoder: autoencoder, classifier: classifier, kinds: kinds,
-                            thresholds: table.map { FittedThreshold(cleanScores: $0, falsePositiveRate: rate) })
+    public static func fit(
+        autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
+        kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
+        falsePositiveRatePerDetector rate: Double,
+        batchSize: Int = Tensor.defaultInferenceBatchSize
+    ) -> MagNet {
+        let table = magNetScoreTable(
+            cleanValidation, autoencoder: autoencoder, classifier: classifier,
+            kinds: kinds, batchSize: batchSize)
+        var magNet = MagNet(
+            autoencoder: autoencoder, classifier: classifier, kinds: kinds,
+            thresholds: table.map { FittedThreshold(cleanScores: $0, falsePositiveRate: rate) })
         magNet.batchSize = batchSize
         return magNet
     }
 
     /// Fits with `overallFalsePositiveRate / kinds.count` per detector.
-    public static func fit(autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
-                           kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
-                           overallFalsePositiveRate rate: Double,
-                           batchSize: Int = Tensor.defaultInferenceBatchSize) -> MagNet {
+    public static func fit(
+        autoencoder: MagNetAutoencoder, classifier: ClassifierFunction,
+        kinds: [MagNetScore] = MagNetScore.standard, cleanValidation: Tensor,
+        overallFalsePositiveRate rate: Double,
+        batchSize: Int = Tensor.defaultInferenceBatchSize
+    ) -> MagNet {
         precondition(!kinds.isEmpty, "MagNet needs at least one detector")
-        return fit(autoencoder: autoencoder, classifier: classifier, kinds: kinds, cleanValidation: cleanValidation,
-                   falsePositiveRatePerDetector: rate / Double(kinds.count), batchSize: batchSize)
+        return fit(
+            autoencoder: autoencoder, classifier: classifier, kinds: kinds, cleanValidation: cleanValidation,
+            falsePositiveRatePerDetector: rate / Double(kinds.count), batchSize: batchSize)
     }
 
     public var name: String { "magnet" }

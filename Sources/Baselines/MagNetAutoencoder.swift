@@ -27,8 +27,9 @@ public final class MagNetAutoencoder {
 
     /// Creates an untrained autoencoder (PyTorch's default initialisation, seeded).
     public init(imageShape: [Int], filters: Int = 3, using generator: inout SeededGenerator) {
-        precondition(imageShape.count == 3 && imageShape.allSatisfy { $0 > 0 } && imageShape[1] >= 2 && imageShape[2] >= 2,
-                     "MagNet autoencoder needs an image shape [C, H, W] with H, W >= 2, got \(imageShape)")
+        precondition(
+            imageShape.count == 3 && imageShape.allSatisfy { $0 > 0 } && imageShape[1] >= 2 && imageShape[2] >= 2,
+            "MagNet autoencoder needs an image shape [C, H, W] with H, W >= 2, got \(imageShape)")
         precondition(filters > 0, "MagNet autoencoder needs at least one filter, got \(filters)")
         self.imageShape = imageShape
         self.filters = filters
@@ -41,7 +42,7 @@ public final class MagNetAutoencoder {
             conv(filters, filters), Sigmoid(),
             conv(filters, filters), Sigmoid(), Upsample2D(height: h, width: w),
             conv(filters, filters), Sigmoid(),
-            conv(filters, c), Sigmoid(),
+            conv(filters, c), Sigmoid()
         ])
     }
 
@@ -57,14 +58,18 @@ public final class MagNetAutoencoder {
     /// - Returns: the mean batch loss of each epoch.
     /// - Throws: `BaselineError` when a setting is out of range or there are no images.
     @discardableResult
-    public func train(on images: Tensor, settings: TrainingSettings = TrainingSettings(),
-                      noiseStandardDeviation: Float = 0.1, using generator: inout SeededGenerator) throws -> [Float] {
+    public func train(
+        on images: Tensor, settings: TrainingSettings = TrainingSettings(),
+        noiseStandardDeviation: Float = 0.1, using generator: inout SeededGenerator
+    ) throws -> [Float] {
         checkShape(images)
         guard noiseStandardDeviation >= 0, noiseStandardDeviation.isFinite else {
             throw BaselineError("autoencoder noise must be a non-negative number, got \(noiseStandardDeviation)")
         }
-        return try trainWithAdam(parameters: network.namedParameters, sampleCount: images.batchSize,
-                                 settings: settings, using: &generator) { tape, batch, generator in
+        return try trainWithAdam(
+            parameters: network.namedParameters, sampleCount: images.batchSize,
+            settings: settings, using: &generator
+        ) { tape, batch, generator in
             let clean = images.gather(batch)
             let noise = Tensor.normal(clean.shape, standardDeviation: noiseStandardDeviation, using: &generator)
             let noisy = (clean + noise).clamped(0, 1)
@@ -74,8 +79,9 @@ public final class MagNetAutoencoder {
 
     private func checkShape(_ images: Tensor) {
         preconditionImages(images, "MagNet autoencoder")
-        precondition(Array(images.shape.dropFirst()) == imageShape,
-                     "MagNet autoencoder for images \(imageShape) got a batch of shape \(images.shape)")
+        precondition(
+            Array(images.shape.dropFirst()) == imageShape,
+            "MagNet autoencoder for images \(imageShape) got a batch of shape \(images.shape)")
     }
 
     // MARK: - Files
@@ -86,11 +92,12 @@ public final class MagNetAutoencoder {
     /// Writes the weights to a safetensors file (atomically), with `image_shape`,
     /// `filters` and `baseline = magnet-autoencoder` in the metadata plus `metadata`.
     public func save(to url: URL, metadata: [String: String] = [:]) throws {
-        var archive = SafetensorsArchive(metadata: metadata.merging([
-            "baseline": "magnet-autoencoder",
-            "image_shape": imageShape.map(String.init).joined(separator: ","),
-            "filters": String(filters),
-        ]) { _, ours in ours })
+        var archive = SafetensorsArchive(
+            metadata: metadata.merging([
+                "baseline": "magnet-autoencoder",
+                "image_shape": imageShape.map(String.init).joined(separator: ","),
+                "filters": String(filters)
+            ]) { _, ours in ours })
         archive.add(network.namedParameters, prefix: Self.prefix)
         try archive.write(to: url)
     }
@@ -101,8 +108,9 @@ public final class MagNetAutoencoder {
     public static func load(from url: URL) throws -> MagNetAutoencoder {
         let archive = try SafetensorsArchive(contentsOf: url)
         guard archive.metadata["baseline"] == "magnet-autoencoder" else {
-            throw BaselineError("\(url.path) is not a MagNet autoencoder file (metadata 'baseline' is "
-                                + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
+            throw BaselineError(
+                "\(url.path) is not a MagNet autoencoder file (metadata 'baseline' is "
+                    + "'\(archive.metadata["baseline"] ?? "missing")')", cause: .invalidData)
         }
         let shape = try parseImageShape(archive.metadata["image_shape"], file: url)
         guard let filters = archive.metadata["filters"].flatMap({ Int($0) }), filters > 0 else {
@@ -119,8 +127,9 @@ public final class MagNetAutoencoder {
 func parseImageShape(_ text: String?, file url: URL) throws -> [Int] {
     let shape = (text ?? "").split(separator: ",").compactMap { Int($0) }
     guard shape.count == 3, shape.allSatisfy({ $0 > 0 }), shape[1] >= 2, shape[2] >= 2 else {
-        throw BaselineError("\(url.path) has no valid 'image_shape' (C,H,W) in its metadata, got '\(text ?? "missing")'",
-                            cause: .invalidData)
+        throw BaselineError(
+            "\(url.path) has no valid 'image_shape' (C,H,W) in its metadata, got '\(text ?? "missing")'",
+            cause: .invalidData)
     }
     return shape
 }

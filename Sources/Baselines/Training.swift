@@ -24,15 +24,16 @@ public final class AveragePool2D: Layer {
         var weight = Tensor.zeros([channels, channels, size, size])
         let window = size * size
         for channel in 0..<channels {
-            let start = (channel * channels + channel) * window   // weight[channel, channel, :, :]
+            let start = (channel * channels + channel) * window  // weight[channel, channel, :, :]
             for k in 0..<window { weight.storage[start + k] = 1 / Float(window) }
         }
         self.kernel = weight
     }
 
     public func callAsFunction(_ input: Variable) -> Variable {
-        precondition(input.value.rank == 4 && input.shape[1] == channels,
-                     "AveragePool2D(channels: \(channels)) got input of shape \(input.shape)")
+        precondition(
+            input.value.rank == 4 && input.shape[1] == channels,
+            "AveragePool2D(channels: \(channels)) got input of shape \(input.shape)")
         return conv2d(input, weight: Variable(kernel), bias: nil, stride: size, padding: 0)
     }
 
@@ -68,9 +69,11 @@ public struct TrainingSettings: Equatable, Sendable {
 /// Trains `parameters` with Adam for `settings.epochs` passes over `sampleCount` samples
 /// in shuffled mini-batches. `loss(tape, batchIndices, &generator)` builds the batch
 /// loss (a scalar) on a fresh tape. Returns the mean batch loss of each epoch.
-func trainWithAdam(parameters: [NamedParameter], sampleCount: Int, settings: TrainingSettings,
-                   using generator: inout SeededGenerator,
-                   loss: (Tape, [Int], inout SeededGenerator) -> Variable) throws -> [Float] {
+func trainWithAdam(
+    parameters: [NamedParameter], sampleCount: Int, settings: TrainingSettings,
+    using generator: inout SeededGenerator,
+    loss: (Tape, [Int], inout SeededGenerator) -> Variable
+) throws -> [Float] {
     try settings.validate()
     guard sampleCount > 0 else { throw BaselineError("training needs at least one image") }
     let optimizer = try Adam(learningRate: settings.learningRate)

@@ -16,24 +16,30 @@ public struct BenchmarkReport {
     public static func machineDescription(threads: Int, quick: Bool) -> [String: String] {
         var cpu = "unknown"
         if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+            let colon = line.firstIndex(of: ":")
+        {
             cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return ["cpu": cpu, "cores": String(Parallel.availableCores), "threads": String(threads),
-                "blas": "OpenBLAS \(BLAS.coreName)", "framework": "DAFAR-Swift", "workload": quick ? "quick" : "full"]
+        return [
+            "cpu": cpu, "cores": String(Parallel.availableCores), "threads": String(threads),
+            "blas": "OpenBLAS \(BLAS.coreName)", "framework": "DAFAR-Swift", "workload": quick ? "quick" : "full"
+        ]
     }
 
     /// A fixed-width table: figure, median, min, max, unit.
     public var table: String {
         let header = machine.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-        var lines = [header, "",
-                     pad("figure", 34) + pad("median", 11, right: true) + pad("min", 11, right: true)
-                         + pad("max", 11, right: true) + "  unit"]
+        var lines = [
+            header, "",
+            pad("figure", 34) + pad("median", 11, right: true) + pad("min", 11, right: true)
+                + pad("max", 11, right: true) + "  unit"
+        ]
         for f in figures {
-            lines.append(pad(f.key, 34) + pad(format(f.median), 11, right: true) + pad(format(f.minimum), 11, right: true)
-                         + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
-                         + "  " + f.label)
+            lines.append(
+                pad(f.key, 34) + pad(format(f.median), 11, right: true) + pad(format(f.minimum), 11, right: true)
+                    + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
+                    + "  " + f.label)
         }
         return lines.joined(separator: "\n")
     }
@@ -44,8 +50,10 @@ public struct BenchmarkReport {
         var details: [String: Any] = [:]
         for f in figures {
             object[f.key] = f.median
-            details[f.key] = ["median": f.median, "min": f.minimum, "max": f.maximum, "unit": f.unit,
-                              "repetitions": f.repetitions, "label": f.label]
+            details[f.key] = [
+                "median": f.median, "min": f.minimum, "max": f.maximum, "unit": f.unit,
+                "repetitions": f.repetitions, "label": f.label
+            ]
         }
         object["details"] = details
         object["machine"] = machine

@@ -54,7 +54,7 @@ public struct BenchmarkSuite {
         "conv_transpose_forward_efficiency", "conv_transpose_backward_efficiency",
         "joint_train_images_per_s", "detector_train_images_per_s",
         "inference_images_per_s_batch128", "inference_images_per_s_batch1",
-        "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s", "peak_rss_mib",
+        "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s", "peak_rss_mib"
     ]
 
     public let settings: Settings
@@ -78,15 +78,21 @@ public struct BenchmarkSuite {
 
         if wanted("fp32_fma_peak_gflops") {
             progress("FP32 FMA peak, \(Parallel.threadCount) thread(s)")
-            figures.append(Figure(key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
-                                  unit: "GFLOP/s", samples: PeakFigures.fmaGFLOPS(warmup: s.warmup,
-                                                                                 repetitions: s.repetitions,
-                                                                                 rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
+            figures.append(
+                Figure(
+                    key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
+                    unit: "GFLOP/s",
+                    samples: PeakFigures.fmaGFLOPS(
+                        warmup: s.warmup,
+                        repetitions: s.repetitions,
+                        rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
         }
         if wanted("sgemm_gflops") {
             progress("sgemm \(s.sgemmSize)^3")
-            figures.append(Figure(key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",
-                                  samples: KernelFigures.sgemmGFLOPS(size: s.sgemmSize, warmup: s.warmup, repetitions: s.repetitions)))
+            figures.append(
+                Figure(
+                    key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",
+                    samples: KernelFigures.sgemmGFLOPS(size: s.sgemmSize, warmup: s.warmup, repetitions: s.repetitions)))
         }
 
         let work = try ModelWorkloads(architecture: .mnist, batchSize: s.batchSize)
@@ -95,13 +101,17 @@ public struct BenchmarkSuite {
             let pass = backward ? "backward" : "forward"
             guard wanted("conv_\(pass)_efficiency") else { continue }
             if cases.isEmpty {
-                cases = KernelFigures.convolutionCases(features: work.network.features, imageShape: Architecture.mnist.inputShape,
-                                                       batchSize: s.batchSize)
+                cases = KernelFigures.convolutionCases(
+                    features: work.network.features, imageShape: Architecture.mnist.inputShape,
+                    batchSize: s.batchSize)
             }
             progress("conv \(pass)")
-            figures.append(Figure(key: "conv_\(pass)_efficiency", label: "conv \(pass) / sgemm on its GEMM shapes", unit: "",
-                                  samples: KernelFigures.convolutionEfficiency(cases, backward: backward, warmup: s.warmup,
-                                                                               repetitions: s.repetitions)))
+            figures.append(
+                Figure(
+                    key: "conv_\(pass)_efficiency", label: "conv \(pass) / sgemm on its GEMM shapes", unit: "",
+                    samples: KernelFigures.convolutionEfficiency(
+                        cases, backward: backward, warmup: s.warmup,
+                        repetitions: s.repetitions)))
         }
         var transposedCases: [KernelFigures.TransposedConvolutionCase] = []
         for backward in [false, true] {
@@ -110,14 +120,18 @@ public struct BenchmarkSuite {
             if transposedCases.isEmpty {
                 let image = Variable(Tensor.zeros([1] + Architecture.mnist.inputShape))
                 let code = work.network.features(image, layers: 0..<work.network.feedbackLayer).shape.dropFirst()
-                transposedCases = KernelFigures.transposedConvolutionCases(decoder: work.network.decoder, codeShape: Array(code),
-                                                                           batchSize: s.batchSize)
+                transposedCases = KernelFigures.transposedConvolutionCases(
+                    decoder: work.network.decoder, codeShape: Array(code),
+                    batchSize: s.batchSize)
             }
             progress("conv-transpose \(pass)")
-            figures.append(Figure(key: "conv_transpose_\(pass)_efficiency",
-                                  label: "conv-transpose \(pass) / sgemm on its GEMM shapes", unit: "",
-                                  samples: KernelFigures.transposedConvolutionEfficiency(transposedCases, backward: backward,
-                                                                                         warmup: s.warmup, repetitions: s.repetitions)))
+            figures.append(
+                Figure(
+                    key: "conv_transpose_\(pass)_efficiency",
+                    label: "conv-transpose \(pass) / sgemm on its GEMM shapes", unit: "",
+                    samples: KernelFigures.transposedConvolutionEfficiency(
+                        transposedCases, backward: backward,
+                        warmup: s.warmup, repetitions: s.repetitions)))
         }
         let n = s.batchSize
         try rate("joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", images: n, calls: s.jointSteps) {
@@ -127,25 +141,34 @@ public struct BenchmarkSuite {
             work.detectorTrainStep()
         }
         // The key names the batch of the full run; quick runs fill it with their small batch.
-        rate("inference_images_per_s_batch128", "inference, batch \(n) (classify+reconstruct+score)",
-             images: n, calls: s.inferenceCalls) { _ = work.inspect(count: n) }
-        rate("inference_images_per_s_batch1", "inference, batch 1", images: 1, calls: s.singleImageCalls,
-             warmup: s.warmup * 5) { _ = work.inspect(count: 1) }
+        rate(
+            "inference_images_per_s_batch128", "inference, batch \(n) (classify+reconstruct+score)",
+            images: n, calls: s.inferenceCalls
+        ) { _ = work.inspect(count: n) }
+        rate(
+            "inference_images_per_s_batch1", "inference, batch 1", images: 1, calls: s.singleImageCalls,
+            warmup: s.warmup * 5
+        ) { _ = work.inspect(count: 1) }
         let fgsm = try ModelWorkloads.fgsm(), pgd = try ModelWorkloads.pgd(steps: s.pgdSteps)
         let cw = try ModelWorkloads.carliniWagner(iterations: s.carliniWagnerIterations)
         rate("fgsm_images_per_s", "FGSM (L-inf, eps 0.3)", images: n, calls: s.fgsmCalls) { _ = work.attack(fgsm) }
-        rate("pgd40_images_per_s", "PGD-\(s.pgdSteps) (L-inf, eps 0.3, step 0.01)", images: n, calls: 1,
-             warmup: min(1, s.warmup)) { _ = work.attack(pgd) }
-        rate("cw_images_per_s", "CW-L2 (\(s.carliniWagnerIterations) iterations, 1 search step)", images: n, calls: 1,
-             warmup: min(1, s.warmup)) { _ = work.attack(cw) }
+        rate(
+            "pgd40_images_per_s", "PGD-\(s.pgdSteps) (L-inf, eps 0.3, step 0.01)", images: n, calls: 1,
+            warmup: min(1, s.warmup)
+        ) { _ = work.attack(pgd) }
+        rate(
+            "cw_images_per_s", "CW-L2 (\(s.carliniWagnerIterations) iterations, 1 search step)", images: n, calls: 1,
+            warmup: min(1, s.warmup)
+        ) { _ = work.attack(cw) }
         return figures
     }
 
     /// Runs the training run of the memory figure in this process and returns its peak RSS in MiB.
     /// Call it in a fresh process (see `dafar-bench`): the figure is the high-water mark of that process.
     public func trainingPeakResidentMiB() throws -> Double {
-        try ModelWorkloads.trainingRun(images: settings.memoryRunImages, batchSize: settings.batchSize,
-                                       epochs: settings.memoryRunEpochs)
+        try ModelWorkloads.trainingRun(
+            images: settings.memoryRunImages, batchSize: settings.batchSize,
+            epochs: settings.memoryRunEpochs)
         return ProcessMemory.peakResidentMiB ?? .nan
     }
 
@@ -161,12 +184,14 @@ public struct BenchmarkSuite {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0,
-              let line = output.split(separator: "\n").last(where: { $0.hasPrefix("peak_rss_mib=") }),
-              let value = Double(line.dropFirst("peak_rss_mib=".count)) else {
+            let line = output.split(separator: "\n").last(where: { $0.hasPrefix("peak_rss_mib=") }),
+            let value = Double(line.dropFirst("peak_rss_mib=".count))
+        else {
             throw BenchmarkError("the training-memory child process failed (status \(process.terminationStatus)): \(output)")
         }
-        return Figure(key: "peak_rss_mib", label: "peak RSS of a training run (child process, VmHWM)", unit: "MiB",
-                      samples: [value])
+        return Figure(
+            key: "peak_rss_mib", label: "peak RSS of a training run (child process, VmHWM)", unit: "MiB",
+            samples: [value])
     }
 }
 

@@ -9,7 +9,7 @@ public enum KernelFigures {
         let gemm = GEMMShape(m: size, n: size, k: size)
         let buffers = GEMMBuffers(gemm)
         defer { buffers.deallocate() }
-        let calls = max(1, (1 << 31) / max(1, 2 * size * size * size))   // about 2 GFLOP per repetition
+        let calls = max(1, (1 << 31) / max(1, 2 * size * size * size))  // about 2 GFLOP per repetition
         return Stopwatch.repeated(warmup: warmup, repetitions: repetitions) {
             for _ in 0..<calls { buffers.run(gemm) }
         }.map { Double(calls) * gemm.flops / $0 / 1e9 }
@@ -47,9 +47,10 @@ public enum KernelFigures {
         public let backwardGEMMs: [GEMMShape]
 
         init(layer: Conv2D, inputShape: [Int], generator: inout SeededGenerator) {
-            let geometry = ConvolutionGeometry(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
-                                               kernelHeight: layer.kernelSize, kernelWidth: layer.kernelSize,
-                                               stride: layer.stride, padding: layer.padding)
+            let geometry = ConvolutionGeometry(
+                channels: inputShape[1], height: inputShape[2], width: inputShape[3],
+                kernelHeight: layer.kernelSize, kernelWidth: layer.kernelSize,
+                stride: layer.stride, padding: layer.padding)
             let n = inputShape[0], outChannels = layer.outputChannels
             let length = n * geometry.outputPositions
             input = Tensor.uniform(inputShape, using: &generator)
@@ -59,8 +60,10 @@ public enum KernelFigures {
             stride = layer.stride
             padding = layer.padding
             forwardGEMM = GEMMShape(m: outChannels, n: length, k: geometry.patchSize)
-            backwardGEMMs = [GEMMShape(m: outChannels, n: geometry.patchSize, k: length, transposeB: true),
-                             GEMMShape(m: geometry.patchSize, n: length, k: outChannels, transposeA: true)]
+            backwardGEMMs = [
+                GEMMShape(m: outChannels, n: geometry.patchSize, k: length, transposeB: true),
+                GEMMShape(m: geometry.patchSize, n: length, k: outChannels, transposeA: true)
+            ]
         }
 
         func forward() -> Tensor {
@@ -68,8 +71,9 @@ public enum KernelFigures {
         }
 
         func backward() -> ConvolutionKernels.Gradients {
-            ConvolutionKernels.backward(input: input, weight: weight, outputGradient: outputGradient, stride: stride,
-                                        padding: padding)
+            ConvolutionKernels.backward(
+                input: input, weight: weight, outputGradient: outputGradient, stride: stride,
+                padding: padding)
         }
     }
 
@@ -92,8 +96,10 @@ public enum KernelFigures {
             stride = layer.stride
             padding = layer.padding
             forwardGEMM = GEMMShape(m: patch, n: n * positions, k: layer.inputChannels, transposeA: true)
-            backwardGEMMs = [GEMMShape(m: layer.inputChannels, n: patch, k: n * positions, transposeB: true),
-                             GEMMShape(m: layer.inputChannels, n: n * positions, k: patch)]
+            backwardGEMMs = [
+                GEMMShape(m: layer.inputChannels, n: patch, k: n * positions, transposeB: true),
+                GEMMShape(m: layer.inputChannels, n: n * positions, k: patch)
+            ]
         }
 
         func forward() -> Tensor {
@@ -101,14 +107,17 @@ public enum KernelFigures {
         }
 
         func backward() -> ConvolutionKernels.Gradients {
-            ConvolutionKernels.transposedBackward(input: input, weight: weight, outputGradient: outputGradient, stride: stride,
-                                                  padding: padding)
+            ConvolutionKernels.transposedBackward(
+                input: input, weight: weight, outputGradient: outputGradient, stride: stride,
+                padding: padding)
         }
     }
 
     /// The transposed convolutions of `decoder` (in order) when it reads `[batchSize] + codeShape`.
-    public static func transposedConvolutionCases(decoder: Sequential, codeShape: [Int], batchSize: Int,
-                                                  seed: UInt64 = 2) -> [TransposedConvolutionCase] {
+    public static func transposedConvolutionCases(
+        decoder: Sequential, codeShape: [Int], batchSize: Int,
+        seed: UInt64 = 2
+    ) -> [TransposedConvolutionCase] {
         var generator = SeededGenerator(seed: seed)
         var x = Tensor.zeros([batchSize] + codeShape)
         var cases: [TransposedConvolutionCase] = []
@@ -123,10 +132,14 @@ public enum KernelFigures {
     }
 
     /// Efficiency of the transposed convolutions' forward or backward passes (see `convolutionEfficiency`).
-    public static func transposedConvolutionEfficiency(_ cases: [TransposedConvolutionCase], backward: Bool, warmup: Int,
-                                                       repetitions: Int) -> [Double] {
-        efficiency(shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
-                   repetitions: repetitions) {
+    public static func transposedConvolutionEfficiency(
+        _ cases: [TransposedConvolutionCase], backward: Bool, warmup: Int,
+        repetitions: Int
+    ) -> [Double] {
+        efficiency(
+            shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
+            repetitions: repetitions
+        ) {
             for c in cases { if backward { _ = c.backward() } else { _ = c.forward() } }
         }
     }
@@ -147,8 +160,10 @@ public enum KernelFigures {
     /// repetition: the time raw `cblas_sgemm` takes on the same GEMM shapes divided by the time the
     /// convolutions take (= their GFLOP/s over raw sgemm's GFLOP/s on those shapes).
     public static func convolutionEfficiency(_ cases: [ConvolutionCase], backward: Bool, warmup: Int, repetitions: Int) -> [Double] {
-        efficiency(shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
-                   repetitions: repetitions) {
+        efficiency(
+            shapes: cases.flatMap { backward ? $0.backwardGEMMs : [$0.forwardGEMM] }, warmup: warmup,
+            repetitions: repetitions
+        ) {
             for c in cases { if backward { _ = c.backward() } else { _ = c.forward() } }
         }
     }

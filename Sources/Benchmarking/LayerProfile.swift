@@ -29,9 +29,11 @@ public struct LayerProfile {
     /// Markdown table: layer, pass, MFLOP, ms, GFLOP/s, share of the step, % of `peakGFLOPS`.
     public func markdown(peakGFLOPS: Double) -> String {
         let total = rows.reduce(0) { $0 + $1.seconds }
-        var lines = ["\(title): \(String(format: "%.1f", stepSeconds * 1e3)) ms per step (rows sum to "
-                     + "\(String(format: "%.1f", total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s", "",
-                     "| layer | pass | MFLOP | ms | GFLOP/s | share of step | % of peak |", "|---|---|---:|---:|---:|---:|---:|"]
+        var lines = [
+            "\(title): \(String(format: "%.1f", stepSeconds * 1e3)) ms per step (rows sum to "
+                + "\(String(format: "%.1f", total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s", "",
+            "| layer | pass | MFLOP | ms | GFLOP/s | share of step | % of peak |", "|---|---|---:|---:|---:|---:|---:|"
+        ]
         func row(_ name: String, _ pass: String, _ flops: Double, _ seconds: Double) -> String {
             let rate = flops / max(seconds, 1e-12) / 1e9
             return "| \(name) | \(pass) | \(flops > 0 ? String(format: "%.0f", flops / 1e6) : "-") | "
@@ -112,8 +114,10 @@ public enum LayerProfiler {
     }
 
     /// Collects `repetitions` samples of `body` after `warmup` and makes the table from the medians.
-    static func profile(title: String, layers: [NamedLayer], warmup: Int, repetitions: Int,
-                        stageNames: [String], _ body: () throws -> (Sample, [Trace])) rethrows -> LayerProfile {
+    static func profile(
+        title: String, layers: [NamedLayer], warmup: Int, repetitions: Int,
+        stageNames: [String], _ body: () throws -> (Sample, [Trace])
+    ) rethrows -> LayerProfile {
         for _ in 0..<warmup { _ = try body() }
         var samples: [Sample] = []
         var traces: [Trace] = []
@@ -125,12 +129,16 @@ public enum LayerProfiler {
         func median(_ values: [Double]) -> Double { Figure(key: "", label: "", unit: "", samples: values).median }
         var rows: [LayerProfile.Row] = []
         for (i, layer) in layers.enumerated() {
-            rows.append(.init(name: layer.name, pass: "forward", flops: traces[i].forwardFlops,
-                              seconds: median(samples.map { $0.forward[i] })))
+            rows.append(
+                .init(
+                    name: layer.name, pass: "forward", flops: traces[i].forwardFlops,
+                    seconds: median(samples.map { $0.forward[i] })))
         }
         for (i, layer) in layers.enumerated().reversed() where !traces[i].nodes.isEmpty {
-            rows.append(.init(name: layer.name, pass: "backward", flops: traces[i].backwardFlops,
-                              seconds: median(samples.map { $0.backward[i] })))
+            rows.append(
+                .init(
+                    name: layer.name, pass: "backward", flops: traces[i].backwardFlops,
+                    seconds: median(samples.map { $0.backward[i] })))
         }
         for stage in stageNames {
             rows.append(.init(name: stage, pass: "", flops: 0, seconds: median(samples.map { $0.stages[stage] ?? 0 })))
@@ -158,8 +166,10 @@ public enum LayerProfiler {
         let layers = encoder + classifier + decoder
         let optimizer = try Adam(learningRate: settings.learningRate)
         let stages = ["loss (cross-entropy + reconstruction), forward", "loss, backward", "Adam update"]
-        return profile(title: "Joint training step (batch \(work.batchSize))", layers: layers, warmup: warmup,
-                           repetitions: repetitions, stageNames: stages) {
+        return profile(
+            title: "Joint training step (batch \(work.batchSize))", layers: layers, warmup: warmup,
+            repetitions: repetitions, stageNames: stages
+        ) {
             var sample = Sample()
             let stepStarted = Stopwatch.now
             let tape = Tape()
@@ -187,14 +197,18 @@ public enum LayerProfiler {
     /// One PGD step as `ProjectedGradientDescent` takes it: F(E(x)) on a tape that records no parameters,
     /// the per-image cross-entropy, the gradient with respect to the images, and the signed step with
     /// the projection onto the eps-ball and [0, 1].
-    public static func attackStep(_ work: ModelWorkloads, epsilon: Float = 0.3, stepSize: Float = 0.01, warmup: Int = 1,
-                                  repetitions: Int = 5) -> LayerProfile {
+    public static func attackStep(
+        _ work: ModelWorkloads, epsilon: Float = 0.3, stepSize: Float = 0.01, warmup: Int = 1,
+        repetitions: Int = 5
+    ) -> LayerProfile {
         let network = work.network
         let layers = named("E", network.features) + named("F", network.classifier)
         let stages = ["loss (cross-entropy), forward", "loss, backward", "signed step + projection"]
         let images = work.batch.images
-        return profile(title: "PGD step (batch \(work.batchSize), L-inf)", layers: layers, warmup: warmup, repetitions: repetitions,
-                       stageNames: stages) {
+        return profile(
+            title: "PGD step (batch \(work.batchSize), L-inf)", layers: layers, warmup: warmup, repetitions: repetitions,
+            stageNames: stages
+        ) {
             var sample = Sample()
             let stepStarted = Stopwatch.now
             let tape = Tape(recordsParameters: false)
@@ -229,4 +243,3 @@ public enum LayerProfiler {
             + "best of 5: \(String(format: "%.0f", peak)) GFLOP/s."
     }
 }
-

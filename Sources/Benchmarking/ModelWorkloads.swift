@@ -31,8 +31,9 @@ public final class ModelWorkloads {
     /// Seeded synthetic images in [0, 1] with labels `i mod classCount`.
     public static func syntheticImages(count: Int, shape: [Int], classCount: Int = 10, seed: UInt64) -> LabeledImages {
         var generator = SeededGenerator(seed: seed)
-        return LabeledImages(images: Tensor.uniform([count] + shape, using: &generator),
-                             labels: (0..<count).map { $0 % classCount }, classCount: classCount)
+        return LabeledImages(
+            images: Tensor.uniform([count] + shape, using: &generator),
+            labels: (0..<count).map { $0 % classCount }, classCount: classCount)
     }
 
     /// Builds the networks (seeded), a batch and its residuals.
@@ -86,8 +87,9 @@ public final class ModelWorkloads {
     /// CW-L2 with one binary-search step of `iterations` Adam iterations (lr 5e-3, c 1e-2,
     /// kappa 0) and no early abort, so that every run does the same work.
     public static func carliniWagner(iterations: Int) throws -> CarliniWagnerL2 {
-        try CarliniWagnerL2(learningRate: 5e-3, binarySearchSteps: 1, maxIterations: iterations, initialConstant: 1e-2,
-                            confidence: 0, abortEarly: false)
+        try CarliniWagnerL2(
+            learningRate: 5e-3, binarySearchSteps: 1, maxIterations: iterations, initialConstant: 1e-2,
+            confidence: 0, abortEarly: false)
     }
 
     /// A whole training run for the memory figure: `epochs` epochs of joint training on

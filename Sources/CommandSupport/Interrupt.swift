@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Catches SIGINT so that long runs stop cleanly at the next safe point.

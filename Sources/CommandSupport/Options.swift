@@ -78,18 +78,25 @@ public struct DataOptions: ParsableArguments {
 
     /// Loads the splits (seeded validation hold-out).
     public func load(seed: UInt64) throws -> DatasetSplits {
-        try DatasetLoader.load(dataset, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) },
-                               validationFraction: validationFraction, seed: seed, limit: limit)
+        try DatasetLoader.load(
+            dataset, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) },
+            validationFraction: validationFraction, seed: seed, limit: limit)
     }
 }
 
 /// The training settings shared by the tools that train (dafar-train, dafar-detector): how long, in
 /// what steps, how fast, from which seed. Each tool adds its own (optimizer, architecture, score...).
 public struct TrainingOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Training epochs (default: dafar-train 30 for fewer than 10000 training images, as MNIST-5k, else 15; dafar-detector 30).")
+    @Option(
+        parsing: .unconditional,
+        help: "Training epochs (default: dafar-train 30 for fewer than 10000 training images, as MNIST-5k, else 15; dafar-detector 30).")
     public var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Examples per training step (images for dafar-train, clean residuals for dafar-detector); under mpirun or srun the global batch, split evenly across the ranks.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Examples per training step (images for dafar-train, clean residuals for dafar-detector); under mpirun or srun the global batch, split evenly across the ranks."
+    )
     public var batchSize = 64
 
     @Option(parsing: .unconditional, help: "Learning rate (the optimizer's step size).")
@@ -102,9 +109,12 @@ public struct TrainingOptions: ParsableArguments {
 
     public func validate() throws {
         if let epochs, epochs < 1 || epochs > 100_000 {
-            throw ValidationError(epochs < 1 ? "--epochs must be at least 1, got \(epochs)" : "--epochs must be at most 100000, got \(epochs)")
+            throw ValidationError(
+                epochs < 1 ? "--epochs must be at least 1, got \(epochs)" : "--epochs must be at most 100000, got \(epochs)")
         }
-        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        guard batchSize >= 1 && batchSize <= 65536 else {
+            throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)")
+        }
         guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
             throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
         }
@@ -113,7 +123,11 @@ public struct TrainingOptions: ParsableArguments {
 
 /// Threading and output-verbosity options shared by every command.
 public struct RuntimeOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Worker threads; every GEMM and convolution is split across them (OpenBLAS itself runs single-threaded). Default: all cores. Use 1 for bit-identical reruns.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Worker threads; every GEMM and convolution is split across them (OpenBLAS itself runs single-threaded). Default: all cores. Use 1 for bit-identical reruns."
+    )
     public var threads: Int?
 
     @Flag(help: "Print only the final results (no progress bar).")

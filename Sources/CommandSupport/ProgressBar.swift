@@ -1,7 +1,7 @@
 import Evaluation
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A progress bar on standard error: redrawn in place on a terminal, plain lines

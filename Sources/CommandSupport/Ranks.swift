@@ -12,8 +12,10 @@ import ToolkitCore
 /// rank's sysexits status, so the whole job exits with one line and one status. With a
 /// `SingleProcessCommunicator` this is `reportingErrors(hint:body)`; `hint` adds option names to a
 /// library error's line, as in `reportingErrors`.
-public func agreeingOnErrors(_ world: any Communicator, hint: (ToolkitError) -> String? = { _ in nil },
-                             _ body: () throws -> Void) throws {
+public func agreeingOnErrors(
+    _ world: any Communicator, hint: (ToolkitError) -> String? = { _ in nil },
+    _ body: () throws -> Void
+) throws {
     var caught: Error?
     do { try body() } catch { caught = error }
     let statuses = world.statuses(caught.map(exitStatus(of:)) ?? 0)

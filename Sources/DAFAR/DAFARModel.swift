@@ -48,10 +48,14 @@ public final class DAFARModel: Sendable {
             let archive = try SafetensorsArchive(contentsOf: detectorURL)
             let loaded = try AnomalyDetector(archive: archive, file: detectorURL.path)
             guard archive.metadata["model_sha256"] == hash else {
-                throw ModelFileError("\(detectorURL.path) was trained for another model (model hash \(archive.metadata["model_sha256"]?.prefix(12) ?? "none")..., this model is \(hash.prefix(12))...); train a detector for it with dafar-detector")
+                throw ModelFileError(
+                    "\(detectorURL.path) was trained for another model (model hash \(archive.metadata["model_sha256"]?.prefix(12) ?? "none")..., this model is \(hash.prefix(12))...); train a detector for it with dafar-detector"
+                )
             }
             guard loaded.inputSize == network.architecture.inputShape.elementCount else {
-                throw ModelFileError("\(detectorURL.path) reads residuals of \(loaded.inputSize) values but the model's images have \(network.architecture.inputShape.elementCount)")
+                throw ModelFileError(
+                    "\(detectorURL.path) reads residuals of \(loaded.inputSize) values but the model's images have \(network.architecture.inputShape.elementCount)"
+                )
             }
             guard loaded.calibration != nil else { throw ModelFileError("\(detectorURL.path) has no threshold; it was not calibrated") }
             detector = loaded
@@ -66,8 +70,9 @@ public final class DAFARModel: Sendable {
     public var threshold: Float? { detector?.calibration?.active }
 
     func checkShape(_ images: Tensor) {
-        precondition(images.rank == 4 && Array(images.shape.dropFirst()) == inputShape,
-                     "images of shape \(images.shape) do not fit a model for \(inputShape) images")
+        precondition(
+            images.rank == 4 && Array(images.shape.dropFirst()) == inputShape,
+            "images of shape \(images.shape) do not fit a model for \(inputShape) images")
     }
 
     /// Logits F(E(x)), `[N, K]`.

@@ -30,7 +30,8 @@ final class DataParallelStep {
     /// `body(tape, part)` returns the mean loss over the part and this rank's statistics (the same
     /// count on every rank); its loss is scaled by `part.count / count` here.
     func gradients(count: Int, statistics: Int, _ body: (Tape, Range<Int>) -> (loss: Variable, statistics: [Float]))
-        -> (gradients: Gradients, statistics: [Float]) {
+        -> (gradients: Gradients, statistics: [Float])
+    {
         let part = self.part(of: count)
         var local = [Tensor?](repeating: nil, count: parameters.count)
         var values = [Float](repeating: 0, count: statistics)

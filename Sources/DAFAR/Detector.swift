@@ -38,7 +38,9 @@ public final class AnomalyDetector: @unchecked Sendable {
         /// `mean + z * std`.
         public var alpha: Float { statistics.threshold(z: z) }
 
-        public init(statisticsSource: String, statistics: ScoreStatistics, z: Float, thresholdsAtRate: [Double: Float], active: Float? = nil) {
+        public init(
+            statisticsSource: String, statistics: ScoreStatistics, z: Float, thresholdsAtRate: [Double: Float], active: Float? = nil
+        ) {
             self.statisticsSource = statisticsSource
             self.statistics = statistics
             self.z = z

@@ -24,9 +24,11 @@ public struct DetectorTrainingSettings: Sendable {
     public init() {}
 
     public var metadata: [String: String] {
-        ["detector_epochs": String(epochs), "detector_batch_size": String(batchSize),
-         "detector_learning_rate": String(learningRate), "detector_objective": objective.rawValue,
-         "detector_seed": String(seed)]
+        [
+            "detector_epochs": String(epochs), "detector_batch_size": String(batchSize),
+            "detector_learning_rate": String(learningRate), "detector_objective": objective.rawValue,
+            "detector_seed": String(seed)
+        ]
     }
 }
 
@@ -51,9 +53,11 @@ public enum DetectorTraining {
     /// Data-parallel over the ranks of `communicator` (see `DataParallelStep`): every rank holds all
     /// residuals and the same shuffle, computes its part of each batch, and the gradients are summed by
     /// one all-reduce per step; at each epoch's end the ranks check that their weights agree.
-    public static func train(_ detector: AnomalyDetector, residuals: Tensor, settings: DetectorTrainingSettings,
-                             communicator: any Communicator = SingleProcessCommunicator(),
-                             onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }) throws {
+    public static func train(
+        _ detector: AnomalyDetector, residuals: Tensor, settings: DetectorTrainingSettings,
+        communicator: any Communicator = SingleProcessCommunicator(),
+        onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }
+    ) throws {
         let optimizer = try Adam(learningRate: settings.learningRate)
         let parallel = communicator.size > 1 ? DataParallelStep(world: communicator, parameters: detector.namedParameters) : nil
         var generator: SeededGenerator? = SeededGenerator(seed: settings.seed &+ 0xC0FFEE)
@@ -66,7 +70,8 @@ public enum DetectorTraining {
                 let loss: Float
                 if let parallel {
                     let (gradients, totals) = parallel.gradients(count: batch.count, statistics: 1) { tape, part in
-                        let loss = detector.loss(residual: tape.constant(residuals.gather(Array(batch[part]))), objective: settings.objective)
+                        let loss = detector.loss(
+                            residual: tape.constant(residuals.gather(Array(batch[part]))), objective: settings.objective)
                         return (loss, [loss.value.storage[0] * Float(part.count)])
                     }
                     loss = totals[0] / Float(batch.count)
@@ -86,8 +91,10 @@ public enum DetectorTraining {
     /// One optimisation step of Eq. 6 on a batch of residuals `[N, C, H, W]`; returns the
     /// batch loss. A non-finite loss leaves the weights unchanged.
     @discardableResult
-    public static func trainStep(_ detector: AnomalyDetector, residuals: Tensor, objective: ReconstructionNorm,
-                                 optimizer: Optimizer) -> Float {
+    public static func trainStep(
+        _ detector: AnomalyDetector, residuals: Tensor, objective: ReconstructionNorm,
+        optimizer: Optimizer
+    ) -> Float {
         let tape = Tape()
         let loss = detector.loss(residual: tape.constant(residuals), objective: objective)
         let value = loss.value.storage[0]
@@ -97,12 +104,15 @@ public enum DetectorTraining {
 
     /// Sets the detector's calibration: statistics from `statisticsScores`, alpha = mean + z * std,
     /// and thresholds at 1 % and 5 % false positives on `validationScores`.
-    public static func calibrate(_ detector: AnomalyDetector, statisticsScores: [Float], source: String,
-                                 validationScores: [Float], z: Float) {
+    public static func calibrate(
+        _ detector: AnomalyDetector, statisticsScores: [Float], source: String,
+        validationScores: [Float], z: Float
+    ) {
         var rates: [Double: Float] = [:]
         for rate in [0.01, 0.05] { rates[rate] = Threshold.atFalsePositiveRate(rate, scores: validationScores) }
-        detector.calibration = AnomalyDetector.Calibration(statisticsSource: source, statistics: ScoreStatistics(statisticsScores),
-                                                           z: z, thresholdsAtRate: rates)
+        detector.calibration = AnomalyDetector.Calibration(
+            statisticsSource: source, statistics: ScoreStatistics(statisticsScores),
+            z: z, thresholdsAtRate: rates)
     }
 
     /// Each component's share of the false-positive budget in the fused score: 2.5 %, half of the
@@ -112,15 +122,18 @@ public enum DetectorTraining {
     /// The score definition of `kind` for a trained `detector`; the fused score's scales come from
     /// the clean `validation` images `[N, C, H, W]` (never from attacks). Throws when the decision
     /// score is constant on them (a network whose reconstructions never move its decision).
-    public static func fitScore(_ kind: ScoreKind, temperature: Float, network: JointNetwork, detector: AnomalyDetector,
-                                validation: Tensor) throws -> FeedbackScore {
+    public static func fitScore(
+        _ kind: ScoreKind, temperature: Float, network: JointNetwork, detector: AnomalyDetector,
+        validation: Tensor
+    ) throws -> FeedbackScore {
         switch kind {
         case .residual: return .residual
         case .decision: return FeedbackScore(kind: .decision, temperature: temperature)
         case .fused:
             let parts = network.feedbackScores(validation, detector: detector, temperature: temperature)
             guard parts.decision.contains(where: { $0 > 0 }) else {
-                throw ModelFileError("the decision score is 0 on every validation image, so it cannot be fused; score with the residual alone")
+                throw ModelFileError(
+                    "the decision score is 0 on every validation image, so it cannot be fused; score with the residual alone")
             }
             return .fused(temperature: temperature, share: fusedShare, residualScores: parts.residual, decisionScores: parts.decision)
         }

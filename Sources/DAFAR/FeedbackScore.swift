@@ -37,11 +37,14 @@ public struct FeedbackScore: Equatable, Sendable, CustomStringConvertible {
     public static let residual = FeedbackScore(kind: .residual)
 
     /// A score of `kind`; the scales matter for `.fused` only.
-    public init(kind: ScoreKind, temperature: Float = FeedbackScore.defaultTemperature, residualScale: Float = 1,
-                decisionScale: Float = 1) {
+    public init(
+        kind: ScoreKind, temperature: Float = FeedbackScore.defaultTemperature, residualScale: Float = 1,
+        decisionScale: Float = 1
+    ) {
         precondition(temperature > 0 && temperature.isFinite, "the decision temperature must be positive, got \(temperature)")
-        precondition(residualScale > 0 && decisionScale > 0 && residualScale.isFinite && decisionScale.isFinite,
-                     "the fused score's scales must be positive, got \(residualScale) and \(decisionScale)")
+        precondition(
+            residualScale > 0 && decisionScale > 0 && residualScale.isFinite && decisionScale.isFinite,
+            "the fused score's scales must be positive, got \(residualScale) and \(decisionScale)")
         self.kind = kind
         self.temperature = temperature
         self.residualScale = residualScale
@@ -63,8 +66,9 @@ public struct FeedbackScore: Equatable, Sendable, CustomStringConvertible {
     /// float so that a constant score does not divide by zero.
     public static func fused(temperature: Float, share: Double, residualScores: [Float], decisionScores: [Float]) -> FeedbackScore {
         let scale = { (scores: [Float]) in max(Threshold.atFalsePositiveRate(share, scores: scores), .leastNormalMagnitude) }
-        return FeedbackScore(kind: .fused, temperature: temperature, residualScale: scale(residualScores),
-                             decisionScale: scale(decisionScores))
+        return FeedbackScore(
+            kind: .fused, temperature: temperature, residualScale: scale(residualScores),
+            decisionScale: scale(decisionScores))
     }
 
     /// The fused score from its two components (any shape, element-wise).
@@ -103,14 +107,17 @@ extension JointNetwork {
     public func feedbackScores(_ x: Variable, detector: AnomalyDetector?, temperature: Float) -> FeedbackScoreComponents {
         let outputs = self(x)
         let decision = jensenShannonDivergencePerSample(outputs.logits, logits(outputs.reconstruction), temperature: temperature)
-        return FeedbackScoreComponents(logits: outputs.logits, residual: detector.map { $0.score(residual: x - outputs.reconstruction) },
-                                       decision: decision)
+        return FeedbackScoreComponents(
+            logits: outputs.logits, residual: detector.map { $0.score(residual: x - outputs.reconstruction) },
+            decision: decision)
     }
 
     /// F(E(x)) and the score `definition` of `x` `[N, C, H, W]` (`[N, K]`, `[N]`), from one pass of E
     /// over x (and one over D(E(x)) for the decision and fused kinds), recorded on x's tape. The
     /// residual and fused kinds need the detector C.
-    public func logitsAndScore(_ x: Variable, _ definition: FeedbackScore, detector: AnomalyDetector?) -> (logits: Variable, score: Variable) {
+    public func logitsAndScore(_ x: Variable, _ definition: FeedbackScore, detector: AnomalyDetector?) -> (
+        logits: Variable, score: Variable
+    ) {
         switch definition.kind {
         case .residual:
             guard let detector else { preconditionFailure("the residual score needs the detector C") }

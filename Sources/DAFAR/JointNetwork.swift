@@ -50,8 +50,9 @@ public final class JointNetwork: Sendable {
         classifier = architecture.makeClassifier(classCount: classCount, using: &generator)
         let feedback = feedbackLayer ?? features.layers.count
         self.feedbackLayer = feedback
-        decoder = makeMirrorDecoder(features: features, feedbackLayer: feedback, inputShape: architecture.inputShape,
-                                    using: &generator)
+        decoder = makeMirrorDecoder(
+            features: features, feedbackLayer: feedback, inputShape: architecture.inputShape,
+            using: &generator)
     }
 
     /// Starts D's output at the mean image intensity: the last transposed convolution's
@@ -71,10 +72,12 @@ public final class JointNetwork: Sendable {
             for i in 0..<p.count { sums[(i / plane) % channels] += Double(p[i]) }
         }
         let perChannel = Double(max(1, images.batchSize * plane))
-        last.bias.value = Tensor(shape: [channels], storage: sums.map { sum in
-            let mean = min(max(sum / perChannel, 0.01), 0.99)
-            return Float(log(mean / (1 - mean)))
-        })
+        last.bias.value = Tensor(
+            shape: [channels],
+            storage: sums.map { sum in
+                let mean = min(max(sum / perChannel, 0.01), 0.99)
+                return Float(log(mean / (1 - mean)))
+            })
         last.weight.value = last.weight.value.map { $0 * weightScale }
     }
 

@@ -32,13 +32,16 @@ public struct JointTrainingSettings: Sendable {
 
     /// The settings as metadata strings.
     public var metadata: [String: String] {
-        ["epochs": String(epochs), "batch_size": String(batchSize), "learning_rate": String(learningRate),
-         "optimizer": optimizer.rawValue, "momentum": String(momentum),
-         "learning_rate_schedule": learningRateSchedule.rawValue, "warmup_epochs": String(warmupEpochs), "augmentation": augmentation.summary,
-         "weight_decay": String(weightDecay),
-         "reconstruction_weight": String(reconstructionWeight), "reconstruction_norm": reconstructionNorm.rawValue,
-         "seed": String(seed),
-         "loss": "cross_entropy + reconstruction_weight * mean_over_batch(\(reconstructionNorm.rawValue)(x - D(E(x))))"]
+        [
+            "epochs": String(epochs), "batch_size": String(batchSize), "learning_rate": String(learningRate),
+            "optimizer": optimizer.rawValue, "momentum": String(momentum),
+            "learning_rate_schedule": learningRateSchedule.rawValue, "warmup_epochs": String(warmupEpochs),
+            "augmentation": augmentation.summary,
+            "weight_decay": String(weightDecay),
+            "reconstruction_weight": String(reconstructionWeight), "reconstruction_norm": reconstructionNorm.rawValue,
+            "seed": String(seed),
+            "loss": "cross_entropy + reconstruction_weight * mean_over_batch(\(reconstructionNorm.rawValue)(x - D(E(x))))"
+        ]
     }
 }
 
@@ -82,14 +85,17 @@ public final class JointTrainer {
     public private(set) var runningLoss = 0.0, runningCorrect = 0, runningSeen = 0, runningReconstruction = 0.0
 
     /// A trainer for a freshly initialised network.
-    public init(network: JointNetwork, settings: JointTrainingSettings,
-                communicator: any Communicator = SingleProcessCommunicator()) throws {
+    public init(
+        network: JointNetwork, settings: JointTrainingSettings,
+        communicator: any Communicator = SingleProcessCommunicator()
+    ) throws {
         self.network = network
         self.settings = settings
         self.communicator = communicator
         parallel = DataParallelStep(world: communicator, parameters: network.namedParameters)
-        optimizer = try makeOptimizer(settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum,
-                                      weightDecay: settings.weightDecay)
+        optimizer = try makeOptimizer(
+            settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum,
+            weightDecay: settings.weightDecay)
         epochGenerator = SeededGenerator(seed: settings.seed &+ 0x5EED)
     }
 
@@ -105,7 +111,9 @@ public final class JointTrainer {
     /// Runs steps until the epoch ends or `shouldStop` returns true; returns true when the epoch completed.
     /// `onStep` is called after every step. On several ranks `shouldStop` travels with the step's
     /// all-reduce, and every rank stops after the step in which any rank asked to.
-    public func runEpoch(on data: LabeledImages, shouldStop: () -> Bool = { false }, onStep: (JointTrainer) -> Void = { _ in }) throws -> Bool {
+    public func runEpoch(on data: LabeledImages, shouldStop: () -> Bool = { false }, onStep: (JointTrainer) -> Void = { _ in }) throws
+        -> Bool
+    {
         let batches = epochBatches(data)
         let distributed = communicator.size > 1
         while step < batches.count {
@@ -235,11 +243,13 @@ public enum Inference {
     /// On several ranks each evaluates a contiguous shard of whole inference batches and rank 0 adds
     /// the per-batch results in batch order (then broadcasts them), so every rank returns what one
     /// process computes from the same weights.
-    public static func evaluate(_ network: JointNetwork, on data: LabeledImages,
-                                communicator: any Communicator = SingleProcessCommunicator()) -> (accuracy: Double, reconstructionL2: Double) {
+    public static func evaluate(
+        _ network: JointNetwork, on data: LabeledImages,
+        communicator: any Communicator = SingleProcessCommunicator()
+    ) -> (accuracy: Double, reconstructionL2: Double) {
         let plan = ShardPlan(count: data.count, batchSize: Tensor.defaultInferenceBatchSize, shards: communicator.size)
         let shard = plan.range(of: communicator.rank)
-        var perBatch: [Double] = []   // (correct, distance) per batch of this rank's shard
+        var perBatch: [Double] = []  // (correct, distance) per batch of this rank's shard
         for range in data.images.batchRanges() where shard.contains(range.lowerBound) {
             let start = range.lowerBound, batch = data.images.slice(range)
             let outputs = network(Variable(batch))

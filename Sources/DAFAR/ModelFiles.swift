@@ -70,7 +70,7 @@ extension JointNetwork {
             "feedback_layer": String(feedbackLayer),
             "input_shape": architecture.inputShape.map(String.init).joined(separator: ","),
             "decoder": "mirror (nearest upsampling for pools, transposed convolutions, sigmoid output)",
-            "layers": jsonString(layerSummary),
+            "layers": jsonString(layerSummary)
         ]) { _, new in new }
         return archive
     }
@@ -78,7 +78,8 @@ extension JointNetwork {
     /// Rebuilds a network from an archive written by `archive(metadata:)`.
     public convenience init(archive: SafetensorsArchive, file: String = "model file") throws {
         guard archive.metadata["format"] == "dafar-model" else {
-            throw ModelFileError("\(file) is not a DAFAR model (its metadata 'format' is \(archive.metadata["format"].map { "'\($0)'" } ?? "missing"))")
+            throw ModelFileError(
+                "\(file) is not a DAFAR model (its metadata 'format' is \(archive.metadata["format"].map { "'\($0)'" } ?? "missing"))")
         }
         guard let architecture = Architecture(rawValue: try archive.required("architecture", in: file)) else {
             throw ModelFileError("\(file): unknown architecture '\(archive.metadata["architecture"]!)'")
@@ -87,7 +88,9 @@ extension JointNetwork {
         let feedback = try archive.requiredInt("feedback_layer", in: file)
         guard classCount >= 2 && classCount <= 1000 else { throw ModelFileError("\(file): class count \(classCount) is out of range") }
         let layerCount = architecture == .mnist ? 10 : 14
-        guard feedback >= 1 && feedback <= layerCount else { throw ModelFileError("\(file): feedback layer \(feedback) is out of range 1...\(layerCount)") }
+        guard feedback >= 1 && feedback <= layerCount else {
+            throw ModelFileError("\(file): feedback layer \(feedback) is out of range 1...\(layerCount)")
+        }
         self.init(architecture: architecture, classCount: classCount, feedbackLayer: feedback, seed: 0)
         try archive.load(into: namedParameters, prefix: "")
         try checkFinite(namedParameters, file: file)
@@ -114,7 +117,7 @@ extension AnomalyDetector {
             "input_size": String(inputSize),
             "hidden_sizes": hiddenSizes.map(String.init).joined(separator: ","),
             "score_norm": norm.rawValue,
-            "layers": network.summary,
+            "layers": network.summary
         ]) { _, new in new }
         if scoreDefinition.kind != .residual {  // residual files stay as they were before score kinds existed
             metadata["score_kind"] = scoreDefinition.kind.rawValue
@@ -149,7 +152,8 @@ extension AnomalyDetector {
     /// Rebuilds a detector from an archive written by `archive(modelHash:metadata:)`.
     public convenience init(archive: SafetensorsArchive, file: String = "detector file") throws {
         guard archive.metadata["format"] == "dafar-detector" else {
-            throw ModelFileError("\(file) is not a DAFAR detector (its metadata 'format' is \(archive.metadata["format"].map { "'\($0)'" } ?? "missing"))")
+            throw ModelFileError(
+                "\(file) is not a DAFAR detector (its metadata 'format' is \(archive.metadata["format"].map { "'\($0)'" } ?? "missing"))")
         }
         let inputSize = try archive.requiredInt("input_size", in: file)
         let hidden = try archive.required("hidden_sizes", in: file).split(separator: ",").compactMap { Int($0) }
@@ -172,23 +176,26 @@ extension AnomalyDetector {
         let stored = archive.tensors.filter { $0.key.hasPrefix("detector.") }.reduce(0) { $0 + $1.value.count }
         guard !overflow && weightCount <= stored else {
             let layers = hidden.count <= 8 ? "hidden sizes \(hidden)" : "\(hidden.count) hidden layers"
-            throw ModelFileError("\(file): input size \(inputSize) and \(layers) need more weights than the file's \(stored); the file is corrupt")
+            throw ModelFileError(
+                "\(file): input size \(inputSize) and \(layers) need more weights than the file's \(stored); the file is corrupt")
         }
         self.init(inputSize: inputSize, hiddenSizes: hidden, norm: norm, seed: 0)
         try archive.load(into: namedParameters, prefix: "")
         try checkFinite(namedParameters, file: file)
         scoreDefinition = try Self.scoreDefinition(archive, file: file)
         if archive.metadata["score_mean"] != nil {
-            let statistics = ScoreStatistics(mean: try archive.requiredFloat("score_mean", in: file),
-                                             standardDeviation: try archive.requiredFloat("score_std", in: file),
-                                             count: try archive.requiredInt("score_count", in: file))
+            let statistics = ScoreStatistics(
+                mean: try archive.requiredFloat("score_mean", in: file),
+                standardDeviation: try archive.requiredFloat("score_std", in: file),
+                count: try archive.requiredInt("score_count", in: file))
             var rates: [Double: Float] = [:]
             for rate in [0.01, 0.05] {
                 if let value = archive.metadata["threshold_fpr_\(Self.rateKey(rate))"].flatMap(Float.init) { rates[rate] = value }
             }
-            calibration = Calibration(statisticsSource: archive.metadata["statistics_source"] ?? "unknown",
-                                      statistics: statistics, z: try archive.requiredFloat("z", in: file),
-                                      thresholdsAtRate: rates, active: try archive.requiredFloat("threshold", in: file))
+            calibration = Calibration(
+                statisticsSource: archive.metadata["statistics_source"] ?? "unknown",
+                statistics: statistics, z: try archive.requiredFloat("z", in: file),
+                thresholdsAtRate: rates, active: try archive.requiredFloat("threshold", in: file))
         }
     }
 
@@ -197,7 +204,8 @@ extension AnomalyDetector {
     static func scoreDefinition(_ archive: SafetensorsArchive, file: String) throws -> FeedbackScore {
         guard let name = archive.metadata["score_kind"] else { return .residual }
         guard let kind = ScoreKind(rawValue: name) else {
-            throw ModelFileError("\(file): unknown score kind '\(name)' (expected \(ScoreKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ModelFileError(
+                "\(file): unknown score kind '\(name)' (expected \(ScoreKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         func positive(_ key: String) throws -> Float {
             let value = try archive.requiredFloat(key, in: file)
@@ -206,7 +214,8 @@ extension AnomalyDetector {
         }
         let temperature = try positive("decision_temperature")
         guard kind == .fused else { return FeedbackScore(kind: kind, temperature: temperature) }
-        return FeedbackScore(kind: kind, temperature: temperature, residualScale: try positive("fused_residual_scale"),
-                             decisionScale: try positive("fused_decision_scale"))
+        return FeedbackScore(
+            kind: kind, temperature: temperature, residualScale: try positive("fused_residual_scale"),
+            decisionScale: try positive("fused_decision_scale"))
     }
 }

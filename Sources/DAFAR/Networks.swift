@@ -46,7 +46,7 @@ public enum Architecture: String, CaseIterable, Sendable {
             return Sequential([
                 Flatten(), Dense(inputSize: 1024, outputSize: 200, using: &g), ReLU(),
                 Dense(inputSize: 200, outputSize: 200, using: &g), ReLU(),
-                Dense(inputSize: 200, outputSize: classCount, using: &g),
+                Dense(inputSize: 200, outputSize: classCount, using: &g)
             ])
         case .cifar:
             return Sequential([
@@ -55,7 +55,7 @@ public enum Architecture: String, CaseIterable, Sendable {
                 Conv2D(inputChannels: 192, outputChannels: 10, kernelSize: 1, using: &g), ReLU(),
                 Flatten(), Dense(inputSize: 10, outputSize: 200, using: &g), ReLU(),
                 Dense(inputSize: 200, outputSize: 200, using: &g), ReLU(),
-                Dense(inputSize: 200, outputSize: classCount, using: &g),
+                Dense(inputSize: 200, outputSize: classCount, using: &g)
             ])
         }
     }
@@ -65,10 +65,13 @@ public enum Architecture: String, CaseIterable, Sendable {
 /// the input shape: each convolution becomes a transposed convolution (ReLU after
 /// it, a sigmoid after the last), each max-pool a nearest upsampling to the size
 /// before the pool. D reads E(x) only (no pooling indices).
-public func makeMirrorDecoder(features: Sequential, feedbackLayer: Int, inputShape: [Int],
-                              using generator: inout SeededGenerator) -> Sequential {
-    precondition(feedbackLayer > 0 && feedbackLayer <= features.layers.count,
-                 "feedback layer \(feedbackLayer) is outside 1...\(features.layers.count)")
+public func makeMirrorDecoder(
+    features: Sequential, feedbackLayer: Int, inputShape: [Int],
+    using generator: inout SeededGenerator
+) -> Sequential {
+    precondition(
+        feedbackLayer > 0 && feedbackLayer <= features.layers.count,
+        "feedback layer \(feedbackLayer) is outside 1...\(features.layers.count)")
     // Spatial size before each layer, by running one zero image through E.
     var shapes: [[Int]] = []
     var x = Variable(Tensor.zeros([1] + inputShape))
@@ -82,9 +85,11 @@ public func makeMirrorDecoder(features: Sequential, feedbackLayer: Int, inputSha
     for (index, layer) in features.layers[0..<feedbackLayer].enumerated().reversed() {
         switch layer {
         case let conv as Conv2D:
-            layers.append(ConvTranspose2D(inputChannels: conv.outputChannels, outputChannels: conv.inputChannels,
-                                          kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding,
-                                          using: &generator))
+            layers.append(
+                ConvTranspose2D(
+                    inputChannels: conv.outputChannels, outputChannels: conv.inputChannels,
+                    kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding,
+                    using: &generator))
             convolutionsLeft -= 1
             layers.append(convolutionsLeft == 0 ? Sigmoid() : ReLU())
         case is MaxPool2D:

@@ -24,8 +24,10 @@ public struct Augmentation: Sendable, Equatable {
 
     /// A short description for metadata and logs, such as `shift 2, flip`.
     public var summary: String {
-        isIdentity ? "none" : [maxShift > 0 ? "shift \(maxShift)" : nil, horizontalFlip ? "flip" : nil]
-            .compactMap { $0 }.joined(separator: ", ")
+        isIdentity
+            ? "none"
+            : [maxShift > 0 ? "shift \(maxShift)" : nil, horizontalFlip ? "flip" : nil]
+                .compactMap { $0 }.joined(separator: ", ")
     }
 
     /// The defaults for images of shape `[C, H, W]`: shift 2 for every image, plus flips for colour images.

@@ -23,8 +23,10 @@ enum ByteDecoding {
 
     /// Reads `count` label bytes spaced `stride` apart.
     /// Returns the labels, or the index and value of the first byte `>= classCount`.
-    static func labels(_ source: UnsafePointer<UInt8>, count: Int, stride: Int = 1,
-                       classCount: Int) -> Result<[Int], LabelOutOfRange> {
+    static func labels(
+        _ source: UnsafePointer<UInt8>, count: Int, stride: Int = 1,
+        classCount: Int
+    ) -> Result<[Int], LabelOutOfRange> {
         var firstBad = -1
         let labels = [Int](unsafeUninitializedCapacity: count) { buffer, initialized in
             for i in 0..<count {

@@ -24,8 +24,10 @@ public enum CIFAR10Format {
         var counts = [Int]()
         for file in files {
             guard file.count % recordSize == 0 else {
-                throw DatasetError.badContent(file.path,
-                    "has \(file.count) bytes, not a whole number of \(recordSize)-byte CIFAR-10 records (truncated or not a CIFAR-10 batch)")
+                throw DatasetError.badContent(
+                    file.path,
+                    "has \(file.count) bytes, not a whole number of \(recordSize)-byte CIFAR-10 records (truncated or not a CIFAR-10 batch)"
+                )
             }
             counts.append(file.count / recordSize)
         }
@@ -42,14 +44,16 @@ public enum CIFAR10Format {
                     case .success(let fileLabels):
                         labels += fileLabels
                     case .failure(let bad):
-                        throw DatasetError.badContent(file.path,
+                        throw DatasetError.badContent(
+                            file.path,
                             "has label \(bad.value) in record \(bad.index), outside the class range 0...\(classCount - 1)")
                     }
                     let destination = out + record * planeSize
                     Parallel.forEachChunk(count, minimumPerChunk: 256) { range in
                         for i in range {
-                            ByteDecoding.unitFloats(base + i * recordSize + 1, count: planeSize,
-                                                    into: destination + i * planeSize)
+                            ByteDecoding.unitFloats(
+                                base + i * recordSize + 1, count: planeSize,
+                                into: destination + i * planeSize)
                         }
                     }
                 }
@@ -65,7 +69,8 @@ public enum CIFAR10Format {
         let nested = directory.appendingPathComponent(archiveFolderName)
         let direct = directory.appendingPathComponent(testFileName).path
         if !FileManager.default.fileExists(atPath: direct)
-            && FileManager.default.fileExists(atPath: nested.appendingPathComponent(testFileName).path) {
+            && FileManager.default.fileExists(atPath: nested.appendingPathComponent(testFileName).path)
+        {
             return nested
         }
         return directory
@@ -74,7 +79,8 @@ public enum CIFAR10Format {
     /// Reads `data_batch_1.bin` ... `data_batch_5.bin` as the training set and
     /// `test_batch.bin` as the test set from `directory` (or its `cifar-10-batches-bin`).
     public static func load(directory: URL, missingHint: String = "check the path")
-        throws -> (train: LabeledImages, test: LabeledImages) {
+        throws -> (train: LabeledImages, test: LabeledImages)
+    {
         let folder = batchDirectory(in: directory)
         let names = trainingFileNames + [testFileName]
         for name in names {

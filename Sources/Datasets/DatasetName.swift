@@ -38,11 +38,15 @@ public enum DatasetName: String, CaseIterable, Sendable {
         case .mnist5k, .mnist:
             return (0...9).map(String.init)
         case .fashionMNIST:
-            return ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+            return [
+                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+            ]
         case .cifar10:
-            return ["airplane", "automobile", "bird", "cat", "deer",
-                    "dog", "frog", "horse", "ship", "truck"]
+            return [
+                "airplane", "automobile", "bird", "cat", "deer",
+                "dog", "frog", "horse", "ship", "truck"
+            ]
         }
     }
 

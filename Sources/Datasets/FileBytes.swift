@@ -1,9 +1,9 @@
 import CZlib
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The whole content of a data file in one malloc'ed block, gunzipped when the
@@ -45,11 +45,14 @@ final class FileBytes {
 
     /// Reads `url`, gunzipping it when it starts with `1f 8b`.
     /// - Parameter missingHint: completes "<path> was not found; ..." when the file is absent.
-    static func read(_ url: URL, missingHint: String = "check the path",
-                     maximumSize: Int = defaultMaximumSize) throws -> FileBytes {
+    static func read(
+        _ url: URL, missingHint: String = "check the path",
+        maximumSize: Int = defaultMaximumSize
+    ) throws -> FileBytes {
         let path = url.path
         let raw = try readRaw(path, missingHint: missingHint)
-        let isGzip = raw.count >= 2 && raw.base.load(as: UInt8.self) == 0x1f
+        let isGzip =
+            raw.count >= 2 && raw.base.load(as: UInt8.self) == 0x1f
             && raw.base.load(fromByteOffset: 1, as: UInt8.self) == 0x8b
         guard isGzip else { return raw }
         let input = UnsafeRawBufferPointer(start: raw.base, count: raw.count)
@@ -105,8 +108,10 @@ final class FileBytes {
 
     /// Inflates every gzip member of `input` into a new malloc'ed block.
     /// Returns the block (to be freed by the caller) and the number of bytes written.
-    private static func gunzip(_ input: UnsafeRawBufferPointer, path: String,
-                               maximumSize: Int) throws -> (UnsafeMutableRawPointer, Int) {
+    private static func gunzip(
+        _ input: UnsafeRawBufferPointer, path: String,
+        maximumSize: Int
+    ) throws -> (UnsafeMutableRawPointer, Int) {
         guard input.count >= 18 else {
             throw DatasetError.badContent(path, "is a truncated gzip file: \(input.count) bytes cannot hold a gzip header and trailer")
         }
@@ -127,7 +132,8 @@ final class FileBytes {
             while true {
                 if produced == capacity {
                     guard capacity < maximumSize else {
-                        throw DatasetError.badContent(path, "decompresses to more than \(maximumSize) bytes, more than any supported data set")
+                        throw DatasetError.badContent(
+                            path, "decompresses to more than \(maximumSize) bytes, more than any supported data set")
                     }
                     capacity = min(capacity * 2, maximumSize)
                     guard let grown = realloc(output, capacity) else {
@@ -159,11 +165,15 @@ final class FileBytes {
                 case Z_OK, Z_BUF_ERROR:
                     // No input left while inflate still wants more: the stream was cut short.
                     if inputLeft == 0 && (status == Z_BUF_ERROR || stream.avail_out > 0) {
-                        throw DatasetError.badContent(path, "is a truncated gzip file: the compressed data ends before the gzip end marker and checksum (an incomplete download?)")
+                        throw DatasetError.badContent(
+                            path,
+                            "is a truncated gzip file: the compressed data ends before the gzip end marker and checksum (an incomplete download?)"
+                        )
                     }
                 case Z_DATA_ERROR:
                     let detail = stream.msg.map { String(cString: $0) } ?? "invalid data"
-                    let problem = detail.contains("data check") || detail.contains("length check")
+                    let problem =
+                        detail.contains("data check") || detail.contains("length check")
                         ? "fails its gzip integrity check (\(detail))" : "is a corrupt gzip file (\(detail))"
                     throw DatasetError.badContent(path, problem + " after \(produced) decompressed bytes")
                 case Z_MEM_ERROR:

@@ -6,8 +6,9 @@ public enum Gzip {
     /// `bytes` as one gzip member (zlib deflate at the default level).
     public static func compress(_ bytes: [UInt8]) -> [UInt8] {
         var stream = z_stream()
-        let initialized = deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                                        zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let initialized = deflateInit2_(
+            &stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+            zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         precondition(initialized == Z_OK, "zlib's deflateInit2 failed (\(initialized))")
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)

@@ -43,7 +43,8 @@ public enum IDXFormat {
             case .success(let labels):
                 return labels
             case .failure(let bad):
-                throw DatasetError.badContent(file.path,
+                throw DatasetError.badContent(
+                    file.path,
                     "has label \(bad.value) at position \(bad.index), outside the class range 0...\(classCount - 1)")
             }
         }
@@ -54,7 +55,8 @@ public enum IDXFormat {
         let imageTensor = try readImages(from: images)
         let labelValues = try readLabels(from: labels, classCount: classCount)
         guard imageTensor.shape[0] == labelValues.count else {
-            throw DatasetError.badContent(labels.path,
+            throw DatasetError.badContent(
+                labels.path,
                 "holds \(labelValues.count) labels but \(images.path) holds \(imageTensor.shape[0]) images")
         }
         return LabeledImages(images: imageTensor, labels: labelValues, classCount: classCount)
@@ -75,7 +77,8 @@ public enum IDXFormat {
             throw DatasetError.badContent(path, describeWrongMagic(magic, expected: expected, kind: kind))
         }
         guard bytes.count >= headerSize(rank: rank) else {
-            throw DatasetError.badContent(path,
+            throw DatasetError.badContent(
+                path,
                 "is truncated inside its \(kind) header (\(bytes.count) bytes, the header needs \(headerSize(rank: rank)))")
         }
         return (0..<rank).map { Int(ByteDecoding.bigEndianUInt32(bytes, at: 4 + 4 * $0)) }
@@ -89,14 +92,17 @@ public enum IDXFormat {
             return "is \(other) (magic \(found)) where \(kind) (magic \(wanted)) were expected"
         }
         if magic >> 16 == 0 && (magic >> 8) & 0xFF != 0x08 {
-            return "stores IDX element type 0x\(String(format: "%02X", (magic >> 8) & 0xFF)) (magic \(found)); only unsigned bytes (\(wanted)) are supported"
+            return
+                "stores IDX element type 0x\(String(format: "%02X", (magic >> 8) & 0xFF)) (magic \(found)); only unsigned bytes (\(wanted)) are supported"
         }
         return "does not start with the \(kind) magic number \(wanted) (found \(found)); it is not an \(kind) file"
     }
 
     /// The element count the extents promise, checked for overflow and against the file length.
-    private static func payloadSize(_ extents: [Int], bytes: UnsafeRawBufferPointer, path: String,
-                                    itemName: String) throws -> Int {
+    private static func payloadSize(
+        _ extents: [Int], bytes: UnsafeRawBufferPointer, path: String,
+        itemName: String
+    ) throws -> Int {
         let described = extents.map(String.init).joined(separator: " x ")
         var product = 1
         for extent in extents {
@@ -109,11 +115,13 @@ public enum IDXFormat {
         guard extents[0] > 0 else { throw DatasetError.badContent(path, "holds no \(itemName) (its header says 0)") }
         let available = bytes.count - headerSize(rank: extents.count)
         if product > available {
-            throw DatasetError.badContent(path,
+            throw DatasetError.badContent(
+                path,
                 "is truncated: its header declares \(described) \(itemName) (\(product) bytes) but only \(available) bytes follow")
         }
         if product < available {
-            throw DatasetError.badContent(path,
+            throw DatasetError.badContent(
+                path,
                 "has \(available - product) bytes more than its header's \(described) \(itemName) account for")
         }
         return product

@@ -89,8 +89,10 @@ extension LabeledImages {
     /// For a class with `n` images, `round(fraction * n)` are held out, but at most
     /// `n - 1`, so every class keeps a training image. Both parts keep the original order.
     /// - Returns: `kept` (the rest) and `heldOut`.
-    public func stratifiedSplit(heldOutFraction fraction: Double,
-                                using generator: inout SeededGenerator) -> (kept: LabeledImages, heldOut: LabeledImages) {
+    public func stratifiedSplit(
+        heldOutFraction fraction: Double,
+        using generator: inout SeededGenerator
+    ) -> (kept: LabeledImages, heldOut: LabeledImages) {
         var kept = self
         let heldOut = kept.removeStratifiedSample(fraction: fraction, using: &generator)
         return (kept, heldOut)
@@ -122,8 +124,9 @@ extension LabeledImages {
             }
         }
         storage.removeLast((count - kept.count) * item)
-        self = LabeledImages(images: Tensor(shape: shape, storage: storage), labels: kept.map { labels[$0] },
-                             classCount: classCount)
+        self = LabeledImages(
+            images: Tensor(shape: shape, storage: storage), labels: kept.map { labels[$0] },
+            classCount: classCount)
         return heldOut
     }
 }

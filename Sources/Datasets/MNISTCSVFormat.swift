@@ -27,8 +27,10 @@ public enum MNISTCSVFormat {
     /// Throws a `DatasetError` naming the file, line and column for a row with the
     /// wrong number of fields, a non-numeric or non-finite field, a pixel outside
     /// 0...255 or a label that is not an integer in `0..<classCount`.
-    public static func read(from url: URL, labelColumn: LabelColumn = .last, classCount: Int = 10,
-                            imageShape: [Int] = imageShape) throws -> LabeledImages {
+    public static func read(
+        from url: URL, labelColumn: LabelColumn = .last, classCount: Int = 10,
+        imageShape: [Int] = imageShape
+    ) throws -> LabeledImages {
         let file = try FileBytes.read(url)
         let pixelCount = imageShape.reduce(1, *)
         let columns = pixelCount + 1
@@ -55,7 +57,8 @@ public enum MNISTCSVFormat {
                 }
                 let fields = 1 + text[line].reduce(0) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
                 guard fields == columns else {
-                    throw DatasetError.badContent(file.path,
+                    throw DatasetError.badContent(
+                        file.path,
                         "line \(lineNumber) has \(fields) fields where \(columns) (a label and \(pixelCount) pixels) were expected")
                 }
                 lines.append(line)
@@ -68,10 +71,11 @@ public enum MNISTCSVFormat {
             let images = try Tensor(shape: [rowCount] + imageShape) { out in
                 try labels.withUnsafeMutableBufferPointer { labelBuffer in
                     for row in 0..<rowCount {
-                        try parseRow(text, lines[row], lineNumber: lineNumbers[row], path: file.path,
-                                     labelColumn: labelColumn, classCount: classCount,
-                                     pixels: out + row * pixelCount, pixelCount: pixelCount,
-                                     label: &labelBuffer[row])
+                        try parseRow(
+                            text, lines[row], lineNumber: lineNumbers[row], path: file.path,
+                            labelColumn: labelColumn, classCount: classCount,
+                            pixels: out + row * pixelCount, pixelCount: pixelCount,
+                            label: &labelBuffer[row])
                     }
                 }
             }
@@ -80,9 +84,11 @@ public enum MNISTCSVFormat {
     }
 
     /// Parses one data line (with exactly `pixelCount + 1` fields) into `pixels` and `label`.
-    private static func parseRow(_ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, lineNumber: Int,
-                                 path: String, labelColumn: LabelColumn, classCount: Int,
-                                 pixels: UnsafeMutablePointer<Float>, pixelCount: Int, label: inout Int) throws {
+    private static func parseRow(
+        _ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, lineNumber: Int,
+        path: String, labelColumn: LabelColumn, classCount: Int,
+        pixels: UnsafeMutablePointer<Float>, pixelCount: Int, label: inout Int
+    ) throws {
         let labelIndex = labelColumn == .first ? 0 : pixelCount
         var fieldStart = line.lowerBound
         for column in 0...pixelCount {

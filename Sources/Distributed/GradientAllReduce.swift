@@ -50,7 +50,9 @@ public final class GradientAllReduce {
             for (index, gradient) in gradients.enumerated() {
                 let count = shapes[index].reduce(1, *)
                 if let gradient {
-                    precondition(gradient.shape == shapes[index], "gradient all-reduce: slot \(index) has shape \(gradient.shape), expected \(shapes[index])")
+                    precondition(
+                        gradient.shape == shapes[index],
+                        "gradient all-reduce: slot \(index) has shape \(gradient.shape), expected \(shapes[index])")
                     gradient.storage.withUnsafeBufferPointer { (base + offsets[index]).update(from: $0.baseAddress!, count: count) }
                     base[gradientElements + index] = 1
                 } else {

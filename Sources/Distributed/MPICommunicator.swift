@@ -40,8 +40,9 @@ public final class MPICommunicator: Communicator {
     /// Starts MPI (once per process) and returns the world communicator. `maxChunkElements` only
     /// applies to the first call (tests pass a small value to exercise chunking).
     public static func world(maxChunkElements: Int = 1 << 27) -> MPICommunicator {
-        precondition(maxChunkElements >= 1 && maxChunkElements <= Int(Int32.max) / 4,
-                     "MPI chunk size must be in 1...\(Int(Int32.max) / 4), got \(maxChunkElements)")
+        precondition(
+            maxChunkElements >= 1 && maxChunkElements <= Int(Int32.max) / 4,
+            "MPI chunk size must be in 1...\(Int(Int32.max) / 4), got \(maxChunkElements)")
         if let shared { return shared }
         let world = MPICommunicator(maxChunkElements: maxChunkElements)
         shared = world
@@ -101,8 +102,10 @@ public final class MPICommunicator: Communicator {
                 var offset = 0
                 while offset < raw.count {
                     let count = min(chunk, raw.count - offset)
-                    check(MPI_Recv(raw.baseAddress! + offset, Int32(count), cmpi_byte(), Int32(source), 1, cmpi_comm_world(),
-                                   cmpi_status_ignore()), "MPI_Recv")
+                    check(
+                        MPI_Recv(
+                            raw.baseAddress! + offset, Int32(count), cmpi_byte(), Int32(source), 1, cmpi_comm_world(),
+                            cmpi_status_ignore()), "MPI_Recv")
                     offset += count
                 }
             }

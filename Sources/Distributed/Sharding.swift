@@ -46,8 +46,9 @@ extension Tensor {
 
     /// A tensor of `shape` from bytes written by `storageBytes`.
     public init(shape: [Int], storageBytes bytes: [UInt8]) {
-        precondition(bytes.count == shape.reduce(1, *) * MemoryLayout<Float>.size,
-                     "tensor bytes: \(bytes.count) bytes for shape \(shape)")
+        precondition(
+            bytes.count == shape.reduce(1, *) * MemoryLayout<Float>.size,
+            "tensor bytes: \(bytes.count) bytes for shape \(shape)")
         var values = [Float](repeating: 0, count: bytes.count / MemoryLayout<Float>.size)
         values.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
         self.init(shape: shape, storage: values)

@@ -32,17 +32,22 @@ public struct EvaluatedDetector {
     public let description: String
 
     /// A detector with thresholds at false-positive rates `rates` on its validation scores.
-    public init(name: String, shortName: String? = nil, validationScores: [Float], rates: [Double], extra: [DetectorThreshold] = [],
-                description: String, score: @escaping (Tensor) -> [Float]) {
+    public init(
+        name: String, shortName: String? = nil, validationScores: [Float], rates: [Double], extra: [DetectorThreshold] = [],
+        description: String, score: @escaping (Tensor) -> [Float]
+    ) {
         self.name = name
         self.shortName = shortName ?? name
         self.score = score
         self.validationScores = validationScores
-        self.thresholds = extra + rates.map { rate in
-            DetectorThreshold(label: "\(format(rate * 100)) %",
-                              value: Threshold.atFalsePositiveRate(rate, scores: validationScores),
-                              note: "\(format(rate * 100)) % false positives on \(validationScores.count) clean validation images")
-        }
+        self.thresholds =
+            extra
+            + rates.map { rate in
+                DetectorThreshold(
+                    label: "\(format(rate * 100)) %",
+                    value: Threshold.atFalsePositiveRate(rate, scores: validationScores),
+                    note: "\(format(rate * 100)) % false positives on \(validationScores.count) clean validation images")
+            }
         self.description = description
     }
 }
@@ -73,8 +78,9 @@ public struct DetectorSuite {
     public var columns: [Column] {
         detectors.indices.flatMap { d in
             detectors[d].thresholds.indices.map { t in
-                Column(detector: d, threshold: t, header: "\(detectors[d].name) \(detectors[d].thresholds[t].label)",
-                       legend: "\(detectors[d].shortName) \(detectors[d].thresholds[t].label)")
+                Column(
+                    detector: d, threshold: t, header: "\(detectors[d].name) \(detectors[d].thresholds[t].label)",
+                    legend: "\(detectors[d].shortName) \(detectors[d].thresholds[t].label)")
             }
         }
     }
@@ -85,8 +91,10 @@ public struct DetectorSuite {
     }
 
     /// Builds DAFAR's entry and, with `baselines`, trains and fits the three baseline detectors.
-    public static func build(model: DAFARModel, splits: DatasetSplits, inputs: ExperimentInputs, settings: ExperimentSettings,
-                             baselines: Bool, log: (String) -> Void) throws -> DetectorSuite {
+    public static func build(
+        model: DAFARModel, splits: DatasetSplits, inputs: ExperimentInputs, settings: ExperimentSettings,
+        baselines: Bool, log: (String) -> Void
+    ) throws -> DetectorSuite {
         guard let detector = model.detector, let calibration = detector.calibration else {
             throw ExperimentError("the evaluation needs a model with a calibrated detector (one written by dafar-detector)")
         }
@@ -99,23 +107,27 @@ public struct DetectorSuite {
             note: "stored alpha = mean + \(format(calibration.z)) std = \(format(stats.mean)) + \(format(calibration.z)) x "
                 + "\(format(stats.standardDeviation)) of \(stats.count) clean \(calibration.statisticsSource) scores (the paper's rule)")
         let residualValidation = model.scores(splits.validation.images, .residual)
-        var detectors = [EvaluatedDetector(
-            name: "DAFAR", validationScores: residualValidation, rates: rates,
-            extra: detector.scoreDefinition.kind == .residual ? [alpha] : [],
-            description: "anomaly score ||delta - C(delta)||_\(detector.norm.rawValue.dropFirst()) of the residual delta = x - D(E(x))",
-            score: { model.scores($0, .residual) })]
+        var detectors = [
+            EvaluatedDetector(
+                name: "DAFAR", validationScores: residualValidation, rates: rates,
+                extra: detector.scoreDefinition.kind == .residual ? [alpha] : [],
+                description: "anomaly score ||delta - C(delta)||_\(detector.norm.rawValue.dropFirst()) of the residual delta = x - D(E(x))",
+                score: { model.scores($0, .residual) })
+        ]
         seconds["DAFAR"] = Date().timeIntervalSince(start)
 
         start = Date()
         let temperature = detector.scoreDefinition.kind == .residual ? settings.decisionTemperature : detector.scoreDefinition.temperature
         let feedback = FeedbackScoreMemo(model: model, temperature: temperature)
         let validationParts = feedback.components(splits.validation.images)
-        let fusedScore = FeedbackScore.fused(temperature: temperature, share: settings.operatingRate / 2,
-                                             residualScores: validationParts.residual, decisionScores: validationParts.decision)
-        detectors.append(EvaluatedDetector(
-            name: "DAFAR decision", shortName: "DAFAR-dec", validationScores: validationParts.decision, rates: rates,
-            description: "decision feedback: JSD(softmax(F(E(x)) / T), softmax(F(E(D(E(x)))) / T)), T = \(format(temperature))",
-            score: { feedback.components($0).decision }))
+        let fusedScore = FeedbackScore.fused(
+            temperature: temperature, share: settings.operatingRate / 2,
+            residualScores: validationParts.residual, decisionScores: validationParts.decision)
+        detectors.append(
+            EvaluatedDetector(
+                name: "DAFAR decision", shortName: "DAFAR-dec", validationScores: validationParts.decision, rates: rates,
+                description: "decision feedback: JSD(softmax(F(E(x)) / T), softmax(F(E(D(E(x)))) / T)), T = \(format(temperature))",
+                score: { feedback.components($0).decision }))
         let fusedValidation = fusedScore.fuse(residual: validationParts.residual, decision: validationParts.decision)
         let fusedDetector = EvaluatedDetector(
             name: "DAFAR fused", shortName: "DAFAR-fused", validationScores: fusedValidation, rates: rates,
@@ -143,42 +155,51 @@ public struct DetectorSuite {
         // MagNet trained 100 epochs at Adam's 1e-3 on 50k images; with a few epochs that rate leaves the
         // sigmoid autoencoder at the mean image, so it trains here on batches of 32 at 1e-2 (measured:
         // clean L1 error 0.025 after 5 epochs on MNIST-5k, against 0.19 at 1e-3 in batches of 128).
-        try autoencoder.train(on: splits.train.images, settings: Self.magNetTraining(epochs: settings.baselineEpochs),
-                              using: &generator)
-        let magNet = MagNet.fit(autoencoder: autoencoder, classifier: classifier, cleanValidation: splits.validation.images,
-                                overallFalsePositiveRate: settings.operatingRate)
+        try autoencoder.train(
+            on: splits.train.images, settings: Self.magNetTraining(epochs: settings.baselineEpochs),
+            using: &generator)
+        let magNet = MagNet.fit(
+            autoencoder: autoencoder, classifier: classifier, cleanValidation: splits.validation.images,
+            overallFalsePositiveRate: settings.operatingRate)
         let perDetector = settings.operatingRate / Double(magNet.kinds.count)
-        detectors.append(EvaluatedDetector(
-            name: "MagNet", validationScores: magNet.scores(splits.validation.images), rates: [],
-            extra: [DetectorThreshold(label: "\(format(settings.operatingRate * 100)) %", value: 1,
-                                      note: "union of \(magNet.kinds.map(\.description).joined(separator: ", ")), each at "
-                                          + "\(format(perDetector * 100)) % false positives on clean validation images")],
-            description: "autoencoder (noise 0.1; Adam 1e-2, batch 32, \(settings.baselineEpochs) epochs) detectors I (L1, L2) "
-                + "and II (JSD, T = 10, 40); score max_i s_i / t_i, "
-                + "flagged when any detector is above its threshold",
-            score: { magNet.scores($0) }))
+        detectors.append(
+            EvaluatedDetector(
+                name: "MagNet", validationScores: magNet.scores(splits.validation.images), rates: [],
+                extra: [
+                    DetectorThreshold(
+                        label: "\(format(settings.operatingRate * 100)) %", value: 1,
+                        note: "union of \(magNet.kinds.map(\.description).joined(separator: ", ")), each at "
+                            + "\(format(perDetector * 100)) % false positives on clean validation images")
+                ],
+                description: "autoencoder (noise 0.1; Adam 1e-2, batch 32, \(settings.baselineEpochs) epochs) detectors I (L1, L2) "
+                    + "and II (JSD, T = 10, 40); score max_i s_i / t_i, "
+                    + "flagged when any detector is above its threshold",
+                score: { magNet.scores($0) }))
         seconds["MagNet"] = Date().timeIntervalSince(start)
 
         start = Date()
         let squeezing = FeatureSqueezing(classifier: classifier, channels: imageShape[0])
-        detectors.append(EvaluatedDetector(
-            name: "Feature Squeezing", shortName: "FS", validationScores: squeezing.scores(splits.validation.images), rates: operating,
-            description: "max over squeezers (\(squeezing.squeezers.map(\.description).joined(separator: ", "))) of the L1 "
-                + "distance between softmax outputs", score: { squeezing.scores($0) }))
+        detectors.append(
+            EvaluatedDetector(
+                name: "Feature Squeezing", shortName: "FS", validationScores: squeezing.scores(splits.validation.images), rates: operating,
+                description: "max over squeezers (\(squeezing.squeezers.map(\.description).joined(separator: ", "))) of the L1 "
+                    + "distance between softmax outputs", score: { squeezing.scores($0) }))
         seconds["Feature Squeezing"] = Date().timeIntervalSince(start)
 
         start = Date()
         let trainingImages = splits.train.prefix(settings.binaryTrainingCount)
         let adversarial = inputs.fgsmTrainingExamples(trainingImages, epsilon: settings.epsilon)
-        log("training the binary classifier detector (\(settings.baselineEpochs) epochs, \(trainingImages.count) clean vs "
-            + "\(trainingImages.count) FGSM eps=\(format(settings.epsilon)) training images)")
+        log(
+            "training the binary classifier detector (\(settings.baselineEpochs) epochs, \(trainingImages.count) clean vs "
+                + "\(trainingImages.count) FGSM eps=\(format(settings.epsilon)) training images)")
         generator = SeededGenerator(seed: inputs.seed(for: "binary-classifier"))
         let binary = BinaryClassifierDetector(imageShape: imageShape, using: &generator)
         try binary.train(clean: trainingImages.images, adversarial: adversarial, settings: training, using: &generator)
-        detectors.append(EvaluatedDetector(
-            name: "Binary classifier", shortName: "Binary", validationScores: binary.scores(splits.validation.images), rates: operating,
-            description: "CNN trained on clean vs FGSM eps=\(format(settings.epsilon)) examples of \(trainingImages.count) "
-                + "training images (one attack only); score z_adv - z_clean", score: { binary.scores($0) }))
+        detectors.append(
+            EvaluatedDetector(
+                name: "Binary classifier", shortName: "Binary", validationScores: binary.scores(splits.validation.images), rates: operating,
+                description: "CNN trained on clean vs FGSM eps=\(format(settings.epsilon)) examples of \(trainingImages.count) "
+                    + "training images (one attack only); score z_adv - z_clean", score: { binary.scores($0) }))
         seconds["Binary classifier"] = Date().timeIntervalSince(start)
         return DetectorSuite(detectors: detectors, fused: fused, seconds: seconds)
     }
@@ -258,7 +279,7 @@ public final class ScoreBook {
 
     /// One pass of E, D and C: residual norms `||x - D(E(x))||_2` and anomaly scores.
     static func dafarPass(_ model: DAFARModel, _ images: Tensor) -> (distances: [Float], scores: [Float]) {
-        let residuals = DetectorTraining.residuals(model.network, images: images)   // [N, C, H, W]
+        let residuals = DetectorTraining.residuals(model.network, images: images)  // [N, C, H, W]
         return (residuals.l2NormsPerSample(), model.detector.map { DetectorTraining.scores($0, residuals: residuals) } ?? [])
     }
 

@@ -27,8 +27,10 @@ public final class ExperimentInputs {
     private var providedOrder: [String] = []
 
     /// Inputs for `model` on `test` images.
-    public init(model: DAFARModel, test: LabeledImages, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
-                communicator: any Communicator = SingleProcessCommunicator()) {
+    public init(
+        model: DAFARModel, test: LabeledImages, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
+        communicator: any Communicator = SingleProcessCommunicator()
+    ) {
         self.communicator = communicator
         self.model = model
         self.test = test
@@ -40,8 +42,9 @@ public final class ExperimentInputs {
     /// and budget. Throws when it was made for another model, dataset or split, or repeats a set.
     public func addProvided(_ set: AdversarialSet, file: String, dataset: String) throws {
         guard Array(set.clean.shape.dropFirst()) == model.inputShape else {
-            throw ExperimentError("\(file) holds \(Array(set.clean.shape.dropFirst())) images but the model reads \(model.inputShape)",
-                                  cause: .invalidData)
+            throw ExperimentError(
+                "\(file) holds \(Array(set.clean.shape.dropFirst())) images but the model reads \(model.inputShape)",
+                cause: .invalidData)
         }
         let perturbed = try PerturbedSet(adversarialSet: set, file: file, modelHash: model.modelHash, dataset: dataset)
         if let earlier = provided[perturbed.key] {
@@ -113,8 +116,10 @@ public final class ExperimentInputs {
     /// `slowCount` test images, against DAFAR's detector at its active threshold or against `target`.
     public func adaptiveCarliniWagner(lambda: Float, against target: (score: FeedbackScore, threshold: Float)? = nil) -> PerturbedSet {
         let detector = target.map { model.attackableDetector($0.score, threshold: $0.threshold) }
-        return attack(.adaptiveCW, count: settings.slowCount, detector: detector,
-                      variant: "lambda\(format(lambda))" + (target.map { "-\($0.score.kind)" } ?? "")) {
+        return attack(
+            .adaptiveCW, count: settings.slowCount, detector: detector,
+            variant: "lambda\(format(lambda))" + (target.map { "-\($0.score.kind)" } ?? "")
+        ) {
             $0.lambda = lambda
             $0.steps = settings.cwSteps
             $0.binarySearchSteps = settings.cwBinarySteps
@@ -130,8 +135,10 @@ public final class ExperimentInputs {
         let images = test.prefix(settings.count)
         var generator = SeededGenerator(seed: seed(for: key))
         let noisy = NoiseControl.signNoise(images.images, epsilons: [Float](repeating: epsilon, count: images.count), using: &generator)
-        return remember(noiseSet(name: "sign noise eps=\(format(epsilon))", key: key, family: .signNoise, epsilon: epsilon,
-                                 clean: images, noisy: noisy, cleanIsTestPrefix: true))
+        return remember(
+            noiseSet(
+                name: "sign noise eps=\(format(epsilon))", key: key, family: .signNoise, epsilon: epsilon,
+                clean: images, noisy: noisy, cleanIsTestPrefix: true))
     }
 
     /// Random sign noise with the per-image L-inf size of `attack`'s perturbations, on its images.
@@ -149,14 +156,18 @@ public final class ExperimentInputs {
     }
 
     /// A control (not an attack) on `attack`'s images: `perturb` draws from the generator of `key`.
-    private func control(of attack: PerturbedSet, key: String, name: String, family: PerturbedSet.Family,
-                         perturb: (inout SeededGenerator) -> Tensor) -> PerturbedSet {
+    private func control(
+        of attack: PerturbedSet, key: String, name: String, family: PerturbedSet.Family,
+        perturb: (inout SeededGenerator) -> Tensor
+    ) -> PerturbedSet {
         if let set = made[key] { return set }
         var generator = SeededGenerator(seed: seed(for: key))
         let noisy = perturb(&generator)
         let images = LabeledImages(images: attack.clean, labels: attack.labels, classCount: test.classCount)
-        return remember(noiseSet(name: name, key: key, family: family, epsilon: attack.epsilon, clean: images, noisy: noisy,
-                                 cleanIsTestPrefix: attack.cleanIsTestPrefix, predictedClean: attack.predictedClean))
+        return remember(
+            noiseSet(
+                name: name, key: key, family: family, epsilon: attack.epsilon, clean: images, noisy: noisy,
+                cleanIsTestPrefix: attack.cleanIsTestPrefix, predictedClean: attack.predictedClean))
     }
 
     /// Gaussian noise with standard deviation `sigma` on the first `count` test images.
@@ -166,65 +177,82 @@ public final class ExperimentInputs {
         let images = test.prefix(settings.count)
         var generator = SeededGenerator(seed: seed(for: key))
         let noisy = NoiseControl.gaussianNoise(images.images, standardDeviation: sigma, using: &generator)
-        return remember(noiseSet(name: "Gaussian noise sigma=\(format(sigma))", key: key, family: .gaussianNoise,
-                                 epsilon: sigma, clean: images, noisy: noisy, cleanIsTestPrefix: true))
+        return remember(
+            noiseSet(
+                name: "Gaussian noise sigma=\(format(sigma))", key: key, family: .gaussianNoise,
+                epsilon: sigma, clean: images, noisy: noisy, cleanIsTestPrefix: true))
     }
 
     /// FGSM examples of `images` (to train the binary classifier detector), true labels.
     public func fgsmTrainingExamples(_ images: LabeledImages, epsilon: Float) -> Tensor {
         let attack = try! AttackSpec.fgsm(epsilon).make()
-        return run(attack, name: "FGSM (binary detector training)", images: images, withDetector: nil, seed: seed(for: "binary-training")).adversarial
+        return run(attack, name: "FGSM (binary detector training)", images: images, withDetector: nil, seed: seed(for: "binary-training"))
+            .adversarial
     }
 
     // MARK: - Making sets
 
     /// The set of attack `kind` on the first `count` test images; an adaptive attack knows `detector`
     /// (default: the detector file's), and a `variant` name keeps sets against other detectors apart.
-    private func attack(_ kind: AttackKind, count: Int, detector: DifferentiableDetector? = nil, variant: String? = nil,
-                        configure: (inout AttackSpec) -> Void) -> PerturbedSet {
+    private func attack(
+        _ kind: AttackKind, count: Int, detector: DifferentiableDetector? = nil, variant: String? = nil,
+        configure: (inout AttackSpec) -> Void
+    ) -> PerturbedSet {
         var spec = AttackSpec(kind: kind)
         configure(&spec)
         let family = PerturbedSet.Family(kind)
         let lambda = kind.needsDetector ? spec.lambda : nil
-        let key = PerturbedSet.attackKey(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { "-" + $0 } ?? "")
+        let key =
+            PerturbedSet.attackKey(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { "-" + $0 } ?? "")
         if let set = provided[key] ?? made[key] { return set }
         let attacked = detector ?? model.attackableDetector
         let method: any Attack
         do { method = try spec.make(detector: attacked) } catch {
-            preconditionFailure("experiment attack \(key) is misconfigured: \(error)")   // settings are validated upfront
+            preconditionFailure("experiment attack \(key) is misconfigured: \(error)")  // settings are validated upfront
         }
-        let name = PerturbedSet.attackName(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { " vs \($0)" } ?? "")
+        let name =
+            PerturbedSet.attackName(family: family, kind: kind, epsilon: spec.epsilon, lambda: lambda) + (variant.map { " vs \($0)" } ?? "")
         let images = test.prefix(count)
         let start = Date()
         let set = run(method, name: name, images: images, withDetector: kind.needsDetector ? attacked : nil, seed: seed(for: key))
-        return remember(PerturbedSet(name: name, key: key, family: family, epsilon: spec.epsilon, lambda: lambda,
-                                     clean: images.images, perturbed: set.adversarial, labels: images.labels,
-                                     predictedClean: set.predictedClean, predictedPerturbed: set.predictedAdversarial,
-                                     cleanIsTestPrefix: true, settings: method.settings,
-                                     seconds: Date().timeIntervalSince(start)))
+        return remember(
+            PerturbedSet(
+                name: name, key: key, family: family, epsilon: spec.epsilon, lambda: lambda,
+                clean: images.images, perturbed: set.adversarial, labels: images.labels,
+                predictedClean: set.predictedClean, predictedPerturbed: set.predictedAdversarial,
+                cleanIsTestPrefix: true, settings: method.settings,
+                seconds: Date().timeIntervalSince(start)))
     }
 
-    private func run(_ method: any Attack, name: String, images: LabeledImages, withDetector detector: DifferentiableDetector?,
-                     seed: UInt64) -> AdversarialSet {
+    private func run(
+        _ method: any Attack, name: String, images: LabeledImages, withDetector detector: DifferentiableDetector?,
+        seed: UInt64
+    ) -> AdversarialSet {
         let bar = settings.progress(name, images.count)
         let start = Date()
-        let adversarial = ShardedAttack.perturb(method, images: images.images, attackLabels: images.labels, targets: nil,
-                                                model: model.attackableClassifier, batchSize: settings.batchSize,
-                                                randomness: ImageRandomness(seed: seed), communicator: communicator,
-                                                destination: .everyRank) { done in
+        let adversarial = ShardedAttack.perturb(
+            method, images: images.images, attackLabels: images.labels, targets: nil,
+            model: model.attackableClassifier, batchSize: settings.batchSize,
+            randomness: ImageRandomness(seed: seed), communicator: communicator,
+            destination: .everyRank
+        ) { done in
             bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
         }!
-        let set = AttackRunner.assemble(images: images.images, adversarial: adversarial, labels: images.labels, targets: nil,
-                                        model: model.attackableClassifier, detector: detector, countDetector: detector != nil)
+        let set = AttackRunner.assemble(
+            images: images.images, adversarial: adversarial, labels: images.labels, targets: nil,
+            model: model.attackableClassifier, detector: detector, countDetector: detector != nil)
         bar.finish()
         return set
     }
 
-    private func noiseSet(name: String, key: String, family: PerturbedSet.Family, epsilon: Float?, clean: LabeledImages,
-                          noisy: Tensor, cleanIsTestPrefix: Bool, predictedClean: [Int]? = nil) -> PerturbedSet {
-        PerturbedSet(name: name, key: key, family: family, epsilon: epsilon, clean: clean.images, perturbed: noisy,
-                     labels: clean.labels, predictedClean: predictedClean ?? model.classify(clean.images),
-                     predictedPerturbed: model.classify(noisy), cleanIsTestPrefix: cleanIsTestPrefix)
+    private func noiseSet(
+        name: String, key: String, family: PerturbedSet.Family, epsilon: Float?, clean: LabeledImages,
+        noisy: Tensor, cleanIsTestPrefix: Bool, predictedClean: [Int]? = nil
+    ) -> PerturbedSet {
+        PerturbedSet(
+            name: name, key: key, family: family, epsilon: epsilon, clean: clean.images, perturbed: noisy,
+            labels: clean.labels, predictedClean: predictedClean ?? model.classify(clean.images),
+            predictedPerturbed: model.classify(noisy), cleanIsTestPrefix: cleanIsTestPrefix)
     }
 
     private func remember(_ set: PerturbedSet) -> PerturbedSet {

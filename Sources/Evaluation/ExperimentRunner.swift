@@ -19,8 +19,10 @@ public struct ReportContext: Sendable {
     public var extraSettings: [(String, String)]
 
     /// A context; every field but the dataset has a default.
-    public init(dataset: DatasetName, modelFile: String = "(in memory)", detectorFile: String = "(in memory)",
-                commands: [String] = [], extraSettings: [(String, String)] = []) {
+    public init(
+        dataset: DatasetName, modelFile: String = "(in memory)", detectorFile: String = "(in memory)",
+        commands: [String] = [], extraSettings: [(String, String)] = []
+    ) {
         (self.dataset, self.modelFile, self.detectorFile) = (dataset, modelFile, detectorFile)
         (self.commands, self.extraSettings) = (commands, extraSettings)
     }
@@ -52,8 +54,10 @@ public final class ExperimentRunner {
     /// A runner; `log` receives status lines (the command prints them on standard error). The attacks
     /// are sharded over the ranks of `communicator` (the rest runs on every rank alike); every rank
     /// builds the same report, and the caller writes it from rank 0.
-    public init(model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
-                communicator: any Communicator = SingleProcessCommunicator()) {
+    public init(
+        model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, log: @escaping (String) -> Void = { _ in },
+        communicator: any Communicator = SingleProcessCommunicator()
+    ) {
         precondition(model.detector != nil, "ExperimentRunner needs a model with its detector")
         self.model = model
         self.splits = splits
@@ -68,7 +72,8 @@ public final class ExperimentRunner {
     public func run(context: ReportContext) throws -> Report {
         try settings.validate()
         guard splits.test.count >= 1, splits.validation.count >= 1 else {
-            throw ExperimentError("the evaluation needs test and validation images, got \(splits.test.count) and \(splits.validation.count)")
+            throw ExperimentError(
+                "the evaluation needs test and validation images, got \(splits.test.count) and \(splits.validation.count)")
         }
         let started = Date()
         var timings: [(String, Double)] = []
@@ -138,8 +143,10 @@ final class EvaluationRun {
     let book: ScoreBook
     let log: (String) -> Void
 
-    init(model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, inputs: ExperimentInputs, suite: DetectorSuite,
-         log: @escaping (String) -> Void) {
+    init(
+        model: DAFARModel, splits: DatasetSplits, settings: ExperimentSettings, inputs: ExperimentInputs, suite: DetectorSuite,
+        log: @escaping (String) -> Void
+    ) {
         (self.model, self.splits, self.settings, self.inputs, self.suite, self.log) = (model, splits, settings, inputs, suite, log)
         book = ScoreBook(suite: suite, test: splits.test)
         book.dafar = model
@@ -158,15 +165,18 @@ final class EvaluationRun {
     func detection(_ set: PerturbedSet, _ column: DetectorSuite.Column) -> AdversarialDetection {
         let scores = book.perturbed(column.detector, set)
         let threshold = Double(detectors[column.detector].thresholds[column.threshold].value)
-        let kept = (0..<set.count).filter { set.predictedClean[$0] == set.labels[$0] }   // already-wrong images are in neither group
-        return AdversarialDetection(scores: kept.map { scores[$0] }, attackSucceeded: kept.map { set.successful[$0] },
-                                    threshold: threshold)
+        let kept = (0..<set.count).filter { set.predictedClean[$0] == set.labels[$0] }  // already-wrong images are in neither group
+        return AdversarialDetection(
+            scores: kept.map { scores[$0] }, attackSucceeded: kept.map { set.successful[$0] },
+            threshold: threshold)
     }
 
     /// Flag rate of a noise set (every image counts: noise is not an attack).
     func flagRate(_ set: PerturbedSet, _ column: DetectorSuite.Column) -> Rate {
-        DetectionCounts(scores: book.perturbed(column.detector, set),
-                        threshold: Double(detectors[column.detector].thresholds[column.threshold].value)).rate
+        DetectionCounts(
+            scores: book.perturbed(column.detector, set),
+            threshold: Double(detectors[column.detector].thresholds[column.threshold].value)
+        ).rate
     }
 
     /// Detection rows for an attack: successful, failed, and the controls (not attacks) beside them.
@@ -177,11 +187,15 @@ final class EvaluationRun {
         table.addRow([.text("\(attack.name): failed")] + found.map { .rate($0.failed.rate) })
         let controlRates = controls.map { control in columns.map { flagRate(control, $0) } }
         for (control, rates) in zip(controls, controlRates) { table.addRow([.text(control.name)] + rates.map { .rate($0) }) }
-        var json: [String: JSONValue] = ["attack": .string(attack.name), "controls": .array(controls.map { .string($0.name) }),
-                                         "attackSuccess": attack.successRate.json, "alreadyMisclassified": .int(attack.alreadyWrong)]
+        var json: [String: JSONValue] = [
+            "attack": .string(attack.name), "controls": .array(controls.map { .string($0.name) }),
+            "attackSuccess": attack.successRate.json, "alreadyMisclassified": .int(attack.alreadyWrong)
+        ]
         for (index, column) in columns.enumerated() {
-            var entry: [String: JSONValue] = ["detection": found[index].json,
-                                              "threshold": .number(Double(detectors[column.detector].thresholds[column.threshold].value))]
+            var entry: [String: JSONValue] = [
+                "detection": found[index].json,
+                "threshold": .number(Double(detectors[column.detector].thresholds[column.threshold].value))
+            ]
             for (control, rates) in zip(controls, controlRates) {
                 entry[control.family == .signNoise ? "noiseFlagged" : "shuffledFlagged"] = rates[index].json
             }
@@ -209,24 +223,36 @@ final class EvaluationRun {
         table.addRow([.text("validation (\(splits.validation.count) held-out training images)"), .rate(validationAccuracy)])
         section.addTable(table)
         let count = splits.test.count
-        section.addParagraph("Every threshold is fitted on the \(splits.validation.count) clean validation images only; "
-                             + "false positives are then measured on all \(count) clean test images.")
+        section.addParagraph(
+            "Every threshold is fitted on the \(splits.validation.count) clean validation images only; "
+                + "false positives are then measured on all \(count) clean test images.")
         var thresholds = ReportTable(columns: ["detector", "threshold", "value", "FPR validation", "FPR test", "how it was chosen"])
         var json: [JSONValue] = []
         for column in suite.columns {
             let detector = detectors[column.detector], threshold = detector.thresholds[column.threshold]
             let validation = Metrics.falsePositiveRate(cleanScores: detector.validationScores, threshold: Double(threshold.value))
-            let test = Metrics.falsePositiveRate(cleanScores: book.testClean(column.detector, count: count), threshold: Double(threshold.value))
-            thresholds.addRow([.text(detector.name), .text(threshold.label), .number(Double(threshold.value), decimals: 4),
-                               .rate(validation), .rate(test), .text(threshold.note)])
-            json.append(["detector": .string(detector.name), "threshold": .string(threshold.label), "value": .number(Double(threshold.value)),
-                         "falsePositivesValidation": validation.json, "falsePositivesTest": test.json])
+            let test = Metrics.falsePositiveRate(
+                cleanScores: book.testClean(column.detector, count: count), threshold: Double(threshold.value))
+            thresholds.addRow([
+                .text(detector.name), .text(threshold.label), .number(Double(threshold.value), decimals: 4),
+                .rate(validation), .rate(test), .text(threshold.note)
+            ])
+            json.append([
+                "detector": .string(detector.name), "threshold": .string(threshold.label), "value": .number(Double(threshold.value)),
+                "falsePositivesValidation": validation.json, "falsePositivesTest": test.json
+            ])
         }
         section.addTable(thresholds)
         var described = ReportTable(columns: ["detector", "what it scores"])
         for detector in detectors { described.addRow([.text(detector.name), .text(detector.description)]) }
         section.addTable(described)
-        return ExperimentResult(section: section, results: ["clean": ["testAccuracy": accuracy.json, "validationAccuracy": validationAccuracy.json,
-                                                                      "thresholds": .array(json)]])
+        return ExperimentResult(
+            section: section,
+            results: [
+                "clean": [
+                    "testAccuracy": accuracy.json, "validationAccuracy": validationAccuracy.json,
+                    "thresholds": .array(json)
+                ]
+            ])
     }
 }

@@ -54,8 +54,9 @@ public enum ExperimentKind: String, CaseIterable, Sendable, Comparable {
         var result: [ExperimentKind] = []
         for name in names {
             guard let kind = ExperimentKind(rawValue: name) else {
-                throw ExperimentError("unknown experiment '\(name)'; choose from all, "
-                                      + allCases.map(\.rawValue).joined(separator: ", "))
+                throw ExperimentError(
+                    "unknown experiment '\(name)'; choose from all, "
+                        + allCases.map(\.rawValue).joined(separator: ", "))
             }
             if !result.contains(kind) { result.append(kind) }
         }
@@ -117,16 +118,20 @@ public struct ExperimentSettings: Sendable {
         try check(count >= 1, "the image count must be at least 1, got \(count)")
         try check(!epsilons.isEmpty && epsilons.allSatisfy { $0 > 0 && $0 <= 1 }, "every eps must be in (0, 1], got \(epsilons)")
         try check(epsilon > 0 && epsilon <= 1, "eps must be in (0, 1], got \(epsilon)")
-        try check(decisionTemperature > 0 && decisionTemperature.isFinite && decisionTemperature <= 1000,
-                  "the decision temperature must be in (0, 1000], got \(decisionTemperature)")
+        try check(
+            decisionTemperature > 0 && decisionTemperature.isFinite && decisionTemperature <= 1000,
+            "the decision temperature must be in (0, 1000], got \(decisionTemperature)")
         try check((pgdCount ?? 1) >= 1 && slowCount >= 1 && adaptiveCount >= 1, "every image count must be at least 1")
-        try check(cwInitialConstant > 0 && cwInitialConstant.isFinite && cwLearningRate > 0 && cwLearningRate.isFinite,
-                  "the CW initial constant and learning rate must be positive")
+        try check(
+            cwInitialConstant > 0 && cwInitialConstant.isFinite && cwLearningRate > 0 && cwLearningRate.isFinite,
+            "the CW initial constant and learning rate must be positive")
         try check(pgdSteps >= 1 && cwSteps >= 1 && cwBinarySteps >= 1 && adaptiveSteps >= 1, "every iteration count must be at least 1")
-        try check(!adaptiveLambdas.isEmpty && adaptiveLambdas.allSatisfy { $0 >= 0 && $0.isFinite },
-                  "adaptive lambdas must be >= 0, got \(adaptiveLambdas)")
-        try check(!adaptiveEpsilons.isEmpty && adaptiveEpsilons.allSatisfy { $0 > 0 && $0 <= 1 },
-                  "adaptive eps must be in (0, 1], got \(adaptiveEpsilons)")
+        try check(
+            !adaptiveLambdas.isEmpty && adaptiveLambdas.allSatisfy { $0 >= 0 && $0.isFinite },
+            "adaptive lambdas must be >= 0, got \(adaptiveLambdas)")
+        try check(
+            !adaptiveEpsilons.isEmpty && adaptiveEpsilons.allSatisfy { $0 > 0 && $0 <= 1 },
+            "adaptive eps must be in (0, 1], got \(adaptiveEpsilons)")
         try check(baselineEpochs >= 1, "baseline epochs must be at least 1, got \(baselineEpochs)")
         try check(binaryTrainingCount >= 2, "the binary detector needs at least 2 training images, got \(binaryTrainingCount)")
         try check(operatingRate > 0 && operatingRate < 0.5, "the operating false-positive rate must be in (0, 0.5), got \(operatingRate)")
@@ -135,20 +140,31 @@ public struct ExperimentSettings: Sendable {
 
     /// The settings as report rows (name, value).
     public var rows: [(String, String)] {
-        [("experiments", experiments.map(\.rawValue).joined(separator: ", ")),
-         ("test images (FGSM, noise, Table 2)", "\(count)"),
-         ("FGSM eps sweep", epsilons.map { format($0) }.joined(separator: ", ")),
-         ("eps of Table 2 / Fig. 7", format(epsilon)),
-         ("PGD", "\(pgdCount ?? count) images, \(pgdSteps) steps of 0.01, random start"),
-         ("CW-L2", "\(slowCount) images, \(cwBinarySteps) binary-search steps x \(cwSteps) iterations, lr \(format(cwLearningRate)), "
-             + "c0 \(format(cwInitialConstant)), kappa 0 (cleverhans v3: 5 x 1000, lr 0.005, c0 0.01)"),
-         ("JSMA", "\(slowCount) images, theta 1, gamma 0.1, random targets"),
-         ("adaptive PGD", "\(adaptiveCount) images, lambda " + adaptiveLambdas.map { format($0) }.joined(separator: "/")
-             + ", eps " + adaptiveEpsilons.map { format($0) }.joined(separator: "/") + ", \(adaptiveSteps) steps of 0.01"),
-         ("baselines", "MagNet autoencoder (Adam 0.01, batch 32) and binary CNN (Adam 0.001, batch 128) \(baselineEpochs) epochs each; "
-             + "binary CNN on clean vs FGSM eps \(format(epsilon)) of \(binaryTrainingCount) training images"),
-         ("operating point", "\(format(operatingRate * 100)) % false positives on clean validation images"),
-         ("seed", "\(seed)")]
+        [
+            ("experiments", experiments.map(\.rawValue).joined(separator: ", ")),
+            ("test images (FGSM, noise, Table 2)", "\(count)"),
+            ("FGSM eps sweep", epsilons.map { format($0) }.joined(separator: ", ")),
+            ("eps of Table 2 / Fig. 7", format(epsilon)),
+            ("PGD", "\(pgdCount ?? count) images, \(pgdSteps) steps of 0.01, random start"),
+            (
+                "CW-L2",
+                "\(slowCount) images, \(cwBinarySteps) binary-search steps x \(cwSteps) iterations, lr \(format(cwLearningRate)), "
+                    + "c0 \(format(cwInitialConstant)), kappa 0 (cleverhans v3: 5 x 1000, lr 0.005, c0 0.01)"
+            ),
+            ("JSMA", "\(slowCount) images, theta 1, gamma 0.1, random targets"),
+            (
+                "adaptive PGD",
+                "\(adaptiveCount) images, lambda " + adaptiveLambdas.map { format($0) }.joined(separator: "/")
+                    + ", eps " + adaptiveEpsilons.map { format($0) }.joined(separator: "/") + ", \(adaptiveSteps) steps of 0.01"
+            ),
+            (
+                "baselines",
+                "MagNet autoencoder (Adam 0.01, batch 32) and binary CNN (Adam 0.001, batch 128) \(baselineEpochs) epochs each; "
+                    + "binary CNN on clean vs FGSM eps \(format(epsilon)) of \(binaryTrainingCount) training images"
+            ),
+            ("operating point", "\(format(operatingRate * 100)) % false positives on clean validation images"),
+            ("seed", "\(seed)")
+        ]
     }
 }
 

@@ -22,8 +22,10 @@ extension EvaluationRun {
         var section = ReportSection(title: ExperimentKind.features.title)
         let eps = settings.epsilon
         let sets = [inputs.gaussianNoise(eps), inputs.signNoise(eps), inputs.fgsm(eps), inputs.pgd()]
-        var table = ReportTable(columns: ["perturbation", "images", "mean ||E(x')-E(x)||_2", "mean ||x'-x||_2",
-                                          "feature / input L2", "successful only: mean feature L2", "paper (MNIST)"])
+        var table = ReportTable(columns: [
+            "perturbation", "images", "mean ||E(x')-E(x)||_2", "mean ||x'-x||_2",
+            "feature / input L2", "successful only: mean feature L2", "paper (MNIST)"
+        ])
         var json: [JSONValue] = []
         for set in sets {
             let distances = rowDistances(features(set.perturbed), features(set.clean)).map(Double.init)
@@ -32,20 +34,25 @@ extension EvaluationRun {
             let meanFeature = mean(distances), meanInput = mean(inputL2)
             let successfulMean = set.family.isAttack ? mean(zip(distances, successful).filter(\.1).map(\.0)) : .nan
             let paper = Self.paperFeatureDistances[set.family]
-            table.addRow([.text(set.name), .integer(set.count), .number(meanFeature, decimals: 2), .number(meanInput, decimals: 2),
-                          .number(meanFeature / meanInput, decimals: 2),
-                          set.family.isAttack ? .number(successfulMean, decimals: 2) : .text("-"),
-                          paper.map { .number($0, decimals: 2) } ?? .text("-")])
-            json.append(["input": .string(set.name), "count": .int(set.count), "meanFeatureL2": .number(meanFeature),
-                         "meanInputL2": .number(meanInput), "meanFeatureL2Successful": .number(successfulMean),
-                         "paper": paper.map { .number($0) } ?? .null])
+            table.addRow([
+                .text(set.name), .integer(set.count), .number(meanFeature, decimals: 2), .number(meanInput, decimals: 2),
+                .number(meanFeature / meanInput, decimals: 2),
+                set.family.isAttack ? .number(successfulMean, decimals: 2) : .text("-"),
+                paper.map { .number($0, decimals: 2) } ?? .text("-")
+            ])
+            json.append([
+                "input": .string(set.name), "count": .int(set.count), "meanFeatureL2": .number(meanFeature),
+                "meanInputL2": .number(meanInput), "meanFeatureL2Successful": .number(successfulMean),
+                "paper": paper.map { .number($0) } ?? .null
+            ])
         }
         section.addTable(table)
-        section.addParagraph("E(x) is the output of the target network's feature layers up to the feedback position "
-                             + "(layer \(model.network.feedbackLayer) of \(model.network.features.layers.count)), the input of D. "
-                             + "The paper's \"Gaussian (0.3, 0.3)\" is read as sigma = \(format(eps)) here. The perturbations differ in "
-                             + "input size (the mean ||x'-x||_2 column), so compare the feature / input ratio, not the feature distance alone. "
-                             + "The paper's numbers come from its own full-MNIST model; the scale of E(x) depends on the model.")
+        section.addParagraph(
+            "E(x) is the output of the target network's feature layers up to the feedback position "
+                + "(layer \(model.network.feedbackLayer) of \(model.network.features.layers.count)), the input of D. "
+                + "The paper's \"Gaussian (0.3, 0.3)\" is read as sigma = \(format(eps)) here. The perturbations differ in "
+                + "input size (the mean ||x'-x||_2 column), so compare the feature / input ratio, not the feature distance alone. "
+                + "The paper's numbers come from its own full-MNIST model; the scale of E(x) depends on the model.")
         return ExperimentResult(section: section, results: ["features": .array(json)])
     }
 
@@ -68,12 +75,15 @@ extension EvaluationRun {
             series.append(DensitySeries(name: "FGSM \(format(attack.epsilon ?? 0))", samples: attackValues))
         }
         section.addTable(table)
-        section.addFigure(DensityChart(title: "Reconstruction distance per FGSM intensity (successful examples)",
-                                       xLabel: "||x - D(E(x))||_2", series: series),
-                          fileName: "fig4-reconstruction.svg",
-                          caption: "Fig. 4: proportion density of the reconstruction distance, clean test images and successful FGSM examples per eps")
-        section.addParagraph("Rows \"sign noise\" hold random sign noise of the same L-inf size: if their distances match FGSM's, "
-                             + "the distance grows with the perturbation's size, whatever its direction.")
+        section.addFigure(
+            DensityChart(
+                title: "Reconstruction distance per FGSM intensity (successful examples)",
+                xLabel: "||x - D(E(x))||_2", series: series),
+            fileName: "fig4-reconstruction.svg",
+            caption: "Fig. 4: proportion density of the reconstruction distance, clean test images and successful FGSM examples per eps")
+        section.addParagraph(
+            "Rows \"sign noise\" hold random sign noise of the same L-inf size: if their distances match FGSM's, "
+                + "the distance grows with the perturbation's size, whatever its direction.")
         return ExperimentResult(section: section, results: ["reconstruction": .object(json)])
     }
 
@@ -89,10 +99,14 @@ extension EvaluationRun {
         func add(_ name: String, _ scores: [Float]) {
             let values = scores.map(Double.init)
             let flagged = DetectionCounts(scores: scores, threshold: alpha).rate
-            table.addRow([.text(name), .integer(values.count), .number(mean(values), decimals: 3),
-                          .number(standardDeviation(values), decimals: 3), .number(median(values), decimals: 3), .rate(flagged)])
-            json[name] = ["count": .int(values.count), "mean": .number(mean(values)), "std": .number(standardDeviation(values)),
-                          "median": .number(median(values)), "flaggedAtAlpha": flagged.json]
+            table.addRow([
+                .text(name), .integer(values.count), .number(mean(values), decimals: 3),
+                .number(standardDeviation(values), decimals: 3), .number(median(values), decimals: 3), .rate(flagged)
+            ])
+            json[name] = [
+                "count": .int(values.count), "mean": .number(mean(values)), "std": .number(standardDeviation(values)),
+                "median": .number(median(values)), "flaggedAtAlpha": flagged.json
+            ]
         }
         add("clean test images", clean)
         add("clean validation images", dafar.validationScores)
@@ -107,10 +121,13 @@ extension EvaluationRun {
             fgsmSeries.append(DensitySeries(name: "FGSM \(format(eps))", samples: scores))
         }
         bar.finish()
-        section.addFigure(DensityChart(title: "DAFAR anomaly scores per FGSM intensity", xLabel: "anomaly score", series: fgsmSeries,
-                                       thresholds: lines),
-                          fileName: "fig5-scores-fgsm.svg",
-                          caption: "Fig. 5: proportion density of DAFAR's anomaly score, clean test images and successful FGSM examples, with the thresholds")
+        section.addFigure(
+            DensityChart(
+                title: "DAFAR anomaly scores per FGSM intensity", xLabel: "anomaly score", series: fgsmSeries,
+                thresholds: lines),
+            fileName: "fig5-scores-fgsm.svg",
+            caption:
+                "Fig. 5: proportion density of DAFAR's anomaly score, clean test images and successful FGSM examples, with the thresholds")
         var attackSeries = [DensitySeries(name: "clean", samples: clean)]
         let eps = settings.epsilon
         let noise = inputs.signNoise(eps)
@@ -122,10 +139,12 @@ extension EvaluationRun {
             attackSeries.append(DensitySeries(name: set.name, samples: scores))
         }
         section.addTable(table)
-        section.addFigure(DensityChart(title: "DAFAR anomaly scores per attack", xLabel: "anomaly score", series: attackSeries,
-                                       thresholds: lines),
-                          fileName: "fig5-scores-attacks.svg",
-                          caption: "Fig. 5 (attacks): DAFAR's anomaly score for clean images, random sign noise and successful examples of each attack")
+        section.addFigure(
+            DensityChart(
+                title: "DAFAR anomaly scores per attack", xLabel: "anomaly score", series: attackSeries,
+                thresholds: lines),
+            fileName: "fig5-scores-attacks.svg",
+            caption: "Fig. 5 (attacks): DAFAR's anomaly score for clean images, random sign noise and successful examples of each attack")
         return ExperimentResult(section: section, results: ["scores": .object(json)])
     }
 
@@ -143,10 +162,14 @@ extension EvaluationRun {
     func addDistributionRow(_ table: inout ReportTable, _ json: inout [String: JSONValue], name: String, values: [Float]) {
         let v = values.map(Double.init).sorted()
         let q = { (p: Double) in v.isEmpty ? Double.nan : KernelDensity.quantile(v, p) }
-        table.addRow([.text(name), .integer(v.count), .number(mean(v), decimals: 3), .number(standardDeviation(v), decimals: 3),
-                      .number(q(0.05), decimals: 3), .number(q(0.5), decimals: 3), .number(q(0.95), decimals: 3)])
-        json[name] = ["count": .int(v.count), "mean": .number(mean(v)), "std": .number(standardDeviation(v)),
-                      "quantiles": .numbers([q(0.05), q(0.5), q(0.95)])]
+        table.addRow([
+            .text(name), .integer(v.count), .number(mean(v), decimals: 3), .number(standardDeviation(v), decimals: 3),
+            .number(q(0.05), decimals: 3), .number(q(0.5), decimals: 3), .number(q(0.95), decimals: 3)
+        ])
+        json[name] = [
+            "count": .int(v.count), "mean": .number(mean(v)), "std": .number(standardDeviation(v)),
+            "quantiles": .numbers([q(0.05), q(0.5), q(0.95)])
+        ]
     }
 }
 

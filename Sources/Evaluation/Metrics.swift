@@ -11,8 +11,9 @@ public struct DetectionCounts: Equatable, Sendable, JSONRepresentable {
 
     /// Counts given directly.
     public init(flagged: Int, total: Int) {
-        precondition(total >= 0 && (0...max(total, 0)).contains(flagged),
-                     "DetectionCounts: need 0 <= flagged <= total, got \(flagged)/\(total)")
+        precondition(
+            total >= 0 && (0...max(total, 0)).contains(flagged),
+            "DetectionCounts: need 0 <= flagged <= total, got \(flagged)/\(total)")
         self.flagged = flagged
         self.total = total
     }
@@ -20,8 +21,9 @@ public struct DetectionCounts: Equatable, Sendable, JSONRepresentable {
     /// Counts the scores strictly above `threshold` (the one flagging rule of the module).
     public init<T: BinaryFloatingPoint>(scores: [T], threshold: Double) {
         let values = Metrics.checkedScores(scores)
-        self.init(flagged: values.reduce(0) { Metrics.isFlagged($1, threshold: threshold) ? $0 + 1 : $0 },
-                  total: values.count)
+        self.init(
+            flagged: values.reduce(0) { Metrics.isFlagged($1, threshold: threshold) ? $0 + 1 : $0 },
+            total: values.count)
     }
 
     /// `flagged / total` with its interval.
@@ -42,8 +44,9 @@ public struct AdversarialDetection: Equatable, Sendable, JSONRepresentable {
 
     /// Splits `scores` by `attackSucceeded` (same order, same count) and counts `score > threshold`.
     public init<T: BinaryFloatingPoint>(scores: [T], attackSucceeded: [Bool], threshold: Double) {
-        precondition(scores.count == attackSucceeded.count,
-                     "AdversarialDetection: \(scores.count) scores but \(attackSucceeded.count) success flags")
+        precondition(
+            scores.count == attackSucceeded.count,
+            "AdversarialDetection: \(scores.count) scores but \(attackSucceeded.count) success flags")
         var flagged = (successful: 0, failed: 0)
         let successes = attackSucceeded.filter { $0 }.count
         for (score, succeeded) in zip(Metrics.checkedScores(scores), attackSucceeded)
@@ -84,8 +87,10 @@ public struct OperatingPoint: Equatable, Sendable, JSONRepresentable {
     /// available, otherwise pass the evaluation clean scores) with
     /// `Metrics.threshold(forFalsePositiveRate:cleanScores:)`, then measures
     /// false positives on `cleanScores` and true positives on `adversarialScores`.
-    public init<T: BinaryFloatingPoint>(targetFalsePositiveRate: Double, calibrationScores: [T],
-                                        cleanScores: [T], adversarialScores: [T]) {
+    public init<T: BinaryFloatingPoint>(
+        targetFalsePositiveRate: Double, calibrationScores: [T],
+        cleanScores: [T], adversarialScores: [T]
+    ) {
         self.targetFalsePositiveRate = targetFalsePositiveRate
         threshold = Metrics.threshold(forFalsePositiveRate: targetFalsePositiveRate, cleanScores: calibrationScores)
         falsePositives = DetectionCounts(scores: cleanScores, threshold: threshold).rate
@@ -94,8 +99,10 @@ public struct OperatingPoint: Equatable, Sendable, JSONRepresentable {
 
     /// `{targetFalsePositiveRate, threshold, falsePositives, truePositives}`.
     public var json: JSONValue {
-        ["targetFalsePositiveRate": .number(targetFalsePositiveRate), "threshold": .number(threshold),
-         "falsePositives": falsePositives.json, "truePositives": truePositives.json]
+        [
+            "targetFalsePositiveRate": .number(targetFalsePositiveRate), "threshold": .number(threshold),
+            "falsePositives": falsePositives.json, "truePositives": truePositives.json
+        ]
     }
 }
 
@@ -110,8 +117,9 @@ public enum Metrics {
 
     /// Fraction of `predictions` equal to `labels` (same count).
     public static func accuracy(predictions: [Int], labels: [Int]) -> Rate {
-        precondition(predictions.count == labels.count,
-                     "accuracy: \(predictions.count) predictions but \(labels.count) labels")
+        precondition(
+            predictions.count == labels.count,
+            "accuracy: \(predictions.count) predictions but \(labels.count) labels")
         return Rate(zip(predictions, labels).reduce(0) { $1.0 == $1.1 ? $0 + 1 : $0 }, of: labels.count)
     }
 
@@ -136,10 +144,13 @@ public enum Metrics {
     /// True-positive rate at a false-positive rate fixed on the same clean scores
     /// (use `OperatingPoint(targetFalsePositiveRate:calibrationScores:...)` to
     /// calibrate on held-out clean data instead).
-    public static func truePositiveRate<T: BinaryFloatingPoint>(atFalsePositiveRate rate: Double, cleanScores: [T],
-                                                                adversarialScores: [T]) -> OperatingPoint {
-        OperatingPoint(targetFalsePositiveRate: rate, calibrationScores: cleanScores,
-                       cleanScores: cleanScores, adversarialScores: adversarialScores)
+    public static func truePositiveRate<T: BinaryFloatingPoint>(
+        atFalsePositiveRate rate: Double, cleanScores: [T],
+        adversarialScores: [T]
+    ) -> OperatingPoint {
+        OperatingPoint(
+            targetFalsePositiveRate: rate, calibrationScores: cleanScores,
+            cleanScores: cleanScores, adversarialScores: adversarialScores)
     }
 
     /// Scores as doubles; traps with a message on NaN (`Samples.checked`).

@@ -66,13 +66,17 @@ public struct PerturbedSet {
     public let seconds: Double
 
     /// Wraps a set; the arrays must have one entry per image.
-    public init(name: String, key: String, family: Family, epsilon: Float? = nil, lambda: Float? = nil, clean: Tensor,
-                perturbed: Tensor, labels: [Int], predictedClean: [Int], predictedPerturbed: [Int],
-                cleanIsTestPrefix: Bool, source: String = "generated", settings: [String: String] = [:], seconds: Double = 0) {
+    public init(
+        name: String, key: String, family: Family, epsilon: Float? = nil, lambda: Float? = nil, clean: Tensor,
+        perturbed: Tensor, labels: [Int], predictedClean: [Int], predictedPerturbed: [Int],
+        cleanIsTestPrefix: Bool, source: String = "generated", settings: [String: String] = [:], seconds: Double = 0
+    ) {
         precondition(clean.shape == perturbed.shape, "perturbed set \(key): clean \(clean.shape) and perturbed \(perturbed.shape) differ")
         let n = clean.batchSize
-        precondition(labels.count == n && predictedClean.count == n && predictedPerturbed.count == n,
-                     "perturbed set \(key): \(n) images but \(labels.count) labels, \(predictedClean.count) and \(predictedPerturbed.count) predictions")
+        precondition(
+            labels.count == n && predictedClean.count == n && predictedPerturbed.count == n,
+            "perturbed set \(key): \(n) images but \(labels.count) labels, \(predictedClean.count) and \(predictedPerturbed.count) predictions"
+        )
         (self.name, self.key, self.family, self.epsilon, self.lambda) = (name, key, family, epsilon, lambda)
         (self.clean, self.perturbed, self.labels) = (clean, perturbed, labels)
         (self.predictedClean, self.predictedPerturbed) = (predictedClean, predictedPerturbed)
@@ -159,22 +163,26 @@ extension PerturbedSet {
     init(adversarialSet set: AdversarialSet, file: String, modelHash: String, dataset: String) throws {
         let metadata = set.metadata
         guard let hash = metadata["model_sha256"], hash == modelHash else {
-            throw ExperimentError("\(file) was made for another model (model hash \(metadata["model_sha256"]?.prefix(12) ?? "none")..., "
-                                  + "this model is \(modelHash.prefix(12))...); attack this model with dafar-attack or leave the file out",
-                                  cause: .invalidData)
+            throw ExperimentError(
+                "\(file) was made for another model (model hash \(metadata["model_sha256"]?.prefix(12) ?? "none")..., "
+                    + "this model is \(modelHash.prefix(12))...); attack this model with dafar-attack or leave the file out",
+                cause: .invalidData)
         }
         if let setDataset = metadata["dataset"], setDataset != dataset {
             throw ExperimentError("\(file) holds \(setDataset) images but the evaluation uses \(dataset)", cause: .invalidData)
         }
         if let split = metadata["split"], split != "test" {
-            throw ExperimentError("\(file) attacks the \(split) split; thresholds are fitted on validation images and detection "
-                                  + "is measured on test images, so give a set made from the test split", cause: .invalidData)
+            throw ExperimentError(
+                "\(file) attacks the \(split) split; thresholds are fitted on validation images and detection "
+                    + "is measured on test images, so give a set made from the test split", cause: .invalidData)
         }
         guard let kindName = metadata["attack_kind"], let kind = AttackKind(rawValue: kindName) else {
-            throw ExperimentError("\(file) does not say which attack made it (metadata 'attack_kind' is \(metadata["attack_kind"] ?? "missing"))",
-                                  cause: .invalidData)
+            throw ExperimentError(
+                "\(file) does not say which attack made it (metadata 'attack_kind' is \(metadata["attack_kind"] ?? "missing"))",
+                cause: .invalidData)
         }
-        let settings = (metadata["attack_settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
+        let settings =
+            (metadata["attack_settings"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
         let epsilon = settings["epsilon"].flatMap(Float.init)
         let lambda = settings["lambda"].flatMap(Float.init)
         let family = Family(kind)
@@ -185,10 +193,11 @@ extension PerturbedSet {
             throw ExperimentError("\(file): the adaptive attack's settings in its metadata have no lambda", cause: .invalidData)
         }
         let name = PerturbedSet.attackName(family: family, kind: kind, epsilon: epsilon, lambda: lambda)
-        self.init(name: name, key: PerturbedSet.attackKey(family: family, kind: kind, epsilon: epsilon, lambda: lambda),
-                  family: family, epsilon: epsilon, lambda: lambda, clean: set.clean, perturbed: set.adversarial,
-                  labels: set.labels, predictedClean: set.predictedClean, predictedPerturbed: set.predictedAdversarial,
-                  cleanIsTestPrefix: false, source: file, settings: settings)
+        self.init(
+            name: name, key: PerturbedSet.attackKey(family: family, kind: kind, epsilon: epsilon, lambda: lambda),
+            family: family, epsilon: epsilon, lambda: lambda, clean: set.clean, perturbed: set.adversarial,
+            labels: set.labels, predictedClean: set.predictedClean, predictedPerturbed: set.predictedAdversarial,
+            cleanIsTestPrefix: false, source: file, settings: settings)
     }
 
     /// `FGSM eps=0.3`, `PGD eps=0.3`, `CW-L2`, `adaptive PGD lambda=1 eps=0.3`.

@@ -43,8 +43,11 @@ public struct ROCCurve: Equatable, Sendable, JSONRepresentable {
         let negativesSorted = Metrics.checkedScores(cleanScores).sorted(by: >)
         let positivesSorted = Metrics.checkedScores(adversarialScores).sorted(by: >)
         let n = negativesSorted.count, p = positivesSorted.count
-        var points = [ROCPoint(falsePositiveRate: 0, truePositiveRate: 0,
-                               threshold: max(negativesSorted[0], positivesSorted[0]))]
+        var points = [
+            ROCPoint(
+                falsePositiveRate: 0, truePositiveRate: 0,
+                threshold: max(negativesSorted[0], positivesSorted[0]))
+        ]
         var falsePositives = 0, truePositives = 0
         var twiceArea = 0  // Σ ΔFP · (TP_before + TP_after), in counts
         while falsePositives < n || truePositives < p {
@@ -57,9 +60,11 @@ public struct ROCCurve: Equatable, Sendable, JSONRepresentable {
             while truePositives < p && positivesSorted[truePositives] == value { truePositives += 1 }
             twiceArea += (falsePositives - falsePositivesBefore) * (truePositivesBefore + truePositives)
             // Every score >= value is now flagged: the same set as `score > value.nextDown`.
-            points.append(ROCPoint(falsePositiveRate: Double(falsePositives) / Double(n),
-                                   truePositiveRate: Double(truePositives) / Double(p),
-                                   threshold: value.nextDown))
+            points.append(
+                ROCPoint(
+                    falsePositiveRate: Double(falsePositives) / Double(n),
+                    truePositiveRate: Double(truePositives) / Double(p),
+                    threshold: value.nextDown))
         }
         self.points = points
         self.negatives = n
@@ -83,9 +88,11 @@ public struct ROCCurve: Equatable, Sendable, JSONRepresentable {
 
     /// `{auc, negatives, positives, falsePositiveRates, truePositiveRates, thresholds}`.
     public var json: JSONValue {
-        ["auc": .number(auc), "negatives": .int(negatives), "positives": .int(positives),
-         "falsePositiveRates": .numbers(points.map(\.falsePositiveRate)),
-         "truePositiveRates": .numbers(points.map(\.truePositiveRate)),
-         "thresholds": .numbers(points.map(\.threshold))]
+        [
+            "auc": .number(auc), "negatives": .int(negatives), "positives": .int(positives),
+            "falsePositiveRates": .numbers(points.map(\.falsePositiveRate)),
+            "truePositiveRates": .numbers(points.map(\.truePositiveRate)),
+            "thresholds": .numbers(points.map(\.threshold))
+        ]
     }
 }

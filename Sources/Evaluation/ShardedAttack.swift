@@ -20,13 +20,16 @@ public enum ShardedAttack {
     /// receives the number of images done on all ranks together after each round of batches
     /// (one Float all-reduce per round, which every rank takes part in). With one rank this is
     /// `AttackRunner.perturb` and makes no MPI call.
-    public static func perturb(_ attack: any Attack, images: Tensor, attackLabels: [Int], targets: [Int]?,
-                               model: DifferentiableClassifier, batchSize: Int, randomness: ImageRandomness,
-                               communicator world: any Communicator, destination: Destination,
-                               onProgress: (Int) -> Void = { _ in }) -> Tensor? {
+    public static func perturb(
+        _ attack: any Attack, images: Tensor, attackLabels: [Int], targets: [Int]?,
+        model: DifferentiableClassifier, batchSize: Int, randomness: ImageRandomness,
+        communicator world: any Communicator, destination: Destination,
+        onProgress: (Int) -> Void = { _ in }
+    ) -> Tensor? {
         guard world.size > 1 else {
-            return AttackRunner.perturb(attack, images: images, attackLabels: attackLabels, targets: targets, model: model,
-                                        batchSize: batchSize, randomness: randomness, onBatch: onProgress)
+            return AttackRunner.perturb(
+                attack, images: images, attackLabels: attackLabels, targets: targets, model: model,
+                batchSize: batchSize, randomness: randomness, onBatch: onProgress)
         }
         let count = images.batchSize
         let plan = ShardPlan(count: count, batchSize: batchSize, shards: world.size)
@@ -39,9 +42,11 @@ public enum ShardedAttack {
             onProgress(Int(done[0]))
         }
         let shardImages = shard.isEmpty ? Tensor(shape: [0] + Array(images.shape.dropFirst())) : images.slice(shard)
-        let adversarial = AttackRunner.perturb(attack, images: shardImages, attackLabels: Array(attackLabels[shard]),
-                                               targets: targets.map { Array($0[shard]) }, model: model, batchSize: batchSize,
-                                               randomness: randomness.advanced(by: shard.lowerBound)) { round($0) }
+        let adversarial = AttackRunner.perturb(
+            attack, images: shardImages, attackLabels: Array(attackLabels[shard]),
+            targets: targets.map { Array($0[shard]) }, model: model, batchSize: batchSize,
+            randomness: randomness.advanced(by: shard.lowerBound)
+        ) { round($0) }
         while rounds < plan.maxBatchesPerShard { round(shard.count) }
         let gathered = world.gather(adversarial.storageBytes)
         switch destination {

@@ -26,7 +26,8 @@ public enum ImageArrays {
     public static func checkFits(_ batch: [Int], imageShape: [Int], source: String) throws {
         let found = Array(batch.dropFirst())
         guard found == imageShape else {
-            throw ImageFileError.badContent(source, "holds \(found) images (C, H, W) but the model reads \(imageShape) images; nothing is resized")
+            throw ImageFileError.badContent(
+                source, "holds \(found) images (C, H, W) but the model reads \(imageShape) images; nothing is resized")
         }
     }
 
@@ -39,7 +40,8 @@ public enum ImageArrays {
         try checkFits(batch, imageShape: imageShape, source: source)
         precondition(values.count == batch.elementCount, "\(values.count) values for shape \(shape)")
         if let bad = values.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
-            throw ImageFileError.badContent(source, "has value \(values[bad]) at \(position(bad, in: batch)); pixel values must be numbers in [0, 1]")
+            throw ImageFileError.badContent(
+                source, "has value \(values[bad]) at \(position(bad, in: batch)); pixel values must be numbers in [0, 1]")
         }
         return Tensor(shape: batch, storage: values)
     }

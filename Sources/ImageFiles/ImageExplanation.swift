@@ -34,21 +34,23 @@ public struct ImageExplanation: Equatable, Sendable {
     public static func explain(_ dafar: DAFARModel, _ images: Tensor) -> [ImageExplanation] {
         guard let detector = dafar.detector else { preconditionFailure("an explanation needs a detector") }
         let imageShape = dafar.inputShape
-        let reconstruction = dafar.reconstruct(images)                                                        // [N, C, H, W]
-        let residual = images - reconstruction                                                                // [N, C, H, W]
-        let detectorOutput = residual.mapBatches { detector.reconstruct(Variable($0)).value }                  // [N, C * H * W]
+        let reconstruction = dafar.reconstruct(images)  // [N, C, H, W]
+        let residual = images - reconstruction  // [N, C, H, W]
+        let detectorOutput = residual.mapBatches { detector.reconstruct(Variable($0)).value }  // [N, C * H * W]
         return (0..<images.batchSize).map { n in
             func item(_ tensor: Tensor) -> Tensor { tensor.slice(n..<(n + 1)).reshaped(imageShape) }
-            return ImageExplanation(input: item(images), reconstruction: item(reconstruction), residual: item(residual),
-                                    detectorReconstruction: item(detectorOutput))
+            return ImageExplanation(
+                input: item(images), reconstruction: item(reconstruction), residual: item(residual),
+                detectorReconstruction: item(detectorOutput))
         }
     }
 
     /// Wraps four `[C, H, W]` tensors of one shape.
     public init(input: Tensor, reconstruction: Tensor, residual: Tensor, detectorReconstruction: Tensor) {
         precondition(input.rank == 3, "an explanation holds [C, H, W] images, got \(input.shape)")
-        precondition([reconstruction, residual, detectorReconstruction].allSatisfy { $0.shape == input.shape },
-                     "the four pictures must share the shape \(input.shape)")
+        precondition(
+            [reconstruction, residual, detectorReconstruction].allSatisfy { $0.shape == input.shape },
+            "the four pictures must share the shape \(input.shape)")
         self.input = input
         self.reconstruction = reconstruction
         self.residual = residual

@@ -68,11 +68,17 @@ public struct ImageFileReader: Sendable {
         let bytes = try readFile(url)
         let kind = bytes.withUnsafeBytes { ImageFileKind.detect($0, fileName: url.lastPathComponent) }
         guard let kind else {
-            throw ImageFileError.badContent("'\(url.relativePath)'", "is not a PNG, .npy, safetensors or IDX file (neither its first bytes nor its extension say which)")
+            throw ImageFileError.badContent(
+                "'\(url.relativePath)'", "is not a PNG, .npy, safetensors or IDX file (neither its first bytes nor its extension say which)"
+            )
         }
         if kind == .idx {
-            if let named = ImageFileKind.byExtension(url.lastPathComponent), named != .idx, bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
-                throw ImageFileError.badContent("'\(url.relativePath)'", "is gzip-compressed; only IDX files are read compressed, so gunzip this \(named.rawValue) file first")
+            if let named = ImageFileKind.byExtension(url.lastPathComponent), named != .idx, bytes.count >= 2, bytes[0] == 0x1F,
+                bytes[1] == 0x8B
+            {
+                throw ImageFileError.badContent(
+                    "'\(url.relativePath)'",
+                    "is gzip-compressed; only IDX files are read compressed, so gunzip this \(named.rawValue) file first")
             }
             let images = try IDXFormat.readImages(from: url)  // plain or gzip; checks extents against the file
             try ImageArrays.checkFits(images.shape, imageShape: imageShape, source: "'\(url.relativePath)'")
@@ -93,15 +99,19 @@ public struct ImageFileReader: Sendable {
             let name = SourceName.of(source, "the PNG data")
             let header = try PNGFormat.header(bytes, source: source)
             guard header.height == imageShape[1] && header.width == imageShape[2] else {
-                throw ImageFileError.badContent(name, "is a \(header.width) x \(header.height) PNG ([\(imageShape[0]), \(header.height), \(header.width)] as C, H, W) "
-                    + "but the model reads \(imageShape) images; nothing is resized")
+                throw ImageFileError.badContent(
+                    name,
+                    "is a \(header.width) x \(header.height) PNG ([\(imageShape[0]), \(header.height), \(header.width)] as C, H, W) "
+                        + "but the model reads \(imageShape) images; nothing is resized")
             }
             return try PNGFormat.decode(bytes, source: source).tensor(channels: imageShape[0], source: name)
         case .npy?:
             let name = SourceName.of(source, "the .npy data")
             switch try NPYFormat.decode(bytes, source: source) {
-            case .float32(let shape, let values): return try ImageArrays.images(shape: shape, values: values, imageShape: imageShape, source: name)
-            case .uint8(let shape, let values): return try ImageArrays.images(shape: shape, bytes: values, imageShape: imageShape, source: name)
+            case .float32(let shape, let values):
+                return try ImageArrays.images(shape: shape, values: values, imageShape: imageShape, source: name)
+            case .uint8(let shape, let values):
+                return try ImageArrays.images(shape: shape, bytes: values, imageShape: imageShape, source: name)
             }
         case .safetensors?:
             return try readSafetensors(bytes, source: source, imageShape: imageShape)
@@ -121,12 +131,15 @@ public struct ImageFileReader: Sendable {
         guard let tensorName = tensorNames.first(where: { archive.tensors[$0] != nil }) else {
             let held = archive.tensors.keys.sorted()
             let list = held.isEmpty ? "none" : held.prefix(8).map { "'\($0)'" }.joined(separator: ", ") + (held.count > 8 ? ", ..." : "")
-            throw ImageFileError.badContent(name, "has no tensor named \(tensorNames.map { "'\($0)'" }.joined(separator: " or ")) (it holds \(list))")
+            throw ImageFileError.badContent(
+                name, "has no tensor named \(tensorNames.map { "'\($0)'" }.joined(separator: " or ")) (it holds \(list))")
         }
         let label = "\(name) tensor '\(tensorName)'"
         switch archive.tensors[tensorName]! {
-        case .float32(let tensor): return try ImageArrays.images(shape: tensor.shape, values: tensor.storage, imageShape: imageShape, source: label)
-        case .uint8(let shape, let values): return try ImageArrays.images(shape: shape, bytes: values, imageShape: imageShape, source: label)
+        case .float32(let tensor):
+            return try ImageArrays.images(shape: tensor.shape, values: tensor.storage, imageShape: imageShape, source: label)
+        case .uint8(let shape, let values):
+            return try ImageArrays.images(shape: shape, bytes: values, imageShape: imageShape, source: label)
         case .int64: throw ImageFileError.badContent(label, "holds I64 values; images are F32 in [0, 1] or U8")
         }
     }
@@ -141,7 +154,8 @@ public struct ImageFileReader: Sendable {
         }
         guard !isDirectory.boolValue else { throw ImageFileError.noInput(name, "is a folder, not a file") }
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-              attributes[.type] as? FileAttributeType == .typeRegular else {
+            attributes[.type] as? FileAttributeType == .typeRegular
+        else {
             throw ImageFileError.noInput(name, "is not a regular file (a pipe, socket or device)")
         }
         let size = (attributes[.size] as? NSNumber)?.intValue ?? 0

@@ -43,8 +43,9 @@ public struct ImageVerdict: Equatable, Sendable {
         guard let detector = dafar.detector, let active = dafar.threshold else {
             preconditionFailure("a verdict needs a calibrated detector; load one with DAFARModel(contentsOf:detector:)")
         }
-        precondition(images.rank == 4 && Array(images.shape.dropFirst()) == dafar.inputShape,
-                     "images of shape \(images.shape) do not fit a model for \(dafar.inputShape) images")
+        precondition(
+            images.rank == 4 && Array(images.shape.dropFirst()) == dafar.inputShape,
+            "images of shape \(images.shape) do not fit a model for \(dafar.inputShape) images")
         let cut = threshold ?? active
         var verdicts: [ImageVerdict] = []
         verdicts.reserveCapacity(images.batchSize)
@@ -53,8 +54,10 @@ public struct ImageVerdict: Equatable, Sendable {
             let classCount = logits.value.shape[1]  // logits [n, K]
             for (i, (predicted, s)) in zip(logits.value.argmaxRows(), score.value.storage).enumerated() {
                 let row = logits.value.storage[(i * classCount)..<((i + 1) * classCount)]
-                verdicts.append(ImageVerdict(predictedClass: predicted, probability: softmaxProbability(row, at: predicted),
-                                             score: s, threshold: cut, adversarial: s > cut))
+                verdicts.append(
+                    ImageVerdict(
+                        predictedClass: predicted, probability: softmaxProbability(row, at: predicted),
+                        score: s, threshold: cut, adversarial: s > cut))
             }
         }
         return verdicts

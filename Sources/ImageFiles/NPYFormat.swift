@@ -55,12 +55,16 @@ public enum NPYFormat {
         guard bytes.count >= 10 else { throw bad("is too short to be a .npy file (\(bytes.count) bytes)") }
         guard bytes.prefix(6).elementsEqual(magic) else { throw bad("is not a .npy file (it does not start with \\x93NUMPY)") }
         let major = bytes[6], minor = bytes[7]
-        guard (1...3).contains(major), minor == 0 else { throw bad("has .npy format version \(major).\(minor); versions 1.0, 2.0 and 3.0 are read") }
+        guard (1...3).contains(major), minor == 0 else {
+            throw bad("has .npy format version \(major).\(minor); versions 1.0, 2.0 and 3.0 are read")
+        }
         let lengthBytes = major == 1 ? 2 : 4
         guard bytes.count >= 8 + lengthBytes else { throw bad("is truncated inside its header length") }
         let headerLength = (0..<lengthBytes).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
         let headerStart = 8 + lengthBytes
-        guard headerLength <= maximumHeaderLength else { throw bad("declares a header of \(headerLength) bytes, more than \(maximumHeaderLength)") }
+        guard headerLength <= maximumHeaderLength else {
+            throw bad("declares a header of \(headerLength) bytes, more than \(maximumHeaderLength)")
+        }
         guard headerLength <= bytes.count - headerStart else {
             throw bad("is truncated: its header needs \(headerLength) bytes but \(bytes.count - headerStart) follow")
         }
@@ -89,12 +93,15 @@ public enum NPYFormat {
         case "<f4": itemSize = 4
         case "|u1", "<u1", "u1": itemSize = 1
         default:
-            throw bad("holds dtype '\(fields.descr)'; only float32 ('<f4', values in [0, 1]) and uint8 ('|u1') are read, "
-                      + "so convert it with .astype(numpy.float32)")
+            throw bad(
+                "holds dtype '\(fields.descr)'; only float32 ('<f4', values in [0, 1]) and uint8 ('|u1') are read, "
+                    + "so convert it with .astype(numpy.float32)")
         }
         let (needed, overflow) = count.multipliedReportingOverflow(by: itemSize)
         guard !overflow, needed == data else {
-            throw bad("declares shape \(fields.shape) of '\(fields.descr)' (\(overflow ? "too many" : String(needed)) bytes) but \(data) bytes of data follow the header")
+            throw bad(
+                "declares shape \(fields.shape) of '\(fields.descr)' (\(overflow ? "too many" : String(needed)) bytes) but \(data) bytes of data follow the header"
+            )
         }
         let start = headerStart + headerLength
         if itemSize == 1 { return .uint8(shape: fields.shape, values: Swift.Array(bytes[start...])) }
@@ -155,7 +162,8 @@ struct HeaderFields {
         try scanner.expect("}")
         guard scanner.atEnd else { throw HeaderSyntaxError(reason: "text after the closing brace") }
         guard seen == ["descr", "fortran_order", "shape"] else {
-            throw HeaderSyntaxError(reason: "missing key \(["descr", "fortran_order", "shape"].filter { !seen.contains($0) }.joined(separator: ", "))")
+            throw HeaderSyntaxError(
+                reason: "missing key \(["descr", "fortran_order", "shape"].filter { !seen.contains($0) }.joined(separator: ", "))")
         }
     }
 }
@@ -190,7 +198,9 @@ private struct HeaderScanner {
         position += 1
         var text = String.UnicodeScalarView()
         while position < scalars.count, scalars[position] != quote {
-            guard scalars[position] != "\\", text.count < 64 else { throw HeaderSyntaxError(reason: "unsupported string at character \(position)") }
+            guard scalars[position] != "\\", text.count < 64 else {
+                throw HeaderSyntaxError(reason: "unsupported string at character \(position)")
+            }
             text.append(scalars[position])
             position += 1
         }
@@ -215,8 +225,10 @@ private struct HeaderScanner {
         var trailingComma = false
         while !peek(")") {
             var digits = 0, value = 0
-            while position < scalars.count, let digit = scalars[position].properties.numericType == .decimal && scalars[position].isASCII
-                    ? Int(scalars[position].value) - 48 : nil, digits < 12 {
+            while position < scalars.count,
+                let digit = scalars[position].properties.numericType == .decimal && scalars[position].isASCII
+                    ? Int(scalars[position].value) - 48 : nil, digits < 12
+            {
                 value = value * 10 + digit
                 digits += 1
                 position += 1

@@ -60,17 +60,21 @@ public enum PNGFormat {
             let image = session.pointer
             let found = header(of: image.pointee)
             guard found.width * found.height <= maximumPixels else {
-                throw ImageFileError.badContent(name, "declares \(found.width) x \(found.height) pixels, more than the \(maximumPixels) this reader accepts")
+                throw ImageFileError.badContent(
+                    name, "declares \(found.width) x \(found.height) pixels, more than the \(maximumPixels) this reader accepts")
             }
             // The file's own layout at 8 bits: no compositing, no colour-map output.
-            image.pointee.format = png_uint_32(found.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0) | png_uint_32(found.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
+            image.pointee.format =
+                png_uint_32(found.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0)
+                | png_uint_32(found.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
             image.pointee.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)  // 16-bit samples are scaled, not gamma-encoded
             var pixels = [UInt8](repeating: 0, count: found.width * found.height * found.channels)
             let status = pixels.withUnsafeMutableBytes { out in
                 png_image_finish_read(image, nil, out.baseAddress, png_int_32(found.width * found.channels), nil)
             }
             guard status != 0, image.pointee.warning_or_error & 3 < 2 else {
-                throw ImageFileError.badContent(name, "is not a readable PNG: \(message(of: image, otherwise: "libpng could not decode the pixels"))")
+                throw ImageFileError.badContent(
+                    name, "is not a readable PNG: \(message(of: image, otherwise: "libpng could not decode the pixels"))")
             }
             return PixelImage(width: found.width, height: found.height, channels: found.channels, pixels: pixels)
         }
@@ -84,7 +88,9 @@ public enum PNGFormat {
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         image.width = png_uint_32(picture.width)
         image.height = png_uint_32(picture.height)
-        image.format = png_uint_32(picture.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0) | png_uint_32(picture.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
+        image.format =
+            png_uint_32(picture.channels >= 3 ? PNG_FORMAT_FLAG_COLOR : 0)
+            | png_uint_32(picture.channels % 2 == 0 ? PNG_FORMAT_FLAG_ALPHA : 0)
         return try write(image, pixels: picture.pixels, rowStride: picture.width * picture.channels, colormap: nil)
     }
 
@@ -116,7 +122,9 @@ public enum PNGFormat {
         image.initialize(to: prepared)
         let written = bytes.withUnsafeMutableBytes { out in
             pixels.withUnsafeBytes { buffer in
-                withOptionalBytes(colormap) { png_image_write_to_memory(image, out.baseAddress, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0) }
+                withOptionalBytes(colormap) {
+                    png_image_write_to_memory(image, out.baseAddress, &size, 0, buffer.baseAddress, png_int_32(rowStride), $0)
+                }
             }
         }
         guard written != 0 else { throw failure("libpng failed") }
@@ -137,11 +145,15 @@ public enum PNGFormat {
             pointer.initialize(to: png_image())
             pointer.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
             guard hasSignature(buffer) else {
-                throw ImageFileError.badContent(source, buffer.count < 8 ? "is too short to be a PNG (\(buffer.count) bytes)"
-                                                                         : "is not a PNG file (it does not start with the PNG signature)")
+                throw ImageFileError.badContent(
+                    source,
+                    buffer.count < 8
+                        ? "is too short to be a PNG (\(buffer.count) bytes)"
+                        : "is not a PNG file (it does not start with the PNG signature)")
             }
             guard png_image_begin_read_from_memory(pointer, buffer.baseAddress, buffer.count) != 0 else {
-                throw ImageFileError.badContent(source, "is not a readable PNG: \(message(of: pointer, otherwise: "libpng could not read its header"))")
+                throw ImageFileError.badContent(
+                    source, "is not a readable PNG: \(message(of: pointer, otherwise: "libpng could not read its header"))")
             }
         }
 
@@ -155,9 +167,10 @@ public enum PNGFormat {
         let format = image.format
         let colour = format & png_uint_32(PNG_FORMAT_FLAG_COLOR) != 0
         let alpha = format & png_uint_32(PNG_FORMAT_FLAG_ALPHA) != 0
-        return Header(width: Int(image.width), height: Int(image.height), channels: (colour ? 3 : 1) + (alpha ? 1 : 0),
-                      isPalette: format & png_uint_32(PNG_FORMAT_FLAG_COLORMAP) != 0,
-                      is16Bit: format & png_uint_32(PNG_FORMAT_FLAG_LINEAR) != 0)
+        return Header(
+            width: Int(image.width), height: Int(image.height), channels: (colour ? 3 : 1) + (alpha ? 1 : 0),
+            isPalette: format & png_uint_32(PNG_FORMAT_FLAG_COLORMAP) != 0,
+            is16Bit: format & png_uint_32(PNG_FORMAT_FLAG_LINEAR) != 0)
     }
 
     /// libpng's message in the `png_image` (a NUL-terminated `char[64]`), or `otherwise`.

@@ -18,8 +18,9 @@ public struct PixelImage: Equatable, Sendable {
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(width > 0 && height > 0, "an image needs at least one pixel, got \(width) x \(height)")
         precondition((1...4).contains(channels), "channels must be 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), got \(channels)")
-        precondition(pixels.count == width * height * channels,
-                     "\(width) x \(height) x \(channels) samples expected, got \(pixels.count)")
+        precondition(
+            pixels.count == width * height * channels,
+            "\(width) x \(height) x \(channels) samples expected, got \(pixels.count)")
         self.width = width
         self.height = height
         self.channels = channels
@@ -29,8 +30,9 @@ public struct PixelImage: Equatable, Sendable {
     /// An image from a `[C, H, W]` tensor (C = 1 grey, 3 RGB or 4 RGBA) with values in [0, 1]:
     /// each value becomes `round(255 * v)`, clamped to 0...255 (NaN becomes 0).
     public init(tensor: Tensor) {
-        precondition(tensor.rank == 3 && [1, 3, 4].contains(tensor.shape[0]),
-                     "a [C, H, W] tensor with C = 1, 3 or 4 is needed, got \(tensor.shape)")
+        precondition(
+            tensor.rank == 3 && [1, 3, 4].contains(tensor.shape[0]),
+            "a [C, H, W] tensor with C = 1, 3 or 4 is needed, got \(tensor.shape)")
         let (c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
         var samples = [UInt8](repeating: 0, count: c * h * w)
         tensor.withUnsafeBufferPointer { values in
@@ -69,8 +71,10 @@ public struct PixelImage: Equatable, Sendable {
             for i in 0..<plane {
                 let r = pixels[i * channels], g = pixels[i * channels + 1], b = pixels[i * channels + 2]
                 if r != g || g != b {
-                    throw ImageFileError.badContent(source, "is a colour (\(layoutName)) image but the model reads grey images, "
-                        + "and pixel (x \(i % width), y \(i / width)) has R, G, B = \(r), \(g), \(b); save it as greyscale")
+                    throw ImageFileError.badContent(
+                        source,
+                        "is a colour (\(layoutName)) image but the model reads grey images, "
+                            + "and pixel (x \(i % width), y \(i / width)) has R, G, B = \(r), \(g), \(b); save it as greyscale")
                 }
             }
             fallthrough
@@ -82,8 +86,10 @@ public struct PixelImage: Equatable, Sendable {
                 }
             }
         default:
-            throw ImageFileError.badContent(source, "is a \(layoutName) image but the model reads images with \(modelChannels) channels; "
-                + "only 1 (grey) and 3 (RGB) channels are converted")
+            throw ImageFileError.badContent(
+                source,
+                "is a \(layoutName) image but the model reads images with \(modelChannels) channels; "
+                    + "only 1 (grey) and 3 (RGB) channels are converted")
         }
     }
 }

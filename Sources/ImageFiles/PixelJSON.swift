@@ -32,7 +32,9 @@ public enum PixelJSON {
         let imageRank = arrayShape.count - (single ? 0 : 1)
         let expected = "\(imageShape) (C, H, W)" + (imageShape[0] == 1 ? " or \(Array(imageShape.dropFirst())) (H, W)" : "")
         guard imageRank == 2 || imageRank == 3, single || arrayShape[0] > 0 else {
-            let what = single ? "\"pixels\" is an array of shape \(arrayShape)" : "\"images\" holds arrays of shape \(Array(arrayShape.dropFirst()))"
+            let what =
+                single
+                ? "\"pixels\" is an array of shape \(arrayShape)" : "\"images\" holds arrays of shape \(Array(arrayShape.dropFirst()))"
             throw ImageFileError.badContent(source, "is not images: \(what) but the model reads \(expected) images")
         }
         guard single || arrayShape[0] <= maximumImages else {
@@ -62,7 +64,8 @@ public enum PixelJSON {
         }
 
         func fail(_ problem: String) -> ImageFileError {
-            ImageFileError.badContent(source, "is not a pixel document: \(problem) at byte \(offset); send {\"pixels\": [[...]]} or {\"images\": [...]}")
+            ImageFileError.badContent(
+                source, "is not a pixel document: \(problem) at byte \(offset); send {\"pixels\": [[...]]} or {\"images\": [...]}")
         }
 
         mutating func skipSpace() {
@@ -148,7 +151,9 @@ public enum PixelJSON {
             }
             lengths[depth] = count
             if leaf {
-                if let leafDepth, leafDepth != depth { throw fail("ragged arrays (numbers at nesting depths \(leafDepth + 1) and \(depth + 1))") }
+                if let leafDepth, leafDepth != depth {
+                    throw fail("ragged arrays (numbers at nesting depths \(leafDepth + 1) and \(depth + 1))")
+                }
                 leafDepth = depth
             }
             if depth == 0 { result.shape = lengths[0...(leafDepth ?? 0)].map { $0 ?? 0 } }

@@ -4,8 +4,10 @@ import Tensors
 /// PyTorch's default initialisation for a weight with `fanIn` inputs per output:
 /// Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(fanIn), 1/sqrt(fanIn)); the bias
 /// uses the same bound.
-func defaultInitialization(weightShape: [Int], biasCount: Int, fanIn: Int,
-                           using generator: inout SeededGenerator) -> (Parameter, Parameter) {
+func defaultInitialization(
+    weightShape: [Int], biasCount: Int, fanIn: Int,
+    using generator: inout SeededGenerator
+) -> (Parameter, Parameter) {
     let bound = 1 / Float(fanIn).squareRoot()
     let weight = Tensor.uniform(weightShape, low: -bound, high: bound, using: &generator)
     let bias = Tensor.uniform([biasCount], low: -bound, high: bound, using: &generator)
@@ -24,8 +26,9 @@ public final class Dense: Layer {
         precondition(inputSize > 0 && outputSize > 0, "Dense needs positive sizes, got \(inputSize) -> \(outputSize)")
         self.inputSize = inputSize
         self.outputSize = outputSize
-        (weight, bias) = defaultInitialization(weightShape: [outputSize, inputSize], biasCount: outputSize,
-                                               fanIn: inputSize, using: &generator)
+        (weight, bias) = defaultInitialization(
+            weightShape: [outputSize, inputSize], biasCount: outputSize,
+            fanIn: inputSize, using: &generator)
     }
 
     public func callAsFunction(_ input: Variable) -> Variable {
@@ -47,25 +50,31 @@ public final class Conv2D: ReLUFusable {
     public let padding: Int
 
     /// Creates a layer with PyTorch's default initialisation.
-    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                using generator: inout SeededGenerator) {
-        precondition(inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
-                     "Conv2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)")
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        using generator: inout SeededGenerator
+    ) {
+        precondition(
+            inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+            "Conv2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)"
+        )
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
-        (weight, bias) = defaultInitialization(weightShape: [outputChannels, inputChannels, kernelSize, kernelSize],
-                                               biasCount: outputChannels, fanIn: inputChannels * kernelSize * kernelSize,
-                                               using: &generator)
+        (weight, bias) = defaultInitialization(
+            weightShape: [outputChannels, inputChannels, kernelSize, kernelSize],
+            biasCount: outputChannels, fanIn: inputChannels * kernelSize * kernelSize,
+            using: &generator)
     }
 
     public func callAsFunction(_ input: Variable) -> Variable { self(input, fusingReLU: false) }
 
     public func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable {
-        conv2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding,
-               reLU: fusingReLU)
+        conv2d(
+            input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding,
+            reLU: fusingReLU)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
@@ -85,25 +94,31 @@ public final class ConvTranspose2D: ReLUFusable {
     public let padding: Int
 
     /// Creates a layer with PyTorch's default initialisation (fan-in = out * kernel^2, as PyTorch computes it).
-    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                using generator: inout SeededGenerator) {
-        precondition(inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
-                     "ConvTranspose2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)")
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        using generator: inout SeededGenerator
+    ) {
+        precondition(
+            inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+            "ConvTranspose2D: invalid configuration in \(inputChannels) out \(outputChannels) kernel \(kernelSize) stride \(stride) padding \(padding)"
+        )
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
-        (weight, bias) = defaultInitialization(weightShape: [inputChannels, outputChannels, kernelSize, kernelSize],
-                                               biasCount: outputChannels, fanIn: outputChannels * kernelSize * kernelSize,
-                                               using: &generator)
+        (weight, bias) = defaultInitialization(
+            weightShape: [inputChannels, outputChannels, kernelSize, kernelSize],
+            biasCount: outputChannels, fanIn: outputChannels * kernelSize * kernelSize,
+            using: &generator)
     }
 
     public func callAsFunction(_ input: Variable) -> Variable { self(input, fusingReLU: false) }
 
     public func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable {
-        convTranspose2d(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape),
-                        stride: stride, padding: padding, reLU: fusingReLU)
+        convTranspose2d(
+            input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape),
+            stride: stride, padding: padding, reLU: fusingReLU)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }

@@ -1,7 +1,7 @@
 import Autodiff
 import Tensors
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A hyper-parameter that is out of range, with a message for the user.
@@ -93,8 +93,10 @@ public final class Adam: Optimizer {
     var parameterSteps: [String: Int] = [:]
 
     /// Creates the optimizer; throws when a hyper-parameter is out of range.
-    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: Float = 0) throws {
+    public init(
+        learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+        weightDecay: Float = 0
+    ) throws {
         guard learningRate > 0, learningRate.isFinite else {
             throw OptimizerConfigurationError(description: "Adam learning rate must be a positive number, got \(learningRate)")
         }
@@ -122,8 +124,9 @@ public final class Adam: Optimizer {
             if weightDecay != 0 { g.add(parameter.value, scaledBy: weightDecay) }
             var m = firstMoment[name] ?? Tensor.zeros(g.shape)
             var v = secondMoment[name] ?? Tensor.zeros(g.shape)
-            precondition(m.shape == g.shape && v.shape == g.shape,
-                         "Adam state for '\(name)' has shapes \(m.shape) and \(v.shape) but the parameter has shape \(g.shape)")
+            precondition(
+                m.shape == g.shape && v.shape == g.shape,
+                "Adam state for '\(name)' has shapes \(m.shape) and \(v.shape) but the parameter has shape \(g.shape)")
             let t = (parameterSteps[name] ?? 0) + 1
             parameterSteps[name] = t
             let correction1 = 1 - powf(beta1, Float(t))
@@ -166,9 +169,12 @@ public final class Adam: Optimizer {
     public func restore(_ state: [String: Tensor]) throws {
         func count(_ key: String) throws -> Int {
             guard let t = state[key], t.count == 1, t.storage[0] >= 0, t.storage[0] < 16_777_216,
-                  t.storage[0].rounded() == t.storage[0] else {
-                throw OptimizerConfigurationError(description:
-                    "Adam state has no valid step count in '\(key)' (a whole number from 0 to 2^24), got \(state[key].map { "\($0.storage)" } ?? "none")")
+                t.storage[0].rounded() == t.storage[0]
+            else {
+                throw OptimizerConfigurationError(
+                    description:
+                        "Adam state has no valid step count in '\(key)' (a whole number from 0 to 2^24), got \(state[key].map { "\($0.storage)" } ?? "none")"
+                )
             }
             return Int(t.storage[0])
         }
@@ -180,8 +186,10 @@ public final class Adam: Optimizer {
         }
         for (name, m) in first {
             guard let v = second[name], v.shape == m.shape else {
-                throw OptimizerConfigurationError(description:
-                    "Adam state for '\(name)' has a first moment of shape \(m.shape) but a second moment of shape \(second[name].map { "\($0.shape)" } ?? "none")")
+                throw OptimizerConfigurationError(
+                    description:
+                        "Adam state for '\(name)' has a first moment of shape \(m.shape) but a second moment of shape \(second[name].map { "\($0.shape)" } ?? "none")"
+                )
             }
             steps[name] = state["t.\(name)"] == nil ? globalStep : try count("t.\(name)")
         }

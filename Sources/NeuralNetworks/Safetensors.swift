@@ -145,12 +145,14 @@ public struct SafetensorsArchive: Equatable, Sendable {
         var offset = 0
         for name in names {
             let data = tensors[name]!
-            precondition(data.count == data.shape.elementCount && data.shape.allSatisfy { $0 >= 0 },
-                         "tensor '\(name)' has shape \(data.shape) but \(data.count) elements")
+            precondition(
+                data.count == data.shape.elementCount && data.shape.allSatisfy { $0 >= 0 },
+                "tensor '\(name)' has shape \(data.shape) but \(data.count) elements")
             let end = offset + data.count * data.dtypeCode.size
             let shape = data.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonQuoted(name)):{\"dtype\":\"\(data.dtype)\",\"shape\":[\(shape)],"
-                           + "\"data_offsets\":[\(offset),\(end)]}")
+            entries.append(
+                "\(jsonQuoted(name)):{\"dtype\":\"\(data.dtype)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         header += entries.joined(separator: ",") + "}"
@@ -204,8 +206,10 @@ public struct SafetensorsArchive: Equatable, Sendable {
     private func entry(_ name: String, expected: SafetensorsDType) throws -> TensorData {
         guard let data = tensors[name] else {
             let known = tensors.keys.sorted()
-            let list = known.count <= 8 ? known.joined(separator: ", ")
-                                        : known.prefix(8).joined(separator: ", ") + ", ..."
+            let list =
+                known.count <= 8
+                ? known.joined(separator: ", ")
+                : known.prefix(8).joined(separator: ", ") + ", ..."
             throw SafetensorsError("no tensor named '\(name)' (the archive has \(known.isEmpty ? "none" : list))")
         }
         guard data.dtypeCode == expected else {
@@ -228,8 +232,9 @@ public struct SafetensorsArchive: Equatable, Sendable {
                 hasher.update(data: chunk)
             }
         } catch {
-            throw SafetensorsError("reading failed (\(error.localizedDescription))", path: url.path,
-                                   cause: .missingInput)
+            throw SafetensorsError(
+                "reading failed (\(error.localizedDescription))", path: url.path,
+                cause: .missingInput)
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
@@ -257,8 +262,9 @@ extension SafetensorsArchive {
         for (name, parameter) in named {
             let tensor = try float32(name)
             guard tensor.shape == parameter.value.shape else {
-                throw SafetensorsError("tensor '\(name)' has shape \(tensor.shape) in the archive "
-                                       + "but the parameter has shape \(parameter.value.shape)")
+                throw SafetensorsError(
+                    "tensor '\(name)' has shape \(tensor.shape) in the archive "
+                        + "but the parameter has shape \(parameter.value.shape)")
             }
             values.append(tensor)
         }
@@ -281,8 +287,9 @@ extension SafetensorsArchive {
         // A pipe or device may block or never end (/dev/zero); only regular files are read.
         var status = stat()
         guard stat(url.path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw SafetensorsError("it is not a regular file (a pipe, socket or device)", path: url.path,
-                                   cause: .missingInput)
+            throw SafetensorsError(
+                "it is not a regular file (a pipe, socket or device)", path: url.path,
+                cause: .missingInput)
         }
     }
 
@@ -292,8 +299,9 @@ extension SafetensorsArchive {
         do {
             return try Data(contentsOf: url)
         } catch {
-            throw SafetensorsError("the file cannot be read (\(error.localizedDescription))", path: url.path,
-                                   cause: .missingInput)
+            throw SafetensorsError(
+                "the file cannot be read (\(error.localizedDescription))", path: url.path,
+                cause: .missingInput)
         }
     }
 }
@@ -319,18 +327,18 @@ public func jsonQuoted(_ value: String) -> String {
 /// Appends 32-bit floats, each least significant byte first (one copy on little-endian machines).
 func appendLittleEndian(_ values: [Float], to bytes: inout [UInt8]) {
     #if _endian(little)
-    values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
     #else
-    for value in values { appendLittleEndian(value.bitPattern, to: &bytes) }
+        for value in values { appendLittleEndian(value.bitPattern, to: &bytes) }
     #endif
 }
 
 /// Appends 64-bit integers, each least significant byte first (one copy on little-endian machines).
 func appendLittleEndian(_ values: [Int64], to bytes: inout [UInt8]) {
     #if _endian(little)
-    values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
     #else
-    for value in values { appendLittleEndian(value, to: &bytes) }
+        for value in values { appendLittleEndian(value, to: &bytes) }
     #endif
 }
 

@@ -29,8 +29,9 @@ extension SafetensorsArchive {
         }
         let headerLength = Int(declared)
         guard headerLength <= raw.count - 8 else {
-            throw SafetensorsError("header length \(headerLength) is larger than the \(raw.count - 8) bytes "
-                                   + "that follow it (the file is truncated)")
+            throw SafetensorsError(
+                "header length \(headerLength) is larger than the \(raw.count - 8) bytes "
+                    + "that follow it (the file is truncated)")
         }
         let headerBytes = Array(raw[8..<(8 + headerLength)])
         let buffer = UnsafeRawBufferPointer(rebasing: raw[(8 + headerLength)...])
@@ -123,7 +124,8 @@ extension SafetensorsArchive {
             byteCount = product
         }
         guard case .array(let offsetValues) = try field("data_offsets"),
-              let offsets = integers(offsetValues), offsets.count == 2, offsets.allSatisfy({ $0 >= 0 }) else {
+            let offsets = integers(offsetValues), offsets.count == 2, offsets.allSatisfy({ $0 >= 0 })
+        else {
             throw SafetensorsError("tensor '\(name)' has data_offsets that are not two non-negative integers")
         }
         let (begin, end) = (offsets[0], offsets[1])
@@ -131,8 +133,9 @@ extension SafetensorsArchive {
             throw SafetensorsError("tensor '\(name)' has data_offsets [\(begin), \(end)] that begin after they end")
         }
         guard end - begin == byteCount else {
-            throw SafetensorsError("tensor '\(name)' occupies \(end - begin) bytes but shape \(shape) "
-                                   + "of \(dtype.rawValue) needs \(byteCount) bytes")
+            throw SafetensorsError(
+                "tensor '\(name)' occupies \(end - begin) bytes but shape \(shape) "
+                    + "of \(dtype.rawValue) needs \(byteCount) bytes")
         }
         return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
     }
@@ -150,8 +153,9 @@ extension SafetensorsArchive {
     /// Checks that the tensors lie inside the buffer and cover it with no overlap and no hole.
     private static func checkLayout(_ entries: [Entry], bufferSize: Int) throws {
         for entry in entries where entry.end > bufferSize {
-            throw SafetensorsError("tensor '\(entry.name)' ends at byte \(entry.end), beyond the "
-                                   + "\(bufferSize)-byte data buffer")
+            throw SafetensorsError(
+                "tensor '\(entry.name)' ends at byte \(entry.end), beyond the "
+                    + "\(bufferSize)-byte data buffer")
         }
         let ordered = entries.sorted { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         var covered = 0
@@ -161,8 +165,9 @@ extension SafetensorsArchive {
                 throw SafetensorsError("tensors '\(previous)' and '\(entry.name)' overlap in the data buffer")
             }
             if entry.begin > covered {
-                throw SafetensorsError("the data buffer has a gap: bytes \(covered)..<\(entry.begin) "
-                                       + "before tensor '\(entry.name)' belong to no tensor")
+                throw SafetensorsError(
+                    "the data buffer has a gap: bytes \(covered)..<\(entry.begin) "
+                        + "before tensor '\(entry.name)' belong to no tensor")
             }
             covered = entry.end
             previous = entry.name
@@ -181,7 +186,7 @@ private func readLittleEndian<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPoin
             // The source may be unaligned: copy bytes, then fix the byte order in place.
             UnsafeMutableRawBufferPointer(destination).copyMemory(from: bytes)
             #if _endian(big)
-            for index in 0..<count { destination[index] = T(littleEndian: destination[index]) }
+                for index in 0..<count { destination[index] = T(littleEndian: destination[index]) }
             #endif
         }
         initialized = count
@@ -242,26 +247,28 @@ struct JSONParser {
         skipWhitespace()
         guard index < bytes.count else { throw fail("unexpected end of the header") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseContainer(close: UInt8(ascii: "}")) { parser in
-            var members: [(key: String, value: JSONValue)] = []
-            var seen = Set<String>()
-            repeat {
-                parser.skipWhitespace()
-                guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else {
-                    throw parser.fail("expected a string key")
-                }
-                let key = try parser.parseString()
-                guard seen.insert(key).inserted else { throw parser.fail("duplicate key '\(key)'") }
-                try parser.expect(UInt8(ascii: ":"))
-                members.append((key, try parser.parseValue()))
-            } while try parser.nextElement(close: UInt8(ascii: "}"))
-            return .object(members)
-        }
-        case UInt8(ascii: "["): return try parseContainer(close: UInt8(ascii: "]")) { parser in
-            var elements: [JSONValue] = []
-            repeat { elements.append(try parser.parseValue()) } while try parser.nextElement(close: UInt8(ascii: "]"))
-            return .array(elements)
-        }
+        case UInt8(ascii: "{"):
+            return try parseContainer(close: UInt8(ascii: "}")) { parser in
+                var members: [(key: String, value: JSONValue)] = []
+                var seen = Set<String>()
+                repeat {
+                    parser.skipWhitespace()
+                    guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else {
+                        throw parser.fail("expected a string key")
+                    }
+                    let key = try parser.parseString()
+                    guard seen.insert(key).inserted else { throw parser.fail("duplicate key '\(key)'") }
+                    try parser.expect(UInt8(ascii: ":"))
+                    members.append((key, try parser.parseValue()))
+                } while try parser.nextElement(close: UInt8(ascii: "}"))
+                return .object(members)
+            }
+        case UInt8(ascii: "["):
+            return try parseContainer(close: UInt8(ascii: "]")) { parser in
+                var elements: [JSONValue] = []
+                repeat { elements.append(try parser.parseValue()) } while try parser.nextElement(close: UInt8(ascii: "]"))
+                return .array(elements)
+            }
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)

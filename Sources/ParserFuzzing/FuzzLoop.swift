@@ -21,9 +21,11 @@ public struct FuzzReport {
 
     /// One line for logs and `make fuzz`.
     public var summary: String {
-        String(format: "%@: %d executions in %.1f s (%.0f/s), corpus %d, outcomes %d (%d parsed, %d rejected), findings %d, hangs %d, slowest %.3f s",
-               target, executions, seconds, Double(executions) / max(seconds, 1e-9), corpusSize, distinctOutcomes,
-               parsedCount, rejectedCount, findings.count, slowInputs.count, slowestSeconds)
+        String(
+            format:
+                "%@: %d executions in %.1f s (%.0f/s), corpus %d, outcomes %d (%d parsed, %d rejected), findings %d, hangs %d, slowest %.3f s",
+            target, executions, seconds, Double(executions) / max(seconds, 1e-9), corpusSize, distinctOutcomes,
+            parsedCount, rejectedCount, findings.count, slowInputs.count, slowestSeconds)
     }
 }
 
@@ -50,8 +52,10 @@ public struct FuzzLoop {
     ///   - scratch: folder for the input file (the last input stays there).
     ///   - startingCorpus: extra inputs to start from (a saved corpus).
     ///   - onInput: called before each input runs (a watchdog records the time).
-    public func run(iterations: Int?, seconds: Double?, scratch: URL, startingCorpus: [[UInt8]] = [],
-                    onInput: () -> Void = {}) -> (report: FuzzReport, corpus: [[UInt8]]) {
+    public func run(
+        iterations: Int?, seconds: Double?, scratch: URL, startingCorpus: [[UInt8]] = [],
+        onInput: () -> Void = {}
+    ) -> (report: FuzzReport, corpus: [[UInt8]]) {
         precondition(iterations != nil || seconds != nil, "give an iteration or a time limit")
         var random = FuzzRandom(seed: seed)
         var report = FuzzReport(target: target.name)

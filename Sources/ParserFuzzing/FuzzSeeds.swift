@@ -14,9 +14,11 @@ public enum FuzzSeeds {
 
     public static func safetensors() -> [[UInt8]] {
         let mixed = SafetensorsArchive(
-            tensors: ["w": .float32(Tensor(shape: [2, 3], storage: [0, 1, -1.5, 3e-8, .infinity, 7])),
-                      "labels": .int64(shape: [2], values: [3, -9]), "mask": .uint8(shape: [3], values: [0, 1, 255]),
-                      "scalar": .float32(Tensor(shape: [], storage: [2])), "empty": .float32(Tensor(shape: [0, 4], storage: []))],
+            tensors: [
+                "w": .float32(Tensor(shape: [2, 3], storage: [0, 1, -1.5, 3e-8, .infinity, 7])),
+                "labels": .int64(shape: [2], values: [3, -9]), "mask": .uint8(shape: [3], values: [0, 1, 255]),
+                "scalar": .float32(Tensor(shape: [], storage: [2])), "empty": .float32(Tensor(shape: [0, 4], storage: []))
+            ],
             metadata: ["format": "seed", "note": "quote \" backslash \\ tab \t é 😀"])
         let plain = SafetensorsArchive(tensors: ["a.weight": .float32(Tensor(shape: [1, 2], storage: [0.5, 0.25]))])
         return [mixed.encoded(), plain.encoded(), SafetensorsArchive().encoded()]
@@ -43,9 +45,10 @@ public enum FuzzSeeds {
     public static func adversarialSet() -> [[UInt8]] {
         let clean = Tensor(shape: [2, 1, 2, 2], storage: [0, 0.5, 1, 0.25, 0.75, 0, 0.125, 1])
         let adversarial = Tensor(shape: [2, 1, 2, 2], storage: [0.1, 0.4, 0.9, 0.35, 0.65, 0.1, 0.2, 0.9])
-        let scored = AdversarialSet(clean: clean, adversarial: adversarial, labels: [3, 7], predictedClean: [3, 7],
-                                    predictedAdversarial: [5, 7], success: [true, false], scoreClean: [0.5, 0.25],
-                                    scoreAdversarial: [2, 0.5], metadata: ["attack": "FGSM", "seed": "0"])
+        let scored = AdversarialSet(
+            clean: clean, adversarial: adversarial, labels: [3, 7], predictedClean: [3, 7],
+            predictedAdversarial: [5, 7], success: [true, false], scoreClean: [0.5, 0.25],
+            scoreAdversarial: [2, 0.5], metadata: ["attack": "FGSM", "seed": "0"])
         var unscored = scored
         unscored.scoreClean = nil
         unscored.scoreAdversarial = nil
@@ -75,7 +78,9 @@ public enum FuzzSeeds {
         var seeds: [[UInt8]] = []
         for channels in 1...4 {
             let pixels = (0..<(5 * 3 * channels)).map { UInt8($0 * 37 % 256) }
-            if let bytes = try? PNGFormat.encode(PixelImage(width: 5, height: 3, channels: channels, pixels: pixels)) { seeds.append(bytes) }
+            if let bytes = try? PNGFormat.encode(PixelImage(width: 5, height: 3, channels: channels, pixels: pixels)) {
+                seeds.append(bytes)
+            }
         }
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
@@ -83,7 +88,9 @@ public enum FuzzSeeds {
         image.height = 2
         image.format = png_uint_32(PNG_FORMAT_FLAG_COLORMAP) | png_uint_32(PNG_FORMAT_FLAG_COLOR)
         image.colormap_entries = 3
-        if let palette = try? PNGFormat.write(image, pixels: [0, 1, 2, 1, 2, 0, 0, 1], rowStride: 4, colormap: [0, 0, 0, 200, 10, 30, 255, 255, 255]) {
+        if let palette = try? PNGFormat.write(
+            image, pixels: [0, 1, 2, 1, 2, 0, 0, 1], rowStride: 4, colormap: [0, 0, 0, 200, 10, 30, 255, 255, 255])
+        {
             seeds.append(palette)
         }
         return seeds
@@ -104,10 +111,12 @@ public enum FuzzSeeds {
     /// `dafar-serve` JSON bodies: one image as `[H][W]` and `[C][H][W]`, several images, and
     /// numbers in every JSON spelling.
     public static func pixelsJSON() -> [[UInt8]] {
-        ["{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]}",
-         "{\"pixels\":[[[0.1,0.2,0.3],[0.4,0.5,0.6]]]}",
-         "{ \"images\" : [ [[0,1,0],[1,0,1]] , [[1e-1, 2.5E-1, 0.0], [-0, 1.0e0, 5e-3]] ] }\n",
-         "{\"images\": [[[[0.125, 0.375, 0.625], [0.875, 1, 0]]]]}"].map { Array($0.utf8) }
+        [
+            "{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]}",
+            "{\"pixels\":[[[0.1,0.2,0.3],[0.4,0.5,0.6]]]}",
+            "{ \"images\" : [ [[0,1,0],[1,0,1]] , [[1e-1, 2.5E-1, 0.0], [-0, 1.0e0, 5e-3]] ] }\n",
+            "{\"images\": [[[[0.125, 0.375, 0.625], [0.875, 1, 0]]]]}"
+        ].map { Array($0.utf8) }
     }
 
     static func idxFile(magic: UInt32, extents: [UInt32], payload: [UInt8]) -> [UInt8] {

@@ -46,7 +46,8 @@ public struct FuzzTarget: Sendable {
             let message = error.description
             guard !message.isEmpty else { throw FuzzFinding(description: "\(name): rejected with an empty message") }
             guard [.invalidArgument, .invalidData, .missingInput].contains(error.cause) else {
-                throw FuzzFinding(description: "\(name): rejected with cause \(error.cause), not a bad argument, bad data or missing input: \(message)")
+                throw FuzzFinding(
+                    description: "\(name): rejected with cause \(error.cause), not a bad argument, bad data or missing input: \(message)")
             }
             return .rejected(message)
         } catch {
@@ -90,8 +91,10 @@ public struct FuzzTarget: Sendable {
         return archive
     }
 
-    static let safetensors = FuzzTarget(name: "safetensors", summary: "SafetensorsArchive(contentsOf:) + encode/re-read round trip",
-                                        seeds: FuzzSeeds.safetensors) { file in
+    static let safetensors = FuzzTarget(
+        name: "safetensors", summary: "SafetensorsArchive(contentsOf:) + encode/re-read round trip",
+        seeds: FuzzSeeds.safetensors
+    ) { file in
         let archive = try readAndRoundTrip(file)
         for (name, data) in archive.tensors {
             switch data {
@@ -104,37 +107,50 @@ public struct FuzzTarget: Sendable {
     }
 
     static let idx = FuzzTarget(name: "idx", summary: "IDXFormat.readImages and readLabels (plain or gzip)", seeds: FuzzSeeds.idx) { file in
-        try firstSuccess([{ "images \(try IDXFormat.readImages(from: file).shape)" },
-                          { "labels \(try IDXFormat.readLabels(from: file).count)" }])
+        try firstSuccess([
+            { "images \(try IDXFormat.readImages(from: file).shape)" },
+            { "labels \(try IDXFormat.readLabels(from: file).count)" }
+        ])
     }
 
-    static let cifar10 = FuzzTarget(name: "cifar10", summary: "CIFAR10Format.readBatches (plain or gzip)", seeds: FuzzSeeds.cifar10) { file in
+    static let cifar10 = FuzzTarget(name: "cifar10", summary: "CIFAR10Format.readBatches (plain or gzip)", seeds: FuzzSeeds.cifar10) {
+        file in
         let batch = try CIFAR10Format.readBatches([file])
         return "records \(batch.count)"
     }
 
-    static let mnistCSV = FuzzTarget(name: "mnist-csv", summary: "MNISTCSVFormat.read, label last and first, 2x2 images (plain or gzip)",
-                                     seeds: FuzzSeeds.mnistCSV) { file in
-        try firstSuccess([{ "rows \(try MNISTCSVFormat.read(from: file, labelColumn: .last, imageShape: FuzzSeeds.csvImageShape).count)" },
-                          { "rows \(try MNISTCSVFormat.read(from: file, labelColumn: .first, imageShape: FuzzSeeds.csvImageShape).count) label first" }])
+    static let mnistCSV = FuzzTarget(
+        name: "mnist-csv", summary: "MNISTCSVFormat.read, label last and first, 2x2 images (plain or gzip)",
+        seeds: FuzzSeeds.mnistCSV
+    ) { file in
+        try firstSuccess([
+            { "rows \(try MNISTCSVFormat.read(from: file, labelColumn: .last, imageShape: FuzzSeeds.csvImageShape).count)" },
+            { "rows \(try MNISTCSVFormat.read(from: file, labelColumn: .first, imageShape: FuzzSeeds.csvImageShape).count) label first" }
+        ])
     }
 
-    static let adversarialSet = FuzzTarget(name: "adversarial-set", summary: "AdversarialSet(contentsOf:)",
-                                           seeds: FuzzSeeds.adversarialSet) { file in
+    static let adversarialSet = FuzzTarget(
+        name: "adversarial-set", summary: "AdversarialSet(contentsOf:)",
+        seeds: FuzzSeeds.adversarialSet
+    ) { file in
         let set = try AdversarialSet(archive: try readAndRoundTrip(file), file: file.path)
         return "set \(set.clean.shape) scores \(set.scoreClean != nil) \(set.scoreAdversarial != nil)"
     }
 
-    static let detector = FuzzTarget(name: "detector", summary: "AnomalyDetector(archive:) from a detector file",
-                                     seeds: FuzzSeeds.detector) { file in
+    static let detector = FuzzTarget(
+        name: "detector", summary: "AnomalyDetector(archive:) from a detector file",
+        seeds: FuzzSeeds.detector
+    ) { file in
         let detector = try AnomalyDetector(archive: try SafetensorsArchive(contentsOf: file), file: file.path)
         return "detector \(detector.inputSize) \(detector.hiddenSizes) calibrated \(detector.calibration != nil)"
     }
 
     /// Decodes a PNG, checks that re-encoding what was read gives the same pixels, and converts
     /// it the ways a model would (grey and colour).
-    static let png = FuzzTarget(name: "png", summary: "PNGFormat.decode (libpng) + encode/re-read round trip + channel conversion",
-                                seeds: FuzzSeeds.png) { file in
+    static let png = FuzzTarget(
+        name: "png", summary: "PNGFormat.decode (libpng) + encode/re-read round trip + channel conversion",
+        seeds: FuzzSeeds.png
+    ) { file in
         let bytes = [UInt8](try Data(contentsOf: file))
         let picture = try PNGFormat.decode(bytes, source: file.path)
         let again: PixelImage
@@ -149,8 +165,10 @@ public struct FuzzTarget: Sendable {
 
     /// Reads a `.npy` file, checks that it survives writing and re-reading, and turns it into
     /// images when its shape allows.
-    static let npy = FuzzTarget(name: "npy", summary: "NPYFormat.decode + encode/re-read round trip + ImageArrays",
-                                seeds: FuzzSeeds.npy) { file in
+    static let npy = FuzzTarget(
+        name: "npy", summary: "NPYFormat.decode + encode/re-read round trip + ImageArrays",
+        seeds: FuzzSeeds.npy
+    ) { file in
         let array = try NPYFormat.decode([UInt8](try Data(contentsOf: file)), source: file.path)
         guard (try? NPYFormat.decode(NPYFormat.encode(array))) == array else {
             throw FuzzFinding(description: "npy: an array that parsed does not survive encode and decode")
@@ -164,13 +182,19 @@ public struct FuzzTarget: Sendable {
 
     /// Reads a `dafar-serve` JSON body for `[1, 2, 3]` images and checks that the images it gave
     /// survive writing as `{"images": ...}` and reading again.
-    static let pixelsJSON = FuzzTarget(name: "pixels-json", summary: "PixelJSON.images (dafar-serve's JSON body) + write/re-read round trip",
-                                       seeds: FuzzSeeds.pixelsJSON) { file in
+    static let pixelsJSON = FuzzTarget(
+        name: "pixels-json", summary: "PixelJSON.images (dafar-serve's JSON body) + write/re-read round trip",
+        seeds: FuzzSeeds.pixelsJSON
+    ) { file in
         let images = try PixelJSON.images([UInt8](try Data(contentsOf: file)), imageShape: FuzzSeeds.pixelsImageShape, source: file.path)
         let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
         // Double(value) prints the Float's exact value in the shortest text that reads back as it.
-        let rows = (0..<n).map { i in "[[" + (0..<h).map { y in
-            "[" + (0..<w).map { x in "\(Double(images.storage[(i * h + y) * w + x]))" }.joined(separator: ",") + "]" }.joined(separator: ",") + "]]" }
+        let rows = (0..<n).map { i in
+            "[["
+                + (0..<h).map { y in
+                    "[" + (0..<w).map { x in "\(Double(images.storage[(i * h + y) * w + x]))" }.joined(separator: ",") + "]"
+                }.joined(separator: ",") + "]]"
+        }
         let written = Array("{\"images\":[\(rows.joined(separator: ","))]}".utf8)
         guard (try? PixelJSON.images(written, imageShape: FuzzSeeds.pixelsImageShape)) == images else {
             throw FuzzFinding(description: "pixels-json: images that parsed do not survive writing and reading again")
@@ -178,8 +202,10 @@ public struct FuzzTarget: Sendable {
         return "pixels-json \(images.shape)"
     }
 
-    static let model = FuzzTarget(name: "model", summary: "JointNetwork(archive:) from a (cut-down) model file",
-                                  seeds: FuzzSeeds.model) { file in
+    static let model = FuzzTarget(
+        name: "model", summary: "JointNetwork(archive:) from a (cut-down) model file",
+        seeds: FuzzSeeds.model
+    ) { file in
         let network = try JointNetwork(archive: try SafetensorsArchive(contentsOf: file), file: file.path)
         return "model \(network.architecture) \(network.classCount)"
     }
@@ -189,7 +215,9 @@ public struct FuzzTarget: Sendable {
 public enum FuzzScratch {
     /// A new folder for one fuzzing run.
     public static func makeFolder() throws -> URL {
-        let base = FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+        let base =
+            FileManager.default.isWritableFile(atPath: "/dev/shm")
+            ? URL(fileURLWithPath: "/dev/shm")
             : FileManager.default.temporaryDirectory
         let folder = base.appendingPathComponent("dafar-fuzz-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -33,13 +33,13 @@ public struct Mutator {
     /// Integers that sit at the edges of sizes and counts.
     static let interestingIntegers: [UInt64] = [
         0, 1, 2, 3, 7, 8, 16, 255, 256, 3073, 65535, 65536, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF,
-        0x1_0000_0000, 100_000_000, 100_000_001, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, UInt64.max,
+        0x1_0000_0000, 100_000_000, 100_000_001, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, UInt64.max
     ]
     /// Decimal texts that stress number parsing and range checks.
     static let interestingNumbers = [
         "0", "-1", "1", "-0", "255", "256", "999", "1000", "9", "10", "11", "1e3", "1.5", "nan", "inf", "-inf",
         "1e309", "4294967296", "2147483648", "9223372036854775807", "9223372036854775808",
-        "18446744073709551615", "18446744073709551616", "100000000", "0.0", "00", "+1", "0x10",
+        "18446744073709551615", "18446744073709551616", "100000000", "0.0", "00", "+1", "0x10"
     ]
     /// Bytes that matter to the formats: JSON and CSV punctuation, quotes, digits, controls.
     static let interestingBytes: [UInt8] = Array("{}[]\",:-.e0123456789 \n\r\t\\u".utf8) + [0, 1, 0x7F, 0x80, 0xC0, 0xFF, 0x1F, 0x8B]

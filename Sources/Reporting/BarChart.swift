@@ -53,8 +53,10 @@ public struct BarChart: SVGChart, Sendable {
     public var yFormat: AxisFormat
 
     /// A grouped bar chart.
-    public init(title: String, xLabel: String, yLabel: String, categories: [String], series: [BarSeries],
-                yRange: ClosedRange<Double>? = nil, yFormat: AxisFormat = .number) {
+    public init(
+        title: String, xLabel: String, yLabel: String, categories: [String], series: [BarSeries],
+        yRange: ClosedRange<Double>? = nil, yFormat: AxisFormat = .number
+    ) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -69,11 +71,13 @@ public struct BarChart: SVGChart, Sendable {
         let bars = series.flatMap { $0.values.values }.filter(\.value.isFinite)
         let extents = bars.map(\.value) + bars.compactMap(\.interval).flatMap { [$0.lowerBound, $0.upperBound] }
         let yScale = yRange.map { AxisScale(fixed: $0) } ?? AxisScale(covering: extents, including: [0])
-        let frame = PlotFrame(x: AxisScale(fixed: 0...Double(max(categories.count, 1))), y: yScale,
-                              legend: !series.isEmpty)
+        let frame = PlotFrame(
+            x: AxisScale(fixed: 0...Double(max(categories.count, 1))), y: yScale,
+            legend: !series.isEmpty)
         var canvas = SVGCanvas(width: PlotFrame.width, height: PlotFrame.height)
-        frame.drawFrame(on: &canvas, title: title, xLabel: xLabel, yLabel: yLabel, xFormat: .number,
-                        yFormat: yFormat, categoryAxis: true)
+        frame.drawFrame(
+            on: &canvas, title: title, xLabel: xLabel, yLabel: yLabel, xFormat: .number,
+            yFormat: yFormat, categoryAxis: true)
         let baseline = frame.py(min(max(0, yScale.lower), yScale.upper))
         let groupWidth = frame.plotWidth / Double(max(categories.count, 1))
         let barWidth = groupWidth * 0.8 / Double(max(series.count, 1))
@@ -98,9 +102,11 @@ public struct BarChart: SVGChart, Sendable {
         for (group, category) in categories.enumerated() {
             canvas.text(category, x: PlotFrame.left + (Double(group) + 0.5) * groupWidth, y: bottomY + 18, size: 11)
         }
-        frame.drawLegend(on: &canvas, entries: series.enumerated().map { index, item in
-            (name: item.name, style: LegendStyle.box(color: PlotPalette.color(index)))
-        })
+        frame.drawLegend(
+            on: &canvas,
+            entries: series.enumerated().map { index, item in
+                (name: item.name, style: LegendStyle.box(color: PlotPalette.color(index)))
+            })
         return canvas.document(title: title)
     }
 }

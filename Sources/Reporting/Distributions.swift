@@ -97,10 +97,11 @@ public struct KernelDensity: Equatable, Sendable {
     public func density(at x: Double) -> Double {
         guard !samples.isEmpty else { return 0 }
         let normalizer = 1 / (Double(samples.count) * bandwidth * (2 * Double.pi).squareRoot())
-        return normalizer * samples.reduce(0) { sum, sample in
-            let u = (x - sample) / bandwidth
-            return sum + exp(-0.5 * u * u)
-        }
+        return normalizer
+            * samples.reduce(0) { sum, sample in
+                let u = (x - sample) / bandwidth
+                return sum + exp(-0.5 * u * u)
+            }
     }
 
     /// The density at every grid point.

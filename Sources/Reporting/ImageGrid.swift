@@ -17,8 +17,9 @@ public struct GridImage: Sendable {
     /// An image; `pixels.count` must be `channels * height * width`.
     public init(channels: Int, height: Int, width: Int, pixels: [Float], signed: Bool = false) {
         precondition(channels == 1 || channels == 3, "an image grid shows 1- or 3-channel images, got \(channels)")
-        precondition(pixels.count == channels * height * width,
-                     "an image of \(channels)x\(height)x\(width) needs \(channels * height * width) values, got \(pixels.count)")
+        precondition(
+            pixels.count == channels * height * width,
+            "an image of \(channels)x\(height)x\(width) needs \(channels * height * width) values, got \(pixels.count)")
         (self.channels, self.height, self.width, self.pixels, self.signed) = (channels, height, width, pixels, signed)
     }
 

@@ -21,8 +21,9 @@ public struct Rate: Equatable, Sendable, CustomStringConvertible, JSONRepresenta
     /// A rate of `numerator` events in `denominator` trials.
     public init(_ numerator: Int, of denominator: Int) {
         precondition(denominator >= 0, "Rate: the denominator must be >= 0, got \(denominator)")
-        precondition((0...denominator).contains(numerator),
-                     "Rate: the numerator must be in 0...\(denominator), got \(numerator)")
+        precondition(
+            (0...denominator).contains(numerator),
+            "Rate: the numerator must be in 0...\(denominator), got \(numerator)")
         self.numerator = numerator
         self.denominator = denominator
         self.value = denominator == 0 ? .nan : Double(numerator) / Double(denominator)
@@ -36,8 +37,9 @@ public struct Rate: Equatable, Sendable, CustomStringConvertible, JSONRepresenta
     /// `(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`, clamped to `0...1`.
     /// With no trials the whole interval `0...1` is returned.
     public static func wilsonInterval(successes: Int, trials: Int, z: Double = Rate.z95) -> ClosedRange<Double> {
-        precondition(trials >= 0 && (0...max(trials, 0)).contains(successes),
-                     "wilsonInterval: need 0 <= successes <= trials, got \(successes)/\(trials)")
+        precondition(
+            trials >= 0 && (0...max(trials, 0)).contains(successes),
+            "wilsonInterval: need 0 <= successes <= trials, got \(successes)/\(trials)")
         precondition(z > 0 && z.isFinite, "wilsonInterval: z must be positive and finite, got \(z)")
         guard trials > 0 else { return 0...1 }
         let n = Double(trials)
@@ -63,8 +65,10 @@ public struct Rate: Equatable, Sendable, CustomStringConvertible, JSONRepresenta
 
     /// `{numerator, denominator, value, wilson95: [lower, upper]}`.
     public var json: JSONValue {
-        ["numerator": .int(numerator), "denominator": .int(denominator), "value": .number(value),
-         "wilson95": .numbers([wilson95.lowerBound, wilson95.upperBound])]
+        [
+            "numerator": .int(numerator), "denominator": .int(denominator), "value": .number(value),
+            "wilson95": .numbers([wilson95.lowerBound, wilson95.upperBound])
+        ]
     }
 
     /// Rates are equal when their counts are equal (an empty rate equals itself).

@@ -1,9 +1,9 @@
 import Foundation
 import ToolkitCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The layout of `results.json` written by `Report`.
@@ -117,13 +117,17 @@ public struct Report: Sendable {
         let tables = sections.flatMap { section in
             section.blocks.compactMap { block -> JSONValue? in
                 guard case .table(let table) = block else { return nil }
-                return ["section": .string(section.title), "columns": table.json["columns"] ?? .null,
-                        "rows": table.json["rows"] ?? .null]
+                return [
+                    "section": .string(section.title), "columns": table.json["columns"] ?? .null,
+                    "rows": table.json["rows"] ?? .null
+                ]
             }
         }
-        return ["format": .string(ReportFormat.name), "version": .string(ReportFormat.version),
-                "title": .string(title), "results": .object(results), "tables": .array(tables),
-                "figures": .array(figures.map { .string($0.fileName) })]
+        return [
+            "format": .string(ReportFormat.name), "version": .string(ReportFormat.version),
+            "title": .string(title), "results": .object(results), "tables": .array(tables),
+            "figures": .array(figures.map { .string($0.fileName) })
+        ]
     }
 
     /// Writes the SVG figures, then `results.json`, then `report.md` into `directory`
@@ -163,11 +167,17 @@ public struct Report: Sendable {
     /// Throws unless `name` is a plain, visible file name ending in `.svg`.
     static func validateFigureName(_ name: String) throws {
         let reason: String?
-        if !name.lowercased().hasSuffix(".svg") || name.count <= 4 { reason = "a figure file name must end in .svg" }
-        else if name.contains("/") || name.contains("\\") || name.contains("\0") { reason = "it must not contain a path" }
-        else if name.hasPrefix(".") { reason = "it must not start with a dot" }
-        else if name.utf8.count > 255 { reason = "it is longer than 255 bytes" }
-        else { reason = nil }
+        if !name.lowercased().hasSuffix(".svg") || name.count <= 4 {
+            reason = "a figure file name must end in .svg"
+        } else if name.contains("/") || name.contains("\\") || name.contains("\0") {
+            reason = "it must not contain a path"
+        } else if name.hasPrefix(".") {
+            reason = "it must not start with a dot"
+        } else if name.utf8.count > 255 {
+            reason = "it is longer than 255 bytes"
+        } else {
+            reason = nil
+        }
         if let reason { throw ReportError.invalidFileName(name, reason: reason) }
     }
 }

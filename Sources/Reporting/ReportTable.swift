@@ -59,8 +59,9 @@ public struct ReportTable: Equatable, Sendable, JSONRepresentable {
 
     /// Appends a row; it must have one cell per column.
     public mutating func addRow(_ cells: [TableCell]) {
-        precondition(cells.count == columns.count,
-                     "ReportTable.addRow: \(cells.count) cells for \(columns.count) columns (\(columns))")
+        precondition(
+            cells.count == columns.count,
+            "ReportTable.addRow: \(cells.count) cells for \(columns.count) columns (\(columns))")
         rows.append(cells)
     }
 

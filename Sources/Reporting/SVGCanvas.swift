@@ -46,8 +46,11 @@ struct AxisScale {
             return
         }
         let span = range.upperBound - range.lowerBound
-        self.init(fixed: range, step: AxisScale.niceNumber(AxisScale.niceNumber(span, round: false)
-                                                              / Double(targetTicks - 1), round: true))
+        self.init(
+            fixed: range,
+            step: AxisScale.niceNumber(
+                AxisScale.niceNumber(span, round: false)
+                    / Double(targetTicks - 1), round: true))
     }
 
     private init(fixed range: ClosedRange<Double>, step: Double) {
@@ -123,37 +126,49 @@ struct SVGCanvas {
 
     mutating func append(_ element: String) { body.append(element) }
 
-    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String,
-                       width: Double = 1, dash: String? = nil) {
+    mutating func line(
+        _ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String,
+        width: Double = 1, dash: String? = nil
+    ) {
         let n = SVGCanvas.number
         let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-        append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" "
-               + "stroke-width=\"\(n(width))\"\(dashAttribute)/>")
+        append(
+            "<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" "
+                + "stroke-width=\"\(n(width))\"\(dashAttribute)/>")
     }
 
-    mutating func rect(_ x: Double, _ y: Double, _ width: Double, _ height: Double, fill: String,
-                       stroke: String = "none", extra: String = "") {
+    mutating func rect(
+        _ x: Double, _ y: Double, _ width: Double, _ height: Double, fill: String,
+        stroke: String = "none", extra: String = ""
+    ) {
         let n = SVGCanvas.number
-        append("<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(max(0, width)))\" height=\"\(n(max(0, height)))\" "
-               + "fill=\"\(fill)\" stroke=\"\(stroke)\"\(extra)/>")
+        append(
+            "<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(max(0, width)))\" height=\"\(n(max(0, height)))\" "
+                + "fill=\"\(fill)\" stroke=\"\(stroke)\"\(extra)/>")
     }
 
-    mutating func text(_ content: String, x: Double, y: Double, anchor: String = "middle", size: Double = 12,
-                       weight: String = "normal", rotate: Bool = false) {
+    mutating func text(
+        _ content: String, x: Double, y: Double, anchor: String = "middle", size: Double = 12,
+        weight: String = "normal", rotate: Bool = false
+    ) {
         let n = SVGCanvas.number
         let transform = rotate ? " transform=\"rotate(-90 \(n(x)) \(n(y)))\"" : ""
-        append("<text x=\"\(n(x))\" y=\"\(n(y))\" text-anchor=\"\(anchor)\" font-size=\"\(n(size))\" "
-               + "font-weight=\"\(weight)\"\(transform)>\(SVGCanvas.escape(content))</text>")
+        append(
+            "<text x=\"\(n(x))\" y=\"\(n(y))\" text-anchor=\"\(anchor)\" font-size=\"\(n(size))\" "
+                + "font-weight=\"\(weight)\"\(transform)>\(SVGCanvas.escape(content))</text>")
     }
 
-    mutating func polyline(_ points: [(Double, Double)], stroke: String, width: Double = 2, dash: String? = nil,
-                           clip: String? = nil) {
+    mutating func polyline(
+        _ points: [(Double, Double)], stroke: String, width: Double = 2, dash: String? = nil,
+        clip: String? = nil
+    ) {
         guard points.count > 1 else { return }
         let list = points.map { "\(SVGCanvas.number($0.0)),\(SVGCanvas.number($0.1))" }.joined(separator: " ")
         let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
         let clipAttribute = clip.map { " clip-path=\"url(#\($0))\"" } ?? ""
-        append("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(SVGCanvas.number(width))\" "
-               + "stroke-linejoin=\"round\"\(dashAttribute)\(clipAttribute)/>")
+        append(
+            "<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(SVGCanvas.number(width))\" "
+                + "stroke-linejoin=\"round\"\(dashAttribute)\(clipAttribute)/>")
     }
 
     /// Marker shape `shape` (circle, square, triangle, diamond, cycling) centred at (x, y).
@@ -163,10 +178,14 @@ struct SVGCanvas {
         switch shape % 4 {
         case 0: append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(size))\" \(style)/>")
         case 1: rect(x - size, y - size, 2 * size, 2 * size, fill: color, extra: " stroke-width=\"0.8\"")
-        case 2: append("<polygon points=\"\(n(x)),\(n(y - size * 1.2)) \(n(x - size * 1.1)),\(n(y + size * 0.9)) "
-                       + "\(n(x + size * 1.1)),\(n(y + size * 0.9))\" \(style)/>")
-        default: append("<polygon points=\"\(n(x)),\(n(y - size * 1.3)) \(n(x + size * 1.3)),\(n(y)) "
-                        + "\(n(x)),\(n(y + size * 1.3)) \(n(x - size * 1.3)),\(n(y))\" \(style)/>")
+        case 2:
+            append(
+                "<polygon points=\"\(n(x)),\(n(y - size * 1.2)) \(n(x - size * 1.1)),\(n(y + size * 0.9)) "
+                    + "\(n(x + size * 1.1)),\(n(y + size * 0.9))\" \(style)/>")
+        default:
+            append(
+                "<polygon points=\"\(n(x)),\(n(y - size * 1.3)) \(n(x + size * 1.3)),\(n(y)) "
+                    + "\(n(x)),\(n(y + size * 1.3)) \(n(x - size * 1.3)),\(n(y))\" \(style)/>")
         }
     }
 
@@ -174,15 +193,15 @@ struct SVGCanvas {
     func document(title: String) -> String {
         let n = SVGCanvas.number
         return """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(n(width))" height="\(n(height))" \
-        viewBox="0 0 \(n(width)) \(n(height))" font-family="Helvetica, Arial, sans-serif">
-        <title>\(SVGCanvas.escape(title))</title>
-        <rect x="0" y="0" width="\(n(width))" height="\(n(height))" fill="white"/>
-        \(body.joined(separator: "\n"))
-        </svg>
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(n(width))" height="\(n(height))" \
+            viewBox="0 0 \(n(width)) \(n(height))" font-family="Helvetica, Arial, sans-serif">
+            <title>\(SVGCanvas.escape(title))</title>
+            <rect x="0" y="0" width="\(n(width))" height="\(n(height))" fill="white"/>
+            \(body.joined(separator: "\n"))
+            </svg>
 
-        """
+            """
     }
 }
 
@@ -217,15 +236,18 @@ struct PlotFrame {
 
     /// Title, clip path, grid, ticks, y tick labels and axis labels; x tick labels
     /// unless `categoryAxis` (bar charts label their groups instead).
-    func drawFrame(on canvas: inout SVGCanvas, title: String, xLabel: String, yLabel: String,
-                   xFormat: AxisFormat, yFormat: AxisFormat, categoryAxis: Bool = false) {
+    func drawFrame(
+        on canvas: inout SVGCanvas, title: String, xLabel: String, yLabel: String,
+        xFormat: AxisFormat, yFormat: AxisFormat, categoryAxis: Bool = false
+    ) {
         let (left, top) = (PlotFrame.left, PlotFrame.top)
         let bottomY = top + plotHeight
         // The clip area extends a marker's size beyond the frame, so points on the border stay whole.
         let pad = 7.0
-        canvas.append("<defs><clipPath id=\"\(PlotFrame.clipID)\"><rect x=\"\(SVGCanvas.number(left - pad))\" "
-                      + "y=\"\(SVGCanvas.number(top - pad))\" width=\"\(SVGCanvas.number(plotWidth + 2 * pad))\" "
-                      + "height=\"\(SVGCanvas.number(plotHeight + 2 * pad))\"/></clipPath></defs>")
+        canvas.append(
+            "<defs><clipPath id=\"\(PlotFrame.clipID)\"><rect x=\"\(SVGCanvas.number(left - pad))\" "
+                + "y=\"\(SVGCanvas.number(top - pad))\" width=\"\(SVGCanvas.number(plotWidth + 2 * pad))\" "
+                + "height=\"\(SVGCanvas.number(plotHeight + 2 * pad))\"/></clipPath></defs>")
         canvas.text(title, x: left + plotWidth / 2, y: 26, size: 15, weight: "bold")
         for tick in y.ticks {
             canvas.line(left, py(tick), left + plotWidth, py(tick), stroke: "#dddddd")

@@ -94,10 +94,12 @@ public struct LineChart: SVGChart, Sendable {
     public var referenceLines: [ReferenceLine]
 
     /// A line chart; every option after `series` has a default.
-    public init(title: String, xLabel: String, yLabel: String, series: [PlotSeries],
-                xRange: ClosedRange<Double>? = nil, yRange: ClosedRange<Double>? = nil,
-                xFormat: AxisFormat = .number, yFormat: AxisFormat = .number,
-                showsDiagonal: Bool = false, referenceLines: [ReferenceLine] = []) {
+    public init(
+        title: String, xLabel: String, yLabel: String, series: [PlotSeries],
+        xRange: ClosedRange<Double>? = nil, yRange: ClosedRange<Double>? = nil,
+        xFormat: AxisFormat = .number, yFormat: AxisFormat = .number,
+        showsDiagonal: Bool = false, referenceLines: [ReferenceLine] = []
+    ) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -114,7 +116,8 @@ public struct LineChart: SVGChart, Sendable {
     public func svg() -> String {
         let finite = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
         let intervals = finite.compactMap(\.yInterval).flatMap { [$0.lowerBound, $0.upperBound] }
-        let xScale = xRange.map { AxisScale(fixed: $0) }
+        let xScale =
+            xRange.map { AxisScale(fixed: $0) }
             ?? AxisScale(covering: finite.map(\.x), including: referenceLines.map(\.x))
         let yScale = yRange.map { AxisScale(fixed: $0) } ?? AxisScale(covering: finite.map(\.y), including: intervals)
         let hasLegend = !series.isEmpty || !referenceLines.isEmpty
@@ -124,12 +127,14 @@ public struct LineChart: SVGChart, Sendable {
         let clip = " clip-path=\"url(#\(PlotFrame.clipID))\""
         canvas.append("<g\(clip)>")
         if showsDiagonal {
-            canvas.line(frame.px(xScale.lower), frame.py(xScale.lower), frame.px(xScale.upper), frame.py(xScale.upper),
-                        stroke: "#888888", dash: "4 4")
+            canvas.line(
+                frame.px(xScale.lower), frame.py(xScale.lower), frame.px(xScale.upper), frame.py(xScale.upper),
+                stroke: "#888888", dash: "4 4")
         }
         for line in referenceLines where line.x.isFinite {
-            canvas.line(frame.px(line.x), frame.py(yScale.lower), frame.px(line.x), frame.py(yScale.upper),
-                        stroke: PlotPalette.reference, width: 2, dash: "6 3")
+            canvas.line(
+                frame.px(line.x), frame.py(yScale.lower), frame.px(line.x), frame.py(yScale.upper),
+                stroke: PlotPalette.reference, width: 2, dash: "6 3")
         }
         for (index, item) in series.enumerated() {
             let color = PlotPalette.color(item.colorIndex ?? index)
@@ -157,12 +162,24 @@ public struct LineChart: SVGChart, Sendable {
             }
         }
         canvas.append("</g>")
-        let entries = series.enumerated().map { index, item in
-            (name: item.name, style: LegendStyle.line(color: PlotPalette.color(item.colorIndex ?? index),
-                                                      marker: item.showsMarkers ? index : nil,
-                                                      dash: item.dashed ? "7 4" : nil))
-        } + referenceLines.map { (name: $0.label, style: LegendStyle.line(color: PlotPalette.reference, marker: nil,
-                                                                          dash: "6 3")) }
+        let entries =
+            series.enumerated().map { index, item in
+                (
+                    name: item.name,
+                    style: LegendStyle.line(
+                        color: PlotPalette.color(item.colorIndex ?? index),
+                        marker: item.showsMarkers ? index : nil,
+                        dash: item.dashed ? "7 4" : nil)
+                )
+            }
+            + referenceLines.map {
+                (
+                    name: $0.label,
+                    style: LegendStyle.line(
+                        color: PlotPalette.reference, marker: nil,
+                        dash: "6 3")
+                )
+            }
         frame.drawLegend(on: &canvas, entries: entries)
         return canvas.document(title: title)
     }
@@ -198,8 +215,10 @@ public struct DensityChart: SVGChart, Sendable {
     public var gridPoints: Int
 
     /// A density chart.
-    public init(title: String, xLabel: String, series: [DensitySeries], thresholds: [ReferenceLine] = [],
-                gridPoints: Int = 256) {
+    public init(
+        title: String, xLabel: String, series: [DensitySeries], thresholds: [ReferenceLine] = [],
+        gridPoints: Int = 256
+    ) {
         precondition(gridPoints > 1, "DensityChart: gridPoints must be > 1, got \(gridPoints)")
         self.title = title
         self.xLabel = xLabel
@@ -214,19 +233,24 @@ public struct DensityChart: SVGChart, Sendable {
         var grid = KernelDensity.grid(covering: estimates, count: gridPoints)
         let finiteThresholds = thresholds.map(\.x).filter(\.isFinite)
         if !estimates.allSatisfy({ $0.samples.isEmpty }), let low = grid.first, let high = grid.last {
-            grid = KernelDensity.grid(from: min(low, finiteThresholds.min() ?? low),
-                                      to: max(high, finiteThresholds.max() ?? high), count: gridPoints)
+            grid = KernelDensity.grid(
+                from: min(low, finiteThresholds.min() ?? low),
+                to: max(high, finiteThresholds.max() ?? high), count: gridPoints)
         }
         let curves = zip(series, estimates).map { item, estimate in
-            PlotSeries(name: "\(item.name) (n=\(estimate.samples.count))",
-                       points: estimate.samples.isEmpty ? [] : zip(grid, estimate.evaluate(on: grid)).map {
-                           PlotPoint(x: $0, y: $1)
-                       },
-                       showsMarkers: false)
+            PlotSeries(
+                name: "\(item.name) (n=\(estimate.samples.count))",
+                points: estimate.samples.isEmpty
+                    ? []
+                    : zip(grid, estimate.evaluate(on: grid)).map {
+                        PlotPoint(x: $0, y: $1)
+                    },
+                showsMarkers: false)
         }
         let peak = curves.flatMap(\.points).map(\.y).max() ?? 0
-        return LineChart(title: title, xLabel: xLabel, yLabel: "proportion density", series: curves,
-                         yRange: peak > 0 && peak.isFinite ? 0...(peak * 1.05) : nil, referenceLines: thresholds)
+        return LineChart(
+            title: title, xLabel: xLabel, yLabel: "proportion density", series: curves,
+            yRange: peak > 0 && peak.isFinite ? 0...(peak * 1.05) : nil, referenceLines: thresholds)
     }
 
     /// The SVG document.

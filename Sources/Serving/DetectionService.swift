@@ -20,8 +20,10 @@ public struct DetectionService: Sendable {
         public var batching: InspectionBatcher.Settings
 
         /// Settings with `dafar-serve`'s defaults.
-        public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 1 << 20,
-                    batching: InspectionBatcher.Settings = .init()) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 1 << 20,
+            batching: InspectionBatcher.Settings = .init()
+        ) {
             self.host = host
             self.port = port
             self.maxBodyBytes = maxBodyBytes
@@ -38,8 +40,10 @@ public struct DetectionService: Sendable {
 
     /// Builds the service around `model`, which it takes over (see `InspectionBatcher`).
     /// `onListening` is called with the bound host and port once the server accepts connections.
-    public init(model: DAFARModel, settings: Settings, logger: Logger? = nil,
-                onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) {
+    public init(
+        model: DAFARModel, settings: Settings, logger: Logger? = nil,
+        onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
+    ) {
         let metrics = ServiceMetrics()
         let batcher = InspectionBatcher(model: model, settings: settings.batching, metrics: metrics)
         let router = InspectionRoutes.router(batcher: batcher, metrics: metrics, maxBodyBytes: settings.maxBodyBytes)

@@ -48,8 +48,10 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
         public var mode: BatchMode
 
         /// Settings with `dafar-serve`'s defaults.
-        public init(maxBatch: Int = 32, maxWait: Duration = .milliseconds(5), queueLimit: Int = 256,
-                    timeout: Duration = .seconds(10), mode: BatchMode = .perRequest) {
+        public init(
+            maxBatch: Int = 32, maxWait: Duration = .milliseconds(5), queueLimit: Int = 256,
+            timeout: Duration = .seconds(10), mode: BatchMode = .perRequest
+        ) {
             precondition(maxBatch >= 1 && queueLimit >= 1, "max batch and queue limit must be positive")
             self.maxBatch = maxBatch
             self.maxWait = maxWait
@@ -165,8 +167,9 @@ public final class InspectionBatcher: Service, @unchecked Sendable {
                     defer { start += entry.images.batchSize }
                     return InspectionAnswer(verdicts: Array(sharedVerdicts[start..<(start + entry.images.batchSize)]), explanations: nil)
                 }
-                return InspectionAnswer(verdicts: ImageVerdict.inspect(model, entry.images),
-                                        explanations: entry.explains ? ImageExplanation.explain(model, entry.images) : nil)
+                return InspectionAnswer(
+                    verdicts: ImageVerdict.inspect(model, entry.images),
+                    explanations: entry.explains ? ImageExplanation.explain(model, entry.images) : nil)
             }
             metrics.images.increment(by: Int64(imageCount))  // before answering: a client that reads /metrics next sees them
             for (entry, answer) in zip(live, answers) { entry.finish(.success(answer)) }

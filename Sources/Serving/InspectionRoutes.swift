@@ -27,7 +27,8 @@ public enum InspectionRoutes {
         let router = Router()
         router.post("v1/inspect") { request, _ -> Response in
             let started = ContinuousClock.now
-            let (outcome, response) = await inspect(request, batcher: batcher, metrics: metrics, maxBodyBytes: maxBodyBytes, explains: false)
+            let (outcome, response) = await inspect(
+                request, batcher: batcher, metrics: metrics, maxBodyBytes: maxBodyBytes, explains: false)
             metrics.record(outcome, duration: ContinuousClock.now - started)
             return response
         }
@@ -47,13 +48,15 @@ public enum InspectionRoutes {
             }
         }
         router.get("/") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(string: InspectionPage.html)))
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: InspectionPage.html)))
         }
         router.get("healthz") { _, _ -> Response in json(.ok, "{\"status\":\"ok\"}") }
         router.get("metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: metrics.text())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.text())))
         }
         return router
     }
@@ -65,8 +68,10 @@ public enum InspectionRoutes {
     public static let defaultStripScale = 4
 
     /// Reads, checks and inspects (or explains) one request; never throws: every failure is an answer.
-    static func inspect(_ request: Request, batcher: InspectionBatcher, metrics: ServiceMetrics,
-                        maxBodyBytes: Int, explains: Bool) async -> (RequestOutcome, Response) {
+    static func inspect(
+        _ request: Request, batcher: InspectionBatcher, metrics: ServiceMetrics,
+        maxBodyBytes: Int, explains: Bool
+    ) async -> (RequestOutcome, Response) {
         var stripScale = defaultStripScale
         if explains, let text = request.uri.queryParameters["scale"] {
             guard let scale = Int(text), (1...16).contains(scale) else {
@@ -104,7 +109,10 @@ public enum InspectionRoutes {
         }
         let limit = batcher.settings.queueLimit
         guard images.batchSize <= limit else {
-            return (.tooLarge, error(.contentTooLarge, "the body holds \(images.batchSize) images; one request may hold at most \(limit) (--queue-limit)"))
+            return (
+                .tooLarge,
+                error(.contentTooLarge, "the body holds \(images.batchSize) images; one request may hold at most \(limit) (--queue-limit)")
+            )
         }
 
         do {

@@ -43,19 +43,23 @@ public final class ServiceMetrics: Sendable {
         self.registry = registry
         var requests: [RequestOutcome: Counter] = [:]
         for outcome in RequestOutcome.allCases {
-            requests[outcome] = registry.makeCounter(name: "dafar_requests_total", labels: [("outcome", outcome.rawValue)],
-                                                     help: "Inspect and explain requests by outcome.")
+            requests[outcome] = registry.makeCounter(
+                name: "dafar_requests_total", labels: [("outcome", outcome.rawValue)],
+                help: "Inspect and explain requests by outcome.")
         }
         self.requests = requests
         images = registry.makeCounter(name: "dafar_images_total", help: "Images given a verdict.")
         flagged = registry.makeCounter(name: "dafar_images_flagged_total", help: "Images flagged as adversarial.")
         latency = registry.makeDurationHistogram(
             name: "dafar_request_duration_seconds",
-            buckets: [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20),
-                      .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1), .seconds(5)],
+            buckets: [
+                .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20),
+                .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1), .seconds(5)
+            ],
             help: "Latency of inspect and explain requests, from the first byte read to the answer.")
-        batchSize = registry.makeValueHistogram(name: "dafar_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
-                                                help: "Images per forward batch.")
+        batchSize = registry.makeValueHistogram(
+            name: "dafar_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+            help: "Images per forward batch.")
         queueDepth = registry.makeGauge(name: "dafar_queue_depth", help: "Images waiting for the model.")
     }
 

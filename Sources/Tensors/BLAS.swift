@@ -25,8 +25,9 @@ public enum BLAS {
         let threads = Parallel.threadCount
         let flops = 2 * Double(m) * Double(n) * Double(k)
         guard threads > 1, flops >= parallelThreshold, k > 0 else {
-            gemmSerial(c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                       alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+            gemmSerial(
+                c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
             return
         }
         // Split the longer side of C into blocks that are multiples of 16 (whole micro-tiles).
@@ -38,13 +39,15 @@ public enum BLAS {
                 let start = (side * block / blocks) & ~15, end = block == blocks - 1 ? side : (side * (block + 1) / blocks) & ~15
                 guard end > start else { continue }
                 if splitColumns {
-                    gemmSerial(c + start, a, b + (transposeB ? start * ldb : start), m: m, n: end - start, k: k,
-                               transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
-                               lda: lda, ldb: ldb, ldc: ldc)
+                    gemmSerial(
+                        c + start, a, b + (transposeB ? start * ldb : start), m: m, n: end - start, k: k,
+                        transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                        lda: lda, ldb: ldb, ldc: ldc)
                 } else {
-                    gemmSerial(c + start * ldc, a + (transposeA ? start : start * lda), b, m: end - start, n: n, k: k,
-                               transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
-                               lda: lda, ldb: ldb, ldc: ldc)
+                    gemmSerial(
+                        c + start * ldc, a + (transposeA ? start : start * lda), b, m: end - start, n: n, k: k,
+                        transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                        lda: lda, ldb: ldb, ldc: ldc)
                 }
             }
         }
@@ -96,8 +99,9 @@ public enum BLAS {
         rows: Int, columns: Int, transposeA: Bool = false, alpha: Float = 1, beta: Float = 0
     ) {
         guard rows > 0, columns > 0 else { return }
-        cblas_sgemv(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                    Int32(rows), Int32(columns), alpha, a, Int32(columns), x, 1, beta, y, 1)
+        cblas_sgemv(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+            Int32(rows), Int32(columns), alpha, a, Int32(columns), x, 1, beta, y, 1)
     }
 
     /// The OpenBLAS core OpenBLAS picked for this CPU (for reports).
@@ -125,8 +129,9 @@ extension Tensor {
         return Tensor(shape: [m, n]) { c in
             withUnsafeBufferPointer { a in
                 other.withUnsafeBufferPointer { b in
-                    BLAS.gemm(c, a.baseAddress!, b.baseAddress!, m: m, n: n, k: k,
-                              transposeA: transposeSelf, transposeB: transposeOther)
+                    BLAS.gemm(
+                        c, a.baseAddress!, b.baseAddress!, m: m, n: n, k: k,
+                        transposeA: transposeSelf, transposeB: transposeOther)
                 }
             }
         }

@@ -13,8 +13,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public let padding: Int
 
     public init(channels: Int, height: Int, width: Int, kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(channels > 0 && kernelHeight > 0 && kernelWidth > 0 && stride > 0 && padding >= 0,
-                     "invalid convolution geometry: channels \(channels), kernel \(kernelHeight)x\(kernelWidth), stride \(stride), padding \(padding)")
+        precondition(
+            channels > 0 && kernelHeight > 0 && kernelWidth > 0 && stride > 0 && padding >= 0,
+            "invalid convolution geometry: channels \(channels), kernel \(kernelHeight)x\(kernelWidth), stride \(stride), padding \(padding)"
+        )
         self.channels = channels
         self.height = height
         self.width = width
@@ -22,8 +24,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         self.kernelWidth = kernelWidth
         self.stride = stride
         self.padding = padding
-        precondition(outputHeight > 0 && outputWidth > 0,
-                     "a \(kernelHeight)x\(kernelWidth) kernel with stride \(stride) and padding \(padding) does not fit a \(height)x\(width) image")
+        precondition(
+            outputHeight > 0 && outputWidth > 0,
+            "a \(kernelHeight)x\(kernelWidth) kernel with stride \(stride) and padding \(padding) does not fit a \(height)x\(width) image")
     }
 
     /// `floor((input + 2 * padding - kernel) / stride) + 1`: the one output-size formula.
@@ -53,8 +56,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// them from inside their own per-thread chunks of images).
 public enum Im2Col {
     /// Fills `columns` (`[patchSize, images * outputPositions]`) from `input` (`[images, C, H, W]`).
-    public static func im2col(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                              geometry g: ConvolutionGeometry, images: Int) {
+    public static func im2col(
+        _ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int
+    ) {
         let tasks = g.patchSize &* images
         Parallel.forEachChunk(tasks, minimumPerChunk: max(1, 16384 / max(1, g.outputPositions))) { range in
             im2colRows(columns, input, geometry: g, images: images, tasks: range)
@@ -64,28 +69,33 @@ public enum Im2Col {
     /// `im2col` on the calling thread. With `outputRows`, only those output rows: `columns` is then
     /// `[patchSize, images * outputRows.count * outputWidth]` (a tile that stays in cache).
     @inlinable
-    public static func im2colSerial(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                                    geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil) {
-        im2colRows(columns, input, geometry: g, images: images, tasks: 0..<(g.patchSize &* images),
-                   outputRows: outputRows ?? 0..<g.outputHeight)
+    public static func im2colSerial(
+        _ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil
+    ) {
+        im2colRows(
+            columns, input, geometry: g, images: images, tasks: 0..<(g.patchSize &* images),
+            outputRows: outputRows ?? 0..<g.outputHeight)
     }
 
     /// The rows `(c, kh, kw)` x images `tasks` (task = row * images + image) of `im2col`, for the
     /// output rows `outputRows`.
     @usableFromInline
-    static func im2colRows(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                           geometry g: ConvolutionGeometry, images: Int, tasks: Range<Int>,
-                           outputRows: Range<Int>? = nil) {
+    static func im2colRows(
+        _ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int, tasks: Range<Int>,
+        outputRows: Range<Int>? = nil
+    ) {
         let ow = g.outputWidth, rows = outputRows ?? 0..<g.outputHeight, positions = rows.count &* ow
         let rowLength = images &* positions
         let (height, width, stride, padding) = (g.height, g.width, g.stride, g.padding)
         for task in tasks {
-            let row = task / images, n = task &- row &* images                  // row = (c, kh, kw)
+            let row = task / images, n = task &- row &* images  // row = (c, kh, kw)
             let kw = row % g.kernelWidth
             let kh = (row / g.kernelWidth) % g.kernelHeight
             let c = row / (g.kernelWidth &* g.kernelHeight)
-            let plane = input + (n &* g.channels &+ c) &* height &* width        // [H, W]
-            let out = columns + (row &* rowLength &+ n &* positions)            // [oh, ow]
+            let plane = input + (n &* g.channels &+ c) &* height &* width  // [H, W]
+            let out = columns + (row &* rowLength &+ n &* positions)  // [oh, ow]
             // Output columns x in [x0, x1) read inside the image; the rest is padding.
             let offset = kw &- padding
             let x0 = min(ow, max(0, (-offset + stride - 1) / stride))
@@ -111,7 +121,7 @@ public enum Im2Col {
                 let src = plane + (iy &* width &+ offset)
                 for x in 0..<x0 { dst[x] = 0 }
                 if stride == 1 {
-                    copySpan(dst + x0, src + x0, count: x1 &- x0)                 // a contiguous span
+                    copySpan(dst + x0, src + x0, count: x1 &- x0)  // a contiguous span
                 } else {
                     for x in x0..<x1 { dst[x] = src[x &* stride] }
                 }
@@ -128,8 +138,9 @@ public enum Im2Col {
         var i = 0
         let (from, to) = (UnsafeRawPointer(src), UnsafeMutableRawPointer(dst))
         while i &+ 8 <= count {
-            to.storeBytes(of: from.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self), toByteOffset: i &* 4,
-                          as: SIMD8<Float>.self)
+            to.storeBytes(
+                of: from.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self), toByteOffset: i &* 4,
+                as: SIMD8<Float>.self)
             i &+= 8
         }
         while i < count { dst[i] = src[i]; i &+= 1 }
@@ -141,7 +152,8 @@ public enum Im2Col {
         var i = 0
         let (from, to) = (UnsafeRawPointer(src), UnsafeMutableRawPointer(dst))
         while i &+ 8 <= count {
-            let sum = to.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+            let sum =
+                to.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
                 + from.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
             to.storeBytes(of: sum, toByteOffset: i &* 4, as: SIMD8<Float>.self)
             i &+= 8
@@ -151,8 +163,10 @@ public enum Im2Col {
 
     /// Adds `columns` (`[patchSize, images * outputPositions]`) back into `image` (`[images, C, H, W]`).
     /// Accumulates: `image` must hold the values to add to (zero for a fresh gradient).
-    public static func col2im(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
-                              geometry g: ConvolutionGeometry, images: Int) {
+    public static func col2im(
+        _ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int
+    ) {
         let kernelArea = g.kernelHeight &* g.kernelWidth
         Parallel.forEachChunk(images &* g.channels, minimumPerChunk: max(1, 16384 / max(1, g.height &* g.width &* kernelArea))) { range in
             col2imPlanes(image, columns, geometry: g, images: images, planes: range)
@@ -162,17 +176,22 @@ public enum Im2Col {
     /// `col2im` on the calling thread. With `outputRows`, `columns` holds only those output rows
     /// (`[patchSize, images * outputRows.count * outputWidth]`, as `im2colSerial` writes them).
     @inlinable
-    public static func col2imSerial(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
-                                    geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil) {
-        col2imPlanes(image, columns, geometry: g, images: images, planes: 0..<(images &* g.channels),
-                     outputRows: outputRows ?? 0..<g.outputHeight)
+    public static func col2imSerial(
+        _ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int, outputRows: Range<Int>? = nil
+    ) {
+        col2imPlanes(
+            image, columns, geometry: g, images: images, planes: 0..<(images &* g.channels),
+            outputRows: outputRows ?? 0..<g.outputHeight)
     }
 
     /// The image planes `planes` (plane = n * channels + c) of `col2im`, for the output rows `outputRows`.
     @usableFromInline
-    static func col2imPlanes(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
-                             geometry g: ConvolutionGeometry, images: Int, planes: Range<Int>,
-                             outputRows: Range<Int>? = nil) {
+    static func col2imPlanes(
+        _ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+        geometry g: ConvolutionGeometry, images: Int, planes: Range<Int>,
+        outputRows: Range<Int>? = nil
+    ) {
         let ow = g.outputWidth, rows = outputRows ?? 0..<g.outputHeight, positions = rows.count &* ow
         let rowLength = images &* positions
         let (height, width, stride, padding) = (g.height, g.width, g.stride, g.padding)
@@ -202,8 +221,10 @@ public enum Im2Col {
     }
 
     /// `[images, channels, positions]` -> `[channels, images * positions]`.
-    public static func imagesToRows(_ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
-                                    count: Int, channels: Int, positions: Int) {
+    public static func imagesToRows(
+        _ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
+        count: Int, channels: Int, positions: Int
+    ) {
         Parallel.forEachChunk(count &* channels, minimumPerChunk: max(1, 32768 / max(1, positions))) { range in
             imagesToRows(rows, images, count: count, channels: channels, positions: positions, planes: range)
         }
@@ -212,9 +233,11 @@ public enum Im2Col {
     /// Planes `planes` (plane = n * channels + c) of `imagesToRows`, on the calling thread. With `mask`
     /// (`[images, channels, positions]`, a ReLU's output), each value is taken as `value * (mask > 0 ? 1 : 0)`.
     @inlinable
-    public static func imagesToRows(_ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
-                                    count: Int, channels: Int, positions: Int, planes: Range<Int>,
-                                    mask: UnsafePointer<Float>? = nil) {
+    public static func imagesToRows(
+        _ rows: UnsafeMutablePointer<Float>, _ images: UnsafePointer<Float>,
+        count: Int, channels: Int, positions: Int, planes: Range<Int>,
+        mask: UnsafePointer<Float>? = nil
+    ) {
         for task in planes {
             let n = task / channels, c = task &- n &* channels
             let dst = rows + (c &* count &+ n) &* positions, src = images + task &* positions
@@ -228,8 +251,10 @@ public enum Im2Col {
     }
 
     /// `[channels, images * positions]` -> `[images, channels, positions]`, adding `bias[c]` when given.
-    public static func rowsToImages(_ images: UnsafeMutablePointer<Float>, _ rows: UnsafePointer<Float>,
-                                    count: Int, channels: Int, positions: Int, bias: UnsafePointer<Float>?) {
+    public static func rowsToImages(
+        _ images: UnsafeMutablePointer<Float>, _ rows: UnsafePointer<Float>,
+        count: Int, channels: Int, positions: Int, bias: UnsafePointer<Float>?
+    ) {
         Parallel.forEachChunk(count &* channels, minimumPerChunk: max(1, 32768 / max(1, positions))) { range in
             rowsToImages(images, rows, count: count, channels: channels, positions: positions, bias: bias, planes: range)
         }
@@ -237,8 +262,10 @@ public enum Im2Col {
 
     /// Planes `planes` (plane = n * channels + c) of `rowsToImages`, on the calling thread.
     @inlinable
-    public static func rowsToImages(_ images: UnsafeMutablePointer<Float>, _ rows: UnsafePointer<Float>,
-                                    count: Int, channels: Int, positions: Int, bias: UnsafePointer<Float>?, planes: Range<Int>) {
+    public static func rowsToImages(
+        _ images: UnsafeMutablePointer<Float>, _ rows: UnsafePointer<Float>,
+        count: Int, channels: Int, positions: Int, bias: UnsafePointer<Float>?, planes: Range<Int>
+    ) {
         for task in planes {
             let n = task / channels, c = task &- n &* channels
             let dst = images + task &* positions, src = rows + (c &* count &+ n) &* positions

@@ -16,12 +16,15 @@ public enum ConvolutionKernels {
     }
 
     static func geometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvolutionGeometry {
-        precondition(input.count == 4 && weight.count == 4,
-                     "conv2d needs a [N, C, H, W] input and a [out, in, kh, kw] weight, got \(input) and \(weight)")
-        precondition(input[1] == weight[1],
-                     "conv2d: input shape \(input) has \(input[1]) channels but weight shape \(weight) expects \(weight[1])")
-        return ConvolutionGeometry(channels: input[1], height: input[2], width: input[3],
-                                   kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+        precondition(
+            input.count == 4 && weight.count == 4,
+            "conv2d needs a [N, C, H, W] input and a [out, in, kh, kw] weight, got \(input) and \(weight)")
+        precondition(
+            input[1] == weight[1],
+            "conv2d: input shape \(input) has \(input[1]) channels but weight shape \(weight) expects \(weight[1])")
+        return ConvolutionGeometry(
+            channels: input[1], height: input[2], width: input[3],
+            kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
     }
 
     /// Number of chunks a batch of `images` is split into: the unit of parallel work and of
@@ -61,8 +64,10 @@ public enum ConvolutionKernels {
     ///
     /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (a fused ReLU; its
     /// backward is `backward(..., reLUOutput:)`).
-    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-                               reLU: Bool = false) -> Tensor {
+    public static func forward(
+        input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+        reLU: Bool = false
+    ) -> Tensor {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0]
         if let bias { precondition(bias.shape == [outChannels], "conv2d bias shape \(bias.shape) does not match [\(outChannels)]") }
@@ -91,34 +96,45 @@ public enum ConvolutionKernels {
     ///
     /// `reLUOutput` (the output of `forward(..., reLU: true)`): `outputGradient` is the gradient of the fused
     /// ReLU's output, taken where `reLUOutput > 0` only (the ReLU's backward, image by image in cache).
-    public static func backward(input: Tensor, weight: Tensor, outputGradient: Tensor,
-                                stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
+    public static func backward(
+        input: Tensor, weight: Tensor, outputGradient: Tensor,
+        stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
+        needWeightGradient: Bool = true, reLUOutput: Tensor? = nil
+    ) -> Gradients {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0]
-        precondition(outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
-                     "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])")
+        precondition(
+            outputGradient.shape == [n, outChannels, g.outputHeight, g.outputWidth],
+            "conv2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, outChannels, g.outputHeight, g.outputWidth])"
+        )
         if let reLUOutput {
-            precondition(reLUOutput.shape == outputGradient.shape,
-                         "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
+            precondition(
+                reLUOutput.shape == outputGradient.shape,
+                "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
         }
-        return gradients(geometry: g, input: input, output: outputGradient, weight: weight, dataGradient: .backward,
-                         biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
-                         mask: reLUOutput)
+        return gradients(
+            geometry: g, input: input, output: outputGradient, weight: weight, dataGradient: .backward,
+            biasSums: .ofOutput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+            mask: reLUOutput)
     }
 
     /// The output geometry of a transposed convolution, seen as the convolution it inverts.
     static func transposedGeometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvolutionGeometry {
-        precondition(input.count == 4 && weight.count == 4,
-                     "conv-transpose2d needs a [N, C, H, W] input and an [in, out, kh, kw] weight, got \(input) and \(weight)")
-        precondition(input[1] == weight[0],
-                     "conv-transpose2d: input shape \(input) has \(input[1]) channels but weight shape \(weight) expects \(weight[0])")
+        precondition(
+            input.count == 4 && weight.count == 4,
+            "conv-transpose2d needs a [N, C, H, W] input and an [in, out, kh, kw] weight, got \(input) and \(weight)")
+        precondition(
+            input[1] == weight[0],
+            "conv-transpose2d: input shape \(input) has \(input[1]) channels but weight shape \(weight) expects \(weight[0])")
         let height = (input[2] - 1) * stride - 2 * padding + weight[2]
         let width = (input[3] - 1) * stride - 2 * padding + weight[3]
-        precondition(height > 0 && width > 0,
-                     "conv-transpose2d: padding \(padding) is too large for input shape \(input) and weight shape \(weight) (output would be \(height)x\(width))")
-        let g = ConvolutionGeometry(channels: weight[1], height: height, width: width,
-                                    kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+        precondition(
+            height > 0 && width > 0,
+            "conv-transpose2d: padding \(padding) is too large for input shape \(input) and weight shape \(weight) (output would be \(height)x\(width))"
+        )
+        let g = ConvolutionGeometry(
+            channels: weight[1], height: height, width: width,
+            kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
         precondition(g.outputHeight == input[2] && g.outputWidth == input[3], "conv-transpose2d geometry mismatch")
         return g
     }
@@ -129,8 +145,10 @@ public enum ConvolutionKernels {
     /// `columns [O*KK, P] = W^T [O*KK, I] * X [I, P]`, folded into the output by col2im.
     ///
     /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (see `forward`).
-    public static func transposedForward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-                                         reLU: Bool = false) -> Tensor {
+    public static func transposedForward(
+        input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+        reLU: Bool = false
+    ) -> Tensor {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], inChannels = input.shape[1]
         if let bias { precondition(bias.shape == [g.channels], "conv-transpose2d bias shape \(bias.shape) does not match [\(g.channels)]") }
@@ -157,20 +175,26 @@ public enum ConvolutionKernels {
     /// `needWeightGradient: false` skips the weight GEMM and the bias sums; weight and bias are then nil.
     ///
     /// `reLUOutput`: the output of `transposedForward(..., reLU: true)` (see `backward`).
-    public static func transposedBackward(input: Tensor, weight: Tensor, outputGradient: Tensor,
-                                          stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
-                                          needWeightGradient: Bool = true, reLUOutput: Tensor? = nil) -> Gradients {
+    public static func transposedBackward(
+        input: Tensor, weight: Tensor, outputGradient: Tensor,
+        stride: Int = 1, padding: Int = 0, needInputGradient: Bool = true,
+        needWeightGradient: Bool = true, reLUOutput: Tensor? = nil
+    ) -> Gradients {
         let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0]
-        precondition(outputGradient.shape == [n, g.channels, g.height, g.width],
-                     "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])")
+        precondition(
+            outputGradient.shape == [n, g.channels, g.height, g.width],
+            "conv-transpose2d backward: gradient shape \(outputGradient.shape) does not match output shape \([n, g.channels, g.height, g.width])"
+        )
         if let reLUOutput {
-            precondition(reLUOutput.shape == outputGradient.shape,
-                         "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
+            precondition(
+                reLUOutput.shape == outputGradient.shape,
+                "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
         }
-        return gradients(geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
-                         biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
-                         mask: reLUOutput)
+        return gradients(
+            geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
+            biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
+            mask: reLUOutput)
     }
 
     /// Which pass of `ConvolutionPasses` gives the data gradient of a backward.
@@ -180,14 +204,17 @@ public enum ConvolutionKernels {
     /// gradient of `dataGradient`'s pass, seen from the convolution `output [N, O, P] = W * im2col(input)`.
     /// `mask`: a fused ReLU's output, shaped like the gradient it masks (`output` for the convolution,
     /// `input` for the transposed convolution).
-    static func gradients(geometry g: ConvolutionGeometry, input: Tensor, output: Tensor, weight: Tensor,
-                          dataGradient: DataGradient, biasSums: ConvolutionPasses.BiasSums,
-                          needDataGradient: Bool, needWeightGradient: Bool, mask: Tensor?) -> Gradients {
+    static func gradients(
+        geometry g: ConvolutionGeometry, input: Tensor, output: Tensor, weight: Tensor,
+        dataGradient: DataGradient, biasSums: ConvolutionPasses.BiasSums,
+        needDataGradient: Bool, needWeightGradient: Bool, mask: Tensor?
+    ) -> Gradients {
         guard needDataGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
         let n = input.shape[0], outChannels = weight.shape[0]
         let biasCount = biasSums == .ofOutput ? outChannels : g.channels
-        var partials = WeightGradientPartials(chunks: needWeightGradient ? chunkCount(images: n) : 0, weightCount: weight.count,
-                                              biasCount: biasCount)
+        var partials = WeightGradientPartials(
+            chunks: needWeightGradient ? chunkCount(images: n) : 0, weightCount: weight.count,
+            biasCount: biasCount)
         let partialStride = partials.stridePerChunk
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
@@ -243,8 +270,10 @@ public enum ConvolutionKernels {
     /// Sets the `images * channels` planes of `planeSize` elements at `out` to `bias[c]` (zero without a bias):
     /// the starting value that a GEMM (beta 1) or col2im then accumulates onto, so that no later pass adds the bias.
     @inlinable
-    static func startAtBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, images: Int, channels: Int,
-                            planeSize: Int) {
+    static func startAtBias(
+        _ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, images: Int, channels: Int,
+        planeSize: Int
+    ) {
         guard let bias else { out.update(repeating: 0, count: images &* channels &* planeSize); return }
         for plane in 0..<(images &* channels) {
             (out + plane &* planeSize).update(repeating: bias[plane % channels], count: planeSize)
@@ -277,8 +306,10 @@ public enum ConvolutionKernels {
 
     /// `sums[p % channels] += sum of plane p` for `planes` planes of `planeSize` elements.
     @inlinable
-    static func addPlaneSums(_ sums: UnsafeMutablePointer<Float>, _ planesStart: UnsafePointer<Float>, planes: Int,
-                             channels: Int, planeSize: Int) {
+    static func addPlaneSums(
+        _ sums: UnsafeMutablePointer<Float>, _ planesStart: UnsafePointer<Float>, planes: Int,
+        channels: Int, planeSize: Int
+    ) {
         for p in 0..<planes {
             let src = planesStart + p &* planeSize
             var s: Float = 0
@@ -309,8 +340,10 @@ public enum ConvolutionKernels {
                     }
                 }
             }
-            return (Tensor(shape: weightShape, storage: Array(total[0..<weightCount])),
-                    Tensor(shape: [biasCount], storage: Array(total[weightCount...])))
+            return (
+                Tensor(shape: weightShape, storage: Array(total[0..<weightCount])),
+                Tensor(shape: [biasCount], storage: Array(total[weightCount...]))
+            )
         }
     }
 }

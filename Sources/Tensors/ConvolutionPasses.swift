@@ -68,17 +68,19 @@ struct ConvolutionPasses {
                         var first = range.lowerBound
                         while first < range.upperBound {
                             let count = min(group, range.upperBound - first)
-                            var x = input.map { $0 + first * g.imageSize }            // [count, C, H, W]
+                            var x = input.map { $0 + first * g.imageSize }  // [count, C, H, W]
                             if let mask = inputMask, let source = x {
-                                ConvolutionKernels.maskedCopy(maskedInput, source, mask: mask + first * g.imageSize,
-                                                              count: count * g.imageSize)
+                                ConvolutionKernels.maskedCopy(
+                                    maskedInput, source, mask: mask + first * g.imageSize,
+                                    count: count * g.imageSize)
                                 x = UnsafePointer(maskedInput)
                             }
                             if count == 1 && !pointwise {
                                 runTiled(image: first, input: x, rows: tileRows, columns: columns, scratch: rows, partial: partial)
                             } else {
-                                runGroup(first: first, count: count, input: x, pointwise: pointwise, gathersOutput: gathersOutput,
-                                         columns: columns, rows: rows, partial: partial)
+                                runGroup(
+                                    first: first, count: count, input: x, pointwise: pointwise, gathersOutput: gathersOutput,
+                                    columns: columns, rows: rows, partial: partial)
                             }
                             first += count
                         }
@@ -90,28 +92,31 @@ struct ConvolutionPasses {
 
     /// One image in tiles of `rows` output rows: im2col of a tile, then every pass on it.
     /// `x` is the image's input (masked when `inputMask` is set); `scratch` holds `[O, P]` floats when `outputMask` is set.
-    func runTiled(image n: Int, input x: UnsafePointer<Float>?, rows tileRows: Int, columns: UnsafeMutablePointer<Float>,
-                  scratch: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
+    func runTiled(
+        image n: Int, input x: UnsafePointer<Float>?, rows tileRows: Int, columns: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?
+    ) {
         let g = geometry, positions = g.outputPositions, patch = g.patchSize, ow = g.outputWidth, o = outputChannels
-        var dy = output.map { $0 + n * o * positions }                        // [O, P]
+        var dy = output.map { $0 + n * o * positions }  // [O, P]
         if let mask = outputMask, let source = dy, partial != nil || backwardResult != nil {
             ConvolutionKernels.maskedCopy(scratch, source, mask: mask + n * o * positions, count: o * positions)
             dy = UnsafePointer(scratch)
         }
-        let y = forwardResult.map { $0 + n * o * positions }                  // [O, P]
-        let dx = backwardResult.map { $0 + n * g.imageSize }                  // [C, H, W]
+        let y = forwardResult.map { $0 + n * o * positions }  // [O, P]
+        let dx = backwardResult.map { $0 + n * g.imageSize }  // [C, H, W]
         if let y { ConvolutionKernels.startAtBias(y, forwardStart, images: 1, channels: o, planeSize: positions) }
         if let dx { ConvolutionKernels.startAtBias(dx, backwardStart, images: 1, channels: g.channels, planeSize: g.height * g.width) }
         var t = 0
         while t < g.outputHeight {
             let outputRows = t..<min(g.outputHeight, t + tileRows), length = outputRows.count * ow, offset = t * ow
             if y != nil || partial != nil {
-                Im2Col.im2colSerial(columns, x!, geometry: g, images: 1, outputRows: outputRows)   // [CKK, length]
+                Im2Col.im2colSerial(columns, x!, geometry: g, images: 1, outputRows: outputRows)  // [CKK, length]
             }
             if let partial {
                 // dW [O, CKK] += dY [O, length] * columns^T
-                BLAS.gemmSerial(partial, dy! + offset, columns, m: o, n: patch, k: length, transposeB: true, beta: 1,
-                                lda: positions)
+                BLAS.gemmSerial(
+                    partial, dy! + offset, columns, m: o, n: patch, k: length, transposeB: true, beta: 1,
+                    lda: positions)
             }
             if let y {
                 // Y [O, length] += W [O, CKK] * columns
@@ -131,10 +136,12 @@ struct ConvolutionPasses {
 
     /// `count` images in one GEMM per pass (gathered into `[O, count * P]` rows when `count > 1`);
     /// also a single image of a pointwise (1x1) convolution, whose column matrix is the image itself.
-    func runGroup(first: Int, count: Int, input x: UnsafePointer<Float>?, pointwise: Bool, gathersOutput: Bool,
-                  columns: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?) {
+    func runGroup(
+        first: Int, count: Int, input x: UnsafePointer<Float>?, pointwise: Bool, gathersOutput: Bool,
+        columns: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>?
+    ) {
         let g = geometry, positions = g.outputPositions, patch = g.patchSize, o = outputChannels, length = count * positions
-        var dy = output.map { $0 + first * o * positions }                    // [count, O, P], then [O, length]
+        var dy = output.map { $0 + first * o * positions }  // [count, O, P], then [O, length]
         let mask = outputMask.map { $0 + first * o * positions }
         if count > 1, gathersOutput, let source = dy {
             Im2Col.imagesToRows(rows, source, count: count, channels: o, positions: positions, planes: 0..<(count * o), mask: mask)
@@ -143,9 +150,11 @@ struct ConvolutionPasses {
             ConvolutionKernels.maskedCopy(rows, source, mask: mask, count: o * positions)
             dy = UnsafePointer(rows)
         }
-        var cols: UnsafePointer<Float>? = nil                                 // [CKK, length]
+        var cols: UnsafePointer<Float>? = nil  // [CKK, length]
         if forwardResult != nil || partial != nil {
-            if pointwise && count == 1 { cols = x } else {
+            if pointwise && count == 1 {
+                cols = x
+            } else {
                 Im2Col.im2colSerial(columns, x!, geometry: g, images: count)
                 cols = UnsafePointer(columns)
             }
@@ -161,8 +170,9 @@ struct ConvolutionPasses {
                 BLAS.gemmSerial(y, weight, cols!, m: o, n: positions, k: patch, beta: 1)
             } else {
                 BLAS.gemmSerial(rows, weight, cols!, m: o, n: length, k: patch)
-                Im2Col.rowsToImages(y, rows, count: count, channels: o, positions: positions, bias: forwardStart,
-                                    planes: 0..<(count * o))
+                Im2Col.rowsToImages(
+                    y, rows, count: count, channels: o, positions: positions, bias: forwardStart,
+                    planes: 0..<(count * o))
             }
             if forwardReLU { ConvolutionKernels.reluInPlace(y, count: count * o * positions) }
         }
@@ -176,8 +186,9 @@ struct ConvolutionPasses {
                     BLAS.gemmSerial(dx, weight, dy!, m: patch, n: length, k: o, transposeA: true, beta: backwardStart == nil ? 0 : 1)
                 } else {
                     BLAS.gemmSerial(columns, weight, dy!, m: patch, n: length, k: o, transposeA: true)
-                    Im2Col.rowsToImages(dx, columns, count: count, channels: g.channels, positions: positions, bias: backwardStart,
-                                        planes: 0..<(count * g.channels))
+                    Im2Col.rowsToImages(
+                        dx, columns, count: count, channels: g.channels, positions: positions, bias: backwardStart,
+                        planes: 0..<(count * g.channels))
                 }
             } else {
                 // dcolumns [CKK, length] = W^T [CKK, O] * dY [O, length], folded into dX
@@ -191,15 +202,18 @@ struct ConvolutionPasses {
 
     /// Adds the bias gradient's sums to the chunk's partial bias (after its `O * CKK` weight entries):
     /// row sums of `output` (`[O, rowLength]`) or channel sums of `input` (`[images, C, H, W]`).
-    func addBiasSums(_ partial: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>?, output dy: UnsafePointer<Float>?,
-                     images count: Int, rowLength: Int) {
+    func addBiasSums(
+        _ partial: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>?, output dy: UnsafePointer<Float>?,
+        images count: Int, rowLength: Int
+    ) {
         let g = geometry, bias = partial + outputChannels * g.patchSize
         switch biasSums {
         case .ofOutput:
             ConvolutionKernels.addRowSums(bias, dy!, rowCount: outputChannels, rowLength: rowLength)
         case .ofInput:
-            ConvolutionKernels.addPlaneSums(bias, x!, planes: count * g.channels, channels: g.channels,
-                                            planeSize: g.height * g.width)
+            ConvolutionKernels.addPlaneSums(
+                bias, x!, planes: count * g.channels, channels: g.channels,
+                planeSize: g.height * g.width)
         }
     }
 }

@@ -2,7 +2,7 @@ import CBLAS
 import Dispatch
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Thread settings shared by the GEMM wrapper and the Swift kernels.
@@ -40,8 +40,8 @@ public enum Parallel {
     static let runtimeConfigured: Void = {
         openblas_set_num_threads(1)
         #if os(Linux)
-        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        _ = mallopt(M_TRIM_THRESHOLD, 512 << 20)
+            _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            _ = mallopt(M_TRIM_THRESHOLD, 512 << 20)
         #endif
     }()
 

@@ -5,8 +5,9 @@ public enum PoolingKernels {
     /// index within its input plane of the maximum (for the backward pass).
     public static func maxPool(_ input: Tensor, size: Int) -> (output: Tensor, argmax: [Int32]) {
         precondition(input.rank == 4, "max-pool needs a [N, C, H, W] input, got \(input.shape)")
-        precondition(size > 0 && input.shape[2] >= size && input.shape[3] >= size,
-                     "max-pool window \(size) does not fit input shape \(input.shape)")
+        precondition(
+            size > 0 && input.shape[2] >= size && input.shape[3] >= size,
+            "max-pool window \(size) does not fit input shape \(input.shape)")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let oh = h / size, ow = w / size
         var argmax = [Int32](repeating: 0, count: n * c * oh * ow)
@@ -46,8 +47,10 @@ public enum PoolingKernels {
     /// The 2 x 2 window of one plane, unrolled, with the general loop's rule: the first maximum
     /// in row-major window order wins, and a NaN wins over any number (the last NaN, if several).
     @inlinable
-    static func maxPool2x2(_ dst: UnsafeMutablePointer<Float>, _ dstArg: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<Float>,
-                           outputHeight oh: Int, outputWidth ow: Int, width w: Int) {
+    static func maxPool2x2(
+        _ dst: UnsafeMutablePointer<Float>, _ dstArg: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<Float>,
+        outputHeight oh: Int, outputWidth ow: Int, width w: Int
+    ) {
         for y in 0..<oh {
             let top = (y &* 2) &* w
             for xo in 0..<ow {

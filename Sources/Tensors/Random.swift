@@ -72,9 +72,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension Tensor {
@@ -87,7 +87,9 @@ extension Tensor {
     }
 
     /// A tensor of normal samples with the given mean and standard deviation.
-    public static func normal(_ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, using generator: inout SeededGenerator) -> Tensor {
+    public static func normal(_ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, using generator: inout SeededGenerator)
+        -> Tensor
+    {
         Tensor(shape: shape) { out in
             for i in 0..<shape.elementCount { out[i] = mean + standardDeviation * generator.nextNormal() }
         }

@@ -46,7 +46,8 @@ public enum Threshold {
     /// still allows 29. Ties at the threshold are not flagged, so the realised rate can
     /// be below `rate` but never above it.
     public static func atFalsePositiveRate<T: BinaryFloatingPoint>(_ rate: Double, scores: [T]) -> T {
-        precondition(!scores.isEmpty && rate >= 0 && rate <= 1, "need scores and a rate in [0, 1], got \(scores.count) scores and rate \(rate)")
+        precondition(
+            !scores.isEmpty && rate >= 0 && rate <= 1, "need scores and a rate in [0, 1], got \(scores.count) scores and rate \(rate)")
         precondition(!scores.contains { $0.isNaN }, "threshold: a score is NaN; fix the detector that produced it")
         let sorted = scores.sorted()
         let allowed = min(Int((rate * Double(sorted.count) + 1e-9).rounded(.down)), sorted.count - 1)

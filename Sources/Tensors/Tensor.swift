@@ -15,8 +15,9 @@ public struct Tensor: Equatable, Sendable {
     /// - Precondition: `storage.count` equals the product of `shape`.
     public init(shape: [Int], storage: [Float]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative axis")
-        precondition(storage.count == shape.elementCount,
-                     "Tensor shape \(shape) needs \(shape.elementCount) elements, got \(storage.count)")
+        precondition(
+            storage.count == shape.elementCount,
+            "Tensor shape \(shape) needs \(shape.elementCount) elements, got \(storage.count)")
         self.shape = shape
         self.storage = storage
     }
@@ -64,8 +65,9 @@ public struct Tensor: Equatable, Sendable {
 
     /// The same elements seen with another shape of equal element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.elementCount == count,
-                     "cannot reshape a tensor of shape \(shape) to \(newShape)")
+        precondition(
+            newShape.elementCount == count,
+            "cannot reshape a tensor of shape \(shape) to \(newShape)")
         var result = self
         result.shape = newShape
         return result
@@ -73,8 +75,9 @@ public struct Tensor: Equatable, Sendable {
 
     /// Items `range` of the first axis, as a new tensor.
     public func slice(_ range: Range<Int>) -> Tensor {
-        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
-                     "slice \(range) out of bounds for shape \(shape)")
+        precondition(
+            rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+            "slice \(range) out of bounds for shape \(shape)")
         let item = itemCount
         var newShape = shape
         newShape[0] = range.count
@@ -104,8 +107,9 @@ public struct Tensor: Equatable, Sendable {
         storage.reserveCapacity(parts.reduce(0) { $0 + $1.count })
         var rows = 0
         for part in parts {
-            precondition(Array(part.shape.dropFirst()) == tail,
-                         "cannot concatenate shapes \(parts[0].shape) and \(part.shape)")
+            precondition(
+                Array(part.shape.dropFirst()) == tail,
+                "cannot concatenate shapes \(parts[0].shape) and \(part.shape)")
             storage += part.storage
             rows += part.shape.first ?? 1
         }

@@ -1,10 +1,10 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A file that could not be written: which, why, and whether it could not be created or failed midway.
@@ -100,8 +100,10 @@ public enum AtomicFile {
 
     /// Flushes the folder entry so the rename survives a crash; filesystems that cannot
     /// flush folders (EINVAL) are accepted.
-    private static func syncFolder(_ folder: URL,
-                                   failure: (String, Int32, ErrorCause) -> FileWriteError) throws {
+    private static func syncFolder(
+        _ folder: URL,
+        failure: (String, Int32, ErrorCause) -> FileWriteError
+    ) throws {
         let descriptor = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
@@ -115,10 +117,10 @@ public enum AtomicFile {
 @inline(__always)
 private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
-    return Glibc.write(descriptor, buffer, count)
+        return Glibc.write(descriptor, buffer, count)
     #elseif canImport(Musl)
-    return Musl.write(descriptor, buffer, count)
+        return Musl.write(descriptor, buffer, count)
     #else
-    return Darwin.write(descriptor, buffer, count)
+        return Darwin.write(descriptor, buffer, count)
     #endif
 }

@@ -18,16 +18,16 @@ struct DAFARAttack: ParsableCommand {
         commandName: "dafar-attack",
         abstract: "Attack a trained DAFAR model and write the adversarial set (safetensors).",
         discussion: """
-        Attacks: fgsm, fgm-l2, bim, pgd (L-inf, random start), pgd-l2, cw2 (Carlini-Wagner L2, cleverhans v3 \
-        defaults), jsma, deepfool, adaptive-pgd and adaptive-cw (they know the detector: loss + lambda * \
-        max(0, score - alpha); success = misclassified AND not flagged).
-        The set holds x, x_adv, y, pred_clean, pred_adv, success (and target with --target, detector scores \
-        when --detector is given).
-        Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
-        Under mpirun or srun every rank attacks a contiguous shard of whole batches and rank 0 writes the one \
-        file; random starts and targets come from (seed, image index), so the tensors equal one process's \
-        with the same seed and --threads 1.
-        """)
+            Attacks: fgsm, fgm-l2, bim, pgd (L-inf, random start), pgd-l2, cw2 (Carlini-Wagner L2, cleverhans v3 \
+            defaults), jsma, deepfool, adaptive-pgd and adaptive-cw (they know the detector: loss + lambda * \
+            max(0, score - alpha); success = misclassified AND not flagged).
+            The set holds x, x_adv, y, pred_clean, pred_adv, success (and target with --target, detector scores \
+            when --detector is given).
+            Example: dafar-attack --model m.safetensors --attack pgd --eps 0.3 --count 1000 --output pgd.safetensors
+            Under mpirun or srun every rank attacks a contiguous shard of whole batches and rank 0 writes the one \
+            file; random starts and targets come from (seed, image index), so the tensors equal one process's \
+            with the same seed and --threads 1.
+            """)
 
     /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
     static func main() { mainReportingOneLine() }
@@ -53,7 +53,9 @@ struct DAFARAttack: ParsableCommand {
     @Option(help: "Attack to run: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var attack: AttackKind
 
-    @Option(parsing: .unconditional, help: "Perturbation budget (L-inf for fgsm/bim/pgd/adaptive-pgd, default 0.3; L2 for fgm-l2/pgd-l2, default 2).")
+    @Option(
+        parsing: .unconditional,
+        help: "Perturbation budget (L-inf for fgsm/bim/pgd/adaptive-pgd, default 0.3; L2 for fgm-l2/pgd-l2, default 2).")
     var eps: Float?
 
     @Option(parsing: .unconditional, help: "Iterations (bim/pgd 40, adaptive-pgd 100, cw2 1000 per binary-search step, deepfool 50).")
@@ -89,7 +91,10 @@ struct DAFARAttack: ParsableCommand {
     @Option(name: .customLong("lambda"), parsing: .unconditional, help: "Adaptive attack: weight of max(0, score - alpha).")
     var lambda: Float = 1
 
-    @Option(help: ArgumentHelp("Targeted run: a class index, or random (per image a random class other than its label, as cleverhans' random_targets). Success then means reaching the target; images whose label is the given class are skipped.", valueName: "class|random"))
+    @Option(
+        help: ArgumentHelp(
+            "Targeted run: a class index, or random (per image a random class other than its label, as cleverhans' random_targets). Success then means reaching the target; images whose label is the given class are skipped.",
+            valueName: "class|random"))
     var target: String?
 
     /// The class of `--target CLASS` (nil without --target or with --target random).
@@ -109,10 +114,15 @@ struct DAFARAttack: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
-        if let eps { guard eps > 0 && eps.isFinite && (eps <= 1 || [.fgmL2, .pgdL2].contains(attack)) && eps <= 100 else {
-            throw ValidationError("--eps must be in (0, 1] for L-inf attacks (and positive for L2 attacks), got \(eps)") } }
+        if let eps {
+            guard eps > 0 && eps.isFinite && (eps <= 1 || [.fgmL2, .pgdL2].contains(attack)) && eps <= 100 else {
+                throw ValidationError("--eps must be in (0, 1] for L-inf attacks (and positive for L2 attacks), got \(eps)")
+            }
+        }
         if let steps { guard steps >= 1 && steps <= 1_000_000 else { throw ValidationError("--steps must be at least 1, got \(steps)") } }
-        if let stepSize { guard stepSize > 0 && stepSize.isFinite else { throw ValidationError("--step-size must be positive, got \(stepSize)") } }
+        if let stepSize {
+            guard stepSize > 0 && stepSize.isFinite else { throw ValidationError("--step-size must be positive, got \(stepSize)") }
+        }
         guard restarts >= 1 else { throw ValidationError("--restarts must be at least 1, got \(restarts)") }
         guard confidence >= 0 && confidence.isFinite else { throw ValidationError("--confidence must be >= 0, got \(confidence)") }
         guard gamma > 0 && gamma <= 1 else { throw ValidationError("--gamma must be in (0, 1], got \(gamma)") }
@@ -122,7 +132,9 @@ struct DAFARAttack: ParsableCommand {
             throw ValidationError("--target must be a class index (0, 1, ...) or random, got '\(target)'")
         }
         guard ["true", "predicted"].contains(labels) else { throw ValidationError("--labels must be true or predicted, got '\(labels)'") }
-        guard batchSize >= 1 && batchSize <= 65536 else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        guard batchSize >= 1 && batchSize <= 65536 else {
+            throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)")
+        }
         if attack.needsDetector && detector == nil { throw ValidationError("--attack \(attack.rawValue) needs --detector FILE") }
     }
 
@@ -149,7 +161,8 @@ struct DAFARAttack: ParsableCommand {
         let adversarial = ShardedAttack.perturb(
             prepared.method, images: images.images, attackLabels: prepared.attackLabels, targets: prepared.targets,
             model: prepared.dafar.attackableClassifier, batchSize: batchSize, randomness: ImageRandomness(seed: seed),
-            communicator: world, destination: .root) { done in
+            communicator: world, destination: .root
+        ) { done in
             bar.update(done, String(format: "%.1f img/s", Double(done) / max(1e-9, Date().timeIntervalSince(start))))
         }
         bar.finish()
@@ -185,7 +198,11 @@ struct DAFARAttack: ParsableCommand {
         }
         images = images.prefix(count)
         guard images.count > 0 else {
-            throw DatasetError(kind: .badContent, path: "", message: "no images to attack: the \(split) split \(onlyCorrect ? "has no image the model classifies correctly" : "is empty"); choose another --split\(onlyCorrect ? " or drop --only-correct" : "")")
+            throw DatasetError(
+                kind: .badContent, path: "",
+                message:
+                    "no images to attack: the \(split) split \(onlyCorrect ? "has no image the model classifies correctly" : "is empty"); choose another --split\(onlyCorrect ? " or drop --only-correct" : "")"
+            )
         }
         var spec = AttackSpec(kind: attack)
         spec.epsilon = eps
@@ -209,8 +226,9 @@ struct DAFARAttack: ParsableCommand {
         if let k = fixedTargetClass { targets = [Int](repeating: k, count: images.count) }
         if target == "random" {
             // per image from (seed, index): apart from the attack's own streams, the same for any number of ranks
-            targets = AttackGoal.randomTargets(labels: attackLabels, classCount: classCount,
-                                               randomness: ImageRandomness(seed: seed ^ 0x7461_7267_6574))
+            targets = AttackGoal.randomTargets(
+                labels: attackLabels, classCount: classCount,
+                randomness: ImageRandomness(seed: seed ^ 0x7461_7267_6574))
         }
         return Prepared(dafar: dafar, images: images, method: method, attackLabels: attackLabels, targets: targets)
     }
@@ -218,14 +236,17 @@ struct DAFARAttack: ParsableCommand {
     /// Rank 0: predictions, success and scores of the whole set, the file (atomically) and the summary.
     func write(_ prepared: Prepared, adversarial: Tensor, seconds: Double, ranks: Int) throws {
         let (dafar, images, method, targets) = (prepared.dafar, prepared.images, prepared.method, prepared.targets)
-        var set = AttackRunner.assemble(images: images.images, adversarial: adversarial, labels: images.labels, targets: targets,
-                                        model: dafar.attackableClassifier, detector: dafar.attackableDetector,
-                                        countDetector: attack.needsDetector)
+        var set = AttackRunner.assemble(
+            images: images.images, adversarial: adversarial, labels: images.labels, targets: targets,
+            model: dafar.attackableClassifier, detector: dafar.attackableDetector,
+            countDetector: attack.needsDetector)
         let summary = PerturbationSummary(set)
         set.metadata = [
             "attack": method.name, "attack_kind": attack.rawValue,
-            "attack_settings": String(decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
-            "model_sha256": dafar.modelHash, "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
+            "attack_settings": String(
+                decoding: try JSONSerialization.data(withJSONObject: method.settings, options: [.sortedKeys]), as: UTF8.self),
+            "model_sha256": dafar.modelHash,
+            "detector_sha256": try detector.map { try SafetensorsArchive.sha256Hex(of: URL(fileURLWithPath: $0)) } ?? "none",
             "dataset": data.dataset.rawValue, "split": split.rawValue, "count": String(set.count), "only_correct": String(onlyCorrect),
             "labels": labels, "seed": String(seed), "threads": String(Parallel.threadCount), "ranks": String(ranks),
             "random_streams": "per image (seed, index)",
@@ -233,18 +254,22 @@ struct DAFARAttack: ParsableCommand {
             "target": target ?? "none",
             "success_rate": String(set.successRate), "mean_l2_successful": summary.meanL2.map { String($0) } ?? "none",
             "mean_linf_successful": summary.meanLInf.map { String($0) } ?? "none",
-            "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion,
+            "images_per_second": String(Double(set.count) / max(1e-9, seconds)), "toolkit_version": toolkitVersion
         ]
         try set.archive().write(to: URL(fileURLWithPath: output))
         let successes = set.success.filter { $0 }.count
-        print(String(format: "%@: success %.2f %% (%d/%d), mean L2 %@, mean L-inf %@ of successful examples, %.1f adversarial examples/s",
-                     method.name, set.successRate * 100, successes, set.count,
-                     summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
-                     Double(set.count) / max(1e-9, seconds)) + (ranks > 1 ? " on \(ranks) ranks" : ""))
+        print(
+            String(
+                format: "%@: success %.2f %% (%d/%d), mean L2 %@, mean L-inf %@ of successful examples, %.1f adversarial examples/s",
+                method.name, set.successRate * 100, successes, set.count,
+                summary.meanL2.map { String(format: "%.3f", $0) } ?? "-", summary.meanLInf.map { String(format: "%.3f", $0) } ?? "-",
+                Double(set.count) / max(1e-9, seconds)) + (ranks > 1 ? " on \(ranks) ranks" : ""))
         if targets != nil {
             let misclassified = zip(set.predictedAdversarial, set.labels).filter { $0 != $1 }.count
-            print(String(format: "success = the target class reached (--target %@); misclassified: %.2f %% (%d/%d)",
-                         target!, Double(misclassified) / Double(max(1, set.count)) * 100, misclassified, set.count))
+            print(
+                String(
+                    format: "success = the target class reached (--target %@); misclassified: %.2f %% (%d/%d)",
+                    target!, Double(misclassified) / Double(max(1, set.count)) * 100, misclassified, set.count))
         }
         if let scores = set.scoreAdversarial, let threshold = dafar.threshold {
             let flagged = zip(scores, set.success).filter { $0.1 && $0.0 > threshold }.count

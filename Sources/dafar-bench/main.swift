@@ -10,10 +10,10 @@ struct DAFARBench: ParsableCommand {
         commandName: "dafar-bench",
         abstract: "Measure GEMM, convolution, training, inference and attack speed, and training memory.",
         discussion: """
-        MNIST network of Table 1, batch 128, float32, synthetic images. Each figure is the median of several \
-        timed repetitions after a warm-up, shown with its minimum and maximum. Build with -c release \
-        (`make bench`); `make bench-compare` runs the same workloads in PyTorch and prints the ratios.
-        """)
+            MNIST network of Table 1, batch 128, float32, synthetic images. Each figure is the median of several \
+            timed repetitions after a warm-up, shown with its minimum and maximum. Build with -c release \
+            (`make bench`); `make bench-compare` runs the same workloads in PyTorch and prints the ratios.
+            """)
 
     @Option(help: "Threads for OpenBLAS and the Swift kernels (default: all cores).")
     var threads: Int?
@@ -27,10 +27,11 @@ struct DAFARBench: ParsableCommand {
     @Option(help: "Measure only the figures whose JSON key contains this text (for profiling), e.g. joint_train.")
     var only: String?
 
-    @Flag(help: """
-        Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) \
-        of a joint training step and of a PGD step instead of the figures.
-        """)
+    @Flag(
+        help: """
+            Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) \
+            of a joint training step and of a PGD step instead of the figures.
+            """)
     var profile = false
 
     @Flag(help: .hidden)
@@ -56,13 +57,16 @@ struct DAFARBench: ParsableCommand {
         var memory: [Figure] = []
         if only.map({ "peak_rss_mib".contains($0) }) ?? true {
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            memory = [try BenchmarkSuite.measureInChild(
-                executable: executable,
-                arguments: ["--training-memory-child", "--threads", String(threadCount)] + (quick ? ["--quick"] : []))]
+            memory = [
+                try BenchmarkSuite.measureInChild(
+                    executable: executable,
+                    arguments: ["--training-memory-child", "--threads", String(threadCount)] + (quick ? ["--quick"] : []))
+            ]
         }
-        let figures = try suite.run(only: only) { label in
-            if !json { FileHandle.standardError.write("measuring \(label)...\n".data(using: .utf8)!) }
-        } + memory
+        let figures =
+            try suite.run(only: only) { label in
+                if !json { FileHandle.standardError.write("measuring \(label)...\n".data(using: .utf8)!) }
+            } + memory
         let report = BenchmarkReport(figures: figures, machine: BenchmarkReport.machineDescription(threads: threadCount, quick: quick))
         print(json ? try report.json() : report.table)
     }

@@ -15,16 +15,16 @@ struct DAFAREval: ParsableCommand {
         commandName: "dafar-eval",
         abstract: "Evaluate a DAFAR model and detector next to MagNet, Feature Squeezing and a binary detector; write a report.",
         discussion: """
-        Experiments (--experiments, default all): \(ExperimentKind.allCases.map(\.rawValue).joined(separator: ", ")). \
-        Every threshold is fitted on clean validation images; detection rates count successful adversarial examples \
-        (failed ones are reported apart); random sign noise of each attack's L-inf size is flagged beside every attack. \
-        Writes report.md, results.json and SVG figures into --report DIR and prints a summary table.
-        Under mpirun or srun every attack it runs (FGSM, PGD, CW-L2, JSMA, the adaptive sweeps, the binary \
-        detector's training examples) is sharded across the ranks in whole batches with per-image random \
-        streams; the rest (baselines, scores) runs on every rank alike, and rank 0 writes the same report as \
-        one process (the same numbers; timings differ).
-        Example: dafar-eval --model runs/model.safetensors --detector runs/detector.safetensors --report runs/report
-        """)
+            Experiments (--experiments, default all): \(ExperimentKind.allCases.map(\.rawValue).joined(separator: ", ")). \
+            Every threshold is fitted on clean validation images; detection rates count successful adversarial examples \
+            (failed ones are reported apart); random sign noise of each attack's L-inf size is flagged beside every attack. \
+            Writes report.md, results.json and SVG figures into --report DIR and prints a summary table.
+            Under mpirun or srun every attack it runs (FGSM, PGD, CW-L2, JSMA, the adaptive sweeps, the binary \
+            detector's training examples) is sharded across the ranks in whole batches with per-image random \
+            streams; the rest (baselines, scores) runs on every rank alike, and rank 0 writes the same report as \
+            one process (the same numbers; timings differ).
+            Example: dafar-eval --model runs/model.safetensors --detector runs/detector.safetensors --report runs/report
+            """)
 
     /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
     static func main() { mainReportingOneLine() }
@@ -41,7 +41,11 @@ struct DAFAREval: ParsableCommand {
     @Option(help: "Folder for report.md, results.json and the SVG figures (created if missing).")
     var report: String
 
-    @Option(parsing: .upToNextOption, help: "Adversarial sets written by dafar-attack for this model (test split); they replace the generated sets of the same attack and budget.")
+    @Option(
+        parsing: .upToNextOption,
+        help:
+            "Adversarial sets written by dafar-attack for this model (test split); they replace the generated sets of the same attack and budget."
+    )
     var adversarial: [String] = []
 
     @Option(help: "Experiments to run, comma-separated, or all.")
@@ -101,13 +105,21 @@ struct DAFAREval: ParsableCommand {
     @Option(parsing: .unconditional, help: "Images per attack batch.")
     var batchSize = 100
 
-    @Option(parsing: .unconditional, help: "Temperature T of the decision-feedback score in the 'DAFAR decision' and 'DAFAR fused' rows (a detector file made with --score decision or fused brings its own).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Temperature T of the decision-feedback score in the 'DAFAR decision' and 'DAFAR fused' rows (a detector file made with --score decision or fused brings its own)."
+    )
     var decisionTemperature: Float = FeedbackScore.defaultTemperature
 
     @Option(parsing: .unconditional, help: "Seed of the noise controls, random starts and the baselines' training.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Seed of the validation split (default: the one recorded in the model, so that thresholds are fitted on images it never trained on).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Seed of the validation split (default: the one recorded in the model, so that thresholds are fitted on images it never trained on)."
+    )
     var splitSeed: UInt64?
 
     func validate() throws {
@@ -165,27 +177,34 @@ struct DAFAREval: ParsableCommand {
             let settings = try settings(showProgress: world.isRoot)
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: URL(fileURLWithPath: detector))
             if let recorded = dafar.metadata["validation_fraction"].flatMap(Double.init), abs(recorded - data.validationFraction) > 1e-9 {
-                throw ExperimentError("the model held out \(recorded) of the training images for validation; pass --validation-fraction "
-                                      + "\(recorded) so that thresholds are fitted on images it never trained on")
+                throw ExperimentError(
+                    "the model held out \(recorded) of the training images for validation; pass --validation-fraction "
+                        + "\(recorded) so that thresholds are fitted on images it never trained on")
             }
             let splitSeed = splitSeed ?? dafar.metadata["seed"].flatMap(UInt64.init) ?? 0
             let splits = try data.load(seed: splitSeed)
             guard splits.test.imageShape == dafar.inputShape else {
-                throw ModelFileError("the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.test.imageShape) images; "
-                                     + "use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
+                throw ModelFileError(
+                    "the model reads \(dafar.inputShape) images but \(data.dataset.rawValue) has \(splits.test.imageShape) images; "
+                        + "use the dataset the model was trained on (\(dafar.metadata["dataset"] ?? "unknown"))")
             }
             let quiet = runtime.quiet || !world.isRoot
-            let runner = ExperimentRunner(model: dafar, splits: splits, settings: settings, log: { if !quiet { printError($0) } },
-                                          communicator: world)
+            let runner = ExperimentRunner(
+                model: dafar, splits: splits, settings: settings, log: { if !quiet { printError($0) } },
+                communicator: world)
             for file in adversarial {
-                try runner.inputs.addProvided(try AdversarialSet(contentsOf: URL(fileURLWithPath: file)), file: file,
-                                              dataset: data.dataset.rawValue)
+                try runner.inputs.addProvided(
+                    try AdversarialSet(contentsOf: URL(fileURLWithPath: file)), file: file,
+                    dataset: data.dataset.rawValue)
             }
-            let context = ReportContext(dataset: data.dataset, modelFile: model, detectorFile: detector,
-                                        commands: reproduction(metadata: dafar.metadata),
-                                        extraSettings: [("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
-                                                        ("threads", "\(Parallel.threadCount)"), ("ranks", "\(world.size)"),
-                                                        ("toolkit version", toolkitVersion)])
+            let context = ReportContext(
+                dataset: data.dataset, modelFile: model, detectorFile: detector,
+                commands: reproduction(metadata: dafar.metadata),
+                extraSettings: [
+                    ("validation split", "fraction \(data.validationFraction), seed \(splitSeed)"),
+                    ("threads", "\(Parallel.threadCount)"), ("ranks", "\(world.size)"),
+                    ("toolkit version", toolkitVersion)
+                ])
             outcome = (try runner.run(context: context), runner)
         }
         guard let outcome else { return }
@@ -203,11 +222,14 @@ struct DAFAREval: ParsableCommand {
         var train = ["dafar-train", "--dataset", metadata["dataset"] ?? data.dataset.rawValue]
         for (key, option) in [("epochs", "--epochs"), ("seed", "--seed")] { if let value = metadata[key] { train += [option, value] } }
         let arguments = ["dafar-eval"] + CommandLine.arguments.dropFirst()
-        return ["# model and detector (settings recorded in the model file; see its metadata for the rest)",
-                (train + ["--output", model]).map(shellQuoted).joined(separator: " "),
-                ["dafar-detector", "--dataset", data.dataset.rawValue, "--model", model, "--output", detector].map(shellQuoted).joined(separator: " "),
-                "# this report",
-                arguments.map(shellQuoted).joined(separator: " ")]
+        return [
+            "# model and detector (settings recorded in the model file; see its metadata for the rest)",
+            (train + ["--output", model]).map(shellQuoted).joined(separator: " "),
+            ["dafar-detector", "--dataset", data.dataset.rawValue, "--model", model, "--output", detector].map(shellQuoted).joined(
+                separator: " "),
+            "# this report",
+            arguments.map(shellQuoted).joined(separator: " ")
+        ]
     }
 }
 
@@ -223,7 +245,9 @@ func checkReportFolder(_ path: String) throws {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
         guard isDirectory.boolValue else { throw ExperimentError("--report \(path) is a file; give a folder", cause: .cannotCreate) }
-        guard FileManager.default.isWritableFile(atPath: path) else { throw ExperimentError("folder \(path) is not writable", cause: .cannotCreate) }
+        guard FileManager.default.isWritableFile(atPath: path) else {
+            throw ExperimentError("folder \(path) is not writable", cause: .cannotCreate)
+        }
         return
     }
     let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path

@@ -48,94 +48,104 @@ if let folder = option("--write-seeds") {
 }
 
 #if DAFAR_LIBFUZZER
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 
-nonisolated(unsafe) var libFuzzerTarget: FuzzTarget!
-nonisolated(unsafe) var libFuzzerFile: URL!
+    nonisolated(unsafe) var libFuzzerTarget: FuzzTarget!
+    nonisolated(unsafe) var libFuzzerFile: URL!
 
-let name = ProcessInfo.processInfo.environment["DAFAR_FUZZ_TARGET"] ?? ""
-guard let target = FuzzTarget.named(name) else {
-    fail("set DAFAR_FUZZ_TARGET to one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))")
-}
-libFuzzerTarget = target
-// Inputs go to DAFAR_FUZZ_SCRATCH (scripts/fuzz.sh sets it) or to a new folder.
-let scratchFolder = ProcessInfo.processInfo.environment["DAFAR_FUZZ_SCRATCH"].map { URL(fileURLWithPath: $0) }
-    ?? (try? FuzzScratch.makeFolder()) ?? URL(fileURLWithPath: NSTemporaryDirectory())
-libFuzzerFile = scratchFolder.appendingPathComponent("input-\(target.name)")
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { data, count in
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
-    do {
-        _ = try libFuzzerTarget.run(bytes, file: libFuzzerFile)
-    } catch {
-        FileHandle.standardError.write(Data("dafar-fuzz finding: \(error)\n".utf8))
-        abort()  // libFuzzer saves the input as crash-<sha1>
+    let name = ProcessInfo.processInfo.environment["DAFAR_FUZZ_TARGET"] ?? ""
+    guard let target = FuzzTarget.named(name) else {
+        fail("set DAFAR_FUZZ_TARGET to one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))")
     }
-    return 0
-})
+    libFuzzerTarget = target
+    // Inputs go to DAFAR_FUZZ_SCRATCH (scripts/fuzz.sh sets it) or to a new folder.
+    let scratchFolder =
+        ProcessInfo.processInfo.environment["DAFAR_FUZZ_SCRATCH"].map { URL(fileURLWithPath: $0) }
+        ?? (try? FuzzScratch.makeFolder()) ?? URL(fileURLWithPath: NSTemporaryDirectory())
+    libFuzzerFile = scratchFolder.appendingPathComponent("input-\(target.name)")
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    exit(
+        LLVMFuzzerRunDriver(&argc, &argv) { data, count in
+            let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
+            do {
+                _ = try libFuzzerTarget.run(bytes, file: libFuzzerFile)
+            } catch {
+                FileHandle.standardError.write(Data("dafar-fuzz finding: \(error)\n".utf8))
+                abort()  // libFuzzer saves the input as crash-<sha1>
+            }
+            return 0
+        })
 #else
-let seconds = number("--seconds")
-let iterations = number("--iterations").map { Int($0) }
-let seed = UInt64(number("--seed") ?? 1)
-let hangSeconds = number("--hang-seconds") ?? 2
-let timeout = number("--timeout") ?? 30
-let corpusFolder = option("--corpus").map { URL(fileURLWithPath: $0) }
-let findingsFolder = URL(fileURLWithPath: option("--findings") ?? ".")
-let givenScratch = option("--scratch").map { URL(fileURLWithPath: $0) }
-guard let scratch = givenScratch ?? (try? FuzzScratch.makeFolder()) else { fail("cannot make a scratch folder") }
-guard arguments.count == 1, let target = FuzzTarget.named(arguments[0]) else {
-    fail("usage: dafar-fuzz TARGET [--seconds N | --iterations N] [--seed S] [--corpus DIR] [--findings DIR]; targets: "
-         + FuzzTarget.all.map(\.name).joined(separator: ", ") + " (--list describes them)")
-}
-try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-try? FileManager.default.createDirectory(at: findingsFolder, withIntermediateDirectories: true)
-
-var startingCorpus: [[UInt8]] = []
-if let corpusFolder {
-    try? FileManager.default.createDirectory(at: corpusFolder, withIntermediateDirectories: true)
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: corpusFolder.path)) ?? [] {
-        if let data = FileManager.default.contents(atPath: corpusFolder.appendingPathComponent(name).path) { startingCorpus.append(Array(data)) }
+    let seconds = number("--seconds")
+    let iterations = number("--iterations").map { Int($0) }
+    let seed = UInt64(number("--seed") ?? 1)
+    let hangSeconds = number("--hang-seconds") ?? 2
+    let timeout = number("--timeout") ?? 30
+    let corpusFolder = option("--corpus").map { URL(fileURLWithPath: $0) }
+    let findingsFolder = URL(fileURLWithPath: option("--findings") ?? ".")
+    let givenScratch = option("--scratch").map { URL(fileURLWithPath: $0) }
+    guard let scratch = givenScratch ?? (try? FuzzScratch.makeFolder()) else { fail("cannot make a scratch folder") }
+    guard arguments.count == 1, let target = FuzzTarget.named(arguments[0]) else {
+        fail(
+            "usage: dafar-fuzz TARGET [--seconds N | --iterations N] [--seed S] [--corpus DIR] [--findings DIR]; targets: "
+                + FuzzTarget.all.map(\.name).joined(separator: ", ") + " (--list describes them)")
     }
-}
+    try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(at: findingsFolder, withIntermediateDirectories: true)
 
-// Watchdog: an input running past --timeout is a hang; keep it and stop.
-let inputFile = scratch.appendingPathComponent("input-\(target.name)")
-nonisolated(unsafe) var inputStarted = Date()
-let watchdog = Thread {
-    while true {
-        Thread.sleep(forTimeInterval: 0.5)
-        if Date().timeIntervalSince(inputStarted) > timeout {
-            let kept = findingsFolder.appendingPathComponent("hang-\(target.name)-\(Int(Date().timeIntervalSince1970))")
-            try? FileManager.default.copyItem(at: inputFile, to: kept)
-            FileHandle.standardError.write(Data("dafar-fuzz: \(target.name): an input ran longer than \(timeout) s; kept as \(kept.path)\n".utf8))
-            _exit(3)
+    var startingCorpus: [[UInt8]] = []
+    if let corpusFolder {
+        try? FileManager.default.createDirectory(at: corpusFolder, withIntermediateDirectories: true)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: corpusFolder.path)) ?? [] {
+            if let data = FileManager.default.contents(atPath: corpusFolder.appendingPathComponent(name).path) {
+                startingCorpus.append(Array(data))
+            }
         }
     }
-}
-watchdog.start()
 
-var loop = FuzzLoop(target: target, seed: seed)
-loop.hangSeconds = hangSeconds
-let (report, corpus) = loop.run(iterations: iterations, seconds: seconds ?? (iterations == nil ? 60 : nil), scratch: scratch,
-                                startingCorpus: startingCorpus) { inputStarted = Date() }
-if let corpusFolder {
-    for input in corpus { writeFile(input, corpusFolder.appendingPathComponent(FuzzLoop.name(of: input))) }
-}
-for finding in report.findings {
-    let file = findingsFolder.appendingPathComponent("finding-\(target.name)-\(FuzzLoop.name(of: finding.input))")
-    writeFile(finding.input, file)
-    print("finding: \(finding.description) (input kept as \(file.path))")
-}
-for slow in report.slowInputs {
-    let file = findingsFolder.appendingPathComponent("slow-\(target.name)-\(FuzzLoop.name(of: slow.input))")
-    writeFile(slow.input, file)
-    print(String(format: "slow input: %.2f s (kept as %@)", slow.seconds, file.path))
-}
-print(report.summary)
-try? FileManager.default.removeItem(at: givenScratch == nil ? scratch : inputFile)
-exit(report.findings.isEmpty && report.slowInputs.isEmpty ? 0 : 1)
+    // Watchdog: an input running past --timeout is a hang; keep it and stop.
+    let inputFile = scratch.appendingPathComponent("input-\(target.name)")
+    nonisolated(unsafe) var inputStarted = Date()
+    let watchdog = Thread {
+        while true {
+            Thread.sleep(forTimeInterval: 0.5)
+            if Date().timeIntervalSince(inputStarted) > timeout {
+                let kept = findingsFolder.appendingPathComponent("hang-\(target.name)-\(Int(Date().timeIntervalSince1970))")
+                try? FileManager.default.copyItem(at: inputFile, to: kept)
+                FileHandle.standardError.write(
+                    Data("dafar-fuzz: \(target.name): an input ran longer than \(timeout) s; kept as \(kept.path)\n".utf8))
+                _exit(3)
+            }
+        }
+    }
+    watchdog.start()
+
+    var loop = FuzzLoop(target: target, seed: seed)
+    loop.hangSeconds = hangSeconds
+    let (report, corpus) = loop.run(
+        iterations: iterations, seconds: seconds ?? (iterations == nil ? 60 : nil), scratch: scratch,
+        startingCorpus: startingCorpus
+    ) { inputStarted = Date() }
+    if let corpusFolder {
+        for input in corpus { writeFile(input, corpusFolder.appendingPathComponent(FuzzLoop.name(of: input))) }
+    }
+    for finding in report.findings {
+        let file = findingsFolder.appendingPathComponent("finding-\(target.name)-\(FuzzLoop.name(of: finding.input))")
+        writeFile(finding.input, file)
+        print("finding: \(finding.description) (input kept as \(file.path))")
+    }
+    for slow in report.slowInputs {
+        let file = findingsFolder.appendingPathComponent("slow-\(target.name)-\(FuzzLoop.name(of: slow.input))")
+        writeFile(slow.input, file)
+        print(String(format: "slow input: %.2f s (kept as %@)", slow.seconds, file.path))
+    }
+    print(report.summary)
+    try? FileManager.default.removeItem(at: givenScratch == nil ? scratch : inputFile)
+    exit(report.findings.isEmpty && report.slowInputs.isEmpty ? 0 : 1)
 #endif

@@ -12,7 +12,10 @@ enum Explanation {
     static func stems(_ files: [String]) -> [String] {
         let names = files.map { file -> String in
             let base = URL(fileURLWithPath: file).lastPathComponent
-            return String(base.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) ? Character($0) : "_" })
+            return String(
+                base.unicodeScalars.map {
+                    CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) ? Character($0) : "_"
+                })
         }
         let counts = Dictionary(names.map { ($0, 1) }, uniquingKeysWith: +)
         return names.enumerated().map { counts[$0.element]! > 1 ? "\($0.offset + 1)-\($0.element)" : $0.element }
@@ -30,8 +33,10 @@ enum Explanation {
         }
         let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue,
-              FileManager.default.isWritableFile(atPath: parent) else {
-            throw InspectError("cannot create --explain folder \(folder): \(parent) does not exist or is not writable", cause: .cannotCreate)
+            FileManager.default.isWritableFile(atPath: parent)
+        else {
+            throw InspectError(
+                "cannot create --explain folder \(folder): \(parent) does not exist or is not writable", cause: .cannotCreate)
         }
     }
 

@@ -33,14 +33,17 @@ enum OutputFormat: String, CaseIterable {
 func tableLines(_ records: [InspectionRecord], scoreKind: String) -> [String] {
     let header = ["file", "index", "class", "probability", "score", "threshold", "verdict"]
     let rows = records.map { r in
-        [printable(r.file), String(r.index), String(r.verdict.predictedClass), String(format: "%.4f", r.verdict.probability),
-         String(format: "%.4f", r.verdict.score), String(format: "%.4f", r.verdict.threshold), r.adversarial ? "ADVERSARIAL" : "clean"]
+        [
+            printable(r.file), String(r.index), String(r.verdict.predictedClass), String(format: "%.4f", r.verdict.probability),
+            String(format: "%.4f", r.verdict.score), String(format: "%.4f", r.verdict.threshold), r.adversarial ? "ADVERSARIAL" : "clean"
+        ]
     }
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { column, cell in
-            column == 0 ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
-                        : String(repeating: " ", count: widths[column] - cell.count) + cell
+            column == 0
+                ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[column] - cell.count) + cell
         }.joined(separator: "  ")
     }
     let flagged = records.filter(\.adversarial).count

@@ -45,7 +45,9 @@ enum VerdictThreshold: Equatable, CustomStringConvertible {
         case .falsePositiveRate(let rate):
             guard let threshold = calibration.thresholdsAtRate[rate] else {
                 let held = calibration.thresholdsAtRate.keys.sorted().map { "\(Int(($0 * 100).rounded())) %" }
-                throw InspectError("detector '\(detectorPath)' holds no threshold at \(description) false positives (it holds: \(held.isEmpty ? "none" : held.joined(separator: ", "))); use --threshold alpha or a number")
+                throw InspectError(
+                    "detector '\(detectorPath)' holds no threshold at \(description) false positives (it holds: \(held.isEmpty ? "none" : held.joined(separator: ", "))); use --threshold alpha or a number"
+                )
             }
             return threshold
         }

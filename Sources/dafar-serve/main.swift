@@ -14,20 +14,20 @@ struct DAFARServe: ParsableCommand {
         commandName: "dafar-serve",
         abstract: "Answer 'is this image adversarial?' over HTTP with DAFAR's verdict (micro-batched, with Prometheus metrics).",
         discussion: """
-        Endpoints: POST /v1/inspect with a PNG body (Content-Type: image/png) or a JSON body (application/json: \
-        {"pixels": P} for one image, {"images": [P, ...]} for several; P is [H][W] or [C][H][W], values in [0, 1]) \
-        answers {"verdicts": [{"index", "predicted_class", "probability", "score", "threshold", "adversarial"}, ...]}, \
-        the fields and values dafar-inspect prints for the same image. GET /healthz, GET /metrics (Prometheus text).
+            Endpoints: POST /v1/inspect with a PNG body (Content-Type: image/png) or a JSON body (application/json: \
+            {"pixels": P} for one image, {"images": [P, ...]} for several; P is [H][W] or [C][H][W], values in [0, 1]) \
+            answers {"verdicts": [{"index", "predicted_class", "probability", "score", "threshold", "adversarial"}, ...]}, \
+            the fields and values dafar-inspect prints for the same image. GET /healthz, GET /metrics (Prometheus text).
 
-        Refusals are JSON {"error": "..."}: 400 malformed PNG or JSON or a wrong image shape (both shapes named), \
-        413 body over --max-body-bytes, 415 another Content-Type, 503 with Retry-After when --queue-limit images \
-        already wait, 504 after --timeout-ms.
+            Refusals are JSON {"error": "..."}: 400 malformed PNG or JSON or a wrong image shape (both shapes named), \
+            413 body over --max-body-bytes, 415 another Content-Type, 503 with Retry-After when --queue-limit images \
+            already wait, 504 after --timeout-ms.
 
-        Once listening it prints one line on standard output: listening on http://HOST:PORT. SIGTERM or SIGINT: \
-        stop accepting, finish the requests in flight, exit 0.
+            Once listening it prints one line on standard output: listening on http://HOST:PORT. SIGTERM or SIGINT: \
+            stop accepting, finish the requests in flight, exit 0.
 
-        Example: dafar-serve --model runs/model.safetensors --detector runs/detector.safetensors --port 8080
-        """)
+            Example: dafar-serve --model runs/model.safetensors --detector runs/detector.safetensors --port 8080
+            """)
 
     @OptionGroup var runtime: RuntimeOptions
 
@@ -46,7 +46,10 @@ struct DAFARServe: ParsableCommand {
     @Option(help: "Images per batch at most (1...256): concurrent requests are collected into one batch up to this many images.")
     var maxBatch = 32
 
-    @Option(help: "Milliseconds the first request of a combined batch waits for others (0...1000); per-request batches take what is queued and never wait.")
+    @Option(
+        help:
+            "Milliseconds the first request of a combined batch waits for others (0...1000); per-request batches take what is queued and never wait."
+    )
     var maxWaitMs = 5
 
     @Option(help: "Images waiting at most; a request that would exceed it gets 503 with Retry-After (1...65536).")
@@ -58,18 +61,25 @@ struct DAFARServe: ParsableCommand {
     @Option(help: "Milliseconds from queueing to verdict after which a request gets 504 (1...600000).")
     var timeoutMs = 10_000
 
-    @Option(help: "How a batch runs: per-request (one forward pass per request, back to back: verdicts bit for bit those of dafar-inspect on the same file) or combined (one forward pass for the whole batch: faster; scores may differ from a lone image's in the last bits).")
+    @Option(
+        help:
+            "How a batch runs: per-request (one forward pass per request, back to back: verdicts bit for bit those of dafar-inspect on the same file) or combined (one forward pass for the whole batch: faster; scores may differ from a lone image's in the last bits)."
+    )
     var batchMode: BatchMode = .perRequest
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
         guard (1...256).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 256, got \(maxBatch)") }
         guard (0...1000).contains(maxWaitMs) else { throw ValidationError("--max-wait-ms must be between 0 and 1000, got \(maxWaitMs)") }
-        guard (1...65536).contains(queueLimit) else { throw ValidationError("--queue-limit must be between 1 and 65536, got \(queueLimit)") }
+        guard (1...65536).contains(queueLimit) else {
+            throw ValidationError("--queue-limit must be between 1 and 65536, got \(queueLimit)")
+        }
         guard (1024...(1 << 28)).contains(maxBodyBytes) else {
             throw ValidationError("--max-body-bytes must be between 1024 and 268435456, got \(maxBodyBytes)")
         }
-        guard (1...600_000).contains(timeoutMs) else { throw ValidationError("--timeout-ms must be between 1 and 600000, got \(timeoutMs)") }
+        guard (1...600_000).contains(timeoutMs) else {
+            throw ValidationError("--timeout-ms must be between 1 and 600000, got \(timeoutMs)")
+        }
         guard !host.isEmpty else { throw ValidationError("--host needs an address") }
     }
 
@@ -81,8 +91,9 @@ struct DAFARServe: ParsableCommand {
             let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: model), detector: URL(fileURLWithPath: detector))
             let settings = DetectionService.Settings(
                 host: host, port: port, maxBodyBytes: maxBodyBytes,
-                batching: .init(maxBatch: maxBatch, maxWait: .milliseconds(maxWaitMs), queueLimit: queueLimit,
-                                timeout: .milliseconds(timeoutMs), mode: batchMode))
+                batching: .init(
+                    maxBatch: maxBatch, maxWait: .milliseconds(maxWaitMs), queueLimit: queueLimit,
+                    timeout: .milliseconds(timeoutMs), mode: batchMode))
             let service = DetectionService(model: dafar, settings: settings) { host, port in
                 print("listening on http://\(host):\(port)")
                 fflush(nil)  // every stream: so that a test or script reading the pipe sees the line at once

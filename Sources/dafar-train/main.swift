@@ -14,16 +14,16 @@ struct DAFARTrain: ParsableCommand {
         commandName: "dafar-train",
         abstract: "Train a DAFAR target network and its feedback decoder jointly (paper Eq. 5).",
         discussion: """
-        Loss = cross-entropy(F(E(x)), y) + lambda * ||x - D(E(x))|| averaged over the batch.
-        A checkpoint is written after every epoch (and on Ctrl-C); --resume continues from it.
-        Under mpirun or srun the ranks train data-parallel: every rank holds the whole model, each batch \
-        of --batch-size images (the same images in the same order as one process) is split evenly across \
-        the ranks, their gradients are summed with one all-reduce per step and every rank takes the same \
-        step; the weights are compared across ranks after every epoch. Rank 0 writes the checkpoints and \
-        the model; --resume works with the same or another number of ranks. Give each rank \
-        --threads cores-per-host / ranks-per-host.
-        Example: dafar-train --dataset mnist5k --output runs/model.safetensors
-        """)
+            Loss = cross-entropy(F(E(x)), y) + lambda * ||x - D(E(x))|| averaged over the batch.
+            A checkpoint is written after every epoch (and on Ctrl-C); --resume continues from it.
+            Under mpirun or srun the ranks train data-parallel: every rank holds the whole model, each batch \
+            of --batch-size images (the same images in the same order as one process) is split evenly across \
+            the ranks, their gradients are summed with one all-reduce per step and every rank takes the same \
+            step; the weights are compared across ranks after every epoch. Rank 0 writes the checkpoints and \
+            the model; --resume works with the same or another number of ranks. Give each rank \
+            --threads cores-per-host / ranks-per-host.
+            Example: dafar-train --dataset mnist5k --output runs/model.safetensors
+            """)
 
     /// Usage errors in one line (`mainReportingOneLine`), run errors through `reportingErrors`.
     static func main() { mainReportingOneLine() }
@@ -47,7 +47,9 @@ struct DAFARTrain: ParsableCommand {
     @Option(parsing: .unconditional, help: "Augmentation: shift each training image by up to this many pixels per axis (0: none).")
     var shift = 2
 
-    @Flag(inversion: .prefixedNo, help: "Augmentation: flip training images horizontally at random (default: on for colour images, off for digits).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Augmentation: flip training images horizontally at random (default: on for colour images, off for digits).")
     var flip: Bool?
 
     @Option(help: "Optimizer: adam or sgd (with --momentum).")
@@ -110,13 +112,16 @@ struct DAFARTrain: ParsableCommand {
         let checkpointURL = URL(fileURLWithPath: prepared.checkpointPath)
         var allReduceBefore = trainer.allReduceTime
         while trainer.epoch < epochs {
-            let bar = ProgressBar(total: trainer.stepsPerEpoch(splits.train), label: "epoch \(trainer.epoch + 1)/\(epochs)",
-                                  enabled: !runtime.quiet && world.isRoot)
+            let bar = ProgressBar(
+                total: trainer.stepsPerEpoch(splits.train), label: "epoch \(trainer.epoch + 1)/\(epochs)",
+                enabled: !runtime.quiet && world.isRoot)
             let epochStart = Date()
             var imagesThisRun = 0
             let seenBefore = trainer.runningSeen
             var completed = false
-            try agreeingOnErrors(world, hint: { $0 is NonFiniteLossError ? "(options: --learning-rate, --warmup-epochs, --lr-schedule)" : nil }) {
+            try agreeingOnErrors(
+                world, hint: { $0 is NonFiniteLossError ? "(options: --learning-rate, --warmup-epochs, --lr-schedule)" : nil }
+            ) {
                 completed = try trainer.runEpoch(on: splits.train, shouldStop: { Interrupt.requested }) { t in
                     imagesThisRun = t.runningSeen - seenBefore
                     let s = t.runningSummary
@@ -130,19 +135,26 @@ struct DAFARTrain: ParsableCommand {
                 try agreeingOnErrors(world) {
                     if world.isRoot { try trainer.checkpoint(metadata: prepared.runMetadata).write(to: checkpointURL) }
                 }
-                log("interrupted: checkpoint written to \(prepared.checkpointPath) (epoch \(trainer.epoch + 1), step \(trainer.step)); continue with --resume", world)
+                log(
+                    "interrupted: checkpoint written to \(prepared.checkpointPath) (epoch \(trainer.epoch + 1), step \(trainer.step)); continue with --resume",
+                    world)
                 throw ExitCode(130)
             }
             let test = Inference.evaluate(prepared.network, on: splits.test, communicator: world)
             let allReduce = trainer.allReduceTime
             let reduced = (seconds: allReduce.seconds - allReduceBefore.seconds, steps: allReduce.calls - allReduceBefore.calls)
             allReduceBefore = allReduce
-            log(String(format: "epoch %d: test accuracy %.4f, mean reconstruction L2 %.4f (%.1f s; training %.1f images/s)",
-                       trainer.epoch, test.accuracy, test.reconstructionL2, Date().timeIntervalSince(epochStart),
-                       Double(imagesThisRun) / max(1e-9, trainingSeconds))
-                + (world.size > 1 ? String(format: "; %d ranks, gradient all-reduce %.2f ms per step, %.1f %% of the training time",
-                                           world.size, reduced.seconds * 1000 / Double(max(1, reduced.steps)),
-                                           reduced.seconds / max(1e-9, trainingSeconds) * 100) : ""), world)
+            log(
+                String(
+                    format: "epoch %d: test accuracy %.4f, mean reconstruction L2 %.4f (%.1f s; training %.1f images/s)",
+                    trainer.epoch, test.accuracy, test.reconstructionL2, Date().timeIntervalSince(epochStart),
+                    Double(imagesThisRun) / max(1e-9, trainingSeconds))
+                    + (world.size > 1
+                        ? String(
+                            format: "; %d ranks, gradient all-reduce %.2f ms per step, %.1f %% of the training time",
+                            world.size, reduced.seconds * 1000 / Double(max(1, reduced.steps)),
+                            reduced.seconds / max(1e-9, trainingSeconds) * 100) : ""),
+                world)
             try agreeingOnErrors(world) {
                 try trainer.checkReplicas(when: "after epoch \(trainer.epoch)")
                 if world.isRoot { try trainer.checkpoint(metadata: prepared.runMetadata).write(to: checkpointURL) }
@@ -159,8 +171,10 @@ struct DAFARTrain: ParsableCommand {
             final["test_reconstruction_l2"] = String(format: "%.6f", test.reconstructionL2)
             final["validation_accuracy"] = String(format: "%.6f", validation.accuracy)
             try prepared.network.archive(metadata: final).write(to: URL(fileURLWithPath: output))
-            print(String(format: "test accuracy %.2f %% on %d images, mean reconstruction L2 %.3f", test.accuracy * 100, splits.test.count,
-                         test.reconstructionL2))
+            print(
+                String(
+                    format: "test accuracy %.2f %% on %d images, mean reconstruction L2 %.3f", test.accuracy * 100, splits.test.count,
+                    test.reconstructionL2))
             print("model written to \(output)" + (world.size > 1 ? " (trained on \(world.size) ranks)" : ""))
         }
     }
@@ -194,14 +208,16 @@ struct DAFARTrain: ParsableCommand {
         settings.learningRateSchedule = learningRateSchedule
         settings.warmupEpochs = warmupEpochs
         settings.weightDecay = weightDecay
-        settings.augmentation = Augmentation(maxShift: shift, horizontalFlip: flip ?? Augmentation.defaults(forImageShape: splits.train.imageShape).horizontalFlip)
+        settings.augmentation = Augmentation(
+            maxShift: shift, horizontalFlip: flip ?? Augmentation.defaults(forImageShape: splits.train.imageShape).horizontalFlip)
         settings.optimizer = optimizer
         settings.momentum = momentum
         settings.reconstructionWeight = reconstructionWeight
         settings.reconstructionNorm = reconstructionNorm
         settings.seed = training.seed
-        let network = JointNetwork(architecture: architecture, classCount: splits.train.classCount,
-                                   feedbackLayer: feedbackLayer, seed: training.seed)
+        let network = JointNetwork(
+            architecture: architecture, classCount: splits.train.classCount,
+            feedbackLayer: feedbackLayer, seed: training.seed)
         network.startDecoderAtMean(of: splits.train.images)
         let trainer = try JointTrainer(network: network, settings: settings, communicator: world)
         let runMetadata = metadata(splits, ranks: world.size)
@@ -209,27 +225,40 @@ struct DAFARTrain: ParsableCommand {
             let archive = try SafetensorsArchive(contentsOf: URL(fileURLWithPath: checkpointPath))
             let expected = runMetadata.merging(settings.metadata) { a, _ in a }
                 .merging(["feedback_layer": String(network.feedbackLayer)]) { a, _ in a }
-            for key in ["dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer",
-                        "learning_rate_schedule", "warmup_epochs", "augmentation", "weight_decay"]
+            for key in [
+                "dataset", "seed", "batch_size", "feedback_layer", "train_count", "optimizer",
+                "learning_rate_schedule", "warmup_epochs", "augmentation", "weight_decay"
+            ]
             where archive.metadata[key] != expected[key] {
-                throw ModelFileError("checkpoint \(checkpointPath) was made with another \(key) (\(archive.metadata[key] ?? "none"), now \(expected[key] ?? "none")); resume with the same options")
+                throw ModelFileError(
+                    "checkpoint \(checkpointPath) was made with another \(key) (\(archive.metadata[key] ?? "none"), now \(expected[key] ?? "none")); resume with the same options"
+                )
             }
             try trainer.restore(from: archive, file: checkpointPath)
-            log("resuming at epoch \(trainer.epoch + 1), step \(trainer.step)"
-                + (archive.metadata["ranks"].map { $0 != String(world.size) ? " (the checkpoint was written by a run on \($0) ranks)" : "" } ?? ""), world)
+            log(
+                "resuming at epoch \(trainer.epoch + 1), step \(trainer.step)"
+                    + (archive.metadata["ranks"].map {
+                        $0 != String(world.size) ? " (the checkpoint was written by a run on \($0) ranks)" : ""
+                    } ?? ""), world)
         }
-        log("training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
-            + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads"
-            + (world.size > 1 ? " on each of \(world.size) ranks (\(training.batchSize / world.size)-\((training.batchSize + world.size - 1) / world.size) images of each batch per rank)" : "")
-            + ", augmentation \(settings.augmentation.summary), \(settings.learningRateSchedule.rawValue) learning rate", world)
-        return Prepared(splits: splits, epochs: epochs, settings: settings, network: network, trainer: trainer,
-                        runMetadata: runMetadata, checkpointPath: checkpointPath)
+        log(
+            "training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
+                + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads"
+                + (world.size > 1
+                    ? " on each of \(world.size) ranks (\(training.batchSize / world.size)-\((training.batchSize + world.size - 1) / world.size) images of each batch per rank)"
+                    : "")
+                + ", augmentation \(settings.augmentation.summary), \(settings.learningRateSchedule.rawValue) learning rate", world)
+        return Prepared(
+            splits: splits, epochs: epochs, settings: settings, network: network, trainer: trainer,
+            runMetadata: runMetadata, checkpointPath: checkpointPath)
     }
 
     func metadata(_ splits: DatasetSplits, ranks: Int) -> [String: String] {
-        ["dataset": data.dataset.rawValue, "ranks": String(ranks), "train_count": String(splits.train.count),
-         "validation_count": String(splits.validation.count), "validation_fraction": String(data.validationFraction),
-         "limit": data.limit.map(String.init) ?? "none", "threads": String(Parallel.threadCount)]
+        [
+            "dataset": data.dataset.rawValue, "ranks": String(ranks), "train_count": String(splits.train.count),
+            "validation_count": String(splits.validation.count), "validation_fraction": String(data.validationFraction),
+            "limit": data.limit.map(String.init) ?? "none", "threads": String(Parallel.threadCount)
+        ]
     }
 
     /// A progress line on standard error, from rank 0 only.

@@ -26,13 +26,15 @@ final class AttackRunnerTests: XCTestCase {
         let model = Fixtures.trainedClassifier
         let targets = labels.map { ($0 + 1) % Fixtures.classCount }
         let pgd = try ProjectedGradientDescent(norm: .lInfinity, epsilon: 0.3, stepSize: 0.05, steps: 20)
-        let set = AttackRunner.run(pgd, images: images, labels: labels, attackLabels: labels, targets: targets, model: model,
-                                   detector: nil, countDetector: false, batchSize: 7, seed: 1)
+        let set = AttackRunner.run(
+            pgd, images: images, labels: labels, attackLabels: labels, targets: targets, model: model,
+            detector: nil, countDetector: false, batchSize: 7, seed: 1)
         XCTAssertEqual(set.targets, targets)
         XCTAssertEqual(set.success, zip(set.predictedAdversarial, targets).map { $0 == $1 }, "success = target reached")
         XCTAssertGreaterThan(set.successRate, 0.5, "targeted PGD at eps 0.3 should reach most targets on this model")
-        let untargeted = AttackRunner.run(pgd, images: images, labels: labels, attackLabels: labels, model: model,
-                                          detector: nil, countDetector: false, batchSize: 7, seed: 1)
+        let untargeted = AttackRunner.run(
+            pgd, images: images, labels: labels, attackLabels: labels, model: model,
+            detector: nil, countDetector: false, batchSize: 7, seed: 1)
         XCTAssertNil(untargeted.targets)
         XCTAssertEqual(untargeted.success, zip(untargeted.predictedAdversarial, labels).map { $0 != $1 })
     }
@@ -40,14 +42,20 @@ final class AttackRunnerTests: XCTestCase {
     func testTargetsRoundTripThroughTheSetFileAndBadTargetsAreRefused() throws {
         let (images, labels) = Fixtures.correctlyClassified(count: 6)
         let targets = labels.map { ($0 + 2) % Fixtures.classCount }
-        let set = AdversarialSet(clean: images, adversarial: images, labels: labels, predictedClean: labels,
-                                 predictedAdversarial: labels, success: labels.map { _ in false }, targets: targets)
+        let set = AdversarialSet(
+            clean: images, adversarial: images, labels: labels, predictedClean: labels,
+            predictedAdversarial: labels, success: labels.map { _ in false }, targets: targets)
         let read = try AdversarialSet(archive: set.archive(), file: "set.safetensors")
         XCTAssertEqual(read.targets, targets)
-        XCTAssertNil(try AdversarialSet(archive: AdversarialSet(clean: images, adversarial: images, labels: labels,
-                                                                predictedClean: labels, predictedAdversarial: labels,
-                                                                success: labels.map { _ in false }).archive(),
-                                        file: "untargeted.safetensors").targets)
+        XCTAssertNil(
+            try AdversarialSet(
+                archive: AdversarialSet(
+                    clean: images, adversarial: images, labels: labels,
+                    predictedClean: labels, predictedAdversarial: labels,
+                    success: labels.map { _ in false }
+                ).archive(),
+                file: "untargeted.safetensors"
+            ).targets)
 
         var short = set.archive()
         short.tensors["target"] = .int64(shape: [5], values: targets.prefix(5).map(Int64.init))

@@ -14,8 +14,9 @@ final class CarliniWagnerL2Tests: XCTestCase {
         XCTAssertEqual(cw.settings["max_iterations"], "1000")
         let adversarial = cw.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &generator)
         XCTAssertTrue(adversarial.storage.allSatisfy { $0 >= 0 && $0 <= 1 }, "CW left [0, 1]")
-        let outcome = AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
-                                    classifier: model)
+        let outcome = AttackOutcome(
+            original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
+            classifier: model)
         XCTAssertGreaterThanOrEqual(outcome.successRate, 0.99, "CW-L2 with kappa 0 should fool the small model")
         let cwL2 = try XCTUnwrap(outcome.meanL2OfSuccessful)
 
@@ -24,8 +25,10 @@ final class CarliniWagnerL2Tests: XCTestCase {
         for epsilon: Float in [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3] {
             let pgd = try ProjectedGradientDescent.l2(epsilon: epsilon, stepSize: epsilon / 4, steps: 20)
             let pgdOutcome = AttackOutcome(
-                original: images, adversarial: pgd.perturb(images, labels: labels, goal: .untargeted, model: model,
-                                                           generator: &generator),
+                original: images,
+                adversarial: pgd.perturb(
+                    images, labels: labels, goal: .untargeted, model: model,
+                    generator: &generator),
                 labels: labels, goal: .untargeted, classifier: model)
             if pgdOutcome.successRate >= outcome.successRate {
                 matched = (epsilon, pgdOutcome.meanL2OfSuccessful!)
@@ -57,8 +60,9 @@ final class CarliniWagnerL2Tests: XCTestCase {
         let (images, labels) = Fixtures.correctlyClassified(count: 6)
         var generator = SeededGenerator(seed: 2)
         let cw = try CarliniWagnerL2(binarySearchSteps: 1, maxIterations: 2, initialConstant: 1e-6)
-        let adversarial = cw.perturb(images, labels: labels, goal: .untargeted, model: Fixtures.trainedClassifier,
-                                     generator: &generator)
+        let adversarial = cw.perturb(
+            images, labels: labels, goal: .untargeted, model: Fixtures.trainedClassifier,
+            generator: &generator)
         XCTAssertEqual(adversarial, images, "a failed CW attack must return the original images exactly")
     }
 

@@ -39,8 +39,10 @@ enum Fixtures {
     /// A 64-32-4 ReLU network trained with Adam (full batch, 300 steps) on 512 images.
     static let trainedNetwork: Sequential = {
         var generator = SeededGenerator(seed: 7)
-        let network = Sequential([Dense(inputSize: side * side, outputSize: 32, using: &generator), ReLU(),
-                                  Dense(inputSize: 32, outputSize: classCount, using: &generator)])
+        let network = Sequential([
+            Dense(inputSize: side * side, outputSize: 32, using: &generator), ReLU(),
+            Dense(inputSize: 32, outputSize: classCount, using: &generator)
+        ])
         let (images, labels) = quadrantImages(count: 512, seed: 11)
         let optimizer = try! Adam(learningRate: 1e-2)
         for _ in 0..<300 {

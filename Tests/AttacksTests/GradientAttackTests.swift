@@ -39,8 +39,9 @@ final class GradientAttackTests: XCTestCase {
                 for j in 0..<64 {
                     let direction: Float = (g[j] > 0 ? 1 : -1) * (goal.isTargeted ? -1 : 1)
                     let expected = min(max(images.storage[i * 64 + j] + 0.3 * direction, 0), 1)
-                    XCTAssertEqual(adversarial.storage[i * 64 + j], expected, accuracy: 1e-6,
-                                   "FGSM pixel \(j) of image \(i) (\(goal)) is not clip(x + eps sign(g))")
+                    XCTAssertEqual(
+                        adversarial.storage[i * 64 + j], expected, accuracy: 1e-6,
+                        "FGSM pixel \(j) of image \(i) (\(goal)) is not clip(x + eps sign(g))")
                 }
             }
         }
@@ -56,8 +57,9 @@ final class GradientAttackTests: XCTestCase {
             let norm = max(1e-12, g.reduce(0) { $0 + $1 * $1 }).squareRoot()
             for j in 0..<64 {
                 let expected = min(max(images.storage[i * 64 + j] + 0.5 * g[j] / norm, 0), 1)
-                XCTAssertEqual(adversarial.storage[i * 64 + j], expected, accuracy: 1e-5,
-                               "FGM-L2 pixel \(j) of image \(i) is not clip(x + eps g / ||g||)")
+                XCTAssertEqual(
+                    adversarial.storage[i * 64 + j], expected, accuracy: 1e-5,
+                    "FGM-L2 pixel \(j) of image \(i) is not clip(x + eps g / ||g||)")
             }
         }
     }
@@ -66,15 +68,18 @@ final class GradientAttackTests: XCTestCase {
         let (images, labels) = Fixtures.correctlyClassified(count: 24)
         let model = Fixtures.trainedClassifier
         var generator = SeededGenerator(seed: 5)
-        let attacks = [try ProjectedGradientDescent.lInfinity(epsilon: 0.1, stepSize: 0.04, steps: 10, restarts: 2),
-                       try ProjectedGradientDescent.l2(epsilon: 0.5, stepSize: 0.2, steps: 10, restarts: 2)]
+        let attacks = [
+            try ProjectedGradientDescent.lInfinity(epsilon: 0.1, stepSize: 0.04, steps: 10, restarts: 2),
+            try ProjectedGradientDescent.l2(epsilon: 0.5, stepSize: 0.2, steps: 10, restarts: 2)
+        ]
         for attack in attacks {
             let adversarial = attack.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &generator)
             XCTAssertEqual(adversarial.shape, images.shape)
             XCTAssertTrue(adversarial.storage.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(attack.name) left [0, 1]")
             let distances = attack.norm.norms(adversarial - images)
-            XCTAssertLessThanOrEqual(distances.max()!, attack.epsilon * (1 + 1e-5) + 1e-6,
-                                     "\(attack.name) left the eps ball")
+            XCTAssertLessThanOrEqual(
+                distances.max()!, attack.epsilon * (1 + 1e-5) + 1e-6,
+                "\(attack.name) left the eps ball")
             XCTAssertGreaterThan(distances.max()!, attack.epsilon * 0.9, "\(attack.name) barely moved")
         }
     }
@@ -87,8 +92,11 @@ final class GradientAttackTests: XCTestCase {
             var generator = SeededGenerator(seed: 21)
             let attack = try ProjectedGradientDescent.lInfinity(epsilon: 0.15, stepSize: 0.04, steps: steps)
             let adversarial = attack.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &generator)
-            rates.append(AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
-                                       classifier: model).successRate)
+            rates.append(
+                AttackOutcome(
+                    original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
+                    classifier: model
+                ).successRate)
         }
         XCTAssertEqual(rates, rates.sorted(), "success rate fell as PGD took more steps: \(rates)")
         XCTAssertGreaterThan(rates.last!, rates.first! + 0.3, "more steps should help on this model: \(rates)")
@@ -101,8 +109,10 @@ final class GradientAttackTests: XCTestCase {
             var generator = SeededGenerator(seed: 4)
             let attack = try ProjectedGradientDescent.lInfinity(epsilon: 0.12, stepSize: 0.03, steps: 8, restarts: restarts)
             let adversarial = attack.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &generator)
-            return AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
-                                 classifier: model).success
+            return AttackOutcome(
+                original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
+                classifier: model
+            ).success
         }
         let once = try successes(restarts: 1), thrice = try successes(restarts: 3)
         XCTAssertGreaterThan(once.filter { $0 }.count, 0, "the budget should give some successes")
@@ -135,8 +145,9 @@ final class GradientAttackTests: XCTestCase {
         let model = Fixtures.trainedClassifier
         var first = SeededGenerator(seed: 1), second = SeededGenerator(seed: 2)
         let bim = try BasicIterativeMethod(epsilon: 0.1, stepSize: 0.02, steps: 5)
-        XCTAssertEqual(bim.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &first),
-                       bim.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &second))
+        XCTAssertEqual(
+            bim.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &first),
+            bim.perturb(images, labels: labels, goal: .untargeted, model: model, generator: &second))
         XCTAssertEqual(bim.settings["random_start"], "false")
     }
 
@@ -147,8 +158,9 @@ final class GradientAttackTests: XCTestCase {
         var generator = SeededGenerator(seed: 6)
         let adversarial = try ProjectedGradientDescent.lInfinity(epsilon: 0.3, stepSize: 0.05, steps: 20)
             .perturb(images, labels: labels, goal: .targeted(targets), model: model, generator: &generator)
-        let outcome = AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .targeted(targets),
-                                    classifier: model)
+        let outcome = AttackOutcome(
+            original: images, adversarial: adversarial, labels: labels, goal: .targeted(targets),
+            classifier: model)
         XCTAssertGreaterThanOrEqual(outcome.successRate, 0.95, "targeted PGD should reach the targets")
     }
 
@@ -157,9 +169,11 @@ final class GradientAttackTests: XCTestCase {
         let model = Fixtures.classifier(layer)
         let fgsm = try FastGradientMethod(epsilon: 0.1)
         var first = SeededGenerator(seed: 0), second = SeededGenerator(seed: 0)
-        XCTAssertEqual(fgsm.perturb(images, model: model, generator: &first),
-                       fgsm.perturb(images, labels: model.predictions(images), goal: .untargeted, model: model,
-                                    generator: &second))
+        XCTAssertEqual(
+            fgsm.perturb(images, model: model, generator: &first),
+            fgsm.perturb(
+                images, labels: model.predictions(images), goal: .untargeted, model: model,
+                generator: &second))
     }
 
     func testInvalidHyperParametersThrowWithAMessage() {

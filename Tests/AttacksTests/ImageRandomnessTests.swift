@@ -29,27 +29,31 @@ final class ImageRandomnessTests: XCTestCase {
             let share = Double(zip(targets, labels).filter { $0.1 == 0 && $0.0 == other }.count) / 750
             XCTAssertEqual(share, 1.0 / 3, accuracy: 0.07, "label 0 -> \(other)")
         }
-        let split = AttackGoal.randomTargets(labels: Array(labels[..<1234]), classCount: 4, randomness: randomness)
+        let split =
+            AttackGoal.randomTargets(labels: Array(labels[..<1234]), classCount: 4, randomness: randomness)
             + AttackGoal.randomTargets(labels: Array(labels[1234...]), classCount: 4, randomness: randomness.advanced(by: 1234))
         XCTAssertEqual(split, targets)
     }
 
     func testRandomStartPGDOnAShardOfWholeBatchesEqualsTheWholeRun() throws {
         let threads = Parallel.threadCount
-        Parallel.setThreadCount(1)   // as the tools with --threads 1
+        Parallel.setThreadCount(1)  // as the tools with --threads 1
         defer { Parallel.setThreadCount(threads) }
         let (images, labels) = Fixtures.correctlyClassified(count: 12)
         let model = Fixtures.trainedClassifier
         for norm in [PerturbationNorm.lInfinity, .l2] {
-            let pgd = try ProjectedGradientDescent(norm: norm, epsilon: norm == .l2 ? 1 : 0.2, stepSize: 0.05, steps: 3,
-                                                   randomStart: true, restarts: 2)
+            let pgd = try ProjectedGradientDescent(
+                norm: norm, epsilon: norm == .l2 ? 1 : 0.2, stepSize: 0.05, steps: 3,
+                randomStart: true, restarts: 2)
             // one process: all 12 images in batches of 3; a "rank" holding images 6..<12 (whole batches, as ShardPlan makes them).
             // Not one batch of 12: with --threads 1, PGD-L2 results move by float rounding with the batch's other images
             // (measured: 15 of 448 values differ), which is why shards hold whole batches.
-            let whole = AttackRunner.perturb(pgd, images: images, attackLabels: labels, targets: nil, model: model,
-                                             batchSize: 3, randomness: ImageRandomness(seed: 4))
-            let shard = AttackRunner.perturb(pgd, images: images.slice(6..<12), attackLabels: Array(labels[6...]), targets: nil,
-                                             model: model, batchSize: 3, randomness: ImageRandomness(seed: 4, firstIndex: 6))
+            let whole = AttackRunner.perturb(
+                pgd, images: images, attackLabels: labels, targets: nil, model: model,
+                batchSize: 3, randomness: ImageRandomness(seed: 4))
+            let shard = AttackRunner.perturb(
+                pgd, images: images.slice(6..<12), attackLabels: Array(labels[6...]), targets: nil,
+                model: model, batchSize: 3, randomness: ImageRandomness(seed: 4, firstIndex: 6))
             let wholeStorage = whole.slice(6..<12).storage, shardStorage = shard.storage
             let differing = zip(wholeStorage, shardStorage).filter { $0 != $1 }.count
             XCTAssertEqual(differing, 0, "\(norm): \(differing) values differ between the whole run and the shard from image 6")

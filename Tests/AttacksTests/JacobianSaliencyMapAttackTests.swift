@@ -40,8 +40,9 @@ final class JacobianSaliencyMapAttackTests: XCTestCase {
             XCTAssertEqual(changed.count % 2, 0, "pixels change in pairs")
             for j in changed { XCTAssertEqual(adversarial.storage[i * 64 + j], 1, "increase mode with theta 1 saturates") }
         }
-        let outcome = AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .targeted(targets),
-                                    classifier: model)
+        let outcome = AttackOutcome(
+            original: images, adversarial: adversarial, labels: labels, goal: .targeted(targets),
+            classifier: model)
         XCTAssertGreaterThanOrEqual(outcome.successRate, 0.95, "JSMA should reach the targets on this model")
     }
 
@@ -55,8 +56,9 @@ final class JacobianSaliencyMapAttackTests: XCTestCase {
         }
         let adversarial = run(seed: 3)
         XCTAssertEqual(adversarial, run(seed: 3), "the same seed must draw the same targets")
-        let outcome = AttackOutcome(original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
-                                    classifier: model)
+        let outcome = AttackOutcome(
+            original: images, adversarial: adversarial, labels: labels, goal: .untargeted,
+            classifier: model)
         XCTAssertGreaterThanOrEqual(outcome.successRate, 0.9, "untargeted JSMA should leave the label")
         XCTAssertGreaterThan(Set(outcome.predictedAdversarial).count, 2, "random targets should vary")
     }
@@ -65,8 +67,9 @@ final class JacobianSaliencyMapAttackTests: XCTestCase {
         let (images, labels) = Fixtures.correctlyClassified(count: 8)
         var generator = SeededGenerator(seed: 1)
         let adversarial = try JacobianSaliencyMapAttack(theta: -1, gamma: 0.25)
-            .perturb(images, labels: labels, goal: .targeted(labels.map { ($0 + 1) % 4 }), model: Fixtures.trainedClassifier,
-                     generator: &generator)
+            .perturb(
+                images, labels: labels, goal: .targeted(labels.map { ($0 + 1) % 4 }), model: Fixtures.trainedClassifier,
+                generator: &generator)
         let changed = changedPixels(adversarial, images)
         XCTAssertGreaterThan(changed.map(\.count).reduce(0, +), 0, "decrease mode changed nothing")
         for (i, pixels) in changed.enumerated() {
@@ -83,10 +86,12 @@ final class JacobianSaliencyMapAttackTests: XCTestCase {
             let total = (0..<d).map { _ in generator.nextNormal() }
             let domain = (0..<d).map { _ in generator.nextUniform() < 0.7 }
             for increase in [true, false] {
-                let best = bruteForcePair(alpha: alpha, beta: zip(total, alpha).map { $0 - $1 }, domain: domain,
-                                          increase: increase)
-                let found = JacobianSaliencyMapAttack.bestPair(alpha: alpha[...], total: total[...], domain: domain[...],
-                                                               increase: increase)
+                let best = bruteForcePair(
+                    alpha: alpha, beta: zip(total, alpha).map { $0 - $1 }, domain: domain,
+                    increase: increase)
+                let found = JacobianSaliencyMapAttack.bestPair(
+                    alpha: alpha[...], total: total[...], domain: domain[...],
+                    increase: increase)
                 XCTAssertEqual(found.map { [$0.0, $0.1] }, best, "trial \(trial), increase \(increase)")
             }
         }
@@ -100,7 +105,7 @@ final class JacobianSaliencyMapAttackTests: XCTestCase {
         let model = Fixtures.classifier(layer)
         let labels = model.predictions(images)
         let targets = labels.map { ($0 + 1) % 4 }
-        let jsma = try JacobianSaliencyMapAttack(gamma: 2.0 / 64)        // exactly one iteration
+        let jsma = try JacobianSaliencyMapAttack(gamma: 2.0 / 64)  // exactly one iteration
         let adversarial = jsma.perturb(images, labels: labels, goal: .targeted(targets), model: model, generator: &generator)
         let w = layer.weight.value.storage
         for i in 0..<3 {

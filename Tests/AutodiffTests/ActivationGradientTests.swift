@@ -6,14 +6,17 @@ import XCTest
 /// Element-wise nonlinearities: forward values and gradient checks (tolerance: `FiniteDifference`).
 final class ActivationGradientTests: XCTestCase {
     /// `function` applied to `input` must equal `reference` element by element.
-    func assertForward(_ name: String, _ input: Tensor, _ function: (Variable) -> Variable, _ reference: (Double) -> Double,
-                       file: StaticString = #filePath, line: UInt = #line) {
+    func assertForward(
+        _ name: String, _ input: Tensor, _ function: (Variable) -> Variable, _ reference: (Double) -> Double,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let output = function(Variable(input)).value
         XCTAssertEqual(output.shape, input.shape, "\(name) keeps the shape", file: file, line: line)
         for i in 0..<input.count {
             let expected = reference(Double(input.storage[i]))
-            XCTAssertEqual(Double(output.storage[i]), expected, accuracy: 1e-6 * max(1, abs(expected)),
-                           "\(name)(\(input.storage[i]))", file: file, line: line)
+            XCTAssertEqual(
+                Double(output.storage[i]), expected, accuracy: 1e-6 * max(1, abs(expected)),
+                "\(name)(\(input.storage[i]))", file: file, line: line)
         }
     }
 
@@ -32,7 +35,9 @@ final class ActivationGradientTests: XCTestCase {
     func testSigmoid() {
         let x = randomTensor([3, 5], seed: 3, low: -4, high: 4)
         assertForward("sigmoid", x, { $0.sigmoid() }) { 1 / (1 + Foundation.exp(-$0)) }
-        assertForward("sigmoid (large)", Tensor(shape: [4], storage: [-100, -30, 30, 100]), { $0.sigmoid() }) { 1 / (1 + Foundation.exp(-$0)) }
+        assertForward("sigmoid (large)", Tensor(shape: [4], storage: [-100, -30, 30, 100]), { $0.sigmoid() }) {
+            1 / (1 + Foundation.exp(-$0))
+        }
         assertGradientsMatch("sigmoid", inputs: [x]) { weightedSum($0[0].sigmoid()) }
     }
 

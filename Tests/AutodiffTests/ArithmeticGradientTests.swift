@@ -12,7 +12,7 @@ final class ArithmeticGradientTests: XCTestCase {
         ([3], [4, 3]),
         ([3, 4], []),
         ([], [2, 3]),
-        ([3, 1], [1, 4]),
+        ([3, 1], [1, 4])
     ]
 
     func testAddition() {

@@ -42,16 +42,19 @@ func weightedSum(_ v: Variable, seed: UInt64 = 99) -> Variable {
 ///
 /// Also fails when an input's analytic gradient is identically zero (a check
 /// against zero would prove nothing), unless `allowZero` lists that input.
-func assertGradientsMatch(_ what: String, inputs: [Tensor], step: Float = FiniteDifference.step,
-                          tolerance: Float = FiniteDifference.tolerance, allowZero: Set<Int> = [],
-                          file: StaticString = #filePath, line: UInt = #line,
-                          _ function: ([Variable]) -> Variable) {
+func assertGradientsMatch(
+    _ what: String, inputs: [Tensor], step: Float = FiniteDifference.step,
+    tolerance: Float = FiniteDifference.tolerance, allowZero: Set<Int> = [],
+    file: StaticString = #filePath, line: UInt = #line,
+    _ function: ([Variable]) -> Variable
+) {
     let tape = Tape()
     let watched = inputs.map { tape.watch($0) }
     let output = function(watched)
     XCTAssertEqual(output.value.count, 1, "\(what): the checked function must be a scalar", file: file, line: line)
-    XCTAssertTrue(output.tape === tape && output.requiresGradient, "\(what): the output must be recorded on the tape",
-                  file: file, line: line)
+    XCTAssertTrue(
+        output.tape === tape && output.requiresGradient, "\(what): the output must be recorded on the tape",
+        file: file, line: line)
     let grads = tape.gradients(of: output)
     for (k, input) in inputs.enumerated() {
         guard let analytic = grads[watched[k]] else {
@@ -72,14 +75,16 @@ func assertGradientsMatch(_ what: String, inputs: [Tensor], step: Float = Finite
             largest = max(largest, abs(a))
             if !(error <= worst) { worst = error; worstIndex = i; worstPair = (a, numeric) }
         }
-        XCTAssertLessThanOrEqual(worst, tolerance,
-                                 "\(what): input \(k) (shape \(input.shape)) element \(worstIndex): analytic \(worstPair.0), "
-                                 + "numeric \(worstPair.1); error \(worst) exceeds the tolerance \(tolerance) "
-                                 + "(central differences, step \(step), error |a - n| / max(1, |a|, |n|))",
-                                 file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            worst, tolerance,
+            "\(what): input \(k) (shape \(input.shape)) element \(worstIndex): analytic \(worstPair.0), "
+                + "numeric \(worstPair.1); error \(worst) exceeds the tolerance \(tolerance) "
+                + "(central differences, step \(step), error |a - n| / max(1, |a|, |n|))",
+            file: file, line: line)
         if !allowZero.contains(k) {
-            XCTAssertGreaterThan(largest, 1e-3, "\(what): the gradient of input \(k) is identically zero; the check is vacuous",
-                                 file: file, line: line)
+            XCTAssertGreaterThan(
+                largest, 1e-3, "\(what): the gradient of input \(k) is identically zero; the check is vacuous",
+                file: file, line: line)
         }
     }
 }

@@ -15,22 +15,28 @@ final class DetectorTests: XCTestCase {
     }
 
     /// Mean score of each set, and the fraction of perturbed images flagged at `threshold`.
-    func separation(_ detector: some BaselineDetector, clean: Tensor, perturbed: Tensor,
-                    threshold: FittedThreshold) -> (clean: Float, perturbed: Float, detected: Double, falsePositives: Double) {
+    func separation(
+        _ detector: some BaselineDetector, clean: Tensor, perturbed: Tensor,
+        threshold: FittedThreshold
+    ) -> (clean: Float, perturbed: Float, detected: Double, falsePositives: Double) {
         let (c, p) = (detector.scores(clean), detector.scores(perturbed))
-        return (c.reduce(0, +) / Float(c.count), p.reduce(0, +) / Float(p.count),
-                threshold.flaggedFraction(p), threshold.flaggedFraction(c))
+        return (
+            c.reduce(0, +) / Float(c.count), p.reduce(0, +) / Float(p.count),
+            threshold.flaggedFraction(p), threshold.flaggedFraction(c)
+        )
     }
 
     func testMagNetDetectsHeavyNoiseAtItsCleanFalsePositiveRate() throws {
         var generator = SeededGenerator(seed: 1)
         let autoencoder = MagNetAutoencoder(imageShape: [1, 8, 8], using: &generator)
-        let losses = try autoencoder.train(on: fixture.training.images,
-                                           settings: TrainingSettings(epochs: 50, batchSize: 32, learningRate: 1e-2),
-                                           using: &generator)
+        let losses = try autoencoder.train(
+            on: fixture.training.images,
+            settings: TrainingSettings(epochs: 50, batchSize: 32, learningRate: 1e-2),
+            using: &generator)
         XCTAssertLessThan(losses.last!, 0.5 * losses.first!, "autoencoder loss must fall: \(losses)")
-        let magNet = MagNet.fit(autoencoder: autoencoder, classifier: fixture.classifier, cleanValidation: fixture.validation,
-                                overallFalsePositiveRate: 0.04)
+        let magNet = MagNet.fit(
+            autoencoder: autoencoder, classifier: fixture.classifier, cleanValidation: fixture.validation,
+            overallFalsePositiveRate: 0.04)
         XCTAssertEqual(magNet.thresholds.map(\.falsePositiveRate), [0.01, 0.01, 0.01, 0.01], "rate split over 4 detectors")
         let perturbed = SyntheticBars.perturbed(fixture.test, using: &generator)
 
@@ -44,7 +50,8 @@ final class DetectorTests: XCTestCase {
         let verdicts = magNet.flags(perturbed)
         XCTAssertGreaterThan(Double(verdicts.filter { $0 }.count) / Double(verdicts.count), 0.9, "MagNet flags most perturbed images")
         let cleanFlags = magNet.flags(fixture.test)
-        XCTAssertLessThan(Double(cleanFlags.filter { $0 }.count) / Double(cleanFlags.count), 0.15, "MagNet false positives on clean test images")
+        XCTAssertLessThan(
+            Double(cleanFlags.filter { $0 }.count) / Double(cleanFlags.count), 0.15, "MagNet false positives on clean test images")
         // The combined score ranks by the most exceeded threshold: above 1 exactly for the verdicts here.
         XCTAssertEqual(magNet.scores(perturbed).map { $0 > 1 }, verdicts, "combined score agrees with the verdict")
         // Batched in slices or in one call, the scores are the same.
@@ -59,8 +66,9 @@ final class DetectorTests: XCTestCase {
         let squeezing = FeatureSqueezing(classifier: fixture.classifier, channels: 1)
         XCTAssertEqual(squeezing.squeezers, [.bitDepth(bits: 1), .median(size: 2)], "MNIST-style squeezers for 1 channel")
         XCTAssertEqual(Squeezer.standard(channels: 3), [.bitDepth(bits: 5), .median(size: 2)], "colour squeezers")
-        let threshold = squeezing.fitThreshold(cleanValidation: fixture.validation,
-                                               falsePositiveRate: FeatureSqueezing.defaultFalsePositiveRate)
+        let threshold = squeezing.fitThreshold(
+            cleanValidation: fixture.validation,
+            falsePositiveRate: FeatureSqueezing.defaultFalsePositiveRate)
         var generator = SeededGenerator(seed: 2)
         let perturbed = SyntheticBars.perturbed(fixture.test, using: &generator)
         let s = separation(squeezing, clean: fixture.test, perturbed: perturbed, threshold: threshold)
@@ -68,8 +76,9 @@ final class DetectorTests: XCTestCase {
         XCTAssertGreaterThan(s.detected, 0.7, "Feature Squeezing flags most perturbed images (measured 0.81) (\(s))")
         XCTAssertLessThan(s.falsePositives, 0.15, "false positives on clean test images (\(s))")
         let distances = squeezing.squeezerDistances(perturbed)
-        XCTAssertEqual(squeezing.scores(perturbed), (0..<perturbed.batchSize).map { max(distances[0][$0], distances[1][$0]) },
-                       "score = max over squeezers")
+        XCTAssertEqual(
+            squeezing.scores(perturbed), (0..<perturbed.batchSize).map { max(distances[0][$0], distances[1][$0]) },
+            "score = max over squeezers")
         XCTAssertTrue(squeezing.scores(perturbed).allSatisfy { $0 >= 0 && $0 <= 2 }, "L1 between distributions lies in [0, 2]")
     }
 
@@ -78,9 +87,10 @@ final class DetectorTests: XCTestCase {
         let detector = BinaryClassifierDetector(imageShape: [1, 8, 8], using: &generator)
         // Balanced from unequal sets: 256 clean, 200 perturbed.
         let trainingAdversarial = SyntheticBars.perturbed(fixture.training.images.slice(0..<200), using: &generator)
-        let losses = try detector.train(clean: fixture.training.images, adversarial: trainingAdversarial,
-                                        settings: TrainingSettings(epochs: 6, batchSize: 32, learningRate: 3e-3),
-                                        using: &generator)
+        let losses = try detector.train(
+            clean: fixture.training.images, adversarial: trainingAdversarial,
+            settings: TrainingSettings(epochs: 6, batchSize: 32, learningRate: 3e-3),
+            using: &generator)
         XCTAssertLessThan(losses.last!, 0.5 * losses.first!, "detector loss must fall: \(losses)")
         let threshold = detector.fitThreshold(cleanValidation: fixture.validation, falsePositiveRate: 0.05)
         let perturbed = SyntheticBars.perturbed(fixture.test, using: &generator)
@@ -103,12 +113,17 @@ final class DetectorTests: XCTestCase {
     func testBinaryClassifierRefusesAnEmptyAdversarialSet() {
         var generator = SeededGenerator(seed: 4)
         let detector = BinaryClassifierDetector(imageShape: [1, 8, 8], using: &generator)
-        XCTAssertThrowsError(try detector.train(clean: fixture.validation, adversarial: Tensor.zeros([0, 1, 8, 8]),
-                                                using: &generator)) { error in
+        XCTAssertThrowsError(
+            try detector.train(
+                clean: fixture.validation, adversarial: Tensor.zeros([0, 1, 8, 8]),
+                using: &generator)
+        ) { error in
             XCTAssertTrue("\(error)".contains("0 adversarial"), "message names the empty set: \(error)")
         }
-        XCTAssertThrowsError(try detector.train(clean: fixture.validation, adversarial: fixture.validation,
-                                                settings: TrainingSettings(epochs: 0), using: &generator))
+        XCTAssertThrowsError(
+            try detector.train(
+                clean: fixture.validation, adversarial: fixture.validation,
+                settings: TrainingSettings(epochs: 0), using: &generator))
     }
 
     func testMagNetAutoencoderFileRoundTripKeepsReconstructions() throws {
@@ -121,7 +136,8 @@ final class DetectorTests: XCTestCase {
         XCTAssertEqual(loaded.imageShape, [1, 8, 8])
         XCTAssertEqual(loaded.filters, 2)
         XCTAssertEqual(loaded.reconstruct(fixture.test), autoencoder.reconstruct(fixture.test), "identical reconstructions")
-        XCTAssertTrue(autoencoder.network.summary.contains("AvgPool2d(kernel_size=2, stride=2)"),
-                      "MagNet's average pooling: \(autoencoder.network.summary)")
+        XCTAssertTrue(
+            autoencoder.network.summary.contains("AvgPool2d(kernel_size=2, stride=2)"),
+            "MagNet's average pooling: \(autoencoder.network.summary)")
     }
 }

@@ -24,26 +24,34 @@ final class ImageFilterTests: XCTestCase {
 
     /// Expected values printed by `scipy.ndimage.median_filter(y, size=s, mode='reflect')` (scipy 1.17).
     func testMedianFilterMatchesScipyReflectOnEachChannel() {
-        let y: [Float] = [0, 10, 0, 0,
-                          10, 0, 0, 3,
-                          0, 0, 7, 1,
-                          2, 9, 4, 0]
-        let size2: [Float] = [0, 10, 10, 0,
-                              10, 10, 0, 0,
-                              10, 0, 0, 3,
-                              2, 2, 7, 4]
-        let size3: [Float] = [0, 0, 0, 0,
-                              0, 0, 0, 1,
-                              2, 2, 1, 1,
-                              2, 4, 4, 1]
+        let y: [Float] = [
+            0, 10, 0, 0,
+            10, 0, 0, 3,
+            0, 0, 7, 1,
+            2, 9, 4, 0
+        ]
+        let size2: [Float] = [
+            0, 10, 10, 0,
+            10, 10, 0, 0,
+            10, 0, 0, 3,
+            2, 2, 7, 4
+        ]
+        let size3: [Float] = [
+            0, 0, 0, 0,
+            0, 0, 0, 1,
+            2, 2, 1, 1,
+            2, 4, 4, 1
+        ]
         // Two images, two channels: the second channel is shifted by 100 (a monotone map keeps the rank order).
         let images = Tensor(shape: [2, 2, 4, 4], storage: y + y.map { $0 + 100 } + y.map { $0 + 100 } + y)
         let filtered2 = medianFilter(images, size: 2)
         XCTAssertEqual(filtered2.shape, [2, 2, 4, 4])
-        XCTAssertEqual(filtered2.storage, size2 + size2.map { $0 + 100 } + size2.map { $0 + 100 } + size2,
-                       "2x2 median: upper middle of 4, window up-left, reflect border")
-        XCTAssertEqual(medianFilter(images, size: 3).storage, size3 + size3.map { $0 + 100 } + size3.map { $0 + 100 } + size3,
-                       "3x3 median with reflect border")
+        XCTAssertEqual(
+            filtered2.storage, size2 + size2.map { $0 + 100 } + size2.map { $0 + 100 } + size2,
+            "2x2 median: upper middle of 4, window up-left, reflect border")
+        XCTAssertEqual(
+            medianFilter(images, size: 3).storage, size3 + size3.map { $0 + 100 } + size3.map { $0 + 100 } + size3,
+            "3x3 median with reflect border")
         let ramp = Tensor(shape: [1, 1, 3, 3], storage: [1, 2, 3, 4, 5, 6, 7, 8, 9])
         XCTAssertEqual(medianFilter(ramp, size: 2).storage, [1, 2, 3, 4, 4, 5, 7, 7, 8], "scipy's 2x2 median of a ramp")
         XCTAssertEqual(medianFilter(ramp, size: 1), ramp, "a 1x1 median is the identity")
@@ -55,7 +63,7 @@ final class ImageFilterTests: XCTestCase {
         XCTAssertEqual(pool(x).shape, [1, 2, 1, 2])
         XCTAssertEqual(pool(x).storage, [3.5, 5.5, 2, 4], "mean of each 2x2 window of each channel")
         var generator = SeededGenerator(seed: 5)
-        let input = Tensor.uniform([2, 2, 4, 5], using: &generator)   // odd width: floor mode drops the last column
+        let input = Tensor.uniform([2, 2, 4, 5], using: &generator)  // odd width: floor mode drops the last column
         let weights = Tensor.uniform([2, 2, 2, 2], using: &generator)
         let error = GradientCheck.maximumError(inputs: [input]) { v in
             (pool(v[0]) * Variable(weights)).sum()
@@ -85,8 +93,9 @@ final class ImageFilterTests: XCTestCase {
             let flagged = scores.filter(threshold.isFlagged).count
             XCTAssertEqual(flagged, Int(rate * 1000), "distinct scores: exactly floor(rate * n) flagged at rate \(rate)")
             XCTAssertTrue(scores.contains(threshold.value), "the threshold is an observed clean score")
-            XCTAssertGreaterThan(scores.filter { $0 >= threshold.value }.count, flagged,
-                                 "the smallest such score: lowering it to the next observed score would flag more")
+            XCTAssertGreaterThan(
+                scores.filter { $0 >= threshold.value }.count, flagged,
+                "the smallest such score: lowering it to the next observed score would flag more")
         }
         // Ties: k = floor(0.4 * 5) = 2, yet only one score lies above the tied value 1.
         let tied = FittedThreshold(cleanScores: [1, 2, 1, 1, 1], falsePositiveRate: 0.4)
@@ -98,12 +107,16 @@ final class ImageFilterTests: XCTestCase {
     func testFilterPipelineCountsRejectionsAndFilteredClassesFromPlainArrays() {
         // 6 inputs: adversarial rejected (right), clean rejected (wrong), clean accepted right / wrong,
         // adversarial accepted and classified right after filtering / wrong.
-        let result = FilterPipeline.evaluate(flagged: [true, true, false, false, false, false],
-                                             isAdversarial: [true, false, false, false, true, true],
-                                             labels: [3, 1, 2, 2, 0, 0],
-                                             filteredPredictions: [-1, 1, 2, 5, 0, 4])
-        XCTAssertEqual(result, FilterPipeline.Result(total: 6, correct: 3, rejectedAdversarial: 1, rejectedClean: 1,
-                                                     acceptedCorrect: 2))
+        let result = FilterPipeline.evaluate(
+            flagged: [true, true, false, false, false, false],
+            isAdversarial: [true, false, false, false, true, true],
+            labels: [3, 1, 2, 2, 0, 0],
+            filteredPredictions: [-1, 1, 2, 5, 0, 4])
+        XCTAssertEqual(
+            result,
+            FilterPipeline.Result(
+                total: 6, correct: 3, rejectedAdversarial: 1, rejectedClean: 1,
+                acceptedCorrect: 2))
         XCTAssertEqual(result.accuracy, 0.5, accuracy: 1e-12)
     }
 
@@ -112,20 +125,26 @@ final class ImageFilterTests: XCTestCase {
         // image class 1; the 2x2 median removes it, so the accepted spike is classified 0 again.
         let classifier = ClassifierFunction { images in
             let n = images.batchSize
-            return Tensor(shape: [n, 2], storage: (0..<n).flatMap { i -> [Float] in
-                [0, images.slice(i..<(i + 1)).sum() - 0.5]
-            })
+            return Tensor(
+                shape: [n, 2],
+                storage: (0..<n).flatMap { i -> [Float] in
+                    [0, images.slice(i..<(i + 1)).sum() - 0.5]
+                })
         }
         var spike = [Float](repeating: 0, count: 9)
         spike[4] = 1
         let bright = [Float](repeating: 1, count: 9)
         let images = Tensor(shape: [4, 1, 3, 3], storage: spike + spike + bright + [Float](repeating: 0, count: 9))
         XCTAssertEqual(classifier.predictions(images), [1, 1, 1, 0], "unfiltered classes")
-        let result = FilterPipeline.evaluate(images: images, flagged: [false, true, false, false],
-                                             isAdversarial: [true, true, false, false], labels: [0, 0, 1, 1],
-                                             classifier: classifier, filterSize: 2)
+        let result = FilterPipeline.evaluate(
+            images: images, flagged: [false, true, false, false],
+            isAdversarial: [true, true, false, false], labels: [0, 0, 1, 1],
+            classifier: classifier, filterSize: 2)
         // spike accepted -> filtered -> 0 == label (right); spike rejected (right); bright -> 1 (right); dark -> 0 != 1.
-        XCTAssertEqual(result, FilterPipeline.Result(total: 4, correct: 3, rejectedAdversarial: 1, rejectedClean: 0,
-                                                     acceptedCorrect: 2))
+        XCTAssertEqual(
+            result,
+            FilterPipeline.Result(
+                total: 4, correct: 3, rejectedAdversarial: 1, rejectedClean: 0,
+                acceptedCorrect: 2))
     }
 }

@@ -16,7 +16,7 @@ enum SyntheticBars {
         var labels = [Int]()
         for i in 0..<count {
             let label = i % 2
-            let thickness = 1 + Int(generator.next() % 3)                            // 1 to 3 rows or columns
+            let thickness = 1 + Int(generator.next() % 3)  // 1 to 3 rows or columns
             let position = 1 + Int(generator.next() % UInt64(side - 1 - thickness))  // first row/column of the bar
             let background = 0.05 + 0.1 * generator.nextUniform()
             let bright = 0.8 + 0.15 * generator.nextUniform()
@@ -60,12 +60,14 @@ final class TrainedFixture: @unchecked Sendable {  // built once, then only read
         network = Sequential([
             Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, using: &generator), ReLU(),
             MaxPool2D(size: 2), Flatten(),
-            Dense(inputSize: 4 * 4 * 4, outputSize: 2, using: &generator),
+            Dense(inputSize: 4 * 4 * 4, outputSize: 2, using: &generator)
         ])
         let (images, labels) = (training.images, training.labels)
-        _ = try! trainWithAdam(parameters: network.namedParameters, sampleCount: images.batchSize,
-                               settings: TrainingSettings(epochs: 20, batchSize: 32, learningRate: 1e-2),
-                               using: &generator) { [network] tape, batch, _ in
+        _ = try! trainWithAdam(
+            parameters: network.namedParameters, sampleCount: images.batchSize,
+            settings: TrainingSettings(epochs: 20, batchSize: 32, learningRate: 1e-2),
+            using: &generator
+        ) { [network] tape, batch, _ in
             softmaxCrossEntropy(logits: network(tape.constant(images.gather(batch))), labels: batch.map { labels[$0] })
         }
         classifier = ClassifierFunction(network)

@@ -28,8 +28,9 @@ final class DAFARBenchTests: XCTestCase {
     func testQuickJSONHasEveryFigure() throws {
         let (status, output) = try runBench(["--quick", "--json", "--threads", "2"])
         XCTAssertEqual(status, 0, "dafar-bench --quick --json failed: \(output)")
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                                   "dafar-bench --json did not print a JSON object: \(output)")
+        let object = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+            "dafar-bench --json did not print a JSON object: \(output)")
         let details = try XCTUnwrap(object["details"] as? [String: Any], "no details object in \(output)")
         for key in BenchmarkSuite.keys {
             let value = try XCTUnwrap(object[key] as? Double, "figure \(key) is missing from \(output)")

@@ -37,7 +37,7 @@ final class BadInputContentTests: BadInputTestCase {
             ("dafar-attack", attack + ["--attack", "fgsm", "--count", "0"], "--count must be at least 1, got 0"),
             ("dafar-attack", attack + ["--attack", "fgsm", "--batch-size", "0"], "--batch-size must be between 1 and 65536, got 0"),
             ("dafar-attack", attack + ["--attack", "jsma", "--gamma", "2"], "--gamma must be in (0, 1]"),
-            ("dafar-attack", attack + ["--attack", "adaptive-pgd"], "--attack adaptive-pgd needs --detector FILE"),
+            ("dafar-attack", attack + ["--attack", "adaptive-pgd"], "--attack adaptive-pgd needs --detector FILE")
         ]
         for (tool, arguments, fragment) in cases {
             try expectFailure(tool, arguments, status: 64, [fragment, "see '\(tool) --help'"])
@@ -47,23 +47,28 @@ final class BadInputContentTests: BadInputTestCase {
     /// A CIFAR model on MNIST images, and a CIFAR run's checkpoint resumed on MNIST.
     func testModelThatDoesNotFitTheData() throws {
         let f = try files
-        try expectFailure("dafar-detector", f.data + ["--model", f.cifarModel, "--output", f.output], status: 65,
-                          ["reads [3, 32, 32] images", "[1, 28, 28]"])
-        try expectFailure("dafar-attack", f.data + ["--model", f.cifarModel, "--attack", "fgsm", "--output", f.output], status: 65,
-                          ["reads [3, 32, 32] images", "[1, 28, 28]"])
+        try expectFailure(
+            "dafar-detector", f.data + ["--model", f.cifarModel, "--output", f.output], status: 65,
+            ["reads [3, 32, 32] images", "[1, 28, 28]"])
+        try expectFailure(
+            "dafar-attack", f.data + ["--model", f.cifarModel, "--attack", "fgsm", "--output", f.output], status: 65,
+            ["reads [3, 32, 32] images", "[1, 28, 28]"])
         let checkpoint = f.folder.appendingPathComponent("mnist-run.checkpoint").path
         try? FileManager.default.removeItem(atPath: checkpoint)
         try FileManager.default.copyItem(atPath: f.cifarCheckpoint, toPath: checkpoint)
-        try expectFailure("dafar-train", f.data + ["--resume", "--checkpoint", checkpoint, "--output", f.output], status: 65,
-                          ["another dataset", "cifar10", "mnist"], alsoUnchanged: [checkpoint])
+        try expectFailure(
+            "dafar-train", f.data + ["--resume", "--checkpoint", checkpoint, "--output", f.output], status: 65,
+            ["another dataset", "cifar10", "mnist"], alsoUnchanged: [checkpoint])
     }
 
     func testDetectorMadeForAnotherModel() throws {
         let f = try files
-        try expectFailure("dafar-attack", f.data + ["--model", f.otherModel, "--detector", f.detector, "--attack", "fgsm", "--output", f.output],
-                          status: 65, ["trained for another model", "dafar-detector"])
-        try expectFailure("dafar-attack", f.data + ["--model", f.model, "--detector", f.model, "--attack", "fgsm", "--output", f.output],
-                          status: 65, ["not a DAFAR detector"])
+        try expectFailure(
+            "dafar-attack", f.data + ["--model", f.otherModel, "--detector", f.detector, "--attack", "fgsm", "--output", f.output],
+            status: 65, ["trained for another model", "dafar-detector"])
+        try expectFailure(
+            "dafar-attack", f.data + ["--model", f.model, "--detector", f.model, "--attack", "fgsm", "--output", f.output],
+            status: 65, ["not a DAFAR detector"])
         try expectFailure("dafar-detector", f.data + ["--model", f.detector, "--output", f.output], status: 65, ["not a DAFAR model"])
     }
 
@@ -77,8 +82,9 @@ final class BadInputContentTests: BadInputTestCase {
         var badJSON = model
         badJSON[8 + headerLength / 2] = UInt8(ascii: "\"")
         let escapes = Self.safetensors(header: #"{"evil\n\u001b[31mname":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: 8)
-        let longName = Self.safetensors(header: #"{"\#(String(repeating: "w", count: 100_000))":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#,
-                                        data: 8)
+        let longName = Self.safetensors(
+            header: #"{"\#(String(repeating: "w", count: 100_000))":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#,
+            data: 8)
         let corrupt: [(String, Data, String)] = [
             ("empty", Data(), "0 bytes long"),
             ("cut-in-header", model.prefix(1000), "header length \(headerLength) is larger than"),
@@ -87,7 +93,7 @@ final class BadInputContentTests: BadInputTestCase {
             ("bad-json", badJSON, "not valid JSON"),
             ("garbage", Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }), "Invalid safetensors file"),
             ("control-characters-in-a-name", escapes, "occupies 8 bytes but shape [1] of F32 needs 4 bytes"),
-            ("100-kB-name", longName, "characters left out] "),
+            ("100-kB-name", longName, "characters left out] ")
         ]
         // Every file goes to dafar-detector as the model, and in turn to one other reader: dafar-attack's
         // --model or --detector, or dafar-train's --resume checkpoint (which must stay as it was).
@@ -97,13 +103,16 @@ final class BadInputContentTests: BadInputTestCase {
             try expectFailure("dafar-detector", f.data + ["--model", path, "--output", f.output], status: 65, [path, fragment])
             switch index % 3 {
             case 0:
-                try expectFailure("dafar-attack", f.data + ["--model", path, "--attack", "fgsm", "--output", f.output], status: 65, [fragment])
+                try expectFailure(
+                    "dafar-attack", f.data + ["--model", path, "--attack", "fgsm", "--output", f.output], status: 65, [fragment])
             case 1:
-                try expectFailure("dafar-attack", f.data + ["--model", f.model, "--detector", path, "--attack", "fgsm", "--output", f.output],
-                                  status: 65, [fragment])
+                try expectFailure(
+                    "dafar-attack", f.data + ["--model", f.model, "--detector", path, "--attack", "fgsm", "--output", f.output],
+                    status: 65, [fragment])
             default:
-                try expectFailure("dafar-train", f.data + ["--resume", "--checkpoint", path, "--output", f.output], status: 65, [fragment],
-                                  alsoUnchanged: [path])
+                try expectFailure(
+                    "dafar-train", f.data + ["--resume", "--checkpoint", path, "--output", f.output], status: 65, [fragment],
+                    alsoUnchanged: [path])
             }
         }
     }
@@ -116,15 +125,18 @@ final class BadInputContentTests: BadInputTestCase {
         let path = f.folder.appendingPathComponent("nan-model.safetensors").path
         try model.write(to: URL(fileURLWithPath: path))
         try expectFailure("dafar-detector", f.data + ["--model", path, "--output", f.output], status: 65, [path, "NaN or infinite"])
-        try expectFailure("dafar-attack", f.data + ["--model", path, "--attack", "fgsm", "--output", f.output], status: 65, ["NaN or infinite"])
+        try expectFailure(
+            "dafar-attack", f.data + ["--model", path, "--attack", "fgsm", "--output", f.output], status: 65, ["NaN or infinite"])
 
         // 0.1 of 4 images per class rounds to none: the thresholds would have no clean scores.
         var tenPercent = f.data
         tenPercent[tenPercent.firstIndex(of: "--validation-fraction")! + 1] = "0.1"
-        try expectFailure("dafar-detector", tenPercent + ["--model", f.model, "--output", f.output], status: 65,
-                          ["validation split is empty", "--validation-fraction"])
-        try expectFailure("dafar-attack", tenPercent + ["--model", f.model, "--attack", "fgsm", "--split", "validation", "--output", f.output],
-                          status: 65, ["no images to attack", "validation split is empty"])
+        try expectFailure(
+            "dafar-detector", tenPercent + ["--model", f.model, "--output", f.output], status: 65,
+            ["validation split is empty", "--validation-fraction"])
+        try expectFailure(
+            "dafar-attack", tenPercent + ["--model", f.model, "--attack", "fgsm", "--split", "validation", "--output", f.output],
+            status: 65, ["no images to attack", "validation split is empty"])
     }
 
     /// A safetensors file with `header` (padded) and `data` zero bytes.

@@ -7,8 +7,9 @@ import XCTest
 /// test target, so it is always built.
 final class BadInputEvalTests: BadInputTestCase {
     func testAdversarialSetsAndFilesThatDoNotFit() throws {
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: CommandRunner.productsDirectory.appendingPathComponent("dafar-eval").path),
-                      "dafar-eval must be built with the tests")
+        XCTAssertTrue(
+            FileManager.default.isExecutableFile(atPath: CommandRunner.productsDirectory.appendingPathComponent("dafar-eval").path),
+            "dafar-eval must be built with the tests")
         let f = try files
         let folder = f.folder.appendingPathComponent("eval")
         let report = folder.appendingPathComponent("report")
@@ -21,9 +22,11 @@ final class BadInputEvalTests: BadInputTestCase {
         let small = path("small-images.safetensors"), mismatched = path("mismatched.safetensors"), truncated = path("truncated.safetensors")
         try Self.adversarialSet(imageShape: [1, 2, 2], adversarialShape: [1, 2, 2]).write(to: URL(fileURLWithPath: small))
         try Self.adversarialSet(imageShape: [1, 28, 28], adversarialShape: [1, 28, 27]).write(to: URL(fileURLWithPath: mismatched))
-        try Self.adversarialSet(imageShape: [1, 28, 28], adversarialShape: [1, 28, 28]).dropLast(100).write(to: URL(fileURLWithPath: truncated))
+        try Self.adversarialSet(imageShape: [1, 28, 28], adversarialShape: [1, 28, 28]).dropLast(100).write(
+            to: URL(fileURLWithPath: truncated))
 
-        let eval = f.data + ["--model", f.model, "--detector", f.detector, "--report", report.path, "--count", "10", "--experiments", "attacks"]
+        let eval =
+            f.data + ["--model", f.model, "--detector", f.detector, "--report", report.path, "--count", "10", "--experiments", "attacks"]
         let cases: [([String], Int32, [String])] = [
             (eval + ["--adversarial", small], 65, ["holds [1, 2, 2] images but the model reads [1, 28, 28]"]),
             (eval + ["--adversarial", mismatched], 65, ["'x' has shape [1, 1, 28, 28] but 'x_adv' has shape [1, 1, 28, 27]"]),
@@ -31,7 +34,7 @@ final class BadInputEvalTests: BadInputTestCase {
             (eval + ["--adversarial", folder.path], 66, ["is a folder"]),
             (eval + ["--adversarial", path("missing.safetensors")], 66, ["missing.safetensors", "does not exist"]),
             (f.data + ["--model", f.otherModel, "--detector", f.detector, "--report", report.path], 65, ["trained for another model"]),
-            (f.data + ["--model", f.model, "--detector", path("missing-detector"), "--report", report.path], 66, ["missing-detector"]),
+            (f.data + ["--model", f.model, "--detector", path("missing-detector"), "--report", report.path], 66, ["missing-detector"])
         ]
         for (arguments, status, fragments) in cases {
             try expectFailure("dafar-eval", arguments, status: status, fragments, alsoUnchanged: [previous])
@@ -43,10 +46,13 @@ final class BadInputEvalTests: BadInputTestCase {
         var data = Data()
         var entries: [String] = []
         func add(_ name: String, _ dtype: String, _ shape: [Int], _ bytes: Data) {
-            entries.append(#""\#(name)":{"dtype":"\#(dtype)","shape":\#(shape),"data_offsets":[\#(data.count),\#(data.count + bytes.count)]}"#)
+            entries.append(
+                #""\#(name)":{"dtype":"\#(dtype)","shape":\#(shape),"data_offsets":[\#(data.count),\#(data.count + bytes.count)]}"#)
             data += bytes
         }
-        func halves(_ count: Int) -> Data { Data([UInt8](repeating: 0, count: 4 * count).enumerated().map { $0.offset % 4 == 3 ? 0x3F : 0 }) }
+        func halves(_ count: Int) -> Data {
+            Data([UInt8](repeating: 0, count: 4 * count).enumerated().map { $0.offset % 4 == 3 ? 0x3F : 0 })
+        }
         let one = Data([1, 0, 0, 0, 0, 0, 0, 0])
         add("pred_adv", "I64", [1], one)
         add("pred_clean", "I64", [1], one)
@@ -54,7 +60,8 @@ final class BadInputEvalTests: BadInputTestCase {
         add("x", "F32", [1] + imageShape, halves(imageShape.reduce(1, *)))
         add("x_adv", "F32", [1] + adversarialShape, halves(adversarialShape.reduce(1, *)))
         add("y", "I64", [1], one)
-        let metadata = #""__metadata__":{"format":"dafar-adversarial-set","format_version":"1","attack":"FGSM","attack_kind":"fgsm","dataset":"mnist","split":"test","seed":"0"}"#
+        let metadata =
+            #""__metadata__":{"format":"dafar-adversarial-set","format_version":"1","attack":"FGSM","attack_kind":"fgsm","dataset":"mnist","split":"test","seed":"0"}"#
         let header = "{" + ([metadata] + entries).joined(separator: ",") + "}"
         return BadInputContentTests.safetensors(header: header, data: 0) + data
     }

@@ -2,7 +2,7 @@ import DAFAR
 import Datasets
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import ImageFiles
 import NeuralNetworks
@@ -21,7 +21,12 @@ final class BrowserPageTests: BadInputTestCase {
 
         // A clean test digit the fixture does not flag, and an FGSM example (eps 0.3) it flags, as PNGs.
         let adversarialSet = folder.appendingPathComponent("fgsm.safetensors").path
-        let attack = try Reliability.run("dafar-attack", f.data + ["--model", f.model, "--detector", f.detector, "--attack", "fgsm", "--eps", "0.3", "--count", "20", "--output", adversarialSet])
+        let attack = try Reliability.run(
+            "dafar-attack",
+            f.data + [
+                "--model", f.model, "--detector", f.detector, "--attack", "fgsm", "--eps", "0.3", "--count", "20", "--output",
+                adversarialSet
+            ])
         XCTAssertEqual(attack.status, 0, attack.stderr)
         Parallel.setThreadCount(1)  // as the tools' --threads 1
         let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: f.model), detector: URL(fileURLWithPath: f.detector))
@@ -39,13 +44,19 @@ final class BrowserPageTests: BadInputTestCase {
         try PNGFormat.write(cleanImage, to: pngs[0])
         try PNGFormat.write(adversarialImage, to: pngs[1])
 
-        let server = try Reliability.start("dafar-serve", ["--model", f.model, "--detector", f.detector, "--host", "127.0.0.1",
-                                                          "--port", "0", "--threads", "1"])
+        let server = try Reliability.start(
+            "dafar-serve",
+            [
+                "--model", f.model, "--detector", f.detector, "--host", "127.0.0.1",
+                "--port", "0", "--threads", "1"
+            ])
         defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
         var address = ""
         let listening = server.waitFor(timeout: 60) {
             let text = server.output.read(server.output.stdoutURL)
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }) else { return false }
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }) else {
+                return false
+            }
             address = String(line.dropFirst("listening on ".count))
             return true
         }
@@ -65,12 +76,16 @@ final class BrowserPageTests: BadInputTestCase {
             request.httpBody = try Data(contentsOf: png)
             let (status, body) = try HTTP.send(request, timeout: 20)
             XCTAssertEqual(status, 200, String(decoding: body, as: UTF8.self))
-            let served = try XCTUnwrap((try JSONSerialization.jsonObject(with: body) as? [String: Any])?["verdicts"] as? [[String: Any]]).first ?? [:]
+            let served =
+                try XCTUnwrap((try JSONSerialization.jsonObject(with: body) as? [String: Any])?["verdicts"] as? [[String: Any]]).first
+                ?? [:]
             XCTAssertEqual(served["adversarial"] as? Bool, expectedFlag, "\(png.lastPathComponent): /v1/inspect")
 
             try browser.sendKeys(input, png.path)  // choosing the file starts the page's request
             try browser.waitUntil(timeout: 30, "the page showed the verdict on \(png.lastPathComponent)") {
-                let state = try browser.execute("const s = document.getElementById('status'); return s.dataset.request + ' ' + s.dataset.state") as? String
+                let state =
+                    try browser.execute("const s = document.getElementById('status'); return s.dataset.request + ' ' + s.dataset.state")
+                    as? String
                 if state == "\(n + 1) error" { throw Failure("the page shows an error: \(try browser.text("#status"))") }
                 return state == "\(n + 1) done"
             }
@@ -80,19 +95,26 @@ final class BrowserPageTests: BadInputTestCase {
             XCTAssertEqual(Int(try browser.text("#predicted-class")), served["predicted_class"] as? Int, "\(what): class as /v1/inspect")
             for key in ["probability", "score", "threshold"] {
                 let shown = try browser.text("#\(key)")
-                XCTAssertEqual(Double(shown), served[key] as? Double, "\(what): \(key) '\(shown)' as /v1/inspect's \(served[key] ?? "none")")
+                XCTAssertEqual(
+                    Double(shown), served[key] as? Double, "\(what): \(key) '\(shown)' as /v1/inspect's \(served[key] ?? "none")")
             }
             // Four pictures, decoded by the browser at the image's size.
-            let sizes = try browser.execute("""
-                return Array.from(document.querySelectorAll('#pictures img')).map(i => i.dataset.name + ' ' + i.naturalWidth + 'x' + i.naturalHeight)
-                """) as? [String]
+            let sizes =
+                try browser.execute(
+                    """
+                    return Array.from(document.querySelectorAll('#pictures img')).map(i => i.dataset.name + ' ' + i.naturalWidth + 'x' + i.naturalHeight)
+                    """) as? [String]
             XCTAssertEqual(sizes, ImageExplanation.pictureNames.map { "\($0) 28x28" }, what)
         }
 
         // The strip /v1/explain gives for the FGSM file is the one dafar-inspect --explain writes.
         let strips = folder.appendingPathComponent("strips")
-        let inspected = try Reliability.run("dafar-inspect", ["--model", f.model, "--detector", f.detector, "--threads", "1",
-                                                              "--explain", strips.path, pngs[1].path])
+        let inspected = try Reliability.run(
+            "dafar-inspect",
+            [
+                "--model", f.model, "--detector", f.detector, "--threads", "1",
+                "--explain", strips.path, pngs[1].path
+            ])
         XCTAssertEqual(inspected.status, 1, inspected.stderr)
         var request = URLRequest(url: base.appendingPathComponent("v1/explain"))
         request.httpMethod = "POST"
@@ -102,9 +124,10 @@ final class BrowserPageTests: BadInputTestCase {
         XCTAssertEqual(status, 200)
         let entry = try XCTUnwrap((try JSONSerialization.jsonObject(with: body) as? [String: Any])?["verdicts"] as? [[String: Any]]).first
         let strip = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(entry?["strip"] as? String)))
-        XCTAssertEqual(try PNGFormat.decode([UInt8](strip)),
-                       try PNGFormat.decode([UInt8](Data(contentsOf: strips.appendingPathComponent("fgsm.png-0.png")))),
-                       "/v1/explain's strip is dafar-inspect --explain's")
+        XCTAssertEqual(
+            try PNGFormat.decode([UInt8](strip)),
+            try PNGFormat.decode([UInt8](Data(contentsOf: strips.appendingPathComponent("fgsm.png-0.png")))),
+            "/v1/explain's strip is dafar-inspect --explain's")
 
         browser.quit()
         kill(server.process.processIdentifier, SIGTERM)

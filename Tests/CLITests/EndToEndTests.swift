@@ -18,20 +18,29 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(train.stdout.contains("test accuracy"), train.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: model + ".checkpoint"))
 
-        let detect = try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "2", "--hidden-sizes", "32,16", "--output", detector])
+        let detect = try CommandRunner.run(
+            "dafar-detector", data + ["--model", model, "--epochs", "2", "--hidden-sizes", "32,16", "--output", detector])
         XCTAssertEqual(detect.status, 0, detect.stderr)
         XCTAssertTrue(detect.stdout.contains("1 % FPR on validation"), detect.stdout)
 
-        let attack = try CommandRunner.run("dafar-attack", data + ["--model", model, "--detector", detector, "--attack", "fgsm",
-                                                                   "--eps", "0.3", "--count", "20", "--output", adversarial])
+        let attack = try CommandRunner.run(
+            "dafar-attack",
+            data + [
+                "--model", model, "--detector", detector, "--attack", "fgsm",
+                "--eps", "0.3", "--count", "20", "--output", adversarial
+            ])
         XCTAssertEqual(attack.status, 0, attack.stderr)
         XCTAssertTrue(attack.stdout.contains("FGSM: success"), attack.stdout)
 
         // The fused score (residual + decision feedback): recorded in the file, its verdicts and adaptive attack follow it.
         let fused = dir.appendingPathComponent("fused.safetensors").path
-        let fusedRun = try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "2", "--hidden-sizes", "32,16",
-                                                                       "--score", "fused", "--temperature", "4", "--threshold", "fpr5",
-                                                                       "--output", fused])
+        let fusedRun = try CommandRunner.run(
+            "dafar-detector",
+            data + [
+                "--model", model, "--epochs", "2", "--hidden-sizes", "32,16",
+                "--score", "fused", "--temperature", "4", "--threshold", "fpr5",
+                "--output", fused
+            ])
         XCTAssertEqual(fusedRun.status, 0, fusedRun.stderr)
         XCTAssertTrue(fusedRun.stdout.contains("verdicts score fused (T = 4.0"), fusedRun.stdout)
         let fusedMetadata = try XCTUnwrap(try safetensorsHeader(fused)["__metadata__"] as? [String: String])
@@ -41,8 +50,12 @@ final class EndToEndTests: XCTestCase {
         XCTAssertGreaterThan(Float(fusedMetadata["fused_decision_scale"] ?? "") ?? 0, 0)
         XCTAssertEqual(fusedMetadata["threshold"], fusedMetadata["threshold_fpr_5pct"], "--threshold fpr5 is the active one")
         let adaptive = dir.appendingPathComponent("adaptive.safetensors").path
-        let adaptiveRun = try CommandRunner.run("dafar-attack", data + ["--model", model, "--detector", fused, "--attack", "adaptive-pgd",
-                                                                        "--steps", "3", "--count", "8", "--output", adaptive])
+        let adaptiveRun = try CommandRunner.run(
+            "dafar-attack",
+            data + [
+                "--model", model, "--detector", fused, "--attack", "adaptive-pgd",
+                "--steps", "3", "--count", "8", "--output", adaptive
+            ])
         XCTAssertEqual(adaptiveRun.status, 0, adaptiveRun.stderr)
         let badScore = try CommandRunner.run("dafar-detector", data + ["--model", model, "--score", "median", "--output", fused])
         XCTAssertEqual(badScore.status, 64, badScore.stderr)
@@ -50,19 +63,28 @@ final class EndToEndTests: XCTestCase {
         let badTemperature = try CommandRunner.run("dafar-detector", data + ["--model", model, "--temperature", "0", "--output", fused])
         XCTAssertEqual(badTemperature.status, 64, badTemperature.stderr)
         XCTAssertTrue(badTemperature.stderr.contains("--temperature must be a positive number"), badTemperature.stderr)
-        XCTAssertEqual(try safetensorsHeader(fused)["__metadata__"] as? [String: String], fusedMetadata, "a refused run leaves the file alone")
+        XCTAssertEqual(
+            try safetensorsHeader(fused)["__metadata__"] as? [String: String], fusedMetadata, "a refused run leaves the file alone")
 
         // Targeted: random targets other than the label, success = target reached, targets in the set.
         let targeted = dir.appendingPathComponent("targeted.safetensors").path
-        let randomTargets = try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "jsma", "--target", "random",
-                                                                          "--count", "10", "--output", targeted])
+        let randomTargets = try CommandRunner.run(
+            "dafar-attack",
+            data + [
+                "--model", model, "--attack", "jsma", "--target", "random",
+                "--count", "10", "--output", targeted
+            ])
         XCTAssertEqual(randomTargets.status, 0, randomTargets.stderr)
         XCTAssertTrue(randomTargets.stdout.contains("success = the target class reached (--target random)"), randomTargets.stdout)
         let targetedHeader = try safetensorsHeader(targeted)
         XCTAssertEqual((targetedHeader["target"] as? [String: Any])?["shape"] as? [Int], [10])
         XCTAssertEqual((targetedHeader["__metadata__"] as? [String: String])?["success_criterion"], "target reached")
-        let badTarget = try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "fgsm", "--target", "10",
-                                                                      "--count", "10", "--output", targeted])
+        let badTarget = try CommandRunner.run(
+            "dafar-attack",
+            data + [
+                "--model", model, "--attack", "fgsm", "--target", "10",
+                "--count", "10", "--output", targeted
+            ])
         XCTAssertEqual(badTarget.status, 64, badTarget.stderr)
         XCTAssertTrue(badTarget.stderr.contains("--target 10 is not a class of this model"), badTarget.stderr)
         XCTAssertEqual(try safetensorsHeader(targeted).count, targetedHeader.count, "a refused run leaves the earlier set alone")

@@ -23,7 +23,8 @@ final class InspectCommandTests: BadInputTestCase {
         let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: f.model), detector: URL(fileURLWithPath: f.detector))
         let clean = try IDXFormat.readImages(from: Reliability.dataFolder.appendingPathComponent("t10k-images-idx3-ubyte"))
         var generator = SeededGenerator(seed: 3)
-        let noise = Tensor(shape: [4, 1, 28, 28], storage: (0..<(4 * 784)).map { _ in Float(UInt8.random(in: 0...255, using: &generator)) / 255 })
+        let noise = Tensor(
+            shape: [4, 1, 28, 28], storage: (0..<(4 * 784)).map { _ in Float(UInt8.random(in: 0...255, using: &generator)) / 255 })
         return Expected(dafar: dafar, clean: clean, noise: noise)
     }
 
@@ -48,12 +49,15 @@ final class InspectCommandTests: BadInputTestCase {
         let logits = dafar.logits(images)
         XCTAssertEqual(lines.count, verdicts.count, "one line per image", line: line)
         for (i, (json, verdict)) in zip(lines, verdicts).enumerated() {
-            XCTAssertEqual(Set(json.keys), ["file", "index", "predicted_class", "probability", "score", "threshold", "adversarial"], line: line)
+            XCTAssertEqual(
+                Set(json.keys), ["file", "index", "predicted_class", "probability", "score", "threshold", "adversarial"], line: line)
             XCTAssertEqual(json["file"] as? String, file, line: line)
             XCTAssertEqual(json["index"] as? Int, i, line: line)
             XCTAssertEqual(json["predicted_class"] as? Int, verdict.predictedClass, "image \(i)", line: line)
             XCTAssertEqual(json["adversarial"] as? Bool, verdict.isAdversarial, "image \(i)", line: line)
-            XCTAssertEqual(Float((json["score"] as? Double) ?? -1), verdict.score, "image \(i): the score, bit for bit (same thread count)", line: line)
+            XCTAssertEqual(
+                Float((json["score"] as? Double) ?? -1), verdict.score, "image \(i): the score, bit for bit (same thread count)", line: line
+            )
             XCTAssertEqual(Float((json["threshold"] as? Double) ?? -1), dafar.threshold!, line: line)
             let row = logits.storage[(i * 10)..<((i + 1) * 10)].map(Double.init)
             let expected = exp(row[verdict.predictedClass] - row.max()!) / row.reduce(0) { $0 + exp($1 - row.max()!) }
@@ -66,7 +70,9 @@ final class InspectCommandTests: BadInputTestCase {
         let dir = try folder("formats")
         let verdicts = e.dafar.inspect(e.clean)
         let noiseVerdicts = e.dafar.inspect(e.noise)
-        XCTAssertTrue(noiseVerdicts.allSatisfy(\.isAdversarial), "the fixture's detector flags uniform noise: \(noiseVerdicts.map(\.score)) vs \(e.dafar.threshold!)")
+        XCTAssertTrue(
+            noiseVerdicts.allSatisfy(\.isAdversarial),
+            "the fixture's detector flags uniform noise: \(noiseVerdicts.map(\.score)) vs \(e.dafar.threshold!)")
 
         // One PNG per clean image that the library does not flag: exit 0.
         let unflagged = verdicts.indices.filter { !verdicts[$0].isAdversarial }
@@ -98,7 +104,8 @@ final class InspectCommandTests: BadInputTestCase {
 
         // uint8 .npy [N, C, H, W] and --tensor x.
         let bytes = dir.appendingPathComponent("clean-u8.npy")
-        try Data(NPYFormat.encode(.uint8(shape: [20, 1, 28, 28], values: e.clean.storage.map { UInt8(($0 * 255).rounded()) }))).write(to: bytes)
+        try Data(NPYFormat.encode(.uint8(shape: [20, 1, 28, 28], values: e.clean.storage.map { UInt8(($0 * 255).rounded()) }))).write(
+            to: bytes)
         let u8 = try inspect([bytes.path])
         assertSameVerdicts(u8.lines, e.clean, e.dafar, file: bytes.path)
         XCTAssertEqual(u8.result.status, verdicts.contains(where: \.isAdversarial) ? 1 : 0)
@@ -109,7 +116,8 @@ final class InspectCommandTests: BadInputTestCase {
     func testAnAdversarialSetWrittenByDafarAttack() throws {
         let f = try files, e = try expected()
         let set = try folder("attack").appendingPathComponent("fgsm.safetensors").path
-        let attack = try Reliability.run("dafar-attack", f.data + ["--model", f.model, "--attack", "fgsm", "--eps", "0.3", "--count", "8", "--output", set])
+        let attack = try Reliability.run(
+            "dafar-attack", f.data + ["--model", f.model, "--attack", "fgsm", "--eps", "0.3", "--count", "8", "--output", set])
         XCTAssertEqual(attack.status, 0, attack.stderr)
         let run = try inspect([set])
         let adversarial = try SafetensorsArchive(contentsOf: URL(fileURLWithPath: set)).float32("x_adv")
@@ -125,16 +133,22 @@ final class InspectCommandTests: BadInputTestCase {
         try Data(NPYFormat.encode(.float32(shape: [5, 1, 28, 28], values: images.storage))).write(to: npy)
         let calibration = e.dafar.detector!.calibration!
         let scores = e.dafar.inspect(images).map(\.score)
-        for (choice, value) in [("alpha", calibration.alpha), ("1%", calibration.thresholdsAtRate[0.01]!),
-                                ("5%", calibration.thresholdsAtRate[0.05]!), ("0", 0), ("1e9", 1e9)] {
+        for (choice, value) in [
+            ("alpha", calibration.alpha), ("1%", calibration.thresholdsAtRate[0.01]!),
+            ("5%", calibration.thresholdsAtRate[0.05]!), ("0", 0), ("1e9", 1e9)
+        ] {
             let run = try inspect(["--threshold", choice, npy.path])
             XCTAssertEqual(run.lines.map { Float(($0["threshold"] as? Double) ?? -1) }, [Float](repeating: value, count: 5), choice)
             XCTAssertEqual(run.lines.map { $0["adversarial"] as? Bool }, scores.map { $0 > value }, choice)
             XCTAssertEqual(run.result.status, scores.contains { $0 > value } ? 1 : 0, choice)
         }
 
-        let table = try Reliability.run("dafar-inspect", ["--model", try files.model, "--detector", try files.detector, "--threads", "1",
-                                                          "--format", "table", "--explain", dir.appendingPathComponent("strips").path, npy.path])
+        let table = try Reliability.run(
+            "dafar-inspect",
+            [
+                "--model", try files.model, "--detector", try files.detector, "--threads", "1",
+                "--format", "table", "--explain", dir.appendingPathComponent("strips").path, npy.path
+            ])
         XCTAssertEqual(table.status, 1, table.stderr)
         let rows = table.stdout.split(separator: "\n").map(String.init)
         let flagged = e.dafar.inspect(images).indices.filter { e.dafar.inspect(images)[$0].isAdversarial }
@@ -149,7 +163,8 @@ final class InspectCommandTests: BadInputTestCase {
         XCTAssertEqual([strip.width, strip.height, strip.channels], [4 * 4 * 28 + 3 * 2, 4 * 28, 1], "four panels enlarged 4 times")
         let input = PixelImage(tensor: images.slice(flagged[0]..<(flagged[0] + 1)).reshaped([1, 28, 28]))
         for (y, x) in [(0, 0), (13, 9), (27, 27)] {
-            XCTAssertEqual(strip.pixels[(4 * y + 2) * strip.width + 4 * x + 1], input.pixels[y * 28 + x], "panel 1 is the input at (\(x), \(y))")
+            XCTAssertEqual(
+                strip.pixels[(4 * y + 2) * strip.width + 4 * x + 1], input.pixels[y * 28 + x], "panel 1 is the input at (\(x), \(y))")
         }
     }
 
@@ -159,8 +174,12 @@ final class InspectCommandTests: BadInputTestCase {
         let f = try files, e = try expected()
         let dir = try folder("fused")
         let fused = dir.appendingPathComponent("fused.safetensors").path
-        let train = try Reliability.run("dafar-detector", f.data + ["--model", f.model, "--epochs", "1", "--hidden-sizes", "16,8",
-                                                                    "--score", "fused", "--threshold", "fpr5", "--output", fused])
+        let train = try Reliability.run(
+            "dafar-detector",
+            f.data + [
+                "--model", f.model, "--epochs", "1", "--hidden-sizes", "16,8",
+                "--score", "fused", "--threshold", "fpr5", "--output", fused
+            ])
         XCTAssertEqual(train.status, 0, train.stderr)
         let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: f.model), detector: URL(fileURLWithPath: fused))
         XCTAssertEqual(dafar.detector!.scoreDefinition.kind, .fused)
@@ -168,9 +187,12 @@ final class InspectCommandTests: BadInputTestCase {
         let images = Tensor.concatenate([e.clean, e.noise])
         try Data(NPYFormat.encode(.float32(shape: [24, 1, 28, 28], values: images.storage))).write(to: npy)
         let run = try Reliability.run("dafar-inspect", ["--model", f.model, "--detector", fused, "--threads", "1", npy.path])
-        let lines = try run.stdout.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let lines = try run.stdout.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
         assertSameVerdicts(lines, images, dafar, file: npy.path)
-        let table = try Reliability.run("dafar-inspect", ["--model", f.model, "--detector", fused, "--threads", "1", "--format", "table", npy.path])
+        let table = try Reliability.run(
+            "dafar-inspect", ["--model", f.model, "--detector", fused, "--threads", "1", "--format", "table", npy.path])
         XCTAssertTrue(table.stdout.hasSuffix("images flagged as adversarial (fused score)\n"), table.stdout)
     }
 
@@ -197,10 +219,13 @@ final class InspectCommandTests: BadInputTestCase {
         let dir = try folder("bad")
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         let good = path("good.png")
-        try PNGFormat.write(PixelImage(width: 28, height: 28, channels: 1, pixels: .init(repeating: 0, count: 784)), to: URL(fileURLWithPath: good))
+        try PNGFormat.write(
+            PixelImage(width: 28, height: 28, channels: 1, pixels: .init(repeating: 0, count: 784)), to: URL(fileURLWithPath: good))
         let png = try Data(contentsOf: URL(fileURLWithPath: good))
         try png.prefix(png.count - 30).write(to: URL(fileURLWithPath: path("truncated.png")))
-        try PNGFormat.write(PixelImage(width: 32, height: 32, channels: 3, pixels: .init(repeating: 9, count: 3072)), to: URL(fileURLWithPath: path("big.png")))
+        try PNGFormat.write(
+            PixelImage(width: 32, height: 32, channels: 3, pixels: .init(repeating: 9, count: 3072)),
+            to: URL(fileURLWithPath: path("big.png")))
         var nan = [Float](repeating: 0, count: 784)
         nan[30] = .nan
         try Data(NPYFormat.encode(.float32(shape: [28, 28], values: nan))).write(to: URL(fileURLWithPath: path("nan.npy")))
@@ -217,7 +242,7 @@ final class InspectCommandTests: BadInputTestCase {
             (["--threshold", "-1", good], 64, ["--threshold"]),
             (["--explain", path("explain-is-a-file"), good], 73, ["is a file, not a folder"]),
             (["--explain", strips, "--tensor", "nothing", path("set.safetensors")], 66, ["set.safetensors"]),
-            ([], 64, ["give at least one image file"]),
+            ([], 64, ["give at least one image file"])
         ]
         for (arguments, status, fragments) in cases {
             let result = try Reliability.run("dafar-inspect", base + arguments)

@@ -69,9 +69,14 @@ final class KillResumeTests: XCTestCase {
         XCTAssertEqual(good.status, 0, good.stderr)
         let before = Reliability.snapshot([output])
 
-        let diverging = try Reliability.run("dafar-train", data + sgd + ["--epochs", "6", "--learning-rate", "9.9", "--resume", "--output", output])
-        Reliability.assertCleanFailure(diverging, status: 70, ["NaN or infinite", "at epoch ", ", step ", "last good checkpoint is kept",
-                                                               "lower learning rate (options: --learning-rate"], "diverging run")
+        let diverging = try Reliability.run(
+            "dafar-train", data + sgd + ["--epochs", "6", "--learning-rate", "9.9", "--resume", "--output", output])
+        Reliability.assertCleanFailure(
+            diverging, status: 70,
+            [
+                "NaN or infinite", "at epoch ", ", step ", "last good checkpoint is kept",
+                "lower learning rate (options: --learning-rate"
+            ], "diverging run")
         Reliability.assertUnchanged(before, "diverging run")  // the finished model
 
         let checkpoint = try SafetensorsFile(output + ".checkpoint")

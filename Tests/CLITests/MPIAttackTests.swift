@@ -42,9 +42,9 @@ final class MPIAttackTests: XCTestCase {
         // 30 images in batches of 10: rank 0 attacks one batch, rank 1 two
         let attacks: [(String, [String], Bool)] = [
             ("fgsm", ["--attack", "fgsm"], false),
-            ("pgd", ["--attack", "pgd", "--steps", "5"], false),   // random start: per-image streams
+            ("pgd", ["--attack", "pgd", "--steps", "5"], false),  // random start: per-image streams
             ("cw2", ["--attack", "cw2", "--steps", "30", "--binary-steps", "1", "--step-size", "0.05", "--initial-const", "10"], false),
-            ("pgd-tcp", ["--attack", "pgd", "--steps", "3", "--restarts", "2"], true),
+            ("pgd-tcp", ["--attack", "pgd", "--steps", "3", "--restarts", "2"], true)
         ]
         for (name, options, tcp) in attacks {
             let single = dir.appendingPathComponent("\(name)-1.safetensors").path
@@ -55,7 +55,8 @@ final class MPIAttackTests: XCTestCase {
             let job = try MPIJob.run("dafar-attack", common + ["--output", sharded], mpiArguments: tcp ? ["--mca", "btl", "tcp,self"] : [])
             XCTAssertFalse(job.timedOut, "\(name): mpirun did not finish within 180 s: \(job.output)")
             XCTAssertEqual(job.status, 0, "\(name): \(job.output)")
-            XCTAssertEqual(job.output.components(separatedBy: "adversarial set written to").count - 1, 1, "only rank 0 prints: \(job.output)")
+            XCTAssertEqual(
+                job.output.components(separatedBy: "adversarial set written to").count - 1, 1, "only rank 0 prints: \(job.output)")
             XCTAssertTrue(job.output.contains("on 2 ranks"), job.output)
             let a = try tensors(single), b = try tensors(sharded)
             XCTAssertEqual(Set(a.keys), Set(b.keys), name)
@@ -72,8 +73,10 @@ final class MPIAttackTests: XCTestCase {
         try TinyData.writeMNIST(to: dir, trainCount: 20, testCount: 20)
         let garbage = dir.appendingPathComponent("garbage.safetensors").path
         try Data("not a model at all".utf8).write(to: URL(fileURLWithPath: garbage))
-        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet", "--attack", "fgsm",
-                    "--output", dir.appendingPathComponent("out.safetensors").path]
+        let data = [
+            "--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet", "--attack", "fgsm",
+            "--output", dir.appendingPathComponent("out.safetensors").path
+        ]
         for (model, status) in [(garbage, Int32(65)), (dir.appendingPathComponent("missing.safetensors").path, Int32(66))] {
             let start = Date()
             let job = try MPIJob.run("dafar-attack", data + ["--model", model], timeout: 60)
@@ -98,10 +101,13 @@ final class MPIAttackTests: XCTestCase {
         let output = dir.appendingPathComponent("set.safetensors").path
         let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
         XCTAssertEqual(try CommandRunner.run("dafar-train", data + ["--epochs", "1", "--batch-size", "20", "--output", model]).status, 0)
-        XCTAssertEqual(try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "fgsm", "--count", "10", "--output", output]).status, 0)
+        XCTAssertEqual(
+            try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "fgsm", "--count", "10", "--output", output])
+                .status, 0)
         let earlier = try Data(contentsOf: URL(fileURLWithPath: output))
-        let job = try MPIJob(ranks: 2, tool: "dafar-attack",
-                             data + ["--model", model, "--attack", "pgd", "--steps", "100000", "--count", "40", "--batch-size", "10", "--output", output])
+        let job = try MPIJob(
+            ranks: 2, tool: "dafar-attack",
+            data + ["--model", model, "--attack", "pgd", "--steps", "100000", "--count", "40", "--batch-size", "10", "--output", output])
         var victim: Int32?
         let deadline = Date().addingTimeInterval(60)
         while victim == nil && Date() < deadline && job.process.isRunning {
@@ -109,7 +115,7 @@ final class MPIAttackTests: XCTestCase {
             if victim == nil { usleep(100_000) }
         }
         let pid = try XCTUnwrap(victim, "rank 1 never started")
-        sleep(2)   // let it get into the attack
+        sleep(2)  // let it get into the attack
         let killed = Date()
         kill(pid, SIGKILL)
         let result = job.wait(timeout: 60)

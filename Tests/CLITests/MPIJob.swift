@@ -11,7 +11,8 @@ final class MPIJob {
     /// Starts the job. Running as root is allowed for this job only (CI runs as root).
     init(ranks: Int, tool: String, _ arguments: [String], mpiArguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["mpirun", "-np", String(ranks), "--oversubscribe"] + mpiArguments
+        process.arguments =
+            ["mpirun", "-np", String(ranks), "--oversubscribe"] + mpiArguments
             + [CommandRunner.productsDirectory.appendingPathComponent(tool).path] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
@@ -38,8 +39,10 @@ final class MPIJob {
     }
 
     /// Runs a job to its end.
-    static func run(ranks: Int = 2, _ tool: String, _ arguments: [String], mpiArguments: [String] = [],
-                    timeout: TimeInterval = 180) throws -> (status: Int32, output: String, timedOut: Bool) {
+    static func run(
+        ranks: Int = 2, _ tool: String, _ arguments: [String], mpiArguments: [String] = [],
+        timeout: TimeInterval = 180
+    ) throws -> (status: Int32, output: String, timedOut: Bool) {
         try MPIJob(ranks: ranks, tool: tool, arguments, mpiArguments: mpiArguments).wait(timeout: timeout)
     }
 
@@ -48,9 +51,10 @@ final class MPIJob {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> (Int32, Int?)? in
             guard let pid = Int32(entry), pid != getpid(),
-                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  String(decoding: cmdline, as: UTF8.self).contains(marker),
-                  !String(decoding: cmdline, as: UTF8.self).contains("mpirun") else { return nil }
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                String(decoding: cmdline, as: UTF8.self).contains(marker),
+                !String(decoding: cmdline, as: UTF8.self).contains("mpirun")
+            else { return nil }
             let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ").map { String(decoding: $0, as: UTF8.self) } ?? ""
             let rank = environ.split(separator: "\0").first { $0.hasPrefix("OMPI_COMM_WORLD_RANK=") }
                 .flatMap { Int($0.dropFirst("OMPI_COMM_WORLD_RANK=".count)) }

@@ -82,8 +82,10 @@ final class MPITrainingTests: XCTestCase {
         return difference / max(largest, .leastNormalMagnitude)
     }
 
-    func assertSucceeded(_ job: (status: Int32, output: String, timedOut: Bool), _ what: String,
-                         file: StaticString = #filePath, line: UInt = #line) {
+    func assertSucceeded(
+        _ job: (status: Int32, output: String, timedOut: Bool), _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertFalse(job.timedOut, "\(what): mpirun did not finish in time: \(job.output)", file: file, line: line)
         XCTAssertEqual(job.status, 0, "\(what): \(job.output)", file: file, line: line)
     }
@@ -91,11 +93,13 @@ final class MPITrainingTests: XCTestCase {
     func testDataParallelTrainingMatchesOneProcessAndResumesOnAnotherRankCount() throws {
         let dir = try TinyData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Self.writeMNIST5k(to: dir, perDigit: 20)   // 160 train (144 after the 10 % hold-out), 40 test
+        try Self.writeMNIST5k(to: dir, perDigit: 20)  // 160 train (144 after the 10 % hold-out), 40 test
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         // batch 25: 5 full batches (12 + 13 images per rank) and a last one of 19 (9 + 10)
-        let common = ["--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--quiet", "--seed", "5",
-                      "--batch-size", "25", "--lr-schedule", "constant", "--shift", "1"]
+        let common = [
+            "--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--quiet", "--seed", "5",
+            "--batch-size", "25", "--lr-schedule", "constant", "--shift", "1"
+        ]
 
         let single = try CommandRunner.run("dafar-train", common + ["--epochs", "2", "--output", path("one.safetensors")])
         XCTAssertEqual(single.status, 0, single.stderr)
@@ -108,39 +112,50 @@ final class MPITrainingTests: XCTestCase {
 
         // two runs on 2 ranks: the same bytes (model and checkpoint; the names in the metadata do not differ)
         for suffix in ["", ".checkpoint"] {
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("two-a.safetensors") + suffix)),
-                           try Data(contentsOf: URL(fileURLWithPath: path("two-b.safetensors") + suffix)),
-                           "two -np 2 runs with the same seed must write identical files (\(suffix.isEmpty ? "model" : "checkpoint"))")
+            XCTAssertEqual(
+                try Data(contentsOf: URL(fileURLWithPath: path("two-a.safetensors") + suffix)),
+                try Data(contentsOf: URL(fileURLWithPath: path("two-b.safetensors") + suffix)),
+                "two -np 2 runs with the same seed must write identical files (\(suffix.isEmpty ? "model" : "checkpoint"))")
         }
         // 2 ranks against one process: equal up to float summation order
         let difference = try relativeDifference(path("one.safetensors"), path("two-a.safetensors"))
         print("MPITrainingTests: 1 process vs 2 ranks, largest weight difference / largest weight = \(difference)")
         XCTAssertLessThanOrEqual(difference, Self.adamTolerance, "weights of 2 ranks drift from one process's beyond summation order")
         XCTAssertGreaterThan(try floats(path("one.safetensors")).count, 10, "the model file holds the network's tensors")
-        let accuracy = (one: Double(try metadata(path("one.safetensors"))["test_accuracy"] ?? "") ?? -1,
-                        two: Double(try metadata(path("two-a.safetensors"))["test_accuracy"] ?? "") ?? -9)
-        XCTAssertLessThanOrEqual(abs(accuracy.one - accuracy.two), 1.0 / 40 + 1e-9, "test accuracy within one of the 40 test images: \(accuracy)")
+        let accuracy = (
+            one: Double(try metadata(path("one.safetensors"))["test_accuracy"] ?? "") ?? -1,
+            two: Double(try metadata(path("two-a.safetensors"))["test_accuracy"] ?? "") ?? -9
+        )
+        XCTAssertLessThanOrEqual(
+            abs(accuracy.one - accuracy.two), 1.0 / 40 + 1e-9, "test accuracy within one of the 40 test images: \(accuracy)")
         XCTAssertGreaterThan(accuracy.one, 0.5, "the network must learn the tiny task, or the comparison shows little")
         XCTAssertEqual(try metadata(path("two-a.safetensors"))["ranks"], "2")
 
         // one epoch alone, then --resume on 2 ranks to epoch 2 (constant rate: the same run as above)
         let half = try CommandRunner.run("dafar-train", common + ["--epochs", "1", "--output", path("resumed.safetensors")])
         XCTAssertEqual(half.status, 0, half.stderr)
-        let resumed = try MPIJob.run("dafar-train", common + ["--epochs", "2", "--resume", "--output", path("resumed.safetensors")], timeout: 300)
+        let resumed = try MPIJob.run(
+            "dafar-train", common + ["--epochs", "2", "--resume", "--output", path("resumed.safetensors")], timeout: 300)
         assertSucceeded(resumed, "mpirun -np 2 dafar-train --resume")
-        XCTAssertLessThanOrEqual(try relativeDifference(path("one.safetensors"), path("resumed.safetensors")), Self.adamTolerance,
-                                 "1 epoch on 1 process + 1 epoch on 2 ranks must match 2 epochs on 1 process")
-        XCTAssertNotEqual(try floats(path("one.safetensors")), try floats(path("resumed.safetensors")),
-                          "the second epoch ran on 2 ranks, whose sums differ in their last bits (else the test shows nothing)")
+        XCTAssertLessThanOrEqual(
+            try relativeDifference(path("one.safetensors"), path("resumed.safetensors")), Self.adamTolerance,
+            "1 epoch on 1 process + 1 epoch on 2 ranks must match 2 epochs on 1 process")
+        XCTAssertNotEqual(
+            try floats(path("one.safetensors")), try floats(path("resumed.safetensors")),
+            "the second epoch ran on 2 ranks, whose sums differ in their last bits (else the test shows nothing)")
 
         // the detector, data-parallel: 2 ranks against one process, and two 2-rank runs
-        let detector = common.prefix(6) + ["--seed", "2", "--model", path("one.safetensors"), "--epochs", "3", "--batch-size", "25",
-                                           "--hidden-sizes", "32,16"]
+        let detector =
+            common.prefix(6) + [
+                "--seed", "2", "--model", path("one.safetensors"), "--epochs", "3", "--batch-size", "25",
+                "--hidden-sizes", "32,16"
+            ]
         let d1 = try CommandRunner.run("dafar-detector", Array(detector) + ["--output", path("d1.safetensors")])
         XCTAssertEqual(d1.status, 0, d1.stderr)
         for name in ["d2a", "d2b"] {
-            assertSucceeded(try MPIJob.run("dafar-detector", Array(detector) + ["--output", path("\(name).safetensors")], timeout: 300),
-                            "mpirun -np 2 dafar-detector")
+            assertSucceeded(
+                try MPIJob.run("dafar-detector", Array(detector) + ["--output", path("\(name).safetensors")], timeout: 300),
+                "mpirun -np 2 dafar-detector")
         }
         XCTAssertEqual(try floats(path("d2a.safetensors")), try floats(path("d2b.safetensors")), "two -np 2 detector runs differ")
         let detectorDifference = try relativeDifference(path("d1.safetensors"), path("d2a.safetensors"))
@@ -171,7 +186,7 @@ final class MPITrainingTests: XCTestCase {
             ("dafar-train", ["--data-dir", broken.path, "--output", output], 65),
             ("dafar-train", ["--data-dir", empty.path, "--output", output], 66),
             ("dafar-detector", ["--data-dir", broken.path, "--model", garbage, "--output", output], 65),
-            ("dafar-detector", ["--data-dir", broken.path, "--model", dir.appendingPathComponent("none").path, "--output", output], 66),
+            ("dafar-detector", ["--data-dir", broken.path, "--model", dir.appendingPathComponent("none").path, "--output", output], 66)
         ]
         for (tool, arguments, status) in cases {
             let start = Date()
@@ -214,16 +229,25 @@ final class MPITrainingTests: XCTestCase {
         let detector = dir.appendingPathComponent("d.safetensors").path
         let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
         XCTAssertEqual(try CommandRunner.run("dafar-train", data + ["--epochs", "2", "--batch-size", "15", "--output", model]).status, 0)
-        XCTAssertEqual(try CommandRunner.run("dafar-detector", data + ["--model", model, "--epochs", "1", "--hidden-sizes", "16,8",
-                                                                       "--output", detector]).status, 0)
+        XCTAssertEqual(
+            try CommandRunner.run(
+                "dafar-detector",
+                data + [
+                    "--model", model, "--epochs", "1", "--hidden-sizes", "16,8",
+                    "--output", detector
+                ]
+            ).status, 0)
         // batches of 3: PGD on 8 images is 3 batches (rank 0 one, rank 1 two), CW-L2, JSMA and the adaptive runs 1-2 batches
-        let tiny = ["--count", "8", "--epsilons", "0.1,0.3", "--pgd-steps", "2", "--slow-count", "4", "--cw-steps", "3",
-                    "--cw-binary-steps", "1", "--adaptive-count", "4", "--adaptive-steps", "2", "--adaptive-lambdas", "0,1",
-                    "--adaptive-eps", "0.3", "--baseline-epochs", "1", "--binary-training-count", "10", "--batch-size", "3", "--seed", "4"]
+        let tiny = [
+            "--count", "8", "--epsilons", "0.1,0.3", "--pgd-steps", "2", "--slow-count", "4", "--cw-steps", "3",
+            "--cw-binary-steps", "1", "--adaptive-count", "4", "--adaptive-steps", "2", "--adaptive-lambdas", "0,1",
+            "--adaptive-eps", "0.3", "--baseline-epochs", "1", "--binary-training-count", "10", "--batch-size", "3", "--seed", "4"
+        ]
         let one = dir.appendingPathComponent("report-1"), two = dir.appendingPathComponent("report-2")
         let single = try CommandRunner.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", one.path])
         XCTAssertEqual(single.status, 0, single.stderr)
-        let sharded = try MPIJob.run("dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", two.path], timeout: 300)
+        let sharded = try MPIJob.run(
+            "dafar-eval", data + tiny + ["--model", model, "--detector", detector, "--report", two.path], timeout: 300)
         assertSucceeded(sharded, "mpirun -np 2 dafar-eval")
         XCTAssertEqual(sharded.output.components(separatedBy: "report written to").count - 1, 1, "only rank 0 prints: \(sharded.output)")
         func text(_ value: Any) throws -> [Substring] {
@@ -233,8 +257,10 @@ final class MPITrainingTests: XCTestCase {
         let a = try text(comparableResults(one)), b = try text(comparableResults(two))
         XCTAssertGreaterThan(a.count, 100, "results.json holds the evaluation's numbers")
         let firstDifference = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
-        XCTAssertNil(firstDifference, "results.json of 2 ranks differs from one process's (timings left out): line \(firstDifference?.offset ?? -1): "
-                     + "\(firstDifference.map { "\($0.element.0) vs \($0.element.1)" } ?? "")")
+        XCTAssertNil(
+            firstDifference,
+            "results.json of 2 ranks differs from one process's (timings left out): line \(firstDifference?.offset ?? -1): "
+                + "\(firstDifference.map { "\($0.element.0) vs \($0.element.1)" } ?? "")")
         XCTAssertEqual(a.count, b.count, "results.json of 2 ranks has another length")
         let markdown = try String(contentsOf: two.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(markdown.contains("| ranks | 2 |"), "the report says how it ran")

@@ -32,8 +32,10 @@ enum Reliability {
     struct FixtureError: Error, CustomStringConvertible { let description: String }
 
     /// Asserts that two safetensors files hold the same tensors, bit for bit (metadata aside).
-    static func assertSameTensors(_ path: String, _ reference: String, _ what: String,
-                                  file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertSameTensors(
+        _ path: String, _ reference: String, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let a = try SafetensorsFile(path), b = try SafetensorsFile(reference)
         XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), "\(what): tensor names", file: file, line: line)
         XCTAssertGreaterThan(a.tensors.count, 0, what, file: file, line: line)
@@ -44,8 +46,10 @@ enum Reliability {
 
     /// Runs a built tool and kills it after `timeout` seconds, so that a hang fails the test
     /// instead of stalling the suite. `prefix` runs the tool through another program (setpriv).
-    static func run(_ tool: String, _ arguments: [String], timeout: TimeInterval = 60,
-                    prefix: [String] = []) throws -> CommandRunner.Result {
+    static func run(
+        _ tool: String, _ arguments: [String], timeout: TimeInterval = 60,
+        prefix: [String] = []
+    ) throws -> CommandRunner.Result {
         try start(tool, arguments, prefix: prefix).wait(timeout: timeout)
     }
 
@@ -103,8 +107,9 @@ enum Reliability {
                 XCTFail("\(name) did not finish within \(timeout) s (a hang)")
             }
             process.waitUntilExit()
-            return CommandRunner.Result(status: process.terminationStatus, stdout: output.read(output.stdoutURL),
-                                        stderr: output.read(output.stderrURL))
+            return CommandRunner.Result(
+                status: process.terminationStatus, stdout: output.read(output.stdoutURL),
+                stderr: output.read(output.stderrURL))
         }
     }
 
@@ -134,22 +139,28 @@ enum Reliability {
 
     /// Asserts a clean failure: exit `status`, exactly one line on standard error that starts
     /// with `error:` and contains every fragment, and no sign of a trap or a stack trace.
-    static func assertCleanFailure(_ result: CommandRunner.Result, status: Int32, _ fragments: [String],
-                                   _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertCleanFailure(
+        _ result: CommandRunner.Result, status: Int32, _ fragments: [String],
+        _ what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(result.status, status, "\(what): exit status (stderr: \(result.stderr))", file: file, line: line)
         let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
-        XCTAssertTrue(lines.count == 2 && lines[1].isEmpty, "\(what): stderr must be exactly one line, got \(lines.count - 1): \(result.stderr)",
-                      file: file, line: line)
+        XCTAssertTrue(
+            lines.count == 2 && lines[1].isEmpty, "\(what): stderr must be exactly one line, got \(lines.count - 1): \(result.stderr)",
+            file: file, line: line)
         XCTAssertTrue(result.stderr.hasPrefix("error: "), "\(what): \(result.stderr)", file: file, line: line)
         XCTAssertLessThan(result.stderr.count, 2000, "\(what): an error line of \(result.stderr.count) characters", file: file, line: line)
-        XCTAssertFalse(result.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" },
-                       "\(what): control characters on stderr: \(result.stderr.debugDescription)", file: file, line: line)
+        XCTAssertFalse(
+            result.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" },
+            "\(what): control characters on stderr: \(result.stderr.debugDescription)", file: file, line: line)
         for trace in ["Fatal error", "Stack dump", "Backtrace", "Current stack trace", "💣"] {
-            XCTAssertFalse(result.stderr.contains(trace) || result.stdout.contains(trace), "\(what): \(trace) in the output",
-                           file: file, line: line)
+            XCTAssertFalse(
+                result.stderr.contains(trace) || result.stdout.contains(trace), "\(what): \(trace) in the output",
+                file: file, line: line)
         }
         for fragment in fragments {
-            XCTAssertTrue(result.stderr.contains(fragment), "\(what): stderr lacks \"\(fragment)\": \(result.stderr)", file: file, line: line)
+            XCTAssertTrue(
+                result.stderr.contains(fragment), "\(what): stderr lacks \"\(fragment)\": \(result.stderr)", file: file, line: line)
         }
     }
 
@@ -189,15 +200,18 @@ struct SafetensorsFile {
             if name == "__metadata__" { metadata = value as! [String: String]; continue }
             let entry = value as! [String: Any]
             let offsets = entry["data_offsets"] as! [Int]
-            tensors[name] = Entry(dtype: entry["dtype"] as! String, shape: entry["shape"] as! [Int],
-                                  bytes: buffer.subdata(in: offsets[0]..<offsets[1]))
+            tensors[name] = Entry(
+                dtype: entry["dtype"] as! String, shape: entry["shape"] as! [Int],
+                bytes: buffer.subdata(in: offsets[0]..<offsets[1]))
         }
     }
 
     /// The values of an F32 tensor.
     func floats(_ name: String) -> [Float] {
         tensors[name]!.bytes.withUnsafeBytes { raw in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            (0..<(raw.count / 4)).map {
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+            }
         }
     }
 }

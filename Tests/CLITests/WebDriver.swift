@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import XCTest
 
@@ -52,13 +52,16 @@ final class WebDriver {
             if !ready { Thread.sleep(forTimeInterval: 0.1) }
         }
         guard ready else {
-            throw Failure("chromedriver did not become ready on port \(port) within \(timeout) s (last answer: \(lastAnswer)): \(logTail())")
+            throw Failure(
+                "chromedriver did not become ready on port \(port) within \(timeout) s (last answer: \(lastAnswer)): \(logTail())")
         }
 
         let options: [String: Any] = [
             "binary": Self.chromiumPath,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-extensions", "--user-data-dir=\(profile.appendingPathComponent("profile").path)"],
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-extensions", "--user-data-dir=\(profile.appendingPathComponent("profile").path)"
+            ]
         ]
         let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": ["browserName": "chrome", "goog:chromeOptions": options]]]
         let created = try call("POST", "session", capabilities, timeout: max(5, deadline.timeIntervalSinceNow))
@@ -147,7 +150,9 @@ final class WebDriver {
         let value = answer?["value"]
         if status != 200 {
             let details = value as? [String: Any]
-            throw Failure("WebDriver \(method) /\(path): \(status) \(details?["error"] ?? "") \(String(describing: details?["message"] ?? String(decoding: data, as: UTF8.self)).prefix(500))")
+            throw Failure(
+                "WebDriver \(method) /\(path): \(status) \(details?["error"] ?? "") \(String(describing: details?["message"] ?? String(decoding: data, as: UTF8.self)).prefix(500))"
+            )
         }
         return value is NSNull ? nil : value
     }
@@ -198,7 +203,9 @@ enum LoopbackHTTP {
             }
             let body = Data(answer[split.upperBound...])
             func header(_ name: String) -> String? {
-                lines.dropFirst().first { $0.lowercased().hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+                lines.dropFirst().first { $0.lowercased().hasPrefix(name + ":") }.map {
+                    $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+                }
             }
             if let length = header("content-length").flatMap({ Int($0) }) {
                 return body.count >= length ? (status, body.prefix(length)) : nil
@@ -212,14 +219,18 @@ enum LoopbackHTTP {
             if let done = try complete() { return done }
             let n = recv(descriptor, &buffer, buffer.count, 0)
             if n == 0 {
-                guard let split = answer.range(of: Data("\r\n\r\n".utf8)) else { throw Failure("\(method) \(path): no HTTP header in the answer") }
+                guard let split = answer.range(of: Data("\r\n\r\n".utf8)) else {
+                    throw Failure("\(method) \(path): no HTTP header in the answer")
+                }
                 let statusLine = String(decoding: answer[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n").first ?? ""
                 guard let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
                     throw Failure("\(method) \(path): bad status line '\(statusLine)'")
                 }
                 return (status, Data(answer[split.upperBound...]))
             }
-            guard n > 0, Date() < deadline else { throw Failure("\(method) \(path): no complete answer within \(timeout) s (errno \(errno))") }
+            guard n > 0, Date() < deadline else {
+                throw Failure("\(method) \(path): no complete answer within \(timeout) s (errno \(errno))")
+            }
             answer.append(contentsOf: buffer[0..<n])
         }
     }
@@ -230,7 +241,9 @@ enum LoopbackHTTP {
         var rest = data[...]
         while let line = rest.range(of: Data("\r\n".utf8)) {
             let sizeText = String(decoding: rest[..<line.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { throw Failure("bad chunk size '\(sizeText)'") }
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
+                throw Failure("bad chunk size '\(sizeText)'")
+            }
             if size == 0 { return out }
             let start = line.upperBound
             guard rest.distance(from: start, to: rest.endIndex) >= size + 2 else { throw Failure("a truncated chunk") }
@@ -255,8 +268,12 @@ enum HTTP {
             box.error = error
             done.signal()
         }.resume()
-        guard done.wait(timeout: .now() + timeout + 5) == .success else { throw Failure("no answer from \(request.url!) within \(timeout) s") }
-        guard let status = box.status else { throw Failure("\(request.httpMethod ?? "GET") \(request.url!): \(box.error.map { "\($0)" } ?? "no response")") }
+        guard done.wait(timeout: .now() + timeout + 5) == .success else {
+            throw Failure("no answer from \(request.url!) within \(timeout) s")
+        }
+        guard let status = box.status else {
+            throw Failure("\(request.httpMethod ?? "GET") \(request.url!): \(box.error.map { "\($0)" } ?? "no response")")
+        }
         return (status, box.data)
     }
 }
@@ -272,7 +289,9 @@ func freeLoopbackPort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+        }
     }
     guard bound else { throw Failure("could not bind a loopback port: errno \(errno)") }
     return Int(UInt16(bigEndian: address.sin_port))

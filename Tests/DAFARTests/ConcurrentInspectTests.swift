@@ -46,9 +46,12 @@ final class ConcurrentInspectTests: XCTestCase {
                 for (i, answers) in concurrent.enumerated() {
                     XCTAssertEqual(answers.count, 2)
                     for verdicts in answers {
-                        XCTAssertEqual(verdicts.map(\.predictedClass), serial[i].map(\.predictedClass), "\(threads) threads, round \(round), request \(i)")
-                        XCTAssertEqual(verdicts.map(\.score.bitPattern), serial[i].map(\.score.bitPattern),
-                                       "\(threads) threads, round \(round), request \(i): scores bit for bit as serial calls")
+                        XCTAssertEqual(
+                            verdicts.map(\.predictedClass), serial[i].map(\.predictedClass),
+                            "\(threads) threads, round \(round), request \(i)")
+                        XCTAssertEqual(
+                            verdicts.map(\.score.bitPattern), serial[i].map(\.score.bitPattern),
+                            "\(threads) threads, round \(round), request \(i): scores bit for bit as serial calls")
                         XCTAssertEqual(verdicts, serial[i])
                     }
                 }

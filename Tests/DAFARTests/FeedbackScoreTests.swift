@@ -37,8 +37,10 @@ final class FeedbackScoreTests: XCTestCase {
 
     func testScoreKindTravelsThroughTheDetectorFileAndDrivesVerdicts() throws {
         let parts = network.feedbackScores(images, detector: detector, temperature: 10)
-        for definition in [FeedbackScore(kind: .decision, temperature: 3),
-                           .fused(temperature: 10, share: 0.5, residualScores: parts.residual, decisionScores: parts.decision)] {
+        for definition in [
+            FeedbackScore(kind: .decision, temperature: 3),
+            .fused(temperature: 10, share: 0.5, residualScores: parts.residual, decisionScores: parts.decision)
+        ] {
             detector.scoreDefinition = definition
             let model = DAFARModel(network: network, detector: detector)
             let scores = model.scores(images)
@@ -73,13 +75,15 @@ final class FeedbackScoreTests: XCTestCase {
             ("decision_temperature", "-1", "'decision_temperature' must be a positive number"),
             ("decision_temperature", nil, "decision_temperature"),
             ("fused_decision_scale", "nan", "fused_decision_scale"),
-            ("fused_residual_scale", "0", "'fused_residual_scale' must be a positive number"),
+            ("fused_residual_scale", "0", "'fused_residual_scale' must be a positive number")
         ]
         for (key, value, message) in cases {
             var archive = good
             archive.metadata[key] = value
-            XCTAssertThrowsError(try AnomalyDetector(archive: SafetensorsArchive(bytes: archive.encoded()), file: "d.safetensors"),
-                                 "\(key) = \(value ?? "missing")") { error in
+            XCTAssertThrowsError(
+                try AnomalyDetector(archive: SafetensorsArchive(bytes: archive.encoded()), file: "d.safetensors"),
+                "\(key) = \(value ?? "missing")"
+            ) { error in
                 XCTAssertTrue("\(error)".contains(message), "\(key): \(error)")
             }
         }

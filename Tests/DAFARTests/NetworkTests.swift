@@ -47,11 +47,13 @@ final class NetworkTests: XCTestCase {
     func testDetectorNamesFollowThePaper() {
         let detector = AnomalyDetector(inputSize: 784, seed: 0)
         let shapes = detector.namedParameters.map { "\($0.name) \($0.parameter.value.shape)" }
-        XCTAssertEqual(shapes, [
-            "detector.0.weight [256, 784]", "detector.0.bias [256]", "detector.2.weight [128, 256]", "detector.2.bias [128]",
-            "detector.4.weight [64, 128]", "detector.4.bias [64]", "detector.6.weight [128, 64]", "detector.6.bias [128]",
-            "detector.8.weight [256, 128]", "detector.8.bias [256]", "detector.10.weight [784, 256]", "detector.10.bias [784]",
-        ])
+        XCTAssertEqual(
+            shapes,
+            [
+                "detector.0.weight [256, 784]", "detector.0.bias [256]", "detector.2.weight [128, 256]", "detector.2.bias [128]",
+                "detector.4.weight [64, 128]", "detector.4.bias [64]", "detector.6.weight [128, 64]", "detector.6.bias [128]",
+                "detector.8.weight [256, 128]", "detector.8.bias [256]", "detector.10.weight [784, 256]", "detector.10.bias [784]"
+            ])
         XCTAssertEqual(AnomalyDetector.defaultHiddenSizes(inputSize: 3072), [512, 256, 100])
     }
 
@@ -59,9 +61,13 @@ final class NetworkTests: XCTestCase {
         // Channel 0 has mean 0.1, channel 1 mean 0.5, channel 2 mean 0.8.
         var images = Tensor.zeros([2, 3, 32, 32])
         let plane = 32 * 32
-        for n in 0..<2 { for c in 0..<3 { for p in 0..<plane {
-            images.storage[(n * 3 + c) * plane + p] = [Float(0.1), 0.5, 0.8][c] + (p % 2 == 0 ? 0.05 : -0.05)
-        } } }
+        for n in 0..<2 {
+            for c in 0..<3 {
+                for p in 0..<plane {
+                    images.storage[(n * 3 + c) * plane + p] = [Float(0.1), 0.5, 0.8][c] + (p % 2 == 0 ? 0.05 : -0.05)
+                }
+            }
+        }
         let network = JointNetwork(architecture: .cifar, seed: 3)
         let last = network.decoder.layers.last { $0 is ConvTranspose2D } as! ConvTranspose2D
         let before = last.weight.value

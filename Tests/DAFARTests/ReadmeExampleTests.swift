@@ -12,18 +12,18 @@ final class ReadmeExampleTests: XCTestCase {
         var generator = SeededGenerator(seed: 42)
         let model = Sequential([
             Conv2D(inputChannels: 1, outputChannels: 8, kernelSize: 3, using: &generator), ReLU(),
-            MaxPool2D(size: 2), Flatten(), Dense(inputSize: 8 * 13 * 13, outputSize: 10, using: &generator),
+            MaxPool2D(size: 2), Flatten(), Dense(inputSize: 8 * 13 * 13, outputSize: 10, using: &generator)
         ])
         let optimizer = try Adam(learningRate: 1e-3)
         let images = Tensor.uniform([16, 1, 28, 28], using: &generator)
         let labels = (0..<16).map { $0 % 10 }
 
         let tape = Tape()
-        let x = tape.watch(images)                       // watched: we also get d loss / d x
+        let x = tape.watch(images)  // watched: we also get d loss / d x
         let loss = softmaxCrossEntropy(logits: model(x), labels: labels)
         let gradients = tape.gradients(of: loss)
         optimizer.step(model.namedParameters, gradients: gradients)
-        let inputGradient = gradients[x]!                // [16, 1, 28, 28], what FGSM needs
+        let inputGradient = gradients[x]!  // [16, 1, 28, 28], what FGSM needs
         // end of README example
         XCTAssertEqual(inputGradient.shape, [16, 1, 28, 28])
         XCTAssertTrue(inputGradient.storage.contains { $0 != 0 })
@@ -47,9 +47,10 @@ final class ReadmeExampleTests: XCTestCase {
         defer { FileManager.default.changeCurrentDirectoryPath(previousDirectory) }
 
         // README: "Embedding DAFAR in your Swift code"
-        let dafar = try DAFARModel(contentsOf: URL(fileURLWithPath: "model.safetensors"),
-                                   detector: URL(fileURLWithPath: "detector.safetensors"))
-        let verdicts = dafar.inspect(images)             // images: Tensor [N, 1, 28, 28] in [0, 1]
+        let dafar = try DAFARModel(
+            contentsOf: URL(fileURLWithPath: "model.safetensors"),
+            detector: URL(fileURLWithPath: "detector.safetensors"))
+        let verdicts = dafar.inspect(images)  // images: Tensor [N, 1, 28, 28] in [0, 1]
         for (i, verdict) in verdicts.enumerated() where verdict.isAdversarial {
             print("image \(i): class \(verdict.predictedClass), score \(verdict.score) > \(dafar.threshold!)")
         }

@@ -26,8 +26,9 @@ final class ThresholdTests: XCTestCase {
 
     func testThresholdSurvivesRoundingAndServesEveryFloatType() {
         let scores = (1...100).map(Double.init)
-        XCTAssertEqual(Threshold.atFalsePositiveRate(0.29, scores: scores), 71,
-                       "0.29 * 100 is 28.999... in Double; 29 scores may still lie above")
+        XCTAssertEqual(
+            Threshold.atFalsePositiveRate(0.29, scores: scores), 71,
+            "0.29 * 100 is 28.999... in Double; 29 scores may still lie above")
         XCTAssertEqual(Threshold.atFalsePositiveRate(1, scores: scores), 1, "rate 1: the smallest score")
         XCTAssertEqual(Threshold.atFalsePositiveRate(0.5, scores: [Float(2), 1, 1, 1]), 1, "ties at the threshold are not flagged")
     }

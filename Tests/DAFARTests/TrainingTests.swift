@@ -15,10 +15,12 @@ func syntheticDigits(count: Int, seed: UInt64) -> LabeledImages {
         let k = i % 10
         labels.append(k)
         let (r, c) = (2 + (k / 5) * 12, 2 + (k % 5) * 5)
-        for y in 0..<28 { for x in 0..<28 {
-            let inside = y >= r && y < r + 6 && x >= c && x < c + 4
-            images.storage[i * 784 + y * 28 + x] = inside ? 0.8 + 0.2 * g.nextUniform() : 0.1 * g.nextUniform()
-        } }
+        for y in 0..<28 {
+            for x in 0..<28 {
+                let inside = y >= r && y < r + 6 && x >= c && x < c + 4
+                images.storage[i * 784 + y * 28 + x] = inside ? 0.8 + 0.2 * g.nextUniform() : 0.1 * g.nextUniform()
+            }
+        }
     }
     return LabeledImages(images: images, labels: labels, classCount: 10)
 }
@@ -61,7 +63,8 @@ final class TrainingTests: XCTestCase {
                 let tape = Tape()
                 let x = tape.constant(data.images)
                 let out = net(x)
-                let loss = softmaxCrossEntropy(logits: out.logits, labels: data.labels)
+                let loss =
+                    softmaxCrossEntropy(logits: out.logits, labels: data.labels)
                     + l2NormPerSample(out.reconstruction - x).mean()
                 losses.append(Double(loss.value.scalar))
             }
@@ -84,7 +87,7 @@ final class TrainingTests: XCTestCase {
         var settings = JointTrainingSettings()
         settings.batchSize = 10
         settings.seed = 3
-        settings.augmentation = Augmentation(maxShift: 2)   // per-step draws must replay after a resume
+        settings.augmentation = Augmentation(maxShift: 2)  // per-step draws must replay after a resume
         let full = try JointTrainer(network: JointNetwork(architecture: .mnist, seed: 3), settings: settings)
         _ = try full.runEpoch(on: data)
         _ = try full.runEpoch(on: data)

@@ -29,13 +29,15 @@ final class AugmentationTests: XCTestCase {
             let image = Array(out.storage[(i * 20)..<((i + 1) * 20)])
             // Recover (dy, dx) from a surviving pixel and check every pixel against it.
             var match: [Int]? = nil
-            for dy in -1...1 { for dx in -1...1 {
-                let predicted = (0..<20).map { p -> Float in
-                    let (y, x) = (p / 5 - dy, p % 5 - dx)
-                    return (0..<4).contains(y) && (0..<5).contains(x) ? Self.value(y, x) : 0
+            for dy in -1...1 {
+                for dx in -1...1 {
+                    let predicted = (0..<20).map { p -> Float in
+                        let (y, x) = (p / 5 - dy, p % 5 - dx)
+                        return (0..<4).contains(y) && (0..<5).contains(x) ? Self.value(y, x) : 0
+                    }
+                    if predicted == image { match = [dy, dx] }
                 }
-                if predicted == image { match = [dy, dx] }
-            } }
+            }
             XCTAssertNotNil(match, "image \(i) is not a shift by at most 1 pixel: \(image)")
             if let match { seenShifts.insert(match) }
         }

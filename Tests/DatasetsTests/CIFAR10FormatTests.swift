@@ -51,8 +51,9 @@ final class CIFAR10FormatTests: XCTestCase {
 
     func testLengthThatIsNotWholeRecords() throws {
         let file = try scratch.write("test_batch.bin", Array(Fixture.cifarBatch(labels: [1, 2], firstRecord: 0).dropLast(5)))
-        assertDatasetError(try CIFAR10Format.readBatches([file]), kind: .badContent,
-                           file.path, "has 6141 bytes", "3073-byte CIFAR-10 records")
+        assertDatasetError(
+            try CIFAR10Format.readBatches([file]), kind: .badContent,
+            file.path, "has 6141 bytes", "3073-byte CIFAR-10 records")
         let empty = try scratch.write("empty.bin", [])
         assertDatasetError(try CIFAR10Format.readBatches([empty]), kind: .badContent, "is empty")
     }
@@ -65,7 +66,8 @@ final class CIFAR10FormatTests: XCTestCase {
     func testMissingBatchNamesTheFileAndHowToGetIt() throws {
         try writeBatches(in: "")
         try FileManager.default.removeItem(at: scratch.url.appendingPathComponent("data_batch_3.bin"))
-        assertDatasetError(try DatasetLoader.load(.cifar10, dataDirectory: scratch.url), kind: .missing,
-                           "data_batch_3.bin was not found", "data directory")
+        assertDatasetError(
+            try DatasetLoader.load(.cifar10, dataDirectory: scratch.url), kind: .missing,
+            "data_batch_3.bin was not found", "data directory")
     }
 }

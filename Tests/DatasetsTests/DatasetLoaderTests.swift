@@ -31,8 +31,9 @@ final class DatasetLoaderTests: XCTestCase {
 
     func testMNIST5kSplitIs400And100For500PerDigit() throws {
         let labels = (0..<5000).map { $0 / 500 }
-        let all = LabeledImages(images: Tensor(shape: [5000, 1, 1, 1], storage: (0..<5000).map(Float.init)),
-                                labels: labels, classCount: 10)
+        let all = LabeledImages(
+            images: Tensor(shape: [5000, 1, 1, 1], storage: (0..<5000).map(Float.init)),
+            labels: labels, classCount: 10)
         let (train, test) = try DatasetLoader.splitMNIST5k(all, path: "mnist_5k.csv.gz")
         XCTAssertEqual(train.classCounts, [Int](repeating: 400, count: 10))
         XCTAssertEqual(test.classCounts, [Int](repeating: 100, count: 10))
@@ -44,12 +45,14 @@ final class DatasetLoaderTests: XCTestCase {
         var counts = [Int](repeating: 3, count: 10)
         counts[7] = 1
         let file = try scratch.write("few.csv", text: Fixture.perDigitCSV(counts))
-        assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: file), kind: .badContent,
-                           file.path, "has 1 row for digit 7", "needs at least 2", "500 per digit")
+        assertDatasetError(
+            try DatasetLoader.load(.mnist5k, dataDirectory: file), kind: .badContent,
+            file.path, "has 1 row for digit 7", "needs at least 2", "500 per digit")
         counts[7] = 0
         try scratch.write("none.csv", text: Fixture.perDigitCSV(counts))
-        assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url.appendingPathComponent("none.csv")),
-                           kind: .badContent, "has 0 rows for digit 7")
+        assertDatasetError(
+            try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url.appendingPathComponent("none.csv")),
+            kind: .badContent, "has 0 rows for digit 7")
     }
 
     func testValidationIsAStratifiedSeededHoldOutOfTraining() throws {
@@ -72,8 +75,9 @@ final class DatasetLoaderTests: XCTestCase {
     func testInPlaceAndCopyingHoldOutAgreeAndKeepImagesWhole() {
         // Image k is [2k, 2k + 1] with label k % 5.
         func makeSet() -> LabeledImages {
-            LabeledImages(images: Tensor(shape: [50, 1, 1, 2], storage: (0..<100).map(Float.init)),
-                          labels: (0..<50).map { $0 % 5 }, classCount: 5)
+            LabeledImages(
+                images: Tensor(shape: [50, 1, 1, 2], storage: (0..<100).map(Float.init)),
+                labels: (0..<50).map { $0 % 5 }, classCount: 5)
         }
         let set = makeSet()
         var first = SeededGenerator(seed: 9), second = SeededGenerator(seed: 9)
@@ -123,7 +127,8 @@ final class DatasetLoaderTests: XCTestCase {
 
     func testFashionAndFullMNISTFromIDXDirectories() throws {
         let names = DatasetLoader.idxFileNames
-        try scratch.write(names.trainImages + ".gz", Gzip.compress(Fixture.idxImages(count: 20, rows: 28, columns: 28) { n, _, _ in UInt8(n) }))
+        try scratch.write(
+            names.trainImages + ".gz", Gzip.compress(Fixture.idxImages(count: 20, rows: 28, columns: 28) { n, _, _ in UInt8(n) }))
         try scratch.write(names.trainLabels, Fixture.idxLabels((0..<20).map { UInt8($0 % 10) }))
         try scratch.write(names.testImages, Fixture.idxImages(count: 10, rows: 28, columns: 28) { n, _, _ in UInt8(100 + n) })
         try scratch.write(names.testLabels + ".gz", Gzip.compress(Fixture.idxLabels((0..<10).map { UInt8(9 - $0) })))
@@ -138,23 +143,28 @@ final class DatasetLoaderTests: XCTestCase {
     }
 
     func testMissingDataSaysWhichFileAndHowToGetIt() throws {
-        assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url), kind: .missing,
-                           scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "data directory")
-        assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: scratch.url), kind: .missing,
-                           "train-images-idx3-ubyte.gz (or without .gz) was not found", "`make data`", "dataset-fashion-mnist")
-        assertDatasetError(try DatasetLoader.load(.mnist, dataDirectory: scratch.url), kind: .missing,
-                           "train-images-idx3-ubyte", "data directory")
+        assertDatasetError(
+            try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url), kind: .missing,
+            scratch.url.appendingPathComponent("mnist_5k.csv.gz").path, "`make data`", "data directory")
+        assertDatasetError(
+            try DatasetLoader.load(.fashionMNIST, dataDirectory: scratch.url), kind: .missing,
+            "train-images-idx3-ubyte.gz (or without .gz) was not found", "`make data`", "dataset-fashion-mnist")
+        assertDatasetError(
+            try DatasetLoader.load(.mnist, dataDirectory: scratch.url), kind: .missing,
+            "train-images-idx3-ubyte", "data directory")
         let file = try scratch.write("not-a-directory", text: "x")
-        assertDatasetError(try DatasetLoader.load(.fashionMNIST, dataDirectory: file), kind: .unreadable,
-                           file.path, "is a file", "needs a directory")
+        assertDatasetError(
+            try DatasetLoader.load(.fashionMNIST, dataDirectory: file), kind: .unreadable,
+            file.path, "is a file", "needs a directory")
         XCTAssertTrue(DatasetLoader.missingHint(.mnist5k, given: false).hasPrefix("run `make data`"))
     }
 
     func testOptionsOutOfRange() throws {
         try writeMNIST5k(perDigit: 5)
         for fraction in [-0.1, 1, .nan] {
-            assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url, validationFraction: fraction),
-                               kind: .invalidOption, "validation fraction")
+            assertDatasetError(
+                try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url, validationFraction: fraction),
+                kind: .invalidOption, "validation fraction")
         }
         assertDatasetError(try DatasetLoader.load(.mnist5k, dataDirectory: scratch.url, limit: 0), kind: .invalidOption, "limit")
     }

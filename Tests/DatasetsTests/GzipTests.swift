@@ -29,8 +29,9 @@ final class GzipTests: XCTestCase {
         var badCRC = compressed
         badCRC[badCRC.count - 8] ^= 0xFF  // first byte of the CRC-32 trailer
         let crcFile = try scratch.write("crc.gz", badCRC)
-        assertDatasetError(try IDXFormat.readLabels(from: crcFile), kind: .badContent,
-                           crcFile.path, "fails its gzip integrity check (incorrect data check)")
+        assertDatasetError(
+            try IDXFormat.readLabels(from: crcFile), kind: .badContent,
+            crcFile.path, "fails its gzip integrity check (incorrect data check)")
         var badLength = compressed
         badLength[badLength.count - 4] ^= 0x01  // ISIZE trailer
         let lengthFile = try scratch.write("length.gz", badLength)

@@ -15,10 +15,15 @@ final class IDXFormatTests: XCTestCase {
     private func checkImages(_ images: LabeledImages, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(images.images.shape, [3, 1, 2, 4], file: file, line: line)
         XCTAssertEqual(images.labels, [7, 0, 9], file: file, line: line)
-        for n in 0..<3 { for r in 0..<2 { for c in 0..<4 {
-            XCTAssertEqual(images.images.storage[n * 8 + r * 4 + c], Float(pixel(n, r, c)) / 255,
-                           "pixel (\(n), \(r), \(c))", file: file, line: line)
-        } } }
+        for n in 0..<3 {
+            for r in 0..<2 {
+                for c in 0..<4 {
+                    XCTAssertEqual(
+                        images.images.storage[n * 8 + r * 4 + c], Float(pixel(n, r, c)) / 255,
+                        "pixel (\(n), \(r), \(c))", file: file, line: line)
+                }
+            }
+        }
     }
 
     func testReadsPlainImagesAndLabelsAsUnitFloats() throws {
@@ -39,8 +44,9 @@ final class IDXFormatTests: XCTestCase {
         assertDatasetError(try IDXFormat.readImages(from: missing), kind: .missing, missing.path, "was not found")
         let empty = try scratch.write("empty-idx3-ubyte", [])
         assertDatasetError(try IDXFormat.readImages(from: empty), kind: .badContent, empty.path, "is empty")
-        assertDatasetError(try IDXFormat.readImages(from: scratch.url), kind: .unreadable,
-                           scratch.url.path, "is a directory")
+        assertDatasetError(
+            try IDXFormat.readImages(from: scratch.url), kind: .unreadable,
+            scratch.url.path, "is a directory")
     }
 
     func testTruncatedHeaderAndTruncatedPixels() throws {
@@ -49,8 +55,9 @@ final class IDXFormatTests: XCTestCase {
         let halfHeader = try scratch.write("half", Array(imageBytes.prefix(10)))
         assertDatasetError(try IDXFormat.readImages(from: halfHeader), kind: .badContent, "truncated inside its IDX images header")
         let short = try scratch.write("short", Array(imageBytes.dropLast(5)))
-        assertDatasetError(try IDXFormat.readImages(from: short), kind: .badContent, short.path,
-                           "is truncated", "3 x 2 x 4 images (24 bytes)", "only 19 bytes follow")
+        assertDatasetError(
+            try IDXFormat.readImages(from: short), kind: .badContent, short.path,
+            "is truncated", "3 x 2 x 4 images (24 bytes)", "only 19 bytes follow")
         let labels = try scratch.write("labels", Array(Fixture.idxLabels([1, 2, 3]).dropLast()))
         assertDatasetError(try IDXFormat.readLabels(from: labels), kind: .badContent, "is truncated", "3 labels")
     }
@@ -62,8 +69,9 @@ final class IDXFormatTests: XCTestCase {
 
     func testWrongMagicNumbers() throws {
         let labels = try scratch.write("labels", Fixture.idxLabels([1, 2]))
-        assertDatasetError(try IDXFormat.readImages(from: labels), kind: .badContent,
-                           labels.path, "is an IDX labels file (magic 0x00000801)", "0x00000803")
+        assertDatasetError(
+            try IDXFormat.readImages(from: labels), kind: .badContent,
+            labels.path, "is an IDX labels file (magic 0x00000801)", "0x00000803")
         let images = try scratch.write("images", imageBytes)
         assertDatasetError(try IDXFormat.readLabels(from: images), kind: .badContent, "is an IDX images file")
         let text = try scratch.write("text", Array("hello, world".utf8))
@@ -87,14 +95,16 @@ final class IDXFormatTests: XCTestCase {
     func testImageAndLabelCountsMustAgree() throws {
         let images = try scratch.write("images", imageBytes)
         let labels = try scratch.write("labels", Fixture.idxLabels([1, 2]))
-        assertDatasetError(try IDXFormat.load(images: images, labels: labels), kind: .badContent,
-                           labels.path, "holds 2 labels but \(images.path) holds 3 images")
+        assertDatasetError(
+            try IDXFormat.load(images: images, labels: labels), kind: .badContent,
+            labels.path, "holds 2 labels but \(images.path) holds 3 images")
     }
 
     func testLabelsOutOfRange() throws {
         let labels = try scratch.write("labels", Fixture.idxLabels([1, 10, 255]))
-        assertDatasetError(try IDXFormat.readLabels(from: labels), kind: .badContent,
-                           labels.path, "label 10 at position 1", "0...9")
+        assertDatasetError(
+            try IDXFormat.readLabels(from: labels), kind: .badContent,
+            labels.path, "label 10 at position 1", "0...9")
         XCTAssertEqual(try IDXFormat.readLabels(from: labels, classCount: 256), [1, 10, 255])
     }
 }

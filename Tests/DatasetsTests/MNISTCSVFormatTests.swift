@@ -39,14 +39,16 @@ final class MNISTCSVFormatTests: XCTestCase {
     }
 
     func testWrongColumnCountNamesTheLine() throws {
-        assertDatasetError(try read("1,2,3,4,5\n1,2,3,4\n"), kind: .badContent,
-                           "digits.csv", "line 2 has 4 fields where 5 (a label and 4 pixels) were expected")
+        assertDatasetError(
+            try read("1,2,3,4,5\n1,2,3,4\n"), kind: .badContent,
+            "digits.csv", "line 2 has 4 fields where 5 (a label and 4 pixels) were expected")
         assertDatasetError(try read("1,2,3,4,5,6\n"), kind: .badContent, "line 1 has 6 fields")
     }
 
     func testNonNumericAndNonFiniteFields() throws {
-        assertDatasetError(try read("1,2,3,4,5\n1,x2,3,4,5\n"), kind: .badContent,
-                           "line 2, column 2: pixel value \"x2\" is not a number")
+        assertDatasetError(
+            try read("1,2,3,4,5\n1,x2,3,4,5\n"), kind: .badContent,
+            "line 2, column 2: pixel value \"x2\" is not a number")
         assertDatasetError(try read("1,,3,4,5\n"), kind: .badContent, "column 2: pixel value \"\" is not a number")
         assertDatasetError(try read("1,nan,3,4,5\n"), kind: .badContent, "\"nan\" is not a finite number")
         assertDatasetError(try read("1,2,3,4,inf\n"), kind: .badContent, "column 5: label \"inf\" is not a finite number")

@@ -113,8 +113,10 @@ enum Fixture {
 
 /// Asserts that `expression` throws a `DatasetError` of `kind` whose message
 /// contains every string of `fragments` (and the cause that `kind` implies).
-func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: DatasetError.Kind,
-                           _ fragments: String..., file: StaticString = #filePath, line: UInt = #line) {
+func assertDatasetError<T>(
+    _ expression: @autoclosure () throws -> T, kind: DatasetError.Kind,
+    _ fragments: String..., file: StaticString = #filePath, line: UInt = #line
+) {
     do {
         _ = try expression()
         XCTFail("expected a DatasetError (\(kind)) containing \(fragments), but nothing was thrown", file: file, line: line)
@@ -123,8 +125,9 @@ func assertDatasetError<T>(_ expression: @autoclosure () throws -> T, kind: Data
         let expectedCause: ErrorCause = kind == .badContent ? .invalidData : kind == .invalidOption ? .invalidArgument : .missingInput
         XCTAssertEqual(error.cause, expectedCause, "wrong cause for: \(error.message)", file: file, line: line)
         for fragment in fragments {
-            XCTAssertTrue(error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"",
-                          file: file, line: line)
+            XCTAssertTrue(
+                error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"",
+                file: file, line: line)
         }
         XCTAssertTrue(error.message.hasSuffix("."), "message is not a sentence: \(error.message)", file: file, line: line)
     } catch {

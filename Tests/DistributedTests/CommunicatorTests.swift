@@ -69,7 +69,8 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertEqual(parts.first?.lowerBound, 0)
             XCTAssertEqual(parts.last?.upperBound, count)
             for (a, b) in zip(parts, parts.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, "contiguous, in order") }
-            XCTAssertLessThanOrEqual((parts.map(\.count).max() ?? 0) - (parts.map(\.count).min() ?? 0), 1, "\(count) over \(size): \(parts)")
+            XCTAssertLessThanOrEqual(
+                (parts.map(\.count).max() ?? 0) - (parts.map(\.count).min() ?? 0), 1, "\(count) over \(size): \(parts)")
         }
         XCTAssertEqual(localPart(of: 25, rank: 0, size: 2), 0..<12)
         XCTAssertEqual(localPart(of: 25, rank: 1, size: 2), 12..<25)
@@ -92,7 +93,8 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, 4])]))
         XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [4], storage: [1, 2, 3, 4])]), "shape counts")
         XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, 4.0000005])]), "last bit counts")
-        XCTAssertNotEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, -0.0 + 4]), Tensor(shape: [0], storage: [])]))
+        XCTAssertNotEqual(
+            replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, -0.0 + 4]), Tensor(shape: [0], storage: [])]))
     }
 
     func testTensorBytesRoundTrip() {

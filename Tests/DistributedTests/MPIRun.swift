@@ -19,8 +19,10 @@ enum MPIRun {
     /// `mpirun -np ranks --oversubscribe [extra] tool arguments` (or the tool alone with ranks == 0),
     /// stdout and stderr joined; killed after `timeout` seconds. Running as root is allowed for
     /// this run only (OMPI_ALLOW_RUN_AS_ROOT and its confirmation, as CI runs as root).
-    static func run(_ tool: String, _ arguments: [String], ranks: Int, mpiArguments: [String] = [],
-                    timeout: TimeInterval = 120) throws -> Result {
+    static func run(
+        _ tool: String, _ arguments: [String], ranks: Int, mpiArguments: [String] = [],
+        timeout: TimeInterval = 120
+    ) throws -> Result {
         let process = Process()
         let toolPath = productsDirectory.appendingPathComponent(tool).path
         if ranks == 0 {

@@ -11,7 +11,7 @@ import XCTest
 final class ExperimentTests: XCTestCase {
     func testSignNoiseHasExactlyTheRequestedSizeInsideTheImageRange() {
         var generator = SeededGenerator(seed: 3)
-        let images = Tensor(shape: [3, 1, 4, 4], storage: (0..<48).map { Float($0 % 16) / 15 })   // includes 0 and 1
+        let images = Tensor(shape: [3, 1, 4, 4], storage: (0..<48).map { Float($0 % 16) / 15 })  // includes 0 and 1
         let noisy = NoiseControl.signNoise(images, epsilons: [0.1, 0.3, 0], using: &generator)
         XCTAssertTrue(noisy.storage.allSatisfy { $0 >= 0 && $0 <= 1 }, "clipped to [0, 1]")
         for (i, eps) in [Float(0.1), 0.3, 0].enumerated() {
@@ -32,11 +32,12 @@ final class ExperimentTests: XCTestCase {
     func testPerturbedSetSplitsSuccessfulFailedAndAlreadyWrong() {
         let clean = Tensor(shape: [4, 1, 2, 2], repeating: 0.5)
         var perturbed = clean
-        perturbed.storage[0] = 0.8          // image 0: L2 0.3, L-inf 0.3
-        perturbed.storage[4] = 0.1; perturbed.storage[5] = 0.2   // image 1: L2 0.5, L-inf 0.4
-        let set = PerturbedSet(name: "t", key: "t", family: .fgsm, epsilon: 0.3, clean: clean, perturbed: perturbed,
-                               labels: [0, 1, 2, 3], predictedClean: [0, 1, 2, 0], predictedPerturbed: [5, 1, 7, 3],
-                               cleanIsTestPrefix: true)
+        perturbed.storage[0] = 0.8  // image 0: L2 0.3, L-inf 0.3
+        perturbed.storage[4] = 0.1; perturbed.storage[5] = 0.2  // image 1: L2 0.5, L-inf 0.4
+        let set = PerturbedSet(
+            name: "t", key: "t", family: .fgsm, epsilon: 0.3, clean: clean, perturbed: perturbed,
+            labels: [0, 1, 2, 3], predictedClean: [0, 1, 2, 0], predictedPerturbed: [5, 1, 7, 3],
+            cleanIsTestPrefix: true)
         XCTAssertEqual(set.successful, [true, false, true, false])
         XCTAssertEqual(set.failed, [false, true, false, false])
         XCTAssertEqual(set.alreadyWrong, 1, "image 3 was misclassified before the attack")
@@ -66,7 +67,8 @@ final class ExperimentTests: XCTestCase {
         let sizeDetector = [PlotPoint(x: 0.1, rate: Rate(86, of: 100)), PlotPoint(x: 0.3, rate: Rate(100, of: 100))]
         let goodDetector = [PlotPoint(x: 0.1, rate: Rate(5, of: 100)), PlotPoint(x: 0.3, rate: Rate(8, of: 100))]
         let text = EvaluationRun.noiseVerdicts(headers: ["size", "good"], attack: [attack, attack], noise: [sizeDetector, goodDetector])
-        XCTAssertTrue(text.contains("- size flags random sign noise as often as FGSM (overlapping 95 % intervals or more) at eps 0.1, 0.3"), text)
+        XCTAssertTrue(
+            text.contains("- size flags random sign noise as often as FGSM (overlapping 95 % intervals or more) at eps 0.1, 0.3"), text)
         XCTAssertTrue(text.contains("- good flags FGSM more often than noise at every eps"), text)
     }
 
@@ -82,10 +84,13 @@ final class ExperimentTests: XCTestCase {
         let inputs = ExperimentInputs(model: fixture.model, test: fixture.splits.test, settings: fixture.settings)
         let images = fixture.splits.test.prefix(6)
         func set(hash: String, split: String = "test", eps: String = "0.2") -> AdversarialSet {
-            AdversarialSet(clean: images.images, adversarial: images.images, labels: images.labels, predictedClean: images.labels,
-                           predictedAdversarial: images.labels, success: [Bool](repeating: false, count: 6),
-                           metadata: ["model_sha256": hash, "attack_kind": "fgsm", "split": split, "dataset": "mnist",
-                                      "attack_settings": "{\"epsilon\":\"\(eps)\",\"norm\":\"linf\"}"])
+            AdversarialSet(
+                clean: images.images, adversarial: images.images, labels: images.labels, predictedClean: images.labels,
+                predictedAdversarial: images.labels, success: [Bool](repeating: false, count: 6),
+                metadata: [
+                    "model_sha256": hash, "attack_kind": "fgsm", "split": split, "dataset": "mnist",
+                    "attack_settings": "{\"epsilon\":\"\(eps)\",\"norm\":\"linf\"}"
+                ])
         }
         XCTAssertThrowsError(try inputs.addProvided(set(hash: "other"), file: "a.safetensors", dataset: "mnist")) { error in
             XCTAssertTrue("\(error)".contains("another model"), "\(error)")
@@ -95,7 +100,8 @@ final class ExperimentTests: XCTestCase {
         try inputs.addProvided(set(hash: fixture.model.modelHash), file: "d.safetensors", dataset: "mnist")
         XCTAssertEqual(inputs.fgsm(0.2).source, "d.safetensors", "the provided FGSM set takes the slot of its eps")
         XCTAssertTrue(inputs.fgsmEpsilons.contains(0.2), "its eps joins the sweep")
-        XCTAssertThrowsError(try inputs.addProvided(set(hash: fixture.model.modelHash), file: "e", dataset: "mnist"), "the same attack twice")
+        XCTAssertThrowsError(
+            try inputs.addProvided(set(hash: fixture.model.modelHash), file: "e", dataset: "mnist"), "the same attack twice")
     }
 
     func testWholeRunOnATinyModelCountsEveryImageOnceAndWritesTheReport() throws {
@@ -114,9 +120,10 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(rows.count, fixture.settings.epsilons.count)
         for row in rows {
             guard case .int(let wrong)? = row["alreadyMisclassified"],
-                  case .int(let successful)? = row["DAFAR 5 %"]?["detection"]?["successful"]?["total"],
-                  case .int(let failed)? = row["DAFAR 5 %"]?["detection"]?["failed"]?["total"],
-                  case .int(let noise)? = row["DAFAR 5 %"]?["noiseFlagged"]?["denominator"] else { return XCTFail("missing counts in \(row)") }
+                case .int(let successful)? = row["DAFAR 5 %"]?["detection"]?["successful"]?["total"],
+                case .int(let failed)? = row["DAFAR 5 %"]?["detection"]?["failed"]?["total"],
+                case .int(let noise)? = row["DAFAR 5 %"]?["noiseFlagged"]?["denominator"]
+            else { return XCTFail("missing counts in \(row)") }
             XCTAssertEqual(successful + failed + wrong, fixture.settings.count, "each image in exactly one group")
             XCTAssertEqual(noise, fixture.settings.count)
         }
@@ -125,8 +132,9 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(thresholds.count, 10, "DAFAR alpha, 1 %, 5 %; DAFAR decision and fused 1 %, 5 %; MagNet, FS and binary at 5 %")
         for threshold in thresholds {
             guard case .string(let label)? = threshold["threshold"], label.hasSuffix("%"),
-                  case .int(let flagged)? = threshold["falsePositivesValidation"]?["numerator"],
-                  case .int(let total)? = threshold["falsePositivesValidation"]?["denominator"] else { continue }
+                case .int(let flagged)? = threshold["falsePositivesValidation"]?["numerator"],
+                case .int(let total)? = threshold["falsePositivesValidation"]?["denominator"]
+            else { continue }
             let rate = Double(label.dropLast(2))! / 100
             XCTAssertLessThanOrEqual(Double(flagged), rate * Double(total) + 1e-9, "\(threshold)")
         }
@@ -137,20 +145,25 @@ final class ExperimentTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let written = try report.write(to: folder)
         let svgs = written.filter { $0.pathExtension == "svg" }.map(\.lastPathComponent)
-        for name in ["fig4-reconstruction.svg", "fig5-scores-fgsm.svg", "fig6-detection.svg", "fig6-noise-control.svg",
-                     "fig7-attacks.svg", "fig7-noise-control.svg", "fig8-filter.svg", "adaptive-attack.svg", "roc-fgsm-0.3.svg",
-                     "roc-sign-noise-0.3.svg"] {
+        for name in [
+            "fig4-reconstruction.svg", "fig5-scores-fgsm.svg", "fig6-detection.svg", "fig6-noise-control.svg",
+            "fig7-attacks.svg", "fig7-noise-control.svg", "fig8-filter.svg", "adaptive-attack.svg", "roc-fgsm-0.3.svg",
+            "roc-sign-noise-0.3.svg"
+        ] {
             XCTAssertTrue(svgs.contains(name), "\(name) missing from \(svgs)")
         }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("results.json"))) as? [String: Any]
-        let adaptive = try XCTUnwrap((json?["results"] as? [String: Any])?["adaptive"] as? [[String: Any]], "results.json holds the adaptive sweep")
+        let adaptive = try XCTUnwrap(
+            (json?["results"] as? [String: Any])?["adaptive"] as? [[String: Any]], "results.json holds the adaptive sweep")
         let attacked = Set(adaptive.compactMap { $0["detector"] as? String })
         XCTAssertEqual(attacked, ["DAFAR", "DAFAR fused"], "the adaptive attack runs against both detectors")
-        XCTAssertEqual(adaptive.filter { $0["attack"] as? String == "PGD" }.count,
-                       2 * fixture.settings.adaptiveLambdas.count * fixture.settings.adaptiveEpsilons.count, "PGD: every lambda and eps")
+        XCTAssertEqual(
+            adaptive.filter { $0["attack"] as? String == "PGD" }.count,
+            2 * fixture.settings.adaptiveLambdas.count * fixture.settings.adaptiveEpsilons.count, "PGD: every lambda and eps")
         XCTAssertEqual(adaptive.filter { $0["attack"] as? String == "CW-L2" }.count, 2, "CW-L2 at the largest lambda, per detector")
         for row in adaptive {
-            let evaded = try XCTUnwrap(row["evaded"] as? [String: Any]), misclassified = try XCTUnwrap(row["misclassified"] as? [String: Any])
+            let evaded = try XCTUnwrap(row["evaded"] as? [String: Any]),
+                misclassified = try XCTUnwrap(row["misclassified"] as? [String: Any])
             XCTAssertLessThanOrEqual(evaded["numerator"] as! Int, misclassified["numerator"] as! Int, "undetected successes are successes")
         }
     }
@@ -171,10 +184,12 @@ final class TinyDAFAR: @unchecked Sendable {
             let labels = (0..<count).map { $0 % 10 }
             for (i, k) in labels.enumerated() {
                 let (r, c) = (3 + (k / 5) * 12, 2 + (k % 5) * 5)
-                for y in 0..<28 { for x in 0..<28 {
-                    let inside = y >= r && y < r + 8 && x >= c && x < c + 4
-                    images.storage[i * 784 + y * 28 + x] = inside ? 0.8 + 0.2 * g.nextUniform() : 0.1 * g.nextUniform()
-                } }
+                for y in 0..<28 {
+                    for x in 0..<28 {
+                        let inside = y >= r && y < r + 8 && x >= c && x < c + 4
+                        images.storage[i * 784 + y * 28 + x] = inside ? 0.8 + 0.2 * g.nextUniform() : 0.1 * g.nextUniform()
+                    }
+                }
             }
             return LabeledImages(images: images, labels: labels, classCount: 10)
         }
@@ -186,9 +201,11 @@ final class TinyDAFAR: @unchecked Sendable {
         let trainer = try! JointTrainer(network: network, settings: training)
         for _ in 0..<4 { _ = try! trainer.runEpoch(on: splits.train) }
         let detector = AnomalyDetector(inputSize: 784, hiddenSizes: [16, 8], seed: 1)
-        let scores = { (images: Tensor) in DetectorTraining.scores(detector, residuals: DetectorTraining.residuals(network, images: images)) }
-        DetectorTraining.calibrate(detector, statisticsScores: scores(splits.train.images), source: "train",
-                                   validationScores: scores(splits.validation.images), z: 3)
+        let scores = { (images: Tensor) in DetectorTraining.scores(detector, residuals: DetectorTraining.residuals(network, images: images))
+        }
+        DetectorTraining.calibrate(
+            detector, statisticsScores: scores(splits.train.images), source: "train",
+            validationScores: scores(splits.validation.images), z: 3)
         model = DAFARModel(network: network, detector: detector, modelHash: "tiny")
         var settings = ExperimentSettings()
         settings.count = 12

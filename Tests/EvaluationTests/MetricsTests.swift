@@ -50,8 +50,9 @@ final class MetricsTests: XCTestCase {
     }
 
     func testDetectionIsSplitBySuccessfulAndFailedAttacks() {
-        let detection = AdversarialDetection(scores: [5.0, 0.1, 7.0, 6.0, 0.2],
-                                             attackSucceeded: [true, true, false, true, false], threshold: 1)
+        let detection = AdversarialDetection(
+            scores: [5.0, 0.1, 7.0, 6.0, 0.2],
+            attackSucceeded: [true, true, false, true, false], threshold: 1)
         XCTAssertEqual(detection.successful, DetectionCounts(flagged: 2, total: 3))
         XCTAssertEqual(detection.failed, DetectionCounts(flagged: 1, total: 2))
         XCTAssertEqual(detection.all, DetectionCounts(flagged: 3, total: 5))
@@ -75,8 +76,9 @@ final class MetricsTests: XCTestCase {
 
     func testThresholdNeverExceedsTargetRateWithTies() {
         let clean = [1.0, 1, 1, 1, 2, 2, 2, 2, 2, 2]
-        XCTAssertEqual(Metrics.threshold(forFalsePositiveRate: 0.5, cleanScores: clean), 2,
-                       "threshold 1 would flag 6 of 10 > 50 %")
+        XCTAssertEqual(
+            Metrics.threshold(forFalsePositiveRate: 0.5, cleanScores: clean), 2,
+            "threshold 1 would flag 6 of 10 > 50 %")
         XCTAssertEqual(Metrics.falsePositiveRate(cleanScores: clean, threshold: 2), Rate(0, of: 10))
         XCTAssertEqual(Metrics.threshold(forFalsePositiveRate: 0.6, cleanScores: clean), 1)
     }
@@ -93,16 +95,18 @@ final class MetricsTests: XCTestCase {
                 XCTAssertLessThanOrEqual(Double(flagged), rate * Double(count) + 1e-9, "trial \(trial) rate \(rate)")
                 if let lower = clean.filter({ $0 < threshold }).max() {
                     let flaggedLower = clean.filter { $0 > lower }.count
-                    XCTAssertGreaterThan(Double(flaggedLower), rate * Double(count),
-                                         "trial \(trial) rate \(rate): threshold \(lower) was also valid")
+                    XCTAssertGreaterThan(
+                        Double(flaggedLower), rate * Double(count),
+                        "trial \(trial) rate \(rate): threshold \(lower) was also valid")
                 }
             }
         }
     }
 
     func testOperatingPointCalibratesOnHeldOutScores() {
-        let point = OperatingPoint(targetFalsePositiveRate: 0.1, calibrationScores: (1...10).map(Double.init),
-                                   cleanScores: [0.0, 9.5, 9.6], adversarialScores: [8.0, 10.0])
+        let point = OperatingPoint(
+            targetFalsePositiveRate: 0.1, calibrationScores: (1...10).map(Double.init),
+            cleanScores: [0.0, 9.5, 9.6], adversarialScores: [8.0, 10.0])
         XCTAssertEqual(point.threshold, 9)
         XCTAssertEqual(point.falsePositives, Rate(2, of: 3), "FPR is measured on the evaluation clean scores")
         XCTAssertEqual(point.truePositives, Rate(1, of: 2))

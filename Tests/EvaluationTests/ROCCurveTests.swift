@@ -14,8 +14,10 @@ final class ROCCurveTests: XCTestCase {
     }
 
     func testIdenticalScoresGiveOneHalf() throws {
-        let curve = try XCTUnwrap(ROCCurve(cleanScores: [Float](repeating: 2, count: 5),
-                                           adversarialScores: [Float](repeating: 2, count: 3)))
+        let curve = try XCTUnwrap(
+            ROCCurve(
+                cleanScores: [Float](repeating: 2, count: 5),
+                adversarialScores: [Float](repeating: 2, count: 3)))
         XCTAssertEqual(curve.auc, 0.5)
         XCTAssertEqual(curve.points.map(\.falsePositiveRate), [0, 1], "one threshold: straight diagonal")
         XCTAssertEqual(curve.points.map(\.truePositiveRate), [0, 1])
@@ -39,10 +41,12 @@ final class ROCCurveTests: XCTestCase {
         let adversarial = [1.2, 2.5, 0.7, 3.0]
         let curve = try XCTUnwrap(ROCCurve(cleanScores: clean, adversarialScores: adversarial))
         for point in curve.points {
-            XCTAssertEqual(Metrics.falsePositiveRate(cleanScores: clean, threshold: point.threshold).value,
-                           point.falsePositiveRate, accuracy: 1e-12, "threshold \(point.threshold)")
-            XCTAssertEqual(DetectionCounts(scores: adversarial, threshold: point.threshold).rate.value,
-                           point.truePositiveRate, accuracy: 1e-12, "threshold \(point.threshold)")
+            XCTAssertEqual(
+                Metrics.falsePositiveRate(cleanScores: clean, threshold: point.threshold).value,
+                point.falsePositiveRate, accuracy: 1e-12, "threshold \(point.threshold)")
+            XCTAssertEqual(
+                DetectionCounts(scores: adversarial, threshold: point.threshold).rate.value,
+                point.truePositiveRate, accuracy: 1e-12, "threshold \(point.threshold)")
         }
         XCTAssertEqual(curve.truePositiveRate(atFalsePositiveRate: 0.2), 0.5, "1 of 6 clean above 2.0 flags 2 of 4")
     }

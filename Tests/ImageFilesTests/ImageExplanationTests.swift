@@ -7,10 +7,11 @@ import XCTest
 final class ImageExplanationTests: XCTestCase {
     /// A `[1, 2, 3]` explanation whose residual spans -0.4...0.2 (m = 0.4).
     func example() -> ImageExplanation {
-        ImageExplanation(input: Tensor(shape: [1, 2, 3], storage: [0, 0.1, 0.2, 0.3, 0.4, 0.5]),
-                         reconstruction: Tensor(shape: [1, 2, 3], storage: [1, 0.9, 0.8, 0.7, 0.6, 0.5]),
-                         residual: Tensor(shape: [1, 2, 3], storage: [-0.4, 0.2, 0, 0.1, -0.2, 0]),
-                         detectorReconstruction: Tensor(shape: [1, 2, 3], storage: [-0.8, 0.4, 0, 0, 0, 0.1]))
+        ImageExplanation(
+            input: Tensor(shape: [1, 2, 3], storage: [0, 0.1, 0.2, 0.3, 0.4, 0.5]),
+            reconstruction: Tensor(shape: [1, 2, 3], storage: [1, 0.9, 0.8, 0.7, 0.6, 0.5]),
+            residual: Tensor(shape: [1, 2, 3], storage: [-0.4, 0.2, 0, 0.1, -0.2, 0]),
+            detectorReconstruction: Tensor(shape: [1, 2, 3], storage: [-0.8, 0.4, 0, 0, 0, 0.1]))
     }
 
     func testPicturesShowBothResidualsOnTheScaleOfTheLargestResidual() {
@@ -27,8 +28,9 @@ final class ImageExplanationTests: XCTestCase {
         let expectedDetector: [Float] = [0, 1, 0.5, 0.5, 0.5, 0.625]
         for (got, want) in zip(pictures[3].storage, expectedDetector) { XCTAssertEqual(got, want, accuracy: 1e-6, "C's picture") }
 
-        let zero = ImageExplanation(input: explanation.input, reconstruction: explanation.input,
-                                    residual: Tensor(shape: [1, 2, 3], repeating: 0), detectorReconstruction: explanation.residual)
+        let zero = ImageExplanation(
+            input: explanation.input, reconstruction: explanation.input,
+            residual: Tensor(shape: [1, 2, 3], repeating: 0), detectorReconstruction: explanation.residual)
         XCTAssertEqual(zero.pictures[2].storage, [Float](repeating: 0.5, count: 6), "no residual: all mid grey")
         XCTAssertEqual(zero.pictures[3].storage, [Float](repeating: 0.5, count: 6))
     }

@@ -26,7 +26,7 @@ final class ImageFileReaderTests: XCTestCase {
         let cases: [([UInt8], String, ImageFileKind?)] = [
             (png, "a.npy", .png), (TestImages.numpyUInt8, "a.png", .npy), (safetensors, "a.bin", .safetensors),
             (idx, "a", .idx), (Gzip.compress(idx), "a", .idx), ([1, 2, 3], "t10k-images-idx3-ubyte", .idx),
-            ([1, 2, 3], "A.PNG", .png), ([1, 2, 3], "x.safetensors", .safetensors), ([1, 2, 3], "x.txt", nil),
+            ([1, 2, 3], "A.PNG", .png), ([1, 2, 3], "x.safetensors", .safetensors), ([1, 2, 3], "x.txt", nil)
         ]
         for (bytes, name, kind) in cases {
             XCTAssertEqual(bytes.withUnsafeBytes { ImageFileKind.detect($0, fileName: name) }, kind, name)
@@ -44,9 +44,11 @@ final class ImageFileReaderTests: XCTestCase {
         XCTAssertEqual(try reader.read(contentsOf: npy, imageShape: [1, 2, 3]).storage, [0, 0.125, 0.25, 0.375, 0.5, 0.625])
 
         // An adversarial set: x_adv is read before x; --tensor picks another.
-        let set = SafetensorsArchive(tensors: ["x": .float32(Tensor(shape: [2, 1, 1, 2], storage: [0, 0, 0, 0])),
-                                               "x_adv": .float32(Tensor(shape: [2, 1, 1, 2], storage: [0.5, 1, 0.25, 0])),
-                                               "y": .int64(shape: [2], values: [1, 2])]).encoded()
+        let set = SafetensorsArchive(tensors: [
+            "x": .float32(Tensor(shape: [2, 1, 1, 2], storage: [0, 0, 0, 0])),
+            "x_adv": .float32(Tensor(shape: [2, 1, 1, 2], storage: [0.5, 1, 0.25, 0])),
+            "y": .int64(shape: [2], values: [1, 2])
+        ]).encoded()
         let setURL = try write(set, "fgsm.safetensors")
         XCTAssertEqual(try reader.read(contentsOf: setURL, imageShape: [1, 1, 2]).storage, [0.5, 1, 0.25, 0])
         XCTAssertEqual(try ImageFileReader(tensorNames: ["x"]).read(contentsOf: setURL, imageShape: [1, 1, 2]).storage, [0, 0, 0, 0])
@@ -69,10 +71,13 @@ final class ImageFileReaderTests: XCTestCase {
 
     func testShapesThatDoNotFitNameBothShapes() throws {
         let reader = ImageFileReader()
-        let png = try write(try PNGFormat.encode(PixelImage(width: 32, height: 30, channels: 3, pixels: .init(repeating: 0, count: 2880))), "big.png")
+        let png = try write(
+            try PNGFormat.encode(PixelImage(width: 32, height: 30, channels: 3, pixels: .init(repeating: 0, count: 2880))), "big.png")
         XCTAssertThrowsError(try reader.read(contentsOf: png, imageShape: [1, 28, 28])) { error in
             XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData)
-            XCTAssertEqual("\(error)", "'\(png.path)' is a 32 x 30 PNG ([1, 30, 32] as C, H, W) but the model reads [1, 28, 28] images; nothing is resized")
+            XCTAssertEqual(
+                "\(error)",
+                "'\(png.path)' is a 32 x 30 PNG ([1, 30, 32] as C, H, W) but the model reads [1, 28, 28] images; nothing is resized")
         }
         let idx = try write([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 7, 7], "one-idx3-ubyte")
         XCTAssertThrowsError(try reader.read(contentsOf: idx, imageShape: [1, 28, 28])) {
@@ -98,8 +103,11 @@ final class ImageFileReaderTests: XCTestCase {
         let set = SafetensorsArchive(tensors: ["x": .float32(Tensor(shape: [1, 2, 2], storage: [0, 0, 0, 0]))]).encoded()
         XCTAssertEqual(status(try write(Array(set.dropLast(3)), "cut.safetensors")), .invalidData)
         XCTAssertEqual(status(try write(Gzip.compress(Array("not idx".utf8)), "odd.gz")), .invalidData)
-        XCTAssertThrowsError(try reader.read(contentsOf: try write(Gzip.compress(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])) {
-            XCTAssertTrue("\($0)".hasSuffix("is gzip-compressed; only IDX files are read compressed, so gunzip this npy file first"), "\($0)")
+        XCTAssertThrowsError(
+            try reader.read(contentsOf: try write(Gzip.compress(TestImages.numpyUInt8), "x.npy.gz"), imageShape: [1, 2, 2])
+        ) {
+            XCTAssertTrue(
+                "\($0)".hasSuffix("is gzip-compressed; only IDX files are read compressed, so gunzip this npy file first"), "\($0)")
         }
         XCTAssertEqual(try reader.read(contentsOf: try write(set, "ok.safetensors"), imageShape: [1, 2, 2]).shape, [1, 1, 2, 2])
     }
@@ -108,7 +116,8 @@ final class ImageFileReaderTests: XCTestCase {
         let reader = ImageFileReader()
         let png = try PNGFormat.encode(PixelImage(width: 2, height: 1, channels: 3, pixels: [255, 0, 0, 0, 255, 0]))
         XCTAssertEqual(try reader.read(bytes: png, imageShape: [3, 1, 2]).storage, [1, 0, 0, 1, 0, 0])
-        XCTAssertEqual(try reader.read(bytes: TestImages.numpyUInt8, kind: .npy, imageShape: [1, 2, 2]).storage, [0, 1, 17 / 255, 128 / 255])
+        XCTAssertEqual(
+            try reader.read(bytes: TestImages.numpyUInt8, kind: .npy, imageShape: [1, 2, 2]).storage, [0, 1, 17 / 255, 128 / 255])
         XCTAssertThrowsError(try reader.read(bytes: Array(png.prefix(40)), imageShape: [3, 1, 2])) {
             XCTAssertTrue("\($0)".hasPrefix("the PNG data is not a readable PNG"), "\($0)")
         }

@@ -5,7 +5,8 @@ import XCTest
 /// `.npy`: files numpy wrote, round trips for each dtype and shape, strict headers, values.
 final class NPYFormatTests: XCTestCase {
     func testFilesNumpyWrote() throws {
-        XCTAssertEqual(try NPYFormat.decode(TestImages.numpyFloat32), .float32(shape: [1, 2, 3], values: [0, 0.125, 0.25, 0.375, 0.5, 0.625]))
+        XCTAssertEqual(
+            try NPYFormat.decode(TestImages.numpyFloat32), .float32(shape: [1, 2, 3], values: [0, 0.125, 0.25, 0.375, 0.5, 0.625]))
         XCTAssertEqual(try NPYFormat.decode(TestImages.numpyUInt8), .uint8(shape: [2, 2], values: [0, 255, 17, 128]))
     }
 
@@ -13,10 +14,13 @@ final class NPYFormatTests: XCTestCase {
         for shape in [[2, 1, 3, 4], [2, 3, 4], [3, 4], [5], []] {
             let count = shape.reduce(1, *)
             let bytes = TestImages.bytes(count, seed: UInt64(count))
-            for array in [NPYFormat.Array.uint8(shape: shape, values: bytes),
-                          .float32(shape: shape, values: bytes.map { Float($0) / 255 })] {
+            for array in [
+                NPYFormat.Array.uint8(shape: shape, values: bytes),
+                .float32(shape: shape, values: bytes.map { Float($0) / 255 })
+            ] {
                 let encoded = NPYFormat.encode(array)
-                XCTAssertEqual(encoded.count % 64, (count * (array.descr == "<f4" ? 4 : 1)) % 64, "\(shape): the header is padded to 64 bytes")
+                XCTAssertEqual(
+                    encoded.count % 64, (count * (array.descr == "<f4" ? 4 : 1)) % 64, "\(shape): the header is padded to 64 bytes")
                 XCTAssertEqual(try NPYFormat.decode(encoded), array, "\(array.descr) \(shape)")
             }
         }
@@ -45,7 +49,8 @@ final class NPYFormatTests: XCTestCase {
         for (bad, text) in [(Float.nan, "nan"), (1.5, "1.5"), (-0.25, "-0.25"), (.infinity, "inf")] {
             var values = [Float](repeating: 0.5, count: 8)
             values[5] = bad
-            XCTAssertThrowsError(try ImageArrays.images(shape: [2, 2, 2], values: values, imageShape: [1, 2, 2], source: "'v.npy'")) { error in
+            XCTAssertThrowsError(try ImageArrays.images(shape: [2, 2, 2], values: values, imageShape: [1, 2, 2], source: "'v.npy'")) {
+                error in
                 XCTAssertEqual((error as? ImageFileError)?.cause, .invalidData)
                 XCTAssertEqual("\(error)", "'v.npy' has value \(text) at [1, 0, 0, 1] (N, C, H, W); pixel values must be numbers in [0, 1]")
             }
@@ -55,20 +60,25 @@ final class NPYFormatTests: XCTestCase {
     func testHeadersOfOtherVersionsAndSpellings() throws {
         func file(version: UInt8, _ header: String, data: [UInt8]) -> [UInt8] {
             let text = Array((header + "\n").utf8)
-            let length: [UInt8] = version == 1 ? [UInt8(text.count & 255), UInt8(text.count >> 8)]
-                                               : [UInt8(text.count & 255), UInt8(text.count >> 8), 0, 0]
+            let length: [UInt8] =
+                version == 1
+                ? [UInt8(text.count & 255), UInt8(text.count >> 8)]
+                : [UInt8(text.count & 255), UInt8(text.count >> 8), 0, 0]
             return NPYFormat.magic + [version, 0] + length + text + data
         }
-        let cases = [file(version: 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }", data: [3, 4]),
-                     file(version: 3, "{\"shape\": (1,2), \"descr\": \"|u1\", \"fortran_order\": False}   ", data: [3, 4]),
-                     file(version: 1, "{ 'fortran_order' : False , 'shape' : ( 1 , 2 , ) , 'descr' : '<u1' }", data: [3, 4])]
+        let cases = [
+            file(version: 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }", data: [3, 4]),
+            file(version: 3, "{\"shape\": (1,2), \"descr\": \"|u1\", \"fortran_order\": False}   ", data: [3, 4]),
+            file(version: 1, "{ 'fortran_order' : False , 'shape' : ( 1 , 2 , ) , 'descr' : '<u1' }", data: [3, 4])
+        ]
         for bytes in cases { XCTAssertEqual(try NPYFormat.decode(bytes), .uint8(shape: [1, 2], values: [3, 4])) }
     }
 
     func testBadHeadersAreRejectedWithTheReason() {
         func file(_ header: String, version: UInt8 = 1, data: [UInt8] = [0, 0, 0, 0]) -> [UInt8] {
             let text = Array(header.utf8)
-            return NPYFormat.magic + [version, 0, UInt8(text.count & 255), UInt8(text.count >> 8)] + (version == 1 ? [] : [0, 0]) + text + data
+            return NPYFormat.magic + [version, 0, UInt8(text.count & 255), UInt8(text.count >> 8)] + (version == 1 ? [] : [0, 0]) + text
+                + data
         }
         let good = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }\n"
         XCTAssertNoThrow(try NPYFormat.decode(file(good)), "the baseline parses")
@@ -88,7 +98,7 @@ final class NPYFormatTests: XCTestCase {
             (file(good.replacingOccurrences(of: "(2, 2)", with: "(99999999999, 99999999999)")), "overflows"),
             (Array(file(good).prefix(30)), "is truncated: its header needs"),
             (Array("PK\u{3}\u{4} a zip file".utf8), "is not a .npy file"),
-            (Array(file(good).prefix(9)), "is too short"),
+            (Array(file(good).prefix(9)), "is too short")
         ]
         for (bytes, fragment) in cases {
             XCTAssertThrowsError(try NPYFormat.decode(bytes, source: "h.npy"), fragment) { error in

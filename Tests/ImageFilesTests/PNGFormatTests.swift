@@ -9,8 +9,9 @@ final class PNGFormatTests: XCTestCase {
     func testGreyGreyAlphaRGBAndRGBARoundTrip() throws {
         for channels in 1...4 {
             let (width, height) = (7, 5)
-            let picture = PixelImage(width: width, height: height, channels: channels,
-                                     pixels: TestImages.bytes(width * height * channels, seed: UInt64(channels)))
+            let picture = PixelImage(
+                width: width, height: height, channels: channels,
+                pixels: TestImages.bytes(width * height * channels, seed: UInt64(channels)))
             let bytes = try PNGFormat.encode(picture)
             XCTAssertEqual(Array(bytes.prefix(8)), PNGFormat.signature)
             let header = try PNGFormat.header(bytes)
@@ -21,7 +22,7 @@ final class PNGFormatTests: XCTestCase {
 
     func testPaletteFilesWrittenByLibpngExpandThroughTheirPalette() throws {
         let colormap: [UInt8] = [0, 0, 0, 255, 0, 0, 10, 200, 30, 255, 255, 255]  // 4 RGB entries
-        let indices: [UInt8] = [0, 1, 2, 3, 3, 2, 1, 0, 2, 2, 0, 1]             // 4 x 3
+        let indices: [UInt8] = [0, 1, 2, 3, 3, 2, 1, 0, 2, 2, 0, 1]  // 4 x 3
         let bytes = try TestImages.palettePNG(width: 4, height: 3, indices: indices, colormap: colormap, hasAlpha: false)
         let header = try PNGFormat.header(bytes)
         XCTAssertTrue(header.isPalette, "libpng must have written a colour-mapped file")
@@ -29,7 +30,7 @@ final class PNGFormatTests: XCTestCase {
         let decoded = try PNGFormat.decode(bytes)
         XCTAssertEqual(decoded.pixels, indices.flatMap { colormap[Int($0) * 3..<Int($0) * 3 + 3] })
 
-        let rgba: [UInt8] = [0, 0, 0, 0, 90, 80, 70, 128, 255, 255, 255, 255]      // 3 RGBA entries
+        let rgba: [UInt8] = [0, 0, 0, 0, 90, 80, 70, 128, 255, 255, 255, 255]  // 3 RGBA entries
         let alphaBytes = try TestImages.palettePNG(width: 3, height: 2, indices: [0, 1, 2, 2, 1, 0], colormap: rgba, hasAlpha: true)
         let withAlpha = try PNGFormat.decode(alphaBytes)
         XCTAssertEqual(withAlpha.channels, 4, "palette transparency becomes alpha")
@@ -53,12 +54,14 @@ final class PNGFormatTests: XCTestCase {
 
         // 8-bit RGB with a tRNS colour: that colour becomes transparent, the others opaque.
         let rgbRows: [[UInt8]] = [[1, 2, 3, 9, 9, 9]]
-        let keyed = TestImages.handBuiltPNG(width: 2, height: 1, bitDepth: 8, colourType: 2, rows: rgbRows, transparency: [0, 9, 0, 9, 0, 9])
+        let keyed = TestImages.handBuiltPNG(
+            width: 2, height: 1, bitDepth: 8, colourType: 2, rows: rgbRows, transparency: [0, 9, 0, 9, 0, 9])
         XCTAssertEqual(try PNGFormat.decode(keyed).pixels, [1, 2, 3, 255, 9, 9, 9, 0])
 
         // A palette file assembled by hand (colour type 3, 4-bit indices).
-        let palette = TestImages.handBuiltPNG(width: 2, height: 1, bitDepth: 4, colourType: 3, rows: [[0x10]],
-                                              palette: [5, 6, 7, 50, 60, 70])
+        let palette = TestImages.handBuiltPNG(
+            width: 2, height: 1, bitDepth: 4, colourType: 3, rows: [[0x10]],
+            palette: [5, 6, 7, 50, 60, 70])
         XCTAssertEqual(try PNGFormat.decode(palette).pixels, [50, 60, 70, 5, 6, 7])
     }
 
@@ -102,14 +105,18 @@ final class PNGFormatTests: XCTestCase {
         XCTAssertThrowsError(try PNGFormat.decode(flipped))
         var notPNG = good
         notPNG[1] = UInt8(ascii: "J")
-        XCTAssertThrowsError(try PNGFormat.decode(notPNG)) { XCTAssertTrue("\($0)".contains("does not start with the PNG signature"), "\($0)") }
+        XCTAssertThrowsError(try PNGFormat.decode(notPNG)) {
+            XCTAssertTrue("\($0)".contains("does not start with the PNG signature"), "\($0)")
+        }
 
         // A header announcing 1 000 000 x 1 000 000 pixels is refused before any pixel is allocated.
         let huge = TestImages.handBuiltPNG(width: 1_000_000, height: 1_000_000, bitDepth: 8, colourType: 0, rows: [[0]])
         XCTAssertThrowsError(try PNGFormat.decode(huge)) { XCTAssertTrue("\($0)".contains("more than the"), "\($0)") }
         // Bad IHDR values (bit depth 3, zero width) are libpng errors, reported as messages.
-        for bad in [TestImages.handBuiltPNG(width: 2, height: 1, bitDepth: 3, colourType: 0, rows: [[0]]),
-                    TestImages.handBuiltPNG(width: 0, height: 1, bitDepth: 8, colourType: 0, rows: [[]])] {
+        for bad in [
+            TestImages.handBuiltPNG(width: 2, height: 1, bitDepth: 3, colourType: 0, rows: [[0]]),
+            TestImages.handBuiltPNG(width: 0, height: 1, bitDepth: 8, colourType: 0, rows: [[]])
+        ] {
             XCTAssertThrowsError(try PNGFormat.decode(bad)) { XCTAssertTrue("\($0)".contains("is not a readable PNG"), "\($0)") }
         }
         // Too little IDAT data for the rows the header announces.

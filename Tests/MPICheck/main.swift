@@ -11,7 +11,7 @@ import Tensors
 
 var arguments = CommandLine.arguments.dropFirst()
 var chunk = 1 << 27
-var largeCount = 17_000_001          // 68 MB of Floats: more than 64 MB
+var largeCount = 17_000_001  // 68 MB of Floats: more than 64 MB
 var timedCount: Int?
 while let argument = arguments.popFirst() {
     switch argument {
@@ -23,7 +23,8 @@ while let argument = arguments.popFirst() {
 }
 
 // one thread runs this whole check, so the globals need no isolation
-nonisolated(unsafe) let world: any Communicator = Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
+nonisolated(unsafe) let world: any Communicator =
+    Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
 nonisolated(unsafe) let rank = world.rank, size = world.size
 
 if let timedCount {
@@ -36,8 +37,10 @@ if let timedCount {
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     if rank == 0 {
-        print(String(format: "all-reduce of %d floats (%.2f MB) on %d ranks: median %.3f ms, min %.3f ms (50 runs)", values.count,
-                     Double(values.count * 4) / 1e6, size, times.sorted()[25], times.min() ?? 0))
+        print(
+            String(
+                format: "all-reduce of %d floats (%.2f MB) on %d ranks: median %.3f ms, min %.3f ms (50 runs)", values.count,
+                Double(values.count * 4) / 1e6, size, times.sorted()[25], times.min() ?? 0))
     }
     world.finalize()
     exit(0)
@@ -83,7 +86,9 @@ if rank == 0 { print("broadcast ok") }
 let mine = (0..<(rank * 100_003)).map { UInt8(($0 + rank) % 251) }
 let gathered = world.gather(mine)
 if rank == 0 {
-    guard let gathered, gathered.count == size else { fail("gather returned \(gathered.map { "\($0.count) buffers" } ?? "nil") on rank 0, expected \(size)") }
+    guard let gathered, gathered.count == size else {
+        fail("gather returned \(gathered.map { "\($0.count) buffers" } ?? "nil") on rank 0, expected \(size)")
+    }
     for (r, bytes) in gathered.enumerated() {
         guard bytes.count == r * 100_003, bytes.indices.allSatisfy({ bytes[$0] == UInt8(($0 + r) % 251) }) else {
             fail("gather: rank \(r)'s buffer has \(bytes.count) bytes or wrong content (expected \(r * 100_003))")
@@ -96,17 +101,23 @@ if rank == 0 {
 
 // gradient all-reduce: slot 0 on every rank, slot 1 only on odd ranks, slot 2 on none; statistics summed
 let reducer = GradientAllReduce(world: world, shapes: [[2, 3], [5], [1]])
-let mineGradients: [Tensor?] = [Tensor(shape: [2, 3], storage: (0..<6).map { Float($0 + rank) }),
-                                rank % 2 == 1 ? Tensor(shape: [5], storage: [Float](repeating: Float(rank), count: 5)) : nil, nil]
-for _ in 0..<2 {   // twice: the buffer is reused
+let mineGradients: [Tensor?] = [
+    Tensor(shape: [2, 3], storage: (0..<6).map { Float($0 + rank) }),
+    rank % 2 == 1 ? Tensor(shape: [5], storage: [Float](repeating: Float(rank), count: 5)) : nil, nil
+]
+for _ in 0..<2 {  // twice: the buffer is reused
     let (summed, statistics) = reducer.sum(mineGradients, statistics: [Float(rank), 1])
     let offset = Float(size * (size - 1) / 2)
-    guard summed[0]?.storage == (0..<6).map({ Float(size * $0) + offset }) else { fail("gradient all-reduce slot 0: \(String(describing: summed[0]?.storage))") }
+    guard summed[0]?.storage == (0..<6).map({ Float(size * $0) + offset }) else {
+        fail("gradient all-reduce slot 0: \(String(describing: summed[0]?.storage))")
+    }
     let odd = (0..<size).filter { $0 % 2 == 1 }
     if odd.isEmpty {
         guard summed[1] == nil else { fail("gradient all-reduce: slot 1 should be nil on \(size) rank(s)") }
     } else {
-        guard summed[1]?.storage == [Float](repeating: Float(odd.reduce(0, +)), count: 5) else { fail("gradient all-reduce slot 1: \(String(describing: summed[1]?.storage))") }
+        guard summed[1]?.storage == [Float](repeating: Float(odd.reduce(0, +)), count: 5) else {
+            fail("gradient all-reduce slot 1: \(String(describing: summed[1]?.storage))")
+        }
     }
     guard summed[2] == nil else { fail("gradient all-reduce: slot 2 had no gradient on any rank but came back") }
     guard statistics == [offset, Float(size)] else { fail("gradient all-reduce statistics: \(statistics)") }
@@ -114,7 +125,9 @@ for _ in 0..<2 {   // twice: the buffer is reused
 if rank == 0 { print("gradient all-reduce ok") }
 
 // replica check: equal tensors pass; a tensor that differs on the last rank stops every rank, naming that rank
-do { try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, 3])], when: "in the check") } catch { fail("replica check of equal tensors: \(error)") }
+do { try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, 3])], when: "in the check") } catch {
+    fail("replica check of equal tensors: \(error)")
+}
 do {
     try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, rank == size - 1 && size > 1 ? 4 : 3])], when: "in the check")
     if size > 1 { fail("replica check: differing tensors passed") }

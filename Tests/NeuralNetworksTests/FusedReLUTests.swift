@@ -11,7 +11,8 @@ final class FusedReLUTests: XCTestCase {
 
     /// The loss `sum(output * weights)` and the gradients of the input and of every parameter.
     func run(_ network: Sequential, fused: Bool, input: Tensor, seed: UInt64, recordsParameters: Bool = true)
-        -> (output: Tensor, gradients: [Tensor?]) {
+        -> (output: Tensor, gradients: [Tensor?])
+    {
         let tape = Tape(recordsParameters: recordsParameters)
         let x = tape.watch(input)
         let y = fused ? network(x) : unfused(network.layers, x)
@@ -27,8 +28,9 @@ final class FusedReLUTests: XCTestCase {
         XCTAssertEqual(a?.shape, b?.shape, "\(what): shapes differ", file: file, line: line)
         guard let a, let b else { return }
         let differing = zip(a.storage, b.storage).filter { $0.bitPattern != $1.bitPattern }.count
-        XCTAssertEqual(differing, 0, "\(what): \(differing) of \(a.count) values differ between the fused and the unfused run",
-                       file: file, line: line)
+        XCTAssertEqual(
+            differing, 0, "\(what): \(differing) of \(a.count) values differ between the fused and the unfused run",
+            file: file, line: line)
     }
 
     func check(_ network: Sequential, input shape: [Int], _ what: String) {
@@ -58,7 +60,7 @@ final class FusedReLUTests: XCTestCase {
             Conv2D(inputChannels: 6, outputChannels: 5, kernelSize: 3, using: &g), ReLU(),
             MaxPool2D(size: 8),
             Conv2D(inputChannels: 5, outputChannels: 4, kernelSize: 1, using: &g), ReLU(),
-            Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, using: &g), ReLU(),
+            Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, using: &g), ReLU()
         ])
         XCTAssertEqual(network.stages(), [0..<2, 2..<4, 4..<5, 5..<7, 7..<9])
         check(network, input: [10, 2, 28, 28], "Conv2D + ReLU")
@@ -71,7 +73,7 @@ final class FusedReLUTests: XCTestCase {
             ConvTranspose2D(inputChannels: 5, outputChannels: 3, kernelSize: 1, using: &g), ReLU(),
             Upsample2D(height: 24, width: 24),
             ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: 3, using: &g), ReLU(),
-            ConvTranspose2D(inputChannels: 2, outputChannels: 2, kernelSize: 4, stride: 2, padding: 1, using: &g), ReLU(),
+            ConvTranspose2D(inputChannels: 2, outputChannels: 2, kernelSize: 4, stride: 2, padding: 1, using: &g), ReLU()
         ])
         check(network, input: [10, 4, 6, 6], "ConvTranspose2D + ReLU")
     }

@@ -10,8 +10,9 @@ final class LayerTests: XCTestCase {
         let largest = tensor.storage.map { abs($0) }.max()!
         XCTAssertLessThanOrEqual(largest, bound, "\(what): |w| <= 1/sqrt(fan_in) = \(bound)", file: file, line: line)
         XCTAssertGreaterThan(largest, 0.8 * bound, "\(what): samples should spread over +-\(bound)", file: file, line: line)
-        XCTAssertTrue(tensor.storage.contains { $0 < 0 } && tensor.storage.contains { $0 > 0 }, "\(what): both signs",
-                      file: file, line: line)
+        XCTAssertTrue(
+            tensor.storage.contains { $0 < 0 } && tensor.storage.contains { $0 > 0 }, "\(what): both signs",
+            file: file, line: line)
     }
 
     func testPyTorchDefaultInitialisationBounds() {
@@ -29,14 +30,16 @@ final class LayerTests: XCTestCase {
         let transposed = ConvTranspose2D(inputChannels: 4, outputChannels: 40, kernelSize: 3, using: &g)
         XCTAssertEqual(transposed.weight.value.shape, [4, 40, 3, 3], "ConvTranspose2D weight is [in, out, k, k] as in PyTorch")
         XCTAssertEqual(transposed.bias.value.shape, [40])
-        assertUniform(transposed.weight.value, bound: 1 / Float(360).squareRoot(), "ConvTranspose2D weight (fan_in out*k*k = 40*3*3, as PyTorch)")
+        assertUniform(
+            transposed.weight.value, bound: 1 / Float(360).squareRoot(), "ConvTranspose2D weight (fan_in out*k*k = 40*3*3, as PyTorch)")
         assertUniform(transposed.bias.value, bound: 1 / Float(360).squareRoot(), "ConvTranspose2D bias")
     }
 
     func testSameSeedSameInitialisation() {
         var a = SeededGenerator(seed: 5), b = SeededGenerator(seed: 5)
-        XCTAssertEqual(Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, using: &a).weight.value,
-                       Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, using: &b).weight.value)
+        XCTAssertEqual(
+            Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, using: &a).weight.value,
+            Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, using: &b).weight.value)
     }
 
     func testSequentialParameterNames() {
@@ -44,13 +47,15 @@ final class LayerTests: XCTestCase {
         let model = Sequential([
             Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, using: &g), ReLU(),
             Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: 3, using: &g), MaxPool2D(), Flatten(),
-            Sequential([Dense(inputSize: 2, outputSize: 3, using: &g), Tanh(), Dense(inputSize: 3, outputSize: 2, using: &g)]),
+            Sequential([Dense(inputSize: 2, outputSize: 3, using: &g), Tanh(), Dense(inputSize: 3, outputSize: 2, using: &g)])
         ])
-        XCTAssertEqual(model.namedParameters.map(\.name),
-                       ["0.weight", "0.bias", "2.weight", "2.bias", "5.0.weight", "5.0.bias", "5.2.weight", "5.2.bias"])
+        XCTAssertEqual(
+            model.namedParameters.map(\.name),
+            ["0.weight", "0.bias", "2.weight", "2.bias", "5.0.weight", "5.0.bias", "5.2.weight", "5.2.bias"])
         XCTAssertEqual(model.parameterCount, (18 + 2) + (36 + 2) + (6 + 3) + (6 + 2))
-        XCTAssertTrue(model.summary.hasPrefix("Sequential((0): Conv2d(1, 2, kernel_size=3, stride=1, padding=0), (1): ReLU()"),
-                      model.summary)
+        XCTAssertTrue(
+            model.summary.hasPrefix("Sequential((0): Conv2d(1, 2, kernel_size=3, stride=1, padding=0), (1): ReLU()"),
+            model.summary)
         XCTAssertEqual(prefixed("", [("weight", Parameter(Tensor(1)))]).map(\.name), ["weight"])
     }
 
@@ -58,8 +63,9 @@ final class LayerTests: XCTestCase {
         var g = SeededGenerator(seed: 3)
         let x = uniformTensor([2, 3, 8, 7], seed: 4)
         XCTAssertEqual(Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2, padding: 1, using: &g)(x).shape, [2, 4, 4, 4])
-        XCTAssertEqual(ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: 4, stride: 2, padding: 1, using: &g)(x).shape,
-                       [2, 2, 16, 14])
+        XCTAssertEqual(
+            ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: 4, stride: 2, padding: 1, using: &g)(x).shape,
+            [2, 2, 16, 14])
         XCTAssertEqual(MaxPool2D(size: 2)(x).shape, [2, 3, 4, 3])
         XCTAssertEqual(Upsample2D(height: 11, width: 9)(x).shape, [2, 3, 11, 9])
         XCTAssertEqual(Flatten()(x).shape, [2, 168])
@@ -72,7 +78,7 @@ final class LayerTests: XCTestCase {
         var g = SeededGenerator(seed: 6)
         return Sequential([
             Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, padding: 1, using: &g), Tanh(), MaxPool2D(), Flatten(),
-            Dense(inputSize: 8, outputSize: 3, using: &g),
+            Dense(inputSize: 8, outputSize: 3, using: &g)
         ])
     }
 
@@ -118,8 +124,10 @@ final class LayerTests: XCTestCase {
         let conv = Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, stride: 2, padding: 1, using: &g)
         let up = ConvTranspose2D(inputChannels: 2, outputChannels: 1, kernelSize: 2, stride: 2, using: &g)
         let shared = Dense(inputSize: 4, outputSize: 4, using: &g)
-        let model = Sequential([conv, Tanh(), up, Sigmoid(), Flatten(), Dense(inputSize: 16, outputSize: 4, using: &g), Tanh(), shared,
-                                Tanh(), shared])
+        let model = Sequential([
+            conv, Tanh(), up, Sigmoid(), Flatten(), Dense(inputSize: 16, outputSize: 4, using: &g), Tanh(), shared,
+            Tanh(), shared
+        ])
         let x = uniformTensor([2, 1, 4, 4], seed: 10)
         func loss(_ input: Variable) -> Variable { softmaxCrossEntropy(logits: model(input), labels: [1, 3]) }
         let tape = Tape()

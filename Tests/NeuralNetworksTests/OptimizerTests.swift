@@ -29,8 +29,9 @@ final class OptimizerTests: XCTestCase {
     func assertSteps(_ actual: [[Float]], _ expected: [[Double]], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         for step in 0..<2 {
             for i in 0..<2 {
-                XCTAssertEqual(Double(actual[step][i]), expected[step][i], accuracy: 1e-6,
-                               "\(what): step \(step + 1), element \(i) (tolerance 1e-6)", file: file, line: line)
+                XCTAssertEqual(
+                    Double(actual[step][i]), expected[step][i], accuracy: 1e-6,
+                    "\(what): step \(step + 1), element \(i) (tolerance 1e-6)", file: file, line: line)
             }
         }
     }
@@ -45,9 +46,9 @@ final class OptimizerTests: XCTestCase {
 
     func testMomentumSGD() throws {
         let (lr, mu) = (0.1, 0.9)
-        let b1 = firstGradient                                   // b = mu * 0 + g
+        let b1 = firstGradient  // b = mu * 0 + g
         let p1 = zip(start, b1).map { $0 - lr * $1 }
-        let b2 = zip(b1, secondGradient).map { mu * $0 + $1 }    // b = mu * b + g
+        let b2 = zip(b1, secondGradient).map { mu * $0 + $1 }  // b = mu * b + g
         let p2 = zip(p1, b2).map { $0 - lr * $1 }
         assertSteps(twoSteps(try SGD(learningRate: 0.1, momentum: 0.9)), [p1, p2], "SGD with momentum")
     }
@@ -98,8 +99,9 @@ final class OptimizerTests: XCTestCase {
         assertSteps(twoSteps(adam), expected, "Adam")
         XCTAssertEqual(adam.stepCount, 2)
         let other = adamExpected(lr: 0.05, beta1: 0.5, beta2: 0.9, eps: 0.1, weightDecay: 0.2)
-        assertSteps(twoSteps(try Adam(learningRate: 0.05, beta1: 0.5, beta2: 0.9, epsilon: 0.1, weightDecay: 0.2)), other,
-                    "Adam with other betas, a large epsilon and weight decay")
+        assertSteps(
+            twoSteps(try Adam(learningRate: 0.05, beta1: 0.5, beta2: 0.9, epsilon: 0.1, weightDecay: 0.2)), other,
+            "Adam with other betas, a large epsilon and weight decay")
     }
 
     /// As in PyTorch, a parameter counts its own steps: one that first gets a gradient in the
@@ -122,12 +124,14 @@ final class OptimizerTests: XCTestCase {
     func testAdamRejectsBadState() throws {
         let adam = try Adam()
         let m = Tensor.zeros([2])
-        for (bad, why) in [([String: Tensor](), "no step"), (["step": Tensor(.infinity)], "infinite step"),
-                           (["step": Tensor(1.5)], "fractional step"), (["step": Tensor(-1)], "negative step"),
-                           (["step": Tensor(2), "m.w": m], "first moment without second"),
-                           (["step": Tensor(2), "m.w": m, "v.w": Tensor.zeros([3])], "moments of different shapes"),
-                           (["step": Tensor(2), "v.w": m], "second moment without first"),
-                           (["step": Tensor(2), "m.w": m, "v.w": m, "t.w": Tensor(.nan)], "NaN parameter step")] {
+        for (bad, why) in [
+            ([String: Tensor](), "no step"), (["step": Tensor(.infinity)], "infinite step"),
+            (["step": Tensor(1.5)], "fractional step"), (["step": Tensor(-1)], "negative step"),
+            (["step": Tensor(2), "m.w": m], "first moment without second"),
+            (["step": Tensor(2), "m.w": m, "v.w": Tensor.zeros([3])], "moments of different shapes"),
+            (["step": Tensor(2), "v.w": m], "second moment without first"),
+            (["step": Tensor(2), "m.w": m, "v.w": m, "t.w": Tensor(.nan)], "NaN parameter step")
+        ] {
             XCTAssertThrowsError(try adam.restore(bad), "restore must reject a state with \(why)")
         }
         XCTAssertNoThrow(try adam.restore(["step": Tensor(2), "m.w": m, "v.w": m]))
@@ -159,8 +163,10 @@ final class OptimizerTests: XCTestCase {
         XCTAssertLessThan(used.value.storage[0], 1)
     }
 
-    func assertThrows(_ expression: @autoclosure () throws -> Optimizer, mentioning words: String,
-                      file: StaticString = #filePath, line: UInt = #line) {
+    func assertThrows(
+        _ expression: @autoclosure () throws -> Optimizer, mentioning words: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try expression(), file: file, line: line) { error in
             let message = (error as? OptimizerConfigurationError)?.description ?? ""
             XCTAssertTrue(message.contains(words), "message '\(message)' should mention '\(words)'", file: file, line: line)

@@ -26,7 +26,7 @@ final class SafetensorsTests: XCTestCase {
                 "special": .float32(Tensor(shape: [2], storage: [.infinity, -.infinity])),
                 "empty": .float32(Tensor(shape: [0, 3], storage: [])),
                 "labels": .int64(shape: [3], values: [0, -1, Int64.max]),
-                "mask": .uint8(shape: [2, 2], values: [0, 1, 254, 255]),
+                "mask": .uint8(shape: [2, 2], values: [0, 1, 254, 255])
             ],
             metadata: ["format": "dafar-1", "quote\"and\\slash": "line\nbreak\ttab\u{01}", "ünï": "日本"])
     }
@@ -78,16 +78,18 @@ final class SafetensorsTests: XCTestCase {
     /// `{"a": float32 [1.0, -2.5]}` with metadata `{"format": "pt"}`, byte by byte (the same
     /// bytes that `safetensors.numpy.save` 0.8.0 writes).
     private let goldenBytes: [UInt8] = {
-        let header = #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
-            + "   "                                          // 85 + 3 spaces = 88 bytes
-        return [0x58, 0, 0, 0, 0, 0, 0, 0]                   // 88, little-endian UInt64
+        let header =
+            #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+            + "   "  // 85 + 3 spaces = 88 bytes
+        return [0x58, 0, 0, 0, 0, 0, 0, 0]  // 88, little-endian UInt64
             + Array(header.utf8)
-            + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0] // 1.0, -2.5 little-endian
+            + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0]  // 1.0, -2.5 little-endian
     }()
 
     func testGoldenBytes() throws {
-        let archive = SafetensorsArchive(tensors: ["a": .float32(Tensor(shape: [2], storage: [1.0, -2.5]))],
-                                         metadata: ["format": "pt"])
+        let archive = SafetensorsArchive(
+            tensors: ["a": .float32(Tensor(shape: [2], storage: [1.0, -2.5]))],
+            metadata: ["format": "pt"])
         XCTAssertEqual(goldenBytes.count, 104)
         XCTAssertEqual(archive.encoded(), goldenBytes, "encoded() differs from the hand-written golden bytes")
         let decoded = try SafetensorsArchive(bytes: goldenBytes)
@@ -99,7 +101,8 @@ final class SafetensorsTests: XCTestCase {
     /// tensors out by dtype size rather than by name:
     /// labels I64 [[3, -1]], images F32 [0.5, -2, inf], mask U8 [7, 255], metadata dataset=mnist.
     func testReadsReferenceImplementationBytes() throws {
-        let hex = "d8000000000000007b225f5f6d657461646174615f5f223a7b2264617461736574223a226d6e697374227d2c"
+        let hex =
+            "d8000000000000007b225f5f6d657461646174615f5f223a7b2264617461736574223a226d6e697374227d2c"
             + "226c6162656c73223a7b226474797065223a22493634222c227368617065223a5b312c325d2c22646174615f"
             + "6f666673657473223a5b302c31365d7d2c22696d61676573223a7b226474797065223a22463332222c227368"
             + "617065223a5b335d2c22646174615f6f666673657473223a5b31362c32385d7d2c226d61736b223a7b226474"
@@ -146,32 +149,53 @@ final class SafetensorsTests: XCTestCase {
             ("unterminated JSON", file(#"{"a":"#), "not valid JSON (unexpected end of the header"),
             ("text after JSON", file("{} x"), "unexpected text after the JSON value"),
             ("duplicate key", file("{\(entry("a")),\(entry("a"))}", data: four), "duplicate key 'a'"),
-            ("deep nesting", file(String(repeating: "[", count: 500) + String(repeating: "]", count: 500)),
-             "nesting deeper than 64 levels"),
+            (
+                "deep nesting", file(String(repeating: "[", count: 500) + String(repeating: "]", count: 500)),
+                "nesting deeper than 64 levels"
+            ),
             ("header not an object", file("[1,2]"), "the header is not a JSON object"),
             ("entry not an object", file(#"{"a":3}"#), "the header entry for tensor 'a' is not a JSON object"),
             ("missing field", file(#"{"a":{"dtype":"F32","shape":[1]}}"#), "tensor 'a' has no 'data_offsets' field"),
-            ("dtype not a string", file(#"{"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}}"#),
-             "tensor 'a' has a dtype that is not a string"),
-            ("unknown dtype", file("{\(entry("a", "BF16", offsets: "[0,2]"))}", data: [0, 0]),
-             "tensor 'a' has unsupported dtype 'BF16'"),
+            (
+                "dtype not a string", file(#"{"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}}"#),
+                "tensor 'a' has a dtype that is not a string"
+            ),
+            (
+                "unknown dtype", file("{\(entry("a", "BF16", offsets: "[0,2]"))}", data: [0, 0]),
+                "tensor 'a' has unsupported dtype 'BF16'"
+            ),
             ("fractional shape", file("{\(entry("a", shape: "[1.5]"))}", data: four), "shape that is not a list of integers"),
             ("negative shape", file("{\(entry("a", shape: "[-1, 2]"))}", data: four), "negative axis in shape [-1, 2]"),
-            ("overflowing shape", file("{\(entry("a", shape: "[4611686018427387904,4]"))}", data: four),
-             "too many elements to count"),
+            (
+                "overflowing shape", file("{\(entry("a", shape: "[4611686018427387904,4]"))}", data: four),
+                "too many elements to count"
+            ),
             ("one offset", file("{\(entry("a", offsets: "[0]"))}", data: four), "data_offsets that are not two non-negative integers"),
-            ("begin after end", file("{\(entry("a", offsets: "[8,4]"))}", data: four + four), "data_offsets [8, 4] that begin after they end"),
-            ("size mismatch", file("{\(entry("a", shape: "[3]", offsets: "[0,8]"))}", data: four + four),
-             "occupies 8 bytes but shape [3] of F32 needs 12 bytes"),
-            ("end beyond buffer", file("{\(entry("a", shape: "[2]", offsets: "[0,8]"))}", data: four),
-             "tensor 'a' ends at byte 8, beyond the 4-byte data buffer"),
-            ("overlap", file("{\(entry("a", shape: "[2]", offsets: "[0,8]")),\(entry("b", shape: "[2]", offsets: "[4,12]"))}",
-                             data: four + four + four), "tensors 'a' and 'b' overlap in the data buffer"),
-            ("inner gap", file("{\(entry("a")),\(entry("b", offsets: "[8,12]"))}", data: four + four + four),
-             "gap: bytes 4..<8 before tensor 'b'"),
+            (
+                "begin after end", file("{\(entry("a", offsets: "[8,4]"))}", data: four + four),
+                "data_offsets [8, 4] that begin after they end"
+            ),
+            (
+                "size mismatch", file("{\(entry("a", shape: "[3]", offsets: "[0,8]"))}", data: four + four),
+                "occupies 8 bytes but shape [3] of F32 needs 12 bytes"
+            ),
+            (
+                "end beyond buffer", file("{\(entry("a", shape: "[2]", offsets: "[0,8]"))}", data: four),
+                "tensor 'a' ends at byte 8, beyond the 4-byte data buffer"
+            ),
+            (
+                "overlap",
+                file(
+                    "{\(entry("a", shape: "[2]", offsets: "[0,8]")),\(entry("b", shape: "[2]", offsets: "[4,12]"))}",
+                    data: four + four + four), "tensors 'a' and 'b' overlap in the data buffer"
+            ),
+            (
+                "inner gap", file("{\(entry("a")),\(entry("b", offsets: "[8,12]"))}", data: four + four + four),
+                "gap: bytes 4..<8 before tensor 'b'"
+            ),
             ("trailing bytes", file("{\(entry("a"))}", data: four + four), "4 trailing bytes that belong to no tensor"),
             ("metadata not an object", file(#"{"__metadata__":[]}"#), "__metadata__ is not a JSON object"),
-            ("metadata number", file(#"{"__metadata__":{"v":1}}"#), "__metadata__ value for 'v' is not a string"),
+            ("metadata number", file(#"{"__metadata__":{"v":1}}"#), "__metadata__ value for 'v' is not a string")
         ]
         var seen = Set<String>()
         for (label, bytes, fragment) in cases {
@@ -206,8 +230,10 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertThrowsError(try SafetensorsArchive(contentsOf: corrupt)) { error in
             let error = error as! SafetensorsError
             XCTAssertEqual(error.cause, .invalidData)
-            XCTAssertEqual(error.description, "Invalid safetensors file '\(corrupt.path)': "
-                           + "tensor 'a' ends at byte 8, beyond the 7-byte data buffer.")
+            XCTAssertEqual(
+                error.description,
+                "Invalid safetensors file '\(corrupt.path)': "
+                    + "tensor 'a' ends at byte 8, beyond the 7-byte data buffer.")
         }
     }
 
@@ -216,8 +242,9 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertThrowsError(try archive.float32("decoder.0.weight")) { error in
             XCTAssertTrue("\(error)".contains("no tensor named 'decoder.0.weight'"), "\(error)")
             let url = URL(fileURLWithPath: "/models/dafar.safetensors")
-            XCTAssertTrue((error as! SafetensorsError).inFile(url).description
-                .hasPrefix("Invalid safetensors file '/models/dafar.safetensors': no tensor named"), "\(error)")
+            XCTAssertTrue(
+                (error as! SafetensorsError).inFile(url).description
+                    .hasPrefix("Invalid safetensors file '/models/dafar.safetensors': no tensor named"), "\(error)")
         }
         XCTAssertThrowsError(try archive.int64("mask")) { error in
             XCTAssertTrue("\(error)".contains("tensor 'mask' has dtype U8, expected I64"), "\(error)")
@@ -297,8 +324,11 @@ final class SafetensorsTests: XCTestCase {
 
     func testLoadShapeMismatchNamesBothShapesAndChangesNothing() {
         var archive = SafetensorsArchive()
-        archive.add([("bias", Parameter(Tensor(shape: [3], storage: [1, 2, 3]))),
-                     ("weight", Parameter(Tensor.zeros([2, 3])))], prefix: "target")
+        archive.add(
+            [
+                ("bias", Parameter(Tensor(shape: [3], storage: [1, 2, 3]))),
+                ("weight", Parameter(Tensor.zeros([2, 3])))
+            ], prefix: "target")
         let bias = Parameter(Tensor.zeros([3]))
         let weight = Parameter(Tensor.zeros([3, 2]))
         XCTAssertThrowsError(try archive.load(into: [("bias", bias), ("weight", weight)], prefix: "target")) { error in
@@ -317,12 +347,14 @@ final class SafetensorsTests: XCTestCase {
     func testSHA256OfKnownContents() throws {
         let url = folder.appendingPathComponent("abc.txt")
         try Data("abc".utf8).write(to: url)
-        XCTAssertEqual(try SafetensorsArchive.sha256Hex(of: url),
-                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(
+            try SafetensorsArchive.sha256Hex(of: url),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let empty = folder.appendingPathComponent("empty")
         try Data().write(to: empty)
-        XCTAssertEqual(try SafetensorsArchive.sha256Hex(of: empty),
-                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(
+            try SafetensorsArchive.sha256Hex(of: empty),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertThrowsError(try SafetensorsArchive.sha256Hex(of: folder.appendingPathComponent("nope"))) { error in
             XCTAssertEqual((error as? SafetensorsError)?.cause, .missingInput)
         }

@@ -25,7 +25,7 @@ final class TrainingTests: XCTestCase {
         var g = SeededGenerator(seed: seed)
         let model = Sequential([
             Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, using: &g), ReLU(), MaxPool2D(size: 2), Flatten(),
-            Dense(inputSize: 64, outputSize: 4, using: &g),
+            Dense(inputSize: 64, outputSize: 4, using: &g)
         ])
         let train = Self.quadrantImages(count: 256, using: &g), test = Self.quadrantImages(count: 200, using: &g)
         let optimizer = try Adam(learningRate: 0.01)
@@ -37,8 +37,9 @@ final class TrainingTests: XCTestCase {
             let indices = Array(order[position..<(position + batch)])
             position += batch
             let tape = Tape()
-            let loss = softmaxCrossEntropy(logits: model(tape.constant(train.images.gather(indices))),
-                                           labels: indices.map { train.labels[$0] })
+            let loss = softmaxCrossEntropy(
+                logits: model(tape.constant(train.images.gather(indices))),
+                labels: indices.map { train.labels[$0] })
             if firstLoss.isNaN { firstLoss = loss.value.scalar }
             lastLoss = loss.value.scalar
             optimizer.step(model.namedParameters, gradients: tape.gradients(of: loss))
@@ -51,7 +52,8 @@ final class TrainingTests: XCTestCase {
     func testSmallCNNLearnsQuadrants() throws {
         let started = Date()
         let run = try train(seed: 2024)
-        XCTAssertGreaterThanOrEqual(run.accuracy, 0.95, "held-out accuracy \(run.accuracy) after 120 Adam steps must reach 0.95 (chance is 0.25)")
+        XCTAssertGreaterThanOrEqual(
+            run.accuracy, 0.95, "held-out accuracy \(run.accuracy) after 120 Adam steps must reach 0.95 (chance is 0.25)")
         XCTAssertLessThan(run.lastLoss, 0.5 * run.firstLoss, "the loss falls from \(run.firstLoss) to \(run.lastLoss)")
         XCTAssertLessThan(Date().timeIntervalSince(started), 20, "training should stay fast")
     }

@@ -35,8 +35,10 @@ final class ParserFuzzingTests: XCTestCase {
     func testDetectorSizesBeyondTheFileAreRefusedBeforeAllocating() throws {
         let target = FuzzTarget.named("detector")!
         let seed = try SafetensorsArchive(bytes: target.seeds()[0])
-        for (key, value) in [("input_size", "9223372036854775807"), ("input_size", "4000000000000"), ("input_size", "100000000"),
-                             ("hidden_sizes", "65536,65536"), ("hidden_sizes", String(repeating: "3,", count: 5000) + "2")] {
+        for (key, value) in [
+            ("input_size", "9223372036854775807"), ("input_size", "4000000000000"), ("input_size", "100000000"),
+            ("hidden_sizes", "65536,65536"), ("hidden_sizes", String(repeating: "3,", count: 5000) + "2")
+        ] {
             var archive = seed
             archive.metadata[key] = value
             let started = Date()
@@ -52,13 +54,18 @@ final class ParserFuzzingTests: XCTestCase {
     func testPixelsJSONSeedsParseAndBrokenBodiesAreRefusedWithAPosition() throws {
         let target = FuzzTarget.named("pixels-json")!
         let file = scratch.appendingPathComponent("pixels-json")
-        XCTAssertEqual(try target.seeds().map { try target.run($0, file: file) },
-                       [.parsed("pixels-json [1, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]"),
-                        .parsed("pixels-json [2, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]")])
-        for (body, fragment) in [("{\"pixels\": [[0, 0.5, 1], [1, 0.25]]}", "ragged"), ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]", "ends"),
-                                 ("{\"pixels\": [[[[[0]]]]]}", "deeper than 4"), ("{\"pixels\": [[0, .5, 1], [1, 0.25, 0]]}", "byte 16"),
-                                 ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 2]]}", "[0, 1]"), ("{\"pixels\": [[0, 0.5, 1]]}", "[1, 1, 3]"),
-                                 ("{\"pixels\": [[0, 1e999, 1], [1, 0.25, 0]]}", "inf"), ("", "ends"), ("{\"pixels\": [[0,1,0],[1,0,1]]} x", "follows")] {
+        XCTAssertEqual(
+            try target.seeds().map { try target.run($0, file: file) },
+            [
+                .parsed("pixels-json [1, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]"),
+                .parsed("pixels-json [2, 1, 2, 3]"), .parsed("pixels-json [1, 1, 2, 3]")
+            ])
+        for (body, fragment) in [
+            ("{\"pixels\": [[0, 0.5, 1], [1, 0.25]]}", "ragged"), ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 0]]", "ends"),
+            ("{\"pixels\": [[[[[0]]]]]}", "deeper than 4"), ("{\"pixels\": [[0, .5, 1], [1, 0.25, 0]]}", "byte 16"),
+            ("{\"pixels\": [[0, 0.5, 1], [1, 0.25, 2]]}", "[0, 1]"), ("{\"pixels\": [[0, 0.5, 1]]}", "[1, 1, 3]"),
+            ("{\"pixels\": [[0, 1e999, 1], [1, 0.25, 0]]}", "inf"), ("", "ends"), ("{\"pixels\": [[0,1,0],[1,0,1]]} x", "follows")
+        ] {
             let outcome = try target.run(Array(body.utf8), file: file)
             XCTAssertTrue(message(outcome).contains(fragment), "\(body): \(outcome)")
         }
@@ -67,13 +74,25 @@ final class ParserFuzzingTests: XCTestCase {
     /// The image targets start from every layout: grey, grey + alpha, RGB, RGBA and palette PNGs
     /// (libpng expands the palette to RGB), float32 and uint8 `.npy` files and a version 2.0 header.
     func testImageTargetSeedsCoverEveryLayout() throws {
-        let png = try FuzzTarget.named("png")!.seeds().map { try FuzzTarget.named("png")!.run($0, file: scratch.appendingPathComponent("png")) }
-        XCTAssertEqual(png, [.parsed("png 5x3x1 grey true [1, 3, 3, 5]"), .parsed("png 5x3x2 grey true [1, 3, 3, 5]"),
-                             .parsed("png 5x3x3 grey false [1, 3, 3, 5]"), .parsed("png 5x3x4 grey false [1, 3, 3, 5]"),
-                             .parsed("png 4x2x3 grey false [1, 3, 2, 4]")])
-        let npy = try FuzzTarget.named("npy")!.seeds().map { try FuzzTarget.named("npy")!.run($0, file: scratch.appendingPathComponent("npy")) }
-        XCTAssertEqual(npy, [.parsed("npy <f4 [2, 1, 2, 3] -> [2, 1, 2, 3]"), .parsed("npy |u1 [2, 3] -> [1, 1, 2, 3]"),
-                             .parsed("npy <f4 [2, 2] -> [1, 1, 2, 2]")])
+        let png = try FuzzTarget.named("png")!.seeds().map {
+            try FuzzTarget.named("png")!.run($0, file: scratch.appendingPathComponent("png"))
+        }
+        XCTAssertEqual(
+            png,
+            [
+                .parsed("png 5x3x1 grey true [1, 3, 3, 5]"), .parsed("png 5x3x2 grey true [1, 3, 3, 5]"),
+                .parsed("png 5x3x3 grey false [1, 3, 3, 5]"), .parsed("png 5x3x4 grey false [1, 3, 3, 5]"),
+                .parsed("png 4x2x3 grey false [1, 3, 2, 4]")
+            ])
+        let npy = try FuzzTarget.named("npy")!.seeds().map {
+            try FuzzTarget.named("npy")!.run($0, file: scratch.appendingPathComponent("npy"))
+        }
+        XCTAssertEqual(
+            npy,
+            [
+                .parsed("npy <f4 [2, 1, 2, 3] -> [2, 1, 2, 3]"), .parsed("npy |u1 [2, 3] -> [1, 1, 2, 3]"),
+                .parsed("npy <f4 [2, 2] -> [1, 1, 2, 2]")
+            ])
     }
 
     func testSeededMutationsEitherParseOrThrowAToolkitError() {

@@ -1,6 +1,6 @@
 import XCTest
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 @testable import Reporting
 import Evaluation
@@ -24,23 +24,27 @@ final class ReportTests: XCTestCase {
     }
 
     func testMarkdownTableFormat() {
-        XCTAssertEqual(detectionTable().markdown(), """
-        | detector | TPR @ 5 % FPR | AUC | n |
-        | --- | ---: | ---: | ---: |
-        | DAFAR | 97.3 % (973/1000) | 0.991 | 1000 |
-        | MagNet \\| v2 | n/a (0/0) | n/a | 0 |
+        XCTAssertEqual(
+            detectionTable().markdown(),
+            """
+            | detector | TPR @ 5 % FPR | AUC | n |
+            | --- | ---: | ---: | ---: |
+            | DAFAR | 97.3 % (973/1000) | 0.991 | 1000 |
+            | MagNet \\| v2 | n/a (0/0) | n/a | 0 |
 
-        """)
+            """)
     }
 
     func testPlainTextTableIsAligned() {
         let lines = detectionTable().plainText().split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines, [
-            "detector         TPR @ 5 % FPR    AUC     n",
-            "-----------  -----------------  -----  ----",
-            "DAFAR        97.3 % (973/1000)  0.991  1000",
-            "MagNet | v2          n/a (0/0)    n/a     0",
-        ].map { $0 })
+        XCTAssertEqual(
+            lines,
+            [
+                "detector         TPR @ 5 % FPR    AUC     n",
+                "-----------  -----------------  -----  ----",
+                "DAFAR        97.3 % (973/1000)  0.991  1000",
+                "MagNet | v2          n/a (0/0)    n/a     0"
+            ].map { $0 })
     }
 
     private func sampleReport() throws -> Report {
@@ -51,15 +55,20 @@ final class ReportTests: XCTestCase {
         report.addSection("Detection") { section in
             section.addParagraph("Thresholds fixed on held-out clean data.")
             section.addTable(detectionTable())
-            section.addFigure(LineChart.roc(title: "ROC", curves: [(name: "DAFAR", curve: curve)]),
-                              fileName: "roc.svg", caption: "ROC curves [FGSM]")
-            section.addFigure(DensityChart(title: "Scores", xLabel: "score",
-                                           series: [DensitySeries(name: "clean", samples: [1.0, 2, 3])],
-                                           thresholds: [ReferenceLine(x: 2.5, label: "threshold")]),
-                              fileName: "scores.svg", caption: "Anomaly scores")
-            section.addFigure(BarChart(title: "Per attack", xLabel: "attack", yLabel: "rate", categories: ["FGSM"],
-                                       series: [BarSeries(name: "DAFAR", values: ["FGSM": BarValue(Rate(9, of: 10))])]),
-                              fileName: "attacks.svg", caption: "Detection per attack")
+            section.addFigure(
+                LineChart.roc(title: "ROC", curves: [(name: "DAFAR", curve: curve)]),
+                fileName: "roc.svg", caption: "ROC curves [FGSM]")
+            section.addFigure(
+                DensityChart(
+                    title: "Scores", xLabel: "score",
+                    series: [DensitySeries(name: "clean", samples: [1.0, 2, 3])],
+                    thresholds: [ReferenceLine(x: 2.5, label: "threshold")]),
+                fileName: "scores.svg", caption: "Anomaly scores")
+            section.addFigure(
+                BarChart(
+                    title: "Per attack", xLabel: "attack", yLabel: "rate", categories: ["FGSM"],
+                    series: [BarSeries(name: "DAFAR", values: ["FGSM": BarValue(Rate(9, of: 10))])]),
+                fileName: "attacks.svg", caption: "Detection per attack")
         }
         return report
     }
@@ -69,8 +78,9 @@ final class ReportTests: XCTestCase {
         let written = try report.write(to: directory)
         XCTAssertEqual(written.map(\.lastPathComponent), ["roc.svg", "scores.svg", "attacks.svg", "results.json", "report.md"])
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
-        XCTAssertEqual(names, ["attacks.svg", "report.md", "results.json", "roc.svg", "scores.svg"],
-                       "no temporary files are left behind")
+        XCTAssertEqual(
+            names, ["attacks.svg", "report.md", "results.json", "roc.svg", "scores.svg"],
+            "no temporary files are left behind")
 
         let markdown = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(markdown.hasPrefix("# DAFAR on MNIST-5k\n\n## Detection\n\nThresholds fixed"))
@@ -90,8 +100,9 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(tables.first?["section"] as? String, "Detection")
         XCTAssertEqual(root["figures"] as? [String], ["roc.svg", "scores.svg", "attacks.svg"])
         let text = try XCTUnwrap(String(data: data, encoding: .utf8))
-        XCTAssertLessThan(try XCTUnwrap(text.range(of: "\"figures\"")).lowerBound,
-                          try XCTUnwrap(text.range(of: "\"format\"")).lowerBound, "keys are sorted")
+        XCTAssertLessThan(
+            try XCTUnwrap(text.range(of: "\"figures\"")).lowerBound,
+            try XCTUnwrap(text.range(of: "\"format\"")).lowerBound, "keys are sorted")
 
         for name in ["roc.svg", "scores.svg", "attacks.svg"] {
             let parser = XMLParser(data: try Data(contentsOf: directory.appendingPathComponent(name)))
@@ -112,11 +123,16 @@ final class ReportTests: XCTestCase {
     }
 
     func testInvalidFigureNamesAreRejectedWithoutWriting() throws {
-        for (name, expected) in [("../escape.svg", "it must not contain a path"), ("plot.png", "a figure file name must end in .svg"),
-                                 (".hidden.svg", "it must not start with a dot")] {
+        for (name, expected) in [
+            ("../escape.svg", "it must not contain a path"), ("plot.png", "a figure file name must end in .svg"),
+            (".hidden.svg", "it must not start with a dot")
+        ] {
             var report = Report(title: "bad")
-            report.addSection("s") { $0.addFigure(BarChart(title: "b", xLabel: "x", yLabel: "y", categories: [], series: []),
-                                                  fileName: name, caption: "c") }
+            report.addSection("s") {
+                $0.addFigure(
+                    BarChart(title: "b", xLabel: "x", yLabel: "y", categories: [], series: []),
+                    fileName: name, caption: "c")
+            }
             XCTAssertThrowsError(try report.write(to: directory), name) { error in
                 XCTAssertEqual(error as? ReportError, .invalidFileName(name, reason: expected))
             }
@@ -124,8 +140,9 @@ final class ReportTests: XCTestCase {
         var duplicate = Report(title: "dup")
         duplicate.addSection("s") { section in
             for _ in 0..<2 {
-                section.addFigure(BarChart(title: "b", xLabel: "x", yLabel: "y", categories: [], series: []),
-                                  fileName: "same.svg", caption: "c")
+                section.addFigure(
+                    BarChart(title: "b", xLabel: "x", yLabel: "y", categories: [], series: []),
+                    fileName: "same.svg", caption: "c")
             }
         }
         XCTAssertThrowsError(try duplicate.write(to: directory)) { error in

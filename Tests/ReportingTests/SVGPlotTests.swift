@@ -1,7 +1,7 @@
 import Tensors
 import XCTest
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 @testable import Reporting
 import Evaluation
@@ -13,8 +13,9 @@ final class SVGPlotTests: XCTestCase {
         let parser = XMLParser(data: Data(svg.utf8))
         let collector = ElementCollector()
         parser.delegate = collector
-        XCTAssertTrue(parser.parse(), "\(label): not well-formed XML: \(String(describing: parser.parserError))",
-                      file: file, line: line)
+        XCTAssertTrue(
+            parser.parse(), "\(label): not well-formed XML: \(String(describing: parser.parserError))",
+            file: file, line: line)
         for bad in ["NaN", "nan", "inf"] {
             XCTAssertFalse(svg.contains(bad), "\(label): contains \"\(bad)\"", file: file, line: line)
         }
@@ -24,13 +25,18 @@ final class SVGPlotTests: XCTestCase {
 
     private let series = [
         PlotSeries(name: "DAFAR", points: [0.05, 0.1, 0.2, 0.3].map { PlotPoint(x: $0, rate: Rate(Int($0 * 300), of: 100)) }),
-        PlotSeries(name: "MagNet <&> \"quoted\"", points: [PlotPoint(x: 0.05, y: 0.4), PlotPoint(x: 0.1, y: 0.5), PlotPoint(x: 0.15, y: .nan),
-                                                          PlotPoint(x: 0.2, y: 0.7), PlotPoint(x: 0.3, y: 0.9)], dashed: true),
+        PlotSeries(
+            name: "MagNet <&> \"quoted\"",
+            points: [
+                PlotPoint(x: 0.05, y: 0.4), PlotPoint(x: 0.1, y: 0.5), PlotPoint(x: 0.15, y: .nan),
+                PlotPoint(x: 0.2, y: 0.7), PlotPoint(x: 0.3, y: 0.9)
+            ], dashed: true)
     ]
 
     func testLineChartIsWellFormedAndEscapesText() {
-        let chart = LineChart(title: "Detection vs ε <FGSM>", xLabel: "ε", yLabel: "detection rate", series: series,
-                              yRange: 0...1, yFormat: .percent)
+        let chart = LineChart(
+            title: "Detection vs ε <FGSM>", xLabel: "ε", yLabel: "detection rate", series: series,
+            yRange: 0...1, yFormat: .percent)
         let svg = chart.svg()
         let elements = assertWellFormed(svg, "line chart")
         XCTAssertTrue(svg.contains("MagNet &lt;&amp;&gt; &quot;quoted&quot;"), "series names are escaped")
@@ -47,7 +53,7 @@ final class SVGPlotTests: XCTestCase {
             ("zeros", [PlotSeries(name: "zero", points: [PlotPoint(x: 0, y: 0), PlotPoint(x: 0, y: 0)])]),
             ("only non-finite", [PlotSeries(name: "gaps", points: [PlotPoint(x: .nan, y: 1), PlotPoint(x: 1, y: .infinity)])]),
             ("empty rates", [PlotSeries(name: "0/0", points: [PlotPoint(x: 1, rate: Rate(0, of: 0))])]),
-            ("huge", [PlotSeries(name: "big", points: [PlotPoint(x: 1e9, y: 1e12), PlotPoint(x: 2e9, y: 3e12)])]),
+            ("huge", [PlotSeries(name: "big", points: [PlotPoint(x: 1e9, y: 1e12), PlotPoint(x: 2e9, y: 3e12)])])
         ]
         for (label, series) in cases {
             let svg = LineChart(title: label, xLabel: "x", yLabel: "y", series: series).svg()
@@ -56,8 +62,9 @@ final class SVGPlotTests: XCTestCase {
                 XCTAssertTrue(elements.contains("circle"), "a lone point gets a marker even without markers")
             }
         }
-        assertWellFormed(LineChart(title: "bad range", xLabel: "x", yLabel: "y", series: series, xRange: 1...1).svg(),
-                         "degenerate fixed range")
+        assertWellFormed(
+            LineChart(title: "bad range", xLabel: "x", yLabel: "y", series: series, xRange: 1...1).svg(),
+            "degenerate fixed range")
     }
 
     func testROCChartHasDiagonalAndAUCInLegend() throws {
@@ -72,10 +79,13 @@ final class SVGPlotTests: XCTestCase {
         var generator = SeededGenerator(seed: 5)
         let clean = (0..<200).map { _ in Double(generator.next() % 100) / 10 }
         let attacked = (0..<200).map { _ in 30 + Double(generator.next() % 100) / 10 }
-        let full = DensityChart(title: "Anomaly scores", xLabel: "score",
-                                series: [DensitySeries(name: "clean", samples: clean),
-                                         DensitySeries(name: "FGSM ε=0.3", samples: attacked)],
-                                thresholds: [ReferenceLine(x: 23.3, label: "threshold 23.3")])
+        let full = DensityChart(
+            title: "Anomaly scores", xLabel: "score",
+            series: [
+                DensitySeries(name: "clean", samples: clean),
+                DensitySeries(name: "FGSM ε=0.3", samples: attacked)
+            ],
+            thresholds: [ReferenceLine(x: 23.3, label: "threshold 23.3")])
         let svg = full.svg()
         assertWellFormed(svg, "density")
         XCTAssertTrue(svg.contains("threshold 23.3") && svg.contains("clean (n=200)"))
@@ -84,7 +94,7 @@ final class SVGPlotTests: XCTestCase {
             ("no series", [], []),
             ("empty samples", [DensitySeries(name: "none", samples: [Double]())], [ReferenceLine(x: 1, label: "t")]),
             ("one sample", [DensitySeries(name: "one", samples: [2.0])], []),
-            ("identical", [DensitySeries(name: "same", samples: [Float](repeating: 0, count: 10))], [ReferenceLine(x: 0, label: "t")]),
+            ("identical", [DensitySeries(name: "same", samples: [Float](repeating: 0, count: 10))], [ReferenceLine(x: 0, label: "t")])
         ]
         for (label, series, thresholds) in edgeCases {
             assertWellFormed(DensityChart(title: label, xLabel: "score", series: series, thresholds: thresholds).svg(), label)
@@ -93,12 +103,17 @@ final class SVGPlotTests: XCTestCase {
 
     func testGroupedBarChartAndEdgeCases() {
         let detectors = [
-            BarSeries(name: "DAFAR", values: ["FGSM": BarValue(Rate(99, of: 100)), "PGD": BarValue(Rate(97, of: 100)),
-                                              "CW2": BarValue(Rate(0, of: 0))]),
-            BarSeries(name: "Feature Squeezing", values: ["FGSM": BarValue(0.6), "JSMA": BarValue(0.8)]),
+            BarSeries(
+                name: "DAFAR",
+                values: [
+                    "FGSM": BarValue(Rate(99, of: 100)), "PGD": BarValue(Rate(97, of: 100)),
+                    "CW2": BarValue(Rate(0, of: 0))
+                ]),
+            BarSeries(name: "Feature Squeezing", values: ["FGSM": BarValue(0.6), "JSMA": BarValue(0.8)])
         ]
-        let chart = BarChart(title: "Detection per attack", xLabel: "attack", yLabel: "detection rate",
-                             categories: ["FGSM", "PGD", "CW2", "JSMA"], series: detectors, yRange: 0...1, yFormat: .percent)
+        let chart = BarChart(
+            title: "Detection per attack", xLabel: "attack", yLabel: "detection rate",
+            categories: ["FGSM", "PGD", "CW2", "JSMA"], series: detectors, yRange: 0...1, yFormat: .percent)
         let elements = assertWellFormed(chart.svg(), "bars")
         // 4 bars + 2 legend boxes + background + frame + clip rect.
         XCTAssertEqual(elements.filter { $0 == "rect" }.count, 9)
@@ -107,7 +122,7 @@ final class SVGPlotTests: XCTestCase {
             ("no series", ["FGSM"], []),
             ("one bar", ["FGSM"], [BarSeries(name: "d", values: ["FGSM": BarValue(0.5)])]),
             ("all zero", ["a", "b"], [BarSeries(name: "d", values: ["a": BarValue(0), "b": BarValue(0)])]),
-            ("negative and undefined", ["a", "b"], [BarSeries(name: "d", values: ["a": BarValue(-2), "b": BarValue(.nan)])]),
+            ("negative and undefined", ["a", "b"], [BarSeries(name: "d", values: ["a": BarValue(-2), "b": BarValue(.nan)])])
         ]
         for (label, categories, series) in edgeCases {
             assertWellFormed(BarChart(title: label, xLabel: "x", yLabel: "y", categories: categories, series: series).svg(), label)
@@ -131,8 +146,10 @@ final class SVGPlotTests: XCTestCase {
 
 private final class ElementCollector: NSObject, XMLParserDelegate {
     var elements: [String] = []
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+        qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
         elements.append(elementName)
     }
 }

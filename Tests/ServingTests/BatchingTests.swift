@@ -42,8 +42,9 @@ final class BatchingTests: XCTestCase {
         for (mode, threads) in [(BatchMode.perRequest, 1), (.perRequest, 2), (.combined, 1), (.combined, 2)] {
             let metrics = ServiceMetrics()
             // 12 images close the batch at once; the 2 s wait only has to outlast the task start-up.
-            let batcher = InspectionBatcher(model: ServingFixture.makeModel(),
-                                            settings: .init(maxBatch: 12, maxWait: .seconds(2), mode: mode), metrics: metrics)
+            let batcher = InspectionBatcher(
+                model: ServingFixture.makeModel(),
+                settings: .init(maxBatch: 12, maxWait: .seconds(2), mode: mode), metrics: metrics)
             Parallel.setThreadCount(threads)  // after makeModel, which sets 1
             let alone = (0..<12).map { ImageVerdict.inspect(reference, images.slice($0..<($0 + 1)))[0] }
             let served = try await serveConcurrently(images, through: batcher)
@@ -56,12 +57,14 @@ final class BatchingTests: XCTestCase {
             for i in 0..<12 {
                 XCTAssertEqual(served[i].predictedClass, alone[i].predictedClass, "\(what): image \(i)")
                 if mode == .perRequest {
-                    XCTAssertEqual(served[i].score.bitPattern, alone[i].score.bitPattern,
-                                   "\(what): image \(i) scored \(served[i].score) in a batch of 12 and \(alone[i].score) alone")
+                    XCTAssertEqual(
+                        served[i].score.bitPattern, alone[i].score.bitPattern,
+                        "\(what): image \(i) scored \(served[i].score) in a batch of 12 and \(alone[i].score) alone")
                     XCTAssertEqual(served[i], alone[i], "\(what): image \(i)")
                 } else {
-                    XCTAssertEqual(served[i].score, alone[i].score, accuracy: 1e-5 * abs(alone[i].score),
-                                   "\(what): image \(i), score within a relative 1e-5 of its score alone")
+                    XCTAssertEqual(
+                        served[i].score, alone[i].score, accuracy: 1e-5 * abs(alone[i].score),
+                        "\(what): image \(i), score within a relative 1e-5 of its score alone")
                 }
             }
         }
@@ -71,8 +74,9 @@ final class BatchingTests: XCTestCase {
         let reference = ServingFixture.makeModel()
         let images = ServingFixture.noise(40, seed: 32)
         let metrics = ServiceMetrics()
-        let batcher = InspectionBatcher(model: ServingFixture.makeModel(),
-                                        settings: .init(maxBatch: 8, maxWait: .milliseconds(20), queueLimit: 64), metrics: metrics)
+        let batcher = InspectionBatcher(
+            model: ServingFixture.makeModel(),
+            settings: .init(maxBatch: 8, maxWait: .milliseconds(20), queueLimit: 64), metrics: metrics)
         let served = try await serveConcurrently(images, through: batcher)
         batcher.shutDown()
         XCTAssertEqual(served, (0..<40).map { ImageVerdict.inspect(reference, images.slice($0..<($0 + 1)))[0] })

@@ -38,10 +38,12 @@ final class ExplainRouteTests: XCTestCase {
                     let entry = entries[0]
                     let verdict = try XCTUnwrap((try ServingFixture.object(inspected)["verdicts"] as? [[String: Any]])?.first)
                     for key in ["index", "predicted_class", "probability", "score", "threshold", "adversarial"] {
-                        XCTAssertEqual("\(entry[key] ?? "missing")", "\(verdict[key] ?? "absent")", "\(mode) image \(i): \(key) as /v1/inspect")
+                        XCTAssertEqual(
+                            "\(entry[key] ?? "missing")", "\(verdict[key] ?? "absent")", "\(mode) image \(i): \(key) as /v1/inspect")
                     }
                     let alone = ImageVerdict.inspect(reference, x)[0]
-                    XCTAssertEqual(Float((entry["score"] as? Double) ?? -1).bitPattern, alone.score.bitPattern, "\(mode) image \(i): the score alone")
+                    XCTAssertEqual(
+                        Float((entry["score"] as? Double) ?? -1).bitPattern, alone.score.bitPattern, "\(mode) image \(i): the score alone")
 
                     // The pictures from first principles: x, D(E(x)), x - D(E(x)), C(x - D(E(x))).
                     let reconstruction = reference.reconstruct(x)
@@ -57,15 +59,17 @@ final class ExplainRouteTests: XCTestCase {
                         XCTAssertEqual(decoded, PixelImage(tensor: picture), "\(mode) image \(i): picture \(name)")
                         XCTAssertEqual([decoded.width, decoded.height, decoded.channels], [28, 28, 1])
                     }
-                    XCTAssertEqual(try decodePNG(pictures["input"], "input"), try PNGFormat.decode(try ServingFixture.png(images, i)),
-                                   "the input picture is the PNG that was sent")
+                    XCTAssertEqual(
+                        try decodePNG(pictures["input"], "input"), try PNGFormat.decode(try ServingFixture.png(images, i)),
+                        "the input picture is the PNG that was sent")
                     let strip = try decodePNG(entry["strip"], "\(mode) image \(i) strip")
                     XCTAssertEqual(strip, PixelImage(tensor: expected.strip(scale: InspectionRoutes.defaultStripScale)))
                     XCTAssertEqual([strip.width, strip.height], [4 * 4 * 28 + 3 * ImageExplanation.gap, 4 * 28])
                 }
                 // Several images in one JSON body, and another strip scale.
-                let several = try await client.execute(uri: "/v1/explain?scale=1", method: .post, headers: [.contentType: "application/json"],
-                                                       body: ByteBuffer(bytes: ServingFixture.json(images)))
+                let several = try await client.execute(
+                    uri: "/v1/explain?scale=1", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(bytes: ServingFixture.json(images)))
                 XCTAssertEqual(several.status, .ok, ServingFixture.text(several))
                 let entries = try XCTUnwrap(try ServingFixture.object(several)["verdicts"] as? [[String: Any]])
                 XCTAssertEqual(entries.map { $0["index"] as? Int }, [0, 1, 2, 3])
@@ -84,8 +88,10 @@ final class ExplainRouteTests: XCTestCase {
         let good = try ServingFixture.png(ServingFixture.noise(1, seed: 52), 0)
         let narrow = try ServingFixture.png(ServingFixture.noise(1, seed: 53, width: 27), 0)
         try await service.application.test(.router) { client in
-            func expect(_ uri: String, _ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: [UInt8], _ fragments: [String],
-                        line: UInt = #line) async throws {
+            func expect(
+                _ uri: String, _ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: [UInt8], _ fragments: [String],
+                line: UInt = #line
+            ) async throws {
                 let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body))
                 XCTAssertEqual(response.status, status, ServingFixture.text(response), line: line)
                 let message = try XCTUnwrap(try ServingFixture.object(response)["error"] as? String, line: line)
@@ -101,7 +107,8 @@ final class ExplainRouteTests: XCTestCase {
             let wrongMethod = try await client.execute(uri: "/v1/explain", method: .get)
             XCTAssertEqual(wrongMethod.status, .methodNotAllowed)
             XCTAssertEqual(wrongMethod.headers[.allow], "POST")
-            XCTAssert(((try ServingFixture.object(wrongMethod)["error"] as? String) ?? "").contains("POST"), ServingFixture.text(wrongMethod))
+            XCTAssert(
+                ((try ServingFixture.object(wrongMethod)["error"] as? String) ?? "").contains("POST"), ServingFixture.text(wrongMethod))
             let metrics = ServingFixture.text(try await client.execute(uri: "/metrics", method: .get))
             XCTAssert(metrics.contains("dafar_requests_total{outcome=\"bad_request\"} 6"), metrics)
         }
@@ -116,7 +123,8 @@ final class ExplainRouteTests: XCTestCase {
             let html = ServingFixture.text(response)
             XCTAssertEqual(html, InspectionPage.html)
             for needed in ["<input type=\"file\" id=\"file\"", "id=\"verdict\"", "id=\"status\"", "fetch(\"v1/explain\"", "\"drop\""]
-                + ImageExplanation.pictureNames.map({ "data-name=\"\($0)\"" }) {
+                + ImageExplanation.pictureNames.map({ "data-name=\"\($0)\"" })
+            {
                 XCTAssert(html.contains(needed), "the page holds \(needed)")
             }
             for external in ["http:", "https:", "src=\"", "href=", "url(", "@import", "<link", "<iframe"] {

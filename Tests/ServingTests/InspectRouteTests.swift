@@ -20,8 +20,9 @@ final class InspectRouteTests: XCTestCase {
         let service = ServingFixture.service()
         try await service.application.test(.router) { client in
             for i in 0..<3 {
-                let response = try await client.execute(uri: "/v1/inspect", method: .post, headers: png,
-                                                        body: ByteBuffer(bytes: try ServingFixture.png(images, i)))
+                let response = try await client.execute(
+                    uri: "/v1/inspect", method: .post, headers: png,
+                    body: ByteBuffer(bytes: try ServingFixture.png(images, i)))
                 try ServingFixture.assertVerdicts(response, ImageVerdict.inspect(reference, images.slice(i..<(i + 1))), "PNG \(i)")
             }
             let body = ServingFixture.json(images)
@@ -31,13 +32,16 @@ final class InspectRouteTests: XCTestCase {
             try ServingFixture.assertVerdicts(several, ImageVerdict.inspect(reference, decoded), "JSON images")
 
             let one = ServingFixture.json(images.slice(4..<5), single: true)
-            let single = try await client.execute(uri: "/v1/inspect", method: .post,
-                                                  headers: [.contentType: "application/json; charset=utf-8"], body: ByteBuffer(bytes: one))
-            try ServingFixture.assertVerdicts(single, ImageVerdict.inspect(reference, try PixelJSON.images(one, imageShape: [1, 28, 28])),
-                                              "JSON pixels")
+            let single = try await client.execute(
+                uri: "/v1/inspect", method: .post,
+                headers: [.contentType: "application/json; charset=utf-8"], body: ByteBuffer(bytes: one))
+            try ServingFixture.assertVerdicts(
+                single, ImageVerdict.inspect(reference, try PixelJSON.images(one, imageShape: [1, 28, 28])),
+                "JSON pixels")
         }
         let flagged = ImageVerdict.inspect(reference, images).filter(\.adversarial).count
-        XCTAssert((1...5).contains(flagged), "the fixture flags some noise images and not all (\(flagged) of 6): the verdicts are not all alike")
+        XCTAssert(
+            (1...5).contains(flagged), "the fixture flags some noise images and not all (\(flagged) of 6): the verdicts are not all alike")
     }
 
     func testRefusalsHaveTheirStatusAndAJSONMessage() async throws {
@@ -46,8 +50,10 @@ final class InspectRouteTests: XCTestCase {
         let good = try ServingFixture.png(images, 0)
         let narrow = try ServingFixture.png(ServingFixture.noise(1, seed: 23, width: 27), 0)
         try await service.application.test(.router) { client in
-            func expect(_ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: [UInt8], _ fragments: [String],
-                        line: UInt = #line) async throws {
+            func expect(
+                _ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: [UInt8], _ fragments: [String],
+                line: UInt = #line
+            ) async throws {
                 let response = try await client.execute(uri: "/v1/inspect", method: .post, headers: headers, body: ByteBuffer(bytes: body))
                 XCTAssertEqual(response.status, status, ServingFixture.text(response), line: line)
                 let message = try XCTUnwrap(try ServingFixture.object(response)["error"] as? String, line: line)
@@ -60,18 +66,21 @@ final class InspectRouteTests: XCTestCase {
             try await expect(.badRequest, png, Array("not a png".utf8), ["PNG"])
             try await expect(.badRequest, png, narrow, ["[1, 28, 27]", "[1, 28, 28]"])
             let rows = (0..<28).map { y in "[" + (0..<28).map { x in y == 3 && x == 5 ? "1.5" : "0.5" }.joined(separator: ",") + "]" }
-            try await expect(.badRequest, json, Array("{\"pixels\": [\(rows.joined(separator: ","))]}".utf8), ["1.5", "[0, 0, 3, 5]", "[0, 1]"])
+            try await expect(
+                .badRequest, json, Array("{\"pixels\": [\(rows.joined(separator: ","))]}".utf8), ["1.5", "[0, 0, 3, 5]", "[0, 1]"])
             try await expect(.badRequest, json, Array("{\"pixels\": [[0.5, NaN]]}".utf8), ["expected a number", "byte 18"])
             try await expect(.badRequest, json, Array("{\"pixels\": [[0.5], [0.5, 0.5]]}".utf8), ["ragged"])
             try await expect(.badRequest, json, Array("{\"image\": []}".utf8), ["\"image\""])
-            try await expect(.badRequest, json, ServingFixture.json(ServingFixture.noise(1, seed: 24, height: 3, width: 3)),
-                             ["[1, 3, 3]", "[1, 28, 28]"])
+            try await expect(
+                .badRequest, json, ServingFixture.json(ServingFixture.noise(1, seed: 24, height: 3, width: 3)),
+                ["[1, 3, 3]", "[1, 28, 28]"])
         }
     }
 
     func testAFullQueueAnswers503WithRetryAfterAndALateVerdict504() async throws {
         // The first request waits up to 2 s for a batch partner (combined batches wait): the queue of one image is full meanwhile.
-        let full = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(2), queueLimit: 1, mode: .combined)))
+        let full = ServingFixture.service(
+            .init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(2), queueLimit: 1, mode: .combined)))
         let body = ByteBuffer(bytes: try ServingFixture.png(ServingFixture.noise(1, seed: 25), 0))
         let headers = png
         try await full.application.test(.router) { client in
@@ -85,7 +94,8 @@ final class InspectRouteTests: XCTestCase {
             XCTAssertEqual(answered.status, .ok, "the queued request is still answered")
         }
         // A timeout shorter than the batch wait: 504.
-        let slow = ServingFixture.service(.init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(1), timeout: .milliseconds(100), mode: .combined)))
+        let slow = ServingFixture.service(
+            .init(port: 0, batching: .init(maxBatch: 256, maxWait: .seconds(1), timeout: .milliseconds(100), mode: .combined)))
         try await slow.application.test(.router) { client in
             let response = try await client.execute(uri: "/v1/inspect", method: .post, headers: headers, body: body)
             XCTAssertEqual(response.status, .gatewayTimeout, ServingFixture.text(response))

@@ -25,8 +25,9 @@ enum ServingFixture {
     /// `count` images of byte-valued noise `[count, 1, 28, 28]` (exactly representable in a PNG).
     static func noise(_ count: Int, seed: UInt64, height: Int = 28, width: Int = 28) -> Tensor {
         var generator = SeededGenerator(seed: seed)
-        return Tensor(shape: [count, 1, height, width],
-                      storage: (0..<(count * height * width)).map { _ in Float(UInt8.random(in: 0...255, using: &generator)) / 255 })
+        return Tensor(
+            shape: [count, 1, height, width],
+            storage: (0..<(count * height * width)).map { _ in Float(UInt8.random(in: 0...255, using: &generator)) / 255 })
     }
 
     /// A PNG file of image `index` of `images`.
@@ -38,7 +39,8 @@ enum ServingFixture {
     static func json(_ images: Tensor, single: Bool = false) -> [UInt8] {
         let (h, w) = (images.shape[2], images.shape[3])
         let arrays = (0..<images.batchSize).map { n in
-            "[" + (0..<h).map { y in "[" + (0..<w).map { x in "\(images.storage[(n * h + y) * w + x])" }.joined(separator: ",") + "]" }
+            "["
+                + (0..<h).map { y in "[" + (0..<w).map { x in "\(images.storage[(n * h + y) * w + x])" }.joined(separator: ",") + "]" }
                 .joined(separator: ",") + "]"
         }
         return Array((single ? "{\"pixels\": \(arrays[0])}" : "{\"images\": [\(arrays.joined(separator: ", "))]}").utf8)
@@ -54,22 +56,28 @@ enum ServingFixture {
 
     /// The JSON object of a response body.
     static func object(_ response: TestResponse, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text(response).utf8)) as? [String: Any],
-                      "not a JSON object: \(text(response))", file: file, line: line)
+        try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(text(response).utf8)) as? [String: Any],
+            "not a JSON object: \(text(response))", file: file, line: line)
     }
 
     /// Asserts that a 200 answer holds exactly `expected`, scores bit for bit.
-    static func assertVerdicts(_ response: TestResponse, _ expected: [ImageVerdict], _ what: String,
-                               file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertVerdicts(
+        _ response: TestResponse, _ expected: [ImageVerdict], _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         XCTAssertEqual(response.status, .ok, "\(what): \(text(response))", file: file, line: line)
         let verdicts = try XCTUnwrap(object(response)["verdicts"] as? [[String: Any]], what, file: file, line: line)
         XCTAssertEqual(verdicts.count, expected.count, "\(what): one verdict per image", file: file, line: line)
         for (i, (json, want)) in zip(verdicts, expected).enumerated() {
-            XCTAssertEqual(Set(json.keys), ["index", "predicted_class", "probability", "score", "threshold", "adversarial"], file: file, line: line)
+            XCTAssertEqual(
+                Set(json.keys), ["index", "predicted_class", "probability", "score", "threshold", "adversarial"], file: file, line: line)
             XCTAssertEqual(json["index"] as? Int, i, file: file, line: line)
             XCTAssertEqual(json["predicted_class"] as? Int, want.predictedClass, "\(what) image \(i)", file: file, line: line)
             XCTAssertEqual(json["adversarial"] as? Bool, want.adversarial, "\(what) image \(i)", file: file, line: line)
-            XCTAssertEqual(Float((json["score"] as? Double) ?? -1).bitPattern, want.score.bitPattern, "\(what) image \(i): score bits", file: file, line: line)
+            XCTAssertEqual(
+                Float((json["score"] as? Double) ?? -1).bitPattern, want.score.bitPattern, "\(what) image \(i): score bits", file: file,
+                line: line)
             XCTAssertEqual(Float((json["probability"] as? Double) ?? -1), want.probability, "\(what) image \(i)", file: file, line: line)
             XCTAssertEqual(Float((json["threshold"] as? Double) ?? -1), want.threshold, "\(what) image \(i)", file: file, line: line)
         }

@@ -68,8 +68,9 @@ final class BroadcastingTests: XCTestCase {
             let target = Broadcasting.shape(big, small)!
             let g = randomTensor(target, seed: 9), b = randomTensor(small, seed: 10)
             let broadcast = Broadcasting.apply(Tensor.zeros(target), b, +)
-            XCTAssertEqual(dot(Broadcasting.reduce(g, to: small).storage, b.storage), dot(g.storage, broadcast.storage),
-                           accuracy: 1e-4, "reduce to \(small) from \(target)")
+            XCTAssertEqual(
+                dot(Broadcasting.reduce(g, to: small).storage, b.storage), dot(g.storage, broadcast.storage),
+                accuracy: 1e-4, "reduce to \(small) from \(target)")
         }
     }
 }

@@ -12,16 +12,18 @@ final class ConvolutionBatchingTests: XCTestCase {
     }
 
     static let cases = [
-        Case(n: 19, c: 3, h: 6, w: 7, o: 4, kernel: 3, stride: 1, padding: 0),   // groups of small images
-        Case(n: 23, c: 2, h: 9, w: 8, o: 3, kernel: 3, stride: 2, padding: 1),   // strided, padded, groups
-        Case(n: 11, c: 5, h: 4, w: 4, o: 6, kernel: 1, stride: 1, padding: 0),   // pointwise, groups
+        Case(n: 19, c: 3, h: 6, w: 7, o: 4, kernel: 3, stride: 1, padding: 0),  // groups of small images
+        Case(n: 23, c: 2, h: 9, w: 8, o: 3, kernel: 3, stride: 2, padding: 1),  // strided, padded, groups
+        Case(n: 11, c: 5, h: 4, w: 4, o: 6, kernel: 1, stride: 1, padding: 0),  // pointwise, groups
         Case(n: 3, c: 4, h: 17, w: 17, o: 2, kernel: 1, stride: 1, padding: 0),  // pointwise, one image per GEMM
-        Case(n: 10, c: 2, h: 18, w: 18, o: 3, kernel: 3, stride: 1, padding: 0), // 256 positions: one image per GEMM
+        Case(n: 10, c: 2, h: 18, w: 18, o: 3, kernel: 3, stride: 1, padding: 0)  // 256 positions: one image per GEMM
     ]
 
     func tensors(_ c: Case, seed: UInt64) -> (x: Tensor, w: Tensor, b: Tensor) {
-        (randomTensor([c.n, c.c, c.h, c.w], seed: seed), randomTensor([c.o, c.c, c.kernel, c.kernel], seed: seed + 1),
-         randomTensor([c.o], seed: seed + 2))
+        (
+            randomTensor([c.n, c.c, c.h, c.w], seed: seed), randomTensor([c.o, c.c, c.kernel, c.kernel], seed: seed + 1),
+            randomTensor([c.o], seed: seed + 2)
+        )
     }
 
     func testConvolutionForwardAndBackwardMatchImageByImage() {
@@ -33,8 +35,9 @@ final class ConvolutionBatchingTests: XCTestCase {
             let whole = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, stride: c.stride, padding: c.padding)
             var dWeight = Tensor.zeros(w.shape), dBias = Tensor.zeros([c.o]), dInputs: [Tensor] = []
             for i in 0..<c.n {
-                let part = ConvolutionKernels.backward(input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
-                                                       stride: c.stride, padding: c.padding)
+                let part = ConvolutionKernels.backward(
+                    input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
+                    stride: c.stride, padding: c.padding)
                 dWeight.add(part.weight!)
                 dBias.add(part.bias!)
                 dInputs.append(part.input!)
@@ -52,16 +55,19 @@ final class ConvolutionBatchingTests: XCTestCase {
             let w = randomTensor([c.c, c.o, c.kernel, c.kernel], seed: UInt64(200 + index))
             let b = randomTensor([c.o], seed: UInt64(300 + index))
             let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, stride: c.stride, padding: c.padding)
-            assertClose(y, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
-                        "conv-transpose2d, \(c)")
+            assertClose(
+                y, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
+                "conv-transpose2d, \(c)")
             let dy = randomTensor(y.shape, seed: UInt64(400 + index))
-            let whole = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: dy, stride: c.stride,
-                                                              padding: c.padding)
+            let whole = ConvolutionKernels.transposedBackward(
+                input: x, weight: w, outputGradient: dy, stride: c.stride,
+                padding: c.padding)
             var dWeight = Tensor.zeros(w.shape), dBias = Tensor.zeros([c.o]), dInputs: [Tensor] = []
             for i in 0..<c.n {
-                let part = ConvolutionKernels.transposedBackward(input: x.slice(i..<(i + 1)), weight: w,
-                                                                 outputGradient: dy.slice(i..<(i + 1)),
-                                                                 stride: c.stride, padding: c.padding)
+                let part = ConvolutionKernels.transposedBackward(
+                    input: x.slice(i..<(i + 1)), weight: w,
+                    outputGradient: dy.slice(i..<(i + 1)),
+                    stride: c.stride, padding: c.padding)
                 dWeight.add(part.weight!)
                 dBias.add(part.bias!)
                 dInputs.append(part.input!)
@@ -78,14 +84,17 @@ final class ConvolutionBatchingTests: XCTestCase {
         defer { Parallel.setThreadCount(Parallel.availableCores) }
         for (index, c) in Self.cases.enumerated() {
             let (x, w, _) = tensors(c, seed: UInt64(500 + index))
-            let g = ConvolutionGeometry(channels: c.c, height: c.h, width: c.w, kernelHeight: c.kernel, kernelWidth: c.kernel,
-                                        stride: c.stride, padding: c.padding)
+            let g = ConvolutionGeometry(
+                channels: c.c, height: c.h, width: c.w, kernelHeight: c.kernel, kernelWidth: c.kernel,
+                stride: c.stride, padding: c.padding)
             let dy = randomTensor([c.n, c.o, g.outputHeight, g.outputWidth], seed: UInt64(600 + index))
             var results: [ConvolutionKernels.Gradients] = []
             for threads in [1, 2, 3] {
                 Parallel.setThreadCount(threads)
-                results.append(ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, stride: c.stride,
-                                                           padding: c.padding))
+                results.append(
+                    ConvolutionKernels.backward(
+                        input: x, weight: w, outputGradient: dy, stride: c.stride,
+                        padding: c.padding))
             }
             for (threads, r) in zip([2, 3], results.dropFirst()) {
                 XCTAssertEqual(r.weight, results[0].weight, "weight gradient with \(threads) threads differs from 1 thread, \(c)")
@@ -98,8 +107,10 @@ final class ConvolutionBatchingTests: XCTestCase {
     /// The GEMM wrapper splits large products into column or row blocks: each must match one call.
     func testSplitGEMMMatchesOneCall() {
         defer { Parallel.setThreadCount(Parallel.availableCores) }
-        for (m, n, k, ta, tb) in [(150, 301, 70, false, false), (301, 40, 90, true, false), (64, 257, 130, false, true),
-                                  (200, 33, 160, true, true)] {
+        for (m, n, k, ta, tb) in [
+            (150, 301, 70, false, false), (301, 40, 90, true, false), (64, 257, 130, false, true),
+            (200, 33, 160, true, true)
+        ] {
             let a = randomTensor(ta ? [k, m] : [m, k], seed: 1), b = randomTensor(tb ? [n, k] : [k, n], seed: 2)
             Parallel.setThreadCount(1)
             let serial = a.matmul(b, transposeSelf: ta, transposeOther: tb)

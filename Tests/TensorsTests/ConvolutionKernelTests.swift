@@ -17,7 +17,7 @@ final class ConvolutionKernelTests: XCTestCase {
         Case(n: 1, c: 2, h: 9, w: 7, o: 3, kh: 4, kw: 4, stride: 3, padding: 2),
         Case(n: 2, c: 2, h: 4, w: 4, o: 2, kh: 3, kw: 3, stride: 1, padding: 2),
         Case(n: 2, c: 3, h: 5, w: 5, o: 2, kh: 5, kw: 5, stride: 1, padding: 0),
-        Case(n: 2, c: 2, h: 6, w: 7, o: 3, kh: 3, kw: 2, stride: 2, padding: 1),
+        Case(n: 2, c: 2, h: 6, w: 7, o: 3, kh: 3, kw: 2, stride: 2, padding: 1)
     ]
 
     func testOutputSizeFormula() {
@@ -39,16 +39,18 @@ final class ConvolutionKernelTests: XCTestCase {
             let fast = ConvolutionKernels.forward(input: x, weight: w, bias: b, stride: c.stride, padding: c.padding)
             assertClose(fast, naiveConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5, "conv2d, \(c)")
             let noBias = ConvolutionKernels.forward(input: x, weight: w, bias: nil, stride: c.stride, padding: c.padding)
-            assertClose(noBias, naiveConvolution(x, w, nil, stride: c.stride, padding: c.padding), tolerance: 1e-5,
-                        "conv2d without bias, \(c)")
+            assertClose(
+                noBias, naiveConvolution(x, w, nil, stride: c.stride, padding: c.padding), tolerance: 1e-5,
+                "conv2d without bias, \(c)")
         }
     }
 
     /// A batch larger than one im2col chunk: the chunk offsets must line up.
     func testForwardAndBackwardAcrossChunks() {
         let c = Case(n: 20, c: 16, h: 24, w: 24, o: 2, kh: 5, kw: 5, stride: 1, padding: 2)
-        let g = ConvolutionGeometry(channels: c.c, height: c.h, width: c.w, kernelHeight: c.kh, kernelWidth: c.kw,
-                                    stride: c.stride, padding: c.padding)
+        let g = ConvolutionGeometry(
+            channels: c.c, height: c.h, width: c.w, kernelHeight: c.kh, kernelWidth: c.kw,
+            stride: c.stride, padding: c.padding)
         let chunk = Im2Col.chunkSize(images: c.n, floatsPerImage: (g.patchSize + c.o) * g.outputPositions)
         XCTAssertLessThan(chunk, c.n, "the batch must span several chunks for this test to mean anything")
         XCTAssertNotEqual(c.n % chunk, 0, "the last chunk should be partial")
@@ -63,8 +65,9 @@ final class ConvolutionKernelTests: XCTestCase {
         let whole = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, stride: c.stride, padding: c.padding)
         var dWeight = Tensor.zeros(w.shape), dBias = Tensor.zeros([c.o]), dInputs: [Tensor] = []
         for i in 0..<c.n {
-            let part = ConvolutionKernels.backward(input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
-                                                   stride: c.stride, padding: c.padding)
+            let part = ConvolutionKernels.backward(
+                input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
+                stride: c.stride, padding: c.padding)
             dWeight.add(part.weight!)
             dBias.add(part.bias!)
             dInputs.append(part.input!)
@@ -80,7 +83,7 @@ final class ConvolutionKernelTests: XCTestCase {
         Case(n: 1, c: 2, h: 3, w: 3, o: 2, kh: 2, kw: 2, stride: 2, padding: 0),
         Case(n: 1, c: 1, h: 2, w: 5, o: 2, kh: 4, kw: 4, stride: 2, padding: 1),
         Case(n: 2, c: 2, h: 3, w: 3, o: 2, kh: 3, kw: 2, stride: 3, padding: 1),
-        Case(n: 3, c: 3, h: 5, w: 4, o: 1, kh: 3, kw: 3, stride: 1, padding: 1),
+        Case(n: 3, c: 3, h: 5, w: 4, o: 1, kh: 3, kw: 3, stride: 1, padding: 1)
     ]
 
     func testTransposedForwardMatchesScatter() {
@@ -90,10 +93,12 @@ final class ConvolutionKernelTests: XCTestCase {
             let w = randomTensor([c.c, c.o, c.kh, c.kw], seed: seed + 1000)
             let b = randomTensor([c.o], seed: seed + 2000)
             let fast = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, stride: c.stride, padding: c.padding)
-            XCTAssertEqual(fast.shape, [c.n, c.o, (c.h - 1) * c.stride - 2 * c.padding + c.kh, (c.w - 1) * c.stride - 2 * c.padding + c.kw],
-                           "conv-transpose2d output shape, \(c)")
-            assertClose(fast, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
-                        "conv-transpose2d, \(c)")
+            XCTAssertEqual(
+                fast.shape, [c.n, c.o, (c.h - 1) * c.stride - 2 * c.padding + c.kh, (c.w - 1) * c.stride - 2 * c.padding + c.kw],
+                "conv-transpose2d output shape, \(c)")
+            assertClose(
+                fast, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
+                "conv-transpose2d, \(c)")
         }
     }
 
@@ -105,14 +110,16 @@ final class ConvolutionKernelTests: XCTestCase {
         let w = randomTensor([c.c, c.o, c.kh, c.kw], seed: 12)
         let b = randomTensor([c.o], seed: 13)
         let fast = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, stride: c.stride, padding: c.padding)
-        assertClose(fast, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
-                    "chunked conv-transpose2d, \(c)")
+        assertClose(
+            fast, naiveTransposedConvolution(x, w, b, stride: c.stride, padding: c.padding), tolerance: 1e-5,
+            "chunked conv-transpose2d, \(c)")
         let dy = randomTensor(fast.shape, seed: 14)
         let whole = ConvolutionKernels.transposedBackward(input: x, weight: w, outputGradient: dy, stride: c.stride, padding: c.padding)
         var dWeight = Tensor.zeros(w.shape), dInputs: [Tensor] = []
         for i in 0..<c.n {
-            let part = ConvolutionKernels.transposedBackward(input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
-                                                             stride: c.stride, padding: c.padding)
+            let part = ConvolutionKernels.transposedBackward(
+                input: x.slice(i..<(i + 1)), weight: w, outputGradient: dy.slice(i..<(i + 1)),
+                stride: c.stride, padding: c.padding)
             dWeight.add(part.weight!)
             dInputs.append(part.input!)
         }

@@ -16,7 +16,7 @@ final class Im2ColTests: XCTestCase {
         (ConvolutionGeometry(channels: 2, height: 7, width: 19, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1), 2),
         (ConvolutionGeometry(channels: 1, height: 10, width: 10, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0), 3),
         // Kernel wider than image plus one side of padding: some kernel columns never touch the image.
-        (ConvolutionGeometry(channels: 1, height: 2, width: 1, kernelHeight: 3, kernelWidth: 5, stride: 1, padding: 2), 2),
+        (ConvolutionGeometry(channels: 1, height: 2, width: 1, kernelHeight: 3, kernelWidth: 5, stride: 1, padding: 2), 2)
     ]
 
     func im2col(_ x: Tensor, _ g: ConvolutionGeometry, images: Int) -> [Float] {

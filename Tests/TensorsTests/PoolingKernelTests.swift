@@ -47,8 +47,9 @@ final class PoolingKernelTests: XCTestCase {
         let x = Tensor(shape: [1, 1, 2, 2], storage: [1, 2, 3, 4])
         let y = PoolingKernels.upsampleNearest(x, height: 4, width: 4)
         XCTAssertEqual(y.storage, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
-        let dx = PoolingKernels.upsampleNearestBackward(outputGradient: Tensor(shape: [1, 1, 4, 4], storage: (0..<16).map(Float.init)),
-                                                        inputShape: [1, 1, 2, 2])
+        let dx = PoolingKernels.upsampleNearestBackward(
+            outputGradient: Tensor(shape: [1, 1, 4, 4], storage: (0..<16).map(Float.init)),
+            inputShape: [1, 1, 2, 2])
         XCTAssertEqual(dx.storage, [10, 18, 42, 50] as [Float], "sums of the 2x2 blocks 0+1+4+5, 2+3+6+7, 8+9+12+13, 10+11+14+15")
     }
 

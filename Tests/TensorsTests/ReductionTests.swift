@@ -37,8 +37,9 @@ final class ReductionTests: XCTestCase {
         XCTAssertTrue(p.isFinite && logp.isFinite && lse.isFinite, "no overflow for logits of 1000")
         let reference = Tensor(shape: [1, 3], storage: [1, 2, 0]).softmaxRows()
         assertClose(p.slice(0..<1), reference, tolerance: 1e-6, "softmax is shift-invariant (+999)")
-        assertClose(logp.slice(0..<1), Tensor(shape: [1, 3], storage: [1, 2, 0]).logSoftmaxRows(), tolerance: 1e-6,
-                    "log-softmax keeps full precision for logits near 1000")
+        assertClose(
+            logp.slice(0..<1), Tensor(shape: [1, 3], storage: [1, 2, 0]).logSoftmaxRows(), tolerance: 1e-6,
+            "log-softmax keeps full precision for logits near 1000")
         let z = Foundation.log(Foundation.exp(1.0) + Foundation.exp(2.0) + 1)
         XCTAssertEqual(Double(lse.storage[0]), 999 + z, accuracy: 1e-3)
         XCTAssertEqual(Double(lse.storage[1]), -999 + Foundation.log(Foundation.exp(-1.0) + Foundation.exp(-2.0) + 1), accuracy: 1e-3)

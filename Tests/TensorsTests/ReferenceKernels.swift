@@ -27,7 +27,8 @@ func naiveConvolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: Int, paddi
                             for kx in 0..<kw {
                                 let iy = y * stride - padding + ky, ix = xo * stride - padding + kx
                                 guard iy >= 0, iy < h, ix >= 0, ix < width else { continue }
-                                s += Double(x.storage[((image * c + ic) * h + iy) * width + ix])
+                                s +=
+                                    Double(x.storage[((image * c + ic) * h + iy) * width + ix])
                                     * Double(w.storage[((oc * c + ic) * kh + ky) * kw + kx])
                             }
                         }
@@ -73,8 +74,10 @@ func naiveTransposedConvolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: 
 }
 
 /// Asserts equal shapes and `max |a - b| <= tolerance * max(1, max |b|)`.
-func assertClose(_ a: Tensor, _ b: Tensor, tolerance: Float, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ a: Tensor, _ b: Tensor, tolerance: Float, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(a.shape, b.shape, "\(what): shapes differ", file: file, line: line)
     guard a.shape == b.shape else { return }
     var worst: Float = 0, worstIndex = 0, scale: Float = 1
@@ -83,9 +86,10 @@ func assertClose(_ a: Tensor, _ b: Tensor, tolerance: Float, _ what: String,
         let d = abs(a.storage[i] - b.storage[i])
         if !(d <= worst) { worst = d; worstIndex = i }
     }
-    XCTAssertLessThanOrEqual(worst, tolerance * scale,
-                             "\(what): element \(worstIndex) is \(a.storage[worstIndex]), expected \(b.storage[worstIndex]) "
-                             + "(difference \(worst) above tolerance \(tolerance) x scale \(scale))", file: file, line: line)
+    XCTAssertLessThanOrEqual(
+        worst, tolerance * scale,
+        "\(what): element \(worstIndex) is \(a.storage[worstIndex]), expected \(b.storage[worstIndex]) "
+            + "(difference \(worst) above tolerance \(tolerance) x scale \(scale))", file: file, line: line)
 }
 
 /// `sum_i a_i * b_i` in Double.
