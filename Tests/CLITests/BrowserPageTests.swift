@@ -51,17 +51,9 @@ final class BrowserPageTests: BadInputTestCase {
                 "--port", "0", "--threads", "1"
             ])
         defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
-        var address = ""
-        let listening = server.waitFor(timeout: 60) {
-            let text = server.output.read(server.output.stdoutURL)
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }) else {
-                return false
-            }
-            address = String(line.dropFirst("listening on ".count))
-            return true
-        }
-        XCTAssertTrue(listening, "dafar-serve printed its address (stderr: \(server.stderr))")
-        guard listening, let base = URL(string: address) else { return }
+        let address = server.listeningAddress(timeout: 60)
+        XCTAssertNotNil(address, "dafar-serve printed its address (stderr: \(server.stderr))")
+        guard let base = address else { return }
 
         let browser = try WebDriver()
         defer { browser.quit() }

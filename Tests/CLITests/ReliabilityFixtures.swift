@@ -99,6 +99,21 @@ enum Reliability {
             return condition()
         }
 
+        /// The address dafar-serve prints when it listens (`http://127.0.0.1:PORT`), waited for up to
+        /// `timeout` seconds; nil when it does not come (the tool ended or was too slow).
+        func listeningAddress(timeout: TimeInterval) -> URL? {
+            var address: URL?
+            _ = waitFor(timeout: timeout) {
+                let text = output.read(output.stdoutURL)
+                guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }) else {
+                    return false
+                }
+                address = URL(string: String(line.dropFirst("listening on ".count)))
+                return true
+            }
+            return address
+        }
+
         /// Waits for the tool to end, killing it (and failing the test) after `timeout` seconds.
         func wait(timeout: TimeInterval) -> CommandRunner.Result {
             _ = waitFor(timeout: timeout) { false }

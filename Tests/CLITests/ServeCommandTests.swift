@@ -60,17 +60,9 @@ final class ServeCommandTests: BadInputTestCase {
                 "--port", "0", "--threads", "1", "--max-body-bytes", "65536"
             ])
         defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
-        var address = ""
-        let listening = server.waitFor(timeout: 60) {
-            let text = server.output.read(server.output.stdoutURL)
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }) else {
-                return false
-            }
-            address = String(line.dropFirst("listening on ".count))
-            return true
-        }
-        XCTAssertTrue(listening, "dafar-serve printed its address (stderr: \(server.stderr))")
-        guard listening, let base = URL(string: address), let port = base.port, port > 0 else { return }
+        let address = server.listeningAddress(timeout: 60)
+        XCTAssertNotNil(address, "dafar-serve printed its address (stderr: \(server.stderr))")
+        guard let base = address, let port = base.port, port > 0 else { return }
 
         let health = try send(base.appendingPathComponent("healthz"))
         XCTAssertEqual(health.status, 200)
@@ -110,7 +102,7 @@ final class ServeCommandTests: BadInputTestCase {
         kill(server.process.processIdentifier, SIGTERM)
         let result = server.wait(timeout: 20)
         XCTAssertEqual(result.status, 0, "SIGTERM ends dafar-serve with status 0 (stderr: \(result.stderr))")
-        XCTAssertEqual(result.stdout, "listening on \(address)\n", "one line on standard output")
+        XCTAssertEqual(result.stdout, "listening on \(base.absoluteString)\n", "one line on standard output")
     }
 
     func testBadOptionsAndFilesGiveOneLineAndASysexitsStatus() throws {
