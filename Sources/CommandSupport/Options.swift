@@ -105,6 +105,15 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the initialisation, the validation split and the shuffling.")
     public var seed: UInt64 = 0
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Examples per gradient group (0 = no groups).",
+            discussion:
+                "Each batch is cut into groups of about this many examples whose gradients are summed exactly (fixed point), so that the same seed gives the same model in one process and under mpirun on any number of ranks (up to batch-size / this many ranks share the work). 0 computes each batch (each rank's part of it) in one pass: slightly faster, but the model then depends on the number of ranks."
+        ))
+    public var gradientGroupSize = 16
+
     public init() {}
 
     public func validate() throws {
@@ -118,6 +127,30 @@ public struct TrainingOptions: ParsableArguments {
         guard learningRate > 0 && learningRate.isFinite && learningRate < 10 else {
             throw ValidationError("--learning-rate must be a positive number below 10, got \(learningRate)")
         }
+        guard gradientGroupSize >= 0 && gradientGroupSize <= 65536 else {
+            throw ValidationError("--gradient-group-size must be between 0 and 65536, got \(gradientGroupSize)")
+        }
+    }
+
+    /// Gradient groups per batch (0 without groups).
+    public var groupsPerBatch: Int { gradientGroupSize > 0 ? max(1, (batchSize + gradientGroupSize - 1) / gradientGroupSize) : 0 }
+
+    /// How much of a batch each of `ranks` ranks computes, such as "1-2 gradient groups of about 16 examples".
+    public func batchShare(ranks: Int) -> String {
+        let units = gradientGroupSize > 0 ? groupsPerBatch : batchSize
+        let (low, high) = (units / ranks, (units + ranks - 1) / ranks)
+        return (low == high ? "\(low)" : "\(low)-\(high)")
+            + (gradientGroupSize > 0 ? " gradient groups of about \(gradientGroupSize) examples" : " examples")
+    }
+
+    /// A warning when some of `ranks` ranks would have no gradient group of a full batch to compute.
+    public func idleRanksWarning(ranks: Int) -> String? {
+        guard ranks > 1, gradientGroupSize > 0, groupsPerBatch < ranks else { return nil }
+        let idle = ranks - groupsPerBatch
+        return
+            "warning: a batch of \(batchSize) makes \(groupsPerBatch) gradient group\(groupsPerBatch == 1 ? "" : "s") for \(ranks) ranks, "
+            + "so \(idle) rank\(idle == 1 ? " waits" : "s wait"); "
+            + "use --batch-size \(ranks * gradientGroupSize) or more, or a smaller --gradient-group-size (the model changes with either)"
     }
 }
 

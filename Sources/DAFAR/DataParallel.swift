@@ -6,44 +6,67 @@ import Tensors
 /// One data-parallel training step of DAFAR's trainers over the ranks of a communicator.
 ///
 /// Every rank holds the whole model and sees the same global batch (same images, same order, same
-/// augmentation as one process); rank r computes the contiguous part `localPart(of: B, rank: r,
-/// size: N)` of it. Its loss is the mean over its part times `part / B`, so that the gradients
-/// summed over the ranks are the gradients of the global batch's mean loss, as one process computes
-/// them (up to float summation order). One all-reduce per step carries the gradients and the
-/// statistics; every rank then takes the same optimizer step, so the weights stay identical.
+/// augmentation as one process). With a group size g > 0 (the default, 16) the batch is cut into
+/// `ceil(B / g)` contiguous groups of nearly equal size, the ranks share out the groups
+/// (`localPart(of: groups, rank:, size:)`), each group's gradient is computed on a tape of its own,
+/// and `ExactGradientSum` adds them up exactly: the gradients, so the model, are then the same for
+/// one process and for any number of ranks (given the same seed, group size and thread count).
+/// With g = 0 each rank computes its whole part at once and one Float all-reduce sums the parts:
+/// slightly faster, but the sums then depend on the number of ranks.
+///
+/// Each group's (part's) loss is its mean times `count / B`, so that the summed gradients are those
+/// of the global batch's mean loss. One exchange per step carries the gradients and the statistics;
+/// every rank then takes the same optimizer step, so the weights stay identical.
 final class DataParallelStep {
     let world: any Communicator
     let parameters: [NamedParameter]
+    /// Examples per gradient group (0: one part per rank, Float all-reduce).
+    let groupSize: Int
     let reducer: GradientAllReduce
+    let exact: ExactGradientSum
 
-    init(world: any Communicator, parameters: [NamedParameter]) {
+    init(world: any Communicator, parameters: [NamedParameter], groupSize: Int) {
+        precondition(groupSize >= 0, "gradient group size must be at least 0, got \(groupSize)")
         self.world = world
         self.parameters = parameters
-        reducer = GradientAllReduce(world: world, shapes: parameters.map(\.parameter.value.shape))
+        self.groupSize = groupSize
+        let shapes = parameters.map(\.parameter.value.shape)
+        reducer = GradientAllReduce(world: world, shapes: shapes)
+        exact = ExactGradientSum(world: world, shapes: shapes)
     }
 
-    /// This rank's share of a global batch of `count` examples.
-    func part(of count: Int) -> Range<Int> { localPart(of: count, rank: world.rank, size: world.size) }
+    /// Seconds spent in the step's collectives so far and their number (0 calls in one process without groups).
+    var exchangeTime: (seconds: Double, calls: Int) {
+        (reducer.seconds + exact.seconds, reducer.calls + (world.size > 1 ? exact.calls : 0))
+    }
 
-    /// Runs `body` on this rank's part (skipped when the part is empty: the rank adds zeros) and
-    /// returns the gradients of the global batch's mean loss and the statistics summed over all ranks.
-    /// `body(tape, part)` returns the mean loss over the part and this rank's statistics (the same
-    /// count on every rank); its loss is scaled by `part.count / count` here.
+    static func groupCount(_ count: Int, _ groupSize: Int) -> Int { max(1, (count + groupSize - 1) / groupSize) }
+
+    /// Runs `body` on each of this rank's groups (or its part, group size 0; nothing when it has
+    /// none: the rank adds zeros) and returns the gradients of the global batch's mean loss and the
+    /// statistics summed over all ranks. `body(tape, range)` returns the mean loss over `range` and
+    /// its statistics (the same count on every rank); its loss is scaled by `range.count / count` here.
     func gradients(count: Int, statistics: Int, _ body: (Tape, Range<Int>) -> (loss: Variable, statistics: [Float]))
         -> (gradients: Gradients, statistics: [Float])
     {
-        let part = self.part(of: count)
-        var local = [Tensor?](repeating: nil, count: parameters.count)
-        var values = [Float](repeating: 0, count: statistics)
-        if !part.isEmpty {
+        func run(_ range: Range<Int>) -> (gradients: [Tensor?], statistics: [Float]) {
             let tape = Tape()
-            let (loss, stats) = body(tape, part)
+            let (loss, stats) = body(tape, range)
             precondition(stats.count == statistics, "data-parallel step: \(stats.count) statistics, expected \(statistics)")
-            values = stats
-            let gradients = tape.gradients(of: loss * (Float(part.count) / Float(count)))
-            local = parameters.map { gradients[object: $0.parameter] }
+            let gradients = tape.gradients(of: loss * (Float(range.count) / Float(count)))
+            return (parameters.map { gradients[object: $0.parameter] }, stats)
         }
-        let (summed, totals) = reducer.sum(local, statistics: values)
+        let summed: [Tensor?], totals: [Float]
+        if groupSize > 0 {
+            let groups = Self.groupCount(count, groupSize)
+            let mine = localPart(of: groups, rank: world.rank, size: world.size).map { run(localPart(of: count, rank: $0, size: groups)) }
+            (summed, totals) = exact.sum(mine, statistics: statistics, totalGroups: groups)
+        } else {
+            let part = localPart(of: count, rank: world.rank, size: world.size)
+            let local =
+                part.isEmpty ? ([Tensor?](repeating: nil, count: parameters.count), [Float](repeating: 0, count: statistics)) : run(part)
+            (summed, totals) = reducer.sum(local.0, statistics: local.1)
+        }
         return (Gradients(objects: zip(parameters, summed).map { (object: $0.0.parameter, gradient: $0.1) }), totals)
     }
 

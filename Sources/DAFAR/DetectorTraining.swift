@@ -20,6 +20,8 @@ public struct DetectorTrainingSettings: Sendable {
     /// Compute mean/std on held-out validation scores (true) or on training scores (the paper).
     public var statisticsOnValidation = true
     public var seed: UInt64 = 0
+    /// Residuals per gradient group (see `JointTrainingSettings.gradientGroupSize`; 0: none).
+    public var gradientGroupSize = 16
 
     public init() {}
 
@@ -27,16 +29,19 @@ public struct DetectorTrainingSettings: Sendable {
         [
             "detector_epochs": String(epochs), "detector_batch_size": String(batchSize),
             "detector_learning_rate": String(learningRate), "detector_objective": objective.rawValue,
-            "detector_seed": String(seed)
+            "detector_seed": String(seed), "detector_gradient_group_size": String(gradientGroupSize)
         ]
     }
 }
 
 /// Training and calibration of the detector C on clean residuals.
 public enum DetectorTraining {
-    /// Residuals `x - D(E(x))` of clean images, batched, no tape.
-    public static func residuals(_ network: JointNetwork, images: Tensor) -> Tensor {
-        images.mapBatches { batch in
+    /// Residuals `x - D(E(x))` of clean images, batched, no tape. On several ranks each computes a
+    /// shard of the batches and every rank gets them all (the same bits as one process).
+    public static func residuals(
+        _ network: JointNetwork, images: Tensor, communicator: any Communicator = SingleProcessCommunicator()
+    ) -> Tensor {
+        communicator.shardedMapBatches(images, rowShape: Array(images.shape.dropFirst())) { batch in
             let x = Variable(batch)
             return (x - network.reconstruct(x)).value
         }
@@ -51,15 +56,17 @@ public enum DetectorTraining {
     /// `onStep(epoch, step, stepsPerEpoch, runningLoss)` reports progress.
     ///
     /// Data-parallel over the ranks of `communicator` (see `DataParallelStep`): every rank holds all
-    /// residuals and the same shuffle, computes its part of each batch, and the gradients are summed by
-    /// one all-reduce per step; at each epoch's end the ranks check that their weights agree.
+    /// residuals and the same shuffle, computes its gradient groups of each batch, and the gradients are
+    /// summed exactly by one exchange per step; at each epoch's end the ranks check that their weights agree.
     public static func train(
         _ detector: AnomalyDetector, residuals: Tensor, settings: DetectorTrainingSettings,
         communicator: any Communicator = SingleProcessCommunicator(),
         onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }
     ) throws {
         let optimizer = try Adam(learningRate: settings.learningRate)
-        let parallel = communicator.size > 1 ? DataParallelStep(world: communicator, parameters: detector.namedParameters) : nil
+        let parallel =
+            communicator.size > 1 || settings.gradientGroupSize > 0
+            ? DataParallelStep(world: communicator, parameters: detector.namedParameters, groupSize: settings.gradientGroupSize) : nil
         var generator: SeededGenerator? = SeededGenerator(seed: settings.seed &+ 0xC0FFEE)
         let n = residuals.batchSize
         let dummyLabels = LabeledImages(images: residuals, labels: [Int](repeating: 0, count: n), classCount: 1)

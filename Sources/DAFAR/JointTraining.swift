@@ -27,6 +27,10 @@ public struct JointTrainingSettings: Sendable {
     public var reconstructionNorm = ReconstructionNorm.l2
     /// Seed of initialisation and shuffling.
     public var seed: UInt64 = 0
+    /// Examples per gradient group: each batch's gradient is the exact sum of its groups' (see
+    /// `DataParallelStep`), so the model does not depend on the number of MPI ranks; 0: the whole
+    /// batch (or each rank's part of it) at once, slightly faster, rank-count dependent.
+    public var gradientGroupSize = 16
 
     public init() {}
 
@@ -39,7 +43,7 @@ public struct JointTrainingSettings: Sendable {
             "augmentation": augmentation.summary,
             "weight_decay": String(weightDecay),
             "reconstruction_weight": String(reconstructionWeight), "reconstruction_norm": reconstructionNorm.rawValue,
-            "seed": String(seed),
+            "seed": String(seed), "gradient_group_size": String(gradientGroupSize),
             "loss": "cross_entropy + reconstruction_weight * mean_over_batch(\(reconstructionNorm.rawValue)(x - D(E(x))))"
         ]
     }
@@ -65,9 +69,10 @@ public struct NonFiniteLossError: ToolkitError {
 /// the start of that epoch, so a run resumed mid-epoch replays the same order.
 ///
 /// Data-parallel over the ranks of `communicator` (see `DataParallelStep`): every rank runs the same
-/// trainer with the same settings; each global batch is split across the ranks and their gradients
-/// summed by one all-reduce per step. With a `SingleProcessCommunicator` (the default) a step is
-/// what it always was, with no copy and no MPI call.
+/// trainer with the same settings; each global batch's gradient groups are shared out across the
+/// ranks and summed exactly by one exchange per step, so that the model is the same as one process's.
+/// With a `SingleProcessCommunicator` (the default) no MPI call is made; with group size 0 as well,
+/// a step is one pass over the whole batch.
 public final class JointTrainer {
     public let network: JointNetwork
     public let settings: JointTrainingSettings
@@ -92,7 +97,7 @@ public final class JointTrainer {
         self.network = network
         self.settings = settings
         self.communicator = communicator
-        parallel = DataParallelStep(world: communicator, parameters: network.namedParameters)
+        parallel = DataParallelStep(world: communicator, parameters: network.namedParameters, groupSize: settings.gradientGroupSize)
         optimizer = try makeOptimizer(
             settings.optimizer, learningRate: settings.learningRate, momentum: settings.momentum,
             weightDecay: settings.weightDecay)
@@ -145,7 +150,7 @@ public final class JointTrainer {
     /// One optimisation step on a (global) batch; on several ranks each computes its part of it.
     /// `stopRequested` is this rank's wish to stop, shared with the other ranks (see `runEpoch`).
     public func trainStep(_ batch: LabeledImages, stopRequested: Bool = false) throws {
-        if communicator.size > 1 { return try distributedStep(batch, stopRequested: stopRequested) }
+        if communicator.size > 1 || settings.gradientGroupSize > 0 { return try groupedStep(batch, stopRequested: stopRequested) }
         let tape = Tape()
         let x = tape.constant(batch.images)
         let outputs = network(x)
@@ -162,8 +167,9 @@ public final class JointTrainer {
         runningSeen += batch.count
     }
 
-    /// The step on several ranks: statistics [loss, reconstruction, correct, images, stop] summed with the gradients.
-    func distributedStep(_ batch: LabeledImages, stopRequested: Bool) throws {
+    /// The step in gradient groups or on several ranks: statistics [loss, reconstruction, correct,
+    /// images, stop] summed with the gradients.
+    func groupedStep(_ batch: LabeledImages, stopRequested: Bool) throws {
         let (gradients, totals) = parallel.gradients(count: batch.count, statistics: 5) { tape, part in
             let x = tape.constant(batch.images.slice(part))
             let labels = Array(batch.labels[part])
@@ -191,8 +197,8 @@ public final class JointTrainer {
         try parallel.checkReplicas(optimizer: optimizer, when: when)
     }
 
-    /// Seconds spent in the gradient all-reduce so far and the number of all-reduces (0 on one process).
-    public var allReduceTime: (seconds: Double, calls: Int) { (parallel.reducer.seconds, parallel.reducer.calls) }
+    /// Seconds spent in the gradient exchange so far and the number of exchanges (0 on one process).
+    public var allReduceTime: (seconds: Double, calls: Int) { parallel.exchangeTime }
 
     /// Mean loss, accuracy and reconstruction distance of this epoch's steps so far.
     public var runningSummary: (loss: Double, accuracy: Double, reconstruction: Double) {

@@ -3,7 +3,7 @@ import Foundation
 /// A group of cooperating processes (ranks) and the collective operations the tools need.
 ///
 /// Ranks are numbered `0..<size`; rank 0 prints progress and writes every file. Every collective
-/// (`allReduceSum`, `broadcast`, `gather`, `barrier`) must be called by all ranks in the same order,
+/// (`allReduceSum`, `allReduceMax`, `broadcast`, `gather`, `barrier`) must be called by all ranks in the same order,
 /// from the thread that created the communicator. Two implementations: `SingleProcessCommunicator`
 /// (one rank, no MPI call) and `MPICommunicator` (Open MPI); `Communicator.fromEnvironment()` picks one.
 public protocol Communicator: AnyObject {
@@ -13,6 +13,10 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// Replaces every element of `buffer` by its sum over all ranks (every rank passes the same count).
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>)
+    /// Replaces every element of `buffer` by its sum over all ranks: exact, so independent of the order.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>)
+    /// Replaces every element of `buffer` by its largest value over all ranks (exact, order-independent).
+    func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Float>)
     /// Gives every rank the bytes `root` holds (other ranks' `bytes` are replaced, whatever their size).
     func broadcast(_ bytes: inout [UInt8], from root: Int)
     /// Collects every rank's bytes (any size, also empty) on rank 0, in rank order; nil on the other ranks.
@@ -32,6 +36,16 @@ extension Communicator {
     /// Sums `values` element-wise over all ranks, in place.
     public func allReduceSum(_ values: inout [Float]) {
         values.withUnsafeMutableBufferPointer { allReduceSum($0) }
+    }
+
+    /// Sums `values` element-wise over all ranks, in place, exactly.
+    public func allReduceSum(_ values: inout [Int64]) {
+        values.withUnsafeMutableBufferPointer { allReduceSum($0) }
+    }
+
+    /// The element-wise maximum of `values` over all ranks, in place.
+    public func allReduceMax(_ values: inout [Float]) {
+        values.withUnsafeMutableBufferPointer { allReduceMax($0) }
     }
 
     /// Every rank's `status` (0 = fine), in rank order, known to every rank: how the ranks agree to
@@ -82,6 +96,10 @@ public final class SingleProcessCommunicator: Communicator {
     public var size: Int { 1 }
     /// The sum over one rank: the buffer unchanged.
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {}
+    /// The sum over one rank: the buffer unchanged.
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {}
+    /// The maximum over one rank: the buffer unchanged.
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Float>) {}
     /// Rank 0 already holds its bytes.
     public func broadcast(_ bytes: inout [UInt8], from root: Int) {
         precondition(root == 0, "broadcast: root \(root) is not a rank of a single process")

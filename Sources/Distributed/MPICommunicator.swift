@@ -18,7 +18,7 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     /// The number of ranks in `MPI_COMM_WORLD`.
     public let size: Int
-    /// The largest number of elements one MPI call moves (Floats for all-reduce; x4 for bytes).
+    /// The largest number of elements one MPI call moves (Floats for all-reduce, half as many Int64s; x4 for bytes).
     public let maxChunkElements: Int
     private var finalized = false
 
@@ -51,12 +51,31 @@ public final class MPICommunicator: Communicator {
 
     /// Sums `buffer` over all ranks in place (`MPI_Allreduce` with `MPI_IN_PLACE`, chunk by chunk).
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
-        guard let base = buffer.baseAddress else { return }
+        allReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, type: cmpi_float(), operation: cmpi_sum())
+    }
+
+    /// Sums `buffer` over all ranks in place (`MPI_INT64_T`, so exact whatever the reduction order).
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {
+        allReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, type: cmpi_int64(), operation: cmpi_sum())
+    }
+
+    /// The element-wise maximum over all ranks, in place (`MPI_MAX`).
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        allReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, type: cmpi_float(), operation: cmpi_max())
+    }
+
+    /// `MPI_Allreduce` with `MPI_IN_PLACE` over `count` elements of `type` at `base`, at most
+    /// `maxChunkElements` per call (8-byte elements: half as many, so that no call moves more bytes).
+    private func allReduce(_ base: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype, operation: MPI_Op) {
+        guard let base, count > 0 else { return }
+        var size: Int32 = 0
+        MPI_Type_size(type, &size)
+        let chunk = max(1, maxChunkElements * 4 / Int(size))
         var offset = 0
-        while offset < buffer.count {
-            let count = min(maxChunkElements, buffer.count - offset)
-            check(MPI_Allreduce(cmpi_in_place(), base + offset, Int32(count), cmpi_float(), cmpi_sum(), cmpi_comm_world()), "MPI_Allreduce")
-            offset += count
+        while offset < count {
+            let n = min(chunk, count - offset)
+            check(MPI_Allreduce(cmpi_in_place(), base + offset * Int(size), Int32(n), type, operation, cmpi_comm_world()), "MPI_Allreduce")
+            offset += n
         }
     }
 

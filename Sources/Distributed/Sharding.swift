@@ -54,3 +54,27 @@ extension Tensor {
         self.init(shape: shape, storage: values)
     }
 }
+
+extension Communicator {
+    /// `body` applied to consecutive slices of at most `batchSize` rows of `input`, joined in row
+    /// order (each output row of shape `rowShape`), known to every rank: each rank computes the slices
+    /// of its `ShardPlan` shard, rank 0 collects them and broadcasts the whole. Every slice is the one
+    /// `input.mapBatches(size:)` gives one process, so the result is the same bits for any rank count.
+    /// A collective: every rank calls it with the same input. One process: `mapBatches`.
+    public func shardedMapBatches(
+        _ input: Tensor, rowShape: [Int], size batchSize: Int = Tensor.defaultInferenceBatchSize, _ body: (Tensor) -> Tensor
+    ) -> Tensor {
+        guard size > 1 else { return input.mapBatches(size: batchSize, body) }
+        let shard = ShardPlan(count: input.batchSize, batchSize: batchSize, shards: size).range(of: rank)
+        var bytes: [UInt8] = []
+        for start in stride(from: shard.lowerBound, to: shard.upperBound, by: batchSize) {
+            let output = body(input.slice(start..<min(start + batchSize, shard.upperBound)))
+            precondition(
+                Array(output.shape.dropFirst()) == rowShape, "sharded map: rows of shape \(output.shape.dropFirst()), expected \(rowShape)")
+            bytes += output.storageBytes
+        }
+        var whole = gather(bytes).map { Array($0.joined()) } ?? []
+        broadcast(&whole, from: 0)
+        return Tensor(shape: [input.batchSize] + rowShape, storageBytes: whole)
+    }
+}

@@ -22,6 +22,9 @@ struct DAFARDetector: ParsableCommand {
             Jensen-Shannon divergence between the softmax outputs, at temperature T, of x and of its feedback
             reconstruction D(E(x))), or both fused (each divided by its value at 2.5 % false positives on the
             validation split, then the larger taken). Everything is fitted on clean images only.
+            Under mpirun or srun the ranks share out the training residuals and train C data-parallel in \
+            gradient groups (--gradient-group-size), so the detector is the one a single process trains; \
+            rank 0 then scores, calibrates and writes.
             Example: dafar-detector --model runs/model.safetensors --output runs/detector.safetensors
             """)
 
@@ -87,8 +90,7 @@ struct DAFARDetector: ParsableCommand {
     func run() throws {
         let world = Launcher.communicator()
         defer { world.finalize() }
-        var prepared:
-            (dafar: DAFARModel, splits: DatasetSplits, settings: DetectorTrainingSettings, residuals: Tensor, detector: AnomalyDetector)?
+        var prepared: (dafar: DAFARModel, splits: DatasetSplits, settings: DetectorTrainingSettings, detector: AnomalyDetector)?
         try agreeingOnErrors(world) {
             runtime.apply()
             try checkInputFile(model, what: "model")
@@ -116,13 +118,16 @@ struct DAFARDetector: ParsableCommand {
             settings.hiddenSizes = try parsedHiddenSizes()
             settings.z = z ?? (dafar.inputShape[0] == 1 ? 3 : 2)
             settings.seed = training.seed
-            let residuals = DetectorTraining.residuals(dafar.network, images: splits.train.images)
+            settings.gradientGroupSize = training.gradientGroupSize
             let detector = AnomalyDetector(
                 inputSize: dafar.inputShape.elementCount, hiddenSizes: settings.hiddenSizes, norm: scoreNorm, seed: training.seed)
-            prepared = (dafar, splits, settings, residuals, detector)
+            prepared = (dafar, splits, settings, detector)
         }
         guard let prepared else { return }
-        let (dafar, splits, settings, trainResiduals, detector) = prepared
+        let (dafar, splits, settings, detector) = prepared
+        if world.isRoot, let warning = training.idleRanksWarning(ranks: world.size) { printError(warning) }
+        // a collective, so outside the checks above: the ranks share out the training residuals
+        let trainResiduals = DetectorTraining.residuals(dafar.network, images: splits.train.images, communicator: world)
         let bar = ProgressBar(total: settings.epochs, label: "detector", enabled: !runtime.quiet && world.isRoot)
         try agreeingOnErrors(world, hint: { $0 is NonFiniteLossError ? "(option: --learning-rate)" : nil }) {
             try DetectorTraining.train(detector, residuals: trainResiduals, settings: settings, communicator: world) {

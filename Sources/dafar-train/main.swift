@@ -17,11 +17,12 @@ struct DAFARTrain: ParsableCommand {
             Loss = cross-entropy(F(E(x)), y) + lambda * ||x - D(E(x))|| averaged over the batch.
             A checkpoint is written after every epoch (and on Ctrl-C); --resume continues from it.
             Under mpirun or srun the ranks train data-parallel: every rank holds the whole model, each batch \
-            of --batch-size images (the same images in the same order as one process) is split evenly across \
-            the ranks, their gradients are summed with one all-reduce per step and every rank takes the same \
-            step; the weights are compared across ranks after every epoch. Rank 0 writes the checkpoints and \
-            the model; --resume works with the same or another number of ranks. Give each rank \
-            --threads cores-per-host / ranks-per-host.
+            of --batch-size images (the same images in the same order as one process) is cut into gradient \
+            groups of --gradient-group-size images shared out across the ranks, their gradients are summed \
+            exactly (fixed point) in one exchange per step and every rank takes the same step, so the model \
+            is the one a single process trains; the weights are compared across ranks after every epoch. \
+            Rank 0 writes the checkpoints and the model; --resume works with the same or another number of \
+            ranks. Give each rank --threads cores-per-host / ranks-per-host.
             Example: dafar-train --dataset mnist5k --output runs/model.safetensors
             """)
 
@@ -215,6 +216,7 @@ struct DAFARTrain: ParsableCommand {
         settings.reconstructionWeight = reconstructionWeight
         settings.reconstructionNorm = reconstructionNorm
         settings.seed = training.seed
+        settings.gradientGroupSize = training.gradientGroupSize
         let network = JointNetwork(
             architecture: architecture, classCount: splits.train.classCount,
             feedbackLayer: feedbackLayer, seed: training.seed)
@@ -245,9 +247,9 @@ struct DAFARTrain: ParsableCommand {
             "training \(architecture) network on \(splits.train.count) \(data.dataset.rawValue) images "
                 + "(\(splits.validation.count) held out, \(splits.test.count) test), \(Parallel.threadCount) threads"
                 + (world.size > 1
-                    ? " on each of \(world.size) ranks (\(training.batchSize / world.size)-\((training.batchSize + world.size - 1) / world.size) images of each batch per rank)"
-                    : "")
+                    ? " on each of \(world.size) ranks (\(training.batchShare(ranks: world.size)) of each batch per rank)" : "")
                 + ", augmentation \(settings.augmentation.summary), \(settings.learningRateSchedule.rawValue) learning rate", world)
+        if world.isRoot, let warning = training.idleRanksWarning(ranks: world.size) { printError(warning) }
         return Prepared(
             splits: splits, epochs: epochs, settings: settings, network: network, trainer: trainer,
             runMetadata: runMetadata, checkpointPath: checkpointPath)

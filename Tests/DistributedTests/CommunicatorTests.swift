@@ -88,6 +88,66 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertNoThrow(try SingleProcessCommunicator().checkReplicasAgree([g], when: "now"))
     }
 
+    func testSingleProcessIntegerSumAndMaxLeaveDataAsIs() {
+        let world = SingleProcessCommunicator()
+        var integers: [Int64] = [1 << 40, -3, 0]
+        world.allReduceSum(&integers)
+        XCTAssertEqual(integers, [1 << 40, -3, 0])
+        var values: [Float] = [2, -1, .infinity]
+        world.allReduceMax(&values)
+        XCTAssertEqual(values, [2, -1, .infinity])
+    }
+
+    /// Groups of gradients whose magnitudes span 2^-60 ... 2^20, so that Float sums depend on their order.
+    private func exactGroups(_ count: Int) -> [(gradients: [Tensor?], statistics: [Float])] {
+        (0..<count).map { g in
+            var generator = SeededGenerator(seed: UInt64(g) + 1)
+            let values = (0..<4099).map { i in
+                Float.random(in: -1...1, using: &generator) * Float(sign: .plus, exponent: (i * 31 + g * 7) % 81 - 60, significand: 1)
+            }
+            return ([Tensor(shape: [4099], storage: values), nil], [Float(g) + 0.25])
+        }
+    }
+
+    func testExactGradientSumDoesNotDependOnOrderAndIsCorrectlyRoundedToAFewUlps() {
+        let groups = exactGroups(9)
+        let summer = ExactGradientSum(world: SingleProcessCommunicator(), shapes: [[4099], [3]])
+        let (forward, statistics) = summer.sum(groups, statistics: 1, totalGroups: 9)
+        let (backward, _) = summer.sum(groups.reversed(), statistics: 1, totalGroups: 9)
+        let (shuffled, _) = summer.sum([4, 0, 8, 2, 6, 1, 7, 3, 5].map { groups[$0] }, statistics: 1, totalGroups: 9)
+        XCTAssertEqual(forward[0]?.storage, backward[0]?.storage, "bit-identical whatever the order")
+        XCTAssertEqual(forward[0]?.storage, shuffled[0]?.storage)
+        XCTAssertNil(forward[1], "a slot no group has stays nil")
+        XCTAssertEqual(statistics, [(0..<9).map { Float($0) + 0.25 }.reduce(0, +)])
+        // against the sum in Double: every value within 2 ulps of its magnitude, or within 2^-52 of the
+        // tensor's largest (each group's truncation to fixed point loses less than 2^-57 of it)
+        let exact = (0..<4099).map { i in groups.reduce(0.0) { $0 + Double($1.gradients[0]!.storage[i]) } }
+        let largest = exact.map(\.magnitude).max()!
+        for (got, want) in zip(forward[0]!.storage, exact) {
+            let tolerance = max(2 * Double(Float(want).ulp), largest * 0x1p-52)
+            XCTAssertLessThanOrEqual(abs(Double(got) - want), tolerance, "\(got) vs \(want)")
+        }
+        // a naive Float sum in another order differs somewhere: what the exact sum is for
+        let floatForward = (0..<4099).map { i in groups.reduce(Float(0)) { $0 + $1.gradients[0]!.storage[i] } }
+        let floatBackward = (0..<4099).map { i in groups.reversed().reduce(Float(0)) { $0 + $1.gradients[0]!.storage[i] } }
+        XCTAssertNotEqual(floatForward, floatBackward)
+    }
+
+    func testExactGradientSumMakesANonFiniteSlotNaNAndKeepsZeros() {
+        let summer = ExactGradientSum(world: SingleProcessCommunicator(), shapes: [[2], [2]])
+        let (sums, statistics) = summer.sum(
+            [
+                ([Tensor(shape: [2], storage: [1, .infinity]), Tensor(shape: [2], storage: [0, 0])], [1, .nan]),
+                ([Tensor(shape: [2], storage: [1, 2]), Tensor(shape: [2], storage: [0, -0.0])], [2, 1])
+            ], statistics: 2, totalGroups: 2)
+        XCTAssertTrue(sums[0]!.storage.allSatisfy(\.isNaN), "one infinite value: the whole slot is NaN")
+        XCTAssertEqual(sums[1]?.storage, [0, 0])
+        XCTAssertEqual(statistics[0], 3)
+        XCTAssertTrue(statistics[1].isNaN)
+        XCTAssertEqual(summer.calls, 1)
+        XCTAssertEqual(summer.bytesPerStep(statistics: 2), (4 + 2) * 8)
+    }
+
     func testReplicaHashSeesEveryBitAndShape() {
         let a = Tensor(shape: [2, 2], storage: [1, 2, 3, 4])
         XCTAssertEqual(replicaHash([a]), replicaHash([Tensor(shape: [2, 2], storage: [1, 2, 3, 4])]))

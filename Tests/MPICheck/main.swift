@@ -70,6 +70,28 @@ checkAllReduce(count: 1, name: "one-element")
 checkAllReduce(count: 1001, name: "odd-sized")
 checkAllReduce(count: largeCount, name: "large")
 
+func checkIntegerAllReduceAndMax(count: Int, name: String) {
+    // Int64 sums beyond Float's and Int32's range: element i of rank r is i * 2^33 + r - 5
+    var integers = (0..<count).map { Int64($0) << 33 + Int64(rank) - 5 }
+    world.allReduceSum(&integers)
+    let offset = Int64(size * (size - 1) / 2) - 5 * Int64(size)
+    for i in 0..<count where integers[i] != Int64(size) * (Int64(i) << 33) + offset {
+        fail("Int64 all-reduce of \(name) (\(count) elements): element \(i) is \(integers[i])")
+    }
+    // maximum: element i of rank r is (i * 7 + r * 13) % 101 - 50
+    var values = (0..<count).map { Float(($0 * 7 + rank * 13) % 101 - 50) }
+    world.allReduceMax(&values)
+    for i in 0..<count where values[i] != Float((0..<size).map { ($0 * 13 + i * 7) % 101 - 50 }.max()!) {
+        fail("max all-reduce of \(name) (\(count) elements): element \(i) is \(values[i])")
+    }
+    if rank == 0 { print("Int64 sum and max all-reduce \(name) \(count) ok") }
+}
+
+checkIntegerAllReduceAndMax(count: 0, name: "empty")
+checkIntegerAllReduceAndMax(count: 1, name: "one-element")
+checkIntegerAllReduceAndMax(count: 1001, name: "odd-sized")
+checkIntegerAllReduceAndMax(count: largeCount / 2, name: "large")
+
 // broadcast: from the last rank, a buffer whose size only that rank knows; then an empty one from rank 0
 let root = size - 1
 var message = rank == root ? (0..<100_003).map { UInt8(truncatingIfNeeded: $0 * 31 + 7) } : [1, 2, 3]
@@ -123,6 +145,35 @@ for _ in 0..<2 {  // twice: the buffer is reused
     guard statistics == [offset, Float(size)] else { fail("gradient all-reduce statistics: \(statistics)") }
 }
 if rank == 0 { print("gradient all-reduce ok") }
+
+// exact gradient sum: 7 groups of gradients of very different magnitudes shared out over the ranks give
+// the bits one process gets from all 7; slot 1 exists only in group 3, slot 2 in none; group 5's
+// second statistic is NaN, so that statistic is NaN everywhere
+func exactGroup(_ g: Int) -> (gradients: [Tensor?], statistics: [Float]) {
+    var generator = SeededGenerator(seed: UInt64(g) + 11)
+    let values = (0..<1003).map { i in
+        Float.random(in: -1...1, using: &generator) * Float(sign: .plus, exponent: (i * 37 + g) % 60 - 40, significand: 1)
+    }
+    return (
+        [Tensor(shape: [1003], storage: values), g == 3 ? Tensor(shape: [2], storage: [1e-3, -7]) : nil, nil],
+        [Float(g) * 0.1, g == 5 ? .nan : 1]
+    )
+}
+let exactShapes = [[1003], [2], [1]]
+let mineGroups = localPart(of: 7, rank: rank, size: size).map(exactGroup)
+let exactSummer = ExactGradientSum(world: world, shapes: exactShapes)
+for _ in 0..<2 {  // twice: the buffers are reused
+    let (exact, exactStatistics) = exactSummer.sum(mineGroups, statistics: 2, totalGroups: 7)
+    let (alone, aloneStatistics) = ExactGradientSum(world: SingleProcessCommunicator(), shapes: exactShapes).sum(
+        (0..<7).map(exactGroup), statistics: 2, totalGroups: 7)
+    guard exact[0]?.storage == alone[0]?.storage, exact[1]?.storage == alone[1]?.storage, exact[1]?.storage == [1e-3, -7] else {
+        fail("exact gradient sum over \(size) ranks differs from one process's")
+    }
+    guard exact[2] == nil, exactStatistics[0] == aloneStatistics[0], exactStatistics[1].isNaN else {
+        fail("exact gradient sum: slot 2 \(String(describing: exact[2])), statistics \(exactStatistics) vs \(aloneStatistics)")
+    }
+}
+if rank == 0 { print("exact gradient sum ok") }
 
 // replica check: equal tensors pass; a tensor that differs on the last rank stops every rank, naming that rank
 do { try world.checkReplicasAgree([Tensor(shape: [3], storage: [1, 2, 3])], when: "in the check") } catch {
