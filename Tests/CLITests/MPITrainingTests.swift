@@ -202,6 +202,46 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
+    /// Ctrl-C on a cluster: srun forwards SIGINT to the ranks, and a terminal sends it to the whole
+    /// process group. Here only rank 1 gets it, mid-epoch: the ranks agree (the stop flag travels with
+    /// the step's exchange) to stop after the same step, rank 0 writes the checkpoint, every rank exits
+    /// 130; resumed on 2 ranks, the run ends with the weights of an uninterrupted one-process run.
+    func testSIGINTOnOneRankStopsEveryRankAtTheSameStepAndTheRunResumes() throws {
+        let dir = try TinyData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeMNIST5k(to: dir, perDigit: 60)  // 540 training images: 34 steps of 16 per epoch
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let common = [
+            "--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--seed", "4", "--batch-size", "16",
+            "--gradient-group-size", "8", "--epochs", "3", "--lr-schedule", "constant"
+        ]
+        let reference = try CommandRunner.run("dafar-train", common + ["--quiet", "--output", path("reference.safetensors")])
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+
+        let output = path("model.safetensors")
+        let job = try MPIJob(ranks: 2, tool: "dafar-train", common + ["--output", output])
+        // after the first epoch's checkpoint, a little into the second epoch
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: output + ".checkpoint") && job.process.isRunning && Date() < deadline { usleep(20_000) }
+        usleep(300_000)
+        let ranks = MPIJob.processes(containing: dir.path)
+        XCTAssertEqual(ranks.count, 2, "two ranks running: \(ranks)")
+        guard let second = ranks.first(where: { $0.rank == 1 }) else { return XCTFail("rank 1 not found: \(ranks)") }
+        kill(second.pid, SIGINT)
+        let result = job.wait(timeout: 60)
+        XCTAssertFalse(result.timedOut, "the ranks did not stop: \(result.output)")
+        XCTAssertEqual(result.status, 130, result.output)
+        let lines = result.output.split(separator: "\n").filter { $0.contains("interrupted: checkpoint written to") }
+        XCTAssertEqual(lines.count, 1, "rank 0 reports once: \(result.output)")
+        XCTAssertTrue(lines.first?.contains("(epoch 2, step ") ?? false, result.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output), "an interrupted run must not write the model")
+        XCTAssertTrue(MPIJob.processes(containing: dir.path).isEmpty, "a rank outlived mpirun")
+
+        let resumed = try MPIJob.run("dafar-train", common + ["--quiet", "--resume", "--output", output], timeout: 300)
+        assertSucceeded(resumed, "mpirun -np 2 dafar-train --resume after SIGINT")
+        XCTAssertTrue(try floats(output) == (try floats(path("reference.safetensors"))), "interrupted and resumed on 2 ranks vs one process")
+    }
+
     /// `results.json` without what may differ between runs on 1 and 2 ranks: the wall-clock fields
     /// (`timings`, the phase/seconds table, "generated in N s" cells) and the `ranks` setting.
     func comparableResults(_ report: URL) throws -> Any {
