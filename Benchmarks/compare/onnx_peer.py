@@ -48,6 +48,7 @@ def export(model, images, path):
 
 
 def session(path, threads):
+    """An InferenceSession on the CPUExecutionProvider: `threads` intra-op threads, 1 inter-op, ORT_ENABLE_ALL."""
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
