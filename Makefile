@@ -98,6 +98,9 @@ clean:
 .PHONY: bench bench-compare bench-serve bench-mpi
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
+# ONNX Runtime, the second peer of `make bench-compare` (inference); torch.onnx.export needs onnxscript and onnx
+ONNX_PKGS  ?= onnxruntime==1.31.1 onnxscript==0.7.2 onnx==1.23.2
+VENV_PKGS   = $(TORCH) $(ONNX_PKGS)
 
 ## bench: speed and memory figures of the toolkit (dafar-bench, release build; THREADS=n)
 bench: setup release
@@ -118,17 +121,22 @@ bench-serve: setup release
 bench-mpi: setup data release
 	BIN=$(BIN) EPOCHS=$(or $(EPOCHS),2) bash scripts/bench-mpi.sh
 
-## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure
-bench-compare: setup release $(VENV)/bin/python
+## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure;
+## then the inference figures in ONNX Runtime (CPU, the PyTorch network exported), ours / ONNX Runtime
+bench-compare: setup release venv
 	DAFAR_BENCH=$(BIN)/dafar-bench PYTHON=$(VENV)/bin/python bash Benchmarks/compare/run.sh --threads $(THREADS)
 
 ## crosscheck-jsma: an independent PyTorch JSMA (cleverhans' pixel-pair table) on the images of $(RUNS)/jsma.safetensors,
 ## against the model that set was made from; prints both success rates (write the set first: see README, Attacks)
 .PHONY: crosscheck-jsma
-crosscheck-jsma: $(VENV)/bin/python
+crosscheck-jsma: venv
 	$(VENV)/bin/python Benchmarks/compare/jsma_crosscheck.py --model $(RUNS)/model.safetensors --set $(RUNS)/jsma.safetensors --threads $(THREADS)
 
-$(VENV)/bin/python:
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet $(TORCH)
-	@$(VENV)/bin/python -c 'import torch; assert torch.version.cuda is None, "a CUDA build of torch was installed"; print("torch", torch.__version__, "(CPU wheel)")'
+## venv: $(VENV) with VENV_PKGS; pip runs again only when they differ from what $(VENV)/installed records
+.PHONY: venv
+venv:
+	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	@[ "$$(cat $(VENV)/installed 2>/dev/null)" = "$(VENV_PKGS)" ] || { \
+	  echo "installing into $(VENV): $(VENV_PKGS)"; $(VENV)/bin/pip install --quiet $(VENV_PKGS) && \
+	  $(VENV)/bin/python -c 'import torch; assert torch.version.cuda is None, "a CUDA build of torch was installed"; print("torch", torch.__version__, "(CPU wheel)")' && \
+	  echo "$(VENV_PKGS)" > $(VENV)/installed; }

@@ -98,6 +98,25 @@ class Joint(nn.Module):
         return self.classifier(self.features(x))
 
 
+class Inspection(nn.Module):
+    """DAFARModel.inspect as one module: classify + reconstruct + score of images [batch, 1, 28, 28].
+
+    Returns classes [batch] (arg-max of the logits), verdicts [batch] (score > threshold), and the
+    logits [batch, 10] and scores [batch] they come from. onnx_peer.py exports this module.
+    """
+
+    def __init__(self, network, detector, threshold):
+        super().__init__()
+        self.network, self.detector, self.threshold = network, detector, threshold
+
+    def forward(self, x):
+        h = self.network.features(x)
+        logits = self.network.classifier(h)
+        delta = (x - self.network.decoder(h)).flatten(1)
+        scores = l2_per_sample(delta - self.detector(delta))
+        return logits.argmax(dim=1), scores > self.threshold, logits, scores
+
+
 def synthetic(count, seed):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(count, 1, 28, 28, generator=g), torch.arange(count) % 10
@@ -120,6 +139,7 @@ class Workloads:
             self.residuals = self.images - self.network.decoder(self.network.features(self.images))
             scores = l2_per_sample(self.residuals.flatten(1) - self.detector(self.residuals.flatten(1)))
             self.threshold = (scores.mean() + 3 * scores.std()).item()
+        self.inspection = Inspection(self.network, self.detector, self.threshold)
 
     def joint_step(self):
         logits, reconstruction = self.network(self.images)
@@ -138,12 +158,8 @@ class Workloads:
     def inspect(self, count):
         """Classify + reconstruct + score: DAFARModel.inspect."""
         with torch.no_grad():
-            x = self.images[:count]
-            h = self.network.features(x)
-            classes = self.network.classifier(h).argmax(dim=1)
-            delta = (x - self.network.decoder(h)).flatten(1)
-            scores = l2_per_sample(delta - self.detector(delta))
-            return classes.tolist(), (scores > self.threshold).tolist()
+            classes, verdicts, _, _ = self.inspection(self.images[:count])
+            return classes.tolist(), verdicts.tolist()
 
     def gradient(self, x, labels):
         x = x.detach().requires_grad_(True)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs dafar-bench and the PyTorch script back to back on the same machine with the
-# same thread count and prints ours / PyTorch for every figure.
+# Runs dafar-bench, the PyTorch script and the ONNX Runtime script back to back on the same
+# machine with the same thread count and prints ours / PyTorch for every figure, then
+# ours / ONNX Runtime for the two inference figures.
 #
 #   Benchmarks/compare/run.sh [--threads N] [--quick]
 #
 # Needs a release build of dafar-bench (DAFAR_BENCH, default: what `swift build -c release`
-# builds) and a Python with torch (PYTHON, default: .venv/bin/python); `make bench-compare`
-# provides both. Writes both JSON reports and the ratio table to OUT (default: .build/bench-compare).
+# builds) and a Python with torch, onnxscript and onnxruntime (PYTHON, default: .venv/bin/python);
+# `make bench-compare` provides both. Writes the three JSON reports, the exported model
+# (inspect.onnx) and the ratio tables to OUT (default: .build/bench-compare).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=$(nproc)
@@ -27,10 +29,13 @@ echo "running dafar-bench --threads $threads ${quick[*]}..." >&2
 "$bench" --json --threads "$threads" "${quick[@]}" > "$out/ours.json"
 echo "running PyTorch (Benchmarks/compare/compare.py) --threads $threads ${quick[*]}..." >&2
 "$python" Benchmarks/compare/compare.py --json --threads "$threads" "${quick[@]}" > "$out/pytorch.json"
+echo "running ONNX Runtime (Benchmarks/compare/onnx_peer.py) --threads $threads ${quick[*]}..." >&2
+"$python" Benchmarks/compare/onnx_peer.py --json --threads "$threads" --model "$out/inspect.onnx" "${quick[@]}" \
+    > "$out/onnxruntime.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$out/ours.json" "$out/pytorch.json" <<'PY' | tee "$out/ratios.txt"
+python3 - "$out/ours.json" "$out/pytorch.json" "$out/onnxruntime.json" <<'PY' | tee "$out/ratios.txt"
 import json, sys
-ours, torch = (json.load(open(path)) for path in sys.argv[1:3])
+ours, torch, onnx = (json.load(open(path)) for path in sys.argv[1:4])
 print(f"ours: {ours['machine']['framework']}, {ours['machine']['blas']}; "
       f"PyTorch: {torch['machine']['framework']}, {torch['machine']['blas']}")
 print(f"cpu: {ours['machine']['cpu']}, cores: {ours['machine']['cores']}, threads: {ours['machine']['threads']}, "
@@ -46,4 +51,16 @@ for key in order + sorted(k for k in ours if k not in order + ["details", "machi
     print(f"{key:34}{a:11.4g}{(b if b is not None else float('nan')):11.4g}{ratio:>14}")
 print()
 print("peak_rss_mib: lower is better (ratio < 1 means we use less memory); every other figure: higher is better.")
+print()
+print(f"ONNX Runtime: {onnx['machine']['framework']}, {onnx['machine']['blas']}; model: {onnx['machine']['model']}")
+difference = onnx["max_abs_diff"]
+print(f"max |ONNX Runtime - PyTorch| on the batch and on one image: logits {difference['logits']:.3g}, "
+      f"scores {difference['scores']:.3g} (tolerance {difference['tolerance']:g}); classes and verdicts equal")
+print()
+full = ours["machine"]["workload"] == "full"
+print(f"{'figure':34}{'ours':>11}{'ONNX RT':>11}{'ours/ONNX RT':>14}  target{'' if full else ' (quick run: not judged)'}")
+for key, target in [("inference_images_per_s_batch128", 1.0), ("inference_images_per_s_batch1", 1.5)]:
+    ratio = ours[key] / onnx[key]
+    verdict = ("met" if ratio >= target else "missed") if full else ""
+    print(f"{key:34}{ours[key]:11.4g}{onnx[key]:11.4g}{ratio:14.2f}  >= {target} {verdict}".rstrip())
 PY
