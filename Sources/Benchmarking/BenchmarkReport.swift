@@ -23,7 +23,9 @@ public struct BenchmarkReport {
         }
         return [
             "cpu": cpu, "cores": String(Parallel.availableCores), "threads": String(threads),
-            "blas": "OpenBLAS \(BLAS.coreName)", "framework": "DAFAR-Swift", "workload": quick ? "quick" : "full"
+            "blas": "OpenBLAS \(BLAS.coreName)"
+                + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""),
+            "vector_isa": PeakFigures.instructions, "framework": "DAFAR-Swift", "workload": quick ? "quick" : "full"
         ]
     }
 

@@ -80,12 +80,21 @@ public struct BenchmarkSuite {
             progress("FP32 FMA peak, \(Parallel.threadCount) thread(s)")
             figures.append(
                 Figure(
-                    key: "fp32_fma_peak_gflops", label: "FMA loop (AVX2), \(Parallel.threadCount) thread(s)",
+                    key: "fp32_fma_peak_gflops", label: "FMA loop (\(PeakFigures.instructions)), \(Parallel.threadCount) thread(s)",
                     unit: "GFLOP/s",
                     samples: PeakFigures.fmaGFLOPS(
                         warmup: s.warmup,
                         repetitions: s.repetitions,
                         rounds: s.repetitions > 1 ? 20_000_000 : 100_000)))
+            if PeakFigures.instructions == "AVX-512 FMA" {
+                figures.append(
+                    Figure(
+                        key: "fp32_fma_peak_avx2_gflops", label: "FMA loop (AVX2 FMA), \(Parallel.threadCount) thread(s)",
+                        unit: "GFLOP/s",
+                        samples: PeakFigures.fmaGFLOPS(
+                            warmup: s.warmup, repetitions: s.repetitions, rounds: s.repetitions > 1 ? 20_000_000 : 100_000,
+                            avx2Only: true)))
+            }
         }
         if wanted("sgemm_gflops") {
             progress("sgemm \(s.sgemmSize)^3")

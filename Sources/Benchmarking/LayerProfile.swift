@@ -239,7 +239,7 @@ public enum LayerProfiler {
         let joint = try jointTrainingStep(work, repetitions: repetitions)
         let attack = attackStep(work, repetitions: repetitions)
         return [joint.markdown(peakGFLOPS: peak), attack.markdown(peakGFLOPS: peak)].joined(separator: "\n\n")
-            + "\n\nPeak: \(threads) thread(s) of `fma_loop_run` (\(PeakFigures.usesFMA ? "AVX2 FMA" : "portable loop, not FMA")), "
+            + "\n\nPeak: \(threads) thread(s) of `fma_loop_run` (\(PeakFigures.instructions)), "
             + "best of 5: \(String(format: "%.0f", peak)) GFLOP/s."
     }
 }
