@@ -14,7 +14,9 @@ public enum PeakFigures {
             let seconds = flops.withUnsafeMutableBufferPointer { done in
                 let base = done.baseAddress!
                 return Stopwatch.seconds {
-                    Parallel.forEach(chunks: threads, of: threads) { chunk, _ in base[chunk] = avx2Only ? fma_loop_run_avx2(rounds) : fma_loop_run(rounds) }
+                    Parallel.forEach(chunks: threads, of: threads) { chunk, _ in
+                        base[chunk] = avx2Only ? fma_loop_run_avx2(rounds) : fma_loop_run(rounds)
+                    }
                 }
             }
             return flops.reduce(0, +) / seconds / 1e9

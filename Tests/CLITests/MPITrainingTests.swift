@@ -222,7 +222,9 @@ final class MPITrainingTests: XCTestCase {
         let job = try MPIJob(ranks: 2, tool: "dafar-train", common + ["--output", output])
         // after the first epoch's checkpoint, a little into the second epoch
         let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: output + ".checkpoint") && job.process.isRunning && Date() < deadline { usleep(20_000) }
+        while !FileManager.default.fileExists(atPath: output + ".checkpoint") && job.process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
         usleep(300_000)
         let ranks = MPIJob.processes(containing: dir.path)
         XCTAssertEqual(ranks.count, 2, "two ranks running: \(ranks)")
@@ -239,7 +241,8 @@ final class MPITrainingTests: XCTestCase {
 
         let resumed = try MPIJob.run("dafar-train", common + ["--quiet", "--resume", "--output", output], timeout: 300)
         assertSucceeded(resumed, "mpirun -np 2 dafar-train --resume after SIGINT")
-        XCTAssertTrue(try floats(output) == (try floats(path("reference.safetensors"))), "interrupted and resumed on 2 ranks vs one process")
+        XCTAssertTrue(
+            try floats(output) == (try floats(path("reference.safetensors"))), "interrupted and resumed on 2 ranks vs one process")
     }
 
     /// `results.json` without what may differ between runs on 1 and 2 ranks: the wall-clock fields
