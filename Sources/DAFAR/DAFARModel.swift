@@ -104,19 +104,32 @@ public final class DAFARModel: Sendable {
 
     /// Verdicts of Eq. 4 for a batch of images (requires a detector).
     public func inspect(_ images: Tensor) -> [Verdict] {
-        guard let detector, let threshold = detector.calibration?.active else {
+        guard let threshold = detector?.calibration?.active else {
             preconditionFailure("inspect needs a calibrated detector; load one with DAFARModel(contentsOf:detector:)")
         }
+        let (logits, scores) = logitsAndScores(images)
+        return zip(logits.argmaxRows(), scores).map { Verdict(predictedClass: $0, score: $1, isAdversarial: $1 > threshold) }
+    }
+
+    /// The logits `[N, classCount]` and the detector file's scores of `images`, one forward pass per
+    /// chunk of `Tensor.defaultInferenceBatchSize` images from the first, no tape: what `inspect`
+    /// (and any verdict that also wants the probabilities) is made of.
+    public func logitsAndScores(_ images: Tensor) -> (logits: Tensor, scores: [Float]) {
+        guard let detector else { preconditionFailure("scores need a detector; load one with DAFARModel(contentsOf:detector:)") }
         checkShape(images)
-        var verdicts: [Verdict] = []
-        verdicts.reserveCapacity(images.batchSize)
+        var logits: [Tensor] = [], scores: [Float] = []
+        scores.reserveCapacity(images.batchSize)
         for range in images.batchRanges() {
-            let (logits, score) = network.logitsAndScore(Variable(images.slice(range)), detector.scoreDefinition, detector: detector)
-            let classes = logits.value.argmaxRows()
-            let scores = score.value.storage
-            for (c, s) in zip(classes, scores) { verdicts.append(Verdict(predictedClass: c, score: s, isAdversarial: s > threshold)) }
+            let (chunkLogits, chunkScores) = network.logitsAndScore(
+                Variable(images.slice(range)), detector.scoreDefinition, detector: detector)
+            logits.append(chunkLogits.value)
+            scores += chunkScores.value.storage
         }
-        return verdicts
+        switch logits.count {
+        case 0: return (Tensor(shape: [0, network.classCount], storage: []), [])
+        case 1: return (logits[0], scores)
+        default: return (Tensor.concatenate(logits), scores)
+        }
     }
 
     // MARK: Differentiable views (attacks)

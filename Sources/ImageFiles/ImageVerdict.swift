@@ -31,36 +31,21 @@ public struct ImageVerdict: Equatable, Sendable {
     /// The verdicts of `DAFARModel.inspect` on `images` (`[N, C, H, W]`, fitting the model) with
     /// their probabilities. `threshold` nil keeps the library's verdict at the detector file's
     /// active threshold; a number gives the same strict comparison `score > threshold` at it.
-    ///
-    /// One forward pass per chunk: the loop of `DAFARModel.inspect` (the same chunks of
-    /// `Tensor.defaultInferenceBatchSize` from the tensor's first image, the same
-    /// `JointNetwork.logitsAndScore`, the same `score > threshold`), keeping the logits that
-    /// `inspect` drops instead of running E and F a second time through `DAFARModel.logits`.
-    /// So the classes, scores and flags are the
-    /// library's bit for bit (ServingTests checks it against `inspect` and `logits`), and a caller
-    /// that wants the verdicts of a file hands over the same images in the same chunks.
+    /// Made of `DAFARModel.logitsAndScores`, as `inspect` is, so the classes, scores and flags are
+    /// the library's bit for bit (ServingTests checks it against `inspect` and `logits`).
     public static func inspect(_ dafar: DAFARModel, _ images: Tensor, threshold: Float? = nil) -> [ImageVerdict] {
-        guard let detector = dafar.detector, let active = dafar.threshold else {
+        guard let active = dafar.threshold else {
             preconditionFailure("a verdict needs a calibrated detector; load one with DAFARModel(contentsOf:detector:)")
         }
-        precondition(
-            images.rank == 4 && Array(images.shape.dropFirst()) == dafar.inputShape,
-            "images of shape \(images.shape) do not fit a model for \(dafar.inputShape) images")
         let cut = threshold ?? active
-        var verdicts: [ImageVerdict] = []
-        verdicts.reserveCapacity(images.batchSize)
-        for range in images.batchRanges() {
-            let (logits, score) = dafar.network.logitsAndScore(Variable(images.slice(range)), detector.scoreDefinition, detector: detector)
-            let classCount = logits.value.shape[1]  // logits [n, K]
-            for (i, (predicted, s)) in zip(logits.value.argmaxRows(), score.value.storage).enumerated() {
-                let row = logits.value.storage[(i * classCount)..<((i + 1) * classCount)]
-                verdicts.append(
-                    ImageVerdict(
-                        predictedClass: predicted, probability: softmaxProbability(row, at: predicted),
-                        score: s, threshold: cut, adversarial: s > cut))
-            }
+        let (logits, scores) = dafar.logitsAndScores(images)
+        let classCount = logits.shape[1]
+        return zip(logits.argmaxRows(), scores).enumerated().map { i, verdict in
+            let row = logits.storage[(i * classCount)..<((i + 1) * classCount)]
+            return ImageVerdict(
+                predictedClass: verdict.0, probability: softmaxProbability(row, at: verdict.0), score: verdict.1, threshold: cut,
+                adversarial: verdict.1 > cut)
         }
-        return verdicts
     }
 
     /// The verdict's JSON members without braces, in this order:
