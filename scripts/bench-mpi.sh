@@ -59,8 +59,11 @@ cw=(--attack cw2 --steps 100 --binary-steps 1 --count "$cw_count" --batch-size 5
 pgd1=$(attack pgd-1x2 2 -- "${pgd[@]}"); pgd2=$(attack pgd-2x1 1 "${mpi[@]}" -- "${pgd[@]}")
 cw1=$(attack cw-1x2 2 -- "${cw[@]}"); cw2=$(attack cw-2x1 1 "${mpi[@]}" -- "${cw[@]}")
 # the all-reduce alone (after a barrier, so no waiting for a slower rank): the MNIST and CIFAR-10
-# networks' gradient buffers (parameters + one presence slot per tensor + 5 statistics)
+# networks' gradient buffers (parameters + one presence slot per tensor + 5 statistics) as Floats
+# (--gradient-group-size 0), and the MNIST buffer's bytes as the exact groups send them (one Int64
+# per value: as many bytes as twice the Floats)
 pure_mnist=$("${mpi[@]}" "$bin/dafar-mpi-check" --time-all-reduce 377158)
+pure_mnist_exact=$("${mpi[@]}" "$bin/dafar-mpi-check" --time-all-reduce 754316)
 pure_cifar=$("${mpi[@]}" "$bin/dafar-mpi-check" --time-all-reduce 2412784)
 pure_mnist_tcp=$("${mpi[@]}" --mca btl tcp,self "$bin/dafar-mpi-check" --time-all-reduce 377158)
 echo "load after: $(uptime)"
@@ -71,9 +74,10 @@ row "joint training (MNIST-5k, batch 64)" "$train1" "$train2" ">= 0.90"
 row "PGD-40 (L-inf, $pgd_count images)" "$pgd1" "$pgd2" ">= 0.95"
 row "CW-L2 (1 x 100 steps, $cw_count images)" "$cw1" "$cw2" ">= 0.95"
 echo "one rank x 1 thread: MNIST joint training $train11 images/s, CIFAR-10 network $cifar11 images/s (synthetic images, batch 64)"
-echo "gradient all-reduce on 2 ranks: $allreduce_ms ms per step, $allreduce_share % of the training time (last epoch)"
+echo "gradient exchange (exact groups: max + Int64 all-reduce) on 2 ranks: $allreduce_ms ms per step, $allreduce_share % of the training time (last epoch)"
 echo "  (measured inside the step: it includes waiting for the slower rank)"
 echo "pure $pure_mnist (shared memory)"
+echo "pure $pure_mnist_exact (shared memory; the bytes of the exact groups' Int64 buffer)"
 echo "pure $pure_mnist_tcp (TCP over loopback)"
 echo "pure $pure_cifar (shared memory; the CIFAR-10 network's buffer)"
 echo "logs and files: $out/"
