@@ -13,6 +13,7 @@ final class BadInputContentTests: BadInputTestCase {
             ("dafar-train", train + ["--epochs", "0"], "--epochs must be at least 1, got 0"),
             ("dafar-train", train + ["--batch-size", "0"], "--batch-size must be between 1 and 65536, got 0"),
             ("dafar-train", train + ["--learning-rate", "-0.1"], "--learning-rate must be a positive number"),
+            ("dafar-train", train + ["--gradient-group-size", "-1"], "--gradient-group-size must be between 0 and 65536, got -1"),
             ("dafar-train", train + ["--learning-rate", "nan"], "--learning-rate must be a positive number"),
             ("dafar-train", train + ["--momentum", "1"], "--momentum must be in [0, 1)"),
             ("dafar-train", train + ["--lambda", "-2"], "--lambda must be a non-negative number"),
@@ -25,6 +26,10 @@ final class BadInputContentTests: BadInputTestCase {
             ("dafar-detector", detector + ["--z", "0"], "--z must be a positive number, got 0"),
             ("dafar-detector", detector + ["--z", "-3"], "--z must be a positive number, got -3"),
             ("dafar-detector", detector + ["--batch-size", "0"], "--batch-size must be between 1 and 65536, got 0"),
+            (
+                "dafar-detector", detector + ["--gradient-group-size", "70000"],
+                "--gradient-group-size must be between 0 and 65536, got 70000"
+            ),
             ("dafar-detector", detector + ["--epochs", "-5"], "--epochs must be at least 1, got -5"),
             ("dafar-detector", detector + ["--dataset", "svhn"], "'svhn' is invalid for '--dataset"),
             ("dafar-detector", detector + ["--threshold", "fpr3"], "The value 'fpr3' is invalid for '--threshold <threshold>'"),
@@ -79,8 +84,10 @@ final class BadInputContentTests: BadInputTestCase {
         let headerLength = model.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         var hugeHeader = model
         hugeHeader.replaceSubrange(0..<8, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
-        var badJSON = model
-        badJSON[8 + headerLength / 2] = UInt8(ascii: "\"")
+        var badJSON = model  // a quote where the middle of the header has another character: the JSON breaks
+        var middle = 8 + headerLength / 2
+        while badJSON[middle] == UInt8(ascii: "\"") { middle += 1 }
+        badJSON[middle] = UInt8(ascii: "\"")
         let escapes = Self.safetensors(header: #"{"evil\n\u001b[31mname":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: 8)
         let longName = Self.safetensors(
             header: #"{"\#(String(repeating: "w", count: 100_000))":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#,
