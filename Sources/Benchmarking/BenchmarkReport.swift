@@ -43,7 +43,18 @@ public struct BenchmarkReport {
                     + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
                     + "  " + f.label)
         }
+        if let note = Self.forcedCoreNote() { lines += ["", note] }
         return lines.joined(separator: "\n")
+    }
+
+    /// A note when `OPENBLAS_CORETYPE` keeps OpenBLAS on AVX2 kernels on a CPU with AVX-512 (where
+    /// PyTorch and ONNX Runtime use AVX-512): every GEMM then runs at most at the AVX2 peak.
+    public static func forcedCoreNote(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let forced = environment["OPENBLAS_CORETYPE"], PeakFigures.instructions == "AVX-512 FMA",
+            !["skylakex", "cooperlake", "sapphirerapids"].contains(BLAS.coreName.lowercased())
+        else { return nil }
+        return "note: OPENBLAS_CORETYPE=\(forced) keeps OpenBLAS on its \(BLAS.coreName) (AVX2) kernels on a CPU with AVX-512; "
+            + "without it OpenBLAS picks its AVX-512 kernels (see Benchmarks/README.md)"
     }
 
     /// `{"<key>": median, ..., "details": {"<key>": {"median", "min", "max", "unit", "repetitions", "label"}}, "machine": {...}}`.
