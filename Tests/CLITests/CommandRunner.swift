@@ -48,6 +48,12 @@ enum CommandRunner {
     }
 }
 
+/// A tool that a test's set-up ran ended with a non-zero status.
+struct ToolFailed: Error, CustomStringConvertible {
+    let tool: String, status: Int32, stderr: String
+    var description: String { "\(tool) exited with status \(status): \(stderr)" }
+}
+
 /// Small data in real formats for end-to-end runs.
 enum TinyData {
     /// Writes MNIST-format IDX files (`train-images-idx3-ubyte` ...) with `count` 28x28 images per
@@ -81,6 +87,20 @@ enum TinyData {
 
     static func bigEndian(_ value: Int) -> [UInt8] {
         [UInt8(value >> 24 & 255), UInt8(value >> 16 & 255), UInt8(value >> 8 & 255), UInt8(value & 255)]
+    }
+
+    /// Tiny MNIST files in `dir` and a model `m.safetensors` that dafar-train (`--threads 1`) made of
+    /// them; returns the data options (`--dataset mnist --data-dir dir --threads 1 --quiet`) and the model.
+    static func trainedModel(
+        in dir: URL, trainCount: Int, testCount: Int, epochs: Int, batchSize: Int
+    ) throws -> (data: [String], model: String) {
+        try writeMNIST(to: dir, trainCount: trainCount, testCount: testCount)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
+        let train = try CommandRunner.run(
+            "dafar-train", data + ["--epochs", String(epochs), "--batch-size", String(batchSize), "--output", model])
+        guard train.status == 0 else { throw ToolFailed(tool: "dafar-train", status: train.status, stderr: train.stderr) }
+        return (data, model)
     }
 
     /// A fresh temporary folder.

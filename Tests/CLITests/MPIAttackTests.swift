@@ -27,12 +27,7 @@ final class MPIAttackTests: XCTestCase {
 
     /// A tiny model good enough for CW-L2 to move images (6 epochs on 120 images).
     func trainTinyModel(in dir: URL) throws -> (data: [String], model: String) {
-        try TinyData.writeMNIST(to: dir, trainCount: 120, testCount: 40)
-        let model = dir.appendingPathComponent("m.safetensors").path
-        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
-        let train = try CommandRunner.run("dafar-train", data + ["--epochs", "6", "--batch-size", "20", "--output", model])
-        XCTAssertEqual(train.status, 0, train.stderr)
-        return (data, model)
+        try TinyData.trainedModel(in: dir, trainCount: 120, testCount: 40, epochs: 6, batchSize: 20)
     }
 
     func testShardedAttacksAreByteIdenticalToOneProcess() throws {
@@ -96,11 +91,8 @@ final class MPIAttackTests: XCTestCase {
     func testKilledRankEndsTheJobAndKeepsTheEarlierFile() throws {
         let dir = try TinyData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try TinyData.writeMNIST(to: dir, trainCount: 60, testCount: 40)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        let (data, model) = try TinyData.trainedModel(in: dir, trainCount: 60, testCount: 40, epochs: 1, batchSize: 20)
         let output = dir.appendingPathComponent("set.safetensors").path
-        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
-        XCTAssertEqual(try CommandRunner.run("dafar-train", data + ["--epochs", "1", "--batch-size", "20", "--output", model]).status, 0)
         XCTAssertEqual(
             try CommandRunner.run("dafar-attack", data + ["--model", model, "--attack", "fgsm", "--count", "10", "--output", output])
                 .status, 0)

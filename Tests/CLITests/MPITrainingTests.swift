@@ -268,11 +268,8 @@ final class MPITrainingTests: XCTestCase {
     func testShardedEvalWritesTheSameNumbersAsOneProcess() throws {
         let dir = try TinyData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try TinyData.writeMNIST(to: dir, trainCount: 100, testCount: 30)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        let (data, model) = try TinyData.trainedModel(in: dir, trainCount: 100, testCount: 30, epochs: 2, batchSize: 15)
         let detector = dir.appendingPathComponent("d.safetensors").path
-        let data = ["--dataset", "mnist", "--data-dir", dir.path, "--threads", "1", "--quiet"]
-        XCTAssertEqual(try CommandRunner.run("dafar-train", data + ["--epochs", "2", "--batch-size", "15", "--output", model]).status, 0)
         XCTAssertEqual(
             try CommandRunner.run(
                 "dafar-detector",
