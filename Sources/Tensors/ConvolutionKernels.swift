@@ -75,6 +75,13 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
+                        if DirectConvolution.applies(g) {
+                            DirectConvolution.run(
+                                output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
+                                reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
+                                outputChannels: outChannels, padding: g.padding)
+                            return
+                        }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
                         (passes.input, passes.forwardResult, passes.forwardStart) = (x.baseAddress, out, b)
                         passes.forwardReLU = reLU
@@ -156,6 +163,14 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
+                        if DirectConvolution.applies(g) {
+                            // the input gradient of the convolution it inverts: the rotated weight, padding 2 - p
+                            DirectConvolution.run(
+                                output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
+                                reLU: reLU, images: n, channels: inChannels, height: g.outputHeight, width: g.outputWidth,
+                                outputChannels: g.channels, padding: 2 - g.padding)
+                            return
+                        }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)
                         (passes.output, passes.backwardResult, passes.backwardStart) = (x.baseAddress, out, b)
                         passes.backwardReLU = reLU
@@ -218,6 +233,8 @@ public enum ConvolutionKernels {
         let partialStride = partials.stridePerChunk
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
+        // The data gradient through the direct 3x3 kernel; the passes then compute the weight gradient only.
+        let direct = needDataGradient && DirectConvolution.applies(g)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in
@@ -225,7 +242,13 @@ public enum ConvolutionKernels {
                         partials.storage.withUnsafeMutableBufferPointer { sums in
                             var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
                             (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
-                            if needDataGradient {
+                            if direct {
+                                directDataGradient(
+                                    d.baseAddress!, geometry: g, input: x.baseAddress!, output: dy.baseAddress!,
+                                    weight: w.baseAddress!, images: n, outputChannels: outChannels,
+                                    dataGradient: dataGradient, mask: mask)
+                                guard needWeightGradient else { return }
+                            } else if needDataGradient {
                                 if dataGradient == .backward {
                                     passes.backwardResult = d.baseAddress
                                 } else {
@@ -247,6 +270,30 @@ public enum ConvolutionKernels {
         }
         let (dWeight, dBias) = needWeightGradient ? partials.sum(weightShape: weight.shape) : (nil, nil)
         return Gradients(input: needDataGradient ? Tensor(shape: dataShape, storage: data) : nil, weight: dWeight, bias: dBias)
+    }
+
+    /// The data gradient of `gradients` through `DirectConvolution` (3x3, stride 1): `.backward`, the
+    /// convolution's input gradient `[N, C, H, W]` from `output` (`[N, O, OH, OW]`, masked by `mask`) with the
+    /// rotated weight; `.forward`, the convolution of `input` (`[N, C, H, W]`, masked by `mask`) -> `[N, O, OH, OW]`.
+    static func directDataGradient(
+        _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
+        output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
+        dataGradient: DataGradient, mask: Tensor?
+    ) {
+        withOptionalPointer(mask) { m in
+            switch dataGradient {
+            case .backward:
+                DirectConvolution.run(
+                    output: result, input: output, mask: m, weight: weight, rotated: true, bias: nil, reLU: false,
+                    images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
+                    outputChannels: g.channels, padding: 2 - g.padding)
+            case .forward:
+                DirectConvolution.run(
+                    output: result, input: input, mask: m, weight: weight, rotated: false, bias: nil, reLU: false,
+                    images: n, channels: g.channels, height: g.height, width: g.width,
+                    outputChannels: outputChannels, padding: g.padding)
+            }
+        }
     }
 
     /// Per-channel sums of a `[N, C, ...]` tensor -> `[C]` (the bias gradient).

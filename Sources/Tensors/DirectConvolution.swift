@@ -1,0 +1,63 @@
+import _ConvKernels
+
+/// 3x3, stride-1 convolutions computed directly from the (zero-padded) images, without im2col: the
+/// AVX2 + FMA3 kernel of `_ConvKernels` (`conv3x3.h`), image by image, split across threads.
+///
+/// One kernel serves four passes, each a "valid" convolution of a padded input (`p` the layer's padding):
+/// - convolution forward: `x [N, C, H, W]` with `W [O, C, 3, 3]`, padding `p`;
+/// - convolution input gradient: `dY [N, O, OH, OW]` with `W` read as `[C, O]` and rotated, padding `2 - p`;
+/// - transposed convolution forward: `x [N, I, H, W]` with `W [I, O, 3, 3]` rotated, padding `2 - p`;
+/// - transposed convolution input gradient: `dY [N, O, OH, OW]` with `W [I, O, 3, 3]` as is, padding `p`.
+///
+/// Every output value is summed in the same order whatever the thread count and the batch, so results
+/// are bit-for-bit reproducible and a batch gives the same values as its images one by one. Weight
+/// gradients stay on im2col + GEMM (`ConvolutionPasses`). Other geometries, and CPUs without AVX2 or
+/// FMA3, take the im2col path.
+enum DirectConvolution {
+    /// The CPU runs the kernel (AVX2 and FMA3).
+    static let isSupported = conv3x3_supported() != 0
+
+    /// Off: every convolution takes the im2col path (for tests that compare the two).
+    nonisolated(unsafe) static var isEnabled = true
+
+    /// Whether the direct kernel computes the passes of `g` (3x3, stride 1, padding at most 2; the
+    /// input-gradient passes pad with `2 - padding`).
+    static func applies(_ g: ConvolutionGeometry) -> Bool {
+        isEnabled && isSupported && g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding <= 2
+    }
+
+    /// `output [N, O, H + 2p - 2, W + 2p - 2]` = `relu?(bias + W * pad(input * (mask > 0)))`.
+    ///
+    /// `input`, `mask`: `[N, C, H, W]`; `weight`: `[O, C, 3, 3]`, or `[C, O, 3, 3]` read rotated by
+    /// 180 degrees when `rotated`; `bias`: `[O]`.
+    static func run(
+        output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+        weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
+        images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int
+    ) {
+        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
+        let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        let blocks = (outputChannels + Int(CONV3X3_CHANNEL_BLOCK) - 1) / Int(CONV3X3_CHANNEL_BLOCK)
+        // Few images: each image's channel blocks are split into groups too, so that every thread has work.
+        let threads = Parallel.threadCount
+        let groups = images >= threads ? 1 : min(blocks, (threads + images - 1) / images)
+        ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
+            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+            Parallel.forEach(chunks: min(images * groups, threads), of: images * groups) { _, tasks in
+                let largestGroup = (blocks + groups - 1) / groups
+                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, p, 0, Int32(largestGroup))) { scratch in
+                    for task in tasks {
+                        let n = task / groups, group = task % groups
+                        let first = blocks * group / groups, last = blocks * (group + 1) / groups
+                        guard first < last else { continue }
+                        let image = n * channels * height * width
+                        conv3x3_image(
+                            output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, Int32(first), Int32(last), scratch)
+                    }
+                }
+            }
+        }
+    }
+}
