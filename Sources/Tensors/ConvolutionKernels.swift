@@ -75,7 +75,7 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
-                        if DirectConvolution.applies(g) {
+                        if DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels) {
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
                                 reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
@@ -163,7 +163,7 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
-                        if DirectConvolution.applies(g) {
+                        if DirectConvolution.applies(g, inputs: inChannels, outputs: g.channels) {
                             // the input gradient of the convolution it inverts: the rotated weight, padding 2 - p
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
@@ -234,7 +234,11 @@ public enum ConvolutionKernels {
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
         // The data gradient through the direct 3x3 kernel; the passes then compute the weight gradient only.
-        let direct = needDataGradient && DirectConvolution.applies(g)
+        let direct =
+            needDataGradient
+            && (dataGradient == .backward
+                ? DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels)
+                : DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels))
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in

@@ -20,11 +20,16 @@ enum DirectConvolution {
     /// Off: every convolution takes the im2col path (for tests that compare the two).
     nonisolated(unsafe) static var isEnabled = true
 
-    /// Whether the direct kernel computes the passes of `g` (3x3, stride 1, padding at most 2; the
-    /// input-gradient passes pad with `2 - padding`).
-    static func applies(_ g: ConvolutionGeometry) -> Bool {
+    /// Whether the direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
+    /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`; at least 8
+    /// channels in and 16 out, below which the kernel's vector lanes go unused and im2col + GEMM is faster).
+    static func applies(_ g: ConvolutionGeometry, inputs: Int, outputs: Int) -> Bool {
         isEnabled && isSupported && g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding <= 2
+            && inputs >= minimumInputs && outputs >= minimumOutputs
     }
+
+    /// The fewest input and output channels for which `applies` chooses the direct kernel.
+    static let minimumInputs = 8, minimumOutputs = 16
 
     /// `output [N, O, H + 2p - 2, W + 2p - 2]` = `relu?(bias + W * pad(input * (mask > 0)))`.
     ///
@@ -38,15 +43,17 @@ enum DirectConvolution {
         precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
-        let blocks = (outputChannels + Int(CONV3X3_CHANNEL_BLOCK) - 1) / Int(CONV3X3_CHANNEL_BLOCK)
+        let blocks = Int(conv3x3_blocks(o))
         // Few images: each image's channel blocks are split into groups too, so that every thread has work.
         let threads = Parallel.threadCount
         let groups = images >= threads ? 1 : min(blocks, (threads + images - 1) / images)
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-            Parallel.forEach(chunks: min(images * groups, threads), of: images * groups) { _, tasks in
-                let largestGroup = (blocks + groups - 1) / groups
-                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, p, 0, Int32(largestGroup))) { scratch in
+            // A few chunks per thread: Dispatch hands them to whichever thread is free, so a thread that the
+            // machine's other work slows down does not hold the others up (the split does not change results).
+            let chunks = min(images * groups, threads == 1 ? 1 : 4 * threads)
+            Parallel.forEach(chunks: chunks, of: images * groups) { _, tasks in
+                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, p)) { scratch in
                     for task in tasks {
                         let n = task / groups, group = task % groups
                         let first = blocks * group / groups, last = blocks * (group + 1) / groups

@@ -5,25 +5,24 @@
 
 #include <string.h>
 
-enum { BLOCK = CONV3X3_CHANNEL_BLOCK, TILE = 24, SLACK = 32 };
+enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POSITIONS = 6 };
 
-static int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
+int conv3x3_blocks(int outChannels) { return (outChannels + BLOCK - 1) / BLOCK; }
 
 size_t conv3x3_packed_count(int outChannels, int inChannels) {
-    return (size_t)round_up(outChannels, BLOCK) * (size_t)inChannels * 9;
+    return (size_t)conv3x3_blocks(outChannels) * BLOCK * (size_t)inChannels * 9;
 }
 
-void conv3x3_pack(float *packed, const float *weight, int outChannels, int inChannels, int flipped) {
-    const int blocks = round_up(outChannels, BLOCK) / BLOCK;
-    for (int b = 0; b < blocks; b++) {
+void conv3x3_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
+    for (int b = 0; b < conv3x3_blocks(outChannels); b++) {
         for (int c = 0; c < inChannels; c++) {
-            for (int t = 0; t < 9; t++) {
-                float *dst = packed + (((size_t)b * inChannels + c) * 9 + t) * BLOCK;  // [blocks, C, 9, 4]
+            for (int t = 0; t < 9; t++) {  // t = 3 * ky + kx
+                float *dst = packed + (((size_t)b * inChannels + c) * 9 + t) * BLOCK;  // [blocks, C, 9, 16]
                 for (int j = 0; j < BLOCK; j++) {
                     const int o = b * BLOCK + j;
                     if (o >= outChannels) {
                         dst[j] = 0;
-                    } else if (flipped) {
+                    } else if (rotated) {
                         dst[j] = weight[((size_t)c * outChannels + o) * 9 + (8 - t)];  // [C, O, 3, 3], rotated
                     } else {
                         dst[j] = weight[((size_t)o * inChannels + c) * 9 + t];  // [O, C, 3, 3]
@@ -34,42 +33,22 @@ void conv3x3_pack(float *packed, const float *weight, int outChannels, int inCha
     }
 }
 
-/// The padded input's geometry, and the tiles of 24 "wide" output positions that cover the output.
-typedef struct {
-    int paddedHeight, paddedWidth, outputHeight, outputWidth;
-    size_t planeSize, paddedCount;  // one padded plane; all planes + slack, rounded to 8 floats
-    int tiles;
-} Layout;
-
-static Layout layout(int channels, int height, int width, int padding) {
-    Layout l;
-    l.paddedHeight = height + 2 * padding;
-    l.paddedWidth = width + 2 * padding;
-    l.outputHeight = l.paddedHeight - 2;
-    l.outputWidth = l.paddedWidth - 2;
-    l.planeSize = (size_t)l.paddedHeight * (size_t)l.paddedWidth;
-    // The last tile reads at most 23 floats past the last plane (see conv3x3.h): SLACK zeros.
-    l.paddedCount = (size_t)round_up((int)(channels * l.planeSize) + SLACK, 8);
-    const int positions = (l.outputHeight - 1) * l.paddedWidth + l.outputWidth;  // last valid wide position + 1
-    l.tiles = (positions + TILE - 1) / TILE;
-    return l;
+size_t conv3x3_scratch_count(int channels, int height, int width, int padding) {
+    return (size_t)channels * (size_t)(height + 2 * padding) * (size_t)(width + 2 * padding);
 }
 
-size_t conv3x3_scratch_count(int channels, int height, int width, int padding, int blockBegin, int blockEnd) {
-    const Layout l = layout(channels, height, width, padding);
-    return l.paddedCount + (size_t)(blockEnd - blockBegin) * BLOCK * (size_t)l.tiles * TILE;
-}
-
-/// `padded [C, Hp, Wp]` = `input` (times `mask > 0`) inside a frame of `padding` zeros, then SLACK zeros.
+/// `padded [C, H + 2p, W + 2p]` = `input` (times `mask > 0`) inside a frame of `padding` zeros.
 static void pad_input(float *padded, const float *input, const float *mask, int channels, int height, int width,
-                      int padding, const Layout *l) {
-    memset(padded, 0, l->paddedCount * sizeof(float));
+                      int padding) {
+    const int wp = width + 2 * padding;
+    memset(padded, 0, conv3x3_scratch_count(channels, height, width, padding) * sizeof(float));
     for (int c = 0; c < channels; c++) {
         for (int y = 0; y < height; y++) {
-            float *dst = padded + c * l->planeSize + (size_t)(y + padding) * l->paddedWidth + padding;
+            float *dst = padded + ((size_t)c * (height + 2 * padding) + y + padding) * wp + padding;
             const size_t offset = ((size_t)c * height + y) * width;
             const float *src = input + offset;
             if (mask) {
+                // the element-wise ReLU's backward: the same expression, so the same bits
                 const float *m = mask + offset;
                 for (int x = 0; x < width; x++) dst[x] = src[x] * (m[x] > 0 ? 1.0f : 0.0f);
             } else {
@@ -87,52 +66,85 @@ int conv3x3_supported(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-/// One tap: three input vectors at `s` (24 wide positions) times four broadcast weights at `w`.
-#define TAP(s, w)                                                                   \
-    do {                                                                            \
-        const __m256 x0 = _mm256_loadu_ps(s), x1 = _mm256_loadu_ps((s) + 8);        \
-        const __m256 x2 = _mm256_loadu_ps((s) + 16);                                \
-        __m256 wv = _mm256_broadcast_ss(w);                                         \
-        a00 = _mm256_fmadd_ps(wv, x0, a00); a01 = _mm256_fmadd_ps(wv, x1, a01);     \
-        a02 = _mm256_fmadd_ps(wv, x2, a02);                                         \
-        wv = _mm256_broadcast_ss((w) + 1);                                          \
-        a10 = _mm256_fmadd_ps(wv, x0, a10); a11 = _mm256_fmadd_ps(wv, x1, a11);     \
-        a12 = _mm256_fmadd_ps(wv, x2, a12);                                         \
-        wv = _mm256_broadcast_ss((w) + 2);                                          \
-        a20 = _mm256_fmadd_ps(wv, x0, a20); a21 = _mm256_fmadd_ps(wv, x1, a21);     \
-        a22 = _mm256_fmadd_ps(wv, x2, a22);                                         \
-        wv = _mm256_broadcast_ss((w) + 3);                                          \
-        a30 = _mm256_fmadd_ps(wv, x0, a30); a31 = _mm256_fmadd_ps(wv, x1, a31);     \
-        a32 = _mm256_fmadd_ps(wv, x2, a32);                                         \
+/// One tap: two weight vectors (16 output channels) at `w` times the input at offset `d` from each of
+/// the six positions' windows; then `w` moves to the next tap.
+#define TAP(d)                                                                                            \
+    do {                                                                                                  \
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);                               \
+        __m256 x = _mm256_broadcast_ss(p0 + (d));                                                         \
+        a00 = _mm256_fmadd_ps(w0, x, a00); a01 = _mm256_fmadd_ps(w1, x, a01);                             \
+        x = _mm256_broadcast_ss(p1 + (d));                                                                \
+        a10 = _mm256_fmadd_ps(w0, x, a10); a11 = _mm256_fmadd_ps(w1, x, a11);                             \
+        x = _mm256_broadcast_ss(p2 + (d));                                                                \
+        a20 = _mm256_fmadd_ps(w0, x, a20); a21 = _mm256_fmadd_ps(w1, x, a21);                             \
+        x = _mm256_broadcast_ss(p3 + (d));                                                                \
+        a30 = _mm256_fmadd_ps(w0, x, a30); a31 = _mm256_fmadd_ps(w1, x, a31);                             \
+        x = _mm256_broadcast_ss(p4 + (d));                                                                \
+        a40 = _mm256_fmadd_ps(w0, x, a40); a41 = _mm256_fmadd_ps(w1, x, a41);                             \
+        x = _mm256_broadcast_ss(p5 + (d));                                                                \
+        a50 = _mm256_fmadd_ps(w0, x, a50); a51 = _mm256_fmadd_ps(w1, x, a51);                             \
+        w += BLOCK;                                                                                       \
     } while (0)
 
-/// `tile [blocks * 4, tiles * 24]`: the wide outputs of blocks `[blockBegin, blockEnd)`.
+/// Blocks `[blockBegin, blockEnd)` of `output [O, OH, OW]` at the positions `[first, last)` (row-major)
+/// from `padded [C, OH + 2, OW + 2]`, in tiles of 16 channels x 6 positions held in 12 ymm registers,
+/// over the kernel rows `[kyBegin, kyEnd)` only (the others would read only padding for these positions).
 __attribute__((target("avx2,fma")))
-static void conv3x3_tiles(float *tile, const float *padded, const float *packed, int channels, const Layout *l,
-                          int blockBegin, int blockEnd) {
-    const size_t tileStride = (size_t)l->tiles * TILE, plane = l->planeSize;
-    const int wp = l->paddedWidth;
-    for (int t = 0; t < l->tiles; t++) {
-        const float *origin = padded + (size_t)t * TILE;
+static void conv3x3_tiles(float *output, const float *padded, const float *packed, const float *bias, int relu,
+                          int channels, int outChannels, int outputHeight, int outputWidth, int first, int last,
+                          int kyBegin, int kyEnd, int blockBegin, int blockEnd) {
+    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
+    const size_t plane = (size_t)(outputHeight + 2) * wp;
+    for (int start = first; start < last; start += POSITIONS) {
+        // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
+        const int count = last - start < POSITIONS ? last - start : POSITIONS;
+        int position[POSITIONS];
+        const float *corner[POSITIONS];
+        for (int j = 0; j < POSITIONS; j++) {
+            position[j] = start + (j < count ? j : count - 1);
+            corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
+        }
         for (int b = blockBegin; b < blockEnd; b++) {
             const float *w = packed + (size_t)b * channels * 9 * BLOCK;
-            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
-            __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-            for (int c = 0; c < channels; c++) {
-                const float *r0 = origin + c * plane, *r1 = r0 + wp, *r2 = r1 + wp;
-                TAP(r0, w); TAP(r0 + 1, w + 4); TAP(r0 + 2, w + 8);
-                TAP(r1, w + 12); TAP(r1 + 1, w + 16); TAP(r1 + 2, w + 20);
-                TAP(r2, w + 24); TAP(r2 + 1, w + 28); TAP(r2 + 2, w + 32);
-                w += 9 * BLOCK;
+            const float *p0 = corner[0], *p1 = corner[1], *p2 = corner[2], *p3 = corner[3], *p4 = corner[4];
+            const float *p5 = corner[5];
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+            __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            if (kyBegin == 0 && kyEnd == 3) {
+                for (int c = 0; c < channels; c++) {
+                    TAP(0); TAP(1); TAP(2);
+                    TAP(wp); TAP(wp + 1); TAP(wp + 2);
+                    TAP(2 * wp); TAP(2 * wp + 1); TAP(2 * wp + 2);
+                    p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
+                }
+            } else {
+                const int rows = kyEnd - kyBegin;
+                for (int c = 0; c < channels; c++) {
+                    w += kyBegin * 3 * BLOCK;
+                    for (int r = 0; r < rows * wp; r += wp) {
+                        TAP(r); TAP(r + 1); TAP(r + 2);
+                    }
+                    w += (3 - kyEnd) * 3 * BLOCK;
+                    p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
+                }
             }
-            float *out = tile + (size_t)(b - blockBegin) * BLOCK * tileStride + (size_t)t * TILE;
-            _mm256_storeu_ps(out, a00); _mm256_storeu_ps(out + 8, a01); _mm256_storeu_ps(out + 16, a02);
-            out += tileStride;
-            _mm256_storeu_ps(out, a10); _mm256_storeu_ps(out + 8, a11); _mm256_storeu_ps(out + 16, a12);
-            out += tileStride;
-            _mm256_storeu_ps(out, a20); _mm256_storeu_ps(out + 8, a21); _mm256_storeu_ps(out + 16, a22);
-            out += tileStride;
-            _mm256_storeu_ps(out, a30); _mm256_storeu_ps(out + 8, a31); _mm256_storeu_ps(out + 16, a32);
+            float sums[POSITIONS][BLOCK];  // [position, channel]
+            _mm256_storeu_ps(sums[0], a00); _mm256_storeu_ps(sums[0] + 8, a01);
+            _mm256_storeu_ps(sums[1], a10); _mm256_storeu_ps(sums[1] + 8, a11);
+            _mm256_storeu_ps(sums[2], a20); _mm256_storeu_ps(sums[2] + 8, a21);
+            _mm256_storeu_ps(sums[3], a30); _mm256_storeu_ps(sums[3] + 8, a31);
+            _mm256_storeu_ps(sums[4], a40); _mm256_storeu_ps(sums[4] + 8, a41);
+            _mm256_storeu_ps(sums[5], a50); _mm256_storeu_ps(sums[5] + 8, a51);
+            // [position, channel] -> output [O, OH * OW], plus the bias, then the ReLU (`v > 0 ? v : 0`).
+            for (int k = 0; k < BLOCK && b * BLOCK + k < outChannels; k++) {
+                const int o = b * BLOCK + k;
+                const float start = bias ? bias[o] : 0.0f;
+                float *dst = output + (size_t)o * positions;
+                for (int j = 0; j < count; j++) {
+                    const float v = sums[j][k] + start;
+                    dst[position[j]] = relu ? (v > 0 ? v : 0) : v;
+                }
+            }
         }
     }
 }
@@ -141,29 +153,23 @@ void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
     float *scratch) {
-    const Layout l = layout(channels, height, width, padding);
-    float *padded = scratch, *tile = scratch + l.paddedCount;
-    pad_input(padded, input, mask, channels, height, width, padding, &l);
-    conv3x3_tiles(tile, padded, packed, channels, &l, blockBegin, blockEnd);
-    // The wide rows -> [O, OH, OW], plus the bias, then the ReLU.
-    const size_t tileStride = (size_t)l.tiles * TILE;
-    const int oh = l.outputHeight, ow = l.outputWidth, wp = l.paddedWidth;
-    for (int o = blockBegin * BLOCK; o < blockEnd * BLOCK && o < outChannels; o++) {
-        const float b = bias ? bias[o] : 0.0f;
-        const float *src = tile + (size_t)(o - blockBegin * BLOCK) * tileStride;
-        float *dst = output + (size_t)o * oh * ow;
-        for (int y = 0; y < oh; y++) {
-            const float *s = src + (size_t)y * wp;
-            float *d = dst + (size_t)y * ow;
-            if (relu) {
-                for (int x = 0; x < ow; x++) {
-                    const float v = s[x] + b;
-                    d[x] = v > 0 ? v : 0;
-                }
-            } else {
-                for (int x = 0; x < ow; x++) d[x] = s[x] + b;
-            }
+    pad_input(scratch, input, mask, channels, height, width, padding);
+    // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
+    // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
+    // rows between them in one stretch over all three. With finite weights the values are those of adding
+    // the padding's products too: each is a zero, and the sums start at +0, so adding it changes nothing.
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
+    for (int y = 0; y < oh; y++) {
+        if (y == middleBegin && middleBegin < middleEnd) {
+            conv3x3_tiles(output, scratch, packed, bias, relu, channels, outChannels, oh, ow, middleBegin * ow,
+                          middleEnd * ow, 0, 3, blockBegin, blockEnd);
+            y = middleEnd - 1;
+            continue;
         }
+        const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
+        conv3x3_tiles(output, scratch, packed, bias, relu, channels, outChannels, oh, ow, y * ow, (y + 1) * ow,
+                      kyBegin, kyEnd, blockBegin, blockEnd);
     }
 }
 #else
@@ -175,5 +181,6 @@ void conv3x3_image(
     float *scratch) {
     (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)blockBegin; (void)blockEnd; (void)scratch;
+    (void)pad_input;
 }
 #endif
