@@ -233,37 +233,48 @@ public enum ConvolutionKernels {
         let partialStride = partials.stridePerChunk
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
-        // The data gradient through the direct 3x3 kernel; the passes then compute the weight gradient only.
-        let direct =
+        // The data and weight gradients through the direct 3x3 kernels where they apply; the passes do the rest.
+        let directData =
             needDataGradient
             && (dataGradient == .backward
                 ? DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels)
                 : DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels))
+        let directWeights = needWeightGradient && DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in
                     data.withUnsafeMutableBufferPointer { d in
                         partials.storage.withUnsafeMutableBufferPointer { sums in
-                            var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
-                            (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
-                            if direct {
-                                directDataGradient(
-                                    d.baseAddress!, geometry: g, input: x.baseAddress!, output: dy.baseAddress!,
-                                    weight: w.baseAddress!, images: n, outputChannels: outChannels,
-                                    dataGradient: dataGradient, mask: mask)
-                                guard needWeightGradient else { return }
-                            } else if needDataGradient {
-                                if dataGradient == .backward {
-                                    passes.backwardResult = d.baseAddress
-                                } else {
-                                    passes.forwardResult = d.baseAddress
-                                }
-                            }
-                            if needWeightGradient {
-                                (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
-                                passes.biasSums = biasSums
-                            }
                             withOptionalPointer(mask) { m in
+                                if directData {
+                                    directDataGradient(
+                                        d.baseAddress!, geometry: g, input: x.baseAddress!, output: dy.baseAddress!,
+                                        weight: w.baseAddress!, images: n, outputChannels: outChannels,
+                                        dataGradient: dataGradient, mask: m)
+                                }
+                                if directWeights {
+                                    DirectConvolution.accumulateWeightGradients(
+                                        sums.baseAddress!, partialStride: partialStride, chunks: partials.chunks,
+                                        biasOfInput: biasSums == .ofInput, input: x.baseAddress!,
+                                        inputMask: dataGradient == .forward ? m : nil, outputGradient: dy.baseAddress!,
+                                        outputMask: dataGradient == .backward ? m : nil, images: n, channels: g.channels,
+                                        height: g.height, width: g.width, outputChannels: outChannels, padding: g.padding)
+                                }
+                                let passData = needDataGradient && !directData, passWeights = needWeightGradient && !directWeights
+                                guard passData || passWeights else { return }
+                                var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
+                                (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
+                                if passData {
+                                    if dataGradient == .backward {
+                                        passes.backwardResult = d.baseAddress
+                                    } else {
+                                        passes.forwardResult = d.baseAddress
+                                    }
+                                }
+                                if passWeights {
+                                    (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
+                                    passes.biasSums = biasSums
+                                }
                                 if dataGradient == .backward { passes.outputMask = m } else { passes.inputMask = m }
                                 passes.run()
                             }
@@ -282,21 +293,19 @@ public enum ConvolutionKernels {
     static func directDataGradient(
         _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
         output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
-        dataGradient: DataGradient, mask: Tensor?
+        dataGradient: DataGradient, mask: UnsafePointer<Float>?
     ) {
-        withOptionalPointer(mask) { m in
-            switch dataGradient {
-            case .backward:
-                DirectConvolution.run(
-                    output: result, input: output, mask: m, weight: weight, rotated: true, bias: nil, reLU: false,
-                    images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
-                    outputChannels: g.channels, padding: 2 - g.padding)
-            case .forward:
-                DirectConvolution.run(
-                    output: result, input: input, mask: m, weight: weight, rotated: false, bias: nil, reLU: false,
-                    images: n, channels: g.channels, height: g.height, width: g.width,
-                    outputChannels: outputChannels, padding: g.padding)
-            }
+        switch dataGradient {
+        case .backward:
+            DirectConvolution.run(
+                output: result, input: output, mask: mask, weight: weight, rotated: true, bias: nil, reLU: false,
+                images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
+                outputChannels: g.channels, padding: 2 - g.padding)
+        case .forward:
+            DirectConvolution.run(
+                output: result, input: input, mask: mask, weight: weight, rotated: false, bias: nil, reLU: false,
+                images: n, channels: g.channels, height: g.height, width: g.width,
+                outputChannels: outputChannels, padding: g.padding)
         }
     }
 

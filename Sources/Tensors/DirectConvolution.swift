@@ -9,10 +9,13 @@ import _ConvKernels
 /// - transposed convolution forward: `x [N, I, H, W]` with `W [I, O, 3, 3]` rotated, padding `2 - p`;
 /// - transposed convolution input gradient: `dY [N, O, OH, OW]` with `W [I, O, 3, 3]` as is, padding `p`.
 ///
+/// The weight gradient of a convolution, `dW [O, C, 3, 3] = sum dY [O, P] x columns (x, padding p)`, and
+/// of a transposed one (roles swapped) is a fifth kernel of the same shape (`accumulateWeightGradients`).
+///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
-/// are bit-for-bit reproducible and a batch gives the same values as its images one by one. Weight
-/// gradients stay on im2col + GEMM (`ConvolutionPasses`). Other geometries, and CPUs without AVX2 or
-/// FMA3, take the im2col path.
+/// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
+/// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
+/// geometries, layers with few channels, and CPUs without AVX2 or FMA3 take the im2col path.
 enum DirectConvolution {
     /// The CPU runs the kernel (AVX2 and FMA3).
     static let isSupported = conv3x3_supported() != 0
@@ -63,6 +66,33 @@ enum DirectConvolution {
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
                             packed, bias, reLU ? 1 : 0, c, h, w, o, p, Int32(first), Int32(last), scratch)
                     }
+                }
+            }
+        }
+    }
+
+    /// Adds the weight and bias gradients of a batch to per-chunk partial sums: chunk `k` of `chunks`
+    /// (contiguous images, the split of `Parallel.forEach`) adds into `partials + k * partialStride`, its
+    /// weight gradient `[O, C, 3, 3]` then its bias gradient (`[O]`, the sums of the output gradient, or
+    /// `[C]`, of the input when `biasOfInput`). `input`, `inputMask`: `[N, C, H, W]`; `outputGradient`,
+    /// `outputMask`: `[N, O, H + 2p - 2, W + 2p - 2]`. Each chunk sums its images in order.
+    static func accumulateWeightGradients(
+        _ partials: UnsafeMutablePointer<Float>, partialStride: Int, chunks: Int, biasOfInput: Bool,
+        input: UnsafePointer<Float>, inputMask: UnsafePointer<Float>?, outputGradient: UnsafePointer<Float>,
+        outputMask: UnsafePointer<Float>?, images: Int, channels: Int, height: Int, width: Int, outputChannels: Int,
+        padding: Int
+    ) {
+        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
+        let imageSize = channels * height * width
+        let outputSize = outputChannels * (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        Parallel.forEach(chunks: chunks, of: images) { chunk, range in
+            let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
+            ScratchPool.shared.withBuffer(conv3x3_weight_scratch_count(c, h, w, o, p)) { scratch in
+                for n in range {
+                    conv3x3_weight_gradient_image(
+                        weights, bias, biasOfInput ? 1 : 0, input + n * imageSize, inputMask.map { $0 + n * imageSize },
+                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch)
                 }
             }
         }

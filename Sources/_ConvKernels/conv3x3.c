@@ -58,6 +58,30 @@ static void pad_input(float *padded, const float *input, const float *mask, int 
     }
 }
 
+size_t conv3x3_weight_scratch_count(int channels, int height, int width, int outChannels, int padding) {
+    const size_t positions = (size_t)(height + 2 * padding - 2) * (size_t)(width + 2 * padding - 2);
+    return conv3x3_scratch_count(channels, height, width, padding) + (size_t)conv3x3_blocks(outChannels) * BLOCK * positions;
+}
+
+/// `rows [blocks, OH * OW, 16]` = `outputGradient [O, OH * OW]` (times `mask > 0`) with the channels
+/// innermost, the missing channels of the last block zero; adds each channel's sum to `biasGradient[o]`.
+static void transpose_output_gradient(float *rows, const float *outputGradient, const float *mask, int outChannels,
+                                      int positions, float *biasGradient) {
+    const int blocks = conv3x3_blocks(outChannels);
+    memset(rows, 0, (size_t)blocks * BLOCK * positions * sizeof(float));
+    for (int o = 0; o < outChannels; o++) {
+        const float *src = outputGradient + (size_t)o * positions, *m = mask ? mask + (size_t)o * positions : 0;
+        float *dst = rows + ((size_t)(o / BLOCK) * positions) * BLOCK + o % BLOCK;
+        float sum = 0;
+        for (int p = 0; p < positions; p++) {
+            const float v = m ? src[p] * (m[p] > 0 ? 1.0f : 0.0f) : src[p];
+            dst[(size_t)p * BLOCK] = v;
+            sum += v;
+        }
+        if (biasGradient) biasGradient[o] += sum;
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -172,6 +196,88 @@ void conv3x3_image(
                       kyBegin, kyEnd, blockBegin, blockEnd);
     }
 }
+
+/// One position of the weight-gradient kernel: two gradient vectors (16 output channels) at `g` times
+/// the input at `index` of each of the six columns `(c, ky, kx)`.
+#define POSITION(index)                                                                                   \
+    do {                                                                                                  \
+        const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);                               \
+        __m256 x = _mm256_broadcast_ss(q0 + (index));                                                     \
+        a00 = _mm256_fmadd_ps(g0, x, a00); a01 = _mm256_fmadd_ps(g1, x, a01);                             \
+        x = _mm256_broadcast_ss(q1 + (index));                                                            \
+        a10 = _mm256_fmadd_ps(g0, x, a10); a11 = _mm256_fmadd_ps(g1, x, a11);                             \
+        x = _mm256_broadcast_ss(q2 + (index));                                                            \
+        a20 = _mm256_fmadd_ps(g0, x, a20); a21 = _mm256_fmadd_ps(g1, x, a21);                             \
+        x = _mm256_broadcast_ss(q3 + (index));                                                            \
+        a30 = _mm256_fmadd_ps(g0, x, a30); a31 = _mm256_fmadd_ps(g1, x, a31);                             \
+        x = _mm256_broadcast_ss(q4 + (index));                                                            \
+        a40 = _mm256_fmadd_ps(g0, x, a40); a41 = _mm256_fmadd_ps(g1, x, a41);                             \
+        x = _mm256_broadcast_ss(q5 + (index));                                                            \
+        a50 = _mm256_fmadd_ps(g0, x, a50); a51 = _mm256_fmadd_ps(g1, x, a51);                             \
+        g += BLOCK;                                                                                       \
+    } while (0)
+
+/// `weightGradient [O, C * 9] +=` the products of `rows [blocks, OH * OW, 16]` (the output gradient,
+/// channels innermost) and `padded [C, OH + 2, OW + 2]`, in tiles of 16 output channels x 6 columns
+/// `(c, ky, kx)` held in 12 ymm registers, summed over the positions in row-major order.
+__attribute__((target("avx2,fma")))
+static void conv3x3_weight_tiles(float *weightGradient, const float *rows, const float *padded, int channels,
+                                 int outChannels, int outputHeight, int outputWidth) {
+    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth, columns = channels * 9;
+    const size_t plane = (size_t)(outputHeight + 2) * wp;
+    for (int first = 0; first < columns; first += POSITIONS) {
+        // The tile's columns (a last, short tile repeats its last column) and where each reads the input.
+        const int count = columns - first < POSITIONS ? columns - first : POSITIONS;
+        int column[POSITIONS];
+        const float *origin[POSITIONS];
+        for (int j = 0; j < POSITIONS; j++) {
+            column[j] = first + (j < count ? j : count - 1);
+            const int c = column[j] / 9, t = column[j] % 9;
+            origin[j] = padded + (size_t)c * plane + (size_t)(t / 3) * wp + t % 3;
+        }
+        const float *q0 = origin[0], *q1 = origin[1], *q2 = origin[2], *q3 = origin[3], *q4 = origin[4];
+        const float *q5 = origin[5];
+        for (int b = 0; b < conv3x3_blocks(outChannels); b++) {
+            const float *g = rows + (size_t)b * positions * BLOCK;
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+            __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            for (int y = 0; y < outputHeight; y++) {
+                for (int index = y * wp; index < y * wp + ow; index++) POSITION(index);
+            }
+            float sums[POSITIONS][BLOCK];  // [column, channel]
+            _mm256_storeu_ps(sums[0], a00); _mm256_storeu_ps(sums[0] + 8, a01);
+            _mm256_storeu_ps(sums[1], a10); _mm256_storeu_ps(sums[1] + 8, a11);
+            _mm256_storeu_ps(sums[2], a20); _mm256_storeu_ps(sums[2] + 8, a21);
+            _mm256_storeu_ps(sums[3], a30); _mm256_storeu_ps(sums[3] + 8, a31);
+            _mm256_storeu_ps(sums[4], a40); _mm256_storeu_ps(sums[4] + 8, a41);
+            _mm256_storeu_ps(sums[5], a50); _mm256_storeu_ps(sums[5] + 8, a51);
+            for (int k = 0; k < BLOCK && b * BLOCK + k < outChannels; k++) {
+                float *dst = weightGradient + (size_t)(b * BLOCK + k) * columns;
+                for (int j = 0; j < count; j++) dst[column[j]] += sums[j][k];
+            }
+        }
+    }
+}
+
+void conv3x3_weight_gradient_image(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
+    int padding, float *scratch) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    float *padded = scratch, *rows = scratch + conv3x3_scratch_count(channels, height, width, padding);
+    pad_input(padded, input, inputMask, channels, height, width, padding);
+    transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
+    conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
+    if (biasGradient && biasOfInput) {
+        // channel sums of the (masked) input, read from the padded copy (whose frame adds zeros)
+        const size_t plane = (size_t)(height + 2 * padding) * (width + 2 * padding);
+        for (int c = 0; c < channels; c++) {
+            float sum = 0;
+            for (size_t i = 0; i < plane; i++) sum += padded[c * plane + i];
+            biasGradient[c] += sum;
+        }
+    }
+}
 #else
 int conv3x3_supported(void) { return 0; }
 
@@ -182,5 +288,14 @@ void conv3x3_image(
     (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)blockBegin; (void)blockEnd; (void)scratch;
     (void)pad_input;
+}
+
+void conv3x3_weight_gradient_image(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
+    int padding, float *scratch) {
+    (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
+    (void)outputMask; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
+    (void)transpose_output_gradient;
 }
 #endif

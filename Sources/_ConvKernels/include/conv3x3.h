@@ -49,4 +49,18 @@ void conv3x3_image(
     int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
     float *scratch);
 
+/// Floats of scratch memory that `conv3x3_weight_gradient_image` needs.
+size_t conv3x3_weight_scratch_count(int channels, int height, int width, int outChannels, int padding);
+
+/// The weight gradient of one image: `weightGradient [O, C, 3, 3] += sum_{y, x} dY[o, y, x] * padded[c, y + ky, x + kx]`
+/// with `dY` = `outputGradient` `[O, OH, OW]` (times `outputMask > 0` when given) and `padded` = `input`
+/// `[C, H, W]` (times `inputMask > 0` when given) padded as in `conv3x3_image`; tiles of 16 output
+/// channels x 6 columns `(c, ky, kx)` in 12 ymm registers, summed over the positions in row-major order
+/// and then added. `biasGradient` (nil: none) `+=` the channel sums of dY (`[O]`) or, with
+/// `biasOfInput`, of the masked input (`[C]`). `scratch`: `conv3x3_weight_scratch_count` floats.
+void conv3x3_weight_gradient_image(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
+    int padding, float *scratch);
+
 #endif
