@@ -56,7 +56,7 @@ enum DirectConvolution {
             // machine's other work slows down does not hold the others up (the split does not change results).
             let chunks = min(images * groups, threads == 1 ? 1 : 4 * threads)
             Parallel.forEach(chunks: chunks, of: images * groups) { _, tasks in
-                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, p)) { scratch in
+                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
                     for task in tasks {
                         let n = task / groups, group = task % groups
                         let first = blocks * group / groups, last = blocks * (group + 1) / groups
@@ -88,7 +88,7 @@ enum DirectConvolution {
         let outputSize = outputChannels * (height + 2 * padding - 2) * (width + 2 * padding - 2)
         Parallel.forEach(chunks: chunks, of: images) { chunk, range in
             let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
-            ScratchPool.shared.withBuffer(conv3x3_weight_scratch_count(c, h, w, o, p)) { scratch in
+            ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
                 for n in range {
                     conv3x3_weight_gradient_image(
                         weights, bias, biasOfInput ? 1 : 0, input + n * imageSize, inputMask.map { $0 + n * imageSize },

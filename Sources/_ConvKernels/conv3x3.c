@@ -33,15 +33,21 @@ void conv3x3_pack(float *packed, const float *weight, int outChannels, int inCha
     }
 }
 
-size_t conv3x3_scratch_count(int channels, int height, int width, int padding) {
+/// Floats of the padded image `[C, H + 2p, W + 2p]` (the first part of the scratch memory).
+static size_t padded_count(int channels, int height, int width, int padding) {
     return (size_t)channels * (size_t)(height + 2 * padding) * (size_t)(width + 2 * padding);
+}
+
+size_t conv3x3_scratch_count(int channels, int height, int width, int outChannels, int padding) {
+    const size_t positions = (size_t)(height + 2 * padding - 2) * (size_t)(width + 2 * padding - 2);
+    return padded_count(channels, height, width, padding) + (size_t)conv3x3_blocks(outChannels) * BLOCK * positions;
 }
 
 /// `padded [C, H + 2p, W + 2p]` = `input` (times `mask > 0`) inside a frame of `padding` zeros.
 static void pad_input(float *padded, const float *input, const float *mask, int channels, int height, int width,
                       int padding) {
     const int wp = width + 2 * padding;
-    memset(padded, 0, conv3x3_scratch_count(channels, height, width, padding) * sizeof(float));
+    memset(padded, 0, padded_count(channels, height, width, padding) * sizeof(float));
     for (int c = 0; c < channels; c++) {
         for (int y = 0; y < height; y++) {
             float *dst = padded + ((size_t)c * (height + 2 * padding) + y + padding) * wp + padding;
@@ -56,11 +62,6 @@ static void pad_input(float *padded, const float *input, const float *mask, int 
             }
         }
     }
-}
-
-size_t conv3x3_weight_scratch_count(int channels, int height, int width, int outChannels, int padding) {
-    const size_t positions = (size_t)(height + 2 * padding - 2) * (size_t)(width + 2 * padding - 2);
-    return conv3x3_scratch_count(channels, height, width, padding) + (size_t)conv3x3_blocks(outChannels) * BLOCK * positions;
 }
 
 /// `rows [blocks, OH * OW, 16]` = `outputGradient [O, OH * OW]` (times `mask > 0`) with the channels
@@ -110,13 +111,13 @@ int conv3x3_supported(void) {
         w += BLOCK;                                                                                       \
     } while (0)
 
-/// Blocks `[blockBegin, blockEnd)` of `output [O, OH, OW]` at the positions `[first, last)` (row-major)
-/// from `padded [C, OH + 2, OW + 2]`, in tiles of 16 channels x 6 positions held in 12 ymm registers,
-/// over the kernel rows `[kyBegin, kyEnd)` only (the others would read only padding for these positions).
+/// Blocks `[blockBegin, blockEnd)` of the output at the positions `[first, last)` (row-major), as
+/// `rows [blocks, OH * OW, 16]` (channels innermost), from `padded [C, OH + 2, OW + 2]`, in tiles of 16
+/// channels x 6 positions held in 12 ymm registers, over the kernel rows `[kyBegin, kyEnd)` only (the
+/// others would read only padding for these positions).
 __attribute__((target("avx2,fma")))
-static void conv3x3_tiles(float *output, const float *padded, const float *packed, const float *bias, int relu,
-                          int channels, int outChannels, int outputHeight, int outputWidth, int first, int last,
-                          int kyBegin, int kyEnd, int blockBegin, int blockEnd) {
+static void conv3x3_tiles(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
+                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blockBegin, int blockEnd) {
     const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
     const size_t plane = (size_t)(outputHeight + 2) * wp;
     for (int start = first; start < last; start += POSITIONS) {
@@ -152,21 +153,61 @@ static void conv3x3_tiles(float *output, const float *padded, const float *packe
                     p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
                 }
             }
-            float sums[POSITIONS][BLOCK];  // [position, channel]
-            _mm256_storeu_ps(sums[0], a00); _mm256_storeu_ps(sums[0] + 8, a01);
-            _mm256_storeu_ps(sums[1], a10); _mm256_storeu_ps(sums[1] + 8, a11);
-            _mm256_storeu_ps(sums[2], a20); _mm256_storeu_ps(sums[2] + 8, a21);
-            _mm256_storeu_ps(sums[3], a30); _mm256_storeu_ps(sums[3] + 8, a31);
-            _mm256_storeu_ps(sums[4], a40); _mm256_storeu_ps(sums[4] + 8, a41);
-            _mm256_storeu_ps(sums[5], a50); _mm256_storeu_ps(sums[5] + 8, a51);
-            // [position, channel] -> output [O, OH * OW], plus the bias, then the ReLU (`v > 0 ? v : 0`).
-            for (int k = 0; k < BLOCK && b * BLOCK + k < outChannels; k++) {
-                const int o = b * BLOCK + k;
-                const float start = bias ? bias[o] : 0.0f;
-                float *dst = output + (size_t)o * positions;
-                for (int j = 0; j < count; j++) {
-                    const float v = sums[j][k] + start;
-                    dst[position[j]] = relu ? (v > 0 ? v : 0) : v;
+            float *out = rows + (size_t)b * positions * BLOCK;  // [OH * OW, 16]
+            const __m256 sums[POSITIONS][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
+            for (int j = 0; j < count; j++) {
+                _mm256_storeu_ps(out + (size_t)position[j] * BLOCK, sums[j][0]);
+                _mm256_storeu_ps(out + (size_t)position[j] * BLOCK + 8, sums[j][1]);
+            }
+        }
+    }
+}
+
+/// `output [O, P]` (blocks `[blockBegin, blockEnd)`) = `relu?(rows [blocks, P, 16] transposed + bias)`,
+/// eight positions x eight channels at a time through an in-register 8x8 transpose. The ReLU is
+/// `max(v, 0)`, which gives `v > 0 ? v : 0` for every v, -0 and NaN included.
+__attribute__((target("avx2,fma")))
+static void conv3x3_store(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
+                          int blockBegin, int blockEnd) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int b = blockBegin; b < blockEnd; b++) {
+        for (int half = 0; half < 2; half++) {
+            const int o0 = b * BLOCK + half * 8;
+            if (o0 >= outChannels) break;
+            const int channelsHere = outChannels - o0 < 8 ? outChannels - o0 : 8;
+            const float *src = rows + (size_t)b * positions * BLOCK + half * 8;  // [P, 16], this half's 8 channels
+            float start[8];
+            for (int k = 0; k < 8; k++) start[k] = bias && k < channelsHere ? bias[o0 + k] : 0.0f;
+            int p = 0;
+            for (; p + 8 <= positions; p += 8) {
+                const float *r = src + (size_t)p * BLOCK;
+                const __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + BLOCK);
+                const __m256 r2 = _mm256_loadu_ps(r + 2 * BLOCK), r3 = _mm256_loadu_ps(r + 3 * BLOCK);
+                const __m256 r4 = _mm256_loadu_ps(r + 4 * BLOCK), r5 = _mm256_loadu_ps(r + 5 * BLOCK);
+                const __m256 r6 = _mm256_loadu_ps(r + 6 * BLOCK), r7 = _mm256_loadu_ps(r + 7 * BLOCK);
+                const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+                const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+                const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+                const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+                const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+                const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+                const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+                const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                __m256 channel[8];  // channel[k]: channel o0 + k at positions p ..< p + 8
+                channel[0] = _mm256_permute2f128_ps(u0, u4, 0x20); channel[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+                channel[2] = _mm256_permute2f128_ps(u2, u6, 0x20); channel[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+                channel[4] = _mm256_permute2f128_ps(u0, u4, 0x31); channel[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+                channel[6] = _mm256_permute2f128_ps(u2, u6, 0x31); channel[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+                for (int k = 0; k < channelsHere; k++) {
+                    __m256 v = _mm256_add_ps(channel[k], _mm256_set1_ps(start[k]));
+                    if (relu) v = _mm256_max_ps(v, zero);
+                    _mm256_storeu_ps(output + (size_t)(o0 + k) * positions + p, v);
+                }
+            }
+            for (; p < positions; p++) {
+                for (int k = 0; k < channelsHere; k++) {
+                    const float v = src[(size_t)p * BLOCK + k] + start[k];
+                    output[(size_t)(o0 + k) * positions + p] = relu ? (v > 0 ? v : 0) : v;
                 }
             }
         }
@@ -177,7 +218,8 @@ void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
     float *scratch) {
-    pad_input(scratch, input, mask, channels, height, width, padding);
+    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
+    pad_input(padded, input, mask, channels, height, width, padding);
     // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
     // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
     // rows between them in one stretch over all three. With finite weights the values are those of adding
@@ -186,15 +228,15 @@ void conv3x3_image(
     const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
     for (int y = 0; y < oh; y++) {
         if (y == middleBegin && middleBegin < middleEnd) {
-            conv3x3_tiles(output, scratch, packed, bias, relu, channels, outChannels, oh, ow, middleBegin * ow,
-                          middleEnd * ow, 0, 3, blockBegin, blockEnd);
+            conv3x3_tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blockBegin,
+                          blockEnd);
             y = middleEnd - 1;
             continue;
         }
         const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
-        conv3x3_tiles(output, scratch, packed, bias, relu, channels, outChannels, oh, ow, y * ow, (y + 1) * ow,
-                      kyBegin, kyEnd, blockBegin, blockEnd);
+        conv3x3_tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blockBegin, blockEnd);
     }
+    conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blockBegin, blockEnd);
 }
 
 /// One position of the weight-gradient kernel: two gradient vectors (16 output channels) at `g` times
@@ -264,7 +306,7 @@ void conv3x3_weight_gradient_image(
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
     int padding, float *scratch) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    float *padded = scratch, *rows = scratch + conv3x3_scratch_count(channels, height, width, padding);
+    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
     pad_input(padded, input, inputMask, channels, height, width, padding);
     transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
     conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);

@@ -38,8 +38,9 @@ size_t conv3x3_packed_count(int outChannels, int inChannels);
 /// of a transposed convolution).
 void conv3x3_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated);
 
-/// Floats of scratch memory that `conv3x3_image` needs: the padded image `[C, H + 2p, W + 2p]`.
-size_t conv3x3_scratch_count(int channels, int height, int width, int padding);
+/// Floats of scratch memory that `conv3x3_image` and `conv3x3_weight_gradient_image` need: the padded
+/// image `[C, H + 2p, W + 2p]` and the output (gradient) with its channels innermost, `[blocks, OH * OW, 16]`.
+size_t conv3x3_scratch_count(int channels, int height, int width, int outChannels, int padding);
 
 /// One image: `output` `[O, OH, OW]` (only the channels of blocks `[blockBegin, blockEnd)` are written),
 /// `input` `[C, H, W]`, `mask` nil or `[C, H, W]`, `packed` from `conv3x3_pack`, `bias` nil or `[O]`,
@@ -49,15 +50,12 @@ void conv3x3_image(
     int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
     float *scratch);
 
-/// Floats of scratch memory that `conv3x3_weight_gradient_image` needs.
-size_t conv3x3_weight_scratch_count(int channels, int height, int width, int outChannels, int padding);
-
 /// The weight gradient of one image: `weightGradient [O, C, 3, 3] += sum_{y, x} dY[o, y, x] * padded[c, y + ky, x + kx]`
 /// with `dY` = `outputGradient` `[O, OH, OW]` (times `outputMask > 0` when given) and `padded` = `input`
 /// `[C, H, W]` (times `inputMask > 0` when given) padded as in `conv3x3_image`; tiles of 16 output
 /// channels x 6 columns `(c, ky, kx)` in 12 ymm registers, summed over the positions in row-major order
 /// and then added. `biasGradient` (nil: none) `+=` the channel sums of dY (`[O]`) or, with
-/// `biasOfInput`, of the masked input (`[C]`). `scratch`: `conv3x3_weight_scratch_count` floats.
+/// `biasOfInput`, of the masked input (`[C]`). `scratch`: `conv3x3_scratch_count` floats.
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
