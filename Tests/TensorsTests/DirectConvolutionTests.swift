@@ -121,7 +121,8 @@ final class DirectConvolutionTests: XCTestCase {
                     input: x, weight: w, outputGradient: dy, padding: c.padding, needWeightGradient: false, reLUOutput: relu)
                 let maskedDy = Tensor(shape: dy.shape, storage: zip(dy.storage, relu.storage).map { $1 > 0 ? $0 : 0 })
                 check(
-                    masked.input!, naiveConvolution(maskedDy, w, nil, stride: 1, padding: c.padding), "conv-transpose2d + ReLU input gradient, \(label)")
+                    masked.input!, naiveConvolution(maskedDy, w, nil, stride: 1, padding: c.padding),
+                    "conv-transpose2d + ReLU input gradient, \(label)")
             }
         }
     }
