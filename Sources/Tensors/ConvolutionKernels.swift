@@ -2,6 +2,10 @@
 /// one `cblas_sgemm` per chunk of images (backward: GEMM for the weight gradient,
 /// GEMM + col2im for the input gradient, a row sum for the bias).
 ///
+/// Passes that `DirectConvolution.applies` to (3x3, stride 1, padding <= 2, >= 8 channels in and
+/// >= 16 out, an AVX2 + FMA3 CPU) run on the direct kernels instead, pass by pass: a backward may
+/// take its input gradient from one path and its weight gradient from the other.
+///
 /// Layouts are PyTorch's: convolution weight `[out, in, kh, kw]`, transposed
 /// convolution weight `[in, out, kh, kw]`. Backward results are fresh tensors.
 public enum ConvolutionKernels {
@@ -285,28 +289,6 @@ public enum ConvolutionKernels {
         }
         let (dWeight, dBias) = needWeightGradient ? partials.sum(weightShape: weight.shape) : (nil, nil)
         return Gradients(input: needDataGradient ? Tensor(shape: dataShape, storage: data) : nil, weight: dWeight, bias: dBias)
-    }
-
-    /// The data gradient of `gradients` through `DirectConvolution` (3x3, stride 1): `.backward`, the
-    /// convolution's input gradient `[N, C, H, W]` from `output` (`[N, O, OH, OW]`, masked by `mask`) with the
-    /// rotated weight; `.forward`, the convolution of `input` (`[N, C, H, W]`, masked by `mask`) -> `[N, O, OH, OW]`.
-    static func directDataGradient(
-        _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
-        output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
-        dataGradient: DataGradient, mask: UnsafePointer<Float>?
-    ) {
-        switch dataGradient {
-        case .backward:
-            DirectConvolution.run(
-                output: result, input: output, mask: mask, weight: weight, rotated: true, bias: nil, reLU: false,
-                images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
-                outputChannels: g.channels, padding: 2 - g.padding)
-        case .forward:
-            DirectConvolution.run(
-                output: result, input: input, mask: mask, weight: weight, rotated: false, bias: nil, reLU: false,
-                images: n, channels: g.channels, height: g.height, width: g.width,
-                outputChannels: outputChannels, padding: g.padding)
-        }
     }
 
     /// Per-channel sums of a `[N, C, ...]` tensor -> `[C]` (the bias gradient).

@@ -98,3 +98,27 @@ enum DirectConvolution {
         }
     }
 }
+
+extension ConvolutionKernels {
+    /// The data gradient of `gradients` through `DirectConvolution` (3x3, stride 1): `.backward`, the
+    /// convolution's input gradient `[N, C, H, W]` from `output` (`[N, O, OH, OW]`, masked by `mask`) with the
+    /// rotated weight; `.forward`, the convolution of `input` (`[N, C, H, W]`, masked by `mask`) -> `[N, O, OH, OW]`.
+    static func directDataGradient(
+        _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
+        output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
+        dataGradient: DataGradient, mask: UnsafePointer<Float>?
+    ) {
+        switch dataGradient {
+        case .backward:
+            DirectConvolution.run(
+                output: result, input: output, mask: mask, weight: weight, rotated: true, bias: nil, reLU: false,
+                images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
+                outputChannels: g.channels, padding: 2 - g.padding)
+        case .forward:
+            DirectConvolution.run(
+                output: result, input: input, mask: mask, weight: weight, rotated: false, bias: nil, reLU: false,
+                images: n, channels: g.channels, height: g.height, width: g.width,
+                outputChannels: outputChannels, padding: g.padding)
+        }
+    }
+}
