@@ -46,25 +46,20 @@ enum DirectConvolution {
         precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
-        let blocks = Int(conv3x3_blocks(o))
-        // Few images: each image's channel blocks are split into groups too, so that every thread has work.
-        let threads = Parallel.threadCount
-        let groups = images >= threads ? 1 : min(blocks, (threads + images - 1) / images)
+        let blocks = Int32(conv3x3_blocks(o))
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-            // A few chunks per thread: Dispatch hands them to whichever thread is free, so a thread that the
-            // machine's other work slows down does not hold the others up (the split does not change results).
-            let chunks = min(images * groups, threads == 1 ? 1 : 4 * threads)
-            Parallel.forEach(chunks: chunks, of: images * groups) { _, tasks in
+            // A few chunks of images per thread: Dispatch hands them to whichever thread is free, so a thread
+            // that the machine's other work slows down does not hold the others up (the split does not change
+            // results). One image stays on one thread: split across both, batch-1 inference measured slower.
+            let threads = Parallel.threadCount
+            Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in
                 ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
-                    for task in tasks {
-                        let n = task / groups, group = task % groups
-                        let first = blocks * group / groups, last = blocks * (group + 1) / groups
-                        guard first < last else { continue }
+                    for n in range {
                         let image = n * channels * height * width
                         conv3x3_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, Int32(first), Int32(last), scratch)
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, 0, blocks, scratch)
                     }
                 }
             }

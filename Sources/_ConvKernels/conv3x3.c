@@ -14,20 +14,23 @@ size_t conv3x3_packed_count(int outChannels, int inChannels) {
 }
 
 void conv3x3_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
-    for (int b = 0; b < conv3x3_blocks(outChannels); b++) {
-        for (int c = 0; c < inChannels; c++) {
-            for (int t = 0; t < 9; t++) {  // t = 3 * ky + kx
-                float *dst = packed + (((size_t)b * inChannels + c) * 9 + t) * BLOCK;  // [blocks, C, 9, 16]
-                for (int j = 0; j < BLOCK; j++) {
-                    const int o = b * BLOCK + j;
-                    if (o >= outChannels) {
-                        dst[j] = 0;
-                    } else if (rotated) {
-                        dst[j] = weight[((size_t)c * outChannels + o) * 9 + (8 - t)];  // [C, O, 3, 3], rotated
-                    } else {
-                        dst[j] = weight[((size_t)o * inChannels + c) * 9 + t];  // [O, C, 3, 3]
-                    }
-                }
+    // Reads `weight` in order and writes each value to its place: `[blocks, C, 9, 16]`, t = 3 * ky + kx.
+    memset(packed, 0, conv3x3_packed_count(outChannels, inChannels) * sizeof(float));
+    const size_t perChannel = 9 * BLOCK;
+    if (rotated) {
+        for (int c = 0; c < inChannels; c++) {  // weight [C, O, 3, 3], w[o, c, t] = weight[c, o, 8 - t]
+            for (int o = 0; o < outChannels; o++) {
+                const float *src = weight + ((size_t)c * outChannels + o) * 9;
+                float *dst = packed + ((size_t)(o / BLOCK) * inChannels + c) * perChannel + o % BLOCK;
+                for (int t = 0; t < 9; t++) dst[t * BLOCK] = src[8 - t];
+            }
+        }
+    } else {
+        for (int o = 0; o < outChannels; o++) {  // weight [O, C, 3, 3]
+            for (int c = 0; c < inChannels; c++) {
+                const float *src = weight + ((size_t)o * inChannels + c) * 9;
+                float *dst = packed + ((size_t)(o / BLOCK) * inChannels + c) * perChannel + o % BLOCK;
+                for (int t = 0; t < 9; t++) dst[t * BLOCK] = src[t];
             }
         }
     }
