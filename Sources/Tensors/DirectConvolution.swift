@@ -46,7 +46,6 @@ enum DirectConvolution {
         precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
-        let blocks = Int32(conv3x3_blocks(o))
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
             // A few chunks of images per thread: Dispatch hands them to whichever thread is free, so a thread
@@ -59,7 +58,7 @@ enum DirectConvolution {
                         let image = n * channels * height * width
                         conv3x3_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, 0, blocks, scratch)
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch)
                     }
                 }
             }

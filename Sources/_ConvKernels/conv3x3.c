@@ -114,13 +114,13 @@ int conv3x3_supported(void) {
         w += BLOCK;                                                                                       \
     } while (0)
 
-/// Blocks `[blockBegin, blockEnd)` of the output at the positions `[first, last)` (row-major), as
+/// The output at the positions `[first, last)` (row-major), as
 /// `rows [blocks, OH * OW, 16]` (channels innermost), from `padded [C, OH + 2, OW + 2]`, in tiles of 16
 /// channels x 6 positions held in 12 ymm registers, over the kernel rows `[kyBegin, kyEnd)` only (the
 /// others would read only padding for these positions).
 __attribute__((target("avx2,fma")))
 static void conv3x3_tiles(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
-                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blockBegin, int blockEnd) {
+                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
     const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
     const size_t plane = (size_t)(outputHeight + 2) * wp;
     for (int start = first; start < last; start += POSITIONS) {
@@ -132,7 +132,7 @@ static void conv3x3_tiles(float *rows, const float *padded, const float *packed,
             position[j] = start + (j < count ? j : count - 1);
             corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
         }
-        for (int b = blockBegin; b < blockEnd; b++) {
+        for (int b = 0; b < blocks; b++) {
             const float *w = packed + (size_t)b * channels * 9 * BLOCK;
             const float *p0 = corner[0], *p1 = corner[1], *p2 = corner[2], *p3 = corner[3], *p4 = corner[4];
             const float *p5 = corner[5];
@@ -166,14 +166,14 @@ static void conv3x3_tiles(float *rows, const float *padded, const float *packed,
     }
 }
 
-/// `output [O, P]` (blocks `[blockBegin, blockEnd)`) = `relu?(rows [blocks, P, 16] transposed + bias)`,
+/// `output [O, P]` = `relu?(rows [blocks, P, 16] transposed + bias)`,
 /// eight positions x eight channels at a time through an in-register 8x8 transpose. The ReLU is
 /// `max(v, 0)`, which gives `v > 0 ? v : 0` for every v, -0 and NaN included.
 __attribute__((target("avx2,fma")))
 static void conv3x3_store(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
-                          int blockBegin, int blockEnd) {
+                          int blocks) {
     const __m256 zero = _mm256_setzero_ps();
-    for (int b = blockBegin; b < blockEnd; b++) {
+    for (int b = 0; b < blocks; b++) {
         for (int half = 0; half < 2; half++) {
             const int o0 = b * BLOCK + half * 8;
             if (o0 >= outChannels) break;
@@ -219,8 +219,8 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
-    float *scratch) {
+    int channels, int height, int width, int outChannels, int padding, float *scratch) {
+    const int blocks = conv3x3_blocks(outChannels);
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
     pad_input(padded, input, mask, channels, height, width, padding);
     // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
@@ -231,15 +231,14 @@ void conv3x3_image(
     const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
     for (int y = 0; y < oh; y++) {
         if (y == middleBegin && middleBegin < middleEnd) {
-            conv3x3_tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blockBegin,
-                          blockEnd);
+            conv3x3_tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blocks);
             y = middleEnd - 1;
             continue;
         }
         const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
-        conv3x3_tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blockBegin, blockEnd);
+        conv3x3_tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
     }
-    conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blockBegin, blockEnd);
+    conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
 }
 
 /// One position of the weight-gradient kernel: two gradient vectors (16 output channels) at `g` times
@@ -328,10 +327,9 @@ int conv3x3_supported(void) { return 0; }
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
-    float *scratch) {
+    int channels, int height, int width, int outChannels, int padding, float *scratch) {
     (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
-    (void)width; (void)outChannels; (void)padding; (void)blockBegin; (void)blockEnd; (void)scratch;
+    (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)pad_input;
 }
 

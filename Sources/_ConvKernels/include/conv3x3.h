@@ -11,18 +11,19 @@
 /// backward) with `padding` zeros on every side, and `output` is `[O, H + 2p - 2, W + 2p - 2]`.
 ///
 /// A tile of 16 output channels x 6 output positions lives in 12 ymm registers; per tap, two weight
-/// vectors and six broadcast inputs make 12 FMAs. Each output is summed over (c, ky, kx) in that
-/// order whatever the split of the work, so results do not depend on the thread count or the batch.
+/// vectors and six broadcast inputs make 12 FMAs. Output rows whose window reaches into the top or
+/// bottom padding skip those kernel rows. Each output is summed over (c, ky, kx) in that order
+/// whatever the split of the work, so results do not depend on the thread count or the batch.
 /// The kernel pays for layers with at least 16 output and 8 input channels; with fewer, most vector
 /// lanes or most of the time go unused.
 ///
-/// Only `conv3x3_supported()` CPUs may call `conv3x3_image`; the package builds for baseline x86-64
-/// and only the kernel's function uses AVX2/FMA3.
+/// Only `conv3x3_supported()` CPUs may call `conv3x3_image` and `conv3x3_weight_gradient_image`; the
+/// package builds for baseline x86-64 and only the kernels' inner functions use AVX2/FMA3.
 
 /// 1 when the CPU has AVX2 and FMA3, else 0 (then `conv3x3_image` must not be called).
 int conv3x3_supported(void);
 
-/// Output channels per block: the packed weight's block and the unit of `blockBegin`, `blockEnd`.
+/// Output channels per block: the packed weight's block, one register tile wide.
 #define CONV3X3_CHANNEL_BLOCK 16
 
 /// Blocks of `CONV3X3_CHANNEL_BLOCK` output channels (the last one may be short).
@@ -42,13 +43,11 @@ void conv3x3_pack(float *packed, const float *weight, int outChannels, int inCha
 /// image `[C, H + 2p, W + 2p]` and the output (gradient) with its channels innermost, `[blocks, OH * OW, 16]`.
 size_t conv3x3_scratch_count(int channels, int height, int width, int outChannels, int padding);
 
-/// One image: `output` `[O, OH, OW]` (only the channels of blocks `[blockBegin, blockEnd)` are written),
-/// `input` `[C, H, W]`, `mask` nil or `[C, H, W]`, `packed` from `conv3x3_pack`, `bias` nil or `[O]`,
+/// One image: `output` `[O, OH, OW]`, `input` `[C, H, W]`, `mask` nil or `[C, H, W]`, `packed` from `conv3x3_pack`, `bias` nil or `[O]`,
 /// `relu` nonzero to apply `max(0, .)` after the bias, `scratch` of `conv3x3_scratch_count` floats.
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, int blockBegin, int blockEnd,
-    float *scratch);
+    int channels, int height, int width, int outChannels, int padding, float *scratch);
 
 /// The weight gradient of one image: `weightGradient [O, C, 3, 3] += sum_{y, x} dY[o, y, x] * padded[c, y + ky, x + kx]`
 /// with `dY` = `outputGradient` `[O, OH, OW]` (times `outputMask > 0` when given) and `padded` = `input`
