@@ -9,8 +9,9 @@ import _ConvKernels
 /// - transposed convolution forward: `x [N, I, H, W]` with `W [I, O, 3, 3]` rotated, padding `2 - p`;
 /// - transposed convolution input gradient: `dY [N, O, OH, OW]` with `W [I, O, 3, 3]` as is, padding `p`.
 ///
-/// The weight gradient of a convolution, `dW [O, C, 3, 3] = sum dY [O, P] x columns (x, padding p)`, and
-/// of a transposed one (roles swapped) is a fifth kernel of the same shape (`accumulateWeightGradients`).
+/// A second kernel with the same register tile (16 output channels x 6 columns `(c, ky, kx)`) gives the
+/// weight gradients (`accumulateWeightGradients`): a convolution's `dW [O, C, 3, 3] = sum_p dY[o, p] *
+/// x[c, p + (ky, kx) - p]`, and a transposed convolution's the same with the roles of x and dY swapped.
 ///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
