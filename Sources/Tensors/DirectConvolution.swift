@@ -10,8 +10,9 @@ import _ConvKernels
 /// - transposed convolution input gradient: `dY [N, O, OH, OW]` with `W [I, O, 3, 3]` as is, padding `p`.
 ///
 /// A second kernel with the same register tile (16 output channels x 6 columns `(c, ky, kx)`) gives the
-/// weight gradients (`accumulateWeightGradients`): a convolution's `dW [O, C, 3, 3] = sum_p dY[o, p] *
-/// x[c, p + (ky, kx) - p]`, and a transposed convolution's the same with the roles of x and dY swapped.
+/// weight gradients (`accumulateWeightGradients`): a convolution's
+/// `dW[o, c, ky, kx] = sum_{n, y, x} dY[n, o, y, x] * x[n, c, y + ky - padding, x + kx - padding]`, and a
+/// transposed convolution's the same with the roles of x and dY swapped.
 ///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
