@@ -29,7 +29,9 @@ let package = Package(
         .systemLibrary(name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // the toolkit's error vocabulary and atomic file writes: Foundation only, below everything
         .target(name: "ToolkitCore"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore"]),
+        // the direct 3x3 convolution kernel (AVX2 + FMA3, chosen at run time)
+        .target(name: "_ConvKernels"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels"]),
         .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore"]),
         .target(name: "Autodiff", dependencies: ["Tensors"]),
         .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),

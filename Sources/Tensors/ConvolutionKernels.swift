@@ -2,6 +2,10 @@
 /// one `cblas_sgemm` per chunk of images (backward: GEMM for the weight gradient,
 /// GEMM + col2im for the input gradient, a row sum for the bias).
 ///
+/// Passes that `DirectConvolution.applies` to (3x3, stride 1, padding <= 2, >= 8 channels in and
+/// >= 16 out, an AVX2 + FMA3 CPU) run on the direct kernels instead, pass by pass: a backward may
+/// take its input gradient from one path and its weight gradient from the other.
+///
 /// Layouts are PyTorch's: convolution weight `[out, in, kh, kw]`, transposed
 /// convolution weight `[in, out, kh, kw]`. Backward results are fresh tensors.
 public enum ConvolutionKernels {
@@ -75,6 +79,13 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
+                        if DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels) {
+                            DirectConvolution.run(
+                                output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
+                                reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
+                                outputChannels: outChannels, padding: g.padding)
+                            return
+                        }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
                         (passes.input, passes.forwardResult, passes.forwardStart) = (x.baseAddress, out, b)
                         passes.forwardReLU = reLU
@@ -156,6 +167,14 @@ public enum ConvolutionKernels {
             input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     withOptionalPointer(bias) { b in
+                        if DirectConvolution.applies(g, inputs: inChannels, outputs: g.channels) {
+                            // the input gradient of the convolution it inverts: the rotated weight, padding 2 - p
+                            DirectConvolution.run(
+                                output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
+                                reLU: reLU, images: n, channels: inChannels, height: g.outputHeight, width: g.outputWidth,
+                                outputChannels: g.channels, padding: 2 - g.padding)
+                            return
+                        }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)
                         (passes.output, passes.backwardResult, passes.backwardStart) = (x.baseAddress, out, b)
                         passes.backwardReLU = reLU
@@ -218,25 +237,48 @@ public enum ConvolutionKernels {
         let partialStride = partials.stridePerChunk
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
+        // The data and weight gradients through the direct 3x3 kernels where they apply; the passes do the rest.
+        let directData =
+            needDataGradient
+            && (dataGradient == .backward
+                ? DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels)
+                : DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels))
+        let directWeights = needWeightGradient && DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in
                     data.withUnsafeMutableBufferPointer { d in
                         partials.storage.withUnsafeMutableBufferPointer { sums in
-                            var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
-                            (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
-                            if needDataGradient {
-                                if dataGradient == .backward {
-                                    passes.backwardResult = d.baseAddress
-                                } else {
-                                    passes.forwardResult = d.baseAddress
-                                }
-                            }
-                            if needWeightGradient {
-                                (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
-                                passes.biasSums = biasSums
-                            }
                             withOptionalPointer(mask) { m in
+                                if directData {
+                                    directDataGradient(
+                                        d.baseAddress!, geometry: g, input: x.baseAddress!, output: dy.baseAddress!,
+                                        weight: w.baseAddress!, images: n, outputChannels: outChannels,
+                                        dataGradient: dataGradient, mask: m)
+                                }
+                                if directWeights {
+                                    DirectConvolution.accumulateWeightGradients(
+                                        sums.baseAddress!, partialStride: partialStride, chunks: partials.chunks,
+                                        biasOfInput: biasSums == .ofInput, input: x.baseAddress!,
+                                        inputMask: dataGradient == .forward ? m : nil, outputGradient: dy.baseAddress!,
+                                        outputMask: dataGradient == .backward ? m : nil, images: n, channels: g.channels,
+                                        height: g.height, width: g.width, outputChannels: outChannels, padding: g.padding)
+                                }
+                                let passData = needDataGradient && !directData, passWeights = needWeightGradient && !directWeights
+                                guard passData || passWeights else { return }
+                                var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
+                                (passes.input, passes.output) = (x.baseAddress, dy.baseAddress)
+                                if passData {
+                                    if dataGradient == .backward {
+                                        passes.backwardResult = d.baseAddress
+                                    } else {
+                                        passes.forwardResult = d.baseAddress
+                                    }
+                                }
+                                if passWeights {
+                                    (passes.weightGradients, passes.partialStride) = (sums.baseAddress, partialStride)
+                                    passes.biasSums = biasSums
+                                }
                                 if dataGradient == .backward { passes.outputMask = m } else { passes.inputMask = m }
                                 passes.run()
                             }

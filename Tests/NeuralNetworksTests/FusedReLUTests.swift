@@ -78,6 +78,18 @@ final class FusedReLUTests: XCTestCase {
         check(network, input: [10, 4, 6, 6], "ConvTranspose2D + ReLU")
     }
 
+    /// Layers with >= 16 channels on both sides take the direct 3x3 kernel for their forward and input gradient.
+    func testDirectKernelLayersMatchTheLayersOneByOne() {
+        var g = SeededGenerator(seed: 4)
+        let network = Sequential([
+            Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, padding: 1, using: &g), ReLU(),
+            Conv2D(inputChannels: 16, outputChannels: 17, kernelSize: 3, using: &g), ReLU(),
+            ConvTranspose2D(inputChannels: 17, outputChannels: 16, kernelSize: 3, using: &g), ReLU(),
+            ConvTranspose2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, padding: 1, using: &g), ReLU()
+        ])
+        check(network, input: [3, 16, 9, 10], "direct 3x3 kernel + ReLU")
+    }
+
     func testARangeThatEndsBetweenTheLayersDoesNotFuse() {
         var g = SeededGenerator(seed: 3)
         let network = Sequential([Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, using: &g), ReLU(), ReLU()])

@@ -1,0 +1,120 @@
+import _ConvKernels
+
+/// 3x3, stride-1 convolutions computed directly from the (zero-padded) images, without im2col: the
+/// AVX2 + FMA3 kernel of `_ConvKernels` (`conv3x3.h`), image by image, split across threads.
+///
+/// One kernel serves four passes, each a "valid" convolution of a padded input (`p` the layer's padding):
+/// - convolution forward: `x [N, C, H, W]` with `W [O, C, 3, 3]`, padding `p`;
+/// - convolution input gradient: `dY [N, O, OH, OW]` with `W` read as `[C, O]` and rotated, padding `2 - p`;
+/// - transposed convolution forward: `x [N, I, H, W]` with `W [I, O, 3, 3]` rotated, padding `2 - p`;
+/// - transposed convolution input gradient: `dY [N, O, OH, OW]` with `W [I, O, 3, 3]` as is, padding `p`.
+///
+/// A second kernel with the same register tile (16 output channels x 6 columns `(c, ky, kx)`) gives the
+/// weight gradients (`accumulateWeightGradients`): a convolution's
+/// `dW[o, c, ky, kx] = sum_{n, y, x} dY[n, o, y, x] * x[n, c, y + ky - padding, x + kx - padding]`, and a
+/// transposed convolution's the same with the roles of x and dY swapped.
+///
+/// Every output value is summed in the same order whatever the thread count and the batch, so results
+/// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
+/// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
+/// geometries, layers with few channels, and CPUs without AVX2 or FMA3 take the im2col path.
+enum DirectConvolution {
+    /// The CPU runs the kernel (AVX2 and FMA3).
+    static let isSupported = conv3x3_supported() != 0
+
+    /// Off: every convolution takes the im2col path (for tests that compare the two).
+    nonisolated(unsafe) static var isEnabled = true
+
+    /// Whether the direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
+    /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`; at least 8
+    /// channels in and 16 out, below which the kernel's vector lanes go unused and im2col + GEMM is faster).
+    static func applies(_ g: ConvolutionGeometry, inputs: Int, outputs: Int) -> Bool {
+        isEnabled && isSupported && g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding <= 2
+            && inputs >= minimumInputs && outputs >= minimumOutputs
+    }
+
+    /// The fewest input and output channels for which `applies` chooses the direct kernel.
+    static let minimumInputs = 8, minimumOutputs = 16
+
+    /// `output [N, O, H + 2p - 2, W + 2p - 2]` = `relu?(bias + W * pad(input * (mask > 0)))`.
+    ///
+    /// `input`, `mask`: `[N, C, H, W]`; `weight`: `[O, C, 3, 3]`, or `[C, O, 3, 3]` read rotated by
+    /// 180 degrees when `rotated`; `bias`: `[O]`.
+    static func run(
+        output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+        weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
+        images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int
+    ) {
+        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
+        let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
+            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+            // A few chunks of images per thread: Dispatch hands them to whichever thread is free, so a thread
+            // that the machine's other work slows down does not hold the others up (the split does not change
+            // results). One image stays on one thread: split across both, batch-1 inference measured slower.
+            let threads = Parallel.threadCount
+            Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in
+                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
+                    for n in range {
+                        let image = n * channels * height * width
+                        conv3x3_image(
+                            output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the weight and bias gradients of a batch to per-chunk partial sums: chunk `k` of `chunks`
+    /// (contiguous images, the split of `Parallel.forEach`) adds into `partials + k * partialStride`, its
+    /// weight gradient `[O, C, 3, 3]` then its bias gradient (`[O]`, the sums of the output gradient, or
+    /// `[C]`, of the input when `biasOfInput`). `input`, `inputMask`: `[N, C, H, W]`; `outputGradient`,
+    /// `outputMask`: `[N, O, H + 2p - 2, W + 2p - 2]`. Each chunk sums its images in order.
+    static func accumulateWeightGradients(
+        _ partials: UnsafeMutablePointer<Float>, partialStride: Int, chunks: Int, biasOfInput: Bool,
+        input: UnsafePointer<Float>, inputMask: UnsafePointer<Float>?, outputGradient: UnsafePointer<Float>,
+        outputMask: UnsafePointer<Float>?, images: Int, channels: Int, height: Int, width: Int, outputChannels: Int,
+        padding: Int
+    ) {
+        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
+        let imageSize = channels * height * width
+        let outputSize = outputChannels * (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        Parallel.forEach(chunks: chunks, of: images) { chunk, range in
+            let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
+            ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
+                for n in range {
+                    conv3x3_weight_gradient_image(
+                        weights, bias, biasOfInput ? 1 : 0, input + n * imageSize, inputMask.map { $0 + n * imageSize },
+                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch)
+                }
+            }
+        }
+    }
+}
+
+extension ConvolutionKernels {
+    /// The data gradient of `gradients` through `DirectConvolution` (3x3, stride 1): `.backward`, the
+    /// convolution's input gradient `[N, C, H, W]` from `output` (`[N, O, OH, OW]`, masked by `mask`) with the
+    /// rotated weight; `.forward`, the convolution of `input` (`[N, C, H, W]`, masked by `mask`) -> `[N, O, OH, OW]`.
+    static func directDataGradient(
+        _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
+        output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
+        dataGradient: DataGradient, mask: UnsafePointer<Float>?
+    ) {
+        switch dataGradient {
+        case .backward:
+            DirectConvolution.run(
+                output: result, input: output, mask: mask, weight: weight, rotated: true, bias: nil, reLU: false,
+                images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
+                outputChannels: g.channels, padding: 2 - g.padding)
+        case .forward:
+            DirectConvolution.run(
+                output: result, input: input, mask: mask, weight: weight, rotated: false, bias: nil, reLU: false,
+                images: n, channels: g.channels, height: g.height, width: g.width,
+                outputChannels: outputChannels, padding: g.padding)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+// Direct 3x3 stride-1 convolution (see conv3x3.h). The package builds for baseline x86-64: only the
+// functions marked `target("avx2,fma")` use AVX2/FMA3, and Swift calls them only after
+// `conv3x3_supported()` said yes.
+#include "conv3x3.h"
+
+#include <string.h>
+
+enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POSITIONS = 6 };
+
+int conv3x3_blocks(int outChannels) { return (outChannels + BLOCK - 1) / BLOCK; }
+
+size_t conv3x3_packed_count(int outChannels, int inChannels) {
+    return (size_t)conv3x3_blocks(outChannels) * BLOCK * (size_t)inChannels * 9;
+}
+
+void conv3x3_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
+    // Reads `weight` in order and writes each value to its place: `[blocks, C, 9, 16]`, t = 3 * ky + kx.
+    memset(packed, 0, conv3x3_packed_count(outChannels, inChannels) * sizeof(float));
+    const size_t perChannel = 9 * BLOCK;
+    if (rotated) {
+        for (int c = 0; c < inChannels; c++) {  // weight [C, O, 3, 3], w[o, c, t] = weight[c, o, 8 - t]
+            for (int o = 0; o < outChannels; o++) {
+                const float *src = weight + ((size_t)c * outChannels + o) * 9;
+                float *dst = packed + ((size_t)(o / BLOCK) * inChannels + c) * perChannel + o % BLOCK;
+                for (int t = 0; t < 9; t++) dst[t * BLOCK] = src[8 - t];
+            }
+        }
+    } else {
+        for (int o = 0; o < outChannels; o++) {  // weight [O, C, 3, 3]
+            for (int c = 0; c < inChannels; c++) {
+                const float *src = weight + ((size_t)o * inChannels + c) * 9;
+                float *dst = packed + ((size_t)(o / BLOCK) * inChannels + c) * perChannel + o % BLOCK;
+                for (int t = 0; t < 9; t++) dst[t * BLOCK] = src[t];
+            }
+        }
+    }
+}
+
+/// Floats of the padded image `[C, H + 2p, W + 2p]` (the first part of the scratch memory).
+static size_t padded_count(int channels, int height, int width, int padding) {
+    return (size_t)channels * (size_t)(height + 2 * padding) * (size_t)(width + 2 * padding);
+}
+
+size_t conv3x3_scratch_count(int channels, int height, int width, int outChannels, int padding) {
+    const size_t positions = (size_t)(height + 2 * padding - 2) * (size_t)(width + 2 * padding - 2);
+    return padded_count(channels, height, width, padding) + (size_t)conv3x3_blocks(outChannels) * BLOCK * positions;
+}
+
+/// `padded [C, H + 2p, W + 2p]` = `input` (times `mask > 0`) inside a frame of `padding` zeros.
+static void pad_input(float *padded, const float *input, const float *mask, int channels, int height, int width,
+                      int padding) {
+    const int wp = width + 2 * padding;
+    memset(padded, 0, padded_count(channels, height, width, padding) * sizeof(float));
+    for (int c = 0; c < channels; c++) {
+        for (int y = 0; y < height; y++) {
+            float *dst = padded + ((size_t)c * (height + 2 * padding) + y + padding) * wp + padding;
+            const size_t offset = ((size_t)c * height + y) * width;
+            const float *src = input + offset;
+            if (mask) {
+                // the element-wise ReLU's backward: the same expression, so the same bits
+                const float *m = mask + offset;
+                for (int x = 0; x < width; x++) dst[x] = src[x] * (m[x] > 0 ? 1.0f : 0.0f);
+            } else {
+                memcpy(dst, src, (size_t)width * sizeof(float));
+            }
+        }
+    }
+}
+
+/// `rows [blocks, OH * OW, 16]` = `outputGradient [O, OH * OW]` (times `mask > 0`) with the channels
+/// innermost, the missing channels of the last block zero; adds each channel's sum to `biasGradient[o]`.
+static void transpose_output_gradient(float *rows, const float *outputGradient, const float *mask, int outChannels,
+                                      int positions, float *biasGradient) {
+    const int blocks = conv3x3_blocks(outChannels);
+    memset(rows, 0, (size_t)blocks * BLOCK * positions * sizeof(float));
+    for (int o = 0; o < outChannels; o++) {
+        const float *src = outputGradient + (size_t)o * positions, *m = mask ? mask + (size_t)o * positions : 0;
+        float *dst = rows + ((size_t)(o / BLOCK) * positions) * BLOCK + o % BLOCK;
+        float sum = 0;
+        for (int p = 0; p < positions; p++) {
+            const float v = m ? src[p] * (m[p] > 0 ? 1.0f : 0.0f) : src[p];
+            dst[(size_t)p * BLOCK] = v;
+            sum += v;
+        }
+        if (biasGradient) biasGradient[o] += sum;
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int conv3x3_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/// One tap: two weight vectors (16 output channels) at `w` times the input at offset `d` from each of
+/// the six positions' windows; then `w` moves to the next tap.
+#define TAP(d)                                                                                            \
+    do {                                                                                                  \
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);                               \
+        __m256 x = _mm256_broadcast_ss(p0 + (d));                                                         \
+        a00 = _mm256_fmadd_ps(w0, x, a00); a01 = _mm256_fmadd_ps(w1, x, a01);                             \
+        x = _mm256_broadcast_ss(p1 + (d));                                                                \
+        a10 = _mm256_fmadd_ps(w0, x, a10); a11 = _mm256_fmadd_ps(w1, x, a11);                             \
+        x = _mm256_broadcast_ss(p2 + (d));                                                                \
+        a20 = _mm256_fmadd_ps(w0, x, a20); a21 = _mm256_fmadd_ps(w1, x, a21);                             \
+        x = _mm256_broadcast_ss(p3 + (d));                                                                \
+        a30 = _mm256_fmadd_ps(w0, x, a30); a31 = _mm256_fmadd_ps(w1, x, a31);                             \
+        x = _mm256_broadcast_ss(p4 + (d));                                                                \
+        a40 = _mm256_fmadd_ps(w0, x, a40); a41 = _mm256_fmadd_ps(w1, x, a41);                             \
+        x = _mm256_broadcast_ss(p5 + (d));                                                                \
+        a50 = _mm256_fmadd_ps(w0, x, a50); a51 = _mm256_fmadd_ps(w1, x, a51);                             \
+        w += BLOCK;                                                                                       \
+    } while (0)
+
+/// The output at the positions `[first, last)` (row-major), as
+/// `rows [blocks, OH * OW, 16]` (channels innermost), from `padded [C, OH + 2, OW + 2]`, in tiles of 16
+/// channels x 6 positions held in 12 ymm registers, over the kernel rows `[kyBegin, kyEnd)` only (the
+/// others would read only padding for these positions).
+__attribute__((target("avx2,fma")))
+static void conv3x3_tiles(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
+                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
+    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
+    const size_t plane = (size_t)(outputHeight + 2) * wp;
+    for (int start = first; start < last; start += POSITIONS) {
+        // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
+        const int count = last - start < POSITIONS ? last - start : POSITIONS;
+        int position[POSITIONS];
+        const float *corner[POSITIONS];
+        for (int j = 0; j < POSITIONS; j++) {
+            position[j] = start + (j < count ? j : count - 1);
+            corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
+        }
+        for (int b = 0; b < blocks; b++) {
+            const float *w = packed + (size_t)b * channels * 9 * BLOCK;
+            const float *p0 = corner[0], *p1 = corner[1], *p2 = corner[2], *p3 = corner[3], *p4 = corner[4];
+            const float *p5 = corner[5];
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+            __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            if (kyBegin == 0 && kyEnd == 3) {
+                for (int c = 0; c < channels; c++) {
+                    TAP(0); TAP(1); TAP(2);
+                    TAP(wp); TAP(wp + 1); TAP(wp + 2);
+                    TAP(2 * wp); TAP(2 * wp + 1); TAP(2 * wp + 2);
+                    p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
+                }
+            } else {
+                const int rows = kyEnd - kyBegin;
+                for (int c = 0; c < channels; c++) {
+                    w += kyBegin * 3 * BLOCK;
+                    for (int r = 0; r < rows * wp; r += wp) {
+                        TAP(r); TAP(r + 1); TAP(r + 2);
+                    }
+                    w += (3 - kyEnd) * 3 * BLOCK;
+                    p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
+                }
+            }
+            float *out = rows + (size_t)b * positions * BLOCK;  // [OH * OW, 16]
+            const __m256 sums[POSITIONS][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
+            for (int j = 0; j < count; j++) {
+                _mm256_storeu_ps(out + (size_t)position[j] * BLOCK, sums[j][0]);
+                _mm256_storeu_ps(out + (size_t)position[j] * BLOCK + 8, sums[j][1]);
+            }
+        }
+    }
+}
+
+/// `output [O, P]` = `relu?(rows [blocks, P, 16] transposed + bias)`,
+/// eight positions x eight channels at a time through an in-register 8x8 transpose. The ReLU is
+/// `max(v, 0)`, which gives `v > 0 ? v : 0` for every v, -0 and NaN included.
+__attribute__((target("avx2,fma")))
+static void conv3x3_store(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
+                          int blocks) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        for (int half = 0; half < 2; half++) {
+            const int o0 = b * BLOCK + half * 8;
+            if (o0 >= outChannels) break;
+            const int channelsHere = outChannels - o0 < 8 ? outChannels - o0 : 8;
+            const float *src = rows + (size_t)b * positions * BLOCK + half * 8;  // [P, 16], this half's 8 channels
+            float start[8];
+            for (int k = 0; k < 8; k++) start[k] = bias && k < channelsHere ? bias[o0 + k] : 0.0f;
+            int p = 0;
+            for (; p + 8 <= positions; p += 8) {
+                const float *r = src + (size_t)p * BLOCK;
+                const __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + BLOCK);
+                const __m256 r2 = _mm256_loadu_ps(r + 2 * BLOCK), r3 = _mm256_loadu_ps(r + 3 * BLOCK);
+                const __m256 r4 = _mm256_loadu_ps(r + 4 * BLOCK), r5 = _mm256_loadu_ps(r + 5 * BLOCK);
+                const __m256 r6 = _mm256_loadu_ps(r + 6 * BLOCK), r7 = _mm256_loadu_ps(r + 7 * BLOCK);
+                const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+                const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+                const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+                const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+                const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+                const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+                const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+                const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                __m256 channel[8];  // channel[k]: channel o0 + k at positions p ..< p + 8
+                channel[0] = _mm256_permute2f128_ps(u0, u4, 0x20); channel[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+                channel[2] = _mm256_permute2f128_ps(u2, u6, 0x20); channel[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+                channel[4] = _mm256_permute2f128_ps(u0, u4, 0x31); channel[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+                channel[6] = _mm256_permute2f128_ps(u2, u6, 0x31); channel[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+                for (int k = 0; k < channelsHere; k++) {
+                    __m256 v = _mm256_add_ps(channel[k], _mm256_set1_ps(start[k]));
+                    if (relu) v = _mm256_max_ps(v, zero);
+                    _mm256_storeu_ps(output + (size_t)(o0 + k) * positions + p, v);
+                }
+            }
+            for (; p < positions; p++) {
+                for (int k = 0; k < channelsHere; k++) {
+                    const float v = src[(size_t)p * BLOCK + k] + start[k];
+                    output[(size_t)(o0 + k) * positions + p] = relu ? (v > 0 ? v : 0) : v;
+                }
+            }
+        }
+    }
+}
+
+void conv3x3_image(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, float *scratch) {
+    const int blocks = conv3x3_blocks(outChannels);
+    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
+    pad_input(padded, input, mask, channels, height, width, padding);
+    // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
+    // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
+    // rows between them in one stretch over all three. With finite weights the values are those of adding
+    // the padding's products too: each is a zero, and the sums start at +0, so adding it changes nothing.
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
+    for (int y = 0; y < oh; y++) {
+        if (y == middleBegin && middleBegin < middleEnd) {
+            conv3x3_tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blocks);
+            y = middleEnd - 1;
+            continue;
+        }
+        const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
+        conv3x3_tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
+    }
+    conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
+}
+
+/// One position of the weight-gradient kernel: two gradient vectors (16 output channels) at `g` times
+/// the input at `index` of each of the six columns `(c, ky, kx)`.
+#define POSITION(index)                                                                                   \
+    do {                                                                                                  \
+        const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);                               \
+        __m256 x = _mm256_broadcast_ss(q0 + (index));                                                     \
+        a00 = _mm256_fmadd_ps(g0, x, a00); a01 = _mm256_fmadd_ps(g1, x, a01);                             \
+        x = _mm256_broadcast_ss(q1 + (index));                                                            \
+        a10 = _mm256_fmadd_ps(g0, x, a10); a11 = _mm256_fmadd_ps(g1, x, a11);                             \
+        x = _mm256_broadcast_ss(q2 + (index));                                                            \
+        a20 = _mm256_fmadd_ps(g0, x, a20); a21 = _mm256_fmadd_ps(g1, x, a21);                             \
+        x = _mm256_broadcast_ss(q3 + (index));                                                            \
+        a30 = _mm256_fmadd_ps(g0, x, a30); a31 = _mm256_fmadd_ps(g1, x, a31);                             \
+        x = _mm256_broadcast_ss(q4 + (index));                                                            \
+        a40 = _mm256_fmadd_ps(g0, x, a40); a41 = _mm256_fmadd_ps(g1, x, a41);                             \
+        x = _mm256_broadcast_ss(q5 + (index));                                                            \
+        a50 = _mm256_fmadd_ps(g0, x, a50); a51 = _mm256_fmadd_ps(g1, x, a51);                             \
+        g += BLOCK;                                                                                       \
+    } while (0)
+
+/// `weightGradient [O, C * 9] +=` the products of `rows [blocks, OH * OW, 16]` (the output gradient,
+/// channels innermost) and `padded [C, OH + 2, OW + 2]`, in tiles of 16 output channels x 6 columns
+/// `(c, ky, kx)` held in 12 ymm registers, summed over the positions in row-major order.
+__attribute__((target("avx2,fma")))
+static void conv3x3_weight_tiles(float *weightGradient, const float *rows, const float *padded, int channels,
+                                 int outChannels, int outputHeight, int outputWidth) {
+    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth, columns = channels * 9;
+    const size_t plane = (size_t)(outputHeight + 2) * wp;
+    for (int first = 0; first < columns; first += POSITIONS) {
+        // The tile's columns (a last, short tile repeats its last column) and where each reads the input.
+        const int count = columns - first < POSITIONS ? columns - first : POSITIONS;
+        int column[POSITIONS];
+        const float *origin[POSITIONS];
+        for (int j = 0; j < POSITIONS; j++) {
+            column[j] = first + (j < count ? j : count - 1);
+            const int c = column[j] / 9, t = column[j] % 9;
+            origin[j] = padded + (size_t)c * plane + (size_t)(t / 3) * wp + t % 3;
+        }
+        const float *q0 = origin[0], *q1 = origin[1], *q2 = origin[2], *q3 = origin[3], *q4 = origin[4];
+        const float *q5 = origin[5];
+        for (int b = 0; b < conv3x3_blocks(outChannels); b++) {
+            const float *g = rows + (size_t)b * positions * BLOCK;
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+            __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            for (int y = 0; y < outputHeight; y++) {
+                for (int index = y * wp; index < y * wp + ow; index++) POSITION(index);
+            }
+            float sums[POSITIONS][BLOCK];  // [column, channel]
+            _mm256_storeu_ps(sums[0], a00); _mm256_storeu_ps(sums[0] + 8, a01);
+            _mm256_storeu_ps(sums[1], a10); _mm256_storeu_ps(sums[1] + 8, a11);
+            _mm256_storeu_ps(sums[2], a20); _mm256_storeu_ps(sums[2] + 8, a21);
+            _mm256_storeu_ps(sums[3], a30); _mm256_storeu_ps(sums[3] + 8, a31);
+            _mm256_storeu_ps(sums[4], a40); _mm256_storeu_ps(sums[4] + 8, a41);
+            _mm256_storeu_ps(sums[5], a50); _mm256_storeu_ps(sums[5] + 8, a51);
+            for (int k = 0; k < BLOCK && b * BLOCK + k < outChannels; k++) {
+                float *dst = weightGradient + (size_t)(b * BLOCK + k) * columns;
+                for (int j = 0; j < count; j++) dst[column[j]] += sums[j][k];
+            }
+        }
+    }
+}
+
+void conv3x3_weight_gradient_image(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
+    int padding, float *scratch) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
+    pad_input(padded, input, inputMask, channels, height, width, padding);
+    transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
+    conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
+    if (biasGradient && biasOfInput) {
+        // channel sums of the (masked) input, read from the padded copy (whose frame adds zeros)
+        const size_t plane = (size_t)(height + 2 * padding) * (width + 2 * padding);
+        for (int c = 0; c < channels; c++) {
+            float sum = 0;
+            for (size_t i = 0; i < plane; i++) sum += padded[c * plane + i];
+            biasGradient[c] += sum;
+        }
+    }
+}
+#else
+int conv3x3_supported(void) { return 0; }
+
+void conv3x3_image(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, float *scratch) {
+    (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    (void)width; (void)outChannels; (void)padding; (void)scratch;
+    (void)pad_input;
+}
+
+void conv3x3_weight_gradient_image(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
+    int padding, float *scratch) {
+    (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
+    (void)outputMask; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
+    (void)transpose_output_gradient;
+}
+#endif

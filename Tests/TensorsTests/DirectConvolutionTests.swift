@@ -1,0 +1,246 @@
+@testable import Tensors
+import XCTest
+
+/// The direct 3x3 stride-1 kernel (`DirectConvolution`) against the naive loops, on shapes that do not
+/// fill its register tiles (channels not a multiple of 8 or 16, small and odd images, padding 0 to 2,
+/// batches of 1 and 3), with 1 and 2 threads; the layers with one channel or few channels that take
+/// the im2col path instead; and its reproducibility.
+final class DirectConvolutionTests: XCTestCase {
+    /// `[n, c, h, w]` input, `o` outputs of a 3x3 kernel with `padding` (stride 1).
+    struct Case: CustomStringConvertible {
+        var n, c, h, w, o, padding: Int
+        var description: String { "input [\(n), \(c), \(h), \(w)], kernel \(o)x3x3, padding \(padding)" }
+    }
+
+    static let cases = [
+        Case(n: 1, c: 16, h: 3, w: 3, o: 16, padding: 0),  // one output value
+        Case(n: 3, c: 17, h: 5, w: 7, o: 19, padding: 1),  // channels not a multiple of 8, a short last block
+        Case(n: 3, c: 24, h: 4, w: 3, o: 40, padding: 1),
+        Case(n: 1, c: 16, h: 2, w: 5, o: 17, padding: 2),  // smaller than the kernel without padding
+        Case(n: 3, c: 32, h: 26, w: 26, o: 32, padding: 0),  // the MNIST network's largest layer
+        Case(n: 3, c: 20, h: 13, w: 1, o: 18, padding: 1),  // one column
+        Case(n: 1, c: 9, h: 6, w: 9, o: 16, padding: 0),  // forward direct; input gradient (9 outputs) through im2col
+        Case(n: 3, c: 1, h: 5, w: 7, o: 1, padding: 1),  // one channel: im2col both ways
+        Case(n: 3, c: 5, h: 6, w: 9, o: 7, padding: 1)
+    ]
+
+    /// Relative tolerance of the comparisons with the naive loops (which sum in Double).
+    static let tolerance: Float = 1e-5
+
+    /// The largest absolute difference from the naive loops seen by `check` (printed at the end of each test).
+    var worstDifference: Float = 0
+
+    /// `assertClose` with `tolerance`, keeping the largest absolute difference.
+    func check(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        assertClose(a, b, tolerance: Self.tolerance, what, file: file, line: line)
+        if a.shape == b.shape { worstDifference = max(worstDifference, zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0) }
+    }
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(DirectConvolution.isSupported, "this CPU has no AVX2/FMA3: convolutions take the im2col path")
+    }
+
+    override func tearDown() {
+        if worstDifference > 0 { print("\(name): largest |direct - naive| = \(worstDifference)") }
+        Parallel.setThreadCount(Parallel.availableCores)
+        DirectConvolution.isEnabled = true
+    }
+
+    /// Which passes of the cases take the direct kernel: both ways with >= 16 channels on each side.
+    func testDirectKernelChoice() {
+        for c in Self.cases {
+            let g = ConvolutionGeometry(channels: c.c, height: c.h, width: c.w, kernelHeight: 3, kernelWidth: 3, padding: c.padding)
+            XCTAssertEqual(DirectConvolution.applies(g, inputs: c.c, outputs: c.o), c.c >= 8 && c.o >= 16, "forward, \(c)")
+            XCTAssertEqual(DirectConvolution.applies(g, inputs: c.o, outputs: c.c), c.o >= 8 && c.c >= 16, "input gradient, \(c)")
+        }
+        XCTAssertGreaterThanOrEqual(Self.cases.filter { $0.c >= 16 && $0.o >= 16 }.count, 6, "too few cases test the direct kernel")
+        let strided = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1)
+        XCTAssertFalse(DirectConvolution.applies(strided, inputs: 32, outputs: 32), "stride 2 takes the im2col path")
+        let wide = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, padding: 3)
+        XCTAssertFalse(DirectConvolution.applies(wide, inputs: 32, outputs: 32), "padding 3 takes the im2col path")
+        let large = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 5, kernelWidth: 5, padding: 2)
+        XCTAssertFalse(DirectConvolution.applies(large, inputs: 32, outputs: 32), "a 5x5 kernel takes the im2col path")
+    }
+
+    /// Convolution forward (with and without bias and fused ReLU) and input gradient (with and without the
+    /// fused ReLU's mask) against the naive loops; the input gradient of a convolution is the transposed
+    /// convolution of dY with the same weight.
+    func testConvolutionMatchesNaiveLoops() {
+        for threads in [1, 2] {
+            Parallel.setThreadCount(threads)
+            for (index, c) in Self.cases.enumerated() {
+                let seed = UInt64(10 * index)
+                let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.o, c.c, 3, 3], seed: seed + 1)
+                let b = randomTensor([c.o], seed: seed + 2)
+                let label = "\(c), \(threads) thread(s)"
+                let expected = naiveConvolution(x, w, b, stride: 1, padding: c.padding)
+                let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding)
+                check(y, expected, "conv2d forward, \(label)")
+                let relu = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
+                check(relu, expected.map { max(0, $0) }, "conv2d + ReLU forward, \(label)")
+                let noBias = ConvolutionKernels.forward(input: x, weight: w, bias: nil, padding: c.padding)
+                check(
+                    noBias, naiveConvolution(x, w, nil, stride: 1, padding: c.padding), "conv2d forward without bias, \(label)")
+
+                let dy = randomTensor(y.shape, seed: seed + 3)
+                let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, padding: c.padding, needWeightGradient: false)
+                check(
+                    dx.input!, naiveTransposedConvolution(dy, w, nil, stride: 1, padding: c.padding), "conv2d input gradient, \(label)")
+                let masked = ConvolutionKernels.backward(
+                    input: x, weight: w, outputGradient: dy, padding: c.padding, needWeightGradient: false, reLUOutput: relu)
+                let maskedDy = Tensor(shape: dy.shape, storage: zip(dy.storage, relu.storage).map { $1 > 0 ? $0 : 0 })
+                check(
+                    masked.input!, naiveTransposedConvolution(maskedDy, w, nil, stride: 1, padding: c.padding),
+                    "conv2d + ReLU input gradient, \(label)")
+            }
+        }
+    }
+
+    /// Transposed convolution forward and input gradient (a convolution of dY with the same weight).
+    func testTransposedConvolutionMatchesNaiveLoops() {
+        for threads in [1, 2] {
+            Parallel.setThreadCount(threads)
+            // The transposed convolution reads [n, c, h, w] with a [c, o, 3, 3] weight; padding <= 1 keeps its output >= 1x1.
+            for (index, c) in Self.cases.enumerated() where c.padding <= 1 {
+                let seed = UInt64(1000 + 10 * index)
+                let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.c, c.o, 3, 3], seed: seed + 1)
+                let b = randomTensor([c.o], seed: seed + 2)
+                let label = "\(c), \(threads) thread(s)"
+                let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, padding: c.padding)
+                let expected = naiveTransposedConvolution(x, w, b, stride: 1, padding: c.padding)
+                check(y, expected, "conv-transpose2d forward, \(label)")
+                let relu = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
+                check(relu, expected.map { max(0, $0) }, "conv-transpose2d + ReLU forward, \(label)")
+
+                let dy = randomTensor(y.shape, seed: seed + 3)
+                let dx = ConvolutionKernels.transposedBackward(
+                    input: x, weight: w, outputGradient: dy, padding: c.padding, needWeightGradient: false)
+                check(
+                    dx.input!, naiveConvolution(dy, w, nil, stride: 1, padding: c.padding), "conv-transpose2d input gradient, \(label)")
+                let masked = ConvolutionKernels.transposedBackward(
+                    input: x, weight: w, outputGradient: dy, padding: c.padding, needWeightGradient: false, reLUOutput: relu)
+                let maskedDy = Tensor(shape: dy.shape, storage: zip(dy.storage, relu.storage).map { $1 > 0 ? $0 : 0 })
+                check(
+                    masked.input!, naiveConvolution(maskedDy, w, nil, stride: 1, padding: c.padding),
+                    "conv-transpose2d + ReLU input gradient, \(label)")
+            }
+        }
+    }
+
+    /// `dW [O, C, 3, 3]` of a convolution: `sum_{n, y, x} dy[n, o, y, x] * x[n, c, y - p + ky, x - p + kx]`, in Double.
+    func naiveWeightGradient(_ x: Tensor, _ dy: Tensor, padding: Int) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (o, oh, ow) = (dy.shape[1], dy.shape[2], dy.shape[3])
+        var out = [Float](repeating: 0, count: o * c * 9)
+        for oc in 0..<o {
+            for ic in 0..<c {
+                for t in 0..<9 {
+                    var s = 0.0
+                    for image in 0..<n {
+                        for y in 0..<oh {
+                            for xo in 0..<ow {
+                                let iy = y - padding + t / 3, ix = xo - padding + t % 3
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                s +=
+                                    Double(dy.storage[((image * o + oc) * oh + y) * ow + xo])
+                                    * Double(x.storage[((image * c + ic) * h + iy) * w + ix])
+                            }
+                        }
+                    }
+                    out[(oc * c + ic) * 9 + t] = Float(s)
+                }
+            }
+        }
+        return Tensor(shape: [o, c, 3, 3], storage: out)
+    }
+
+    /// `t [N, C, ...]` times `mask > 0`, element by element.
+    func masked(_ t: Tensor, by mask: Tensor) -> Tensor {
+        Tensor(shape: t.shape, storage: zip(t.storage, mask.storage).map { $1 > 0 ? $0 : 0 })
+    }
+
+    /// Weight and bias gradients of both layers (with and without a fused ReLU's mask) against the naive
+    /// sums; a transposed convolution's weight gradient is the convolution's with the roles swapped.
+    func testWeightGradientsMatchNaiveSums() {
+        for threads in [1, 2] {
+            Parallel.setThreadCount(threads)
+            for (index, c) in Self.cases.enumerated() {
+                let seed = UInt64(2000 + 10 * index)
+                let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.o, c.c, 3, 3], seed: seed + 1)
+                let b = randomTensor([c.o], seed: seed + 2)
+                let label = "\(c), \(threads) thread(s)"
+                let relu = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
+                let dy = randomTensor(relu.shape, seed: seed + 3)
+                for mask in [nil, relu] {
+                    let what = mask == nil ? "conv2d" : "conv2d + ReLU"
+                    let expected = mask.map { masked(dy, by: $0) } ?? dy
+                    let grads = ConvolutionKernels.backward(
+                        input: x, weight: w, outputGradient: dy, padding: c.padding, needInputGradient: false, reLUOutput: mask)
+                    check(grads.weight!, naiveWeightGradient(x, expected, padding: c.padding), "\(what) weight gradient, \(label)")
+                    check(grads.bias!, ConvolutionKernels.channelSums(expected), "\(what) bias gradient, \(label)")
+                }
+                guard c.padding <= 1 else { continue }  // the transposed convolution's output must be >= 1x1
+                // conv-transpose2d: reads [n, c, h, w] with a [c, o, 3, 3] weight
+                let wt = randomTensor([c.c, c.o, 3, 3], seed: seed + 4)
+                let yt = ConvolutionKernels.transposedForward(input: x, weight: wt, bias: b, padding: c.padding, reLU: true)
+                let dyt = randomTensor(yt.shape, seed: seed + 5)
+                for mask in [nil, yt] {
+                    let what = mask == nil ? "conv-transpose2d" : "conv-transpose2d + ReLU"
+                    let expected = mask.map { masked(dyt, by: $0) } ?? dyt
+                    let grads = ConvolutionKernels.transposedBackward(
+                        input: x, weight: wt, outputGradient: dyt, padding: c.padding, needInputGradient: false, reLUOutput: mask)
+                    check(grads.weight!, naiveWeightGradient(expected, x, padding: c.padding), "\(what) weight gradient, \(label)")
+                    check(grads.bias!, ConvolutionKernels.channelSums(expected), "\(what) bias gradient, \(label)")
+                }
+            }
+        }
+    }
+
+    /// The direct kernels and the im2col path agree.
+    func testDirectAndIm2colPathsAgree() {
+        let c = Case(n: 5, c: 17, h: 11, w: 10, o: 16, padding: 1)
+        let x = randomTensor([c.n, c.c, c.h, c.w], seed: 71), w = randomTensor([c.o, c.c, 3, 3], seed: 72)
+        let b = randomTensor([c.o], seed: 73), dy = randomTensor([c.n, c.o, c.h, c.w], seed: 74)
+        func run() -> (Tensor, ConvolutionKernels.Gradients) {
+            let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
+            return (y, ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, padding: c.padding, reLUOutput: y))
+        }
+        let (y, direct) = run()
+        DirectConvolution.isEnabled = false
+        let (yIm2col, im2col) = run()
+        assertClose(y, yIm2col, tolerance: Self.tolerance, "forward, direct vs im2col")
+        assertClose(direct.input!, im2col.input!, tolerance: Self.tolerance, "input gradient, direct vs im2col")
+        assertClose(direct.weight!, im2col.weight!, tolerance: Self.tolerance, "weight gradient, direct vs im2col")
+        assertClose(direct.bias!, im2col.bias!, tolerance: Self.tolerance, "bias gradient, direct vs im2col")
+    }
+
+    /// With one thread, repeated calls give the same bits; 2 threads give the same bits as 1.
+    func testResultsAreBitReproducible() {
+        let x = randomTensor([3, 32, 26, 26], seed: 81), w = randomTensor([32, 32, 3, 3], seed: 82)
+        let b = randomTensor([32], seed: 83), dy = randomTensor([3, 32, 24, 24], seed: 84)
+        func run() -> [Tensor] {
+            let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true)
+            let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
+            let yt = ConvolutionKernels.transposedForward(input: dy, weight: w, bias: b)
+            let dxt = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x)
+            return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
+        }
+        Parallel.setThreadCount(1)
+        let first = run(), second = run()
+        Parallel.setThreadCount(2)
+        let two = run()
+        for (i, (a, b)) in zip(first, second).enumerated() {
+            XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between two 1-thread runs")
+        }
+        for (i, (a, b)) in zip(first, two).enumerated() {
+            XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between 1 and 2 threads")
+        }
+    }
+
+    /// A batch gives each image the values it has on its own (the kernel never mixes images).
+    func testBatchMatchesImageByImage() {
+        let x = randomTensor([3, 8, 8, 7], seed: 91), w = randomTensor([19, 8, 3, 3], seed: 92), b = randomTensor([19], seed: 93)
+        let whole = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: 1)
+        let parts = (0..<3).map { ConvolutionKernels.forward(input: x.slice($0..<($0 + 1)), weight: w, bias: b, padding: 1) }
+        XCTAssertEqual(whole.storage, Tensor.concatenate(parts).storage, "a batch must equal its images one by one")
+    }
+}
