@@ -252,10 +252,12 @@ final class DirectConvolutionTests: XCTestCase {
             Parallel.setThreadCount(2)
             let two = run()
             for (i, (a, b)) in zip(first, second).enumerated() {
-                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
             }
             for (i, (a, b)) in zip(first, two).enumerated() {
-                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
             }
             for (i, (a, b)) in zip(reference ?? first, first).enumerated() {
                 XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)")
