@@ -151,4 +151,6 @@ AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows
         }
     }
 }
+#else
+typedef int conv3x3_avx512_unused;  // ISO C wants a declaration in every file
 #endif
