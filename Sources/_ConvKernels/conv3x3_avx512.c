@@ -91,10 +91,13 @@ AVX512 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *
     }
 }
 
+_Static_assert(COLUMNS <= 16, "a channel's sums over a tile's columns fill at most one zmm register");
+
 /// One weight-gradient tile: `blockCount` (1 or 2) blocks of 16 output channels x COLUMNS columns
-/// reading the input at `origin[j]`; adds the sums of columns `column[j]`, `j < count`, to `weightGradient`.
+/// reading the input at `origin[j]`; adds the sums of the columns `first + j`, `j < count`, to
+/// `weightGradient`, a channel's `count` sums at a time (one add per value, as a scalar loop would).
 AVX512 static inline __attribute__((always_inline)) void weight_tile(
-    float *weightGradient, const float *g, size_t blockStride, const float *const *origin, const int *column, int count,
+    float *weightGradient, const float *g, size_t blockStride, const float *const *origin, int first, int count,
     int outChannel, int outChannels, int columns, int outputHeight, int outputWidth, int wp, int blockCount) {
     __m512 sum[2][COLUMNS];
     UNROLL for (int b = 0; b < blockCount; b++) {
@@ -117,10 +120,16 @@ AVX512 static inline __attribute__((always_inline)) void weight_tile(
     UNROLL for (int b = 0; b < blockCount; b++) {
         UNROLL for (int j = 0; j < COLUMNS; j++) _mm512_storeu_ps(sums[b][j], sum[b][j]);
     }
+    // channel k's sums: sums[b][j][k] for j < count, gathered 16 floats apart (a transpose)
+    const __mmask16 valid = (__mmask16)((1u << count) - 1);
+    const __m512i columnOffsets = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BLOCK));
     for (int b = 0; b < blockCount; b++) {
         for (int k = 0; k < BLOCK && outChannel + b * BLOCK + k < outChannels; k++) {
-            float *dst = weightGradient + (size_t)(outChannel + b * BLOCK + k) * columns;
-            for (int j = 0; j < count; j++) dst[column[j]] += sums[b][j][k];
+            float *dst = weightGradient + (size_t)(outChannel + b * BLOCK + k) * columns + first;
+            const __m512 sum = _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), valid, _mm512_add_epi32(columnOffsets, _mm512_set1_epi32(k)), sums[b][0], 4);
+            _mm512_mask_storeu_ps(dst, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, dst), sum));
         }
     }
 }
@@ -132,20 +141,18 @@ AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows
     for (int first = 0; first < columns; first += COLUMNS) {
         // The tile's columns (a last, short tile repeats its last column) and where each reads the input.
         const int count = columns - first < COLUMNS ? columns - first : COLUMNS;
-        int column[COLUMNS];
         const float *origin[COLUMNS];
         for (int j = 0; j < COLUMNS; j++) {
-            column[j] = first + (j < count ? j : count - 1);
-            const int c = column[j] / 9, t = column[j] % 9;
+            const int column = first + (j < count ? j : count - 1), c = column / 9, t = column % 9;
             origin[j] = padded + (size_t)c * plane + (size_t)(t / 3) * wp + t % 3;
         }
         for (int b = 0; b < blocks; b += 2) {
             const float *g = rows + b * blockStride;
             if (blocks - b >= 2) {
-                weight_tile(weightGradient, g, blockStride, origin, column, count, b * BLOCK, outChannels, columns,
+                weight_tile(weightGradient, g, blockStride, origin, first, count, b * BLOCK, outChannels, columns,
                             outputHeight, outputWidth, wp, 2);
             } else {
-                weight_tile(weightGradient, g, blockStride, origin, column, count, b * BLOCK, outChannels, columns,
+                weight_tile(weightGradient, g, blockStride, origin, first, count, b * BLOCK, outChannels, columns,
                             outputHeight, outputWidth, wp, 1);
             }
         }
