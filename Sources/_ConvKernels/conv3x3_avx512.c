@@ -93,6 +93,31 @@ AVX512 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *
 
 _Static_assert(COLUMNS <= 16, "a channel's sums over a tile's columns fill at most one zmm register");
 
+/// `r[k][j]` becomes `r[j][k]` (a 16 x 16 transpose in registers).
+AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    UNROLL for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    UNROLL for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    UNROLL for (int i = 0; i < 16; i += 8) {
+        UNROLL for (int k = 0; k < 4; k++) {
+            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xDD);
+        }
+    }
+    UNROLL for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+    }
+}
+
 /// One weight-gradient tile: `blockCount` (1 or 2) blocks of 16 output channels x COLUMNS columns
 /// reading the input at `origin[j]`; adds the sums of the columns `first + j`, `j < count`, to
 /// `weightGradient`, a channel's `count` sums at a time (one add per value, as a scalar loop would).
@@ -116,20 +141,15 @@ AVX512 static inline __attribute__((always_inline)) void weight_tile(
             g += BLOCK;
         }
     }
-    float sums[2][COLUMNS][BLOCK];  // [block, column, channel]
-    UNROLL for (int b = 0; b < blockCount; b++) {
-        UNROLL for (int j = 0; j < COLUMNS; j++) _mm512_storeu_ps(sums[b][j], sum[b][j]);
-    }
-    // channel k's sums: sums[b][j][k] for j < count, gathered 16 floats apart (a transpose)
+    // channel k's sums over the columns: row k of the transposed [column, channel] tile
     const __mmask16 valid = (__mmask16)((1u << count) - 1);
-    const __m512i columnOffsets = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BLOCK));
-    for (int b = 0; b < blockCount; b++) {
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        __m512 r[16];
+        UNROLL for (int j = 0; j < 16; j++) r[j] = j < COLUMNS ? sum[b][j < COLUMNS ? j : 0] : _mm512_setzero_ps();
+        transpose16(r);
         for (int k = 0; k < BLOCK && outChannel + b * BLOCK + k < outChannels; k++) {
             float *dst = weightGradient + (size_t)(outChannel + b * BLOCK + k) * columns + first;
-            const __m512 sum = _mm512_mask_i32gather_ps(
-                _mm512_setzero_ps(), valid, _mm512_add_epi32(columnOffsets, _mm512_set1_epi32(k)), sums[b][0], 4);
-            _mm512_mask_storeu_ps(dst, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, dst), sum));
+            _mm512_mask_storeu_ps(dst, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, dst), r[k]));
         }
     }
 }
