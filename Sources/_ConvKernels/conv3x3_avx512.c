@@ -144,7 +144,7 @@ AVX512 static inline __attribute__((always_inline)) void weight_tile(
     // channel k's sums over the columns: row k of the transposed [column, channel] tile
     const __mmask16 valid = (__mmask16)((1u << count) - 1);
     UNROLL for (int b = 0; b < blockCount; b++) {
-        __m512 r[16];
+        __m512 r[16];  // [column, channel], the columns past COLUMNS zero (the inner guard only keeps the index in range)
         UNROLL for (int j = 0; j < 16; j++) r[j] = j < COLUMNS ? sum[b][j < COLUMNS ? j : 0] : _mm512_setzero_ps();
         transpose16(r);
         for (int k = 0; k < BLOCK && outChannel + b * BLOCK + k < outChannels; k++) {
