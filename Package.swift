@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // the toolkit's error vocabulary and atomic file writes: Foundation only, below everything
         .target(name: "ToolkitCore"),
-        // the direct 3x3 convolution kernel (AVX2 + FMA3, chosen at run time)
+        // the direct 3x3 convolution kernels (AVX-512 or AVX2 + FMA3, chosen at run time)
         .target(name: "_ConvKernels"),
         .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels"]),
         .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore"]),

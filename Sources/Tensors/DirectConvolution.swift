@@ -1,7 +1,9 @@
+import Foundation
 import _ConvKernels
 
 /// 3x3, stride-1 convolutions computed directly from the (zero-padded) images, without im2col: the
-/// AVX2 + FMA3 kernel of `_ConvKernels` (`conv3x3.h`), image by image, split across threads.
+/// AVX-512 or AVX2 + FMA3 kernel of `_ConvKernels` (`conv3x3.h`, the best the CPU has, chosen at run
+/// time), image by image, split across threads.
 ///
 /// One kernel serves four passes, each a "valid" convolution of a padded input (`p` the layer's padding):
 /// - convolution forward: `x [N, C, H, W]` with `W [O, C, 3, 3]`, padding `p`;
@@ -17,10 +19,38 @@ import _ConvKernels
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
 /// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
-/// geometries, layers with few channels, and CPUs without AVX2 or FMA3 take the im2col path.
+/// geometries, layers with few channels, and CPUs without AVX2 or FMA3 take the im2col path. The
+/// AVX-512 and AVX2 kernels perform the same FMAs in the same order, so they give the same bits.
 enum DirectConvolution {
+    /// The kernels' instruction sets (`CONV3X3_ISA_...` of `conv3x3.h`), in increasing order.
+    enum InstructionSet: Int32, Comparable, CaseIterable, CustomStringConvertible {
+        /// AVX2 + FMA3: tiles of 16 output channels x 6 positions in 12 ymm registers.
+        case avx2 = 1
+        /// AVX-512F: tiles of 32 output channels x 12 positions in 24 zmm registers.
+        case avx512 = 2
+
+        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+        var description: String { self == .avx2 ? "AVX2" : "AVX-512" }
+    }
+
+    /// The best instruction set of this CPU; nil without AVX2 and FMA3.
+    static let bestInstructionSet = InstructionSet(rawValue: conv3x3_best_isa())
+
     /// The CPU runs the kernel (AVX2 and FMA3).
-    static let isSupported = conv3x3_supported() != 0
+    static var isSupported: Bool { bestInstructionSet != nil }
+
+    /// The instruction sets this CPU runs, for tests that exercise each.
+    static var supportedInstructionSets: [InstructionSet] {
+        InstructionSet.allCases.filter { isa in bestInstructionSet.map { isa <= $0 } ?? false }
+    }
+
+    /// The instruction set the kernels use: `bestInstructionSet`, or `.avx2` when the environment sets
+    /// `DAFAR_CONV3X3_ISA=avx2` (to measure the two in one binary); tests set it to compare the two.
+    nonisolated(unsafe) static var instructionSet: InstructionSet = {
+        let best = bestInstructionSet ?? .avx2
+        return ProcessInfo.processInfo.environment["DAFAR_CONV3X3_ISA"] == "avx2" ? min(best, .avx2) : best
+    }()
 
     /// Off: every convolution takes the im2col path (for tests that compare the two).
     nonisolated(unsafe) static var isEnabled = true
@@ -45,7 +75,7 @@ enum DirectConvolution {
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
         images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int
     ) {
-        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
@@ -60,7 +90,7 @@ enum DirectConvolution {
                         let image = n * channels * height * width
                         conv3x3_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch)
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
                     }
                 }
             }
@@ -78,7 +108,7 @@ enum DirectConvolution {
         outputMask: UnsafePointer<Float>?, images: Int, channels: Int, height: Int, width: Int, outputChannels: Int,
         padding: Int
     ) {
-        precondition(isSupported, "the direct 3x3 convolution needs AVX2 and FMA3")
+        let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let imageSize = channels * height * width
         let outputSize = outputChannels * (height + 2 * padding - 2) * (width + 2 * padding - 2)
@@ -88,10 +118,17 @@ enum DirectConvolution {
                 for n in range {
                     conv3x3_weight_gradient_image(
                         weights, bias, biasOfInput ? 1 : 0, input + n * imageSize, inputMask.map { $0 + n * imageSize },
-                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch)
+                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch, isa)
                 }
             }
         }
+    }
+
+    /// `instructionSet` as the C kernels' `isa`, after checking that the CPU runs it.
+    private static func checkedInstructionSet() -> Int32 {
+        let isa = instructionSet
+        precondition(bestInstructionSet.map { isa <= $0 } ?? false, "the direct 3x3 convolution needs \(isa) on this CPU")
+        return isa.rawValue
     }
 }
 

@@ -1,7 +1,8 @@
-// Direct 3x3 stride-1 convolution (see conv3x3.h). The package builds for baseline x86-64: only the
-// functions marked `target("avx2,fma")` use AVX2/FMA3, and Swift calls them only after
-// `conv3x3_supported()` said yes.
-#include "conv3x3.h"
+// Direct 3x3 stride-1 convolution (see conv3x3.h): padding, packing, transposes and the AVX2
+// micro-kernels; the AVX-512 ones are in conv3x3_avx512.c. The package builds for baseline x86-64:
+// only the functions marked `target(...)` use AVX2/FMA3 or AVX-512, and they run only with an
+// instruction set that `conv3x3_best_isa()` reported.
+#include "conv3x3_kernels.h"
 
 #include <string.h>
 
@@ -89,9 +90,10 @@ static void transpose_output_gradient(float *rows, const float *outputGradient, 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int conv3x3_supported(void) {
+int conv3x3_best_isa(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return CONV3X3_ISA_NONE;
+    return __builtin_cpu_supports("avx512f") ? CONV3X3_ISA_AVX512 : CONV3X3_ISA_AVX2;
 }
 
 /// One tap: two weight vectors (16 output channels) at `w` times the input at offset `d` from each of
@@ -114,10 +116,7 @@ int conv3x3_supported(void) {
         w += BLOCK;                                                                                       \
     } while (0)
 
-/// The output at the positions `[first, last)` (row-major), as
-/// `rows [blocks, OH * OW, 16]` (channels innermost), from `padded [C, OH + 2, OW + 2]`, in tiles of 16
-/// channels x 6 positions held in 12 ymm registers, over the kernel rows `[kyBegin, kyEnd)` only (the
-/// others would read only padding for these positions).
+/// `conv3x3_tiles_fn` with AVX2: tiles of 16 channels x 6 positions held in 12 ymm registers.
 __attribute__((target("avx2,fma")))
 static void conv3x3_tiles(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
                           int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
@@ -219,7 +218,8 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch) {
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
+    const conv3x3_tiles_fn tiles = isa == CONV3X3_ISA_AVX512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
     const int blocks = conv3x3_blocks(outChannels);
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
     pad_input(padded, input, mask, channels, height, width, padding);
@@ -231,12 +231,12 @@ void conv3x3_image(
     const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
     for (int y = 0; y < oh; y++) {
         if (y == middleBegin && middleBegin < middleEnd) {
-            conv3x3_tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blocks);
+            tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blocks);
             y = middleEnd - 1;
             continue;
         }
         const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
-        conv3x3_tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
+        tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
     }
     conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
 }
@@ -261,9 +261,8 @@ void conv3x3_image(
         g += BLOCK;                                                                                       \
     } while (0)
 
-/// `weightGradient [O, C * 9] +=` the products of `rows [blocks, OH * OW, 16]` (the output gradient,
-/// channels innermost) and `padded [C, OH + 2, OW + 2]`, in tiles of 16 output channels x 6 columns
-/// `(c, ky, kx)` held in 12 ymm registers, summed over the positions in row-major order.
+/// `conv3x3_weight_tiles_fn` with AVX2: tiles of 16 output channels x 6 columns `(c, ky, kx)` held in
+/// 12 ymm registers.
 __attribute__((target("avx2,fma")))
 static void conv3x3_weight_tiles(float *weightGradient, const float *rows, const float *padded, int channels,
                                  int outChannels, int outputHeight, int outputWidth) {
@@ -306,12 +305,14 @@ static void conv3x3_weight_tiles(float *weightGradient, const float *rows, const
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
-    int padding, float *scratch) {
+    int padding, float *scratch, int isa) {
+    const conv3x3_weight_tiles_fn weightTiles =
+        isa == CONV3X3_ISA_AVX512 ? conv3x3_weight_tiles_avx512 : conv3x3_weight_tiles;
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
     pad_input(padded, input, inputMask, channels, height, width, padding);
     transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
-    conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
+    weightTiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
     if (biasGradient && biasOfInput) {
         // channel sums of the (masked) input, read from the padded copy (whose frame adds zeros)
         const size_t plane = (size_t)(height + 2 * padding) * (width + 2 * padding);
@@ -323,12 +324,12 @@ void conv3x3_weight_gradient_image(
     }
 }
 #else
-int conv3x3_supported(void) { return 0; }
+int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch) {
-    (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
+    (void)isa; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)pad_input;
 }
@@ -336,8 +337,8 @@ void conv3x3_image(
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
-    int padding, float *scratch) {
-    (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
+    int padding, float *scratch, int isa) {
+    (void)isa; (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
     (void)outputMask; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)transpose_output_gradient;
 }

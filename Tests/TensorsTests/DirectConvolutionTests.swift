@@ -3,8 +3,8 @@ import XCTest
 
 /// The direct 3x3 stride-1 kernel (`DirectConvolution`) against the naive loops, on shapes that do not
 /// fill its register tiles (channels not a multiple of 8 or 16, small and odd images, padding 0 to 2,
-/// batches of 1 and 3), with 1 and 2 threads; the layers with one channel or few channels that take
-/// the im2col path instead; and its reproducibility.
+/// batches of 1 and 3), with 1 and 2 threads and each instruction set the CPU runs (AVX2, AVX-512); the
+/// layers with one channel or few channels that take the im2col path instead; and its reproducibility.
 final class DirectConvolutionTests: XCTestCase {
     /// `[n, c, h, w]` input, `o` outputs of a 3x3 kernel with `padding` (stride 1).
     struct Case: CustomStringConvertible {
@@ -27,13 +27,16 @@ final class DirectConvolutionTests: XCTestCase {
     /// Relative tolerance of the comparisons with the naive loops (which sum in Double).
     static let tolerance: Float = 1e-5
 
-    /// The largest absolute difference from the naive loops seen by `check` (printed at the end of each test).
-    var worstDifference: Float = 0
+    /// The largest absolute difference from the naive loops seen by `check`, per instruction set (printed
+    /// at the end of each test).
+    var worstDifference: [DirectConvolution.InstructionSet: Float] = [:]
 
     /// `assertClose` with `tolerance`, keeping the largest absolute difference.
     func check(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         assertClose(a, b, tolerance: Self.tolerance, what, file: file, line: line)
-        if a.shape == b.shape { worstDifference = max(worstDifference, zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0) }
+        guard a.shape == b.shape else { return }
+        let difference = zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0
+        worstDifference[DirectConvolution.instructionSet] = max(worstDifference[DirectConvolution.instructionSet] ?? 0, difference)
     }
 
     override func setUpWithError() throws {
@@ -41,9 +44,23 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     override func tearDown() {
-        if worstDifference > 0 { print("\(name): largest |direct - naive| = \(worstDifference)") }
+        for (isa, difference) in worstDifference.sorted(by: { $0.key < $1.key }) where difference > 0 {
+            print("\(name): largest |direct (\(isa)) - naive| = \(difference)")
+        }
         Parallel.setThreadCount(Parallel.availableCores)
         DirectConvolution.isEnabled = true
+        DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
+
+    /// Runs `body` with each instruction set the CPU runs and 1 and 2 threads, passing a label that names both.
+    func forEachKernel(_ body: (String) -> Void) {
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            for threads in [1, 2] {
+                Parallel.setThreadCount(threads)
+                body("\(isa), \(threads) thread(s)")
+            }
+        }
     }
 
     /// Which passes of the cases take the direct kernel: both ways with >= 16 channels on each side.
@@ -66,13 +83,12 @@ final class DirectConvolutionTests: XCTestCase {
     /// fused ReLU's mask) against the naive loops; the input gradient of a convolution is the transposed
     /// convolution of dY with the same weight.
     func testConvolutionMatchesNaiveLoops() {
-        for threads in [1, 2] {
-            Parallel.setThreadCount(threads)
+        forEachKernel { kernel in
             for (index, c) in Self.cases.enumerated() {
                 let seed = UInt64(10 * index)
                 let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.o, c.c, 3, 3], seed: seed + 1)
                 let b = randomTensor([c.o], seed: seed + 2)
-                let label = "\(c), \(threads) thread(s)"
+                let label = "\(c), \(kernel)"
                 let expected = naiveConvolution(x, w, b, stride: 1, padding: c.padding)
                 let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding)
                 check(y, expected, "conv2d forward, \(label)")
@@ -98,14 +114,13 @@ final class DirectConvolutionTests: XCTestCase {
 
     /// Transposed convolution forward and input gradient (a convolution of dY with the same weight).
     func testTransposedConvolutionMatchesNaiveLoops() {
-        for threads in [1, 2] {
-            Parallel.setThreadCount(threads)
+        forEachKernel { kernel in
             // The transposed convolution reads [n, c, h, w] with a [c, o, 3, 3] weight; padding <= 1 keeps its output >= 1x1.
             for (index, c) in Self.cases.enumerated() where c.padding <= 1 {
                 let seed = UInt64(1000 + 10 * index)
                 let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.c, c.o, 3, 3], seed: seed + 1)
                 let b = randomTensor([c.o], seed: seed + 2)
-                let label = "\(c), \(threads) thread(s)"
+                let label = "\(c), \(kernel)"
                 let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: b, padding: c.padding)
                 let expected = naiveTransposedConvolution(x, w, b, stride: 1, padding: c.padding)
                 check(y, expected, "conv-transpose2d forward, \(label)")
@@ -161,13 +176,12 @@ final class DirectConvolutionTests: XCTestCase {
     /// Weight and bias gradients of both layers (with and without a fused ReLU's mask) against the naive
     /// sums; a transposed convolution's weight gradient is the convolution's with the roles swapped.
     func testWeightGradientsMatchNaiveSums() {
-        for threads in [1, 2] {
-            Parallel.setThreadCount(threads)
+        forEachKernel { kernel in
             for (index, c) in Self.cases.enumerated() {
                 let seed = UInt64(2000 + 10 * index)
                 let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.o, c.c, 3, 3], seed: seed + 1)
                 let b = randomTensor([c.o], seed: seed + 2)
-                let label = "\(c), \(threads) thread(s)"
+                let label = "\(c), \(kernel)"
                 let relu = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
                 let dy = randomTensor(relu.shape, seed: seed + 3)
                 for mask in [nil, relu] {
@@ -195,7 +209,7 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
-    /// The direct kernels and the im2col path agree.
+    /// The direct kernels (each instruction set) and the im2col path agree.
     func testDirectAndIm2colPathsAgree() {
         let c = Case(n: 5, c: 17, h: 11, w: 10, o: 16, padding: 1)
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 71), w = randomTensor([c.o, c.c, 3, 3], seed: 72)
@@ -204,19 +218,25 @@ final class DirectConvolutionTests: XCTestCase {
             let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: c.padding, reLU: true)
             return (y, ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, padding: c.padding, reLUOutput: y))
         }
-        let (y, direct) = run()
         DirectConvolution.isEnabled = false
         let (yIm2col, im2col) = run()
-        assertClose(y, yIm2col, tolerance: Self.tolerance, "forward, direct vs im2col")
-        assertClose(direct.input!, im2col.input!, tolerance: Self.tolerance, "input gradient, direct vs im2col")
-        assertClose(direct.weight!, im2col.weight!, tolerance: Self.tolerance, "weight gradient, direct vs im2col")
-        assertClose(direct.bias!, im2col.bias!, tolerance: Self.tolerance, "bias gradient, direct vs im2col")
+        DirectConvolution.isEnabled = true
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            let (y, direct) = run()
+            assertClose(y, yIm2col, tolerance: Self.tolerance, "forward, direct (\(isa)) vs im2col")
+            assertClose(direct.input!, im2col.input!, tolerance: Self.tolerance, "input gradient, direct (\(isa)) vs im2col")
+            assertClose(direct.weight!, im2col.weight!, tolerance: Self.tolerance, "weight gradient, direct (\(isa)) vs im2col")
+            assertClose(direct.bias!, im2col.bias!, tolerance: Self.tolerance, "bias gradient, direct (\(isa)) vs im2col")
+        }
     }
 
-    /// With one thread, repeated calls give the same bits; 2 threads give the same bits as 1.
+    /// With one thread, repeated calls give the same bits; 2 threads give the same bits as 1; the AVX2
+    /// and AVX-512 kernels give the same bits (they perform the same FMAs in the same order). 48 channels
+    /// make one pair of 16-channel blocks and a lone block for the AVX-512 tiles.
     func testResultsAreBitReproducible() {
-        let x = randomTensor([3, 32, 26, 26], seed: 81), w = randomTensor([32, 32, 3, 3], seed: 82)
-        let b = randomTensor([32], seed: 83), dy = randomTensor([3, 32, 24, 24], seed: 84)
+        let x = randomTensor([3, 48, 26, 26], seed: 81), w = randomTensor([48, 48, 3, 3], seed: 82)
+        let b = randomTensor([48], seed: 83), dy = randomTensor([3, 48, 24, 24], seed: 84)
         func run() -> [Tensor] {
             let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true)
             let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
@@ -224,16 +244,34 @@ final class DirectConvolutionTests: XCTestCase {
             let dxt = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x)
             return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
         }
-        Parallel.setThreadCount(1)
-        let first = run(), second = run()
-        Parallel.setThreadCount(2)
-        let two = run()
-        for (i, (a, b)) in zip(first, second).enumerated() {
-            XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between two 1-thread runs")
+        var reference: [Tensor]?
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            Parallel.setThreadCount(1)
+            let first = run(), second = run()
+            Parallel.setThreadCount(2)
+            let two = run()
+            for (i, (a, b)) in zip(first, second).enumerated() {
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
+            }
+            for (i, (a, b)) in zip(first, two).enumerated() {
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
+            }
+            for (i, (a, b)) in zip(reference ?? first, first).enumerated() {
+                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)")
+            }
+            reference = reference ?? first
         }
-        for (i, (a, b)) in zip(first, two).enumerated() {
-            XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between 1 and 2 threads")
-        }
+    }
+
+    /// This machine's best kernel is the one in use, and the tests above ran more than AVX2 where the CPU has AVX-512.
+    func testInstructionSetChoice() throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["DAFAR_CONV3X3_ISA"] != nil, "DAFAR_CONV3X3_ISA chooses the kernel")
+        XCTAssertEqual(DirectConvolution.instructionSet, DirectConvolution.bestInstructionSet, "the best instruction set is the default")
+        XCTAssertEqual(DirectConvolution.supportedInstructionSets.first, .avx2, "AVX2 is always tested")
+        XCTAssertEqual(DirectConvolution.supportedInstructionSets.last, DirectConvolution.bestInstructionSet)
     }
 
     /// A batch gives each image the values it has on its own (the kernel never mixes images).

@@ -1,0 +1,183 @@
+// The AVX-512 micro-kernels of the direct 3x3 convolution (see conv3x3_kernels.h; padding, packing,
+// transposes and the choice of instruction set are in conv3x3.c). A block of 16 output channels is one
+// zmm register; a tile holds two blocks (32 channels) x POSITIONS output positions or weight columns
+// in 2 x POSITIONS of the 32 zmm registers (a lone last block: one x POSITIONS). Each accumulator sees
+// the same FMAs in the same order as in the AVX2 kernels, so both give the same bits.
+#include "conv3x3_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#ifndef CONV3X3_AVX512_POSITIONS
+#define CONV3X3_AVX512_POSITIONS 12
+#endif
+#ifndef CONV3X3_AVX512_COLUMNS
+#define CONV3X3_AVX512_COLUMNS 12
+#endif
+
+enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POSITIONS = CONV3X3_AVX512_POSITIONS, COLUMNS = CONV3X3_AVX512_COLUMNS };
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+/// One forward tile: `blockCount` (1 or 2, a constant once inlined) blocks of 16 channels x POSITIONS
+/// positions whose windows start at `corner[j]` (on kernel row `kyBegin`); sums go to
+/// `out + b * blockStride + position[j] * 16` for `j < count`.
+AVX512 static inline __attribute__((always_inline)) void forward_tile(
+    float *out, size_t blockStride, const float *w, size_t weightStride, const float *const *corner,
+    const int *position, int count, int channels, int kyBegin, int kyEnd, int wp, size_t plane, int blockCount) {
+    __m512 sum[2][POSITIONS];
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < POSITIONS; j++) sum[b][j] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < channels; c++) {
+        const float *q[POSITIONS];
+        UNROLL for (int j = 0; j < POSITIONS; j++) q[j] = corner[j] + (size_t)c * plane;
+        const float *wc = w + (size_t)c * 9 * BLOCK;
+        for (int ky = kyBegin; ky < kyEnd; ky++) {
+            UNROLL for (int kx = 0; kx < 3; kx++) {
+                const int d = (ky - kyBegin) * wp + kx;
+                __m512 weight[2];
+                UNROLL for (int b = 0; b < blockCount; b++) {
+                    weight[b] = _mm512_loadu_ps(wc + b * weightStride + (3 * ky + kx) * BLOCK);
+                }
+                UNROLL for (int j = 0; j < POSITIONS; j++) {
+                    const __m512 x = _mm512_set1_ps(q[j][d]);
+                    UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(weight[b], x, sum[b][j]);
+                }
+            }
+        }
+    }
+    UNROLL for (int j = 0; j < POSITIONS; j++) {
+        if (j < count) {
+            UNROLL for (int b = 0; b < blockCount; b++) {
+                _mm512_storeu_ps(out + b * blockStride + (size_t)position[j] * BLOCK, sum[b][j]);
+            }
+        }
+    }
+}
+
+AVX512 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
+                                 int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
+    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
+    const size_t plane = (size_t)(outputHeight + 2) * wp, weightStride = (size_t)channels * 9 * BLOCK;
+    const size_t blockStride = (size_t)positions * BLOCK;
+    const int full = kyBegin == 0 && kyEnd == 3;
+    for (int start = first; start < last; start += POSITIONS) {
+        // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
+        const int count = last - start < POSITIONS ? last - start : POSITIONS;
+        int position[POSITIONS];
+        const float *corner[POSITIONS];
+        for (int j = 0; j < POSITIONS; j++) {
+            position[j] = start + (j < count ? j : count - 1);
+            corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
+        }
+        for (int b = 0; b < blocks; b += 2) {
+            float *out = rows + b * blockStride;
+            const float *w = packed + b * weightStride;
+            // the same body four times, each with constant kernel rows and block count
+            if (blocks - b >= 2 && full) {
+                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, 0, 3, wp, plane, 2);
+            } else if (blocks - b >= 2) {
+                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, kyBegin, kyEnd, wp,
+                             plane, 2);
+            } else if (full) {
+                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, 0, 3, wp, plane, 1);
+            } else {
+                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, kyBegin, kyEnd, wp,
+                             plane, 1);
+            }
+        }
+    }
+}
+
+_Static_assert(COLUMNS <= 16, "a channel's sums over a tile's columns fill at most one zmm register");
+
+/// `r[k][j]` becomes `r[j][k]` (a 16 x 16 transpose in registers).
+AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    UNROLL for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    UNROLL for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    UNROLL for (int i = 0; i < 16; i += 8) {
+        UNROLL for (int k = 0; k < 4; k++) {
+            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xDD);
+        }
+    }
+    UNROLL for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+    }
+}
+
+/// One weight-gradient tile: `blockCount` (1 or 2) blocks of 16 output channels x COLUMNS columns
+/// reading the input at `origin[j]`; adds the sums of the columns `first + j`, `j < count`, to
+/// `weightGradient`, a channel's `count` sums at a time (one add per value, as a scalar loop would).
+AVX512 static inline __attribute__((always_inline)) void weight_tile(
+    float *weightGradient, const float *g, size_t blockStride, const float *const *origin, int first, int count,
+    int outChannel, int outChannels, int columns, int outputHeight, int outputWidth, int wp, int blockCount) {
+    __m512 sum[2][COLUMNS];
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < COLUMNS; j++) sum[b][j] = _mm512_setzero_ps();
+    }
+    const float *q[COLUMNS];
+    UNROLL for (int j = 0; j < COLUMNS; j++) q[j] = origin[j];
+    for (int y = 0; y < outputHeight; y++) {
+        for (int index = y * wp; index < y * wp + outputWidth; index++) {
+            __m512 gradient[2];
+            UNROLL for (int b = 0; b < blockCount; b++) gradient[b] = _mm512_loadu_ps(g + b * blockStride);
+            UNROLL for (int j = 0; j < COLUMNS; j++) {
+                const __m512 x = _mm512_set1_ps(q[j][index]);
+                UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(gradient[b], x, sum[b][j]);
+            }
+            g += BLOCK;
+        }
+    }
+    // channel k's sums over the columns: row k of the transposed [column, channel] tile
+    const __mmask16 valid = (__mmask16)((1u << count) - 1);
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        __m512 r[16];  // [column, channel], the columns past COLUMNS zero (the inner guard only keeps the index in range)
+        UNROLL for (int j = 0; j < 16; j++) r[j] = j < COLUMNS ? sum[b][j < COLUMNS ? j : 0] : _mm512_setzero_ps();
+        transpose16(r);
+        for (int k = 0; k < BLOCK && outChannel + b * BLOCK + k < outChannels; k++) {
+            float *dst = weightGradient + (size_t)(outChannel + b * BLOCK + k) * columns + first;
+            _mm512_mask_storeu_ps(dst, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, dst), r[k]));
+        }
+    }
+}
+
+AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows, const float *padded, int channels,
+                                        int outChannels, int outputHeight, int outputWidth) {
+    const int wp = outputWidth + 2, columns = channels * 9, blocks = conv3x3_blocks(outChannels);
+    const size_t plane = (size_t)(outputHeight + 2) * wp, blockStride = (size_t)outputHeight * outputWidth * BLOCK;
+    for (int first = 0; first < columns; first += COLUMNS) {
+        // The tile's columns (a last, short tile repeats its last column) and where each reads the input.
+        const int count = columns - first < COLUMNS ? columns - first : COLUMNS;
+        const float *origin[COLUMNS];
+        for (int j = 0; j < COLUMNS; j++) {
+            const int column = first + (j < count ? j : count - 1), c = column / 9, t = column % 9;
+            origin[j] = padded + (size_t)c * plane + (size_t)(t / 3) * wp + t % 3;
+        }
+        for (int b = 0; b < blocks; b += 2) {
+            const float *g = rows + b * blockStride;
+            if (blocks - b >= 2) {
+                weight_tile(weightGradient, g, blockStride, origin, first, count, b * BLOCK, outChannels, columns,
+                            outputHeight, outputWidth, wp, 2);
+            } else {
+                weight_tile(weightGradient, g, blockStride, origin, first, count, b * BLOCK, outChannels, columns,
+                            outputHeight, outputWidth, wp, 1);
+            }
+        }
+    }
+}
+#else
+typedef int conv3x3_avx512_unused;  // ISO C wants a declaration in every file
+#endif
