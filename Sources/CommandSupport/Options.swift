@@ -112,7 +112,7 @@ public struct TrainingOptions: ParsableArguments {
             discussion:
                 "Each batch is cut into groups of about this many examples whose gradients are summed exactly (fixed point), so that the same seed gives the same model in one process and under mpirun on any number of ranks (up to batch-size / this many ranks share the work). 0 computes each batch (each rank's part of it) in one pass: slightly faster, but the model then depends on the number of ranks."
         ))
-    public var gradientGroupSize = 16
+    public var gradientGroupSize = 32
 
     public init() {}
 
@@ -135,7 +135,7 @@ public struct TrainingOptions: ParsableArguments {
     /// Gradient groups per batch (0 without groups).
     public var groupsPerBatch: Int { gradientGroupSize > 0 ? max(1, (batchSize + gradientGroupSize - 1) / gradientGroupSize) : 0 }
 
-    /// How much of a batch each of `ranks` ranks computes, such as "1-2 gradient groups of about 16 examples".
+    /// How much of a batch each of `ranks` ranks computes, such as "1-2 gradient groups of about 32 examples".
     public func batchShare(ranks: Int) -> String {
         let units = gradientGroupSize > 0 ? groupsPerBatch : batchSize
         let (low, high) = (units / ranks, (units + ranks - 1) / ranks)

@@ -21,7 +21,7 @@ public struct DetectorTrainingSettings: Sendable {
     public var statisticsOnValidation = true
     public var seed: UInt64 = 0
     /// Residuals per gradient group (see `JointTrainingSettings.gradientGroupSize`; 0: none).
-    public var gradientGroupSize = 16
+    public var gradientGroupSize = 32
 
     public init() {}
 

@@ -30,7 +30,7 @@ public struct JointTrainingSettings: Sendable {
     /// Examples per gradient group: each batch's gradient is the exact sum of its groups' (see
     /// `DataParallelStep`), so the model does not depend on the number of MPI ranks; 0: the whole
     /// batch (or each rank's part of it) at once, slightly faster, rank-count dependent.
-    public var gradientGroupSize = 16
+    public var gradientGroupSize = 32
 
     public init() {}
 

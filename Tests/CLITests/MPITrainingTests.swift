@@ -97,7 +97,7 @@ final class MPITrainingTests: XCTestCase {
         // last batch of 24 in 2 groups of 12 (one per rank)
         let common = [
             "--dataset", "mnist5k", "--data-dir", dir.path, "--threads", "1", "--quiet", "--seed", "5",
-            "--batch-size", "40", "--lr-schedule", "constant", "--shift", "1"
+            "--batch-size", "40", "--lr-schedule", "constant", "--shift", "1", "--gradient-group-size", "16"
         ]
 
         let single = try CommandRunner.run("dafar-train", common + ["--epochs", "2", "--output", path("one.safetensors")])
@@ -138,7 +138,8 @@ final class MPITrainingTests: XCTestCase {
             weights == (try floats(path("resumed.safetensors"))),
             "1 epoch on 1 process + 1 epoch on 2 ranks must equal 2 epochs on 1 process")
 
-        // the detector, data-parallel: 2 ranks against one process, and two 2-rank runs
+        // the detector, data-parallel (default groups of 32: a batch of 40 makes 2 groups of 20, one per
+        // rank): 2 ranks against one process, and two 2-rank runs
         let detector =
             common.prefix(6) + [
                 "--seed", "2", "--model", path("one.safetensors"), "--epochs", "3", "--batch-size", "40",
