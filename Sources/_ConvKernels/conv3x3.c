@@ -124,13 +124,9 @@ static void conv3x3_tiles(float *rows, const float *padded, const float *packed,
     const size_t plane = (size_t)(outputHeight + 2) * wp;
     for (int start = first; start < last; start += POSITIONS) {
         // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
-        const int count = last - start < POSITIONS ? last - start : POSITIONS;
         int position[POSITIONS];
         const float *corner[POSITIONS];
-        for (int j = 0; j < POSITIONS; j++) {
-            position[j] = start + (j < count ? j : count - 1);
-            corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
-        }
+        const int count = conv3x3_tile_corners(start, last, POSITIONS, ow, wp, kyBegin, padded, position, corner);
         for (int b = 0; b < blocks; b++) {
             const float *w = packed + (size_t)b * channels * 9 * BLOCK;
             const float *p0 = corner[0], *p1 = corner[1], *p2 = corner[2], *p3 = corner[3], *p4 = corner[4];

@@ -65,13 +65,9 @@ AVX512 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *
     const int full = kyBegin == 0 && kyEnd == 3;
     for (int start = first; start < last; start += POSITIONS) {
         // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
-        const int count = last - start < POSITIONS ? last - start : POSITIONS;
         int position[POSITIONS];
         const float *corner[POSITIONS];
-        for (int j = 0; j < POSITIONS; j++) {
-            position[j] = start + (j < count ? j : count - 1);
-            corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
-        }
+        const int count = conv3x3_tile_corners(start, last, POSITIONS, ow, wp, kyBegin, padded, position, corner);
         for (int b = 0; b < blocks; b += 2) {
             float *out = rows + b * blockStride;
             const float *w = packed + b * weightStride;

@@ -19,6 +19,19 @@ typedef void (*conv3x3_tiles_fn)(float *rows, const float *padded, const float *
 typedef void (*conv3x3_weight_tiles_fn)(float *weightGradient, const float *rows, const float *padded, int channels,
                                         int outChannels, int outputHeight, int outputWidth);
 
+/// The positions of the tile that starts at `start` (at most `size`, up to `last`; a short last tile
+/// repeats its last position) and the corners of their 3x3 windows in `padded` (rows `wp` wide, from
+/// kernel row `kyBegin`), for output rows `ow` wide; returns how many positions are real.
+static inline int conv3x3_tile_corners(int start, int last, int size, int ow, int wp, int kyBegin, const float *padded,
+                                       int *position, const float **corner) {
+    const int count = last - start < size ? last - start : size;
+    for (int j = 0; j < size; j++) {
+        position[j] = start + (j < count ? j : count - 1);
+        corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
+    }
+    return count;
+}
+
 #if defined(__x86_64__)
 /// AVX-512 (`conv3x3_avx512.c`): tiles of 32 output channels (two zmm per position or column).
 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
