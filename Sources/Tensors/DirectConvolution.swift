@@ -47,10 +47,13 @@ enum DirectConvolution {
 
     /// The instruction set the kernels use: `bestInstructionSet`, or `.avx2` when the environment sets
     /// `DAFAR_CONV3X3_ISA=avx2` (to measure the two in one binary); tests set it to compare the two.
-    nonisolated(unsafe) static var instructionSet: InstructionSet = {
+    nonisolated(unsafe) static var instructionSet = defaultInstructionSet()
+
+    /// `bestInstructionSet` (AVX2 without one), or AVX2 when `environment` sets `DAFAR_CONV3X3_ISA=avx2`.
+    static func defaultInstructionSet(environment: [String: String] = ProcessInfo.processInfo.environment) -> InstructionSet {
         let best = bestInstructionSet ?? .avx2
-        return ProcessInfo.processInfo.environment["DAFAR_CONV3X3_ISA"] == "avx2" ? min(best, .avx2) : best
-    }()
+        return environment["DAFAR_CONV3X3_ISA"] == "avx2" ? min(best, .avx2) : best
+    }
 
     /// Off: every convolution takes the im2col path (for tests that compare the two).
     nonisolated(unsafe) static var isEnabled = true
