@@ -96,25 +96,29 @@ int conv3x3_best_isa(void) {
     return __builtin_cpu_supports("avx512f") ? CONV3X3_ISA_AVX512 : CONV3X3_ISA_AVX2;
 }
 
-/// One tap: two weight vectors (16 output channels) at `w` times the input at offset `d` from each of
-/// the six positions' windows; then `w` moves to the next tap.
-#define TAP(d)                                                                                            \
+/// The step both AVX2 tiles repeat: two vectors (16 output channels) at `v` times the broadcast float
+/// at offset `d` from each of the six pointers `s0` ... `s5`, into the accumulators `a00` ... `a51`;
+/// then `v` moves to the next 16 floats.
+#define FMA_TILE(v, s, d)                                                                                 \
     do {                                                                                                  \
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);                               \
-        __m256 x = _mm256_broadcast_ss(p0 + (d));                                                         \
-        a00 = _mm256_fmadd_ps(w0, x, a00); a01 = _mm256_fmadd_ps(w1, x, a01);                             \
-        x = _mm256_broadcast_ss(p1 + (d));                                                                \
-        a10 = _mm256_fmadd_ps(w0, x, a10); a11 = _mm256_fmadd_ps(w1, x, a11);                             \
-        x = _mm256_broadcast_ss(p2 + (d));                                                                \
-        a20 = _mm256_fmadd_ps(w0, x, a20); a21 = _mm256_fmadd_ps(w1, x, a21);                             \
-        x = _mm256_broadcast_ss(p3 + (d));                                                                \
-        a30 = _mm256_fmadd_ps(w0, x, a30); a31 = _mm256_fmadd_ps(w1, x, a31);                             \
-        x = _mm256_broadcast_ss(p4 + (d));                                                                \
-        a40 = _mm256_fmadd_ps(w0, x, a40); a41 = _mm256_fmadd_ps(w1, x, a41);                             \
-        x = _mm256_broadcast_ss(p5 + (d));                                                                \
-        a50 = _mm256_fmadd_ps(w0, x, a50); a51 = _mm256_fmadd_ps(w1, x, a51);                             \
-        w += BLOCK;                                                                                       \
+        const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps((v) + 8);                              \
+        __m256 x = _mm256_broadcast_ss(s##0 + (d));                                                       \
+        a00 = _mm256_fmadd_ps(v0, x, a00); a01 = _mm256_fmadd_ps(v1, x, a01);                             \
+        x = _mm256_broadcast_ss(s##1 + (d));                                                              \
+        a10 = _mm256_fmadd_ps(v0, x, a10); a11 = _mm256_fmadd_ps(v1, x, a11);                             \
+        x = _mm256_broadcast_ss(s##2 + (d));                                                              \
+        a20 = _mm256_fmadd_ps(v0, x, a20); a21 = _mm256_fmadd_ps(v1, x, a21);                             \
+        x = _mm256_broadcast_ss(s##3 + (d));                                                              \
+        a30 = _mm256_fmadd_ps(v0, x, a30); a31 = _mm256_fmadd_ps(v1, x, a31);                             \
+        x = _mm256_broadcast_ss(s##4 + (d));                                                              \
+        a40 = _mm256_fmadd_ps(v0, x, a40); a41 = _mm256_fmadd_ps(v1, x, a41);                             \
+        x = _mm256_broadcast_ss(s##5 + (d));                                                              \
+        a50 = _mm256_fmadd_ps(v0, x, a50); a51 = _mm256_fmadd_ps(v1, x, a51);                             \
+        (v) += BLOCK;                                                                                     \
     } while (0)
+
+/// One tap: the weight vectors at `w` times the input at offset `d` from each of the six positions' windows.
+#define TAP(d) FMA_TILE(w, p, d)
 
 /// `conv3x3_tiles_fn` with AVX2: tiles of 16 channels x 6 positions held in 12 ymm registers.
 __attribute__((target("avx2,fma")))
@@ -237,25 +241,9 @@ void conv3x3_image(
     conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
 }
 
-/// One position of the weight-gradient kernel: two gradient vectors (16 output channels) at `g` times
-/// the input at `index` of each of the six columns `(c, ky, kx)`.
-#define POSITION(index)                                                                                   \
-    do {                                                                                                  \
-        const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);                               \
-        __m256 x = _mm256_broadcast_ss(q0 + (index));                                                     \
-        a00 = _mm256_fmadd_ps(g0, x, a00); a01 = _mm256_fmadd_ps(g1, x, a01);                             \
-        x = _mm256_broadcast_ss(q1 + (index));                                                            \
-        a10 = _mm256_fmadd_ps(g0, x, a10); a11 = _mm256_fmadd_ps(g1, x, a11);                             \
-        x = _mm256_broadcast_ss(q2 + (index));                                                            \
-        a20 = _mm256_fmadd_ps(g0, x, a20); a21 = _mm256_fmadd_ps(g1, x, a21);                             \
-        x = _mm256_broadcast_ss(q3 + (index));                                                            \
-        a30 = _mm256_fmadd_ps(g0, x, a30); a31 = _mm256_fmadd_ps(g1, x, a31);                             \
-        x = _mm256_broadcast_ss(q4 + (index));                                                            \
-        a40 = _mm256_fmadd_ps(g0, x, a40); a41 = _mm256_fmadd_ps(g1, x, a41);                             \
-        x = _mm256_broadcast_ss(q5 + (index));                                                            \
-        a50 = _mm256_fmadd_ps(g0, x, a50); a51 = _mm256_fmadd_ps(g1, x, a51);                             \
-        g += BLOCK;                                                                                       \
-    } while (0)
+/// One position of the weight-gradient kernel: the gradient vectors at `g` times the input at `index`
+/// of each of the six columns `(c, ky, kx)`.
+#define POSITION(index) FMA_TILE(g, q, index)
 
 /// `conv3x3_weight_tiles_fn` with AVX2: tiles of 16 output channels x 6 columns `(c, ky, kx)` held in
 /// 12 ymm registers.
