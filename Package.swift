@@ -32,9 +32,12 @@ let package = Package(
         // the direct 3x3 convolution kernels (AVX-512 or AVX2 + FMA3, chosen at run time)
         .target(name: "_ConvKernels"),
         .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels"]),
-        .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore"]),
+        // element-wise kernels that need more than baseline x86-64 to vectorise (the exact gradient sum's
+        // fixed point, Adam's update): AVX-512 or portable loops, chosen at run time, the same bits
+        .target(name: "_VectorKernels"),
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore", "_VectorKernels"]),
         .target(name: "Autodiff", dependencies: ["Tensors"]),
-        .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "NeuralNetworks", dependencies: ["Autodiff", "_VectorKernels", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "DAFAR", dependencies: ["NeuralNetworks", "Datasets", "Distributed"]),
         .target(name: "ImageFiles", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "DAFAR", "CPNG"]),
@@ -70,7 +73,7 @@ let package = Package(
         .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
-        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "ToolkitCore"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "ToolkitCore", "_VectorKernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ImageFilesTests", dependencies: ["ImageFiles", "CPNG", "CZlib"]),
         .testTarget(name: "DAFARTests", dependencies: ["DAFAR"]),
@@ -86,7 +89,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Reporting"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "dafar-bench"]),
         .executableTarget(name: "dafar-mpi-check", dependencies: ["Distributed", "Tensors"], path: "Tests/MPICheck"),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "dafar-mpi-check", "_VectorKernels"]),
         .testTarget(
             name: "CLITests",
             dependencies: [

@@ -231,14 +231,49 @@ public enum LayerProfiler {
         }
     }
 
-    /// The per-layer tables of the joint training step and of a PGD step at `batchSize`, with the measured FMA peak
+    /// One inference call as `DAFARModel.inspect` makes it on `count` images of the batch, without a tape:
+    /// E, then F and D on E's output, the residual `x - D(E(x))`, C on the flattened residual, and the score
+    /// `||delta - C(delta)||` (the verdicts' comparison with the threshold is not timed), layer by layer.
+    public static func inspection(_ work: ModelWorkloads, count: Int, warmup: Int = 3, repetitions: Int = 9) -> LayerProfile {
+        let network = work.network
+        let encoder = named("E", network.features), classifier = named("F", network.classifier)
+        let decoder = named("D", network.decoder), detector = named("C", work.detector.network)
+        let layers = encoder + classifier + decoder + detector
+        let stages = ["residual x - D(E(x))", "score ||delta - C(delta)||"]
+        let images = count == work.batchSize ? work.batch.images : work.batch.images.slice(0..<count)
+        let norm = work.detector.norm
+        return profile(
+            title: "Inference (batch \(count), classify + reconstruct + score)", layers: layers, warmup: warmup,
+            repetitions: repetitions, stageNames: stages
+        ) {
+            var sample = Sample()
+            let stepStarted = Stopwatch.now
+            let x = Variable(images)
+            let tape = Tape()  // never recorded on: `x` has none, so every layer runs tape-free
+            let (fed, tracesE) = runLayers(encoder, x, tape: tape, seconds: &sample.forward)
+            let (_, tracesF) = runLayers(classifier, fed, tape: tape, seconds: &sample.forward)
+            let (reconstruction, tracesD) = runLayers(decoder, fed, tape: tape, seconds: &sample.forward)
+            var started = Stopwatch.now
+            let residual = (x - reconstruction).flattened()
+            sample.stages[stages[0]] = Stopwatch.now - started
+            let (restored, tracesC) = runLayers(detector, residual, tape: tape, seconds: &sample.forward)
+            started = Stopwatch.now
+            _ = norm.perSample(residual, restored)
+            sample.stages[stages[1]] = Stopwatch.now - started
+            sample.step = Stopwatch.now - stepStarted
+            return (sample, tracesE + tracesF + tracesD + tracesC)
+        }
+    }
+
+    /// The per-layer tables of the joint training step, of a PGD step and of inference at `batchSize` and at 1 image, with the measured FMA peak
     /// of `threads` threads (the best of several repetitions).
     public static func report(batchSize: Int, threads: Int, repetitions: Int = 5) throws -> String {
         let peak = PeakFigures.fmaGFLOPS(warmup: 1, repetitions: 5).max() ?? .nan
         let work = try ModelWorkloads(architecture: .mnist, batchSize: batchSize)
         let joint = try jointTrainingStep(work, repetitions: repetitions)
         let attack = attackStep(work, repetitions: repetitions)
-        return [joint.markdown(peakGFLOPS: peak), attack.markdown(peakGFLOPS: peak)].joined(separator: "\n\n")
+        let batch = inspection(work, count: batchSize), single = inspection(work, count: 1, repetitions: 41)
+        return [joint, attack, batch, single].map { $0.markdown(peakGFLOPS: peak) }.joined(separator: "\n\n")
             + "\n\nPeak: \(threads) thread(s) of `fma_loop_run` (\(PeakFigures.instructions)), "
             + "best of 5: \(String(format: "%.0f", peak)) GFLOP/s."
     }

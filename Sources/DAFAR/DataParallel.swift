@@ -6,11 +6,11 @@ import Tensors
 /// One data-parallel training step of DAFAR's trainers over the ranks of a communicator.
 ///
 /// Every rank holds the whole model and sees the same global batch (same images, same order, same
-/// augmentation as one process). With a group size g > 0 (the default, 16) the batch is cut into
+/// augmentation as one process). With a group size g > 0 (the default, 32) the batch is cut into
 /// `ceil(B / g)` contiguous groups of nearly equal size, the ranks share out the groups
 /// (`localPart(of: groups, rank:, size:)`), each group's gradient is computed on a tape of its own,
 /// and `ExactGradientSum` adds them up exactly: the gradients, so the model, are then the same for
-/// one process and for any number of ranks (given the same seed, group size and thread count).
+/// one process and for any number of ranks (given the same seed and group size; any thread count up to 8).
 /// With g = 0 each rank computes its whole part at once and one Float all-reduce sums the parts:
 /// slightly faster, but the sums then depend on the number of ranks.
 ///
@@ -59,8 +59,8 @@ final class DataParallelStep {
         let summed: [Tensor?], totals: [Float]
         if groupSize > 0 {
             let groups = Self.groupCount(count, groupSize)
-            let mine = localPart(of: groups, rank: world.rank, size: world.size).map { run(localPart(of: count, rank: $0, size: groups)) }
-            (summed, totals) = exact.sum(mine, statistics: statistics, totalGroups: groups)
+            let mine = localPart(of: groups, rank: world.rank, size: world.size).map { localPart(of: count, rank: $0, size: groups) }
+            (summed, totals) = exact.sum(Self.map(mine, run), statistics: statistics, totalGroups: groups)
         } else {
             let part = localPart(of: count, rank: world.rank, size: world.size)
             let local =
@@ -68,6 +68,24 @@ final class DataParallelStep {
             (summed, totals) = reducer.sum(local.0, statistics: local.1)
         }
         return (Gradients(objects: zip(parameters, summed).map { (object: $0.0.parameter, gradient: $0.1) }), totals)
+    }
+
+    /// `ranges.map(body)`, side by side when there are threads to spare: with a multiple of
+    /// `Parallel.threadCount` ranges (2 groups of 32 of a batch of 64 on 2 threads), each range runs on one
+    /// thread with its kernels on that thread (`Parallel.onCallingThread`), the threads taking ranges as
+    /// they finish; else one after the other, each kernel split across the threads. The kernels give the
+    /// same bits either way, so the schedule changes the speed only: a group's small products keep one
+    /// core busy with no hand-over between the threads at every operation.
+    static func map<T>(_ ranges: [Range<Int>], _ body: (Range<Int>) -> T) -> [T] {
+        let threads = Parallel.threadCount
+        guard threads > 1, ranges.count >= threads, ranges.count % threads == 0 else { return ranges.map(body) }
+        var results = [T?](repeating: nil, count: ranges.count)
+        results.withUnsafeMutableBufferPointer { results in
+            Parallel.forEach(chunks: ranges.count, of: ranges.count) { _, indices in
+                for i in indices { results[i] = Parallel.onCallingThread { body(ranges[i]) } }
+            }
+        }
+        return results.map { $0! }
     }
 
     /// Throws `ReplicaDivergenceError` on a rank whose weights or optimizer state differ from rank 0's.

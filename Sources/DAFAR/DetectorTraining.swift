@@ -63,10 +63,7 @@ public enum DetectorTraining {
         communicator: any Communicator = SingleProcessCommunicator(),
         onStep: (Int, Int, Int, Double) -> Void = { _, _, _, _ in }
     ) throws {
-        let optimizer = try Adam(learningRate: settings.learningRate)
-        let parallel =
-            communicator.size > 1 || settings.gradientGroupSize > 0
-            ? DataParallelStep(world: communicator, parameters: detector.namedParameters, groupSize: settings.gradientGroupSize) : nil
+        let trainer = try DetectorTrainer(detector: detector, settings: settings, communicator: communicator)
         var generator: SeededGenerator? = SeededGenerator(seed: settings.seed &+ 0xC0FFEE)
         let n = residuals.batchSize
         let dummyLabels = LabeledImages(images: residuals, labels: [Int](repeating: 0, count: n), classCount: 1)
@@ -74,24 +71,13 @@ public enum DetectorTraining {
             let batches = dummyLabels.batchIndices(size: settings.batchSize, shuffledBy: &generator)
             var total = 0.0, seen = 0
             for (step, batch) in batches.enumerated() {
-                let loss: Float
-                if let parallel {
-                    let (gradients, totals) = parallel.gradients(count: batch.count, statistics: 1) { tape, part in
-                        let loss = detector.loss(
-                            residual: tape.constant(residuals.gather(Array(batch[part]))), objective: settings.objective)
-                        return (loss, [loss.value.storage[0] * Float(part.count)])
-                    }
-                    loss = totals[0] / Float(batch.count)
-                    if loss.isFinite { optimizer.step(detector.namedParameters, gradients: gradients) }
-                } else {
-                    loss = trainStep(detector, residuals: residuals.gather(batch), objective: settings.objective, optimizer: optimizer)
-                }
+                let loss = trainer.trainStep(residuals.gather(batch))
                 guard loss.isFinite else { throw NonFiniteLossError(epoch: epoch + 1, step: step + 1, kept: "nothing was written") }
                 total += Double(loss) * Double(batch.count)
                 seen += batch.count
                 onStep(epoch, step + 1, batches.count, total / Double(seen))
             }
-            try parallel?.checkReplicas(optimizer: optimizer, when: "after detector epoch \(epoch + 1)")
+            try trainer.checkReplicas(when: "after detector epoch \(epoch + 1)")
         }
     }
 
@@ -145,4 +131,45 @@ public enum DetectorTraining {
             return .fused(temperature: temperature, share: fusedShare, residualScores: parts.residual, decisionScores: parts.decision)
         }
     }
+}
+
+/// Detector training steps (Eq. 6, Adam) with the settings' gradient groups, over the ranks of a
+/// communicator: what `DetectorTraining.train` runs for every batch, and `dafar-bench` times.
+public final class DetectorTrainer {
+    public let detector: AnomalyDetector
+    public let settings: DetectorTrainingSettings
+    public let optimizer: Optimizer
+    /// Groups or ranks (see `DataParallelStep`); nil: one plain step per batch.
+    let parallel: DataParallelStep?
+
+    /// A trainer of `detector`; throws for a learning rate Adam refuses.
+    public init(
+        detector: AnomalyDetector, settings: DetectorTrainingSettings, communicator: any Communicator = SingleProcessCommunicator()
+    ) throws {
+        self.detector = detector
+        self.settings = settings
+        optimizer = try Adam(learningRate: settings.learningRate)
+        parallel =
+            communicator.size > 1 || settings.gradientGroupSize > 0
+            ? DataParallelStep(world: communicator, parameters: detector.namedParameters, groupSize: settings.gradientGroupSize) : nil
+    }
+
+    /// One step on a batch of residuals `[N, C, H, W]` (the same batch on every rank); returns the
+    /// batch's mean loss. A non-finite loss leaves the weights unchanged (on every rank alike).
+    @discardableResult
+    public func trainStep(_ residuals: Tensor) -> Float {
+        guard let parallel else {
+            return DetectorTraining.trainStep(detector, residuals: residuals, objective: settings.objective, optimizer: optimizer)
+        }
+        let (gradients, totals) = parallel.gradients(count: residuals.batchSize, statistics: 1) { tape, part in
+            let loss = detector.loss(residual: tape.constant(residuals.slice(part)), objective: settings.objective)
+            return (loss, [loss.value.storage[0] * Float(part.count)])
+        }
+        let loss = totals[0] / Float(residuals.batchSize)
+        if loss.isFinite { optimizer.step(detector.namedParameters, gradients: gradients) }
+        return loss
+    }
+
+    /// Throws `ReplicaDivergenceError` on a rank whose weights or optimizer state differ from rank 0's.
+    func checkReplicas(when: String) throws { try parallel?.checkReplicas(optimizer: optimizer, when: when) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import _VectorKernels
 
 /// Sums of gradients that do not depend on how they were grouped or in which order they were added:
 /// what makes a data-parallel run give the same model on any number of ranks.
@@ -55,45 +56,26 @@ public final class ExactGradientSum {
             offsets.append(total)
             total += size
         }
-        // 1. every group's values in one flat row (absent gradients as zeros); per slot the largest
-        // magnitude (+infinity when any value is not finite), then a presence flag per gradient slot
-        extremes = [Float](repeating: 0, count: slots + shapes.count)
-        var staged = [Float](repeating: 0, count: groups.count * total)
-        staged.withUnsafeMutableBufferPointer { rows in
-            for (row, group) in groups.enumerated() {
+        // The slots' values of one group, read in place (absent gradients count as zeros).
+        for group in groups {
+            precondition(
+                group.gradients.count == shapes.count, "exact gradient sum: \(group.gradients.count) gradients for \(shapes.count) slots")
+            precondition(
+                group.statistics.count == statistics, "exact gradient sum: \(group.statistics.count) statistics, expected \(statistics)")
+            for (slot, gradient) in group.gradients.enumerated() where gradient != nil {
                 precondition(
-                    group.gradients.count == shapes.count,
-                    "exact gradient sum: \(group.gradients.count) gradients for \(shapes.count) slots")
-                precondition(
-                    group.statistics.count == statistics, "exact gradient sum: \(group.statistics.count) statistics, expected \(statistics)"
-                )
-                let base = rows.baseAddress! + row * total
-                for (slot, gradient) in group.gradients.enumerated() {
-                    guard let gradient else { continue }
-                    precondition(
-                        gradient.shape == shapes[slot],
-                        "exact gradient sum: slot \(slot) has shape \(gradient.shape), expected \(shapes[slot])")
-                    gradient.storage.withUnsafeBufferPointer { (base + offsets[slot]).update(from: $0.baseAddress!, count: counts[slot]) }
-                    extremes[slots + slot] = 1
-                }
-                for (index, value) in group.statistics.enumerated() { base[offsets[shapes.count + index]] = value }
-                for slot in 0..<slots {
-                    let values = UnsafeBufferPointer(start: base + offsets[slot], count: sizes[slot])
-                    extremes[slot] = max(extremes[slot], Self.largestMagnitude(values))
-                }
+                    gradient!.shape == shapes[slot],
+                    "exact gradient sum: slot \(slot) has shape \(gradient!.shape), expected \(shapes[slot])")
             }
         }
-        let start = DispatchTime.now().uptimeNanoseconds
-        extremes.withUnsafeMutableBufferPointer { world.allReduceMax($0) }
-        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-
-        // 2. fixed point on the shared scales (|value| < 2^(exponent + 1) of the largest), summed here and over the ranks
-        let headroom = totalGroups <= 1 ? 0 : Int.bitWidth - (totalGroups - 1).leadingZeroBitCount
-        let scales = (0..<slots).map { slot -> Int in
-            let largest = extremes[slot]
-            return largest > 0 && largest.isFinite ? 62 - headroom - (Int(largest.exponent) + 1) : 0
+        func withValues(_ group: Int, _ slot: Int, _ body: (UnsafePointer<Float>) -> Void) {
+            if slot < shapes.count {
+                groups[group].gradients[slot]?.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
+            } else {
+                withUnsafePointer(to: groups[group].statistics[slot - shapes.count]) { body($0) }
+            }
         }
-        // the slot each element belongs to, by chunk of the flat row: both passes below walk slot segments
+        // the slot each element belongs to, by chunk of the flat index space: every pass walks slot segments
         func segments(_ range: Range<Int>, _ body: (_ slot: Int, _ elements: Range<Int>) -> Void) {
             var slot = offsets.lastIndex { $0 <= range.lowerBound } ?? 0
             var position = range.lowerBound
@@ -104,17 +86,49 @@ public final class ExactGradientSum {
                 position = end
             }
         }
+        let chunks = max(1, min(Parallel.threadCount, total >> 16))
+
+        // 1. per slot the largest magnitude (+infinity when any value is not finite), then a presence flag per gradient slot
+        var largest = [UInt32](repeating: 0, count: chunks * slots)
+        largest.withUnsafeMutableBufferPointer { largest in
+            Parallel.forEach(chunks: chunks, of: total) { chunk, range in
+                segments(range) { slot, elements in
+                    for group in groups.indices {
+                        withValues(group, slot) { values in
+                            let bits = fixed_point_largest_bits(values + (elements.lowerBound - offsets[slot]), elements.count)
+                            largest[chunk * slots + slot] = max(largest[chunk * slots + slot], bits)
+                        }
+                    }
+                }
+            }
+        }
+        extremes = (0..<slots).map { slot in
+            let bits = (0..<chunks).map { largest[$0 * slots + slot] }.max() ?? 0
+            return bits >= Float.infinity.bitPattern ? .infinity : Float(bitPattern: bits)
+        }
+        extremes += (0..<shapes.count).map { slot in groups.contains { $0.gradients[slot] != nil } ? 1 : 0 }
+        let start = DispatchTime.now().uptimeNanoseconds
+        extremes.withUnsafeMutableBufferPointer { world.allReduceMax($0) }
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+
+        // 2. fixed point on the shared scales (|value| < 2^(exponent + 1) of the largest), summed here and over the ranks
+        let headroom = totalGroups <= 1 ? 0 : Int.bitWidth - (totalGroups - 1).leadingZeroBitCount
+        let scales = (0..<slots).map { slot -> Int in
+            let largest = extremes[slot]
+            return largest > 0 && largest.isFinite ? 62 - headroom - (Int(largest.exponent) + 1) : 0
+        }
         if integers.count != total { integers = [Int64](repeating: 0, count: total) }
         integers.withUnsafeMutableBufferPointer { sums in
-            staged.withUnsafeBufferPointer { rows in
-                Parallel.forEachChunk(total, minimumPerChunk: 1 << 16) { range in
-                    (sums.baseAddress! + range.lowerBound).update(repeating: 0, count: range.count)
-                    segments(range) { slot, elements in
-                        guard extremes[slot].isFinite else { return }
-                        let factor = Double(sign: .plus, exponent: scales[slot], significand: 1)
-                        for row in 0..<groups.count {
-                            let values = rows.baseAddress! + row * total
-                            for index in elements { sums[index] &+= Int64(Double(values[index]) * factor) }
+            Parallel.forEach(chunks: chunks, of: total) { _, range in
+                (sums.baseAddress! + range.lowerBound).update(repeating: 0, count: range.count)
+                segments(range) { slot, elements in
+                    guard extremes[slot].isFinite else { return }
+                    let factor = Double(sign: .plus, exponent: scales[slot], significand: 1)
+                    for group in groups.indices {
+                        withValues(group, slot) { values in
+                            fixed_point_accumulate(
+                                sums.baseAddress! + elements.lowerBound, values + (elements.lowerBound - offsets[slot]), elements.count,
+                                factor)
                         }
                     }
                 }
@@ -128,14 +142,15 @@ public final class ExactGradientSum {
         // 3. back to Float, once
         let flat = [Float](unsafeUninitializedCapacity: total) { output, initialized in
             integers.withUnsafeBufferPointer { sums in
-                Parallel.forEachChunk(total, minimumPerChunk: 1 << 16) { range in
+                Parallel.forEach(chunks: chunks, of: total) { _, range in
                     segments(range) { slot, elements in
                         guard extremes[slot].isFinite else {
-                            for index in elements { output[index] = .nan }
+                            (output.baseAddress! + elements.lowerBound).update(repeating: .nan, count: elements.count)
                             return
                         }
                         let unscale = Double(sign: .plus, exponent: -scales[slot], significand: 1)
-                        for index in elements { output[index] = Float(Double(Float(sums[index])) * unscale) }
+                        fixed_point_to_float(
+                            output.baseAddress! + elements.lowerBound, sums.baseAddress! + elements.lowerBound, elements.count, unscale)
                     }
                 }
             }
@@ -146,16 +161,5 @@ public final class ExactGradientSum {
                 ? Tensor(shape: shapes[slot], storage: Array(flat[offsets[slot]..<(offsets[slot] + counts[slot])])) : nil
         }
         return (gradients, (0..<statistics).map { flat[offsets[shapes.count + $0]] })
-    }
-
-    /// The largest magnitude of `values`, or +infinity when one of them is NaN or infinite: the
-    /// largest of the bit patterns without sign, an integer maximum that vectorises (IEEE order of
-    /// non-negative floats is the order of their bits; NaN and infinity lie above every finite value).
-    private static func largestMagnitude(_ values: UnsafeBufferPointer<Float>) -> Float {
-        var largest: UInt32 = 0
-        values.withMemoryRebound(to: UInt32.self) { bits in
-            for pattern in bits { largest = max(largest, pattern & 0x7FFF_FFFF) }
-        }
-        return largest >= Float.infinity.bitPattern ? .infinity : Float(bitPattern: largest)
     }
 }

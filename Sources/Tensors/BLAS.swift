@@ -4,10 +4,12 @@ import CBLAS
 public enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
     ///
-    /// Large products are split into blocks of columns (or rows) of `C`, one per thread of
-    /// `Parallel.threadCount`, each computed by a single-threaded `cblas_sgemm`; every element
-    /// of `C` is still one dot product in the same order, so the result does not depend on
-    /// the split. Kernels that already run inside a per-thread chunk call `gemmSerial`.
+    /// Large products are split into two blocks of columns (or rows) of `C`, each computed by a
+    /// single-threaded `cblas_sgemm`, on two threads when there are. OpenBLAS's result for an element
+    /// of `C` depends on the shape of the call it is computed in (its kernels for edges and small
+    /// products sum in other orders), so the split depends on the shape only: any number of threads
+    /// computes the same two blocks and gets the same bits. Kernels that already run inside a
+    /// per-thread chunk call `gemmSerial`.
     ///
     /// - Parameters:
     ///   - c: `[m, n]` with leading dimension `ldc` (default `n`).
@@ -22,9 +24,8 @@ public enum BLAS {
         lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
     ) {
         let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n), ldc = ldc ?? n
-        let threads = Parallel.threadCount
         let flops = 2 * Double(m) * Double(n) * Double(k)
-        guard threads > 1, flops >= parallelThreshold, k > 0 else {
+        guard flops >= parallelThreshold, k > 0 else {
             gemmSerial(
                 c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                 alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
@@ -33,8 +34,8 @@ public enum BLAS {
         // Split the longer side of C into blocks that are multiples of 16 (whole micro-tiles).
         let splitColumns = n >= m
         let side = splitColumns ? n : m
-        let blocks = min(threads, max(1, side / 16))
-        Parallel.forEachChunk(blocks, minimumPerChunk: 1) { range in
+        let blocks = min(splitBlocks, max(1, side / 16))
+        Parallel.forEach(chunks: blocks, of: blocks) { _, range in
             for block in range {
                 let start = (side * block / blocks) & ~15, end = block == blocks - 1 ? side : (side * (block + 1) / blocks) & ~15
                 guard end > start else { continue }
@@ -52,6 +53,9 @@ public enum BLAS {
             }
         }
     }
+
+    /// Blocks of a split product (a constant: see `gemm`).
+    public static let splitBlocks = 2
 
     /// Products below this many flops run on the calling thread (splitting costs more than it gains).
     public static let parallelThreshold: Double = 2_000_000

@@ -15,13 +15,36 @@ import Foundation
 ///
 /// Set the count once, early (the command-line tools do it from `--threads`);
 /// kernels read `Parallel.threadCount` to decide how many chunks to split work into.
-/// With one thread every result is bit-for-bit reproducible; with more, reductions
-/// run over a fixed split per thread count, so reruns with the same count agree too.
+/// Every split of a sum depends on the shapes only (`BLAS.gemm`'s two blocks, the 8 image
+/// chunks of a convolution's weight gradient), never on the thread count, so results are the
+/// same bits with 1 thread or up to 8 (`ThreadCountTests`).
 public enum Parallel {
     nonisolated(unsafe) private static var _threadCount: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Number of threads the kernels split work across.
-    public static var threadCount: Int { _ = runtimeConfigured; return _threadCount }
+    /// Number of threads the kernels split work across: 1 inside `onCallingThread`.
+    public static var threadCount: Int {
+        _ = runtimeConfigured
+        return pthread_getspecific(callingThreadOnly) == nil ? _threadCount : 1
+    }
+
+    /// Runs `body` with every kernel it calls on the calling thread (`threadCount` reads 1 there, and
+    /// only there): how independent pieces of work (the gradient groups of a training step) run side
+    /// by side, one per thread, instead of one after the other with each kernel split across threads.
+    /// Kernels give the same bits for 1 and 2 threads, so this changes the schedule, not the results.
+    public static func onCallingThread<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let outer = pthread_getspecific(callingThreadOnly)
+        pthread_setspecific(callingThreadOnly, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(callingThreadOnly, outer) }
+        return try body()
+    }
+
+    /// The thread-specific flag of `onCallingThread` (non-nil: kernels stay on this thread).
+    private static let callingThreadOnly: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "pthread_key_create failed (\(status))")
+        return key
+    }()
 
     /// Sets the number of threads for the Swift kernels and the GEMM wrapper (clamped to >= 1).
     public static func setThreadCount(_ count: Int) {
