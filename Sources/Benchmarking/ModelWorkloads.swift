@@ -61,9 +61,6 @@ public final class ModelWorkloads {
     /// settings: Eq. 6 with the L2 objective, Adam at 1e-3, gradient groups of 32): C forward, loss,
     /// backward, the exact sum of the groups' gradients, Adam.
     public func detectorTrainStep() {
-        if getenv("AB_PLAIN") != nil {
-            DetectorTraining.trainStep(detector, residuals: residuals, objective: .l2, optimizer: detectorTrainer.optimizer); return
-        }
         detectorTrainer.trainStep(residuals)
     }
 
