@@ -21,6 +21,17 @@ final class ConvolutionGradientTests: XCTestCase {
         for i in 0..<y.count { XCTAssertEqual(y.storage[i], expected.storage[i], accuracy: 1e-6) }
     }
 
+    func testLinearOfOneRow() {
+        // One row takes the matrix-vector product (sgemv): the same values as its row of a batch, gradients checked too.
+        let batch = randomTensor([3, 40], seed: 6), w = randomTensor([7, 40], seed: 7), b = randomTensor([7], seed: 8)
+        let x = batch.slice(1..<2)
+        assertGradientsMatch("linear of one row", inputs: [x, w, b]) { weightedSum(linear($0[0], weight: $0[1], bias: $0[2])) }
+        let alone = linear(Variable(x), weight: Variable(w), bias: Variable(b)).value
+        let inBatch = linear(Variable(batch), weight: Variable(w), bias: Variable(b)).value
+        XCTAssertEqual(alone.shape, [1, 7])
+        for j in 0..<7 { XCTAssertEqual(alone.storage[j], inBatch.storage[7 + j], accuracy: 1e-5) }
+    }
+
     func testConv2dStrideAndPadding() {
         for (stride, padding) in [(1, 0), (1, 1), (2, 0), (2, 1)] {
             let seed = UInt64(10 * stride + padding)
