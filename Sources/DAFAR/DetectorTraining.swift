@@ -138,7 +138,7 @@ public enum DetectorTraining {
 public final class DetectorTrainer {
     public let detector: AnomalyDetector
     public let settings: DetectorTrainingSettings
-    public let optimizer: Optimizer
+    let optimizer: Optimizer
     /// Groups or ranks (see `DataParallelStep`); nil: one plain step per batch.
     let parallel: DataParallelStep?
 
