@@ -53,6 +53,28 @@ final class PoolingKernelTests: XCTestCase {
         XCTAssertEqual(dx.storage, [10, 18, 42, 50] as [Float], "sums of the 2x2 blocks 0+1+4+5, 2+3+6+7, 8+9+12+13, 10+11+14+15")
     }
 
+    /// The exact factor 2 (its own loops) against the general rule, `floor(o / 2)`, bit for bit, the
+    /// backward summed in the general loop's order (row by row, left to right, from zero).
+    func testUpsampleByTwoHasTheGeneralLoopsBits() {
+        var generator = SeededGenerator(seed: 12)
+        let (n, c, h, w) = (2, 3, 5, 6)
+        let x = Tensor.uniform([n, c, h, w], using: &generator),
+            dy = Tensor.uniform([n, c, 2 * h, 2 * w], using: &generator).map { $0 - 0.5 }
+        let y = PoolingKernels.upsampleNearest(x, height: 2 * h, width: 2 * w)
+        var expected = [Float](repeating: 0, count: n * c * h * w)
+        for plane in 0..<(n * c) {
+            for oy in 0..<(2 * h) {
+                for ox in 0..<(2 * w) {
+                    let o = (plane * 2 * h + oy) * 2 * w + ox, i = (plane * h + oy / 2) * w + ox / 2
+                    XCTAssertEqual(y.storage[o].bitPattern, x.storage[i].bitPattern)
+                    expected[i] += dy.storage[o]
+                }
+            }
+        }
+        let dx = PoolingKernels.upsampleNearestBackward(outputGradient: dy, inputShape: x.shape)
+        XCTAssertEqual(dx.storage.map(\.bitPattern), expected.map(\.bitPattern))
+    }
+
     /// 3 -> 7 follows PyTorch's `floor(o * in / out)`: sources 0, 0, 0, 1, 1, 2, 2.
     func testUpsampleNonIntegerSize() {
         let x = Tensor(shape: [1, 2, 3, 1], storage: [10, 20, 30, 40, 50, 60])
