@@ -127,6 +127,13 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertGreaterThan(Double(accuracy.one ?? "") ?? 0, 0.5, "the network must learn the tiny task, or the comparison shows little")
         XCTAssertEqual(try metadata(path("two-a.safetensors"))["ranks"], "2")
         XCTAssertEqual(try metadata(path("two-a.safetensors"))["gradient_group_size"], "16")
+        // one process with 2 threads: the same weights again (3 groups of a batch of 40 run one after
+        // the other with their kernels on both threads, the 2 groups of the last batch side by side)
+        var threads = common
+        threads[threads.firstIndex(of: "--threads")! + 1] = "2"
+        let twoThreads = try CommandRunner.run("dafar-train", threads + ["--epochs", "2", "--output", path("threads.safetensors")])
+        XCTAssertEqual(twoThreads.status, 0, twoThreads.stderr)
+        XCTAssertTrue(weights == (try floats(path("threads.safetensors"))), "--threads 2 must train the weights --threads 1 trains")
 
         // one epoch alone, then --resume on 2 ranks to epoch 2 (constant rate: the same run as above)
         let half = try CommandRunner.run("dafar-train", common + ["--epochs", "1", "--output", path("resumed.safetensors")])
