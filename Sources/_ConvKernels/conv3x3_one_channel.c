@@ -161,6 +161,15 @@ AVX2 INLINE __m256 relu_backward(__m256 v, __m256 mask) {
     return _mm256_mul_ps(v, _mm256_and_ps(positive, _mm256_set1_ps(1.0f)));
 }
 
+/// `one_relu_backward_fn` with AVX2.
+AVX2 static void one_relu_backward(float *output, const float *input, const float *mask, size_t count) {
+    size_t i = 0;
+    for (; i + WIDTH <= count; i += WIDTH) {
+        _mm256_storeu_ps(output + i, relu_backward(_mm256_loadu_ps(input + i), _mm256_loadu_ps(mask + i)));
+    }
+    for (; i < count; i++) output[i] = input[i] * (mask[i] > 0 ? 1.0f : 0.0f);
+}
+
 /// `one_weight_fn` with AVX2: the 16 lanes of a sum in two ymm registers; per output channel and kernel
 /// row, the three taps' sums (six registers) and, on the first kernel row, the bias sum (two more).
 AVX2 static void one_weight(float *lanes, const float *plane, int stride, const float *outputGradient,
@@ -179,8 +188,8 @@ AVX2 static void one_weight(float *lanes, const float *plane, int stride, const 
             if (withBias) {
                 UNROLL for (int h = 0; h < 2; h++) biasSum[h] = _mm256_loadu_ps(biasLanes + h * WIDTH);
             }
-            for (int y = 0; y < outputHeight; y++) {
-                for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
+            for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
+                for (int y = 0; y < outputHeight; y++) {
                     const size_t at = (size_t)y * outputWidth + x0;
                     __m256 d[2];
                     UNROLL for (int h = 0; h < 2; h++) {
@@ -228,8 +237,8 @@ void conv3x3_one_channel_image(
         float *packed = scratch, *masked = scratch + whole_blocks((size_t)channels * 9);
         pack_taps(packed, weight, channels, rotated);
         if (mask) {
-            const size_t count = (size_t)channels * height * width;
-            for (size_t i = 0; i < count; i++) masked[i] = input[i] * (mask[i] > 0 ? 1.0f : 0.0f);
+            const one_relu_backward_fn relu_backward = avx512 ? conv3x3_one_relu_backward_avx512 : one_relu_backward;
+            relu_backward(masked, input, mask, (size_t)channels * height * width);
             input = masked;
         }
         const one_output_fn kernel = avx512 ? conv3x3_one_output_avx512 : one_output;

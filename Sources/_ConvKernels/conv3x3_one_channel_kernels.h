@@ -40,7 +40,11 @@ typedef void (*one_weight_fn)(float *lanes, const float *plane, int stride, cons
                               const float *outputMask, int outChannels, int outputHeight, int outputWidth,
                               int biasOfOutput);
 
+/// `output[i] = input[i] * (mask[i] > 0 ? 1 : 0)` for `count` floats (the element-wise ReLU's backward).
+typedef void (*one_relu_backward_fn)(float *output, const float *input, const float *mask, size_t count);
+
 #if defined(__x86_64__)
+void conv3x3_one_relu_backward_avx512(float *output, const float *input, const float *mask, size_t count);
 void conv3x3_one_input_avx512(float *output, const float *plane, int stride, const float *packed, const float *bias,
                               int relu, int outChannels, int outputHeight, int outputWidth);
 void conv3x3_one_output_avx512(float *output, const float *input, const float *packed, float bias, int relu,

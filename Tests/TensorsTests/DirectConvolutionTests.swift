@@ -32,6 +32,7 @@ final class DirectConvolutionTests: XCTestCase {
         Case(n: 1, c: 1, h: 13, w: 1, o: 17, padding: 1),  // one column
         Case(n: 3, c: 40, h: 11, w: 18, o: 1, padding: 2),  // a short last tile of rows
         Case(n: 3, c: 5, h: 9, w: 17, o: 1, padding: 1),  // few channels in, one out: direct; its weight gradient: im2col
+        Case(n: 2, c: 3, h: 17, w: 20, o: 1, padding: 1),  // 8-row tiles at the top and bottom with padding 1
         Case(n: 1, c: 3, h: 2, w: 4, o: 1, padding: 2)  // smaller than the kernel without padding
     ]
 
