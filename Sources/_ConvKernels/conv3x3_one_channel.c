@@ -59,7 +59,7 @@ static void pack_taps(float *packed, const float *weight, int count, int rotated
 #define UNROLL _Pragma("clang loop unroll(full)")
 #define INLINE static inline __attribute__((always_inline))
 
-enum { WIDTH = 8, GROUP = 4, ROWS = 4 };
+enum { WIDTH = 8, INPUT_ROWS = 6, ROWS = 6, WEIGHT_ROWS = 4 };
 
 /// Lanes `j < count` (of eight) set, as a mask for `_mm256_maskload_ps` / `_mm256_maskstore_ps`.
 AVX2 INLINE __m256i lanes_below(int count) {
@@ -71,46 +71,65 @@ AVX2 INLINE __m256i lanes_between(int begin, int end) {
     return _mm256_andnot_si256(lanes_below(begin), lanes_below(end));
 }
 
-/// `one_input_fn` with AVX2: per vector of 8 positions, the nine windows in ymm registers and four
-/// output channels at a time (four accumulators, each weight broadcast before its FMA).
+/// `rows` (a constant once inlined) output rows from `y` x the 8 positions from `x0` of one output channel
+/// (`w`: its nine weights in ymm registers) of `one_input`: each window loaded once and multiplied into up
+/// to three rows.
+AVX2 INLINE void one_input_rows(float *output, const float *plane, int stride, const __m256 *weight, float bias,
+                                int relu, int outputWidth, int y, int x0, __m256i store, const int rows) {
+    __m256 sum[INPUT_ROWS];
+    UNROLL for (int i = 0; i < rows; i++) sum[i] = _mm256_setzero_ps();
+    UNROLL for (int r = 0; r < rows + 2; r++) {
+        UNROLL for (int kx = 0; kx < 3; kx++) {
+            const __m256 v = _mm256_loadu_ps(plane + (size_t)(y + r) * stride + x0 + kx);
+            UNROLL for (int ky = 0; ky < 3; ky++) {
+                if (r - ky >= 0 && r - ky < rows) sum[r - ky] = _mm256_fmadd_ps(v, weight[3 * ky + kx], sum[r - ky]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < rows; i++) {
+        __m256 v = _mm256_add_ps(sum[i], _mm256_set1_ps(bias));
+        if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
+        _mm256_maskstore_ps(output + (size_t)(y + i) * outputWidth + x0, store, v);
+    }
+}
+
+/// `one_input_fn` with AVX2: output channel by output channel, its nine weights in ymm registers, tiles
+/// of 6 output rows x 8 positions in six accumulators.
 AVX2 static void one_input(float *output, const float *plane, int stride, const float *packed, const float *bias,
                            int relu, int outChannels, int outputHeight, int outputWidth) {
     const size_t outputPlane = (size_t)outputHeight * outputWidth;
-    const __m256 zero = _mm256_setzero_ps();
-    for (int y = 0; y < outputHeight; y++) {
+    for (int o = 0; o < outChannels; o++) {
+        __m256 weight[9];
+        UNROLL for (int t = 0; t < 9; t++) weight[t] = _mm256_broadcast_ss(packed + (size_t)o * 9 + t);
+        float *out = output + (size_t)o * outputPlane;
+        const float b = bias ? bias[o] : 0.0f;
         for (int x0 = 0; x0 < outputWidth; x0 += WIDTH) {
             const __m256i store = lanes_below(outputWidth - x0);
-            __m256 window[9];
-            UNROLL for (int t = 0; t < 9; t++) window[t] = _mm256_loadu_ps(plane + (size_t)(y + t / 3) * stride + x0 + t % 3);
-            for (int o0 = 0; o0 < outChannels; o0 += GROUP) {
-                const float *w = packed + (size_t)o0 * 9;
-                __m256 sum[GROUP];
-                UNROLL for (int g = 0; g < GROUP; g++) sum[g] = zero;
-                UNROLL for (int t = 0; t < 9; t++) {
-                    UNROLL for (int g = 0; g < GROUP; g++) {
-                        sum[g] = _mm256_fmadd_ps(window[t], _mm256_broadcast_ss(w + g * 9 + t), sum[g]);
-                    }
-                }
-                UNROLL for (int g = 0; g < GROUP; g++) {
-                    if (o0 + g < outChannels) {
-                        __m256 v = _mm256_add_ps(sum[g], _mm256_set1_ps(bias ? bias[o0 + g] : 0.0f));
-                        if (relu) v = _mm256_max_ps(v, zero);
-                        _mm256_maskstore_ps(output + (size_t)(o0 + g) * outputPlane + (size_t)y * outputWidth + x0, store, v);
-                    }
-                }
+            for (int y = 0; y < outputHeight;) {
+                const int left = outputHeight - y;
+#define ROWS_OF(n) one_input_rows(out, plane, stride, weight, b, relu, outputWidth, y, x0, store, n)
+                if (left >= 6) { ROWS_OF(6); y += 6; }
+                else if (left >= 4) { ROWS_OF(4); y += 4; }
+                else if (left >= 2) { ROWS_OF(2); y += 2; }
+                else { ROWS_OF(1); y += 1; }
+#undef ROWS_OF
             }
         }
     }
 }
 
 /// One tile of `one_output`: `rows` (a constant once inlined) output rows from `y0` x the 8 positions
-/// from `x0`; `column[kx]`: the lanes whose input column is inside the image for tap column kx.
+/// from `x0`; `column[kx]`: the lanes whose input column is inside the image for tap column kx. The tile's
+/// `rows + 2` input rows are inside the image except the first `zeroTop` and the last `zeroBottom`
+/// (constants), which give zero vectors; with `general`, each row is checked at run time instead. Without
+/// `masked` (a constant), every window lies inside the image's columns and loads without a mask.
 AVX2 INLINE void one_output_tile(float *output, const float *input, const float *packed, float bias, int relu,
                                  int channels, int height, int width, int padding, int y0, int x0,
-                                 const __m256i *column, __m256i store, const int rows) {
+                                 const __m256i *column, __m256i store, const int rows, const int zeroTop,
+                                 const int zeroBottom, const int general, const int masked) {
     const int outputWidth = width + 2 * padding - 2;
     const size_t planeSize = (size_t)height * width;
-    const __m256i none = _mm256_setzero_si256();
+    const ptrdiff_t first = (ptrdiff_t)(y0 - padding) * width + x0 - padding;  // input row y0 - p, column x0 - p
     __m256 sum[ROWS];
     UNROLL for (int i = 0; i < rows; i++) sum[i] = _mm256_setzero_ps();
     for (int c = 0; c < channels; c++) {
@@ -118,10 +137,11 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
         __m256 weight[9];
         UNROLL for (int t = 0; t < 9; t++) weight[t] = _mm256_broadcast_ss(w + t);
         UNROLL for (int r = 0; r < rows + 2; r++) {
-            const int iy = y0 + r - padding, inside = iy >= 0 && iy < height;
-            const ptrdiff_t row = (ptrdiff_t)(inside ? iy : 0) * width + x0 - padding;
+            const int inside = general ? y0 + r - padding >= 0 && y0 + r - padding < height
+                                       : r >= zeroTop && r < rows + 2 - zeroBottom;
             UNROLL for (int kx = 0; kx < 3; kx++) {
-                const __m256 v = _mm256_maskload_ps(one_channel_offset(plane, row + kx), inside ? column[kx] : none);
+                const float *at = one_channel_offset(plane, first + (ptrdiff_t)r * width + kx);
+                const __m256 v = !inside ? _mm256_setzero_ps() : masked ? _mm256_maskload_ps(at, column[kx]) : _mm256_loadu_ps(at);
                 UNROLL for (int ky = 0; ky < 3; ky++) {
                     if (r - ky >= 0 && r - ky < rows) sum[r - ky] = _mm256_fmadd_ps(weight[3 * ky + kx], v, sum[r - ky]);
                 }
@@ -135,23 +155,47 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
     }
 }
 
-/// `one_output_fn` with AVX2: tiles of 4 output rows x 8 positions in four ymm accumulators, the
-/// channel's nine weights in nine more.
+/// `one_output_fn` with AVX2: tiles of 6 output rows x 8 positions in six ymm accumulators, the
+/// channel's nine weights in nine more; with padding, the first and last 6 rows (4 on images of fewer
+/// than 12 output rows) are tiles whose rows of padding are zero vectors (on images of fewer than 8
+/// output rows, every row is checked).
 AVX2 static void one_output(float *output, const float *input, const float *packed, float bias, int relu,
                             int channels, int height, int width, int padding) {
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
+    const int frame = padding == 0 ? 0 : outputHeight >= 12 ? 6 : outputHeight >= 8 ? 4 : -1;
+    const int begin = frame > 0 ? frame : 0, end = frame >= 0 ? outputHeight - begin : 0;
     for (int x0 = 0; x0 < outputWidth; x0 += WIDTH) {
         __m256i column[3];
         UNROLL for (int kx = 0; kx < 3; kx++) column[kx] = lanes_between(padding - x0 - kx, width + padding - x0 - kx);
         const __m256i store = lanes_below(outputWidth - x0);
-        for (int y0 = 0; y0 < outputHeight; y0 += ROWS) {
-            switch (outputHeight - y0 < ROWS ? outputHeight - y0 : ROWS) {
-            case 4: one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y0, x0, column, store, 4); break;
-            case 3: one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y0, x0, column, store, 3); break;
-            case 2: one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y0, x0, column, store, 2); break;
-            default: one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y0, x0, column, store, 1);
+        // a vector whose windows all lie inside the image's columns loads them without masks
+        const int masked = !(x0 - padding >= 0 && x0 - padding + WIDTH + 2 <= width);
+#define TILE(y, n, top, bottom, general)                                                                          \
+    do {                                                                                                          \
+        if (masked) {                                                                                             \
+            one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store, \
+                            n, top, bottom, general, 1);                                                          \
+        } else {                                                                                                  \
+            one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store, \
+                            n, top, bottom, general, 0);                                                          \
+        }                                                                                                         \
+    } while (0)
+        if (frame >= 0) {
+            if (frame == 6 && padding == 1) { TILE(0, 6, 1, 0, 0); TILE(outputHeight - 6, 6, 0, 1, 0); }
+            if (frame == 6 && padding == 2) { TILE(0, 6, 2, 0, 0); TILE(outputHeight - 6, 6, 0, 2, 0); }
+            if (frame == 4 && padding == 1) { TILE(0, 4, 1, 0, 0); TILE(outputHeight - 4, 4, 0, 1, 0); }
+            if (frame == 4 && padding == 2) { TILE(0, 4, 2, 0, 0); TILE(outputHeight - 4, 4, 0, 2, 0); }
+            for (int y0 = begin; y0 < end;) {
+                const int left = end - y0;
+                if (left >= 6) { TILE(y0, 6, 0, 0, 0); y0 += 6; }
+                else if (left >= 4) { TILE(y0, 4, 0, 0, 0); y0 += 4; }
+                else if (left >= 2) { TILE(y0, 2, 0, 0, 0); y0 += 2; }
+                else { TILE(y0, 1, 0, 0, 0); y0 += 1; }
             }
+        } else {
+            for (int y = 0; y < outputHeight; y++) TILE(y, 1, 0, 0, 1);
         }
+#undef TILE
     }
 }
 
@@ -170,50 +214,55 @@ AVX2 static void one_relu_backward(float *output, const float *input, const floa
     for (; i < count; i++) output[i] = input[i] * (mask[i] > 0 ? 1.0f : 0.0f);
 }
 
-/// `one_weight_fn` with AVX2: the 16 lanes of a sum in two ymm registers; per output channel and kernel
-/// row, the three taps' sums (six registers) and, on the first kernel row, the bias sum (two more).
+/// `rows` (a constant once inlined) output rows from `y` of half `h` (lanes 8h ..< 8h + 8) of the 16
+/// positions from `x0` of `one_weight`: the (masked) output gradient of the rows in registers, each input
+/// row's three windows loaded once and multiplied into the sums of up to three kernel rows.
+AVX2 INLINE void weight_rows(__m256 *sum, __m256 *biasSum, const float *plane, int stride, const float *dy,
+                             const float *mask, int outputWidth, int y, int x, __m256i valid, const int rows) {
+    __m256 d[WEIGHT_ROWS];
+    UNROLL for (int i = 0; i < rows; i++) {
+        const size_t at = (size_t)(y + i) * outputWidth + x;
+        d[i] = _mm256_maskload_ps(dy + at, valid);
+        if (mask) d[i] = relu_backward(d[i], _mm256_maskload_ps(mask + at, valid));
+        if (biasSum) *biasSum = _mm256_add_ps(*biasSum, d[i]);
+    }
+    UNROLL for (int r = 0; r < rows + 2; r++) {
+        UNROLL for (int kx = 0; kx < 3; kx++) {
+            const __m256 window = _mm256_loadu_ps(plane + (size_t)(y + r) * stride + x + kx);
+            UNROLL for (int ky = 0; ky < 3; ky++) {
+                if (r - ky >= 0 && r - ky < rows) sum[3 * ky + kx] = _mm256_fmadd_ps(d[r - ky], window, sum[3 * ky + kx]);
+            }
+        }
+    }
+}
+
+/// `one_weight_fn` with AVX2: the 16 lanes of a sum in two halves of 8, done one after the other; per
+/// output channel and half, the nine tap sums and the bias sum in ten ymm registers, tiles of 4 rows.
 AVX2 static void one_weight(float *lanes, const float *plane, int stride, const float *outputGradient,
                             const float *outputMask, int outChannels, int outputHeight, int outputWidth,
                             int biasOfOutput) {
     const size_t outputPlane = (size_t)outputHeight * outputWidth;
     for (int o = 0; o < outChannels; o++) {
         const float *dy = outputGradient + o * outputPlane, *m = outputMask ? outputMask + o * outputPlane : 0;
-        for (int ky = 0; ky < 3; ky++) {
-            float *taps = lanes + ((size_t)o * 9 + 3 * ky) * LANES, *biasLanes = lanes + ((size_t)outChannels * 9 + o) * LANES;
-            const int withBias = biasOfOutput && ky == 0;
-            __m256 sum[3][2], biasSum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-            UNROLL for (int kx = 0; kx < 3; kx++) {
-                UNROLL for (int h = 0; h < 2; h++) sum[kx][h] = _mm256_loadu_ps(taps + kx * LANES + h * WIDTH);
-            }
-            if (withBias) {
-                UNROLL for (int h = 0; h < 2; h++) biasSum[h] = _mm256_loadu_ps(biasLanes + h * WIDTH);
-            }
+        for (int h = 0; h < 2; h++) {
+            float *taps = lanes + (size_t)o * 9 * LANES + h * WIDTH, *biasLanes = lanes + ((size_t)outChannels * 9 + o) * LANES + h * WIDTH;
+            __m256 sum[9], biasSum = biasOfOutput ? _mm256_loadu_ps(biasLanes) : _mm256_setzero_ps();
+            UNROLL for (int t = 0; t < 9; t++) sum[t] = _mm256_loadu_ps(taps + t * LANES);
+            __m256 *bias = biasOfOutput ? &biasSum : 0;
             for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
-                for (int y = 0; y < outputHeight; y++) {
-                    const size_t at = (size_t)y * outputWidth + x0;
-                    __m256 d[2];
-                    UNROLL for (int h = 0; h < 2; h++) {
-                        const __m256i valid = lanes_below(outputWidth - x0 - h * WIDTH);
-                        d[h] = _mm256_maskload_ps(dy + at + h * WIDTH, valid);
-                        if (m) d[h] = relu_backward(d[h], _mm256_maskload_ps(m + at + h * WIDTH, valid));
-                    }
-                    const float *window = plane + (size_t)(y + ky) * stride + x0;
-                    UNROLL for (int kx = 0; kx < 3; kx++) {
-                        UNROLL for (int h = 0; h < 2; h++) {
-                            sum[kx][h] = _mm256_fmadd_ps(d[h], _mm256_loadu_ps(window + kx + h * WIDTH), sum[kx][h]);
-                        }
-                    }
-                    if (withBias) {
-                        UNROLL for (int h = 0; h < 2; h++) biasSum[h] = _mm256_add_ps(biasSum[h], d[h]);
-                    }
+                const int x = x0 + h * WIDTH;
+                const __m256i valid = lanes_below(outputWidth - x);
+                int y = 0;
+                for (; y + WEIGHT_ROWS <= outputHeight; y += WEIGHT_ROWS) weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 4);
+                switch (outputHeight - y) {
+                case 3: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 3); break;
+                case 2: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 2); break;
+                case 1: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 1); break;
+                default: break;
                 }
             }
-            UNROLL for (int kx = 0; kx < 3; kx++) {
-                UNROLL for (int h = 0; h < 2; h++) _mm256_storeu_ps(taps + kx * LANES + h * WIDTH, sum[kx][h]);
-            }
-            if (withBias) {
-                UNROLL for (int h = 0; h < 2; h++) _mm256_storeu_ps(biasLanes + h * WIDTH, biasSum[h]);
-            }
+            UNROLL for (int t = 0; t < 9; t++) _mm256_storeu_ps(taps + t * LANES, sum[t]);
+            if (biasOfOutput) _mm256_storeu_ps(biasLanes, biasSum);
         }
     }
 }

@@ -13,11 +13,12 @@
 ///
 /// with `C == 1` or `O == 1`; `padded`, `mask`, `bias` and `relu` as in `conv3x3_image`.
 ///
-/// - One input channel (`C == 1`): per vector of positions, the nine shifted input rows ("windows")
-///   stay in registers and each output channel is nine FMAs with its nine weights broadcast.
-/// - One output channel (`O == 1`): per tile of 8 (AVX-512) or 4 (AVX2) output rows x one vector,
-///   each input row is loaded three times (one per kx, masked at the image's edges) and feeds up to
-///   three output rows with the channel's nine weights held in registers.
+/// - One input channel (`C == 1`): per tile of rows x one vector of positions, the shifted input rows
+///   ("windows") stay in registers and each output channel is nine FMAs per row, each weight broadcast
+///   once for the tile's rows.
+/// - One output channel (`O == 1`): per tile of up to 12 (AVX-512) or 4 (AVX2) output rows x one
+///   vector, each input row is loaded three times (one per kx, masked at the image's edges) and feeds up
+///   to three output rows with the channel's nine weights held in registers.
 ///
 /// Summation order: each output starts from +0 and adds one FMA per term in (c, ky, kx) order, all nine
 /// taps of every channel (a tap over the padding multiplies a zero), then the bias (+0 without one),
@@ -47,7 +48,7 @@ size_t conv3x3_one_channel_weight_scratch_count(int height, int width, int outCh
 /// none) `+=` the channel sums of dY (`[O]`) or, with `biasOfInput`, of the masked input (`[1]`).
 ///
 /// Summation order: each sum has 16 partial sums, lane j taking the positions `x = 16k + j` (over the
-/// images in order, then the rows, then k; a lane past the row's end adds `0 * input`); the 16 lanes are
+/// images in order, then k, then the rows; a lane past the row's end adds `0 * input`); the 16 lanes are
 /// then added pairwise (j + 8, then + 4, + 2, + 1) and the total added to the gradient once per call.
 /// The input's sums take lane j = column j mod 16 of the padded plane (scratch layout), row by row. The
 /// AVX2 kernel keeps the 16 lanes in two registers and gives the same bits.
