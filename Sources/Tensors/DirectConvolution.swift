@@ -25,9 +25,9 @@ import _ConvKernels
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
 /// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
-/// geometries, layers with 2 to 7 channels in or 2 to 15 out, and CPUs without AVX2 or FMA3 take the
-/// im2col path. The
-/// AVX-512 and AVX2 kernels perform the same FMAs in the same order, so they give the same bits.
+/// geometries, layers with 2 to 7 channels in or 2 to 15 out (and none of them 1), and CPUs without AVX2
+/// or FMA3 take the im2col path. The AVX-512 and AVX2 kernels perform the same FMAs in the same order, so
+/// they give the same bits.
 enum DirectConvolution {
     /// The kernels' instruction sets (`CONV3X3_ISA_...` of `conv3x3.h`), in increasing order.
     enum InstructionSet: Int32, Comparable, CaseIterable, CustomStringConvertible {

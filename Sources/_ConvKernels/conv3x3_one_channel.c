@@ -141,9 +141,12 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
                                        : r >= zeroTop && r < rows + 2 - zeroBottom;
             UNROLL for (int kx = 0; kx < 3; kx++) {
                 const float *at = one_channel_offset(plane, first + (ptrdiff_t)r * width + kx);
-                const __m256 v = !inside ? _mm256_setzero_ps() : masked ? _mm256_maskload_ps(at, column[kx]) : _mm256_loadu_ps(at);
+                const __m256 v = !inside ? _mm256_setzero_ps()
+                                 : masked ? _mm256_maskload_ps(at, column[kx])
+                                          : _mm256_loadu_ps(at);
                 UNROLL for (int ky = 0; ky < 3; ky++) {
-                    if (r - ky >= 0 && r - ky < rows) sum[r - ky] = _mm256_fmadd_ps(weight[3 * ky + kx], v, sum[r - ky]);
+                    if (r - ky < 0 || r - ky >= rows) continue;
+                    sum[r - ky] = _mm256_fmadd_ps(weight[3 * ky + kx], v, sum[r - ky]);
                 }
             }
         }
@@ -230,7 +233,8 @@ AVX2 INLINE void weight_rows(__m256 *sum, __m256 *biasSum, const float *plane, i
         UNROLL for (int kx = 0; kx < 3; kx++) {
             const __m256 window = _mm256_loadu_ps(plane + (size_t)(y + r) * stride + x + kx);
             UNROLL for (int ky = 0; ky < 3; ky++) {
-                if (r - ky >= 0 && r - ky < rows) sum[3 * ky + kx] = _mm256_fmadd_ps(d[r - ky], window, sum[3 * ky + kx]);
+                if (r - ky < 0 || r - ky >= rows) continue;
+                sum[3 * ky + kx] = _mm256_fmadd_ps(d[r - ky], window, sum[3 * ky + kx]);
             }
         }
     }
@@ -245,7 +249,8 @@ AVX2 static void one_weight(float *lanes, const float *plane, int stride, const 
     for (int o = 0; o < outChannels; o++) {
         const float *dy = outputGradient + o * outputPlane, *m = outputMask ? outputMask + o * outputPlane : 0;
         for (int h = 0; h < 2; h++) {
-            float *taps = lanes + (size_t)o * 9 * LANES + h * WIDTH, *biasLanes = lanes + ((size_t)outChannels * 9 + o) * LANES + h * WIDTH;
+            float *taps = lanes + (size_t)o * 9 * LANES + h * WIDTH;
+            float *biasLanes = lanes + ((size_t)outChannels * 9 + o) * LANES + h * WIDTH;
             __m256 sum[9], biasSum = biasOfOutput ? _mm256_loadu_ps(biasLanes) : _mm256_setzero_ps();
             UNROLL for (int t = 0; t < 9; t++) sum[t] = _mm256_loadu_ps(taps + t * LANES);
             __m256 *bias = biasOfOutput ? &biasSum : 0;
@@ -253,13 +258,15 @@ AVX2 static void one_weight(float *lanes, const float *plane, int stride, const 
                 const int x = x0 + h * WIDTH;
                 const __m256i valid = lanes_below(outputWidth - x);
                 int y = 0;
-                for (; y + WEIGHT_ROWS <= outputHeight; y += WEIGHT_ROWS) weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 4);
+#define ROWS_OF(n) weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, n)
+                for (; y + WEIGHT_ROWS <= outputHeight; y += WEIGHT_ROWS) ROWS_OF(4);
                 switch (outputHeight - y) {
-                case 3: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 3); break;
-                case 2: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 2); break;
-                case 1: weight_rows(sum, bias, plane, stride, dy, m, outputWidth, y, x, valid, 1); break;
+                case 3: ROWS_OF(3); break;
+                case 2: ROWS_OF(2); break;
+                case 1: ROWS_OF(1); break;
                 default: break;
                 }
+#undef ROWS_OF
             }
             UNROLL for (int t = 0; t < 9; t++) _mm256_storeu_ps(taps + t * LANES, sum[t]);
             if (biasOfOutput) _mm256_storeu_ps(biasLanes, biasSum);
@@ -317,7 +324,8 @@ void conv3x3_one_channel_weight_gradient(
     memset(lanes, 0, (size_t)rows * LANES * sizeof(float));
     const size_t imageSize = (size_t)height * width, outputSize = (size_t)outChannels * outputHeight * outputWidth;
     for (int n = 0; n < images; n++) {
-        pad_plane(plane, stride, input + n * imageSize, inputMask ? inputMask + n * imageSize : 0, height, width, padding);
+        pad_plane(plane, stride, input + n * imageSize, inputMask ? inputMask + n * imageSize : 0, height, width,
+                  padding);
         if (biasGradient && biasOfInput) {
             float *sum = lanes + (size_t)outChannels * 9 * LANES;  // lane j: the plane's columns j mod 16
             for (size_t i = 0; i < (size_t)planeRows * stride; i += LANES) {
@@ -344,6 +352,7 @@ void conv3x3_one_channel_weight_gradient(
     const float *outputGradient, const float *outputMask, int images, int height, int width, int outChannels,
     int padding, float *scratch, int isa) {
     (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
-    (void)outputMask; (void)images; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch; (void)isa;
+    (void)outputMask; (void)images; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
+    (void)isa;
 }
 #endif

@@ -34,7 +34,8 @@ AVX512 INLINE void one_input_rows(float *output, const float *plane, int stride,
     const __mmask16 store = lanes_between(0, outputWidth - x0);
     __m512 window[INPUT_ROWS + 2][3];  // [input row y + r, kx]
     UNROLL for (int r = 0; r < rows + 2; r++) {
-        UNROLL for (int kx = 0; kx < 3; kx++) window[r][kx] = _mm512_loadu_ps(plane + (size_t)(y + r) * stride + x0 + kx);
+        const float *row = plane + (size_t)(y + r) * stride + x0;
+        UNROLL for (int kx = 0; kx < 3; kx++) window[r][kx] = _mm512_loadu_ps(row + kx);
     }
     for (int o0 = 0; o0 < outChannels; o0 += GROUP) {
         const float *w = packed + (size_t)o0 * 9;
@@ -45,7 +46,9 @@ AVX512 INLINE void one_input_rows(float *output, const float *plane, int stride,
         UNROLL for (int t = 0; t < 9; t++) {
             UNROLL for (int g = 0; g < GROUP; g++) {
                 const __m512 weight = _mm512_set1_ps(w[g * 9 + t]);
-                UNROLL for (int i = 0; i < rows; i++) sum[g][i] = _mm512_fmadd_ps(window[i + t / 3][t % 3], weight, sum[g][i]);
+                UNROLL for (int i = 0; i < rows; i++) {
+                    sum[g][i] = _mm512_fmadd_ps(window[i + t / 3][t % 3], weight, sum[g][i]);
+                }
             }
         }
         float *out = output + (size_t)o0 * outputPlane + (size_t)y * outputWidth + x0;
@@ -70,7 +73,8 @@ AVX512 void conv3x3_one_input_avx512(float *output, const float *plane, int stri
     for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
         for (int y = 0; y < outputHeight;) {
             const int left = outputHeight - y;
-#define ROWS_OF(n) one_input_rows(output, plane, stride, packed, bias, relu, outChannels, outputHeight, outputWidth, y, x0, n)
+#define ROWS_OF(n) \
+    one_input_rows(output, plane, stride, packed, bias, relu, outChannels, outputHeight, outputWidth, y, x0, n)
             if (left >= 4) { ROWS_OF(4); y += 4; }
             else if (left == 3) { ROWS_OF(3); y += 3; }
             else if (left == 2) { ROWS_OF(2); y += 2; }
@@ -112,7 +116,8 @@ AVX512 INLINE void one_output_tile(float *output, const float *input, const floa
             }
             UNROLL for (int kx = 0; kx < 3; kx++) {
                 UNROLL for (int ky = 0; ky < 3; ky++) {
-                    if (r - ky >= 0 && r - ky < rows) sum[r - ky] = _mm512_fmadd_ps(weight[3 * ky + kx], v[kx], sum[r - ky]);
+                    if (r - ky < 0 || r - ky >= rows) continue;
+                    sum[r - ky] = _mm512_fmadd_ps(weight[3 * ky + kx], v[kx], sum[r - ky]);
                 }
             }
         }
@@ -173,15 +178,17 @@ AVX512 void conv3x3_one_relu_backward_avx512(float *output, const float *input, 
         _mm512_storeu_ps(output + i, relu_backward(_mm512_loadu_ps(input + i), _mm512_loadu_ps(mask + i)));
     }
     const __mmask16 rest = lanes_between(0, (int)(count - i));
-    _mm512_mask_storeu_ps(output + i, rest, relu_backward(_mm512_maskz_loadu_ps(rest, input + i), _mm512_maskz_loadu_ps(rest, mask + i)));
+    const __m512 v = relu_backward(_mm512_maskz_loadu_ps(rest, input + i), _mm512_maskz_loadu_ps(rest, mask + i));
+    _mm512_mask_storeu_ps(output + i, rest, v);
 }
 
 /// `rows` (1 to 4, a constant once inlined) output rows from `y` x the 16 positions from `x0` of
 /// `count` (1 or 2) output channels: their (masked) output gradient in registers, each input row's three
 /// windows loaded once and multiplied into the sums of up to three kernel rows.
 AVX512 INLINE void weight_tile(__m512 sum[PAIR][9], __m512 *biasSum, const float *plane, int stride,
-                               const float *outputGradient, const float *outputMask, size_t outputPlane, int outputWidth,
-                               int y, int x0, __mmask16 valid, int biasOfOutput, const int count, const int rows) {
+                               const float *outputGradient, const float *outputMask, size_t outputPlane,
+                               int outputWidth, int y, int x0, __mmask16 valid, int biasOfOutput, const int count,
+                               const int rows) {
     __m512 d[PAIR][WEIGHT_ROWS];
     UNROLL for (int g = 0; g < count; g++) {
         UNROLL for (int i = 0; i < rows; i++) {
@@ -212,24 +219,27 @@ AVX512 INLINE void weight_channels(float *lanes, const float *plane, int stride,
                                    const float *outputMask, int o, int outChannels, int outputHeight,
                                    int outputWidth, int biasOfOutput, const int count) {
     const size_t outputPlane = (size_t)outputHeight * outputWidth;
-    const float *dy = outputGradient + (size_t)o * outputPlane, *m = outputMask ? outputMask + (size_t)o * outputPlane : 0;
+    const float *dy = outputGradient + (size_t)o * outputPlane;
+    const float *m = outputMask ? outputMask + (size_t)o * outputPlane : 0;
     __m512 sum[PAIR][9], biasSum[PAIR];
     UNROLL for (int g = 0; g < count; g++) {
         UNROLL for (int t = 0; t < 9; t++) sum[g][t] = _mm512_loadu_ps(lanes + ((size_t)(o + g) * 9 + t) * LANES);
-        biasSum[g] = biasOfOutput ? _mm512_loadu_ps(lanes + ((size_t)outChannels * 9 + o + g) * LANES) : _mm512_setzero_ps();
+        const float *biasLanes = lanes + ((size_t)outChannels * 9 + o + g) * LANES;
+        biasSum[g] = biasOfOutput ? _mm512_loadu_ps(biasLanes) : _mm512_setzero_ps();
     }
     for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
         const __mmask16 valid = lanes_between(0, outputWidth - x0);
         int y = 0;
-        for (; y + WEIGHT_ROWS <= outputHeight; y += WEIGHT_ROWS) {
-            weight_tile(sum, biasSum, plane, stride, dy, m, outputPlane, outputWidth, y, x0, valid, biasOfOutput, count, 4);
-        }
+#define ROWS_OF(n) \
+    weight_tile(sum, biasSum, plane, stride, dy, m, outputPlane, outputWidth, y, x0, valid, biasOfOutput, count, n)
+        for (; y + WEIGHT_ROWS <= outputHeight; y += WEIGHT_ROWS) ROWS_OF(4);
         switch (outputHeight - y) {
-        case 3: weight_tile(sum, biasSum, plane, stride, dy, m, outputPlane, outputWidth, y, x0, valid, biasOfOutput, count, 3); break;
-        case 2: weight_tile(sum, biasSum, plane, stride, dy, m, outputPlane, outputWidth, y, x0, valid, biasOfOutput, count, 2); break;
-        case 1: weight_tile(sum, biasSum, plane, stride, dy, m, outputPlane, outputWidth, y, x0, valid, biasOfOutput, count, 1); break;
+        case 3: ROWS_OF(3); break;
+        case 2: ROWS_OF(2); break;
+        case 1: ROWS_OF(1); break;
         default: break;
         }
+#undef ROWS_OF
     }
     UNROLL for (int g = 0; g < count; g++) {
         UNROLL for (int t = 0; t < 9; t++) _mm512_storeu_ps(lanes + ((size_t)(o + g) * 9 + t) * LANES, sum[g][t]);
