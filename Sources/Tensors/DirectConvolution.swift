@@ -65,6 +65,15 @@ enum DirectConvolution {
     /// Off: every convolution takes the im2col path (for tests that compare the two).
     nonisolated(unsafe) static var isEnabled = true
 
+    /// Off: layers with one channel on a side take the im2col path (the kernels of `conv3x3.h` still run);
+    /// off when the environment sets `DAFAR_CONV3X3_ONE_CHANNEL=off`, to measure the two in one binary.
+    nonisolated(unsafe) static var isOneChannelEnabled = defaultOneChannelEnabled()
+
+    /// Whether `environment` leaves the one-channel kernels on (`DAFAR_CONV3X3_ONE_CHANNEL` is not `off`).
+    static func defaultOneChannelEnabled(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["DAFAR_CONV3X3_ONE_CHANNEL"] != "off"
+    }
+
     /// Whether a direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
     /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`): at least 8
     /// channels in and 16 out (`conv3x3.h`, below which its vector lanes go unused and im2col + GEMM is
@@ -77,7 +86,7 @@ enum DirectConvolution {
     /// `outputs` output channels: as `applies`, but with one channel only on the input side (a weight
     /// gradient with one output channel and 2 to 7 input channels takes im2col + GEMM).
     static func appliesToWeightGradient(_ g: ConvolutionGeometry, outputs: Int) -> Bool {
-        fits(g) && (g.channels >= minimumInputs && outputs >= minimumOutputs || g.channels == 1)
+        fits(g) && (g.channels >= minimumInputs && outputs >= minimumOutputs || g.channels == 1 && isOneChannelEnabled)
     }
 
     /// The geometry the direct kernels take (and the kernels' switch and CPU).
@@ -86,7 +95,7 @@ enum DirectConvolution {
     }
 
     /// One channel on one side: the kernels of `conv3x3_one_channel.h` (positions in the vector lanes).
-    static func isOneChannel(inputs: Int, outputs: Int) -> Bool { inputs == 1 || outputs == 1 }
+    static func isOneChannel(inputs: Int, outputs: Int) -> Bool { isOneChannelEnabled && (inputs == 1 || outputs == 1) }
 
     /// The fewest input and output channels for which `applies` chooses the direct kernel.
     static let minimumInputs = 8, minimumOutputs = 16

@@ -94,6 +94,14 @@ final class DirectConvolutionTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(Self.cases.filter { $0.c >= 16 && $0.o >= 16 }.count, 6, "too few cases test the direct kernel")
         XCTAssertGreaterThanOrEqual(Self.cases.filter { $0.c == 1 || $0.o == 1 }.count, 8, "too few cases test the one-channel kernels")
+        XCTAssertTrue(DirectConvolution.defaultOneChannelEnabled(environment: [:]), "the one-channel kernels are on by default")
+        XCTAssertFalse(
+            DirectConvolution.defaultOneChannelEnabled(environment: ["DAFAR_CONV3X3_ONE_CHANNEL": "off"]), "the variable turns them off")
+        let first = ConvolutionGeometry(channels: 1, height: 28, width: 28, kernelHeight: 3, kernelWidth: 3)
+        DirectConvolution.isOneChannelEnabled = false
+        defer { DirectConvolution.isOneChannelEnabled = true }
+        XCTAssertFalse(DirectConvolution.applies(first, inputs: 1, outputs: 32), "switched off: the first layer takes im2col")
+        XCTAssertFalse(DirectConvolution.appliesToWeightGradient(first, outputs: 32), "switched off: its weight gradient too")
         let strided = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1)
         XCTAssertFalse(DirectConvolution.applies(strided, inputs: 32, outputs: 32), "stride 2 takes the im2col path")
         let wide = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, padding: 3)
