@@ -163,7 +163,8 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
 /// than 12 output rows) are tiles whose rows of padding are zero vectors (on images of fewer than 8
 /// output rows, every row is checked).
 AVX2 static void one_output(float *output, const float *input, const float *packed, float bias, int relu,
-                            int channels, int height, int width, int padding) {
+                            int channels, int height, int width, int padding, int prefetch) {
+    (void)prefetch;
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
     const int frame = padding == 0 ? 0 : outputHeight >= 12 ? 6 : outputHeight >= 8 ? 4 : -1;
     const int begin = frame > 0 ? frame : 0, end = frame >= 0 ? outputHeight - begin : 0;
@@ -298,7 +299,7 @@ void conv3x3_one_channel_image(
             input = masked;
         }
         const one_output_fn kernel = avx512 ? conv3x3_one_output_avx512 : one_output;
-        kernel(output, input, packed, bias ? bias[0] : 0.0f, relu, channels, height, width, padding);
+        kernel(output, input, packed, bias ? bias[0] : 0.0f, relu, channels, height, width, padding, !mask);
     }
 }
 

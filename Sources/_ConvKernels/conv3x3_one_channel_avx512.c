@@ -90,8 +90,8 @@ AVX512 void conv3x3_one_input_avx512(float *output, const float *plane, int stri
 /// `zeroBottom` (constants), which give zero vectors; with `general`, each row is checked at run time instead.
 AVX512 INLINE void one_output_tile(float *output, const float *input, const float *packed, float bias, int relu,
                                    int channels, int height, int width, int padding, int y0, int x0,
-                                   const __mmask16 *column, __mmask16 store, const int rows, const int zeroTop,
-                                   const int zeroBottom, const int general) {
+                                   const __mmask16 *column, __mmask16 store, ptrdiff_t ahead, int aheadCount,
+                                   const int rows, const int zeroTop, const int zeroBottom, const int general) {
     const int outputWidth = width + 2 * padding - 2;
     const size_t planeSize = (size_t)height * width;
     __m512 sum[ROWS];
@@ -102,6 +102,11 @@ AVX512 INLINE void one_output_tile(float *output, const float *input, const floa
         const float *w = packed + (size_t)c * 9, *plane = input + (size_t)c * planeSize;
         __m512 weight[9];
         UNROLL for (int t = 0; t < 9; t++) weight[t] = _mm512_set1_ps(w[t]);
+        // the next tile's new rows of this plane (or the next image's first rows) on their way into the cache:
+        // 32 planes a few rows each are too many streams for the hardware prefetchers
+        for (int k = 0; k < aheadCount; k += LANES) {
+            _mm_prefetch((const char *)one_channel_offset(plane, ahead + k), _MM_HINT_T0);
+        }
         UNROLL for (int r = 0; r < rows + 2; r++) {
             const int inside = general ? y0 + r - padding >= 0 && y0 + r - padding < height
                                        : r >= zeroTop && r < rows + 2 - zeroBottom;
@@ -134,7 +139,7 @@ AVX512 INLINE void one_output_tile(float *output, const float *input, const floa
 /// output rows). With padding, the first and last 8 rows (4 on images of fewer than 16 output rows) are
 /// tiles whose rows of padding are zero vectors; on images of fewer than 8 output rows, every row is checked.
 AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const float *packed, float bias, int relu,
-                                      int channels, int height, int width, int padding) {
+                                      int channels, int height, int width, int padding, int prefetch) {
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
     // with padding: tiles of `frame` rows at the top and the bottom (8 or 4), the rest inside the image
     const int frame = padding == 0 ? 0 : outputHeight >= 16 ? 8 : outputHeight >= 8 ? 4 : -1;
@@ -143,9 +148,16 @@ AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const f
         __mmask16 column[3];
         UNROLL for (int kx = 0; kx < 3; kx++) column[kx] = lanes_between(padding - x0 - kx, width + padding - x0 - kx);
         const __mmask16 store = lanes_between(0, outputWidth - x0);
-#define TILE(y, n, top, bottom, general)                                                                           \
-    one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store, n, top, \
-                    bottom, general)
+        // With `prefetch`: while a tile is summed, the rows that the tile below adds; in the bottom tile of the
+        // first vector of positions, the first rows of the next image (the other vectors find theirs in L2).
+        const ptrdiff_t nextImage = (ptrdiff_t)channels * height * width;
+        const int firstRows = frame > 0 ? frame : outputHeight < ROWS ? outputHeight : ROWS;
+        const int nextCount = x0 == 0 && prefetch ? (firstRows + 2) * width : 0;
+#define TILE(y, n, top, bottom, general)                                                                             \
+    one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store,         \
+                    (y) + (n) < outputHeight ? (ptrdiff_t)((y) + (n) + 2 - padding) * width : nextImage,               \
+                    (y) + (n) < outputHeight ? (x0 == 0 && prefetch ? (n) * width : 0) : nextCount, n, top, bottom,   \
+                    general)
         if (frame >= 0) {
             if (frame == 8 && padding == 1) { TILE(0, 8, 1, 0, 0); TILE(outputHeight - 8, 8, 0, 1, 0); }
             if (frame == 8 && padding == 2) { TILE(0, 8, 2, 0, 0); TILE(outputHeight - 8, 8, 0, 2, 0); }
