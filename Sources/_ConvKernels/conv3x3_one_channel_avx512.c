@@ -202,6 +202,17 @@ AVX512 INLINE void weight_tile(__m512 sum[PAIR][9], __m512 *biasSum, const float
                                int outputWidth, int y, int x0, __mmask16 valid, int biasOfOutput, const int count,
                                const int rows) {
     __m512 d[PAIR][WEIGHT_ROWS];
+    if (x0 == 0) {
+        // the rows of the next tile (past the last, the next channels' first rows) on their way into the cache:
+        // each channel's plane is read as its own stream, two or four of them at once
+        const size_t ahead = (size_t)(y + rows) * outputWidth;
+        UNROLL for (int g = 0; g < count; g++) {
+            for (int k = 0; k < rows * outputWidth; k += LANES) {
+                _mm_prefetch((const char *)(outputGradient + g * outputPlane + ahead + k), _MM_HINT_T0);
+                if (outputMask) _mm_prefetch((const char *)(outputMask + g * outputPlane + ahead + k), _MM_HINT_T0);
+            }
+        }
+    }
     UNROLL for (int g = 0; g < count; g++) {
         UNROLL for (int i = 0; i < rows; i++) {
             const size_t offset = (size_t)g * outputPlane + (size_t)(y + i) * outputWidth + x0;
