@@ -125,8 +125,9 @@ AVX2 static void one_input(float *output, const float *plane, int stride, const 
 /// `masked` (a constant), every window lies inside the image's columns and loads without a mask.
 AVX2 INLINE void one_output_tile(float *output, const float *input, const float *packed, float bias, int relu,
                                  int channels, int height, int width, int padding, int y0, int x0,
-                                 const __m256i *column, __m256i store, const int rows, const int zeroTop,
-                                 const int zeroBottom, const int general, const int masked) {
+                                 const __m256i *column, __m256i store, ptrdiff_t ahead, int aheadCount,
+                                 const int rows, const int zeroTop, const int zeroBottom, const int general,
+                                 const int masked) {
     const int outputWidth = width + 2 * padding - 2;
     const size_t planeSize = (size_t)height * width;
     const ptrdiff_t first = (ptrdiff_t)(y0 - padding) * width + x0 - padding;  // input row y0 - p, column x0 - p
@@ -136,6 +137,9 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
         const float *w = packed + (size_t)c * 9, *plane = input + (size_t)c * planeSize;
         __m256 weight[9];
         UNROLL for (int t = 0; t < 9; t++) weight[t] = _mm256_broadcast_ss(w + t);
+        for (int k = 0; k < aheadCount; k += 2 * WIDTH) {  // as in the AVX-512 kernel
+            _mm_prefetch((const char *)one_channel_offset(plane, ahead + k), _MM_HINT_T0);
+        }
         UNROLL for (int r = 0; r < rows + 2; r++) {
             const int inside = general ? y0 + r - padding >= 0 && y0 + r - padding < height
                                        : r >= zeroTop && r < rows + 2 - zeroBottom;
@@ -164,7 +168,6 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
 /// output rows, every row is checked).
 AVX2 static void one_output(float *output, const float *input, const float *packed, float bias, int relu,
                             int channels, int height, int width, int padding, int prefetch) {
-    (void)prefetch;
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
     const int frame = padding == 0 ? 0 : outputHeight >= 12 ? 6 : outputHeight >= 8 ? 4 : -1;
     const int begin = frame > 0 ? frame : 0, end = frame >= 0 ? outputHeight - begin : 0;
@@ -174,14 +177,20 @@ AVX2 static void one_output(float *output, const float *input, const float *pack
         const __m256i store = lanes_below(outputWidth - x0);
         // a vector whose windows all lie inside the image's columns loads them without masks
         const int masked = !(x0 - padding >= 0 && x0 - padding + WIDTH + 2 <= width);
+        // prefetches as in the AVX-512 kernel: the tile below's new rows, below the last the next image's first
+        const ptrdiff_t nextImage = (ptrdiff_t)channels * height * width;
+        const int firstRows = frame > 0 ? frame : outputHeight < ROWS ? outputHeight : ROWS;
+        const int nextCount = x0 == 0 && prefetch ? (firstRows + 2) * width : 0;
+#define AHEAD(y, n) (y) + (n) < outputHeight ? (ptrdiff_t)((y) + (n) + 2 - padding) * width : nextImage, \
+                    (y) + (n) < outputHeight ? (x0 == 0 && prefetch ? (n) * width : 0) : nextCount
 #define TILE(y, n, top, bottom, general)                                                                          \
     do {                                                                                                          \
         if (masked) {                                                                                             \
             one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store, \
-                            n, top, bottom, general, 1);                                                          \
+                            AHEAD(y, n), n, top, bottom, general, 1);                                             \
         } else {                                                                                                  \
             one_output_tile(output, input, packed, bias, relu, channels, height, width, padding, y, x0, column, store, \
-                            n, top, bottom, general, 0);                                                          \
+                            AHEAD(y, n), n, top, bottom, general, 0);                                             \
         }                                                                                                         \
     } while (0)
         if (frame >= 0) {
@@ -200,6 +209,7 @@ AVX2 static void one_output(float *output, const float *input, const float *pack
             for (int y = 0; y < outputHeight; y++) TILE(y, 1, 0, 0, 1);
         }
 #undef TILE
+#undef AHEAD
     }
 }
 
@@ -224,6 +234,13 @@ AVX2 static void one_relu_backward(float *output, const float *input, const floa
 AVX2 INLINE void weight_rows(__m256 *sum, __m256 *biasSum, const float *plane, int stride, const float *dy,
                              const float *mask, int outputWidth, int y, int x, __m256i valid, const int rows) {
     __m256 d[WEIGHT_ROWS];
+    if (x == 0) {
+        // the next tile's rows (past the last, the next channel's first rows) on their way into the cache
+        for (int k = 0; k < rows * outputWidth; k += 2 * WIDTH) {
+            _mm_prefetch((const char *)(dy + (size_t)(y + rows) * outputWidth + k), _MM_HINT_T0);
+            if (mask) _mm_prefetch((const char *)(mask + (size_t)(y + rows) * outputWidth + k), _MM_HINT_T0);
+        }
+    }
     UNROLL for (int i = 0; i < rows; i++) {
         const size_t at = (size_t)(y + i) * outputWidth + x;
         d[i] = _mm256_maskload_ps(dy + at, valid);
