@@ -203,9 +203,9 @@ AVX512 INLINE void weight_tile(__m512 sum[PAIR][9], __m512 *biasSum, const float
                                const int rows) {
     __m512 d[PAIR][WEIGHT_ROWS];
     if (x0 == 0) {
-        // the rows of the next tile (past the last, the next channels' first rows) on their way into the cache:
-        // each channel's plane is read as its own stream, two or four of them at once
-        const size_t ahead = (size_t)(y + rows) * outputWidth;
+        // the same rows of the next pair of channels on their way into the cache, a pair ahead (one tile ahead
+        // is too close to hide the memory's latency: each plane is a stream, four of them at once)
+        const size_t ahead = (size_t)count * outputPlane + (size_t)y * outputWidth;
         UNROLL for (int g = 0; g < count; g++) {
             for (int k = 0; k < rows * outputWidth; k += LANES) {
                 _mm_prefetch((const char *)(outputGradient + g * outputPlane + ahead + k), _MM_HINT_T0);
