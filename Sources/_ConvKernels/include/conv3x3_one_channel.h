@@ -16,7 +16,7 @@
 /// - One input channel (`C == 1`): per tile of rows x one vector of positions, the shifted input rows
 ///   ("windows") stay in registers and each output channel is nine FMAs per row, each weight broadcast
 ///   once for the tile's rows.
-/// - One output channel (`O == 1`): per tile of up to 12 (AVX-512) or 4 (AVX2) output rows x one
+/// - One output channel (`O == 1`): per tile of up to 12 (AVX-512) or 6 (AVX2) output rows x one
 ///   vector, each input row is loaded three times (one per kx, masked at the image's edges) and feeds up
 ///   to three output rows with the channel's nine weights held in registers.
 ///
