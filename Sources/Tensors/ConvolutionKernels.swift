@@ -3,8 +3,8 @@
 /// GEMM + col2im for the input gradient, a row sum for the bias).
 ///
 /// Passes that `DirectConvolution.applies` to (3x3, stride 1, padding <= 2, >= 8 channels in and
-/// >= 16 out, an AVX2 + FMA3 CPU) run on the direct kernels instead, pass by pass: a backward may
-/// take its input gradient from one path and its weight gradient from the other.
+/// >= 16 out or one channel in or out, an AVX2 + FMA3 CPU) run on the direct kernels instead, pass by
+/// pass: a backward may take its input gradient from one path and its weight gradient from the other.
 ///
 /// Layouts are PyTorch's: convolution weight `[out, in, kh, kw]`, transposed
 /// convolution weight `[in, out, kh, kw]`. Backward results are fresh tensors.
@@ -243,7 +243,7 @@ public enum ConvolutionKernels {
             && (dataGradient == .backward
                 ? DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels)
                 : DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels))
-        let directWeights = needWeightGradient && DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels)
+        let directWeights = needWeightGradient && DirectConvolution.appliesToWeightGradient(g, outputs: outChannels)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in

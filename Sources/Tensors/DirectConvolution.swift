@@ -16,11 +16,18 @@ import _ConvKernels
 /// `dW[o, c, ky, kx] = sum_{n, y, x} dY[n, o, y, x] * x[n, c, y + ky - padding, x + kx - padding]`, and a
 /// transposed convolution's the same with the roles of x and dY swapped.
 ///
+/// Layers with ONE channel on one side (the first layer of an image network, 1 -> O, and the last layer of a
+/// decoder, C -> 1) take the kernels of `conv3x3_one_channel.h` instead, which put neighbouring output
+/// positions rather than output channels in a vector: `1 -> O` keeps the nine shifted input rows in
+/// registers and broadcasts each weight; `C -> 1` sums a tile of output rows over the channels; the weight
+/// gradient with one input channel sums 16 lanes of positions per weight and adds the lanes pairwise.
+///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
 /// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
-/// geometries, layers with few channels, and CPUs without AVX2 or FMA3 take the im2col path. The
-/// AVX-512 and AVX2 kernels perform the same FMAs in the same order, so they give the same bits.
+/// geometries, layers with 2 to 7 channels in or 2 to 15 out (and none of them 1), and CPUs without AVX2
+/// or FMA3 take the im2col path. The AVX-512 and AVX2 kernels perform the same FMAs in the same order, so
+/// they give the same bits.
 enum DirectConvolution {
     /// The kernels' instruction sets (`CONV3X3_ISA_...` of `conv3x3.h`), in increasing order.
     enum InstructionSet: Int32, Comparable, CaseIterable, CustomStringConvertible {
@@ -58,13 +65,37 @@ enum DirectConvolution {
     /// Off: every convolution takes the im2col path (for tests that compare the two).
     nonisolated(unsafe) static var isEnabled = true
 
-    /// Whether the direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
-    /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`; at least 8
-    /// channels in and 16 out, below which the kernel's vector lanes go unused and im2col + GEMM is faster).
-    static func applies(_ g: ConvolutionGeometry, inputs: Int, outputs: Int) -> Bool {
-        isEnabled && isSupported && g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding <= 2
-            && inputs >= minimumInputs && outputs >= minimumOutputs
+    /// Off: layers with one channel on a side take the im2col path (the kernels of `conv3x3.h` still run);
+    /// off when the environment sets `DAFAR_CONV3X3_ONE_CHANNEL=off`, to measure the two in one binary.
+    nonisolated(unsafe) static var isOneChannelEnabled = defaultOneChannelEnabled()
+
+    /// Whether `environment` leaves the one-channel kernels on (`DAFAR_CONV3X3_ONE_CHANNEL` is not `off`).
+    static func defaultOneChannelEnabled(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["DAFAR_CONV3X3_ONE_CHANNEL"] != "off"
     }
+
+    /// Whether a direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
+    /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`): at least 8
+    /// channels in and 16 out (`conv3x3.h`, below which its vector lanes go unused and im2col + GEMM is
+    /// faster), or one channel in or out (`conv3x3_one_channel.h`).
+    static func applies(_ g: ConvolutionGeometry, inputs: Int, outputs: Int) -> Bool {
+        fits(g) && (inputs >= minimumInputs && outputs >= minimumOutputs || isOneChannel(inputs: inputs, outputs: outputs))
+    }
+
+    /// Whether a direct kernel computes the weight gradient of the convolution `g` (input side) with
+    /// `outputs` output channels: as `applies`, but with one channel only on the input side (a weight
+    /// gradient with one output channel and 2 to 7 input channels takes im2col + GEMM).
+    static func appliesToWeightGradient(_ g: ConvolutionGeometry, outputs: Int) -> Bool {
+        fits(g) && (g.channels >= minimumInputs && outputs >= minimumOutputs || g.channels == 1 && isOneChannelEnabled)
+    }
+
+    /// The geometry the direct kernels take (and the kernels' switch and CPU).
+    private static func fits(_ g: ConvolutionGeometry) -> Bool {
+        isEnabled && isSupported && g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding <= 2
+    }
+
+    /// One channel on one side: the kernels of `conv3x3_one_channel.h` (positions in the vector lanes).
+    static func isOneChannel(inputs: Int, outputs: Int) -> Bool { isOneChannelEnabled && (inputs == 1 || outputs == 1) }
 
     /// The fewest input and output channels for which `applies` chooses the direct kernel.
     static let minimumInputs = 8, minimumOutputs = 16
@@ -81,6 +112,21 @@ enum DirectConvolution {
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        if isOneChannel(inputs: channels, outputs: outputChannels) {
+            // one image per task (see below); the kernel packs its few weights itself
+            let threads = Parallel.threadCount
+            Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in
+                ScratchPool.shared.withBuffer(conv3x3_one_channel_scratch_count(c, h, w, o, p)) { scratch in
+                    for n in range {
+                        let image = n * channels * height * width
+                        conv3x3_one_channel_image(
+                            output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image }, weight,
+                            rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
+                    }
+                }
+            }
+            return
+        }
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
             // A few chunks of images per thread: Dispatch hands them to whichever thread is free, so a thread
@@ -115,6 +161,20 @@ enum DirectConvolution {
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let imageSize = channels * height * width
         let outputSize = outputChannels * (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        if channels == 1 {
+            // one call per chunk: the kernel's lane sums run over the chunk's images, then add into the partial
+            Parallel.forEach(chunks: chunks, of: images) { chunk, range in
+                let weights = partials + chunk * partialStride, bias = weights + outputChannels * 9
+                ScratchPool.shared.withBuffer(conv3x3_one_channel_weight_scratch_count(h, w, o, p)) { scratch in
+                    conv3x3_one_channel_weight_gradient(
+                        weights, bias, biasOfInput ? 1 : 0, input + range.lowerBound * imageSize,
+                        inputMask.map { $0 + range.lowerBound * imageSize }, outputGradient + range.lowerBound * outputSize,
+                        outputMask.map { $0 + range.lowerBound * outputSize }, Int32(range.count), h, w, o, p, scratch, isa)
+                }
+            }
+            return
+        }
+        precondition(channels >= minimumInputs, "the direct weight gradient takes 1 or at least \(minimumInputs) input channels")
         Parallel.forEach(chunks: chunks, of: images) { chunk, range in
             let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
             ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in

@@ -4,7 +4,9 @@ import XCTest
 /// The direct 3x3 stride-1 kernel (`DirectConvolution`) against the naive loops, on shapes that do not
 /// fill its register tiles (channels not a multiple of 8 or 16, small and odd images, padding 0 to 2,
 /// batches of 1 and 3), with 1 and 2 threads and each instruction set the CPU runs (AVX2, AVX-512); the
-/// layers with one channel or few channels that take the im2col path instead; and its reproducibility.
+/// one-channel kernels (`conv3x3_one_channel.h`) on the MNIST network's first and last layers and on
+/// rows that do not fill their vectors; the layers with few channels that take the im2col path instead;
+/// and the reproducibility of both kernels.
 final class DirectConvolutionTests: XCTestCase {
     /// `[n, c, h, w]` input, `o` outputs of a 3x3 kernel with `padding` (stride 1).
     struct Case: CustomStringConvertible {
@@ -20,8 +22,18 @@ final class DirectConvolutionTests: XCTestCase {
         Case(n: 3, c: 32, h: 26, w: 26, o: 32, padding: 0),  // the MNIST network's largest layer
         Case(n: 3, c: 20, h: 13, w: 1, o: 18, padding: 1),  // one column
         Case(n: 1, c: 9, h: 6, w: 9, o: 16, padding: 0),  // forward direct; input gradient (9 outputs) through im2col
-        Case(n: 3, c: 1, h: 5, w: 7, o: 1, padding: 1),  // one channel: im2col both ways
-        Case(n: 3, c: 5, h: 6, w: 9, o: 7, padding: 1)
+        Case(n: 3, c: 5, h: 6, w: 9, o: 7, padding: 1),  // few channels both ways: im2col
+        // one channel on one side (conv3x3_one_channel.h); the transposed convolutions of these swap the sides
+        Case(n: 3, c: 1, h: 28, w: 28, o: 32, padding: 0),  // the MNIST network's first layer
+        Case(n: 3, c: 32, h: 26, w: 26, o: 1, padding: 0),  // its decoder's last layer, seen as a convolution
+        Case(n: 3, c: 1, h: 5, w: 7, o: 1, padding: 1),  // one channel both ways
+        Case(n: 1, c: 1, h: 3, w: 3, o: 1, padding: 0),  // one output value
+        Case(n: 3, c: 1, h: 19, w: 37, o: 20, padding: 2),  // rows of 2 full vectors + a short one, a short channel group
+        Case(n: 1, c: 1, h: 13, w: 1, o: 17, padding: 1),  // one column
+        Case(n: 3, c: 40, h: 11, w: 18, o: 1, padding: 2),  // a short last tile of rows
+        Case(n: 3, c: 5, h: 9, w: 17, o: 1, padding: 1),  // few channels in, one out: direct; its weight gradient: im2col
+        Case(n: 2, c: 3, h: 17, w: 20, o: 1, padding: 1),  // 8-row tiles at the top and bottom with padding 1
+        Case(n: 1, c: 3, h: 2, w: 4, o: 1, padding: 2)  // smaller than the kernel without padding
     ]
 
     /// Relative tolerance of the comparisons with the naive loops (which sum in Double).
@@ -65,16 +77,31 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
-    /// Which passes of the cases take the direct kernel: both ways with >= 16 channels on each side.
+    /// Which passes of the cases take a direct kernel: both ways with >= 16 channels on each side, and
+    /// every pass with one channel on a side, except a weight gradient whose one channel is its output.
     func testDirectKernelChoice() {
         for c in Self.cases {
             let g = ConvolutionGeometry(channels: c.c, height: c.h, width: c.w, kernelHeight: 3, kernelWidth: 3, padding: c.padding)
-            let supported = DirectConvolution.isSupported
-            XCTAssertEqual(DirectConvolution.applies(g, inputs: c.c, outputs: c.o), supported && c.c >= 8 && c.o >= 16, "forward, \(c)")
+            let supported = DirectConvolution.isSupported, one = c.c == 1 || c.o == 1
             XCTAssertEqual(
-                DirectConvolution.applies(g, inputs: c.o, outputs: c.c), supported && c.o >= 8 && c.c >= 16, "input gradient, \(c)")
+                DirectConvolution.applies(g, inputs: c.c, outputs: c.o), supported && (c.c >= 8 && c.o >= 16 || one), "forward, \(c)")
+            XCTAssertEqual(
+                DirectConvolution.applies(g, inputs: c.o, outputs: c.c), supported && (c.o >= 8 && c.c >= 16 || one),
+                "input gradient, \(c)")
+            XCTAssertEqual(
+                DirectConvolution.appliesToWeightGradient(g, outputs: c.o), supported && (c.c >= 8 && c.o >= 16 || c.c == 1),
+                "weight gradient, \(c)")
         }
         XCTAssertGreaterThanOrEqual(Self.cases.filter { $0.c >= 16 && $0.o >= 16 }.count, 6, "too few cases test the direct kernel")
+        XCTAssertGreaterThanOrEqual(Self.cases.filter { $0.c == 1 || $0.o == 1 }.count, 8, "too few cases test the one-channel kernels")
+        XCTAssertTrue(DirectConvolution.defaultOneChannelEnabled(environment: [:]), "the one-channel kernels are on by default")
+        XCTAssertFalse(
+            DirectConvolution.defaultOneChannelEnabled(environment: ["DAFAR_CONV3X3_ONE_CHANNEL": "off"]), "the variable turns them off")
+        let first = ConvolutionGeometry(channels: 1, height: 28, width: 28, kernelHeight: 3, kernelWidth: 3)
+        DirectConvolution.isOneChannelEnabled = false
+        defer { DirectConvolution.isOneChannelEnabled = true }
+        XCTAssertFalse(DirectConvolution.applies(first, inputs: 1, outputs: 32), "switched off: the first layer takes im2col")
+        XCTAssertFalse(DirectConvolution.appliesToWeightGradient(first, outputs: 32), "switched off: its weight gradient too")
         let strided = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1)
         XCTAssertFalse(DirectConvolution.applies(strided, inputs: 32, outputs: 32), "stride 2 takes the im2col path")
         let wide = ConvolutionGeometry(channels: 32, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3, padding: 3)
@@ -215,7 +242,13 @@ final class DirectConvolutionTests: XCTestCase {
 
     /// The direct kernels (each instruction set) and the im2col path agree.
     func testDirectAndIm2colPathsAgree() {
-        let c = Case(n: 5, c: 17, h: 11, w: 10, o: 16, padding: 1)
+        for c in [Case(n: 5, c: 17, h: 11, w: 10, o: 16, padding: 1), Case(n: 5, c: 1, h: 11, w: 21, o: 16, padding: 1)] {
+            compareDirectAndIm2col(c)
+        }
+    }
+
+    /// Forward and backward of the convolution `c` (with a fused ReLU) through each direct kernel and through im2col.
+    func compareDirectAndIm2col(_ c: Case) {
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 71), w = randomTensor([c.o, c.c, 3, 3], seed: 72)
         let b = randomTensor([c.o], seed: 73), dy = randomTensor([c.n, c.o, c.h, c.w], seed: 74)
         func run() -> (Tensor, ConvolutionKernels.Gradients) {
@@ -228,10 +261,10 @@ final class DirectConvolutionTests: XCTestCase {
         for isa in DirectConvolution.supportedInstructionSets {
             DirectConvolution.instructionSet = isa
             let (y, direct) = run()
-            assertClose(y, yIm2col, tolerance: Self.tolerance, "forward, direct (\(isa)) vs im2col")
-            assertClose(direct.input!, im2col.input!, tolerance: Self.tolerance, "input gradient, direct (\(isa)) vs im2col")
-            assertClose(direct.weight!, im2col.weight!, tolerance: Self.tolerance, "weight gradient, direct (\(isa)) vs im2col")
-            assertClose(direct.bias!, im2col.bias!, tolerance: Self.tolerance, "bias gradient, direct (\(isa)) vs im2col")
+            assertClose(y, yIm2col, tolerance: Self.tolerance, "forward, direct (\(isa)) vs im2col, \(c)")
+            assertClose(direct.input!, im2col.input!, tolerance: Self.tolerance, "input gradient, direct (\(isa)) vs im2col, \(c)")
+            assertClose(direct.weight!, im2col.weight!, tolerance: Self.tolerance, "weight gradient, direct (\(isa)) vs im2col, \(c)")
+            assertClose(direct.bias!, im2col.bias!, tolerance: Self.tolerance, "bias gradient, direct (\(isa)) vs im2col, \(c)")
         }
     }
 
@@ -246,6 +279,42 @@ final class DirectConvolutionTests: XCTestCase {
             let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
             let yt = ConvolutionKernels.transposedForward(input: dy, weight: w, bias: b)
             let dxt = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x)
+            return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
+        }
+        var reference: [Tensor]?
+        for choice in kernelChoices {
+            if let choice { DirectConvolution.instructionSet = choice }
+            let isa = choice.map(String.init(describing:)) ?? "im2col"
+            Parallel.setThreadCount(1)
+            let first = run(), second = run()
+            Parallel.setThreadCount(2)
+            let two = run()
+            for (i, (a, b)) in zip(first, second).enumerated() {
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
+            }
+            for (i, (a, b)) in zip(first, two).enumerated() {
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
+            }
+            for (i, (a, b)) in zip(reference ?? first, first).enumerated() {
+                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)")
+            }
+            reference = reference ?? first
+        }
+    }
+
+    /// The one-channel kernels (the MNIST network's first layer and its decoder's last, with their ReLU
+    /// masks): repeated 1-thread runs, 1 and 2 threads, and AVX2 and AVX-512 give the same bits.
+    func testOneChannelResultsAreBitReproducible() {
+        let x = randomTensor([5, 1, 28, 28], seed: 85), w = randomTensor([32, 1, 3, 3], seed: 86)
+        let b = randomTensor([32], seed: 87), wt = randomTensor([32, 1, 3, 3], seed: 88), bt = randomTensor([1], seed: 89)
+        let dy = randomTensor([5, 32, 26, 26], seed: 90), dyt = randomTensor([5, 1, 28, 28], seed: 91)
+        func run() -> [Tensor] {
+            let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true)
+            let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
+            let yt = ConvolutionKernels.transposedForward(input: y, weight: wt, bias: bt, reLU: true)
+            let dxt = ConvolutionKernels.transposedBackward(input: y, weight: wt, outputGradient: dyt, reLUOutput: yt)
             return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
         }
         var reference: [Tensor]?

@@ -17,7 +17,7 @@
 /// bottom padding skip those kernel rows. Each output is summed over (c, ky, kx) in that order
 /// whatever the split of the work, so results do not depend on the thread count or the batch.
 /// The kernel pays for layers with at least 16 output and 8 input channels; with fewer, most vector
-/// lanes or most of the time go unused.
+/// lanes or most of the time go unused (layers with one channel on a side: `conv3x3_one_channel.h`).
 ///
 /// `conv3x3_image` and `conv3x3_weight_gradient_image` take an instruction set that
 /// `conv3x3_best_isa()` reported or a lower one (not `CONV3X3_ISA_NONE`); the package builds for
