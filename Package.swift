@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "ToolkitCore"),
         // the direct 3x3 convolution kernels (AVX-512 or AVX2 + FMA3, chosen at run time)
         .target(name: "_ConvKernels"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels"]),
+        // the AVX-512 single-precision GEMM of the dense layers (OpenBLAS on CPUs without AVX-512)
+        .target(name: "_GemmKernels"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels", "_GemmKernels"]),
         .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "ToolkitCore"]),
         .target(name: "Autodiff", dependencies: ["Tensors"]),
         .target(name: "NeuralNetworks", dependencies: ["Autodiff", .product(name: "Crypto", package: "swift-crypto")]),
