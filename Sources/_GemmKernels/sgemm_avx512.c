@@ -11,7 +11,7 @@
 
 enum { MR = SGEMM_PANEL_ROWS, NR = SGEMM_STRIP_COLUMNS };
 
-/// Floats of packed op(A) per block of rows (512 KiB): with a strip of at most 128 KiB, both stay in
+/// Floats of packed op(A) per block of rows (512 KiB): with a strip of at most 256 KiB, both stay in
 /// the level-2 cache of a core (1 MiB on Zen 4/5, 1-2 MiB on Intel's AVX-512 cores).
 enum { PANEL_BLOCK_FLOATS = 128 * 1024 };
 
