@@ -3,6 +3,7 @@
 // x86-64: the functions marked AVX512 run only after `sgemm_avx512_supported()` said yes.
 #include "sgemm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,15 +159,22 @@ AVX512 static void run_tile(int rows, const float *panel, const float *strip, in
 #undef SGEMM_TILE_CASE
 }
 
-/// This thread's packing buffer (64-byte aligned), grown on demand and kept for the thread's life.
+/// This thread's packing buffer (64-byte aligned), grown on demand and kept while the thread lives; a
+/// thread-specific key frees it when the thread exits (Dispatch retires idle workers and starts new ones).
 static _Thread_local float *workspace = 0;
 static _Thread_local size_t workspaceCount = 0;
+static pthread_key_t workspaceKey;
+static pthread_once_t workspaceKeyOnce = PTHREAD_ONCE_INIT;
+
+static void make_workspace_key(void) { pthread_key_create(&workspaceKey, free); }
 
 static float *thread_workspace(size_t count) {
     if (count > workspaceCount) {
+        pthread_once(&workspaceKeyOnce, make_workspace_key);
         free(workspace);
         workspaceCount = 0;
         workspace = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
+        pthread_setspecific(workspaceKey, workspace);
         if (!workspace) return 0;
         workspaceCount = count;
     }

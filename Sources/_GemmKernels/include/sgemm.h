@@ -21,7 +21,7 @@
 /// (28 FMAs). The depth is not blocked, so `k` is at most `SGEMM_MAX_DEPTH`: a strip, at most
 /// 256 KiB, then stays in the level-2 cache (on Zen 5, k = 1600 ran at the speed of k = 128). Rows
 /// are blocked so that the packed panels fit there too. The packing buffers are per thread,
-/// allocated on first use and kept (at most 0.75 MiB per thread).
+/// allocated on first use, kept while the thread lives and freed when it exits (at most 0.75 MiB each).
 ///
 /// The package builds for baseline x86-64: only the functions marked `target("avx512f")` use
 /// AVX-512, and `sgemm_avx512` must only be called when `sgemm_avx512_supported()` returns 1.
