@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "ToolkitCore"),
         // the direct 3x3 convolution kernels (AVX-512 or AVX2 + FMA3, chosen at run time)
         .target(name: "_ConvKernels"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels"]),
+        // the AVX-512 single-precision GEMM of the dense layers (OpenBLAS on CPUs without AVX-512)
+        .target(name: "_GemmKernels"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels", "_GemmKernels"]),
         // element-wise kernels that need more than baseline x86-64 to vectorise (the exact gradient sum's
         // fixed point, Adam's update): AVX-512 or portable loops, chosen at run time, the same bits
         .target(name: "_VectorKernels"),

@@ -1,10 +1,11 @@
 import NeuralNetworks
 import Tensors
 
-/// The GEMM and convolution figures: raw `cblas_sgemm` speed and how close each
-/// convolution of a network comes to it on its own GEMM shapes.
+/// The GEMM and convolution figures: raw `BLAS.gemm` speed (the AVX-512 kernel of `_GemmKernels` for
+/// depths up to `BLAS.maximumKernelDepth` on a CPU with AVX-512F, else `cblas_sgemm`; `DAFAR_GEMM=openblas`
+/// measures OpenBLAS) and how close each convolution of a network comes to it on its own GEMM shapes.
 public enum KernelFigures {
-    /// GFLOP/s of `cblas_sgemm` on `size x size x size` (`2 size^3` flops per call), one value per repetition.
+    /// GFLOP/s of `BLAS.gemm` on `size x size x size` (`2 size^3` flops per call), one value per repetition.
     public static func sgemmGFLOPS(size: Int, warmup: Int, repetitions: Int) -> [Double] {
         let gemm = GEMMShape(m: size, n: size, k: size)
         let buffers = GEMMBuffers(gemm)
@@ -157,7 +158,7 @@ public enum KernelFigures {
     }
 
     /// Efficiency of the convolutions' forward (`backward: false`) or backward passes, one value per
-    /// repetition: the time raw `cblas_sgemm` takes on the same GEMM shapes divided by the time the
+    /// repetition: the time raw `BLAS.gemm` takes on the same GEMM shapes divided by the time the
     /// convolutions take (= their GFLOP/s over raw sgemm's GFLOP/s on those shapes).
     public static func convolutionEfficiency(_ cases: [ConvolutionCase], backward: Bool, warmup: Int, repetitions: Int) -> [Double] {
         efficiency(

@@ -1,15 +1,45 @@
 import CBLAS
+import Foundation
+import _GemmKernels
 
-/// Matrix products through OpenBLAS's `cblas_sgemm` / `cblas_sgemv` (row-major).
+/// Matrix products (row-major): the AVX-512 kernel of `_GemmKernels` (`sgemm.h`) where the CPU has
+/// AVX-512F and the depth `k` is at most `maximumKernelDepth`, else OpenBLAS's `cblas_sgemm`;
+/// `cblas_sgemv` for matrix-vector products.
+///
+/// Which of the two computes a product depends only on `k`, the CPU and `usesKernel`, never on `m`
+/// or `n`: the blocks of rows or columns that `gemm` hands to its threads therefore all take the
+/// same path, and each element of C is the same dot product (in k order, one accumulator in the
+/// kernel) whatever the thread count.
 public enum BLAS {
+    /// The CPU runs the AVX-512 kernel (AVX-512F).
+    public static let kernelIsSupported = sgemm_avx512_supported() == 1
+
+    /// The largest depth `k` the kernel takes (it does not block the depth); deeper products go to OpenBLAS.
+    public static let maximumKernelDepth = Int(SGEMM_MAX_DEPTH)
+
+    /// Whether products go to the AVX-512 kernel where it applies: on unless the environment sets
+    /// `DAFAR_GEMM=openblas` (to measure the two in one binary); tests switch it to exercise both paths.
+    nonisolated(unsafe) public static var usesKernel = defaultUsesKernel()
+
+    /// False when `environment` sets `DAFAR_GEMM=openblas`, else true.
+    public static func defaultUsesKernel(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["DAFAR_GEMM"] != "openblas"
+    }
+
+    /// Whether a product of depth `k` runs on the AVX-512 kernel (else on OpenBLAS).
+    @inlinable
+    public static func kernelApplies(k: Int) -> Bool { usesKernel && kernelIsSupported && k <= maximumKernelDepth }
+
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
     ///
-    /// Large products are split into two blocks of columns (or rows) of `C`, each computed by a
-    /// single-threaded `cblas_sgemm`, on two threads when there are. OpenBLAS's result for an element
-    /// of `C` depends on the shape of the call it is computed in (its kernels for edges and small
-    /// products sum in other orders), so the split depends on the shape only: any number of threads
-    /// computes the same two blocks and gets the same bits. Kernels that already run inside a
-    /// per-thread chunk call `gemmSerial`.
+    /// Large products are split into blocks of columns (or rows) of `C`, each computed by `gemmSerial`
+    /// on the threads; the depth is never split. On the AVX-512 kernel every element of `C` is one dot
+    /// product in k order wherever its block starts, so there is one block per thread. OpenBLAS's
+    /// result for an element depends on the shape of the call that computes it (its edge and small-
+    /// product kernels round differently: the last bits of up to 7 % of the elements of the dense
+    /// layers' products; `GemmKernelTests`), so its products are cut into `openBLASBlocks` blocks
+    /// whatever the thread count. Either way results are the same bits for any number of threads.
+    /// Kernels that already run inside a per-thread chunk call `gemmSerial`.
     ///
     /// - Parameters:
     ///   - c: `[m, n]` with leading dimension `ldc` (default `n`).
@@ -34,7 +64,7 @@ public enum BLAS {
         // Split the longer side of C into blocks that are multiples of 16 (whole micro-tiles).
         let splitColumns = n >= m
         let side = splitColumns ? n : m
-        let blocks = min(splitBlocks, max(1, side / 16))
+        let blocks = min(kernelApplies(k: k) ? Parallel.threadCount : openBLASBlocks, max(1, side / 16))
         Parallel.forEach(chunks: blocks, of: blocks) { _, range in
             for block in range {
                 let start = (side * block / blocks) & ~15, end = block == blocks - 1 ? side : (side * (block + 1) / blocks) & ~15
@@ -54,14 +84,14 @@ public enum BLAS {
         }
     }
 
-    /// Blocks of a split product (a constant: see `gemm`).
-    public static let splitBlocks = 2
+    /// Blocks of a product split on OpenBLAS (a constant: see `gemm`).
+    public static let openBLASBlocks = 2
 
     /// Products below this many flops run on the calling thread (splitting costs more than it gains).
     public static let parallelThreshold: Double = 2_000_000
 
-    /// `gemm` on the calling thread: one single-threaded `cblas_sgemm` (OpenBLAS runs with one
-    /// thread; see `Parallel.setThreadCount`).
+    /// `gemm` on the calling thread: the AVX-512 kernel when `kernelApplies(k:)`, else one
+    /// single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see `Parallel.setThreadCount`).
     @inlinable
     public static func gemmSerial(
         _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
@@ -78,6 +108,14 @@ public enum BLAS {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
             return
         }
+        let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n)
+        if kernelApplies(k: k) {
+            let status = sgemm_avx512(
+                transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                beta, c, Int32(ldc))
+            precondition(status == 0, "BLAS.gemm: the AVX-512 kernel could not allocate its packing buffers")
+            return
+        }
         // beta 0: zero C here and let OpenBLAS accumulate onto it (beta 1). The result is the same
         // bit for bit (0 + x = x), and a plain fill is faster than OpenBLAS's own beta pass
         // (`sgemm_beta`, 8 % of a PGD step; PGD-40 measured 7-11 % faster this way).
@@ -91,8 +129,7 @@ public enum BLAS {
             transposeA ? CblasTrans : CblasNoTrans,
             transposeB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(lda ?? (transposeA ? m : k)),
-            b, Int32(ldb ?? (transposeB ? k : n)),
+            a, Int32(lda), b, Int32(ldb),
             beta, c, Int32(ldc))
     }
 
