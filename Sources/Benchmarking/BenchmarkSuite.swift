@@ -12,7 +12,7 @@ public struct BenchmarkSuite {
     public struct Settings: Sendable {
         /// Images per batch (128 for the figures).
         public var batchSize = 128
-        /// Side of the square `cblas_sgemm` of `sgemm_gflops`.
+        /// Side of the square product (`BLAS.gemm`) of `sgemm_gflops`.
         public var sgemmSize = 1024
         /// Untimed runs before the timed ones.
         public var warmup = 2
@@ -100,7 +100,9 @@ public struct BenchmarkSuite {
             progress("sgemm \(s.sgemmSize)^3")
             figures.append(
                 Figure(
-                    key: "sgemm_gflops", label: "cblas_sgemm \(s.sgemmSize)^3", unit: "GFLOP/s",
+                    key: "sgemm_gflops",
+                    label: "sgemm \(s.sgemmSize)^3 (BLAS.gemm: \(BLAS.kernelApplies(k: s.sgemmSize) ? "AVX-512 kernel" : "OpenBLAS"))",
+                    unit: "GFLOP/s",
                     samples: KernelFigures.sgemmGFLOPS(size: s.sgemmSize, warmup: s.warmup, repetitions: s.repetitions)))
         }
 
