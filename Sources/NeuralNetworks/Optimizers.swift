@@ -141,7 +141,7 @@ public final class Adam: Optimizer {
                     parameter.value.withUnsafeMutableBufferPointer { pp in
                         g.withUnsafeBufferPointer { pg in
                             let (mm, vv, p, gg) = (pm.baseAddress!, pv.baseAddress!, pp.baseAddress!, pg.baseAddress!)
-                            Parallel.forEachChunk(n, minimumPerChunk: 16384) { range in
+                            Parallel.forEachChunk(n, minimumPerChunk: 1 << 16) { range in
                                 // m, v and p of the range in one pass (_VectorKernels: AVX-512 when the CPU has it;
                                 // the compiler leaves the Swift loop scalar, and its square roots and divisions
                                 // then took a quarter of a detector training step)
