@@ -113,9 +113,8 @@ enum DirectConvolution {
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
         if isOneChannel(inputs: channels, outputs: outputChannels) {
-            // one image per task (see below); the kernel packs its few weights itself
-            let threads = Parallel.threadCount
-            Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in
+            // one image per task (see `forEachImageChunk`); the kernel packs its few weights itself
+            forEachImageChunk(images) { range in
                 ScratchPool.shared.withBuffer(conv3x3_one_channel_scratch_count(c, h, w, o, p)) { scratch in
                     for n in range {
                         let image = n * channels * height * width
@@ -129,11 +128,7 @@ enum DirectConvolution {
         }
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-            // A few chunks of images per thread: Dispatch hands them to whichever thread is free, so a thread
-            // that the machine's other work slows down does not hold the others up (the split does not change
-            // results). One image stays on one thread: split across both, batch-1 inference measured slower.
-            let threads = Parallel.threadCount
-            Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in
+            forEachImageChunk(images) { range in
                 ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
                     for n in range {
                         let image = n * channels * height * width
@@ -144,6 +139,15 @@ enum DirectConvolution {
                 }
             }
         }
+    }
+
+    /// `body` over contiguous chunks of `images`, a few per thread: Dispatch hands them to whichever thread
+    /// is free, so a thread that the machine's other work slows down does not hold the others up (the split
+    /// does not change results). One image stays on one thread: split across both, batch-1 inference
+    /// measured slower.
+    private static func forEachImageChunk(_ images: Int, _ body: (Range<Int>) -> Void) {
+        let threads = Parallel.threadCount
+        Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in body(range) }
     }
 
     /// Adds the weight and bias gradients of a batch to per-chunk partial sums: chunk `k` of `chunks`

@@ -281,27 +281,7 @@ final class DirectConvolutionTests: XCTestCase {
             let dxt = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x)
             return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
         }
-        var reference: [Tensor]?
-        for choice in kernelChoices {
-            if let choice { DirectConvolution.instructionSet = choice }
-            let isa = choice.map(String.init(describing:)) ?? "im2col"
-            Parallel.setThreadCount(1)
-            let first = run(), second = run()
-            Parallel.setThreadCount(2)
-            let two = run()
-            for (i, (a, b)) in zip(first, second).enumerated() {
-                XCTAssertEqual(
-                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
-            }
-            for (i, (a, b)) in zip(first, two).enumerated() {
-                XCTAssertEqual(
-                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
-            }
-            for (i, (a, b)) in zip(reference ?? first, first).enumerated() {
-                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)")
-            }
-            reference = reference ?? first
-        }
+        assertBitReproducible(run)
     }
 
     /// The one-channel kernels (the MNIST network's first layer and its decoder's last, with their ReLU
@@ -317,6 +297,12 @@ final class DirectConvolutionTests: XCTestCase {
             let dxt = ConvolutionKernels.transposedBackward(input: y, weight: wt, outputGradient: dyt, reLUOutput: yt)
             return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
         }
+        assertBitReproducible(run)
+    }
+
+    /// `run`'s results: the same bits in two 1-thread runs, with 1 and 2 threads, and with every kernel
+    /// choice (`kernelChoices`: each instruction set the CPU has, else the im2col path).
+    func assertBitReproducible(_ run: () -> [Tensor], file: StaticString = #filePath, line: UInt = #line) {
         var reference: [Tensor]?
         for choice in kernelChoices {
             if let choice { DirectConvolution.instructionSet = choice }
@@ -327,14 +313,18 @@ final class DirectConvolutionTests: XCTestCase {
             let two = run()
             for (i, (a, b)) in zip(first, second).enumerated() {
                 XCTAssertEqual(
-                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs")
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between two 1-thread runs",
+                    file: file, line: line)
             }
             for (i, (a, b)) in zip(first, two).enumerated() {
                 XCTAssertEqual(
-                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads")
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "\(isa): result \(i) differs between 1 and 2 threads",
+                    file: file, line: line)
             }
             for (i, (a, b)) in zip(reference ?? first, first).enumerated() {
-                XCTAssertEqual(a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)")
+                XCTAssertEqual(
+                    a.storage.map(\.bitPattern), b.storage.map(\.bitPattern), "result \(i) differs between AVX2 and \(isa)", file: file,
+                    line: line)
             }
             reference = reference ?? first
         }
