@@ -25,7 +25,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
         "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expects \(weight.shape[1]) features)")
     let (xv, wv) = (x.value, weight.value)
     let n = xv.shape[0], outputs = wv.shape[0]
-    var y = n == 1 ? rowTimesTransposed(xv, wv) : xv.matmul(wv, transposeOther: true)
+    var y = xv.matmul(wv, transposeOther: true)
     if let bias {
         precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]")
         bias.value.withUnsafeBufferPointer { b in
@@ -44,20 +44,5 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
         ]
         if hasBias { grads.append(gb ? g.sum(alongAxis: 0) : nil) }  // db = sum_n G [out]
         return grads
-    }
-}
-
-/// `x [1, in] * weight^T` as one matrix-vector product (`cblas_sgemv`): for a single row OpenBLAS's
-/// sgemm still packs the whole weight matrix, 6x slower than sgemv on the detector's 256 x 784
-/// (45 against 7 microseconds; a third of the time of batch-1 inference went to those products).
-func rowTimesTransposed(_ x: Tensor, _ weight: Tensor) -> Tensor {
-    let (outputs, inputs) = (weight.shape[0], weight.shape[1])
-    return Tensor(shape: [1, outputs]) { y in
-        y.initialize(repeating: 0, count: outputs)  // beta 0 must not read what the memory held (NaN * 0)
-        x.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                BLAS.gemv(y, w.baseAddress!, x.baseAddress!, rows: outputs, columns: inputs)
-            }
-        }
     }
 }

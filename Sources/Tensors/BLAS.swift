@@ -55,7 +55,8 @@ public enum BLAS {
     ) {
         let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n), ldc = ldc ?? n
         let flops = 2 * Double(m) * Double(n) * Double(k)
-        guard flops >= parallelThreshold, k > 0 else {
+        // one row is one matrix-vector product (see `gemmSerial`), faster on one thread than split
+        guard flops >= parallelThreshold, k > 0, m > 1 else {
             gemmSerial(
                 c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                 alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
@@ -90,8 +91,9 @@ public enum BLAS {
     /// Products below this many flops run on the calling thread (splitting costs more than it gains).
     public static let parallelThreshold: Double = 2_000_000
 
-    /// `gemm` on the calling thread: the AVX-512 kernel when `kernelApplies(k:)`, else one
-    /// single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see `Parallel.setThreadCount`).
+    /// `gemm` on the calling thread: one `cblas_sgemv` for a single row, the AVX-512 kernel when
+    /// `kernelApplies(k:)`, else one single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see
+    /// `Parallel.setThreadCount`).
     @inlinable
     public static func gemmSerial(
         _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
@@ -109,6 +111,15 @@ public enum BLAS {
             return
         }
         let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n)
+        if m == 1 {
+            // One row (a single image through a dense layer): `C = alpha * op(B)^T a + beta * C` as one
+            // sgemv, which reads B once; sgemm and the kernel pack all of B first (45 against 7 us on 256 x 784).
+            if beta == 0 { c.update(repeating: 0, count: n) }  // not OpenBLAS's scaling by 0 of what C held
+            cblas_sgemv(
+                CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? n : k), Int32(transposeB ? k : n),
+                alpha, b, Int32(ldb), a, Int32(transposeA ? lda : 1), beta == 0 ? 1 : beta, c, 1)
+            return
+        }
         if kernelApplies(k: k) {
             let status = sgemm_avx512(
                 transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
