@@ -134,7 +134,7 @@ enum DirectConvolution {
                         let image = n * channels * height * width
                         conv3x3_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, n + 1 < range.upperBound ? 1 : 0)
                     }
                 }
             }
@@ -185,7 +185,8 @@ enum DirectConvolution {
                 for n in range {
                     conv3x3_weight_gradient_image(
                         weights, bias, biasOfInput ? 1 : 0, input + n * imageSize, inputMask.map { $0 + n * imageSize },
-                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch, isa)
+                        outputGradient + n * outputSize, outputMask.map { $0 + n * outputSize }, c, h, w, o, p, scratch, isa,
+                        n + 1 < range.upperBound ? 1 : 0)
                 }
             }
         }

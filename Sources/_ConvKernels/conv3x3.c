@@ -218,11 +218,17 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
-    const conv3x3_tiles_fn tiles = isa == CONV3X3_ISA_AVX512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
+    const int avx512 = isa == CONV3X3_ISA_AVX512;
+    const conv3x3_tiles_fn tiles = avx512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
     const int blocks = conv3x3_blocks(outChannels);
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
-    pad_input(padded, input, mask, channels, height, width, padding);
+    if (avx512) {
+        conv3x3_pad_avx512(padded, input, mask, channels, height, width, padding);
+        if (prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
+    } else {
+        pad_input(padded, input, mask, channels, height, width, padding);
+    }
     // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
     // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
     // rows between them in one stretch over all three. With finite weights the values are those of adding
@@ -238,7 +244,11 @@ void conv3x3_image(
         const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
         tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
     }
-    conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
+    if (avx512) {
+        conv3x3_store_avx512(output, rows, bias, relu, outChannels, oh * ow);
+    } else {
+        conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
+    }
 }
 
 /// One position of the weight-gradient kernel: the gradient vectors at `g` times the input at `index`
@@ -289,14 +299,25 @@ static void conv3x3_weight_tiles(float *weightGradient, const float *rows, const
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
-    int padding, float *scratch, int isa) {
-    const conv3x3_weight_tiles_fn weightTiles =
-        isa == CONV3X3_ISA_AVX512 ? conv3x3_weight_tiles_avx512 : conv3x3_weight_tiles;
+    int padding, float *scratch, int isa, int prefetchNext) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
+    if (isa == CONV3X3_ISA_AVX512) {
+        // the same values and sums as below; the input's channel sums skip the frame's zeros, which add nothing
+        // to a sum that starts at +0
+        conv3x3_pad_avx512(padded, input, inputMask, channels, height, width, padding);
+        conv3x3_rows_avx512(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
+        if (prefetchNext) {
+            conv3x3_prefetch_avx512(input, inputMask, (size_t)channels * height * width);
+            conv3x3_prefetch_avx512(outputGradient, outputMask, (size_t)outChannels * oh * ow);
+        }
+        conv3x3_weight_tiles_avx512(weightGradient, rows, padded, channels, outChannels, oh, ow);
+        if (biasGradient && biasOfInput) conv3x3_rows_avx512(0, input, inputMask, channels, height * width, biasGradient);
+        return;
+    }
     pad_input(padded, input, inputMask, channels, height, width, padding);
     transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
-    weightTiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
+    conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
     if (biasGradient && biasOfInput) {
         // channel sums of the (masked) input, read from the padded copy (whose frame adds zeros)
         const size_t plane = (size_t)(height + 2 * padding) * (width + 2 * padding);
@@ -312,8 +333,8 @@ int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }
 
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
-    (void)isa; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
+    (void)isa; (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)pad_input;
 }
@@ -321,8 +342,8 @@ void conv3x3_image(
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
-    int padding, float *scratch, int isa) {
-    (void)isa; (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
+    int padding, float *scratch, int isa, int prefetchNext) {
+    (void)isa; (void)prefetchNext; (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
     (void)outputMask; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)transpose_output_gradient;
 }

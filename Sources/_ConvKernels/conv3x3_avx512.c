@@ -174,6 +174,105 @@ AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows
         }
     }
 }
+
+/// Ones where `mask > 0` (false for NaN), zeros elsewhere: the factor of a fused ReLU's backward.
+AVX512 static inline __attribute__((always_inline)) __m512 relu_factor(const float *mask, __mmask16 lanes) {
+    const __mmask16 positive = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, mask), _mm512_setzero_ps(),
+                                                       _CMP_GT_OQ);
+    return _mm512_maskz_mov_ps(positive, _mm512_set1_ps(1.0f));
+}
+
+AVX512 void conv3x3_pad_avx512(float *padded, const float *input, const float *mask, int channels, int height, int width,
+                               int padding) {
+    const int wp = width + 2 * padding, hp = height + 2 * padding;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c = 0; c < channels; c++) {
+        float *plane = padded + (size_t)c * hp * wp;
+        for (int x = 0; x < padding * wp; x += 16) {  // the top and bottom rows of padding
+            const __mmask16 lanes = (__mmask16)(padding * wp - x >= 16 ? 0xFFFF : (1u << (padding * wp - x)) - 1);
+            _mm512_mask_storeu_ps(plane + x, lanes, zero);
+            _mm512_mask_storeu_ps(plane + (size_t)(hp - padding) * wp + x, lanes, zero);
+        }
+        for (int y = 0; y < height; y++) {
+            float *dst = plane + (size_t)(y + padding) * wp;
+            const size_t offset = ((size_t)c * height + y) * width;
+            for (int x = 0; x < padding; x++) dst[x] = 0, dst[padding + width + x] = 0;
+            for (int x = 0; x < width; x += 16) {
+                const __mmask16 lanes = (__mmask16)(width - x >= 16 ? 0xFFFF : (1u << (width - x)) - 1);
+                __m512 v = _mm512_maskz_loadu_ps(lanes, input + offset + x);
+                if (mask) v = _mm512_mul_ps(v, relu_factor(mask + offset + x, lanes));
+                _mm512_mask_storeu_ps(dst + padding + x, lanes, v);
+            }
+        }
+    }
+}
+
+void conv3x3_prefetch_avx512(const float *data, const float *mask, size_t count) {
+    for (size_t i = 0; i < count; i += 16) {
+        _mm_prefetch((const char *)(data + count + i), _MM_HINT_T1);
+        if (mask) _mm_prefetch((const char *)(mask + count + i), _MM_HINT_T1);
+    }
+}
+
+AVX512 void conv3x3_rows_avx512(float *rows, const float *source, const float *mask, int channels, int positions,
+                                float *sums) {
+    for (int o0 = 0; o0 < channels; o0 += BLOCK) {
+        const int here = channels - o0 < BLOCK ? channels - o0 : BLOCK;
+        __m512 sum = _mm512_setzero_ps();
+        for (int p = 0; p < positions; p += 16) {
+            const int count = positions - p < 16 ? positions - p : 16;
+            const __mmask16 lanes = (__mmask16)(count == 16 ? 0xFFFF : (1u << count) - 1);
+            __m512 r[16];  // [channel, position], then [position, channel]
+            UNROLL for (int k = 0; k < 16; k++) {
+                if (k < here) {
+                    const size_t at = (size_t)(o0 + k) * positions + p;
+                    r[k] = _mm512_maskz_loadu_ps(lanes, source + at);
+                    if (mask) r[k] = _mm512_mul_ps(r[k], relu_factor(mask + at, lanes));
+                } else {
+                    r[k] = _mm512_setzero_ps();
+                }
+            }
+            transpose16(r);
+            // each lane adds its channel's values in position order, as the scalar loop; the positions past
+            // `count` add +0, which leaves a sum that started at +0 unchanged
+            UNROLL for (int j = 0; j < 16; j++) sum = _mm512_add_ps(sum, r[j]);
+            if (rows) {
+                float *dst = rows + ((size_t)(o0 / BLOCK) * positions + p) * BLOCK;
+                for (int j = 0; j < count; j++) _mm512_storeu_ps(dst + (size_t)j * BLOCK, r[j]);
+            }
+        }
+        if (sums) {
+            float lane[16];
+            _mm512_storeu_ps(lane, sum);
+            for (int k = 0; k < here; k++) sums[o0 + k] += lane[k];
+        }
+    }
+}
+
+AVX512 void conv3x3_store_avx512(float *output, const float *rows, const float *bias, int relu, int outChannels,
+                                 int positions) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int o0 = 0; o0 < outChannels; o0 += BLOCK) {
+        const int here = outChannels - o0 < BLOCK ? outChannels - o0 : BLOCK;
+        const float *src = rows + (size_t)(o0 / BLOCK) * positions * BLOCK;
+        for (int p = 0; p < positions; p += 16) {
+            const int count = positions - p < 16 ? positions - p : 16;
+            const __mmask16 lanes = (__mmask16)(count == 16 ? 0xFFFF : (1u << count) - 1);
+            __m512 r[16];  // [position, channel], then [channel, position]
+            UNROLL for (int j = 0; j < 16; j++) {
+                r[j] = j < count ? _mm512_loadu_ps(src + (size_t)(p + j) * BLOCK) : zero;
+            }
+            transpose16(r);
+            UNROLL for (int k = 0; k < 16; k++) {
+                if (k < here) {
+                    __m512 v = _mm512_add_ps(r[k], _mm512_set1_ps(bias ? bias[o0 + k] : 0.0f));
+                    if (relu) v = _mm512_max_ps(v, zero);
+                    _mm512_mask_storeu_ps(output + (size_t)(o0 + k) * positions + p, lanes, v);
+                }
+            }
+        }
+    }
+}
 #else
 typedef int conv3x3_avx512_unused;  // ISO C wants a declaration in every file
 #endif

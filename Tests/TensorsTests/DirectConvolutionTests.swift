@@ -279,7 +279,8 @@ final class DirectConvolutionTests: XCTestCase {
             let dx = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
             let yt = ConvolutionKernels.transposedForward(input: dy, weight: w, bias: b)
             let dxt = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x)
-            return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!]
+            let masked = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x, reLUOutput: yt)
+            return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!] + [masked.weight!, masked.bias!]
         }
         assertBitReproducible(run)
     }

@@ -52,10 +52,12 @@ size_t conv3x3_scratch_count(int channels, int height, int width, int outChannel
 
 /// One image: `output` `[O, OH, OW]`, `input` `[C, H, W]`, `mask` nil or `[C, H, W]`, `packed` from `conv3x3_pack`, `bias` nil or `[O]`,
 /// `relu` nonzero to apply `max(0, .)` after the bias, `scratch` of `conv3x3_scratch_count` floats,
-/// `isa` the instruction set of the micro-kernel (`CONV3X3_ISA_AVX2` or `CONV3X3_ISA_AVX512`).
+/// `isa` the instruction set of the micro-kernel (`CONV3X3_ISA_AVX2` or `CONV3X3_ISA_AVX512`),
+/// `prefetchNext` nonzero when the next image follows in memory (`input + C * H * W`, the same for `mask`):
+/// the AVX-512 path asks for it in the cache while this one is computed (results do not change).
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa);
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext);
 
 /// The weight gradient of one image: `weightGradient [O, C, 3, 3] += sum_{y, x} dY[o, y, x] * padded[c, y + ky, x + kx]`
 /// with `dY` = `outputGradient` `[O, OH, OW]` (times `outputMask > 0` when given) and `padded` = `input`
@@ -63,10 +65,11 @@ void conv3x3_image(
 /// channels x 6 columns `(c, ky, kx)` in 12 ymm registers (AVX2) or 32 x 12 in 24 zmm registers
 /// (AVX-512), summed over the positions in row-major order and then added. `biasGradient` (nil: none)
 /// `+=` the channel sums of dY (`[O]`) or, with `biasOfInput`, of the masked input (`[C]`). `scratch`:
-/// `conv3x3_scratch_count` floats; `isa` as in `conv3x3_image`.
+/// `conv3x3_scratch_count` floats; `isa` and `prefetchNext` (the next image's input, output gradient and
+/// their masks follow these in memory) as in `conv3x3_image`.
 void conv3x3_weight_gradient_image(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
-    int padding, float *scratch, int isa);
+    int padding, float *scratch, int isa, int prefetchNext);
 
 #endif
