@@ -66,6 +66,33 @@ extension PerturbationNorm {
         }
     }
 
+    /// One step of the projected ascent: `clip(images + P_radius(x + stepSize * d(gradient) - images), 0, 1)`.
+    /// L-inf in one pass over the pixels, with the operations of the separate tensor operations in their order
+    /// (the same bits as the L2 path's composition would give it): the sign, the scaled add, the difference,
+    /// the clamp to the ball, the sum and the clamp to the image range.
+    func ascentStep(from x: Tensor, gradient: Tensor, images: Tensor, stepSize: Float, radius: Float) -> Tensor {
+        guard self == .lInfinity else {
+            var moved = x
+            moved.add(steepestAscentDirection(gradient), scaledBy: stepSize)
+            return (images + project(moved - images, radius: radius)).clamped(0, 1)
+        }
+        precondition(x.shape == gradient.shape && x.shape == images.shape, "ascent step: shapes \(x.shape), \(gradient.shape), \(images.shape)")
+        return Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { x in
+                gradient.withUnsafeBufferPointer { g in
+                    images.withUnsafeBufferPointer { start in
+                        for i in 0..<x.count {
+                            let direction: Float = g[i] > 0 ? 1 : (g[i] < 0 ? -1 : 0)
+                            let delta = (x[i] + stepSize * direction) - start[i]
+                            let projected = Swift.min(Swift.max(delta, -radius), radius)
+                            out[i] = Swift.min(Swift.max(start[i] + projected, 0), 1)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Projects each sample of the perturbation `delta` onto the ball of `radius`
     /// (cleverhans' `clip_eta`): clamp to `[-radius, radius]` for L-inf, scale by
     /// `min(1, radius / ||delta||_2)` for L2.

@@ -61,10 +61,7 @@ struct ProjectedAscent {
                     .clamped(0, 1)
             }
             for _ in 0..<steps {
-                let direction = norm.steepestAscentDirection(objectiveGradient(at: x, objective))
-                var moved = x
-                moved.add(direction, scaledBy: stepSize)
-                x = (images + norm.project(moved - images, radius: epsilon)).clamped(0, 1)
+                x = norm.ascentStep(from: x, gradient: objectiveGradient(at: x, objective), images: images, stepSize: stepSize, radius: epsilon)
             }
             if restarts == 1 { return x }
             let values = objective(Variable(x)).value.storage

@@ -176,6 +176,26 @@ final class GradientAttackTests: XCTestCase {
                 generator: &second))
     }
 
+    /// The fused L-inf step gives the bits of the tensor operations it replaces (sign, scaled add, difference,
+    /// clamp to the ball, sum, clamp to [0, 1]), zero gradients and pixels at the range's ends included.
+    func testLInfinityAscentStepMatchesTheComposedOperations() {
+        var generator = SeededGenerator(seed: 9)
+        let images = Tensor.uniform([3, 1, 7, 9], low: 0, high: 1, using: &generator)
+        var x = (images + Tensor.uniform(images.shape, low: -0.4, high: 0.4, using: &generator)).clamped(0, 1)
+        var gradient = Tensor.uniform(images.shape, low: -1, high: 1, using: &generator)
+        for i in stride(from: 0, to: x.count, by: 5) { gradient.storage[i] = 0 }
+        for i in stride(from: 1, to: x.count, by: 7) { x.storage[i] = i % 2 == 0 ? 0 : 1 }
+        for stepSize: Float in [0.01, 0.1, 1] {
+            let direction = PerturbationNorm.lInfinity.steepestAscentDirection(gradient)
+            var moved = x
+            moved.add(direction, scaledBy: stepSize)
+            let expected = (images + PerturbationNorm.lInfinity.project(moved - images, radius: 0.3)).clamped(0, 1)
+            let fused = PerturbationNorm.lInfinity.ascentStep(
+                from: x, gradient: gradient, images: images, stepSize: stepSize, radius: 0.3)
+            XCTAssertEqual(fused.storage.map(\.bitPattern), expected.storage.map(\.bitPattern), "step size \(stepSize)")
+        }
+    }
+
     func testInvalidHyperParametersThrowWithAMessage() {
         XCTAssertThrowsError(try ProjectedGradientDescent.lInfinity(epsilon: 0.1, stepSize: 0.2)) { error in
             XCTAssertTrue("\(error)".contains("must not exceed epsilon"), "unhelpful message: \(error)")
