@@ -128,6 +128,21 @@ enum DirectConvolution {
         }
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+            let threads = Parallel.threadCount, outputHeight = height + 2 * padding - 2
+            if images < threads && outputHeight >= 2 * threads {
+                // fewer images than threads (batch-1 inference): each image's output rows split across the threads
+                for n in 0..<images {
+                    let image = n * channels * height * width
+                    Parallel.forEach(chunks: threads, of: outputHeight) { _, rows in
+                        ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
+                            conv3x3_image_rows(
+                                output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image }, packed, bias,
+                                reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
+                        }
+                    }
+                }
+                return
+            }
             forEachImageChunk(images) { range in
                 ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
                     for n in range {

@@ -47,14 +47,15 @@ size_t conv3x3_scratch_count(int channels, int height, int width, int outChannel
     return padded_count(channels, height, width, padding) + (size_t)conv3x3_blocks(outChannels) * BLOCK * positions;
 }
 
-/// `padded [C, H + 2p, W + 2p]` = `input` (times `mask > 0`) inside a frame of `padding` zeros.
+/// `padded [C, r1 - r0, W + 2p]` = the rows `[r0, r1)` of `input` (times `mask > 0`) inside a frame of `padding`
+/// zeros (`[C, H + 2p, W + 2p]`; all of it for `r0 = 0`, `r1 = H + 2p`).
 static void pad_input(float *padded, const float *input, const float *mask, int channels, int height, int width,
-                      int padding) {
+                      int padding, int r0, int r1) {
     const int wp = width + 2 * padding;
-    memset(padded, 0, padded_count(channels, height, width, padding) * sizeof(float));
+    memset(padded, 0, (size_t)channels * (r1 - r0) * wp * sizeof(float));
     for (int c = 0; c < channels; c++) {
-        for (int y = 0; y < height; y++) {
-            float *dst = padded + ((size_t)c * (height + 2 * padding) + y + padding) * wp + padding;
+        for (int y = r0 - padding > 0 ? r0 - padding : 0; y < height && y + padding < r1; y++) {
+            float *dst = padded + ((size_t)c * (r1 - r0) + y + padding - r0) * wp + padding;
             const size_t offset = ((size_t)c * height + y) * width;
             const float *src = input + offset;
             if (mask) {
@@ -165,12 +166,12 @@ static void conv3x3_tiles(float *rows, const float *padded, const float *packed,
     }
 }
 
-/// `output [O, P]` = `relu?(rows [blocks, P, 16] transposed + bias)`,
+/// `output [O, P]` (channel `o` at `output + o * outputStride`) = `relu?(rows [blocks, P, 16] transposed + bias)`,
 /// eight positions x eight channels at a time through an in-register 8x8 transpose. The ReLU is
 /// `max(v, 0)`, which gives `v > 0 ? v : 0` for every v, -0 and NaN included.
 __attribute__((target("avx2,fma")))
 static void conv3x3_store(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
-                          int blocks) {
+                          int blocks, size_t outputStride) {
     const __m256 zero = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         for (int half = 0; half < 2; half++) {
@@ -203,13 +204,13 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
                 for (int k = 0; k < channelsHere; k++) {
                     __m256 v = _mm256_add_ps(channel[k], _mm256_set1_ps(start[k]));
                     if (relu) v = _mm256_max_ps(v, zero);
-                    _mm256_storeu_ps(output + (size_t)(o0 + k) * positions + p, v);
+                    _mm256_storeu_ps(output + (size_t)(o0 + k) * outputStride + p, v);
                 }
             }
             for (; p < positions; p++) {
                 for (int k = 0; k < channelsHere; k++) {
                     const float v = src[(size_t)p * BLOCK + k] + start[k];
-                    output[(size_t)(o0 + k) * positions + p] = relu ? (v > 0 ? v : 0) : v;
+                    output[(size_t)(o0 + k) * outputStride + p] = relu ? (v > 0 ? v : 0) : v;
                 }
             }
         }
@@ -219,35 +220,47 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
+    conv3x3_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, 0,
+                       height + 2 * padding - 2, scratch, isa, prefetchNext);
+}
+
+void conv3x3_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext) {
     const int avx512 = isa == CONV3X3_ISA_AVX512;
     const conv3x3_tiles_fn tiles = avx512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
-    const int blocks = conv3x3_blocks(outChannels);
+    const int blocks = conv3x3_blocks(outChannels), oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    // the padded rows that the output rows [y0, y1) read, as an image of y1 - y0 output rows
     float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
     if (avx512) {
-        conv3x3_pad_avx512(padded, input, mask, channels, height, width, padding);
+        conv3x3_pad_avx512(padded, input, mask, channels, height, width, padding, y0, y1 + 2);
         if (prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
     } else {
-        pad_input(padded, input, mask, channels, height, width, padding);
+        pad_input(padded, input, mask, channels, height, width, padding, y0, y1 + 2);
     }
     // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
     // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
     // rows between them in one stretch over all three. With finite weights the values are those of adding
     // the padding's products too: each is a zero, and the sums start at +0, so adding it changes nothing.
-    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    const int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
-    for (int y = 0; y < oh; y++) {
+    const int n = y1 - y0;
+    int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
+    middleBegin = middleBegin > y0 ? middleBegin : y0;
+    middleEnd = middleEnd < y1 ? middleEnd : y1;
+    for (int y = y0; y < y1; y++) {
         if (y == middleBegin && middleBegin < middleEnd) {
-            tiles(rows, padded, packed, channels, oh, ow, middleBegin * ow, middleEnd * ow, 0, 3, blocks);
+            tiles(rows, padded, packed, channels, n, ow, (middleBegin - y0) * ow, (middleEnd - y0) * ow, 0, 3, blocks);
             y = middleEnd - 1;
             continue;
         }
         const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
-        tiles(rows, padded, packed, channels, oh, ow, y * ow, (y + 1) * ow, kyBegin, kyEnd, blocks);
+        tiles(rows, padded, packed, channels, n, ow, (y - y0) * ow, (y - y0 + 1) * ow, kyBegin, kyEnd, blocks);
     }
+    const size_t stride = (size_t)oh * ow;
     if (avx512) {
-        conv3x3_store_avx512(output, rows, bias, relu, outChannels, oh * ow);
+        conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, n * ow, stride);
     } else {
-        conv3x3_store(output, rows, bias, relu, outChannels, oh * ow, blocks);
+        conv3x3_store(output + (size_t)y0 * ow, rows, bias, relu, outChannels, n * ow, blocks, stride);
     }
 }
 
@@ -305,7 +318,7 @@ void conv3x3_weight_gradient_image(
     if (isa == CONV3X3_ISA_AVX512) {
         // the same values and sums as below; the input's channel sums skip the frame's zeros, which add nothing
         // to a sum that starts at +0
-        conv3x3_pad_avx512(padded, input, inputMask, channels, height, width, padding);
+        conv3x3_pad_avx512(padded, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
         conv3x3_rows_avx512(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
         if (prefetchNext) {
             conv3x3_prefetch_avx512(input, inputMask, (size_t)channels * height * width);
@@ -315,7 +328,7 @@ void conv3x3_weight_gradient_image(
         if (biasGradient && biasOfInput) conv3x3_rows_avx512(0, input, inputMask, channels, height * width, biasGradient);
         return;
     }
-    pad_input(padded, input, inputMask, channels, height, width, padding);
+    pad_input(padded, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
     transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
     conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
     if (biasGradient && biasOfInput) {
@@ -334,7 +347,15 @@ int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }
 void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
-    (void)isa; (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    conv3x3_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, 0,
+                       height + 2 * padding - 2, scratch, isa, prefetchNext);
+}
+
+void conv3x3_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext) {
+    (void)y0; (void)y1; (void)isa; (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)scratch;
     (void)pad_input;
 }

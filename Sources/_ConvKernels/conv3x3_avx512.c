@@ -183,18 +183,20 @@ AVX512 static inline __attribute__((always_inline)) __m512 relu_factor(const flo
 }
 
 AVX512 void conv3x3_pad_avx512(float *padded, const float *input, const float *mask, int channels, int height, int width,
-                               int padding) {
-    const int wp = width + 2 * padding, hp = height + 2 * padding;
+                               int padding, int r0, int r1) {
+    const int wp = width + 2 * padding, hp = r1 - r0;
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < channels; c++) {
         float *plane = padded + (size_t)c * hp * wp;
-        for (int x = 0; x < padding * wp; x += 16) {  // the top and bottom rows of padding
-            const __mmask16 lanes = (__mmask16)(padding * wp - x >= 16 ? 0xFFFF : (1u << (padding * wp - x)) - 1);
-            _mm512_mask_storeu_ps(plane + x, lanes, zero);
-            _mm512_mask_storeu_ps(plane + (size_t)(hp - padding) * wp + x, lanes, zero);
+        for (int r = r0; r < r1; r++) {
+            if (r >= padding && r < padding + height) continue;
+            for (int x = 0; x < wp; x += 16) {  // a row of padding
+                const __mmask16 lanes = (__mmask16)(wp - x >= 16 ? 0xFFFF : (1u << (wp - x)) - 1);
+                _mm512_mask_storeu_ps(plane + (size_t)(r - r0) * wp + x, lanes, zero);
+            }
         }
-        for (int y = 0; y < height; y++) {
-            float *dst = plane + (size_t)(y + padding) * wp;
+        for (int y = r0 - padding > 0 ? r0 - padding : 0; y < height && y + padding < r1; y++) {
+            float *dst = plane + (size_t)(y + padding - r0) * wp;
             const size_t offset = ((size_t)c * height + y) * width;
             for (int x = 0; x < padding; x++) dst[x] = 0, dst[padding + width + x] = 0;
             for (int x = 0; x < width; x += 16) {
@@ -250,7 +252,7 @@ AVX512 void conv3x3_rows_avx512(float *rows, const float *source, const float *m
 }
 
 AVX512 void conv3x3_store_avx512(float *output, const float *rows, const float *bias, int relu, int outChannels,
-                                 int positions) {
+                                 int positions, size_t outputStride) {
     const __m512 zero = _mm512_setzero_ps();
     for (int o0 = 0; o0 < outChannels; o0 += BLOCK) {
         const int here = outChannels - o0 < BLOCK ? outChannels - o0 : BLOCK;
@@ -267,7 +269,7 @@ AVX512 void conv3x3_store_avx512(float *output, const float *rows, const float *
                 if (k < here) {
                     __m512 v = _mm512_add_ps(r[k], _mm512_set1_ps(bias ? bias[o0 + k] : 0.0f));
                     if (relu) v = _mm512_max_ps(v, zero);
-                    _mm512_mask_storeu_ps(output + (size_t)(o0 + k) * positions + p, lanes, v);
+                    _mm512_mask_storeu_ps(output + (size_t)(o0 + k) * outputStride + p, lanes, v);
                 }
             }
         }

@@ -39,9 +39,10 @@ void conv3x3_tiles_avx512(float *rows, const float *padded, const float *packed,
 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows, const float *padded, int channels,
                                  int outChannels, int outputHeight, int outputWidth);
 
-/// `padded [C, H + 2p, W + 2p]` = `input` `[C, H, W]` (times `mask > 0` when given) inside a frame of zeros.
+/// `padded [C, r1 - r0, W + 2p]` = the rows `[r0, r1)` of `input` `[C, H, W]` (times `mask > 0` when given) inside
+/// a frame of `padding` zeros (all of `[C, H + 2p, W + 2p]` for `r0 = 0`, `r1 = H + 2p`).
 void conv3x3_pad_avx512(float *padded, const float *input, const float *mask, int channels, int height, int width,
-                        int padding);
+                        int padding, int r0, int r1);
 
 /// `rows [blocks, P, 16]` (nil: not written) = `source [C, P]` (times `mask > 0` when given) with the channels
 /// innermost, the missing channels of the last block zero; `sums` (nil: none) `[C] +=` each channel's sum
@@ -53,9 +54,10 @@ void conv3x3_rows_avx512(float *rows, const float *source, const float *mask, in
 /// the next image's, while this one is computed.
 void conv3x3_prefetch_avx512(const float *data, const float *mask, size_t count);
 
-/// `output [O, P]` = `relu?(rows [blocks, P, 16]` transposed `+ bias)` (bias nil: + 0; ReLU `max(v, 0)`).
+/// `output [O, P]` (channel `o` at `output + o * outputStride`) = `relu?(rows [blocks, P, 16]` transposed `+ bias)`
+/// (bias nil: + 0; ReLU `max(v, 0)`).
 void conv3x3_store_avx512(float *output, const float *rows, const float *bias, int relu, int outChannels,
-                          int positions);
+                          int positions, size_t outputStride);
 #endif
 
 #endif

@@ -348,4 +348,35 @@ final class DirectConvolutionTests: XCTestCase {
         let parts = (0..<3).map { ConvolutionKernels.forward(input: x.slice($0..<($0 + 1)), weight: w, bias: b, padding: 1) }
         XCTAssertEqual(whole.storage, Tensor.concatenate(parts).storage, "a batch must equal its images one by one")
     }
+
+    /// One image with more threads than images has its output rows split across the threads: the bits of
+    /// the image in a batch on one thread, for 2 and 3 threads, each instruction set, padding 0 to 2 (the
+    /// split cuts through the top and bottom rows that skip kernel rows), with a mask and a ReLU.
+    func testOneImageSplitAcrossThreadsKeepsItsBits() {
+        let x = randomTensor([2, 24, 11, 9], seed: 94), w = randomTensor([40, 24, 3, 3], seed: 95)
+        let b = randomTensor([40], seed: 96)
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            for padding in 0...2 {
+                Parallel.setThreadCount(1)
+                let batch = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: padding, reLU: true)
+                let mask = randomTensor(batch.shape, seed: 97 + UInt64(padding))
+                let backward = ConvolutionKernels.backward(
+                    input: x, weight: w, outputGradient: batch, padding: padding, needWeightGradient: false, reLUOutput: mask)
+                for threads in [2, 3] {
+                    Parallel.setThreadCount(threads)
+                    let one = ConvolutionKernels.forward(input: x.slice(1..<2), weight: w, bias: b, padding: padding, reLU: true)
+                    XCTAssertEqual(
+                        one.storage.map(\.bitPattern), batch.slice(1..<2).storage.map(\.bitPattern),
+                        "\(isa), padding \(padding), \(threads) threads")
+                    let oneBackward = ConvolutionKernels.backward(
+                        input: x.slice(1..<2), weight: w, outputGradient: batch.slice(1..<2), padding: padding,
+                        needWeightGradient: false, reLUOutput: mask.slice(1..<2))
+                    XCTAssertEqual(
+                        oneBackward.input!.storage.map(\.bitPattern), backward.input!.slice(1..<2).storage.map(\.bitPattern),
+                        "input gradient, \(isa), padding \(padding), \(threads) threads")
+                }
+            }
+        }
+    }
 }

@@ -59,6 +59,13 @@ void conv3x3_image(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext);
 
+/// The output rows `[y0, y1)` of `conv3x3_image` (of `OH = H + 2p - 2`), the same values: how one image is split
+/// across threads. The other arguments as in `conv3x3_image`; `scratch` of `conv3x3_scratch_count` floats.
+void conv3x3_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext);
+
 /// The weight gradient of one image: `weightGradient [O, C, 3, 3] += sum_{y, x} dY[o, y, x] * padded[c, y + ky, x + kx]`
 /// with `dY` = `outputGradient` `[O, OH, OW]` (times `outputMask > 0` when given) and `padded` = `input`
 /// `[C, H, W]` (times `inputMask > 0` when given) padded as in `conv3x3_image`; tiles of 16 output
