@@ -55,7 +55,23 @@ public enum BLAS {
     ) {
         let lda = lda ?? (transposeA ? m : k), ldb = ldb ?? (transposeB ? k : n), ldc = ldc ?? n
         let flops = 2 * Double(m) * Double(n) * Double(k)
-        // one row is one matrix-vector product (see `gemmSerial`), faster on one thread than split
+        if m == 1, transposeB, k > 0, flops >= rowParallelThreshold, Parallel.threadCount > 1 {
+            // One row times a matrix stored `[n, k]` (a single image through a dense layer): one matrix-vector
+            // product per block of `n`, each element of C the dot product of a row of B with the row of A
+            // whatever block computes it (`GemmKernelTests`); large ones read B on all the threads.
+            let blocks = min(Parallel.threadCount, max(1, n / 16))
+            Parallel.forEach(chunks: blocks, of: blocks) { _, range in
+                for block in range {
+                    let start = (n * block / blocks) & ~15, end = block == blocks - 1 ? n : (n * (block + 1) / blocks) & ~15
+                    guard end > start else { continue }
+                    gemmSerial(
+                        c + start, a, b + start * ldb, m: 1, n: end - start, k: k, transposeA: transposeA, transposeB: true,
+                        alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+                }
+            }
+            return
+        }
+        // other single rows are one matrix-vector product (see `gemmSerial`), faster on one thread than split
         guard flops >= parallelThreshold, k > 0, m > 1 else {
             gemmSerial(
                 c, a, b, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
@@ -90,6 +106,10 @@ public enum BLAS {
 
     /// Products below this many flops run on the calling thread (splitting costs more than it gains).
     public static let parallelThreshold: Double = 2_000_000
+
+    /// The same for one row times a matrix stored `[n, k]`, which reads `n * k` floats for `2 n k` flops: from
+    /// 200 x 512 on, the threads' share of the reading pays for waking them.
+    public static let rowParallelThreshold: Double = 200_000
 
     /// `gemm` on the calling thread: one `cblas_sgemv` for a single row, the AVX-512 kernel when
     /// `kernelApplies(k:)`, else one single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see

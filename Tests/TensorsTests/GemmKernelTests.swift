@@ -185,6 +185,27 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// One row times a matrix stored `[n, k]` (a dense layer on one image) splits its rows of B across the
+    /// threads: every element is the same dot product, so 2 and 3 threads give the bits of 1.
+    func testOneRowSplitAcrossThreadsIsBitIdentical() {
+        let products = [
+            Product(m: 1, n: 200, k: 1024, transposeB: true), Product(m: 1, n: 256, k: 784, transposeB: true),
+            Product(m: 1, n: 784, k: 256, transposeB: true), Product(m: 1, n: 301, k: 700, transposeB: true, alpha: 0.5, beta: 0.75),
+            Product(m: 1, n: 250, k: 900, transposeA: true, transposeB: true, extra: 3)
+        ]
+        for (index, product) in products.enumerated() {
+            XCTAssertGreaterThan(2 * Double(product.n * product.k), BLAS.rowParallelThreshold, "\(product) must be large enough to split")
+            let (a, b, c) = product.operands(seed: UInt64(40 + index))
+            Parallel.setThreadCount(1)
+            let one = product.run(a, b, c)
+            for threads in [2, 3] {
+                Parallel.setThreadCount(threads)
+                let split = product.run(a, b, c)
+                XCTAssertEqual(split.map(\.bitPattern), one.map(\.bitPattern), "\(product), \(threads) threads against 1")
+            }
+        }
+    }
+
     /// Which path a product takes: the kernel exactly when the CPU supports it, it is on and `k` fits;
     /// `DAFAR_GEMM=openblas` turns it off.
     func testPathChoice() {
