@@ -9,8 +9,28 @@ public func conv2d(
     _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
     reLU: Bool = false
 ) -> Variable {
+    let y = ConvolutionKernels.forward(
+        input: input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
+    return conv2dResult(y, input, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+}
+
+/// `conv2d(...).maxPool2d(size: 2)` (with the fused ReLU of `reLU`) as the same two ops on the tape, the
+/// pooling computed inside the convolution's pass, each image while its output is in cache (the same values).
+public func conv2dMaxPool(
+    _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
+    reLU: Bool = false
+) -> Variable {
+    let (y, pooled, argmax) = ConvolutionKernels.forwardPooled(
+        input: input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
+    let convolution = conv2dResult(y, input, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+    return convolution.maxPool2dResult(pooled, argmax: argmax)
+}
+
+/// The tape entry of a convolution whose output `y` is computed.
+func conv2dResult(
+    _ y: Tensor, _ input: Variable, weight: Variable, bias: Variable?, stride: Int, padding: Int, reLU: Bool
+) -> Variable {
     let (x, w) = (input.value, weight.value)
-    let y = ConvolutionKernels.forward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
@@ -50,6 +70,11 @@ extension Variable {
     /// Max pooling with a `size x size` window and stride `size` (floor mode).
     public func maxPool2d(size: Int = 2) -> Variable {
         let (output, argmax) = PoolingKernels.maxPool(value, size: size)
+        return maxPool2dResult(output, argmax: argmax)
+    }
+
+    /// The tape entry of a max pooling of this variable whose output and argmax are computed.
+    func maxPool2dResult(_ output: Tensor, argmax: [Int32]) -> Variable {
         let inputShape = shape
         return Variable.result(output, [self], op: "maxPool2d") { g in
             [PoolingKernels.maxPoolBackward(outputGradient: g, argmax: argmax, inputShape: inputShape)]

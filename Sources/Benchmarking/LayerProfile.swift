@@ -94,8 +94,11 @@ public enum LayerProfiler {
     static func gemmFlops(_ layer: any Layer, input: [Int], output: [Int]) -> Double {
         switch layer {
         case let conv as Conv2D:
-            // [N, O, OH, OW] outputs, each a dot product of length C * K * K
-            return 2 * Double(output.elementCount) * Double(conv.inputChannels * conv.kernelSize * conv.kernelSize)
+            // [N, O, OH, OW] outputs (from the input: `output` is the pooled one when a pooling runs in the stage),
+            // each a dot product of length C * K * K
+            let side = { (input[$0] + 2 * conv.padding - conv.kernelSize) / conv.stride + 1 }
+            let outputs = Double(input[0] * conv.outputChannels * side(2) * side(3))
+            return 2 * outputs * Double(conv.inputChannels * conv.kernelSize * conv.kernelSize)
         case let conv as ConvTranspose2D:
             // [N, I, H, W] inputs, each scattered to O * K * K outputs
             return 2 * Double(input.elementCount) * Double(conv.outputChannels * conv.kernelSize * conv.kernelSize)

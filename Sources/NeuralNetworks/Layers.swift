@@ -77,6 +77,15 @@ public final class Conv2D: ReLUFusable {
             reLU: fusingReLU)
     }
 
+    /// The layer, `max(0, .)` when `fusingReLU`, then a 2 x 2 max pooling, in one pass over each image's output
+    /// (`conv2dMaxPool`; the same values and tape as the layers one after the other).
+    public func callAsFunction(_ input: Variable, fusingReLU: Bool, maxPooling: Bool) -> Variable {
+        guard maxPooling else { return self(input, fusingReLU: fusingReLU) }
+        return conv2dMaxPool(
+            input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride, padding: padding,
+            reLU: fusingReLU)
+    }
+
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
     public var summary: String {
         "Conv2d(\(inputChannels), \(outputChannels), kernel_size=\(kernelSize), stride=\(stride), padding=\(padding))"
@@ -188,8 +197,8 @@ public protocol ReLUFusable: Layer {
 
 /// Layers applied in order; parameter names are `index.name`, as PyTorch's `Sequential`.
 ///
-/// A `ReLUFusable` layer followed by a `ReLU` runs as one fused op (see `stages`); the layer list,
-/// and so the parameter names, stay as written.
+/// A `ReLUFusable` layer followed by a `ReLU` runs as one fused op, and a `Conv2D` and its `ReLU` followed by a
+/// 2 x 2 `MaxPool2D` as one pass (see `stages`); the layer list, and so the parameter names, stay as written.
 public final class Sequential: Layer {
     public let layers: [any Layer]
     public init(_ layers: [any Layer]) { self.layers = layers }
@@ -201,14 +210,16 @@ public final class Sequential: Layer {
         stages(range).reduce(input) { x, stage in apply(stage, x) }
     }
 
-    /// The layers of `range` grouped as they run: one layer, or a `ReLUFusable` layer and the `ReLU` after it.
+    /// The layers of `range` grouped as they run: one layer, a `ReLUFusable` layer and the `ReLU` after it, or a
+    /// `Conv2D`, its `ReLU` and a 2 x 2 `MaxPool2D`.
     public func stages(_ range: Range<Int>? = nil) -> [Range<Int>] {
         let range = range ?? layers.indices
         var stages: [Range<Int>] = []
         var i = range.lowerBound
         while i < range.upperBound {
             let fused = layers[i] is any ReLUFusable && i + 1 < range.upperBound && layers[i + 1] is ReLU
-            stages.append(i..<(i + (fused ? 2 : 1)))
+            let pooled = fused && layers[i] is Conv2D && i + 2 < range.upperBound && (layers[i + 2] as? MaxPool2D)?.size == 2
+            stages.append(i..<(i + (pooled ? 3 : fused ? 2 : 1)))
             i = stages.last!.upperBound
         }
         return stages
@@ -216,6 +227,7 @@ public final class Sequential: Layer {
 
     /// Runs one stage of `stages`.
     public func apply(_ stage: Range<Int>, _ input: Variable) -> Variable {
+        if stage.count == 3, let layer = layers[stage.lowerBound] as? Conv2D { return layer(input, fusingReLU: true, maxPooling: true) }
         if stage.count == 2, let layer = layers[stage.lowerBound] as? any ReLUFusable { return layer(input, fusingReLU: true) }
         return stage.reduce(input) { layers[$1]($0) }
     }

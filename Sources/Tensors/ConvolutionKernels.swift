@@ -96,6 +96,45 @@ public enum ConvolutionKernels {
         }
     }
 
+    /// `forward` followed by a 2 x 2 max pooling of its output (`PoolingKernels.maxPool(_, size: 2)`): the
+    /// output, the pooled output and the pooling's argmax, the same values. Through the direct kernels each
+    /// image is pooled while its output is in cache; the im2col path pools the batch after.
+    public static func forwardPooled(
+        input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, reLU: Bool = false
+    ) -> (output: Tensor, pooled: Tensor, argmax: [Int32]) {
+        let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
+        let n = input.shape[0], outChannels = weight.shape[0]
+        guard DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels), g.outputHeight >= 2, g.outputWidth >= 2
+        else {
+            let output = forward(input: input, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+            let (pooled, argmax) = PoolingKernels.maxPool(output, size: 2)
+            return (output, pooled, argmax)
+        }
+        if let bias { precondition(bias.shape == [outChannels], "conv2d bias shape \(bias.shape) does not match [\(outChannels)]") }
+        let pooledShape = [n, outChannels, g.outputHeight / 2, g.outputWidth / 2]
+        var argmax = [Int32](unsafeUninitializedCapacity: pooledShape.elementCount) { _, initialized in
+            initialized = pooledShape.elementCount
+        }
+        var pooled = Tensor(shape: pooledShape)
+        let output = Tensor(shape: [n, outChannels, g.outputHeight, g.outputWidth]) { out in
+            input.withUnsafeBufferPointer { x in
+                weight.withUnsafeBufferPointer { w in
+                    withOptionalPointer(bias) { b in
+                        pooled.withUnsafeMutableBufferPointer { pooled in
+                            argmax.withUnsafeMutableBufferPointer { argmax in
+                                DirectConvolution.run(
+                                    output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
+                                    reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
+                                    outputChannels: outChannels, padding: g.padding, pool: (pooled.baseAddress!, argmax.baseAddress!))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, pooled, argmax)
+    }
+
     /// Convolution backward from `outputGradient` `[N, O, OH, OW]`.
     ///
     /// Per image or group of images (see `ConvolutionPasses`): `dW [O, CKK] += dY [O, P] * columns^T`

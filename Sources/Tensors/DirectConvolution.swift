@@ -103,15 +103,25 @@ enum DirectConvolution {
     /// `output [N, O, H + 2p - 2, W + 2p - 2]` = `relu?(bias + W * pad(input * (mask > 0)))`.
     ///
     /// `input`, `mask`: `[N, C, H, W]`; `weight`: `[O, C, 3, 3]`, or `[C, O, 3, 3]` read rotated by
-    /// 180 degrees when `rotated`; `bias`: `[O]`.
+    /// 180 degrees when `rotated`; `bias`: `[O]`. `pool` (nil: none): the output's 2 x 2 max pooling
+    /// (`max_pool_2x2`, `[N, O, OH / 2, OW / 2]` and the argmax within each plane), image by image while its
+    /// output is in cache.
     static func run(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
-        images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int
+        images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int,
+        pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil
     ) {
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
-        let outputPlane = (height + 2 * padding - 2) * (width + 2 * padding - 2)
+        let (outputHeight, outputWidth) = (height + 2 * padding - 2, width + 2 * padding - 2)
+        let outputPlane = outputHeight * outputWidth, pooledSize = outputChannels * (outputHeight / 2) * (outputWidth / 2)
+        func poolImage(_ n: Int) {
+            guard let pool else { return }
+            max_pool_2x2(
+                pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane, o,
+                Int32(outputHeight), Int32(outputWidth), poolingInstructionSet)
+        }
         if isOneChannel(inputs: channels, outputs: outputChannels) {
             // one image per task (see `forEachImageChunk`); the kernel packs its few weights itself
             forEachImageChunk(images) { range in
@@ -121,6 +131,7 @@ enum DirectConvolution {
                         conv3x3_one_channel_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image }, weight,
                             rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
+                        poolImage(n)
                     }
                 }
             }
@@ -128,7 +139,7 @@ enum DirectConvolution {
         }
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
             conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-            let threads = Parallel.threadCount, outputHeight = height + 2 * padding - 2
+            let threads = Parallel.threadCount
             if images < threads && outputHeight >= 2 * threads {
                 // fewer images than threads (batch-1 inference): each image's output rows split across the threads
                 for n in 0..<images {
@@ -140,6 +151,7 @@ enum DirectConvolution {
                                 reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
                         }
                     }
+                    poolImage(n)
                 }
                 return
             }
@@ -150,6 +162,7 @@ enum DirectConvolution {
                         conv3x3_image(
                             output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
                             packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, n + 1 < range.upperBound ? 1 : 0)
+                        poolImage(n)
                     }
                 }
             }
@@ -205,6 +218,11 @@ enum DirectConvolution {
                 }
             }
         }
+    }
+
+    /// The `isa` of `max_pool_2x2`: AVX-512 when the convolutions run on it, else the portable loop.
+    static var poolingInstructionSet: Int32 {
+        isSupported && instructionSet == .avx512 ? InstructionSet.avx512.rawValue : Int32(CONV3X3_ISA_NONE)
     }
 
     /// `instructionSet` as the C kernels' `isa`, after checking that the CPU runs it.

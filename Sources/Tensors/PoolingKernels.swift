@@ -1,3 +1,5 @@
+import _ConvKernels
+
 /// Max pooling with argmax and nearest-neighbour upsampling, parallel over planes.
 public enum PoolingKernels {
     /// Max pooling with a square window of `size` and stride `size` (floor mode, as PyTorch).
@@ -10,7 +12,7 @@ public enum PoolingKernels {
             "max-pool window \(size) does not fit input shape \(input.shape)")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let oh = h / size, ow = w / size
-        var argmax = [Int32](repeating: 0, count: n * c * oh * ow)
+        var argmax = [Int32](unsafeUninitializedCapacity: n * c * oh * ow) { _, initialized in initialized = n * c * oh * ow }
         let output = Tensor(shape: [n, c, oh, ow]) { out in
             input.withUnsafeBufferPointer { x in
                 argmax.withUnsafeMutableBufferPointer { arg in
@@ -20,7 +22,7 @@ public enum PoolingKernels {
                             let src = x.baseAddress! + plane &* h &* w
                             let dst = out + plane &* oh &* ow, dstArg = argBase + plane &* oh &* ow
                             if size == 2 {
-                                maxPool2x2(dst, dstArg, src, outputHeight: oh, outputWidth: ow, width: w)
+                                max_pool_2x2(dst, dstArg, src, 1, Int32(h), Int32(w), DirectConvolution.poolingInstructionSet)
                                 continue
                             }
                             for y in 0..<oh {
@@ -42,31 +44,6 @@ public enum PoolingKernels {
             }
         }
         return (output, argmax)
-    }
-
-    /// The 2 x 2 window of one plane, unrolled, with the general loop's rule: the first maximum
-    /// in row-major window order wins, and a NaN wins over any number (the last NaN, if several).
-    @inlinable
-    static func maxPool2x2(
-        _ dst: UnsafeMutablePointer<Float>, _ dstArg: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<Float>,
-        outputHeight oh: Int, outputWidth ow: Int, width w: Int
-    ) {
-        for y in 0..<oh {
-            let top = (y &* 2) &* w
-            for xo in 0..<ow {
-                let i0 = top &+ xo &* 2, i1 = i0 &+ 1, i2 = i0 &+ w, i3 = i2 &+ 1
-                // `v > best` and `v.isNaN` never hold together, so `!=` is their "or", without branches.
-                var best = src[i0], index = i0
-                @inline(__always) func consider(_ i: Int) {
-                    let v = src[i], take = (v > best) != v.isNaN
-                    best = take ? v : best
-                    index = take ? i : index
-                }
-                consider(i1); consider(i2); consider(i3)
-                dst[y &* ow &+ xo] = best
-                dstArg[y &* ow &+ xo] = Int32(truncatingIfNeeded: index)
-            }
-        }
     }
 
     /// Backward of max pooling: routes each output gradient to its argmax.

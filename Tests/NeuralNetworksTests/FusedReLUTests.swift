@@ -90,6 +90,23 @@ final class FusedReLUTests: XCTestCase {
         check(network, input: [3, 16, 9, 10], "direct 3x3 kernel + ReLU")
     }
 
+    /// A convolution, its ReLU and a 2 x 2 max pooling run as one pass (the pooling on each image's output while
+    /// it is in cache): the bits of the three layers one by one, through the direct kernel (odd output sizes:
+    /// floor mode), the one-channel kernel and the im2col path, for a batch and for one image (whose rows are
+    /// split across the threads).
+    func testConvolutionReLUMaxPoolMatchesTheLayersOneByOne() {
+        var g = SeededGenerator(seed: 6)
+        let network = Sequential([
+            Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, using: &g), ReLU(), MaxPool2D(size: 2),
+            Conv2D(inputChannels: 16, outputChannels: 24, kernelSize: 3, using: &g), ReLU(), MaxPool2D(size: 2),
+            Conv2D(inputChannels: 24, outputChannels: 4, kernelSize: 3, padding: 1, using: &g), ReLU(), MaxPool2D(size: 2),
+            Conv2D(inputChannels: 4, outputChannels: 16, kernelSize: 3, padding: 1, using: &g), ReLU(), MaxPool2D(size: 3)
+        ])
+        XCTAssertEqual(network.stages(), [0..<3, 3..<6, 6..<9, 9..<11, 11..<12], "three pooled stages; a 3 x 3 pooling runs alone")
+        XCTAssertEqual(network.stages(0..<2), [0..<2], "a range ending before the pooling fuses the ReLU only")
+        for batch in [3, 1] { check(network, input: [batch, 1, 36, 34], "Conv2D + ReLU + MaxPool2D, batch \(batch)") }
+    }
+
     func testARangeThatEndsBetweenTheLayersDoesNotFuse() {
         var g = SeededGenerator(seed: 3)
         let network = Sequential([Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, using: &g), ReLU(), ReLU()])

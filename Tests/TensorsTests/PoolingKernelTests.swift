@@ -1,4 +1,4 @@
-import Tensors
+@testable import Tensors
 import XCTest
 
 /// Max pooling (floor mode, argmax) and nearest-neighbour upsampling.
@@ -41,6 +41,42 @@ final class PoolingKernelTests: XCTestCase {
         }
         XCTAssertEqual(dx.storage.filter { $0 != 0 }.count, y.count, "every other input gets no gradient")
         XCTAssertEqual(dx.sum(), dy.sum(), accuracy: 1e-5)
+    }
+
+    /// The 2 x 2 kernel (AVX-512 and the portable loop) against the scalar rule, bit for bit: ties (the first
+    /// in row-major window order wins), NaNs (a NaN wins, the last if several), signed zeros, infinities, odd
+    /// sizes (floor mode) and rows of more than 16 windows.
+    func testMaxPool2x2KernelMatchesTheScalarRule() {
+        var generator = SeededGenerator(seed: 21)
+        let specials: [Float] = [.nan, -.nan, 0, -0, .infinity, -.infinity, 1, 1, 0.5]
+        for (h, w) in [(5, 7), (8, 24), (6, 34), (2, 2), (3, 65)] {
+            let values = (0..<(2 * h * w)).map { i -> Float in
+                i % 5 == 0 ? specials[Int(generator.next() % UInt64(specials.count))] : Float(Int(generator.next() % 7)) / 4
+            }
+            let x = Tensor(shape: [2, 1, h, w], storage: values)
+            var expected = [Float](), expectedArgmax = [Int32]()
+            for plane in 0..<2 {
+                for y in 0..<(h / 2) {
+                    for column in 0..<(w / 2) {
+                        var at = 2 * y * w + 2 * column, best = values[plane * h * w + at]
+                        for i in [at + 1, at + w, at + w + 1] {
+                            let v = values[plane * h * w + i]
+                            if (v > best) != v.isNaN { (best, at) = (v, i) }
+                        }
+                        expected.append(best)
+                        expectedArgmax.append(Int32(at))
+                    }
+                }
+            }
+            let choices: [DirectConvolution.InstructionSet?] = DirectConvolution.isSupported ? DirectConvolution.supportedInstructionSets : [nil]
+            for isa in choices {
+                if let isa { DirectConvolution.instructionSet = isa }  // AVX2 (or none): the portable loop
+                defer { DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2 }
+                let (y, argmax) = PoolingKernels.maxPool(x, size: 2)
+                XCTAssertEqual(y.storage.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w), \(String(describing: isa))")
+                XCTAssertEqual(argmax, expectedArgmax, "\(h) x \(w), \(String(describing: isa))")
+            }
+        }
     }
 
     func testUpsampleIntegerFactor() {

@@ -1,0 +1,15 @@
+#ifndef MAX_POOL_H
+#define MAX_POOL_H
+
+#include <stdint.h>
+
+/// 2 x 2 max pooling at stride 2 (floor mode, PyTorch's `MaxPool2d(2)`) of `planes` consecutive planes
+/// `[height, width]`: `output [planes, height / 2, width / 2]` the largest value of each window (the first
+/// in row-major window order among equals; a NaN wins over any number, the last NaN if several) and
+/// `argmax` its index within its plane. The convolution kernels call it on an image's output while it is
+/// in cache (a convolution, its ReLU and the pooling after them as one pass). The values are only chosen,
+/// never computed, so AVX-512 and the portable loop give the same bits. `isa`: `CONV3X3_ISA_AVX512` for
+/// the AVX-512 body (only if `conv3x3_best_isa()` reported it), anything else for the portable loop.
+void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa);
+
+#endif

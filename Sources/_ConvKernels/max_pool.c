@@ -1,0 +1,77 @@
+// 2 x 2 max pooling of whole planes; see include/max_pool.h.
+#include "max_pool.h"
+
+#include "conv3x3.h"
+
+/// The window rule of both bodies: take the candidate when `(v > best) != isnan(v)`.
+static void max_pool_2x2_portable(float *output, int32_t *argmax, const float *input, int height, int width) {
+    const int oh = height / 2, ow = width / 2;
+    for (int y = 0; y < oh; y++) {
+        for (int x = 0; x < ow; x++) {
+            const int i0 = 2 * y * width + 2 * x, next[3] = {i0 + 1, i0 + width, i0 + width + 1};
+            float best = input[i0];
+            int at = i0;
+            for (int k = 0; k < 3; k++) {
+                const float v = input[next[k]];
+                if ((v > best) != (v != v)) best = v, at = next[k];
+            }
+            output[y * ow + x] = best;
+            argmax[y * ow + x] = at;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/// The first `n` lanes (none for `n <= 0`, all 16 from 16 on).
+AVX512 static inline __mmask16 first_lanes(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1); }
+
+/// 16 windows side by side: the even and odd columns of two rows, split by two permutes.
+AVX512 static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width) {
+    const int oh = height / 2, ow = width / 2;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i offset[3] = {_mm512_set1_epi32(1), _mm512_set1_epi32(width), _mm512_set1_epi32(width + 1)};
+    for (int y = 0; y < oh; y++) {
+        const float *top = input + 2 * y * width, *bottom = top + width;
+        for (int x = 0; x < ow; x += 16) {
+            const int count = ow - x < 16 ? ow - x : 16;
+            const __mmask16 low = first_lanes(2 * count), high = first_lanes(2 * count - 16);
+            const __m512 t0 = _mm512_maskz_loadu_ps(low, top + 2 * x), t1 = _mm512_maskz_loadu_ps(high, top + 2 * x + 16);
+            const __m512 b0 = _mm512_maskz_loadu_ps(low, bottom + 2 * x);
+            const __m512 b1 = _mm512_maskz_loadu_ps(high, bottom + 2 * x + 16);
+            const __m512 candidate[3] = {_mm512_permutex2var_ps(t0, odd, t1), _mm512_permutex2var_ps(b0, even, b1),
+                                         _mm512_permutex2var_ps(b0, odd, b1)};
+            const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(2 * y * width + 2 * x), even);
+            __m512 best = _mm512_permutex2var_ps(t0, even, t1);
+            __m512i at = first;
+            for (int k = 0; k < 3; k++) {
+                const __mmask16 take = _mm512_cmp_ps_mask(candidate[k], best, _CMP_GT_OQ) ^
+                                       _mm512_cmp_ps_mask(candidate[k], candidate[k], _CMP_UNORD_Q);
+                best = _mm512_mask_mov_ps(best, take, candidate[k]);
+                at = _mm512_mask_add_epi32(at, take, first, offset[k]);
+            }
+            _mm512_mask_storeu_ps(output + y * ow + x, first_lanes(count), best);
+            _mm512_mask_storeu_epi32(argmax + y * ow + x, first_lanes(count), at);
+        }
+    }
+}
+#else
+static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width) {
+    max_pool_2x2_portable(output, argmax, input, height, width);
+}
+#endif
+
+void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa) {
+    const size_t in = (size_t)height * width, out = (size_t)(height / 2) * (width / 2);
+    for (int p = 0; p < planes; p++) {
+        if (isa == CONV3X3_ISA_AVX512) {
+            max_pool_2x2_avx512(output + p * out, argmax + p * out, input + p * in, height, width);
+        } else {
+            max_pool_2x2_portable(output + p * out, argmax + p * out, input + p * in, height, width);
+        }
+    }
+}
