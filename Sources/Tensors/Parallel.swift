@@ -13,7 +13,7 @@ import Foundation
 /// per-thread blocks, and the convolution kernels give each thread its own images.
 /// (OpenBLAS's own workers would spin after each call and fight the pool's workers for the cores.)
 /// The pool keeps `threadCount - 1` workers, which spin for a bounded time after each parallel region
-/// (`DAFAR_SPIN_MICROSECONDS`, 100 by default, yielding the core to any other thread that wants it) and
+/// (`DAFAR_SPIN_MICROSECONDS`, 200 by default, yielding the core to any other thread that wants it) and
 /// then sleep: waking a sleeping thread costs tens of microseconds here, which Dispatch's
 /// `concurrentPerform` paid at most regions. A second thread that calls `forEach` while the pool runs
 /// another's region uses Dispatch's workers instead (`DAFAR_THREAD_POOL=dispatch`: Dispatch for every region).

@@ -6,10 +6,11 @@
 /// workers claim chunks one at a time through an atomic counter (a thread slowed by other work does not
 /// hold the others up), every chunk runs exactly once, and the call returns when every chunk is done.
 ///
-/// A worker that has finished a job spins (x86 `pause`) for a bounded time in case another comes, then
-/// sleeps on a condition variable: on this kind of machine waking a sleeping thread costs tens of
-/// microseconds, more than many of the kernels' parallel regions take, and an idle process still burns
-/// no core. The calling thread, waiting for a chunk that a worker has claimed, spins as long, then sleeps.
+/// A worker that has finished a job spins for a bounded time in case another comes (x86 `pause`, then
+/// `sched_yield`, which hands the core to any other thread that has work), then sleeps on a condition
+/// variable: on this kind of machine waking a sleeping thread costs tens of microseconds, more than many
+/// of the kernels' parallel regions take, and an idle process still burns no core. The calling thread,
+/// waiting for a chunk that a worker has claimed, spins as long, then sleeps.
 ///
 /// One job at a time: a call from another thread while a job runs does not wait for it (the caller falls
 /// back to other threads), and a call from inside a chunk runs its chunks in order on that thread.
@@ -42,7 +43,7 @@ int thread_pool_workers(void);
 int thread_pool_inside_job(void);
 
 /// How long, in microseconds, a worker spins after a job before it sleeps, and the calling thread before it
-/// sleeps waiting for a chunk: `DAFAR_SPIN_MICROSECONDS` when set (0: sleep at once), else 100.
+/// sleeps waiting for a chunk: `DAFAR_SPIN_MICROSECONDS` when set (0: sleep at once), else 200.
 int thread_pool_spin_microseconds(void);
 
 /// Sets the time of `thread_pool_spin_microseconds` (clamped to 0...100000) for the waits that start after.
