@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "_ConvKernels"),
         // the AVX-512 single-precision GEMM of the dense layers (OpenBLAS on CPUs without AVX-512)
         .target(name: "_GemmKernels"),
-        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels", "_GemmKernels"]),
+        // the persistent worker threads of Parallel.forEach (C11 atomics and pthreads: spin briefly, then sleep)
+        .target(name: "_ThreadPool"),
+        .target(name: "Tensors", dependencies: ["CBLAS", "ToolkitCore", "_ConvKernels", "_GemmKernels", "_ThreadPool"]),
         // element-wise kernels that need more than baseline x86-64 to vectorise (the exact gradient sum's
         // fixed point, Adam's update): AVX-512 or portable loops, chosen at run time, the same bits
         .target(name: "_VectorKernels"),
@@ -73,7 +75,7 @@ let package = Package(
         .executableTarget(name: "dafar-eval", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-inspect", dependencies: ["CommandSupport", "ImageFiles"]),
         .executableTarget(name: "dafar-serve", dependencies: ["CommandSupport", "Serving"]),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "_ThreadPool"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "ToolkitCore", "_VectorKernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),

@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import _ThreadPool
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -7,11 +8,15 @@ import Foundation
 
 /// Thread settings shared by the GEMM wrapper and the Swift kernels.
 ///
-/// One thread pool does all the parallel work: Dispatch's, through `forEachChunk`.
+/// One thread pool does all the parallel work: this package's own (`_ThreadPool`), through `forEach`.
 /// OpenBLAS itself runs single-threaded; `BLAS.gemm` splits large products into
 /// per-thread blocks, and the convolution kernels give each thread its own images.
-/// (OpenBLAS's own workers spin for a while after each call and then fight the
-/// Dispatch workers for the cores; with one pool nothing spins.)
+/// (OpenBLAS's own workers would spin after each call and fight the pool's workers for the cores.)
+/// The pool keeps `threadCount - 1` workers, which spin for a bounded time after each parallel region
+/// (`DAFAR_SPIN_MICROSECONDS`, 200 by default, yielding the core to any other thread that wants it) and
+/// then sleep: waking a sleeping thread costs tens of microseconds here, which Dispatch's
+/// `concurrentPerform` paid at most regions. A second thread that calls `forEach` while the pool runs
+/// another's region uses Dispatch's workers instead (`DAFAR_THREAD_POOL=dispatch`: Dispatch for every region).
 ///
 /// Set the count once, early (the command-line tools do it from `--threads`);
 /// kernels read `Parallel.threadCount` to decide how many chunks to split work into.
@@ -47,10 +52,16 @@ public enum Parallel {
     }()
 
     /// Sets the number of threads for the Swift kernels and the GEMM wrapper (clamped to >= 1).
+    /// The pool's workers start (or leave) now unless another thread's region runs, else at the next region.
     public static func setThreadCount(_ count: Int) {
         _ = runtimeConfigured
         _threadCount = max(1, count)
+        if usesThreadPool { thread_pool_set_workers(Int32(min(_threadCount, 1024) - 1)) }
     }
+
+    /// Whether `forEach` runs its chunks on the package's thread pool (the default) rather than on
+    /// Dispatch's workers (`DAFAR_THREAD_POOL=dispatch` in the environment; for measurements).
+    nonisolated(unsafe) public static var usesThreadPool: Bool = ProcessInfo.processInfo.environment["DAFAR_THREAD_POOL"] != "dispatch"
 
     /// Number of cores the operating system reports.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -79,9 +90,9 @@ public enum Parallel {
 
     /// Runs `body(chunk, range)` over `0..<count` split into exactly `chunks` contiguous chunks (fewer when
     /// `count < chunks`), run concurrently on up to `threadCount` threads (in order on the
-    /// calling thread when `threadCount` is 1). The split depends only on `count` and
-    /// `chunks`, not on the thread count, so per-chunk partial results summed in chunk order
-    /// are the same with any number of threads.
+    /// calling thread when `threadCount` is 1, and inside a chunk of another `forEach` on the pool).
+    /// The split depends only on `count` and `chunks`, not on the thread count, so per-chunk partial
+    /// results summed in chunk order are the same with any number of threads.
     @inlinable
     public static func forEach(chunks: Int, of count: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
         let chunks = min(chunks, count)
@@ -89,22 +100,53 @@ public enum Parallel {
             if count > 0 { body(0, 0..<count) }
             return
         }
-        func range(_ chunk: Int) -> Range<Int> { (count * chunk / chunks)..<(count * (chunk + 1) / chunks) }
-        if threadCount == 1 {
-            for chunk in 0..<chunks where !range(chunk).isEmpty { body(chunk, range(chunk)) }
+        let threads = threadCount
+        if threads == 1 {
+            for chunk in 0..<chunks {
+                let range = (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
+                if !range.isEmpty { body(chunk, range) }
+            }
             return
         }
-        // The chunks' bodies run at once on Dispatch's workers. `body` is not `@Sendable`: the
-        // kernels hand it raw pointers and write disjoint ranges of them, a contract that the
-        // type system cannot state, so it crosses threads in an unchecked box, and only for the
-        // duration of this call.
+        concurrently(chunks: chunks, of: count, threads: threads, body)
+    }
+
+    /// `forEach`'s chunks on `threads` threads: the pool's workers and this thread, or Dispatch's
+    /// workers when the pool runs another thread's region (or `usesThreadPool` is false).
+    @usableFromInline
+    static func concurrently(chunks: Int, of count: Int, threads: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) {
+        // `body` is not `@Sendable`: the kernels hand it raw pointers and write disjoint ranges of
+        // them, a contract that the type system cannot state, so it crosses threads unchecked (as a
+        // raw pointer to the pool, in a box to Dispatch), and only for the duration of this call.
         withoutActuallyEscaping(body) { body in
+            if usesThreadPool, chunks <= Int(Int32.max) {
+                var job = PoolJob(count: count, chunks: chunks, body: body)
+                let status = withUnsafeMutablePointer(to: &job) { job in
+                    thread_pool_run(
+                        { job, chunk in job.unsafelyUnwrapped.assumingMemoryBound(to: PoolJob.self).pointee.run(Int(chunk)) },
+                        job, Int32(chunks), Int32(min(threads, 1024)))
+                }
+                if status != THREAD_POOL_BUSY { return }
+            }
             let shared = UncheckedSendableBox(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let part = (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
                 if !part.isEmpty { shared.value(chunk, part) }
             }
         }
+    }
+}
+
+/// One `Parallel.forEach` region handed to the thread pool: what its C trampoline needs to run a chunk.
+private struct PoolJob {
+    let count: Int
+    let chunks: Int
+    let body: (_ chunk: Int, _ range: Range<Int>) -> Void
+
+    /// Runs chunk `chunk` of `0..<count` split into `chunks` (nothing when its range is empty).
+    func run(_ chunk: Int) {
+        let part = (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
+        if !part.isEmpty { body(chunk, part) }
     }
 }
 
