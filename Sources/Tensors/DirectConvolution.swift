@@ -169,10 +169,9 @@ enum DirectConvolution {
         }
     }
 
-    /// `body` over contiguous chunks of `images`, a few per thread: Dispatch hands them to whichever thread
+    /// `body` over contiguous chunks of `images`, a few per thread: the pool hands them to whichever thread
     /// is free, so a thread that the machine's other work slows down does not hold the others up (the split
-    /// does not change results). One image stays on one thread: split across both, batch-1 inference
-    /// measured slower.
+    /// does not change results). With fewer images than threads, `run` splits each image's rows instead.
     private static func forEachImageChunk(_ images: Int, _ body: (Range<Int>) -> Void) {
         let threads = Parallel.threadCount
         Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in body(range) }
