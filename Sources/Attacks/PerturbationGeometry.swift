@@ -76,7 +76,8 @@ extension PerturbationNorm {
             moved.add(steepestAscentDirection(gradient), scaledBy: stepSize)
             return (images + project(moved - images, radius: radius)).clamped(0, 1)
         }
-        precondition(x.shape == gradient.shape && x.shape == images.shape, "ascent step: shapes \(x.shape), \(gradient.shape), \(images.shape)")
+        precondition(
+            x.shape == gradient.shape && x.shape == images.shape, "ascent step: shapes \(x.shape), \(gradient.shape), \(images.shape)")
         return Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { x in
                 gradient.withUnsafeBufferPointer { g in

@@ -61,7 +61,8 @@ struct ProjectedAscent {
                     .clamped(0, 1)
             }
             for _ in 0..<steps {
-                x = norm.ascentStep(from: x, gradient: objectiveGradient(at: x, objective), images: images, stepSize: stepSize, radius: epsilon)
+                x = norm.ascentStep(
+                    from: x, gradient: objectiveGradient(at: x, objective), images: images, stepSize: stepSize, radius: epsilon)
             }
             if restarts == 1 { return x }
             let values = objective(Variable(x)).value.storage

@@ -68,7 +68,8 @@ final class PoolingKernelTests: XCTestCase {
                     }
                 }
             }
-            let choices: [DirectConvolution.InstructionSet?] = DirectConvolution.isSupported ? DirectConvolution.supportedInstructionSets : [nil]
+            let choices: [DirectConvolution.InstructionSet?] =
+                DirectConvolution.isSupported ? DirectConvolution.supportedInstructionSets : [nil]
             for isa in choices {
                 if let isa { DirectConvolution.instructionSet = isa }  // AVX2 (or none): the portable loop
                 defer { DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2 }
