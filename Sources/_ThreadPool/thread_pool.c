@@ -46,6 +46,7 @@ static _Atomic(void *) job_context;
 static atomic_int job_chunks;
 static atomic_int unfinished;  // chunks of the current job not done yet
 static atomic_int owner_sleeping;
+static atomic_int owner_cpu = -1;  // where the owner last posted a job (sched_getcpu)
 static atomic_int sleeping_workers;
 static atomic_int worker_limit;  // workers whose index is at least this leave
 static atomic_int running_workers;
@@ -140,6 +141,9 @@ static uint64_t wait_for_job(int index, uint32_t seen) {
         uint64_t current = atomic_load_explicit(&state, memory_order_acquire);
         if (is_new_job(current, seen)) return current;
         if (index >= atomic_load_explicit(&worker_limit, memory_order_relaxed)) return (uint64_t)seen << 32;
+        // Spinning on the owner's core only takes turns with it (the scheduler rarely moves a thread that never
+        // sleeps): sleep, and the next job's wake-up puts this worker on an idle core.
+        if (check % checks_per_clock_read == 0 && sched_getcpu() == atomic_load_explicit(&owner_cpu, memory_order_relaxed)) break;
     }
     pthread_mutex_lock(&lock);
     atomic_fetch_add(&sleeping_workers, 1);  // before the check: the poster reads it after it posts
@@ -196,6 +200,7 @@ void thread_pool_set_workers(int workers) {
 /// Posts a job (the owner, with no job running) and wakes up to `chunks - 1` sleeping workers; returns
 /// the job's claim word.
 static uint64_t post(thread_pool_chunk_function function, void *context, int chunks) {
+    atomic_store_explicit(&owner_cpu, sched_getcpu(), memory_order_relaxed);
     const uint32_t previous = sequence(atomic_load_explicit(&state, memory_order_relaxed));
     atomic_store_explicit(&state, (uint64_t)(previous + 1) << 32, memory_order_relaxed);  // odd: being written
     atomic_thread_fence(memory_order_release);
