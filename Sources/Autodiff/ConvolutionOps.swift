@@ -14,16 +14,37 @@ public func conv2d(
     return conv2dResult(y, input, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
 }
 
-/// `conv2d(...).maxPool2d(size: 2)` (with the fused ReLU of `reLU`) as the same two ops on the tape, the
-/// pooling computed inside the convolution's pass, each image while its output is in cache (the same values).
+/// `conv2d(...).maxPool2d(size: 2)` (with the fused ReLU of `reLU`) as one op: the pooling computed inside the
+/// convolution's pass, each image while its output is in cache, and, when only the input's gradient is wanted
+/// (attacks), the backward unpooling each image's gradient in cache before its convolution. The same values
+/// and gradients as the layers one by one.
 public func conv2dMaxPool(
     _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
     reLU: Bool = false
 ) -> Variable {
+    let (x, w) = (input.value, weight.value)
     let (y, pooled, argmax) = ConvolutionKernels.forwardPooled(
-        input: input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
-    let convolution = conv2dResult(y, input, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
-    return convolution.maxPool2dResult(pooled, argmax: argmax)
+        input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
+    let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
+    let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    let hasBias = bias != nil
+    let mask: Tensor? = reLU ? y : nil
+    let outputShape = y.shape
+    return Variable.result(pooled, parents, op: reLU ? "conv2d+relu+maxPool2d" : "conv2d+maxPool2d") { g in
+        guard needWeight else {
+            let dx =
+                needInput
+                ? ConvolutionKernels.inputGradientThroughPool(
+                    input: x, weight: w, pooledGradient: g, argmax: argmax, stride: stride, padding: padding, reLUOutput: mask)
+                : nil
+            return hasBias ? [dx, nil, nil] : [dx, nil]
+        }
+        let outputGradient = PoolingKernels.maxPoolBackward(outputGradient: g, argmax: argmax, inputShape: outputShape)
+        let grads = ConvolutionKernels.backward(
+            input: x, weight: w, outputGradient: outputGradient, stride: stride, padding: padding,
+            needInputGradient: needInput, needWeightGradient: true, reLUOutput: mask)
+        return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
+    }
 }
 
 /// The tape entry of a convolution whose output `y` is computed.

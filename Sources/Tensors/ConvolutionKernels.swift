@@ -135,6 +135,47 @@ public enum ConvolutionKernels {
         return (output, pooled, argmax)
     }
 
+    /// The input gradient of `forwardPooled` (`needWeightGradient: false`, as attacks take it) from the gradient
+    /// of the pooled output `[N, O, OH / 2, OW / 2]` and the pooling's `argmax`: through the direct kernels each
+    /// image's output gradient is unpooled in cache just before it is convolved (no `[N, O, OH, OW]` tensor);
+    /// else `PoolingKernels.maxPoolBackward`, then `backward`. The same values either way.
+    public static func inputGradientThroughPool(
+        input: Tensor, weight: Tensor, pooledGradient: Tensor, argmax: [Int32], stride: Int = 1, padding: Int = 0,
+        reLUOutput: Tensor? = nil
+    ) -> Tensor {
+        let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
+        let n = input.shape[0], outChannels = weight.shape[0]
+        let outputShape = [n, outChannels, g.outputHeight, g.outputWidth]
+        precondition(
+            pooledGradient.shape == [n, outChannels, g.outputHeight / 2, g.outputWidth / 2] && argmax.count == pooledGradient.count,
+            "conv2d backward through a 2 x 2 pooling: gradient shape \(pooledGradient.shape) does not match output shape \(outputShape)")
+        if let reLUOutput {
+            precondition(reLUOutput.shape == outputShape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputShape)")
+        }
+        guard DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels) else {
+            let outputGradient = PoolingKernels.maxPoolBackward(outputGradient: pooledGradient, argmax: argmax, inputShape: outputShape)
+            return backward(
+                input: input, weight: weight, outputGradient: outputGradient, stride: stride, padding: padding,
+                needWeightGradient: false, reLUOutput: reLUOutput
+            ).input!
+        }
+        return Tensor(shape: input.shape) { result in
+            pooledGradient.withUnsafeBufferPointer { pooled in
+                argmax.withUnsafeBufferPointer { argmax in
+                    weight.withUnsafeBufferPointer { w in
+                        withOptionalPointer(reLUOutput) { mask in
+                            DirectConvolution.run(
+                                output: result, input: pooled.baseAddress!, mask: mask, weight: w.baseAddress!, rotated: true,
+                                bias: nil, reLU: false, images: n, channels: outChannels, height: g.outputHeight,
+                                width: g.outputWidth, outputChannels: g.channels, padding: 2 - g.padding,
+                                unpool: (pooled.baseAddress!, argmax.baseAddress!))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Convolution backward from `outputGradient` `[N, O, OH, OW]`.
     ///
     /// Per image or group of images (see `ConvolutionPasses`): `dW [O, CKK] += dY [O, P] * columns^T`

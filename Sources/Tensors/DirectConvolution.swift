@@ -105,12 +105,15 @@ enum DirectConvolution {
     /// `input`, `mask`: `[N, C, H, W]`; `weight`: `[O, C, 3, 3]`, or `[C, O, 3, 3]` read rotated by
     /// 180 degrees when `rotated`; `bias`: `[O]`. `pool` (nil: none): the output's 2 x 2 max pooling
     /// (`max_pool_2x2`, `[N, O, OH / 2, OW / 2]` and the argmax within each plane), image by image while its
-    /// output is in cache.
+    /// output is in cache. `unpool` (nil: none): `input` is not read; each image's input is instead the
+    /// backward of a 2 x 2 max pooling (`max_pool_2x2_backward`) of `unpool.gradient` `[N, C, H / 2, W / 2]` with
+    /// `unpool.argmax`, made in cache just before the image is convolved (a pooled layer's input gradient).
     static func run(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
         images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int,
-        pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil
+        pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil,
+        unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil
     ) {
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
@@ -122,14 +125,23 @@ enum DirectConvolution {
                 pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane, o,
                 Int32(outputHeight), Int32(outputWidth), poolingInstructionSet)
         }
+        // Image n's input: in `input`, or unpooled into `buffer` (a chunk's, `channels * height * width` floats).
+        let imageSize = channels * height * width, pooledInput = channels * (height / 2) * (width / 2)
+        func imageInput(_ n: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+            guard let unpool else { return input + n * imageSize }
+            max_pool_2x2_backward(buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, c, h, w)
+            return UnsafePointer(buffer)
+        }
+        let bufferCount = unpool == nil ? 0 : imageSize
         if isOneChannel(inputs: channels, outputs: outputChannels) {
             // one image per task (see `forEachImageChunk`); the kernel packs its few weights itself
             forEachImageChunk(images) { range in
-                ScratchPool.shared.withBuffer(conv3x3_one_channel_scratch_count(c, h, w, o, p)) { scratch in
+                ScratchPool.shared.withBuffer(conv3x3_one_channel_scratch_count(c, h, w, o, p) + bufferCount) { scratch in
+                    let buffer = scratch + conv3x3_one_channel_scratch_count(c, h, w, o, p)
                     for n in range {
                         let image = n * channels * height * width
                         conv3x3_one_channel_image(
-                            output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image }, weight,
+                            output + n * outputChannels * outputPlane, imageInput(n, buffer), mask.map { $0 + image }, weight,
                             rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
                         poolImage(n)
                     }
@@ -142,26 +154,30 @@ enum DirectConvolution {
             let threads = Parallel.threadCount
             if images < threads && outputHeight >= 2 * threads {
                 // fewer images than threads (batch-1 inference): each image's output rows split across the threads
-                for n in 0..<images {
-                    let image = n * channels * height * width
-                    Parallel.forEach(chunks: threads, of: outputHeight) { _, rows in
-                        ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
-                            conv3x3_image_rows(
-                                output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image }, packed, bias,
-                                reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
+                ScratchPool.shared.withBuffer(bufferCount) { buffer in
+                    for n in 0..<images {
+                        let image = n * channels * height * width, source = imageInput(n, buffer)
+                        Parallel.forEach(chunks: threads, of: outputHeight) { _, rows in
+                            ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
+                                conv3x3_image_rows(
+                                    output + n * outputChannels * outputPlane, source, mask.map { $0 + image }, packed, bias,
+                                    reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
+                            }
                         }
+                        poolImage(n)
                     }
-                    poolImage(n)
                 }
                 return
             }
             forEachImageChunk(images) { range in
-                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
+                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p) + bufferCount) { scratch in
+                    let buffer = scratch + conv3x3_scratch_count(c, h, w, o, p)
                     for n in range {
-                        let image = n * channels * height * width
+                        // the next image's input is asked for in cache only when it is read from `input`
+                        let image = n * channels * height * width, prefetch = unpool == nil && n + 1 < range.upperBound
                         conv3x3_image(
-                            output + n * outputChannels * outputPlane, input + image, mask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, n + 1 < range.upperBound ? 1 : 0)
+                            output + n * outputChannels * outputPlane, imageInput(n, buffer), mask.map { $0 + image },
+                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, prefetch ? 1 : 0)
                         poolImage(n)
                     }
                 }

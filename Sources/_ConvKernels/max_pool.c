@@ -3,6 +3,8 @@
 
 #include "conv3x3.h"
 
+#include <string.h>
+
 /// The window rule of both bodies: take the candidate when `(v > best) != isnan(v)`.
 static void max_pool_2x2_portable(float *output, int32_t *argmax, const float *input, int height, int width) {
     const int oh = height / 2, ow = width / 2;
@@ -73,5 +75,15 @@ void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes
         } else {
             max_pool_2x2_portable(output + p * out, argmax + p * out, input + p * in, height, width);
         }
+    }
+}
+
+void max_pool_2x2_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
+                           int height, int width) {
+    const size_t in = (size_t)height * width, out = (size_t)(height / 2) * (width / 2);
+    memset(inputGradient, 0, (size_t)planes * in * sizeof(float));
+    for (int p = 0; p < planes; p++) {
+        float *plane = inputGradient + p * in;
+        for (size_t o = 0; o < out; o++) plane[argmax[p * out + o]] += outputGradient[p * out + o];
     }
 }

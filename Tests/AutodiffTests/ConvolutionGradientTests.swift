@@ -73,6 +73,27 @@ final class ConvolutionGradientTests: XCTestCase {
         assertGradientsMatch("linear input only", inputs: [xl]) { weightedSum(linear($0[0], weight: wl, bias: bl)) }
     }
 
+    /// The fused convolution + ReLU + 2 x 2 pooling op, away from its kinks: distinct inputs 0.05 apart, a
+    /// weight that copies channel `o` to output `o` (its centre tap), a bias of 0.025, so that no step moves
+    /// a window's maximum or crosses the ReLU's zero. The input and bias gradients (the backward unpools, then
+    /// the convolution's backward), and the input gradient alone with constant parameters (each image's
+    /// gradient unpooled in cache before the direct kernel's input-gradient pass: 16 -> 16 channels), odd
+    /// output sizes. Its weight gradient is the convolution's (`FusedReLUTests`: the same bits as the layers).
+    func testConv2dMaxPool() {
+        let x = distinctValues([2, 16, 7, 6], seed: 80)
+        let w = Variable(Tensor(shape: [16, 16, 3, 3], storage: (0..<(16 * 16 * 9)).map { i in i % 9 == 4 && (i / 9) % 16 == i / 144 ? 1 : 0 }))
+        let b = Tensor(shape: [16], repeating: 0.025)
+        assertGradientsMatch("conv2d + ReLU + maxPool2d, input and bias", inputs: [x, b]) {
+            weightedSum(conv2dMaxPool($0[0], weight: w, bias: $0[1], reLU: true))
+        }
+        let bc = Variable(b)
+        for padding in [0, 1] {
+            assertGradientsMatch("conv2d + ReLU + maxPool2d, input only, padding \(padding)", inputs: [x]) {
+                weightedSum(conv2dMaxPool($0[0], weight: w, bias: bc, padding: padding, reLU: true))
+            }
+        }
+    }
+
     func testMaxPool() {
         // Distinct values 0.05 apart, so that a step of 0.01 never changes the argmax.
         let x = distinctValues([2, 2, 5, 5], seed: 6)

@@ -12,4 +12,11 @@
 /// the AVX-512 body (only if `conv3x3_best_isa()` reported it), anything else for the portable loop.
 void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa);
 
+/// The backward of `max_pool_2x2` for `planes` planes: `inputGradient [planes, height, width]` is zero except
+/// at each window's `argmax`, where it is +0 plus the window's `outputGradient` (as a zeroed plane that the
+/// gradients are added to). The convolution kernels call it on one image at a time, into cache, so that a
+/// pooled layer's input gradient never exists as a whole batch.
+void max_pool_2x2_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
+                           int height, int width);
+
 #endif
