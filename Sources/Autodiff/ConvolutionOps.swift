@@ -15,9 +15,8 @@ public func conv2d(
 }
 
 /// `conv2d(...).maxPool2d(size: 2)` (with the fused ReLU of `reLU`) as one op: the pooling computed inside the
-/// convolution's pass, each image while its output is in cache, and, when only the input's gradient is wanted
-/// (attacks), the backward unpooling each image's gradient in cache before its convolution. The same values
-/// and gradients as the layers one by one.
+/// convolution's pass, each image while its output is in cache, and the backward unpooling each image's
+/// gradient in cache before the passes that read it. The same values and gradients as the layers one by one.
 public func conv2dMaxPool(
     _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
     reLU: Bool = false
@@ -29,20 +28,10 @@ public func conv2dMaxPool(
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil
     let mask: Tensor? = reLU ? y : nil
-    let outputShape = y.shape
     return Variable.result(pooled, parents, op: reLU ? "conv2d+relu+maxPool2d" : "conv2d+maxPool2d") { g in
-        guard needWeight else {
-            let dx =
-                needInput
-                ? ConvolutionKernels.inputGradientThroughPool(
-                    input: x, weight: w, pooledGradient: g, argmax: argmax, stride: stride, padding: padding, reLUOutput: mask)
-                : nil
-            return hasBias ? [dx, nil, nil] : [dx, nil]
-        }
-        let outputGradient = PoolingKernels.maxPoolBackward(outputGradient: g, argmax: argmax, inputShape: outputShape)
-        let grads = ConvolutionKernels.backward(
-            input: x, weight: w, outputGradient: outputGradient, stride: stride, padding: padding,
-            needInputGradient: needInput, needWeightGradient: true, reLUOutput: mask)
+        let grads = ConvolutionKernels.backwardThroughPool(
+            input: x, weight: w, pooledGradient: g, argmax: argmax, stride: stride, padding: padding,
+            needInputGradient: needInput, needWeightGradient: needWeight, reLUOutput: mask)
         return hasBias ? [grads.input, grads.weight, grads.bias] : [grads.input, grads.weight]
     }
 }

@@ -135,14 +135,15 @@ public enum ConvolutionKernels {
         return (output, pooled, argmax)
     }
 
-    /// The input gradient of `forwardPooled` (`needWeightGradient: false`, as attacks take it) from the gradient
-    /// of the pooled output `[N, O, OH / 2, OW / 2]` and the pooling's `argmax`: through the direct kernels each
-    /// image's output gradient is unpooled in cache just before it is convolved (no `[N, O, OH, OW]` tensor);
-    /// else `PoolingKernels.maxPoolBackward`, then `backward`. The same values either way.
-    public static func inputGradientThroughPool(
+    /// `backward` of `forwardPooled` from the gradient of the pooled output `[N, O, OH / 2, OW / 2]` and the
+    /// pooling's `argmax`. For the input gradient alone (attacks) through the direct kernels, each image's output
+    /// gradient is unpooled in cache just before the input-gradient pass reads it (no `[N, O, OH, OW]` tensor);
+    /// else `PoolingKernels.maxPoolBackward`, then `backward` (training: the weight gradient's pass would unpool
+    /// each image a second time, which measured no faster). The same values either way.
+    public static func backwardThroughPool(
         input: Tensor, weight: Tensor, pooledGradient: Tensor, argmax: [Int32], stride: Int = 1, padding: Int = 0,
-        reLUOutput: Tensor? = nil
-    ) -> Tensor {
+        needInputGradient: Bool = true, needWeightGradient: Bool = true, reLUOutput: Tensor? = nil
+    ) -> Gradients {
         let g = geometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], outChannels = weight.shape[0]
         let outputShape = [n, outChannels, g.outputHeight, g.outputWidth]
@@ -152,14 +153,13 @@ public enum ConvolutionKernels {
         if let reLUOutput {
             precondition(reLUOutput.shape == outputShape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputShape)")
         }
-        guard DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels) else {
+        guard needInputGradient, !needWeightGradient, DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels) else {
             let outputGradient = PoolingKernels.maxPoolBackward(outputGradient: pooledGradient, argmax: argmax, inputShape: outputShape)
             return backward(
                 input: input, weight: weight, outputGradient: outputGradient, stride: stride, padding: padding,
-                needWeightGradient: false, reLUOutput: reLUOutput
-            ).input!
+                needInputGradient: needInputGradient, needWeightGradient: needWeightGradient, reLUOutput: reLUOutput)
         }
-        return Tensor(shape: input.shape) { result in
+        let data = Tensor(shape: input.shape) { result in
             pooledGradient.withUnsafeBufferPointer { pooled in
                 argmax.withUnsafeBufferPointer { argmax in
                     weight.withUnsafeBufferPointer { w in
@@ -174,6 +174,7 @@ public enum ConvolutionKernels {
                 }
             }
         }
+        return Gradients(input: data, weight: nil, bias: nil)
     }
 
     /// Convolution backward from `outputGradient` `[N, O, OH, OW]`.
