@@ -231,14 +231,18 @@ void conv3x3_image_rows(
     const int avx512 = isa == CONV3X3_ISA_AVX512;
     const conv3x3_tiles_fn tiles = avx512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
     const int blocks = conv3x3_blocks(outChannels), oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    // the padded rows that the output rows [y0, y1) read, as an image of y1 - y0 output rows
-    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
-    if (avx512) {
-        conv3x3_pad_avx512(padded, input, mask, channels, height, width, padding, y0, y1 + 2);
-        if (prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
+    // the padded rows that the output rows [y0, y1) read, as an image of y1 - y0 output rows; without padding
+    // and mask, all of an image's rows are the input itself
+    float *rows = scratch + padded_count(channels, height, width, padding);
+    const float *padded = scratch;
+    if (padding == 0 && !mask && y0 == 0 && y1 == oh) {
+        padded = input;
+    } else if (avx512) {
+        conv3x3_pad_avx512(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
     } else {
-        pad_input(padded, input, mask, channels, height, width, padding, y0, y1 + 2);
+        pad_input(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
     }
+    if (avx512 && prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
     // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
     // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
     // rows between them in one stretch over all three. With finite weights the values are those of adding
@@ -314,11 +318,12 @@ void conv3x3_weight_gradient_image(
     const float *outputGradient, const float *outputMask, int channels, int height, int width, int outChannels,
     int padding, float *scratch, int isa, int prefetchNext) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    float *padded = scratch, *rows = scratch + padded_count(channels, height, width, padding);
+    float *rows = scratch + padded_count(channels, height, width, padding);
+    const float *padded = padding == 0 && !inputMask ? input : scratch;  // without padding and mask: the input itself
     if (isa == CONV3X3_ISA_AVX512) {
         // the same values and sums as below; the input's channel sums skip the frame's zeros, which add nothing
         // to a sum that starts at +0
-        conv3x3_pad_avx512(padded, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
+        if (padded == scratch) conv3x3_pad_avx512(scratch, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
         conv3x3_rows_avx512(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
         if (prefetchNext) {
             conv3x3_prefetch_avx512(input, inputMask, (size_t)channels * height * width);
@@ -328,7 +333,7 @@ void conv3x3_weight_gradient_image(
         if (biasGradient && biasOfInput) conv3x3_rows_avx512(0, input, inputMask, channels, height * width, biasGradient);
         return;
     }
-    pad_input(padded, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
+    if (padded == scratch) pad_input(scratch, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
     transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
     conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
     if (biasGradient && biasOfInput) {
