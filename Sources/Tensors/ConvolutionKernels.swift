@@ -151,7 +151,8 @@ public enum ConvolutionKernels {
             pooledGradient.shape == [n, outChannels, g.outputHeight / 2, g.outputWidth / 2] && argmax.count == pooledGradient.count,
             "conv2d backward through a 2 x 2 pooling: gradient shape \(pooledGradient.shape) does not match output shape \(outputShape)")
         if let reLUOutput {
-            precondition(reLUOutput.shape == outputShape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputShape)")
+            precondition(
+                reLUOutput.shape == outputShape, "conv2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputShape)")
         }
         guard needInputGradient, !needWeightGradient, DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels) else {
             let outputGradient = PoolingKernels.maxPoolBackward(outputGradient: pooledGradient, argmax: argmax, inputShape: outputShape)

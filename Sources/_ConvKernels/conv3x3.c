@@ -217,13 +217,6 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
     }
 }
 
-void conv3x3_image(
-    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
-    conv3x3_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, 0,
-                       height + 2 * padding - 2, scratch, isa, prefetchNext);
-}
-
 void conv3x3_image_rows(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
@@ -349,13 +342,6 @@ void conv3x3_weight_gradient_image(
 #else
 int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }
 
-void conv3x3_image(
-    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
-    conv3x3_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, 0,
-                       height + 2 * padding - 2, scratch, isa, prefetchNext);
-}
-
 void conv3x3_image_rows(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
@@ -374,3 +360,10 @@ void conv3x3_weight_gradient_image(
     (void)transpose_output_gradient;
 }
 #endif
+
+void conv3x3_image(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, float *scratch, int isa, int prefetchNext) {
+    conv3x3_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, 0,
+                       height + 2 * padding - 2, scratch, isa, prefetchNext);
+}

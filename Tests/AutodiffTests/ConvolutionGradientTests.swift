@@ -81,7 +81,8 @@ final class ConvolutionGradientTests: XCTestCase {
     /// output sizes. Its weight gradient is the convolution's (`FusedReLUTests`: the same bits as the layers).
     func testConv2dMaxPool() {
         let x = distinctValues([2, 16, 7, 6], seed: 80)
-        let w = Variable(Tensor(shape: [16, 16, 3, 3], storage: (0..<(16 * 16 * 9)).map { i in i % 9 == 4 && (i / 9) % 16 == i / 144 ? 1 : 0 }))
+        let w = Variable(
+            Tensor(shape: [16, 16, 3, 3], storage: (0..<(16 * 16 * 9)).map { i in i % 9 == 4 && (i / 9) % 16 == i / 144 ? 1 : 0 }))
         let b = Tensor(shape: [16], repeating: 0.025)
         assertGradientsMatch("conv2d + ReLU + maxPool2d, input and bias", inputs: [x, b]) {
             weightedSum(conv2dMaxPool($0[0], weight: w, bias: $0[1], reLU: true))
