@@ -292,6 +292,17 @@ public enum ConvolutionKernels {
                 reLUOutput.shape == outputGradient.shape,
                 "conv-transpose2d backward: ReLU output shape \(reLUOutput.shape) does not match \(outputGradient.shape)")
         }
+        if let reLUOutput, g.padding == 0, needInputGradient, needWeightGradient,
+            DirectConvolution.applies(g, inputs: g.channels, outputs: weight.shape[0]),
+            DirectConvolution.appliesToWeightGradient(g, outputs: weight.shape[0])
+        {
+            // Both passes read the masked gradient without padding: masked once here (the kernels' expression, so
+            // the same values), each pass reads it in place instead of making its own masked copy of each image.
+            let masked = outputGradient.zipMap(reLUOutput) { $0 * ($1 > 0 ? 1 : 0) }
+            return gradients(
+                geometry: g, input: masked, output: input, weight: weight, dataGradient: .forward, biasSums: .ofInput,
+                needDataGradient: true, needWeightGradient: true, mask: nil)
+        }
         return gradients(
             geometry: g, input: outputGradient, output: input, weight: weight, dataGradient: .forward,
             biasSums: .ofInput, needDataGradient: needInputGradient, needWeightGradient: needWeightGradient,
