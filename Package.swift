@@ -65,7 +65,8 @@ let package = Package(
         .executableTarget(name: "dafar-train", dependencies: ["CommandSupport"]),
         .executableTarget(name: "dafar-detector", dependencies: ["CommandSupport"]),
         .target(name: "_FMALoop"),
-        .target(name: "Benchmarking", dependencies: ["DAFAR", "Attacks", "_FMALoop"]),
+        .target(name: "_CoreRoundTrip"),
+        .target(name: "Benchmarking", dependencies: ["DAFAR", "Attacks", "_FMALoop", "_CoreRoundTrip"]),
         .executableTarget(
             name: "dafar-bench", dependencies: ["Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(

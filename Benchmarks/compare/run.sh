@@ -27,28 +27,52 @@ mkdir -p "$out"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "running dafar-bench --threads $threads ${quick[*]}..." >&2
 "$bench" --json --threads "$threads" "${quick[@]}" > "$out/ours.json"
+# The host may place the two cores near each other or far apart and move them (Benchmarks/README.md,
+# "Near and far cores"): dafar-bench records the cache-line round trip around each of its figures; the
+# peers' runs are bracketed by the same probe, so that every ratio can be read with both placements.
+round_trip() { "$bench" --only core_round_trip --json "${quick[@]}" | "$python" -c 'import json, sys; print(json.load(sys.stdin)["core_round_trip_ns"])'; }
+trip_before_torch=$(round_trip)
 echo "running PyTorch (Benchmarks/compare/compare.py) --threads $threads ${quick[*]}..." >&2
 "$python" Benchmarks/compare/compare.py --json --threads "$threads" "${quick[@]}" > "$out/pytorch.json"
+trip_before_onnx=$(round_trip)
 echo "running ONNX Runtime (Benchmarks/compare/onnx_peer.py) --threads $threads ${quick[*]}..." >&2
 "$python" Benchmarks/compare/onnx_peer.py --json --threads "$threads" --model "$out/inspect.onnx" "${quick[@]}" \
     > "$out/onnxruntime.json"
+trip_after=$(round_trip)
+printf '{"pytorch_ns": [%s, %s], "onnxruntime_ns": [%s, %s]}\n' "$trip_before_torch" "$trip_before_onnx" \
+    "$trip_before_onnx" "$trip_after" > "$out/round_trips.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$out/ours.json" "$out/pytorch.json" "$out/onnxruntime.json" <<'PY' | tee "$out/ratios.txt"
+python3 - "$out/ours.json" "$out/pytorch.json" "$out/onnxruntime.json" "$out/round_trips.json" <<'PY' | tee "$out/ratios.txt"
 import json, sys
-ours, torch, onnx = (json.load(open(path)) for path in sys.argv[1:4])
+ours, torch, onnx, trips = (json.load(open(path)) for path in sys.argv[1:5])
+
+
+def placement(before, after, near=150.0):
+    """dafar-bench's words for a round trip before and after a run (PeakFigures.placement)."""
+    words = ["near" if t < near else "far" for t in (before, after)]
+    return words[0] if words[0] == words[1] else f"moved ({words[0]} -> {words[1]})"
+
+
+def ours_cores(key):
+    return ours["details"].get(key, {}).get("cores", "-")
 print(f"ours: {ours['machine']['framework']}, {ours['machine']['blas']}; "
       f"PyTorch: {torch['machine']['framework']}, {torch['machine']['blas']}")
 print(f"cpu: {ours['machine']['cpu']}, cores: {ours['machine']['cores']}, threads: {ours['machine']['threads']}, "
       f"workload: {ours['machine']['workload']}")
 print()
-print(f"{'figure':34}{'ours':>11}{'PyTorch':>11}{'ours/PyTorch':>14}  (median; min-max in the JSON files)")
+torch_cores, onnx_cores = placement(*trips["pytorch_ns"]), placement(*trips["onnxruntime_ns"])
+print(f"cores (cache-line round trip, near < 150 ns): PyTorch's run {torch_cores} "
+      f"({trips['pytorch_ns'][0]:.0f} -> {trips['pytorch_ns'][1]:.0f} ns), ONNX Runtime's {onnx_cores} "
+      f"({trips['onnxruntime_ns'][0]:.0f} -> {trips['onnxruntime_ns'][1]:.0f} ns); ours per figure below")
+print()
+print(f"{'figure':34}{'ours':>11}{'PyTorch':>11}{'ours/PyTorch':>14}  cores (ours)  (median; min-max in the JSON files)")
 order = ["sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency", "joint_train_images_per_s",
          "detector_train_images_per_s", "inference_images_per_s_batch128", "inference_images_per_s_batch1",
          "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s", "peak_rss_mib"]
 for key in order + sorted(k for k in ours if k not in order + ["details", "machine"]):
     a, b = ours[key], torch.get(key)
     ratio = f"{a / b:.2f}" if b else "n/a"
-    print(f"{key:34}{a:11.4g}{(b if b is not None else float('nan')):11.4g}{ratio:>14}")
+    print(f"{key:34}{a:11.4g}{(b if b is not None else float('nan')):11.4g}{ratio:>14}  {ours_cores(key)}")
 print()
 print("peak_rss_mib: lower is better (ratio < 1 means we use less memory); every other figure: higher is better.")
 print()
@@ -62,5 +86,6 @@ print(f"{'figure':34}{'ours':>11}{'ONNX RT':>11}{'ours/ONNX RT':>14}  target{'' 
 for key, target in [("inference_images_per_s_batch128", 1.0), ("inference_images_per_s_batch1", 1.5)]:
     ratio = ours[key] / onnx[key]
     verdict = ("met" if ratio >= target else "missed") if full else ""
-    print(f"{key:34}{ours[key]:11.4g}{onnx[key]:11.4g}{ratio:14.2f}  >= {target} {verdict}".rstrip())
+    print(f"{key:34}{ours[key]:11.4g}{onnx[key]:11.4g}{ratio:14.2f}  >= {target} {verdict}  cores: ours {ours_cores(key)}, "
+          f"ONNX Runtime {onnx_cores}")
 PY

@@ -41,7 +41,7 @@ public struct BenchmarkReport {
             lines.append(
                 pad(f.key, 34) + pad(format(f.median), 11, right: true) + pad(format(f.minimum), 11, right: true)
                     + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
-                    + "  " + f.label)
+                    + "  " + f.label + (f.roundTrip.map { "  [cores \(Self.placement($0))]" } ?? ""))
         }
         if let note = Self.forcedCoreNote() { lines += ["", note] }
         return lines.joined(separator: "\n")
@@ -63,15 +63,27 @@ public struct BenchmarkReport {
         var details: [String: Any] = [:]
         for f in figures {
             object[f.key] = f.median
-            details[f.key] = [
+            var entry: [String: Any] = [
                 "median": f.median, "min": f.minimum, "max": f.maximum, "unit": f.unit,
                 "repetitions": f.repetitions, "label": f.label
             ]
+            if let trip = f.roundTrip {
+                entry["round_trip_ns"] = [trip.before, trip.after].map { $0.isFinite ? $0 as Any : NSNull() }
+                entry["cores"] = Self.placement(trip)
+            }
+            details[f.key] = entry
         }
         object["details"] = details
         object["machine"] = machine
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// "near", "far" or "moved" (near before the figure and far after, or the other way).
+    static func placement(_ trip: (before: Double, after: Double)) -> String {
+        let before = PeakFigures.placement(roundTripNanoseconds: trip.before)
+        let after = PeakFigures.placement(roundTripNanoseconds: trip.after)
+        return before == after ? before : "moved (\(before) -> \(after))"
     }
 
     func pad(_ s: String, _ width: Int, right: Bool = false) -> String {

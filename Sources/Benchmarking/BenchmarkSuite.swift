@@ -50,7 +50,7 @@ public struct BenchmarkSuite {
 
     /// The keys every report has, in table order.
     public static let keys = [
-        "fp32_fma_peak_gflops", "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
+        "fp32_fma_peak_gflops", "core_round_trip_ns", "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
         "conv_transpose_forward_efficiency", "conv_transpose_backward_efficiency",
         "joint_train_images_per_s", "detector_train_images_per_s",
         "inference_images_per_s_batch128", "inference_images_per_s_batch1",
@@ -70,10 +70,24 @@ public struct BenchmarkSuite {
         func rate(_ key: String, _ label: String, images: Int, calls: Int, warmup: Int? = nil, _ body: () throws -> Void) rethrows {
             guard wanted(key) else { return }
             progress(label)
+            let before = roundTrip()
             let samples = try Stopwatch.rates(warmup: warmup ?? s.warmup, repetitions: s.repetitions, work: Double(images * calls)) {
                 for _ in 0..<calls { try body() }
             }
-            figures.append(Figure(key: key, label: label, unit: "images/s", samples: samples))
+            var figure = Figure(key: key, label: label, unit: "images/s", samples: samples)
+            if let before, let after = roundTrip() { figure.roundTrip = (before, after) }
+            figures.append(figure)
+        }
+        // The cores' placement around a figure (nil on one thread): the median of 5 x 4000 trips (1-6 ms; a
+        // burst that another process or the host preempts reads 10x too long), after 2 ms in which the pool's
+        // worker stops spinning and sleeps (spinning, it would take turns with the probe's threads).
+        func roundTrip() -> Double? {
+            guard Parallel.threadCount > 1 else { return nil }
+            usleep(2000)
+            return Figure(
+                key: "", label: "", unit: "ns",
+                samples: PeakFigures.coreRoundTripNanoseconds(warmup: 0, repetitions: 5, roundTrips: 4_000)
+            ).median
         }
 
         if wanted("fp32_fma_peak_gflops") {
@@ -94,6 +108,17 @@ public struct BenchmarkSuite {
                         samples: PeakFigures.fmaGFLOPS(
                             warmup: s.warmup, repetitions: s.repetitions, rounds: s.repetitions > 1 ? 20_000_000 : 100_000,
                             avx2Only: true)))
+            }
+        }
+        if wanted("core_round_trip_ns") {  // on its own second thread, whatever --threads says
+            progress("cache-line round trip between two threads")
+            let samples = PeakFigures.coreRoundTripNanoseconds(
+                warmup: min(1, s.warmup), repetitions: s.repetitions, roundTrips: s.repetitions > 1 ? 100_000 : 1_000)
+            if samples.allSatisfy(\.isFinite) {  // else the second thread never ran: no figure
+                figures.append(
+                    Figure(
+                        key: "core_round_trip_ns", label: "cache-line round trip between two threads (cores near: ~50 ns, far: ~300)",
+                        unit: "ns", samples: samples))
             }
         }
         if wanted("sgemm_gflops") {

@@ -1,4 +1,5 @@
 import Tensors
+import _CoreRoundTrip
 import _FMALoop
 
 /// The machine's FP32 peak: what every GFLOP/s figure is a share of.
@@ -35,5 +36,25 @@ public enum PeakFigures {
         case 256: return "AVX2 FMA"
         default: return "portable loop, not FMA"
         }
+    }
+
+    /// Nanoseconds per round trip of one cache line between two threads of this process, one value per
+    /// repetition of `roundTrips` trips (`core_round_trip_nanoseconds`); NaN where the second thread
+    /// could not run. On a virtual machine the host places the two cores: near each other (a shared
+    /// cache, about 50 ns here) or far apart (about 300 ns), and moves them now and then. Every parallel
+    /// region pays the round trip a few times, and each thread reads data that the other wrote, so
+    /// the figures with short regions (inference at batch 1, detector training) depend on it.
+    public static func coreRoundTripNanoseconds(warmup: Int, repetitions: Int, roundTrips: Int64 = 100_000) -> [Double] {
+        func run() -> Double {
+            let nanoseconds = core_round_trip_nanoseconds(roundTrips)
+            return nanoseconds > 0 ? nanoseconds : .nan
+        }
+        for _ in 0..<warmup { _ = run() }
+        return (0..<repetitions).map { _ in run() }
+    }
+
+    /// "near" (under 150 ns), "far" or "unknown" (NaN) for a round trip in nanoseconds.
+    public static func placement(roundTripNanoseconds nanoseconds: Double) -> String {
+        nanoseconds.isNaN ? "unknown" : nanoseconds < 150 ? "near" : "far"
     }
 }

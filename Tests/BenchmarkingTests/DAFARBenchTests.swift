@@ -40,6 +40,27 @@ final class DAFARBenchTests: XCTestCase {
             XCTAssertTrue(low <= value && value <= high, "\(key): median \(value) outside [\(low), \(high)]")
         }
         XCTAssertEqual((object["machine"] as? [String: String])?["threads"], "2", "the machine object should record --threads")
+        // every timed rate on two threads carries the cores' round trip before and after it
+        for key in BenchmarkSuite.keys where key.contains("images_per_s") {
+            let entry = try XCTUnwrap(details[key] as? [String: Any], "no details for \(key)")
+            let trips = try XCTUnwrap(entry["round_trip_ns"] as? [Double], "\(key) has no round_trip_ns pair: \(entry)")
+            XCTAssertEqual(trips.count, 2, "\(key): round_trip_ns should be [before, after], got \(trips)")
+            XCTAssertTrue(trips.allSatisfy { $0.isFinite && $0 > 0 }, "\(key): round trips \(trips) are not positive")
+            let cores = try XCTUnwrap(entry["cores"] as? String, "\(key) has no cores placement")
+            XCTAssertTrue(cores == "near" || cores == "far" || cores.hasPrefix("moved"), "\(key): cores = \(cores)")
+        }
+    }
+
+    func testRoundTripIsMeasuredAndClassified() {
+        let trips = PeakFigures.coreRoundTripNanoseconds(warmup: 0, repetitions: 2, roundTrips: 2_000)
+        XCTAssertEqual(trips.count, 2, "one value per repetition")
+        // a round trip is two cache-line transfers: more than a nanosecond, less than a millisecond
+        for trip in trips { XCTAssertTrue(trip > 1 && trip < 1e6, "round trip \(trip) ns is not plausible") }
+        XCTAssertEqual(PeakFigures.placement(roundTripNanoseconds: 48), "near")
+        XCTAssertEqual(PeakFigures.placement(roundTripNanoseconds: 290), "far")
+        XCTAssertEqual(PeakFigures.placement(roundTripNanoseconds: .nan), "unknown")
+        XCTAssertEqual(BenchmarkReport.placement((before: 50, after: 300)), "moved (near -> far)")
+        XCTAssertEqual(BenchmarkReport.placement((before: 300, after: 310)), "far")
     }
 
     func testQuickTableNamesEveryFigure() throws {
