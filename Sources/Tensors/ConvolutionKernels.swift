@@ -115,17 +115,18 @@ public enum ConvolutionKernels {
         var argmax = [Int32](unsafeUninitializedCapacity: pooledShape.elementCount) { _, initialized in
             initialized = pooledShape.elementCount
         }
-        var pooled = Tensor(shape: pooledShape)
-        let output = Tensor(shape: [n, outChannels, g.outputHeight, g.outputWidth]) { out in
-            input.withUnsafeBufferPointer { x in
-                weight.withUnsafeBufferPointer { w in
-                    withOptionalPointer(bias) { b in
-                        pooled.withUnsafeMutableBufferPointer { pooled in
+        // every value of both tensors is written by the kernels: neither is zeroed first
+        var output = Tensor(shape: [])
+        let pooled = Tensor(shape: pooledShape) { pooled in
+            output = Tensor(shape: [n, outChannels, g.outputHeight, g.outputWidth]) { out in
+                input.withUnsafeBufferPointer { x in
+                    weight.withUnsafeBufferPointer { w in
+                        withOptionalPointer(bias) { b in
                             argmax.withUnsafeMutableBufferPointer { argmax in
                                 DirectConvolution.run(
                                     output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
                                     reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
-                                    outputChannels: outChannels, padding: g.padding, pool: (pooled.baseAddress!, argmax.baseAddress!))
+                                    outputChannels: outChannels, padding: g.padding, pool: (pooled, argmax.baseAddress!))
                             }
                         }
                     }

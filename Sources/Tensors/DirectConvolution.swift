@@ -149,26 +149,42 @@ enum DirectConvolution {
             }
             return
         }
-        ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
-            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-            let threads = Parallel.threadCount
-            if images < threads && outputHeight >= 2 * threads {
-                // fewer images than threads (batch-1 inference): each image's output rows split across the threads
-                ScratchPool.shared.withBuffer(bufferCount) { buffer in
-                    for n in 0..<images {
-                        let image = n * channels * height * width, source = imageInput(n, buffer)
-                        Parallel.forEach(chunks: threads, of: outputHeight) { _, rows in
-                            ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
-                                conv3x3_image_rows(
-                                    output + n * outputChannels * outputPlane, source, mask.map { $0 + image }, packed, bias,
-                                    reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
-                            }
+        let threads = Parallel.threadCount
+        // with pooling, the rows are split in pairs, and each thread pools its own band
+        let rowsPerUnit = pool == nil ? 1 : 2, units = outputHeight / rowsPerUnit
+        if images < threads && units >= 2 * threads {
+            // Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
+            // No thread reads what another wrote but its band's edge rows: each packs the weights into its own
+            // buffer and pools the rows it made (on a host that places the two cores on different dies, a line
+            // from the other core's cache costs a 400 ns round trip: packed weights read from the thread that
+            // packed them, up to 150 KB here, took longer than packing them again).
+            let scratchCount = conv3x3_scratch_count(c, h, w, o, p)
+            ScratchPool.shared.withBuffer(bufferCount) { buffer in
+                for n in 0..<images {
+                    let image = n * channels * height * width, source = imageInput(n, buffer)
+                    let imageOutput = output + n * outputChannels * outputPlane
+                    Parallel.forEach(chunks: threads, of: units) { _, band in
+                        // an odd last row (which pooling leaves out) goes with the last band
+                        let y1 = band.upperBound == units ? outputHeight : band.upperBound * rowsPerUnit
+                        ScratchPool.shared.withBuffer(scratchCount + conv3x3_packed_count(o, c)) { scratch in
+                            let packed = scratch + scratchCount
+                            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+                            conv3x3_image_rows(
+                                imageOutput, source, mask.map { $0 + image }, packed, bias, reLU ? 1 : 0, c, h, w, o, p,
+                                Int32(band.lowerBound * rowsPerUnit), Int32(y1), scratch, isa, 0)
                         }
-                        poolImage(n)
+                        if let pool {
+                            max_pool_2x2_rows(
+                                pool.output + n * pooledSize, pool.argmax + n * pooledSize, imageOutput, o, Int32(outputHeight),
+                                Int32(outputWidth), Int32(band.lowerBound), Int32(band.upperBound), poolingInstructionSet)
+                        }
                     }
                 }
-                return
             }
+            return
+        }
+        ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
+            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
             forEachImageChunk(images) { range in
                 ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p) + bufferCount) { scratch in
                     let buffer = scratch + conv3x3_scratch_count(c, h, w, o, p)

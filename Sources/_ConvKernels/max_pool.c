@@ -6,9 +6,10 @@
 #include <string.h>
 
 /// The window rule of both bodies: take the candidate when `(v > best) != isnan(v)`.
-static void max_pool_2x2_portable(float *output, int32_t *argmax, const float *input, int height, int width) {
-    const int oh = height / 2, ow = width / 2;
-    for (int y = 0; y < oh; y++) {
+static void max_pool_2x2_portable(float *output, int32_t *argmax, const float *input, int height, int width, int y0,
+                                  int y1) {
+    const int ow = width / 2;
+    for (int y = y0; y < y1; y++) {
         for (int x = 0; x < ow; x++) {
             const int i0 = 2 * y * width + 2 * x, next[3] = {i0 + 1, i0 + width, i0 + width + 1};
             float best = input[i0];
@@ -32,12 +33,13 @@ static void max_pool_2x2_portable(float *output, int32_t *argmax, const float *i
 AVX512 static inline __mmask16 first_lanes(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1); }
 
 /// 16 windows side by side: the even and odd columns of two rows, split by two permutes.
-AVX512 static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width) {
-    const int oh = height / 2, ow = width / 2;
+AVX512 static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width, int y0,
+                                       int y1) {
+    const int ow = width / 2;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i offset[3] = {_mm512_set1_epi32(1), _mm512_set1_epi32(width), _mm512_set1_epi32(width + 1)};
-    for (int y = 0; y < oh; y++) {
+    for (int y = y0; y < y1; y++) {
         const float *top = input + 2 * y * width, *bottom = top + width;
         for (int x = 0; x < ow; x += 16) {
             const int count = ow - x < 16 ? ow - x : 16;
@@ -62,20 +64,28 @@ AVX512 static void max_pool_2x2_avx512(float *output, int32_t *argmax, const flo
     }
 }
 #else
-static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width) {
-    max_pool_2x2_portable(output, argmax, input, height, width);
+static void max_pool_2x2_avx512(float *output, int32_t *argmax, const float *input, int height, int width, int y0,
+                                int y1) {
+    max_pool_2x2_portable(output, argmax, input, height, width, y0, y1);
 }
 #endif
 
-void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa) {
+void max_pool_2x2_rows(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int y0,
+                       int y1, int isa) {
     const size_t in = (size_t)height * width, out = (size_t)(height / 2) * (width / 2);
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > height / 2 ? height / 2 : y1;
     for (int p = 0; p < planes; p++) {
         if (isa == CONV3X3_ISA_AVX512) {
-            max_pool_2x2_avx512(output + p * out, argmax + p * out, input + p * in, height, width);
+            max_pool_2x2_avx512(output + p * out, argmax + p * out, input + p * in, height, width, y0, y1);
         } else {
-            max_pool_2x2_portable(output + p * out, argmax + p * out, input + p * in, height, width);
+            max_pool_2x2_portable(output + p * out, argmax + p * out, input + p * in, height, width, y0, y1);
         }
     }
+}
+
+void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa) {
+    max_pool_2x2_rows(output, argmax, input, planes, height, width, 0, height / 2, isa);
 }
 
 void max_pool_2x2_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,

@@ -1,3 +1,4 @@
+import _ConvKernels
 @testable import Tensors
 import XCTest
 
@@ -76,6 +77,21 @@ final class PoolingKernelTests: XCTestCase {
                 let (y, argmax) = PoolingKernels.maxPool(x, size: 2)
                 XCTAssertEqual(y.storage.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w), \(String(describing: isa))")
                 XCTAssertEqual(argmax, expectedArgmax, "\(h) x \(w), \(String(describing: isa))")
+                // Row bands (how the threads that split one image pool each its own rows): any split of the
+                // output rows gives the whole planes' values and argmax (counted from each plane's start).
+                for cut in 0...(h / 2) {
+                    var banded = [Float](repeating: .nan, count: expected.count)
+                    var bandedArgmax = [Int32](repeating: -1, count: expected.count)
+                    x.withUnsafeBufferPointer { input in
+                        for (y0, y1) in [(0, cut), (cut, h / 2)] {
+                            max_pool_2x2_rows(
+                                &banded, &bandedArgmax, input.baseAddress!, 2, Int32(h), Int32(w), Int32(y0), Int32(y1),
+                                DirectConvolution.poolingInstructionSet)
+                        }
+                    }
+                    XCTAssertEqual(banded.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w) cut at \(cut)")
+                    XCTAssertEqual(bandedArgmax, expectedArgmax, "\(h) x \(w) cut at \(cut)")
+                }
             }
         }
     }

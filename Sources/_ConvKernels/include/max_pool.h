@@ -12,6 +12,12 @@
 /// the AVX-512 body (only if `conv3x3_best_isa()` reported it), anything else for the portable loop.
 void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa);
 
+/// `max_pool_2x2` of the output rows `[y0, y1)` of every plane only (clamped to `[0, height / 2)`; the other
+/// rows of `output` and `argmax` are left as they are, and `argmax` still counts from the plane's start): how
+/// the threads that split one image's convolution by rows pool each its own band while it is in their cache.
+void max_pool_2x2_rows(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int y0,
+                       int y1, int isa);
+
 /// The backward of `max_pool_2x2` for `planes` planes: `inputGradient [planes, height, width]` is zero except
 /// at each window's `argmax`, where it is +0 plus the window's `outputGradient` (as a zeroed plane that the
 /// gradients are added to). The convolution kernels call it on one image at a time, into cache, so that a
