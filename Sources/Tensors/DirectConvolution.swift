@@ -133,6 +133,46 @@ enum DirectConvolution {
             return UnsafePointer(buffer)
         }
         let bufferCount = unpool == nil ? 0 : imageSize
+        let threads = Parallel.threadCount
+        // with pooling, the rows are split in pairs, and each thread pools its own band
+        let rowsPerUnit = pool == nil ? 1 : 2, units = outputHeight / rowsPerUnit
+        /// Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
+        /// No thread reads what another wrote but its band's edge rows: each packs the weights into its own
+        /// buffer and pools the rows it made (on a host that places the two cores on different dies, a line
+        /// from the other core's cache costs a 400 ns round trip: packed weights read from the thread that
+        /// packed them, up to 150 KB here, took longer than packing them again). `band(n, source, rows)`
+        /// convolves the output rows `rows` of image `n` from `source`.
+        func splitRows(_ band: (_ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
+            ScratchPool.shared.withBuffer(bufferCount) { buffer in
+                for n in 0..<images {
+                    let source = imageInput(n, buffer)
+                    Parallel.forEach(chunks: threads, of: units) { _, part in
+                        // an odd last row (which pooling leaves out) goes with the last band
+                        let y1 = part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit
+                        band(n, source, part.lowerBound * rowsPerUnit..<y1)
+                        if let pool {
+                            max_pool_2x2_rows(
+                                pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
+                                o, Int32(outputHeight), Int32(outputWidth), Int32(part.lowerBound), Int32(part.upperBound),
+                                poolingInstructionSet)
+                        }
+                    }
+                }
+            }
+        }
+        let splitsRows = images < threads && units >= 2 * threads
+        if splitsRows && channels == 1 && isOneChannel(inputs: channels, outputs: outputChannels) {
+            let scratchCount = conv3x3_one_channel_scratch_count(c, h, w, o, p)
+            splitRows { n, source, rows in
+                ScratchPool.shared.withBuffer(scratchCount) { scratch in
+                    conv3x3_one_input_image_rows(
+                        output + n * outputChannels * outputPlane, source, mask.map { $0 + n * imageSize }, weight,
+                        rotated ? 1 : 0, bias, reLU ? 1 : 0, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound),
+                        scratch, isa)
+                }
+            }
+            return
+        }
         if isOneChannel(inputs: channels, outputs: outputChannels) {
             // one image per task (see `forEachImageChunk`); the kernel packs its few weights itself
             forEachImageChunk(images) { range in
@@ -149,36 +189,15 @@ enum DirectConvolution {
             }
             return
         }
-        let threads = Parallel.threadCount
-        // with pooling, the rows are split in pairs, and each thread pools its own band
-        let rowsPerUnit = pool == nil ? 1 : 2, units = outputHeight / rowsPerUnit
-        if images < threads && units >= 2 * threads {
-            // Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
-            // No thread reads what another wrote but its band's edge rows: each packs the weights into its own
-            // buffer and pools the rows it made (on a host that places the two cores on different dies, a line
-            // from the other core's cache costs a 400 ns round trip: packed weights read from the thread that
-            // packed them, up to 150 KB here, took longer than packing them again).
+        if splitsRows {
             let scratchCount = conv3x3_scratch_count(c, h, w, o, p)
-            ScratchPool.shared.withBuffer(bufferCount) { buffer in
-                for n in 0..<images {
-                    let image = n * channels * height * width, source = imageInput(n, buffer)
-                    let imageOutput = output + n * outputChannels * outputPlane
-                    Parallel.forEach(chunks: threads, of: units) { _, band in
-                        // an odd last row (which pooling leaves out) goes with the last band
-                        let y1 = band.upperBound == units ? outputHeight : band.upperBound * rowsPerUnit
-                        ScratchPool.shared.withBuffer(scratchCount + conv3x3_packed_count(o, c)) { scratch in
-                            let packed = scratch + scratchCount
-                            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
-                            conv3x3_image_rows(
-                                imageOutput, source, mask.map { $0 + image }, packed, bias, reLU ? 1 : 0, c, h, w, o, p,
-                                Int32(band.lowerBound * rowsPerUnit), Int32(y1), scratch, isa, 0)
-                        }
-                        if let pool {
-                            max_pool_2x2_rows(
-                                pool.output + n * pooledSize, pool.argmax + n * pooledSize, imageOutput, o, Int32(outputHeight),
-                                Int32(outputWidth), Int32(band.lowerBound), Int32(band.upperBound), poolingInstructionSet)
-                        }
-                    }
+            splitRows { n, source, rows in
+                ScratchPool.shared.withBuffer(scratchCount + conv3x3_packed_count(o, c)) { scratch in
+                    let packed = scratch + scratchCount
+                    conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+                    conv3x3_image_rows(
+                        output + n * outputChannels * outputPlane, source, mask.map { $0 + n * imageSize }, packed, bias,
+                        reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
                 }
             }
             return

@@ -96,7 +96,7 @@ AVX2 INLINE void one_input_rows(float *output, const float *plane, int stride, c
 /// `one_input_fn` with AVX2: output channel by output channel, its nine weights in ymm registers, tiles
 /// of 6 output rows x 8 positions in six accumulators.
 AVX2 static void one_input(float *output, const float *plane, int stride, const float *packed, const float *bias,
-                           int relu, int outChannels, int outputHeight, int outputWidth) {
+                           int relu, int outChannels, int outputHeight, int outputWidth, int y0, int y1) {
     const size_t outputPlane = (size_t)outputHeight * outputWidth;
     for (int o = 0; o < outChannels; o++) {
         __m256 weight[9];
@@ -105,8 +105,8 @@ AVX2 static void one_input(float *output, const float *plane, int stride, const 
         const float b = bias ? bias[o] : 0.0f;
         for (int x0 = 0; x0 < outputWidth; x0 += WIDTH) {
             const __m256i store = lanes_below(outputWidth - x0);
-            for (int y = 0; y < outputHeight;) {
-                const int left = outputHeight - y;
+            for (int y = y0; y < y1;) {
+                const int left = y1 - y;
 #define ROWS_OF(n) one_input_rows(out, plane, stride, weight, b, relu, outputWidth, y, x0, store, n)
                 if (left >= 6) { ROWS_OF(6); y += 6; }
                 else if (left >= 4) { ROWS_OF(4); y += 4; }
@@ -292,20 +292,29 @@ AVX2 static void one_weight(float *lanes, const float *plane, int stride, const 
     }
 }
 
+void conv3x3_one_input_image_rows(
+    float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
+    int relu, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
+    // packed [16 * ceil(O / 16), 9] (zero past O), then the padded plane
+    const int filters = (outChannels + LANES - 1) / LANES * LANES, outputWidth = width + 2 * padding - 2;
+    const int outputHeight = height + 2 * padding - 2;
+    float *packed = scratch, *plane = scratch + whole_blocks((size_t)filters * 9);
+    memset(packed, 0, (size_t)filters * 9 * sizeof(float));
+    pack_taps(packed, weight, outChannels, rotated);
+    const int stride = one_channel_stride(outputWidth);
+    pad_plane(plane, stride, input, mask, height, width, padding);
+    const one_input_fn kernel = isa == CONV3X3_ISA_AVX512 ? conv3x3_one_input_avx512 : one_input;
+    kernel(output, plane, stride, packed, bias, relu, outChannels, outputHeight, outputWidth, y0 < 0 ? 0 : y0,
+           y1 > outputHeight ? outputHeight : y1);
+}
+
 void conv3x3_one_channel_image(
     float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
     int relu, int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
     const int avx512 = isa == CONV3X3_ISA_AVX512;
     if (channels == 1) {
-        // packed [16 * ceil(O / 16), 9] (zero past O), then the padded plane
-        const int filters = (outChannels + LANES - 1) / LANES * LANES, outputWidth = width + 2 * padding - 2;
-        float *packed = scratch, *plane = scratch + whole_blocks((size_t)filters * 9);
-        memset(packed, 0, (size_t)filters * 9 * sizeof(float));
-        pack_taps(packed, weight, outChannels, rotated);
-        const int stride = one_channel_stride(outputWidth);
-        pad_plane(plane, stride, input, mask, height, width, padding);
-        const one_input_fn kernel = avx512 ? conv3x3_one_input_avx512 : one_input;
-        kernel(output, plane, stride, packed, bias, relu, outChannels, height + 2 * padding - 2, outputWidth);
+        conv3x3_one_input_image_rows(output, input, mask, weight, rotated, bias, relu, height, width, outChannels,
+                                     padding, 0, height + 2 * padding - 2, scratch, isa);
     } else {
         // packed [C, 9], then the masked input [C, H, W] when there is a mask
         float *packed = scratch, *masked = scratch + whole_blocks((size_t)channels * 9);
@@ -357,6 +366,13 @@ void conv3x3_one_channel_weight_gradient(
     for (int r = 0; r < biasRows; r++) biasGradient[r] += pairwise_sum(lanes + (size_t)(outChannels * 9 + r) * LANES);
 }
 #else
+void conv3x3_one_input_image_rows(
+    float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
+    int relu, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
+    (void)output; (void)input; (void)mask; (void)weight; (void)rotated; (void)bias; (void)relu; (void)height;
+    (void)width; (void)outChannels; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
+}
+
 void conv3x3_one_channel_image(
     float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
     int relu, int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {

@@ -69,10 +69,10 @@ AVX512 INLINE void one_input_rows(float *output, const float *plane, int stride,
 /// accumulators, the 12 windows of the tile in 12 more; a last odd row on its own.
 AVX512 void conv3x3_one_input_avx512(float *output, const float *plane, int stride, const float *packed,
                                      const float *bias, int relu, int outChannels, int outputHeight,
-                                     int outputWidth) {
+                                     int outputWidth, int y0, int y1) {
     for (int x0 = 0; x0 < outputWidth; x0 += LANES) {
-        for (int y = 0; y < outputHeight;) {
-            const int left = outputHeight - y;
+        for (int y = y0; y < y1;) {
+            const int left = y1 - y;
 #define ROWS_OF(n) \
     one_input_rows(output, plane, stride, packed, bias, relu, outChannels, outputHeight, outputWidth, y, x0, n)
             if (left >= 4) { ROWS_OF(4); y += 4; }

@@ -23,10 +23,10 @@ static inline const float *one_channel_offset(const float *base, ptrdiff_t offse
     return (const float *)((uintptr_t)base + (uintptr_t)(offset * (ptrdiff_t)sizeof(float)));
 }
 
-/// One input channel: `output [O, OH, OW]` from the padded plane `[OH + 2, stride]` and `packed`
-/// `[16 * ceil(O / 16), 9]` (zero past O), adding `bias` (nil: +0) and applying `relu`.
+/// One input channel: the output rows `[y0, y1)` of `output [O, OH, OW]` from the padded plane `[OH + 2, stride]`
+/// and `packed` `[16 * ceil(O / 16), 9]` (zero past O), adding `bias` (nil: +0) and applying `relu`.
 typedef void (*one_input_fn)(float *output, const float *plane, int stride, const float *packed, const float *bias,
-                             int relu, int outChannels, int outputHeight, int outputWidth);
+                             int relu, int outChannels, int outputHeight, int outputWidth, int y0, int y1);
 
 /// One output channel: `output [OH, OW]` from `input [C, H, W]` (unpadded; the edges are masked
 /// loads) and `packed [C, 9]`, adding `bias` and applying `relu`. `prefetch`: `input` is an image of a
@@ -47,7 +47,7 @@ typedef void (*one_relu_backward_fn)(float *output, const float *input, const fl
 #if defined(__x86_64__)
 void conv3x3_one_relu_backward_avx512(float *output, const float *input, const float *mask, size_t count);
 void conv3x3_one_input_avx512(float *output, const float *plane, int stride, const float *packed, const float *bias,
-                              int relu, int outChannels, int outputHeight, int outputWidth);
+                              int relu, int outChannels, int outputHeight, int outputWidth, int y0, int y1);
 void conv3x3_one_output_avx512(float *output, const float *input, const float *packed, float bias, int relu,
                                int channels, int height, int width, int padding, int prefetch);
 void conv3x3_one_weight_avx512(float *lanes, const float *plane, int stride, const float *outputGradient,

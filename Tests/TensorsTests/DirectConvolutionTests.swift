@@ -379,4 +379,39 @@ final class DirectConvolutionTests: XCTestCase {
             }
         }
     }
+
+    /// The same for the first layer's kernel (one input channel) and for a convolution pooled in its pass:
+    /// with one image, each thread computes and pools its own band of rows (an odd last row included).
+    func testOneImageSplitAcrossThreadsKeepsItsBitsWithOneInputChannelAndPooling() {
+        defer { Parallel.setThreadCount(Parallel.availableCores) }
+        for (channels, outputs, height) in [(1, 20, 13), (1, 20, 12), (24, 40, 13), (24, 40, 14)] {
+            let x = randomTensor([2, channels, height, 11], seed: 98), w = randomTensor([outputs, channels, 3, 3], seed: 99)
+            let b = randomTensor([outputs], seed: 100)
+            for isa in DirectConvolution.supportedInstructionSets {
+                DirectConvolution.instructionSet = isa
+                for padding in 0...1 {
+                    Parallel.setThreadCount(1)
+                    let batch = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: padding, reLU: true)
+                    let pooledBatch = ConvolutionKernels.forwardPooled(input: x, weight: w, bias: b, padding: padding, reLU: true)
+                    let perImage = pooledBatch.argmax.count / 2
+                    for threads in [2, 3] {
+                        Parallel.setThreadCount(threads)
+                        let image = x.slice(1..<2),
+                            what = "\(channels) -> \(outputs), \(height) rows, \(isa), padding \(padding), \(threads) threads"
+                        let one = ConvolutionKernels.forward(input: image, weight: w, bias: b, padding: padding, reLU: true)
+                        XCTAssertEqual(one.storage.map(\.bitPattern), batch.slice(1..<2).storage.map(\.bitPattern), what)
+                        let pooled = ConvolutionKernels.forwardPooled(input: image, weight: w, bias: b, padding: padding, reLU: true)
+                        XCTAssertEqual(
+                            pooled.output.storage.map(\.bitPattern), batch.slice(1..<2).storage.map(\.bitPattern),
+                            "pooled stage's output, \(what)")
+                        XCTAssertEqual(
+                            pooled.pooled.storage.map(\.bitPattern), pooledBatch.pooled.slice(1..<2).storage.map(\.bitPattern),
+                            "pooled, \(what)")
+                        XCTAssertEqual(pooled.argmax, Array(pooledBatch.argmax[perImage...]), "argmax, \(what)")
+                    }
+                }
+            }
+        }
+        DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
 }
