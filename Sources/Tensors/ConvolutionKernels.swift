@@ -83,7 +83,7 @@ public enum ConvolutionKernels {
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
                                 reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
-                                outputChannels: outChannels, padding: g.padding)
+                                outputChannels: outChannels, padding: g.padding, weightTensor: weight)
                             return
                         }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: outChannels, weight: w.baseAddress!)
@@ -126,7 +126,8 @@ public enum ConvolutionKernels {
                                 DirectConvolution.run(
                                     output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: false, bias: b,
                                     reLU: reLU, images: n, channels: g.channels, height: g.height, width: g.width,
-                                    outputChannels: outChannels, padding: g.padding, pool: (pooled, argmax.baseAddress!))
+                                    outputChannels: outChannels, padding: g.padding, pool: (pooled, argmax.baseAddress!),
+                                    weightTensor: weight)
                             }
                         }
                     }
@@ -255,7 +256,7 @@ public enum ConvolutionKernels {
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
                                 reLU: reLU, images: n, channels: inChannels, height: g.outputHeight, width: g.outputWidth,
-                                outputChannels: g.channels, padding: 2 - g.padding)
+                                outputChannels: g.channels, padding: 2 - g.padding, weightTensor: weight)
                             return
                         }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)

@@ -113,7 +113,7 @@ enum DirectConvolution {
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
         images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int,
         pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil,
-        unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil
+        unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil, weightTensor: Tensor? = nil
     ) {
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
@@ -190,16 +190,25 @@ enum DirectConvolution {
             return
         }
         if splitsRows {
-            let scratchCount = conv3x3_scratch_count(c, h, w, o, p)
+            // the packed weights: `weightTensor`'s from the cache, else each thread packs its own (see `splitRows`)
+            let cached = weightTensor.map {
+                PackedWeightCache.entry(for: $0, rotated: rotated, outputChannels: outputChannels, channels: channels)
+            }
+            let scratchCount = conv3x3_scratch_count(c, h, w, o, p), packedCount = cached == nil ? conv3x3_packed_count(o, c) : 0
             splitRows { n, source, rows in
-                ScratchPool.shared.withBuffer(scratchCount + conv3x3_packed_count(o, c)) { scratch in
-                    let packed = scratch + scratchCount
-                    conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+                ScratchPool.shared.withBuffer(scratchCount + packedCount) { scratch in
+                    var packed = UnsafePointer(scratch + scratchCount)
+                    if let cached {
+                        packed = UnsafePointer(cached.packed)
+                    } else {
+                        conv3x3_pack(scratch + scratchCount, weight, o, c, rotated ? 1 : 0)
+                    }
                     conv3x3_image_rows(
                         output + n * outputChannels * outputPlane, source, mask.map { $0 + n * imageSize }, packed, bias,
                         reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
                 }
             }
+            withExtendedLifetime(cached) {}
             return
         }
         ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in

@@ -399,19 +399,43 @@ final class DirectConvolutionTests: XCTestCase {
                         let image = x.slice(1..<2),
                             what = "\(channels) -> \(outputs), \(height) rows, \(isa), padding \(padding), \(threads) threads"
                         let one = ConvolutionKernels.forward(input: image, weight: w, bias: b, padding: padding, reLU: true)
-                        XCTAssertEqual(one.storage.map(\.bitPattern), batch.slice(1..<2).storage.map(\.bitPattern), what)
+                        XCTAssertTrue(one.storage.map(\.bitPattern) == batch.slice(1..<2).storage.map(\.bitPattern), what)
                         let pooled = ConvolutionKernels.forwardPooled(input: image, weight: w, bias: b, padding: padding, reLU: true)
-                        XCTAssertEqual(
-                            pooled.output.storage.map(\.bitPattern), batch.slice(1..<2).storage.map(\.bitPattern),
+                        XCTAssertTrue(
+                            pooled.output.storage.map(\.bitPattern) == batch.slice(1..<2).storage.map(\.bitPattern),
                             "pooled stage's output, \(what)")
-                        XCTAssertEqual(
-                            pooled.pooled.storage.map(\.bitPattern), pooledBatch.pooled.slice(1..<2).storage.map(\.bitPattern),
+                        XCTAssertTrue(
+                            pooled.pooled.storage.map(\.bitPattern) == pooledBatch.pooled.slice(1..<2).storage.map(\.bitPattern),
                             "pooled, \(what)")
-                        XCTAssertEqual(pooled.argmax, Array(pooledBatch.argmax[perImage...]), "argmax, \(what)")
+                        XCTAssertTrue(pooled.argmax == Array(pooledBatch.argmax[perImage...]), "argmax, \(what)")
                     }
                 }
             }
         }
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
+
+    /// One image split across threads reads its packed weights from `PackedWeightCache`: the same bits as
+    /// packing them per call, and a weight updated in place (as Adam does) is packed again, never read stale.
+    func testOneImagesCachedPackedWeightsFollowInPlaceUpdates() {
+        defer { Parallel.setThreadCount(Parallel.availableCores) }
+        let x = randomTensor([1, 24, 12, 11], seed: 101)
+        var weight = randomTensor([40, 24, 3, 3], seed: 102), transposed = randomTensor([24, 40, 3, 3], seed: 103)
+        for step in 0..<3 {
+            Parallel.setThreadCount(1)  // no row split: packs per call
+            let expected = ConvolutionKernels.forward(input: x, weight: weight, bias: nil, padding: 1, reLU: true)
+            let expectedTransposed = ConvolutionKernels.transposedForward(input: x, weight: transposed, bias: nil)
+            Parallel.setThreadCount(2)
+            for call in 0..<2 {  // the first call fills the cache, the second reads it
+                let y = ConvolutionKernels.forward(input: x, weight: weight, bias: nil, padding: 1, reLU: true)
+                XCTAssertTrue(y.storage.map(\.bitPattern) == expected.storage.map(\.bitPattern), "step \(step), call \(call)")
+                let t = ConvolutionKernels.transposedForward(input: x, weight: transposed, bias: nil)
+                XCTAssertTrue(
+                    t.storage.map(\.bitPattern) == expectedTransposed.storage.map(\.bitPattern), "transposed, step \(step), call \(call)")
+            }
+            // an optimizer's step: the values change in place, through the tensor's only other reference
+            weight.withUnsafeMutableBufferPointer { values in for i in values.indices { values[i] = values[i] * 0.5 + 0.01 } }
+            transposed.withUnsafeMutableBufferPointer { values in values[7] += 1 }
+        }
     }
 }
