@@ -117,7 +117,7 @@ public struct BenchmarkSuite {
             if samples.allSatisfy(\.isFinite) {  // else the second thread never ran: no figure
                 figures.append(
                     Figure(
-                        key: "core_round_trip_ns", label: "cache-line round trip between two threads (cores near: ~50 ns, far: ~300)",
+                        key: "core_round_trip_ns", label: "cache-line round trip between two threads (cores near: ~50 ns, far: ~400)",
                         unit: "ns", samples: samples))
             }
         }

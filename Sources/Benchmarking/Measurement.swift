@@ -19,7 +19,7 @@ public struct Figure: Sendable {
     public let repetitions: Int
     /// The two threads' cache-line round trip (ns) measured right before and right after the figure
     /// (`PeakFigures.coreRoundTripNanoseconds`), for the figures that run on two or more threads: it tells
-    /// whether the host placed the cores near each other (about 50 ns) or far apart (about 300 ns).
+    /// whether the host placed the cores near each other (about 50 ns) or far apart (about 400 ns).
     public var roundTrip: (before: Double, after: Double)?
 
     /// A figure from the value of each repetition.

@@ -41,7 +41,7 @@ public enum PeakFigures {
     /// Nanoseconds per round trip of one cache line between two threads of this process, one value per
     /// repetition of `roundTrips` trips (`core_round_trip_nanoseconds`); NaN where the second thread
     /// could not run. On a virtual machine the host places the two cores: near each other (a shared
-    /// cache, about 50 ns here) or far apart (about 300 ns), and moves them now and then. Every parallel
+    /// cache, about 50 ns here) or far apart (about 400 ns), and moves them now and then. Every parallel
     /// region pays the round trip a few times, and each thread reads data that the other wrote, so
     /// the figures with short regions (inference at batch 1, detector training) depend on it.
     public static func coreRoundTripNanoseconds(warmup: Int, repetitions: Int, roundTrips: Int64 = 100_000) -> [Double] {
