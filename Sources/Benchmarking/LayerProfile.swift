@@ -29,15 +29,18 @@ public struct LayerProfile {
     /// Markdown table: layer, pass, MFLOP, ms, GFLOP/s, share of the step, % of `peakGFLOPS`.
     public func markdown(peakGFLOPS: Double) -> String {
         let total = rows.reduce(0) { $0 + $1.seconds }
+        // a step under a millisecond (batch 1) in microseconds' resolution, its small products in hundredths
+        let (time, megaflops) = stepSeconds < 1e-3 ? ("%.4f", "%.2f") : ("%.2f", "%.0f")
         var lines = [
-            "\(title): \(String(format: "%.1f", stepSeconds * 1e3)) ms per step (rows sum to "
-                + "\(String(format: "%.1f", total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s", "",
+            "\(title): \(String(format: "%.\(stepSeconds < 1e-3 ? 3 : 1)f", stepSeconds * 1e3)) ms per step (rows sum to "
+                + "\(String(format: "%.\(stepSeconds < 1e-3 ? 3 : 1)f", total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s",
+            "",
             "| layer | pass | MFLOP | ms | GFLOP/s | share of step | % of peak |", "|---|---|---:|---:|---:|---:|---:|"
         ]
         func row(_ name: String, _ pass: String, _ flops: Double, _ seconds: Double) -> String {
             let rate = flops / max(seconds, 1e-12) / 1e9
-            return "| \(name) | \(pass) | \(flops > 0 ? String(format: "%.0f", flops / 1e6) : "-") | "
-                + String(format: "%.2f", seconds * 1e3) + " | \(flops > 0 ? String(format: "%.1f", rate) : "-") | "
+            return "| \(name) | \(pass) | \(flops > 0 ? String(format: megaflops, flops / 1e6) : "-") | "
+                + String(format: time, seconds * 1e3) + " | \(flops > 0 ? String(format: "%.1f", rate) : "-") | "
                 + String(format: "%.1f %%", 100 * seconds / max(total, 1e-12)) + " | "
                 + (flops > 0 ? String(format: "%.0f %%", 100 * rate / peakGFLOPS) : "-") + " |"
         }
