@@ -106,7 +106,7 @@ enum DirectConvolution {
     /// 180 degrees when `rotated`; `bias`: `[O]`. `pool` (nil: none): the output's 2 x 2 max pooling
     /// (`max_pool_2x2`, `[N, O, OH / 2, OW / 2]` and the argmax within each plane), image by image while its
     /// output is in cache. `unpool` (nil: none): `input` is not read; each image's input is instead the
-    /// backward of a 2 x 2 max pooling (`max_pool_2x2_backward`) of `unpool.gradient` `[N, C, H / 2, W / 2]` with
+    /// backward of a 2 x 2 max pooling (`max_pool_backward`) of `unpool.gradient` `[N, C, H / 2, W / 2]` with
     /// `unpool.argmax`, made in cache just before the image is convolved (a pooled layer's input gradient).
     static func run(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
@@ -129,7 +129,9 @@ enum DirectConvolution {
         let imageSize = channels * height * width, pooledInput = channels * (height / 2) * (width / 2)
         func imageInput(_ n: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
             guard let unpool else { return input + n * imageSize }
-            max_pool_2x2_backward(buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, c, h, w)
+            max_pool_backward(
+                buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, c, height * width,
+                (height / 2) * (width / 2))
             return UnsafePointer(buffer)
         }
         let bufferCount = unpool == nil ? 0 : imageSize

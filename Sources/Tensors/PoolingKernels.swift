@@ -50,24 +50,18 @@ public enum PoolingKernels {
     public static func maxPoolBackward(outputGradient: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
         let planes = inputShape[0] * inputShape[1], planeSize = inputShape[2] * inputShape[3]
         let outPlane = outputGradient.count / max(1, planes)
-        var dInput = Tensor.zeros(inputShape)
-        dInput.withUnsafeMutableBufferPointer { dx in
-            let base = dx.baseAddress!
+        return Tensor(shape: inputShape) { dx in
             outputGradient.withUnsafeBufferPointer { dy in
                 argmax.withUnsafeBufferPointer { arg in
+                    // each thread zeroes its planes and adds their windows' gradients (`max_pool_backward`)
                     Parallel.forEachChunk(planes, minimumPerChunk: max(1, 8192 / max(1, planeSize))) { range in
-                        for plane in range {
-                            let dst = base + plane &* planeSize
-                            for i in 0..<outPlane {
-                                let o = plane &* outPlane &+ i
-                                dst[Int(arg[o])] += dy[o]
-                            }
-                        }
+                        max_pool_backward(
+                            dx + range.lowerBound &* planeSize, dy.baseAddress! + range.lowerBound &* outPlane,
+                            arg.baseAddress! + range.lowerBound &* outPlane, Int32(range.count), planeSize, outPlane)
                     }
                 }
             }
         }
-        return dInput
     }
 
     /// Source row/column of nearest-neighbour upsampling from `input` to `output` positions

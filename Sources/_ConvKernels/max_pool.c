@@ -88,12 +88,13 @@ void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes
     max_pool_2x2_rows(output, argmax, input, planes, height, width, 0, height / 2, isa);
 }
 
-void max_pool_2x2_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
-                           int height, int width) {
-    const size_t in = (size_t)height * width, out = (size_t)(height / 2) * (width / 2);
-    memset(inputGradient, 0, (size_t)planes * in * sizeof(float));
+void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
+                       size_t planeSize, size_t pooledPlaneSize) {
+    memset(inputGradient, 0, (size_t)planes * planeSize * sizeof(float));
     for (int p = 0; p < planes; p++) {
-        float *plane = inputGradient + p * in;
-        for (size_t o = 0; o < out; o++) plane[argmax[p * out + o]] += outputGradient[p * out + o];
+        float *plane = inputGradient + p * planeSize;
+        const float *gradient = outputGradient + p * pooledPlaneSize;
+        const int32_t *at = argmax + p * pooledPlaneSize;
+        for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] += gradient[o];
     }
 }

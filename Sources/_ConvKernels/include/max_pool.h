@@ -1,6 +1,7 @@
 #ifndef MAX_POOL_H
 #define MAX_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// 2 x 2 max pooling at stride 2 (floor mode, PyTorch's `MaxPool2d(2)`) of `planes` consecutive planes
@@ -18,11 +19,13 @@ void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes
 void max_pool_2x2_rows(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int y0,
                        int y1, int isa);
 
-/// The backward of `max_pool_2x2` for `planes` planes: `inputGradient [planes, height, width]` is zero except
-/// at each window's `argmax`, where it is +0 plus the window's `outputGradient` (as a zeroed plane that the
-/// gradients are added to). The convolution kernels call it on one image at a time, into cache, so that a
-/// pooled layer's input gradient never exists as a whole batch.
-void max_pool_2x2_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
-                           int height, int width);
+/// The backward of a max pooling (any window; `max_pool_2x2`'s and `PoolingKernels.maxPool`'s) for `planes`
+/// planes: `inputGradient [planes, planeSize]` is zero except at each window's `argmax` (an index within its
+/// plane), where it is +0 plus the gradients `outputGradient [planes, pooledPlaneSize]` of the windows that
+/// chose it, added in window order. The convolution kernels call it on one image at a time, into cache, so
+/// that a pooled layer's input gradient never exists as a whole batch; `PoolingKernels.maxPoolBackward` on
+/// each thread's planes.
+void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
+                       size_t planeSize, size_t pooledPlaneSize);
 
 #endif
