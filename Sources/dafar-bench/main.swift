@@ -13,6 +13,12 @@ struct DAFARBench: ParsableCommand {
             MNIST network of Table 1, batch 128, float32, synthetic images. Each figure is the median of several \
             timed repetitions after a warm-up, shown with its minimum and maximum. Build with -c release \
             (`make bench`); `make bench-compare` runs the same workloads in PyTorch and prints the ratios.
+
+            On a virtual machine the host may place the cores near each other or far apart and move them; \
+            core_round_trip_ns (a cache line's trip to a second thread and back: about 50 ns near, 400 far here) \
+            says which, and every timed figure is marked [cores near], [cores far] or [cores moved (...)] from \
+            the same probe taken before and after it. Figures that hand data between threads often (batch 1, \
+            detector training) run up to a third slower on far cores.
             """)
 
     @Option(help: "Threads for OpenBLAS and the Swift kernels (default: all cores).")
@@ -30,7 +36,7 @@ struct DAFARBench: ParsableCommand {
     @Flag(
         help: """
             Print the per-layer profile (Markdown tables: FLOPs, time, GFLOP/s, share, % of the measured FMA peak) \
-            of a joint training step and of a PGD step instead of the figures.
+            of a joint training step, a PGD step and inference at batch 128 and 1 instead of the figures.
             """)
     var profile = false
 
