@@ -84,10 +84,7 @@ public struct BenchmarkSuite {
         func roundTrip() -> Double? {
             guard Parallel.threadCount > 1 else { return nil }
             usleep(2000)
-            return Figure(
-                key: "", label: "", unit: "ns",
-                samples: PeakFigures.coreRoundTripNanoseconds(warmup: 0, repetitions: 5, roundTrips: 4_000)
-            ).median
+            return Figure.median(PeakFigures.coreRoundTripNanoseconds(warmup: 0, repetitions: 5, roundTrips: 4_000))
         }
 
         if wanted("fp32_fma_peak_gflops") {

@@ -30,10 +30,10 @@ public struct LayerProfile {
     public func markdown(peakGFLOPS: Double) -> String {
         let total = rows.reduce(0) { $0 + $1.seconds }
         // a step under a millisecond (batch 1) in microseconds' resolution, its small products in hundredths
-        let (time, megaflops) = stepSeconds < 1e-3 ? ("%.4f", "%.2f") : ("%.2f", "%.0f")
+        let (time, megaflops, step) = stepSeconds < 1e-3 ? ("%.4f", "%.2f", "%.3f") : ("%.2f", "%.0f", "%.1f")
         var lines = [
-            "\(title): \(String(format: "%.\(stepSeconds < 1e-3 ? 3 : 1)f", stepSeconds * 1e3)) ms per step (rows sum to "
-                + "\(String(format: "%.\(stepSeconds < 1e-3 ? 3 : 1)f", total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s",
+            "\(title): \(String(format: step, stepSeconds * 1e3)) ms per step (rows sum to "
+                + "\(String(format: step, total * 1e3)) ms); peak \(String(format: "%.0f", peakGFLOPS)) GFLOP/s",
             "",
             "| layer | pass | MFLOP | ms | GFLOP/s | share of step | % of peak |", "|---|---|---:|---:|---:|---:|---:|"
         ]
@@ -132,7 +132,7 @@ public enum LayerProfiler {
             samples.append(sample)
             traces = t
         }
-        func median(_ values: [Double]) -> Double { Figure(key: "", label: "", unit: "", samples: values).median }
+        let median = Figure.median
         var rows: [LayerProfile.Row] = []
         for (i, layer) in layers.enumerated() {
             rows.append(

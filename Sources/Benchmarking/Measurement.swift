@@ -26,14 +26,21 @@ public struct Figure: Sendable {
     public init(key: String, label: String, unit: String, samples: [Double]) {
         precondition(!samples.isEmpty, "figure \(key) has no samples")
         let sorted = samples.sorted()
-        let middle = sorted.count / 2
         self.key = key
         self.label = label
         self.unit = unit
-        median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        median = Self.median(sorted: sorted)
         minimum = sorted.first!
         maximum = sorted.last!
         repetitions = samples.count
+    }
+
+    /// The median of `values` (the mean of the middle two for an even count); `values` must not be empty.
+    static func median(_ values: [Double]) -> Double { median(sorted: values.sorted()) }
+
+    private static func median(sorted: [Double]) -> Double {
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 }
 

@@ -139,11 +139,11 @@ enum DirectConvolution {
         // with pooling, the rows are split in pairs, and each thread pools its own band
         let rowsPerUnit = pool == nil ? 1 : 2, units = outputHeight / rowsPerUnit
         /// Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
-        /// No thread reads what another wrote but its band's edge rows: each packs the weights into its own
-        /// buffer and pools the rows it made (on a host that places the two cores on different dies, a line
-        /// from the other core's cache costs a 400 ns round trip: packed weights read from the thread that
-        /// packed them, up to 150 KB here, took longer than packing them again). `band(n, source, rows)`
-        /// convolves the output rows `rows` of image `n` from `source`.
+        /// No thread reads what another wrote but its band's edge rows: each pools the rows it made, and the
+        /// packed weights come from `PackedWeightCache` (written once, then only read) or each thread packs its
+        /// own (on a host that places the two cores on different dies, a line from the other core's cache costs
+        /// a 400 ns round trip: weights packed by one thread for both, up to 150 KB a layer, took longer to read
+        /// than to pack again). `band(n, source, rows)` convolves the output rows `rows` of image `n` from `source`.
         func splitRows(_ band: (_ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
             ScratchPool.shared.withBuffer(bufferCount) { buffer in
                 for n in 0..<images {

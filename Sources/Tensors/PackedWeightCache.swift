@@ -63,11 +63,4 @@ enum PackedWeightCache {
         if entries.count > capacity { entries.removeLast() }
         return entry
     }
-
-    /// Drops every entry (tests).
-    static func removeAll() {
-        lock.lock()
-        defer { lock.unlock() }
-        entries.removeAll()
-    }
 }

@@ -29,12 +29,12 @@ static uint64_t now_nanoseconds(void) {
 
 /// Waits until `counter` reads `value`; 0 when it did, -1 after a second (or once the other side failed).
 static int wait_for(struct line *line, int64_t value) {
+    uint64_t deadline = 0;  // set at the first clock read, a second later
     for (unsigned spins = 1;; spins++) {
         if (atomic_load_explicit(&line->counter, memory_order_acquire) == value) return 0;
         if (spins % 4096 == 0) {
-            static _Thread_local uint64_t deadline;
             const uint64_t now = now_nanoseconds();
-            if (spins == 4096) deadline = now + 1000000000u;
+            if (deadline == 0) deadline = now + 1000000000u;
             if (now > deadline || atomic_load(&line->failed)) {
                 atomic_store(&line->failed, 1);
                 return -1;
