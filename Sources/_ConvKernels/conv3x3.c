@@ -123,40 +123,41 @@ int conv3x3_best_isa(void) {
 
 /// `conv3x3_tiles_fn` with AVX2: tiles of 16 channels x 6 positions held in 12 ymm registers.
 __attribute__((target("avx2,fma")))
-static void conv3x3_tiles(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
-                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
-    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
-    const size_t plane = (size_t)(outputHeight + 2) * wp;
-    for (int start = first; start < last; start += POSITIONS) {
-        // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
+static void conv3x3_tiles(float *rows, size_t blockStride, const conv3x3_rectangle *r, const float *packed,
+                          int channels, size_t plane, int sourceWidth, int outputWidth, int blocks) {
+    const int ws = sourceWidth, total = (r->rowEnd - r->rowBegin) * (r->columnEnd - r->columnBegin);
+    const int full = r->kyBegin == 0 && r->kyEnd == 3 && r->kxBegin == 0 && r->kxEnd == 3;
+    for (int start = 0; start < total; start += POSITIONS) {
         int position[POSITIONS];
         const float *corner[POSITIONS];
-        const int count = conv3x3_tile_corners(start, last, POSITIONS, ow, wp, kyBegin, padded, position, corner);
+        const int count = conv3x3_tile_corners(r, start, POSITIONS, outputWidth, ws, position, corner);
         for (int b = 0; b < blocks; b++) {
             const float *w = packed + (size_t)b * channels * 9 * BLOCK;
             const float *p0 = corner[0], *p1 = corner[1], *p2 = corner[2], *p3 = corner[3], *p4 = corner[4];
             const float *p5 = corner[5];
             __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
             __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-            if (kyBegin == 0 && kyEnd == 3) {
+            if (full) {
                 for (int c = 0; c < channels; c++) {
                     TAP(0); TAP(1); TAP(2);
-                    TAP(wp); TAP(wp + 1); TAP(wp + 2);
-                    TAP(2 * wp); TAP(2 * wp + 1); TAP(2 * wp + 2);
+                    TAP(ws); TAP(ws + 1); TAP(ws + 2);
+                    TAP(2 * ws); TAP(2 * ws + 1); TAP(2 * ws + 2);
                     p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
                 }
             } else {
-                const int rows = kyEnd - kyBegin;
                 for (int c = 0; c < channels; c++) {
-                    w += kyBegin * 3 * BLOCK;
-                    for (int r = 0; r < rows * wp; r += wp) {
-                        TAP(r); TAP(r + 1); TAP(r + 2);
+                    const float *wc = w;
+                    for (int ky = r->kyBegin; ky < r->kyEnd; ky++) {
+                        for (int kx = r->kxBegin; kx < r->kxEnd; kx++) {
+                            w = wc + (3 * ky + kx) * BLOCK;
+                            TAP((ky - r->kyBegin) * ws + kx - r->kxBegin);
+                        }
                     }
-                    w += (3 - kyEnd) * 3 * BLOCK;
+                    w = wc + 9 * BLOCK;
                     p0 += plane; p1 += plane; p2 += plane; p3 += plane; p4 += plane; p5 += plane;
                 }
             }
-            float *out = rows + (size_t)b * positions * BLOCK;  // [OH * OW, 16]
+            float *out = rows + (size_t)b * blockStride;  // [P, 16]
             const __m256 sums[POSITIONS][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
             for (int j = 0; j < count; j++) {
                 _mm256_storeu_ps(out + (size_t)position[j] * BLOCK, sums[j][0]);
@@ -217,6 +218,11 @@ static void conv3x3_store(float *output, const float *rows, const float *bias, i
     }
 }
 
+/// The first kernel row (column) whose tap reaches the image from output row (column) `y` with `padding`,
+/// and the end of those taps, for an image `size` rows (columns) long.
+static int tap_begin(int y, int padding) { return padding - y > 0 ? padding - y : 0; }
+static int tap_end(int y, int padding, int size) { return padding + size - y < 3 ? padding + size - y : 3; }
+
 void conv3x3_image_rows(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
@@ -224,40 +230,60 @@ void conv3x3_image_rows(
     const int avx512 = isa == CONV3X3_ISA_AVX512;
     const conv3x3_tiles_fn tiles = avx512 ? conv3x3_tiles_avx512 : conv3x3_tiles;
     const int blocks = conv3x3_blocks(outChannels), oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    // the padded rows that the output rows [y0, y1) read, as an image of y1 - y0 output rows; without padding
-    // and mask, all of an image's rows are the input itself
     float *rows = scratch + padded_count(channels, height, width, padding);
-    const float *padded = scratch;
-    if (padding == 0 && !mask && y0 == 0 && y1 == oh) {
-        padded = input;
-    } else if (avx512) {
-        conv3x3_pad_avx512(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
-    } else {
-        pad_input(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
+    // The positions are cut into rectangles whose windows reach the image through the same taps, and each
+    // skips the taps that would read padding, so the windows read the image itself (or, with a mask, its rows
+    // [r0, r1) times mask > 0 in the scratch memory). With finite weights the values are those of adding the
+    // padding's products too: each is a zero, and the sums start at +0 (so are never -0), so adding one
+    // changes nothing. A row whose middle (the columns that see no padding) is narrower than 12 would leave
+    // short tiles in its edge columns and corners: then the rows [y0 - p, y1 + 2 - p) are copied inside a
+    // frame of zeros and only the kernel rows that read padding are skipped.
+    const int framed = padding > 0 && ow - 2 * padding < 12;
+    const int r0 = y0 - padding > 0 ? y0 - padding : 0, r1 = y1 + 2 - padding < height ? y1 + 2 - padding : height;
+    const float *source = input;
+    int sourceRow = 0, sourceColumn = 0, sourceWidth = width;  // the image row and column at `source`, its row length
+    size_t plane = (size_t)height * width;
+    if (framed) {
+        if (avx512) {
+            conv3x3_pad_avx512(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
+        } else {
+            pad_input(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
+        }
+        source = scratch, sourceRow = y0 - padding, sourceColumn = -padding, sourceWidth = width + 2 * padding;
+        plane = (size_t)(y1 + 2 - y0) * sourceWidth;
+    } else if (mask && r0 < r1) {
+        if (avx512) {
+            conv3x3_pad_avx512(scratch, input, mask, channels, height, width, 0, r0, r1);
+        } else {
+            pad_input(scratch, input, mask, channels, height, width, 0, r0, r1);
+        }
+        source = scratch, sourceRow = r0, plane = (size_t)(r1 - r0) * width;
     }
     if (avx512 && prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
-    // Output rows y < p and y >= OH - p see padding rows through some kernel rows: each such row is done
-    // on its own over the kernel rows that reach the image, `[max(0, p - y), min(3, p + H - y))`, and the
-    // rows between them in one stretch over all three. With finite weights the values are those of adding
-    // the padding's products too: each is a zero, and the sums start at +0, so adding it changes nothing.
-    const int n = y1 - y0;
-    int middleBegin = padding < oh ? padding : oh, middleEnd = oh - padding > middleBegin ? oh - padding : middleBegin;
-    middleBegin = middleBegin > y0 ? middleBegin : y0;
-    middleEnd = middleEnd < y1 ? middleEnd : y1;
-    for (int y = y0; y < y1; y++) {
-        if (y == middleBegin && middleBegin < middleEnd) {
-            tiles(rows, padded, packed, channels, n, ow, (middleBegin - y0) * ow, (middleEnd - y0) * ow, 0, 3, blocks);
-            y = middleEnd - 1;
-            continue;
+    const size_t blockStride = (size_t)(y1 - y0) * ow * BLOCK;
+    for (int ya = y0, yb; ya < y1; ya = yb) {
+        const int kyBegin = tap_begin(ya, padding), kyEnd = tap_end(ya, padding, height);
+        for (yb = ya + 1; yb < y1 && tap_begin(yb, padding) == kyBegin && tap_end(yb, padding, height) == kyEnd; yb++) {}
+        for (int xa = 0, xb; xa < ow; xa = xb) {
+            // framed: one stretch of whole rows, every kernel column (the frame gives the padding's zeros)
+            const int kxBegin = framed ? 0 : tap_begin(xa, padding), kxEnd = framed ? 3 : tap_end(xa, padding, width);
+            xb = framed ? ow : xa + 1;
+            while (xb < ow && tap_begin(xb, padding) == kxBegin && tap_end(xb, padding, width) == kxEnd) xb++;
+            // a window wholly in the padding (an image smaller than the padding) reads nothing: its sums stay +0
+            const int reaches = kyBegin < kyEnd && kxBegin < kxEnd;
+            const size_t corner =
+                (size_t)(ya - padding + kyBegin - sourceRow) * sourceWidth + (size_t)(xa - padding + kxBegin - sourceColumn);
+            const conv3x3_rectangle rectangle = {
+                ya - y0, yb - y0, xa, xb, kyBegin, reaches ? kyEnd : kyBegin, kxBegin, reaches ? kxEnd : kxBegin,
+                reaches ? source + corner : source};
+            tiles(rows, blockStride, &rectangle, packed, channels, plane, sourceWidth, ow, blocks);
         }
-        const int kyBegin = padding - y > 0 ? padding - y : 0, kyEnd = padding + height - y < 3 ? padding + height - y : 3;
-        tiles(rows, padded, packed, channels, n, ow, (y - y0) * ow, (y - y0 + 1) * ow, kyBegin, kyEnd, blocks);
     }
     const size_t stride = (size_t)oh * ow;
     if (avx512) {
-        conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, n * ow, stride);
+        conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, stride);
     } else {
-        conv3x3_store(output + (size_t)y0 * ow, rows, bias, relu, outChannels, n * ow, blocks, stride);
+        conv3x3_store(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, stride);
     }
 }
 

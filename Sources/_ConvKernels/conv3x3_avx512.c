@@ -20,35 +20,37 @@ enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POSITIONS = CONV3X3_AVX512_POSITIONS, COLU
 #define AVX512 __attribute__((target("avx512f,fma")))
 #define UNROLL _Pragma("clang loop unroll(full)")
 
-/// One forward tile: `blockCount` (1 or 2, a constant once inlined) blocks of 16 channels x POSITIONS
-/// positions whose windows start at `corner[j]` (on kernel row `kyBegin`); sums go to
-/// `out + b * blockStride + position[j] * 16` for `j < count`.
+/// One forward tile: `blockCount` (1 or 2) blocks of 16 channels x `size` (12, 8 or 4) positions whose windows
+/// start at `corner[j]` (on kernel row `kyBegin`, column `kxBegin`), over the taps `[kyBegin, kyEnd) x [kxBegin,
+/// kxEnd)`; sums go to `out + b * blockStride + position[j] * 16` for `j < count`. Inlined with constant
+/// `blockCount` and `size` (and taps, for whole windows).
 AVX512 static inline __attribute__((always_inline)) void forward_tile(
     float *out, size_t blockStride, const float *w, size_t weightStride, const float *const *corner,
-    const int *position, int count, int channels, int kyBegin, int kyEnd, int wp, size_t plane, int blockCount) {
+    const int *position, int count, int channels, int kyBegin, int kyEnd, int kxBegin, int kxEnd, int sourceWidth,
+    size_t plane, int blockCount, int size) {
     __m512 sum[2][POSITIONS];
     UNROLL for (int b = 0; b < blockCount; b++) {
-        UNROLL for (int j = 0; j < POSITIONS; j++) sum[b][j] = _mm512_setzero_ps();
+        UNROLL for (int j = 0; j < size; j++) sum[b][j] = _mm512_setzero_ps();
     }
     for (int c = 0; c < channels; c++) {
         const float *q[POSITIONS];
-        UNROLL for (int j = 0; j < POSITIONS; j++) q[j] = corner[j] + (size_t)c * plane;
+        UNROLL for (int j = 0; j < size; j++) q[j] = corner[j] + (size_t)c * plane;
         const float *wc = w + (size_t)c * 9 * BLOCK;
         for (int ky = kyBegin; ky < kyEnd; ky++) {
-            UNROLL for (int kx = 0; kx < 3; kx++) {
-                const int d = (ky - kyBegin) * wp + kx;
+            for (int kx = kxBegin; kx < kxEnd; kx++) {
+                const int d = (ky - kyBegin) * sourceWidth + kx - kxBegin;
                 __m512 weight[2];
                 UNROLL for (int b = 0; b < blockCount; b++) {
                     weight[b] = _mm512_loadu_ps(wc + b * weightStride + (3 * ky + kx) * BLOCK);
                 }
-                UNROLL for (int j = 0; j < POSITIONS; j++) {
+                UNROLL for (int j = 0; j < size; j++) {
                     const __m512 x = _mm512_set1_ps(q[j][d]);
                     UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(weight[b], x, sum[b][j]);
                 }
             }
         }
     }
-    UNROLL for (int j = 0; j < POSITIONS; j++) {
+    UNROLL for (int j = 0; j < size; j++) {
         if (j < count) {
             UNROLL for (int b = 0; b < blockCount; b++) {
                 _mm512_storeu_ps(out + b * blockStride + (size_t)position[j] * BLOCK, sum[b][j]);
@@ -57,31 +59,35 @@ AVX512 static inline __attribute__((always_inline)) void forward_tile(
     }
 }
 
-AVX512 void conv3x3_tiles_avx512(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
-                                 int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks) {
-    const int ow = outputWidth, wp = outputWidth + 2, positions = outputHeight * outputWidth;
-    const size_t plane = (size_t)(outputHeight + 2) * wp, weightStride = (size_t)channels * 9 * BLOCK;
-    const size_t blockStride = (size_t)positions * BLOCK;
-    const int full = kyBegin == 0 && kyEnd == 3;
-    for (int start = first; start < last; start += POSITIONS) {
-        // The tile's positions (a last, short tile repeats its last position) and their windows' corners.
+/// `forward_tile` with a constant block count and tile size, for whole windows (constant taps) or not.
+#define FORWARD_TILE(blockCount, size)                                                                           \
+    do {                                                                                                          \
+        if (full) {                                                                                               \
+            forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, 0, 3, 0, 3,        \
+                         sourceWidth, plane, blockCount, size);                                                   \
+        } else {                                                                                                  \
+            forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, r->kyBegin,        \
+                         r->kyEnd, r->kxBegin, r->kxEnd, sourceWidth, plane, blockCount, size);                   \
+        }                                                                                                         \
+    } while (0)
+
+AVX512 void conv3x3_tiles_avx512(float *rows, size_t blockStride, const conv3x3_rectangle *r, const float *packed,
+                                 int channels, size_t plane, int sourceWidth, int outputWidth, int blocks) {
+    const size_t weightStride = (size_t)channels * 9 * BLOCK;
+    const int total = (r->rowEnd - r->rowBegin) * (r->columnEnd - r->columnBegin);
+    const int full = r->kyBegin == 0 && r->kyEnd == 3 && r->kxBegin == 0 && r->kxEnd == 3;
+    for (int start = 0; start < total; start += POSITIONS) {
         int position[POSITIONS];
         const float *corner[POSITIONS];
-        const int count = conv3x3_tile_corners(start, last, POSITIONS, ow, wp, kyBegin, padded, position, corner);
+        const int count = conv3x3_tile_corners(r, start, POSITIONS, outputWidth, sourceWidth, position, corner);
         for (int b = 0; b < blocks; b += 2) {
             float *out = rows + b * blockStride;
             const float *w = packed + b * weightStride;
-            // the same body four times, each with constant kernel rows and block count
-            if (blocks - b >= 2 && full) {
-                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, 0, 3, wp, plane, 2);
-            } else if (blocks - b >= 2) {
-                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, kyBegin, kyEnd, wp,
-                             plane, 2);
-            } else if (full) {
-                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, 0, 3, wp, plane, 1);
+            // a short last tile of a rectangle (its edges are narrow) in the smallest of 4, 8 or 12 positions
+            if (blocks - b >= 2) {
+                if (count > 8) FORWARD_TILE(2, POSITIONS); else if (count > 4) FORWARD_TILE(2, 8); else FORWARD_TILE(2, 4);
             } else {
-                forward_tile(out, blockStride, w, weightStride, corner, position, count, channels, kyBegin, kyEnd, wp,
-                             plane, 1);
+                if (count > 8) FORWARD_TILE(1, POSITIONS); else if (count > 4) FORWARD_TILE(1, 8); else FORWARD_TILE(1, 4);
             }
         }
     }

@@ -5,12 +5,23 @@
 
 #include "conv3x3.h"
 
-/// The output at the positions `[first, last)` (row-major), as `rows [blocks, OH * OW, 16]` (channels
-/// innermost), from `padded [C, OH + 2, OW + 2]` and `packed [blocks, C, 9, 16]`, over the kernel rows
-/// `[kyBegin, kyEnd)` only (the others would read only padding for these positions). Each output is
-/// summed over (c, ky, kx) in that order, with one FMA per term, starting from +0.
-typedef void (*conv3x3_tiles_fn)(float *rows, const float *padded, const float *packed, int channels,
-                                 int outputHeight, int outputWidth, int first, int last, int kyBegin, int kyEnd,
+/// A rectangle of output positions whose 3x3 windows all reach the image through the same kernel rows
+/// `[kyBegin, kyEnd)` and columns `[kxBegin, kxEnd)`: the other taps would read only padding, so a
+/// rectangle's positions read the image itself (no padded copy) and skip them. Rows count from the
+/// first row of the band being computed; `first` is the input under tap `(kyBegin, kxBegin)` of position
+/// `(rowBegin, columnBegin)`, and the input's rows are `sourceWidth` floats apart.
+typedef struct {
+    int rowBegin, rowEnd, columnBegin, columnEnd;
+    int kyBegin, kyEnd, kxBegin, kxEnd;
+    const float *first;
+} conv3x3_rectangle;
+
+/// The output at the positions of `rectangle`, as `rows [blocks, P, 16]` (channels innermost; block `b` at
+/// `rows + b * blockStride`, position `(y, x)` at `(y * outputWidth + x) * 16` in it) from the input (channel
+/// planes `plane` floats apart, rows `sourceWidth` apart) and `packed [blocks, C, 9, 16]`. Each output is
+/// summed over (c, ky, kx) in that order over the rectangle's taps, with one FMA per term, starting from +0.
+typedef void (*conv3x3_tiles_fn)(float *rows, size_t blockStride, const conv3x3_rectangle *rectangle,
+                                 const float *packed, int channels, size_t plane, int sourceWidth, int outputWidth,
                                  int blocks);
 
 /// `weightGradient [O, C * 9] +=` the products of `rows [blocks, OH * OW, 16]` (the output gradient,
@@ -19,23 +30,26 @@ typedef void (*conv3x3_tiles_fn)(float *rows, const float *padded, const float *
 typedef void (*conv3x3_weight_tiles_fn)(float *weightGradient, const float *rows, const float *padded, int channels,
                                         int outChannels, int outputHeight, int outputWidth);
 
-/// The positions of the tile that starts at `start` (at most `size`, up to `last`; a short last tile
-/// repeats its last position) and the corners of their 3x3 windows in `padded` (rows `wp` wide, from
-/// kernel row `kyBegin`), for output rows `ow` wide; returns how many positions are real.
-static inline int conv3x3_tile_corners(int start, int last, int size, int ow, int wp, int kyBegin, const float *padded,
-                                       int *position, const float **corner) {
-    const int count = last - start < size ? last - start : size;
+/// The positions `start ..< start + size` of `rectangle` (row-major in it; past its end, a short last tile
+/// repeats its last position) as indices into rows `outputWidth` wide, and the corners of their windows;
+/// returns how many positions are real.
+static inline int conv3x3_tile_corners(const conv3x3_rectangle *rectangle, int start, int size, int outputWidth,
+                                       int sourceWidth, int *position, const float **corner) {
+    const int width = rectangle->columnEnd - rectangle->columnBegin;
+    const int total = (rectangle->rowEnd - rectangle->rowBegin) * width;
+    const int count = total - start < size ? total - start : size;
     for (int j = 0; j < size; j++) {
-        position[j] = start + (j < count ? j : count - 1);
-        corner[j] = padded + (size_t)(position[j] / ow + kyBegin) * wp + position[j] % ow;
+        const int k = start + (j < count ? j : count - 1), row = k / width, column = k % width;
+        position[j] = (rectangle->rowBegin + row) * outputWidth + rectangle->columnBegin + column;
+        corner[j] = rectangle->first + (size_t)row * sourceWidth + column;
     }
     return count;
 }
 
 #if defined(__x86_64__)
 /// AVX-512 (`conv3x3_avx512.c`): tiles of 32 output channels (two zmm per position or column).
-void conv3x3_tiles_avx512(float *rows, const float *padded, const float *packed, int channels, int outputHeight,
-                          int outputWidth, int first, int last, int kyBegin, int kyEnd, int blocks);
+void conv3x3_tiles_avx512(float *rows, size_t blockStride, const conv3x3_rectangle *rectangle, const float *packed,
+                          int channels, size_t plane, int sourceWidth, int outputWidth, int blocks);
 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows, const float *padded, int channels,
                                  int outChannels, int outputHeight, int outputWidth);
 

@@ -19,6 +19,7 @@ final class DirectConvolutionTests: XCTestCase {
         Case(n: 3, c: 17, h: 5, w: 7, o: 19, padding: 1),  // channels not a multiple of 8, a short last block
         Case(n: 3, c: 24, h: 4, w: 3, o: 40, padding: 1),
         Case(n: 1, c: 16, h: 2, w: 5, o: 17, padding: 2),  // smaller than the kernel without padding
+        Case(n: 2, c: 24, h: 10, w: 13, o: 20, padding: 2),  // edges two taps deep on every side, a middle between
         Case(n: 3, c: 32, h: 26, w: 26, o: 32, padding: 0),  // the MNIST network's largest layer
         Case(n: 3, c: 20, h: 13, w: 1, o: 18, padding: 1),  // one column
         Case(n: 1, c: 9, h: 6, w: 9, o: 16, padding: 0),  // forward direct; input gradient (9 outputs) through im2col
@@ -283,6 +284,62 @@ final class DirectConvolutionTests: XCTestCase {
             return [y, dx.input!, dx.weight!, dx.bias!, yt, dxt.input!, dxt.weight!, dxt.bias!] + [masked.weight!, masked.bias!]
         }
         assertBitReproducible(run)
+    }
+
+    /// The kernel skips the taps that read padding (each rectangle of positions reads the image itself
+    /// through the taps that reach it; narrow rows keep a frame of zeros and skip only kernel rows): with
+    /// finite weights that changes no bits, so padding p gives the bits of padding 0 on the image framed
+    /// with p zeros, forward and input gradient, on both instruction sets, on one thread and with one
+    /// image's rows split across threads.
+    func testSkippedPaddingTapsChangeNoBits() {
+        func framed(_ t: Tensor, _ p: Int) -> Tensor {
+            let (n, c, h, w) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3])
+            var out = [Float](repeating: 0, count: n * c * (h + 2 * p) * (w + 2 * p))
+            for plane in 0..<(n * c) {
+                for y in 0..<h {
+                    for x in 0..<w { out[(plane * (h + 2 * p) + y + p) * (w + 2 * p) + x + p] = t.storage[(plane * h + y) * w + x] }
+                }
+            }
+            return Tensor(shape: [n, c, h + 2 * p, w + 2 * p], storage: out)
+        }
+        func sameBits(_ a: Tensor, _ b: Tensor) -> Bool {
+            a.shape == b.shape && zip(a.storage, b.storage).allSatisfy { $0.bitPattern == $1.bitPattern }
+        }
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            // padding 1 and 2 on rows with a middle of 8 or more columns (rectangles) and fewer (a frame of zeros);
+            // padding 0 makes the input gradient's padding 2
+            let shapes = [
+                ([2, 24, 10, 13], 2), ([1, 17, 3, 4], 2), ([2, 20, 7, 1], 1), ([2, 20, 9, 12], 1), ([1, 32, 24, 24], 2),
+                ([2, 16, 10, 10], 0), ([1, 24, 16, 14], 0)
+            ]
+            for (shape, padding) in shapes {
+                let x = randomTensor(shape, seed: 97), w = randomTensor([33, shape[1], 3, 3], seed: 98)
+                let b = randomTensor([33], seed: 99)
+                for threads in [1, 2, 3] {
+                    Parallel.setThreadCount(threads)
+                    let label = "input \(shape), padding \(padding), \(isa), \(threads) thread(s)"
+                    let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: padding, reLU: true)
+                    let reference = ConvolutionKernels.forward(input: framed(x, padding), weight: w, bias: b, reLU: true)
+                    XCTAssertTrue(sameBits(y, reference), "forward, \(label)")
+                    // the input gradient: padding 2 - p on dY, with and without the ReLU mask of the layer's output
+                    let dy = randomTensor(y.shape, seed: 100)
+                    let dx = ConvolutionKernels.backward(
+                        input: x, weight: w, outputGradient: dy, padding: padding, needWeightGradient: false, reLUOutput: y)
+                    // the same sums as a convolution of the framed, masked dY with the weight rotated by 180 degrees
+                    let (o, c) = (w.shape[0], w.shape[1])
+                    var rotated = [Float](repeating: 0, count: w.count)
+                    for i in 0..<o {
+                        for j in 0..<c {
+                            for t in 0..<9 { rotated[(j * o + i) * 9 + t] = w.storage[(i * c + j) * 9 + 8 - t] }
+                        }
+                    }
+                    let rotatedReference = ConvolutionKernels.forward(
+                        input: framed(masked(dy, by: y), 2 - padding), weight: Tensor(shape: [c, o, 3, 3], storage: rotated), bias: nil)
+                    XCTAssertTrue(sameBits(dx.input!, rotatedReference), "input gradient, \(label)")
+                }
+            }
+        }
     }
 
     /// The one-channel kernels (the MNIST network's first layer and its decoder's last, with their ReLU
