@@ -125,15 +125,17 @@ enum DirectConvolution {
                 pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane, o,
                 Int32(outputHeight), Int32(outputWidth), poolingInstructionSet)
         }
-        // Image n's input: in `input`, or unpooled into `buffer` (a chunk's, `channels * height * width` floats).
+        // Image n's input: in `input`, or unpooled into `buffer` (a chunk's, `channels * height * width` floats) with
+        // the mask applied on the positions the pooling chose (the kernels then read it in place, not masked again).
         let imageSize = channels * height * width, pooledInput = channels * (height / 2) * (width / 2)
         func imageInput(_ n: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
             guard let unpool else { return input + n * imageSize }
             max_pool_backward(
-                buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, c, height * width,
-                (height / 2) * (width / 2))
+                buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, mask.map { $0 + n * imageSize },
+                c, height * width, (height / 2) * (width / 2))
             return UnsafePointer(buffer)
         }
+        let kernelMask = unpool == nil ? mask : nil  // what the kernels apply
         let bufferCount = unpool == nil ? 0 : imageSize
         let threads = Parallel.threadCount
         // with pooling, the rows are split in pairs, and each thread pools its own band
@@ -168,7 +170,7 @@ enum DirectConvolution {
             splitRows { n, source, rows in
                 ScratchPool.shared.withBuffer(scratchCount) { scratch in
                     conv3x3_one_input_image_rows(
-                        output + n * outputChannels * outputPlane, source, mask.map { $0 + n * imageSize }, weight,
+                        output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, weight,
                         rotated ? 1 : 0, bias, reLU ? 1 : 0, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound),
                         scratch, isa)
                 }
@@ -183,7 +185,7 @@ enum DirectConvolution {
                     for n in range {
                         let image = n * channels * height * width
                         conv3x3_one_channel_image(
-                            output + n * outputChannels * outputPlane, imageInput(n, buffer), mask.map { $0 + image }, weight,
+                            output + n * outputChannels * outputPlane, imageInput(n, buffer), kernelMask.map { $0 + image }, weight,
                             rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
                         poolImage(n)
                     }
@@ -206,7 +208,7 @@ enum DirectConvolution {
                         conv3x3_pack(scratch + scratchCount, weight, o, c, rotated ? 1 : 0)
                     }
                     conv3x3_image_rows(
-                        output + n * outputChannels * outputPlane, source, mask.map { $0 + n * imageSize }, packed, bias,
+                        output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
                         reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
                 }
             }
@@ -222,7 +224,7 @@ enum DirectConvolution {
                         // the next image's input is asked for in cache only when it is read from `input`
                         let image = n * channels * height * width, prefetch = unpool == nil && n + 1 < range.upperBound
                         conv3x3_image(
-                            output + n * outputChannels * outputPlane, imageInput(n, buffer), mask.map { $0 + image },
+                            output + n * outputChannels * outputPlane, imageInput(n, buffer), kernelMask.map { $0 + image },
                             packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, prefetch ? 1 : 0)
                         poolImage(n)
                     }

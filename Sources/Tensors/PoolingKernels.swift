@@ -57,7 +57,7 @@ public enum PoolingKernels {
                     Parallel.forEachChunk(planes, minimumPerChunk: max(1, 8192 / max(1, planeSize))) { range in
                         max_pool_backward(
                             dx + range.lowerBound &* planeSize, dy.baseAddress! + range.lowerBound &* outPlane,
-                            arg.baseAddress! + range.lowerBound &* outPlane, Int32(range.count), planeSize, outPlane)
+                            arg.baseAddress! + range.lowerBound &* outPlane, nil, Int32(range.count), planeSize, outPlane)
                     }
                 }
             }

@@ -88,13 +88,18 @@ void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes
     max_pool_2x2_rows(output, argmax, input, planes, height, width, 0, height / 2, isa);
 }
 
-void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, int planes,
-                       size_t planeSize, size_t pooledPlaneSize) {
+void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, const float *mask,
+                       int planes, size_t planeSize, size_t pooledPlaneSize) {
     memset(inputGradient, 0, (size_t)planes * planeSize * sizeof(float));
     for (int p = 0; p < planes; p++) {
         float *plane = inputGradient + p * planeSize;
         const float *gradient = outputGradient + p * pooledPlaneSize;
         const int32_t *at = argmax + p * pooledPlaneSize;
         for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] += gradient[o];
+        if (!mask) continue;
+        // the ReLU's backward on the chosen positions only (the others hold +0, which it leaves as it is); a
+        // position chosen twice is multiplied twice by the same 0 or 1, which gives what once gives
+        const float *m = mask + p * planeSize;
+        for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] = plane[at[o]] * (m[at[o]] > 0 ? 1.0f : 0.0f);
     }
 }
