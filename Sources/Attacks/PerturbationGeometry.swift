@@ -70,7 +70,7 @@ extension PerturbationNorm {
     /// L-inf in one pass over the pixels, with the operations of the separate tensor operations in their order
     /// (the same bits as the L2 path's composition would give it): the sign, the scaled add, the difference,
     /// the clamp to the ball, the sum and the clamp to the image range.
-    func ascentStep(from x: Tensor, gradient: Tensor, images: Tensor, stepSize: Float, radius: Float) -> Tensor {
+    public func ascentStep(from x: Tensor, gradient: Tensor, images: Tensor, stepSize: Float, radius: Float) -> Tensor {
         guard self == .lInfinity else {
             var moved = x
             moved.add(steepestAscentDirection(gradient), scaledBy: stepSize)

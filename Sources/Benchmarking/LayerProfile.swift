@@ -1,3 +1,4 @@
+import Attacks
 import Autodiff
 import DAFAR
 import Foundation
@@ -227,10 +228,8 @@ public enum LayerProfiler {
             let gradient = tape.gradients(of: loss)[x] ?? Tensor.zeros(images.shape)
             (sample.backward, sample.stages[stages[1]]) = backwardByLayer(tape, traces)
             started = Stopwatch.now
-            // The same element-wise passes as `ProjectedAscent` (sign, step, projection, clamp).
-            var moved = images
-            moved.add(gradient.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, scaledBy: stepSize)
-            _ = (images + (moved - images).clamped(-epsilon, epsilon)).clamped(0, 1)
+            // the step `ProjectedAscent` takes (sign, step, projection and clamp in one pass over the pixels)
+            _ = PerturbationNorm.lInfinity.ascentStep(from: images, gradient: gradient, images: images, stepSize: stepSize, radius: epsilon)
             sample.stages[stages[2]] = Stopwatch.now - started
             sample.step = Stopwatch.now - stepStarted
             return (sample, traces)
