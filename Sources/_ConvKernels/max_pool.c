@@ -95,11 +95,13 @@ void max_pool_backward(float *inputGradient, const float *outputGradient, const 
         float *plane = inputGradient + p * planeSize;
         const float *gradient = outputGradient + p * pooledPlaneSize;
         const int32_t *at = argmax + p * pooledPlaneSize;
-        for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] += gradient[o];
-        if (!mask) continue;
-        // the ReLU's backward on the chosen positions only (the others hold +0, which it leaves as it is); a
-        // position chosen twice is multiplied twice by the same 0 or 1, which gives what once gives
+        if (!mask) {
+            for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] += gradient[o];
+            continue;
+        }
+        // windows that do not overlap: each chosen position gets one gradient, +0 plus it, times the ReLU's
+        // backward there (the others hold +0, which it leaves as it is)
         const float *m = mask + p * planeSize;
-        for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] = plane[at[o]] * (m[at[o]] > 0 ? 1.0f : 0.0f);
+        for (size_t o = 0; o < pooledPlaneSize; o++) plane[at[o]] = (0.0f + gradient[o]) * (m[at[o]] > 0 ? 1.0f : 0.0f);
     }
 }

@@ -22,9 +22,10 @@ void max_pool_2x2_rows(float *output, int32_t *argmax, const float *input, int p
 /// The backward of a max pooling (any window; `max_pool_2x2`'s and `PoolingKernels.maxPool`'s) for `planes`
 /// planes: `inputGradient [planes, planeSize]` is zero except at each window's `argmax` (an index within its
 /// plane), where it is +0 plus the gradients `outputGradient [planes, pooledPlaneSize]` of the windows that
-/// chose it, added in window order, then, when `mask` `[planes, planeSize]` is given, times `mask > 0 ? 1 : 0`
-/// there (a fused ReLU's backward before the pooling: the values the convolution kernels' `mask` gives, without
-/// a masked copy of the whole image). The convolution kernels call it on one image at a time, into cache, so
+/// chose it, added in window order. With `mask` `[planes, planeSize]` (only for windows that do not overlap,
+/// such as `max_pool_2x2`'s: each position is chosen at most once), each chosen position's value is then
+/// times `mask > 0 ? 1 : 0` (a fused ReLU's backward before the pooling: the values the convolution kernels'
+/// `mask` gives, without a masked copy of the whole image). The convolution kernels call it on one image at a time, into cache, so
 /// that a pooled layer's input gradient never exists as a whole batch; `PoolingKernels.maxPoolBackward` on
 /// each thread's planes.
 void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, const float *mask,
