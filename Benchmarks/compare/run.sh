@@ -75,13 +75,18 @@ for key in order + sorted(k for k in ours if k not in order + ["details", "machi
     print(f"{key:34}{a:11.4g}{(b if b is not None else float('nan')):11.4g}{ratio:>14}  {ours_cores(key)}")
 print()
 print("peak_rss_mib: lower is better (ratio < 1 means we use less memory); every other figure: higher is better.")
+full = ours["machine"]["workload"] == "full"
+shares = [(key, name, target, ours["details"].get(key, {}).get("percent_of_fma_peak"))
+          for key, name, target in [("joint_train_images_per_s", "joint training", 65.0), ("pgd40_images_per_s", "PGD-40", 60.0)]]
+print("ours as a share of the FP32 FMA peak measured in the same run (images/s x GEMM GFLOP per image / peak): "
+      + ", ".join(f"{name} {share:.1f} % (target {target:.0f} %{'' if not full else ': met' if share >= target else ': missed'})"
+                  for _, name, target, share in shares if share is not None))
 print()
 print(f"ONNX Runtime: {onnx['machine']['framework']}, {onnx['machine']['blas']}; model: {onnx['machine']['model']}")
 difference = onnx["max_abs_diff"]
 print(f"max |ONNX Runtime - PyTorch| on the batch and on one image: logits {difference['logits']:.3g}, "
       f"scores {difference['scores']:.3g} (tolerance {difference['tolerance']:g}); classes and verdicts equal")
 print()
-full = ours["machine"]["workload"] == "full"
 print(f"{'figure':34}{'ours':>11}{'ONNX RT':>11}{'ours/ONNX RT':>14}  target{'' if full else ' (quick run: not judged)'}")
 for key, target in [("inference_images_per_s_batch128", 1.0), ("inference_images_per_s_batch1", 1.5)]:
     ratio = ours[key] / onnx[key]

@@ -29,6 +29,9 @@ public struct BenchmarkReport {
         ]
     }
 
+    /// The FMA peak measured in this run (GFLOP/s), if it was.
+    var fmaPeak: Double? { figures.first { $0.key == "fp32_fma_peak_gflops" }?.median }
+
     /// A fixed-width table: figure, median, min, max, unit.
     public var table: String {
         let header = machine.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
@@ -37,11 +40,16 @@ public struct BenchmarkReport {
             pad("figure", 34) + pad("median", 11, right: true) + pad("min", 11, right: true)
                 + pad("max", 11, right: true) + "  unit"
         ]
+        let peak = fmaPeak
         for f in figures {
+            // a rate with its GEMM work: also as a share of the FMA peak of this run
+            let share = f.gflopPerUnit.flatMap { gflop in
+                peak.map { String(format: "  (%.1f %% of the FMA peak)", 100 * f.median * gflop / $0) }
+            }
             lines.append(
                 pad(f.key, 34) + pad(format(f.median), 11, right: true) + pad(format(f.minimum), 11, right: true)
                     + pad(format(f.maximum), 11, right: true) + "  " + (f.unit.isEmpty ? "ratio" : f.unit)
-                    + "  " + f.label + (f.roundTrip.map { "  [cores \(Self.placement($0))]" } ?? ""))
+                    + "  " + f.label + (f.roundTrip.map { "  [cores \(Self.placement($0))]" } ?? "") + (share ?? ""))
         }
         if let note = Self.forcedCoreNote() { lines += ["", note] }
         return lines.joined(separator: "\n")
@@ -61,6 +69,7 @@ public struct BenchmarkReport {
     public func json() throws -> String {
         var object: [String: Any] = [:]
         var details: [String: Any] = [:]
+        let peak = fmaPeak
         for f in figures {
             object[f.key] = f.median
             var entry: [String: Any] = [
@@ -70,6 +79,10 @@ public struct BenchmarkReport {
             if let trip = f.roundTrip {
                 entry["round_trip_ns"] = [trip.before, trip.after].map { $0.isFinite ? $0 as Any : NSNull() }
                 entry["cores"] = Self.placement(trip)
+            }
+            if let gflop = f.gflopPerUnit {
+                entry["gflop_per_image"] = gflop
+                if let peak { entry["percent_of_fma_peak"] = 100 * f.median * gflop / peak }
             }
             details[f.key] = entry
         }

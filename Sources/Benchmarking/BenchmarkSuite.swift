@@ -67,7 +67,10 @@ public struct BenchmarkSuite {
         let s = settings
         var figures: [Figure] = []
         func wanted(_ key: String) -> Bool { only.map { key.contains($0) } ?? true }
-        func rate(_ key: String, _ label: String, images: Int, calls: Int, warmup: Int? = nil, _ body: () throws -> Void) rethrows {
+        func rate(
+            _ key: String, _ label: String, images: Int, calls: Int, warmup: Int? = nil, gflopPerImage: Double? = nil,
+            _ body: () throws -> Void
+        ) rethrows {
             guard wanted(key) else { return }
             progress(label)
             let before = roundTrip()
@@ -75,6 +78,7 @@ public struct BenchmarkSuite {
                 for _ in 0..<calls { try body() }
             }
             var figure = Figure(key: key, label: label, unit: "images/s", samples: samples)
+            figure.gflopPerUnit = gflopPerImage
             if let before, let after = roundTrip() { figure.roundTrip = (before, after) }
             figures.append(figure)
         }
@@ -167,7 +171,12 @@ public struct BenchmarkSuite {
                         warmup: s.warmup, repetitions: s.repetitions)))
         }
         let n = s.batchSize
-        try rate("joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", images: n, calls: s.jointSteps) {
+        // the GEMM work per image of the joint step and of a PGD step, to give those rates as shares of the peak
+        let flops = LayerProfiler.flopsPerImage(work)
+        try rate(
+            "joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", images: n, calls: s.jointSteps,
+            gflopPerImage: flops.jointStep / 1e9
+        ) {
             try work.jointTrainStep()
         }
         rate("detector_train_images_per_s", "detector training step (C, Eq. 6, Adam)", images: n, calls: s.detectorSteps) {
@@ -187,7 +196,7 @@ public struct BenchmarkSuite {
         rate("fgsm_images_per_s", "FGSM (L-inf, eps 0.3)", images: n, calls: s.fgsmCalls) { _ = work.attack(fgsm) }
         rate(
             "pgd40_images_per_s", "PGD-\(s.pgdSteps) (L-inf, eps 0.3, step 0.01)", images: n, calls: 1,
-            warmup: min(1, s.warmup)
+            warmup: min(1, s.warmup), gflopPerImage: flops.attackStep * Double(s.pgdSteps) / 1e9
         ) { _ = work.attack(pgd) }
         rate(
             "cw_images_per_s", "CW-L2 (\(s.carliniWagnerIterations) iterations, 1 search step)", images: n, calls: 1,

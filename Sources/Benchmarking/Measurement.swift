@@ -21,6 +21,9 @@ public struct Figure: Sendable {
     /// (`PeakFigures.coreRoundTripNanoseconds`), for the figures that run on two or more threads: it tells
     /// whether the host placed the cores near each other (about 50 ns) or far apart (about 400 ns).
     public var roundTrip: (before: Double, after: Double)?
+    /// The matrix products' GFLOP behind one unit of the figure (one image of a training step or an attack),
+    /// for a rate figure that the report also gives as a share of the FMA peak measured in the same run.
+    public var gflopPerUnit: Double?
 
     /// A figure from the value of each repetition.
     public init(key: String, label: String, unit: String, samples: [Double]) {

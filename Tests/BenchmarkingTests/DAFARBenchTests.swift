@@ -40,6 +40,15 @@ final class DAFARBenchTests: XCTestCase {
             XCTAssertTrue(low <= value && value <= high, "\(key): median \(value) outside [\(low), \(high)]")
         }
         XCTAssertEqual((object["machine"] as? [String: String])?["threads"], "2", "the machine object should record --threads")
+        // the joint step and PGD also as shares of the FMA peak of the same run: images/s x GFLOP per image / peak
+        let peak = try XCTUnwrap(object["fp32_fma_peak_gflops"] as? Double)
+        for key in ["joint_train_images_per_s", "pgd40_images_per_s"] {
+            let entry = try XCTUnwrap(details[key] as? [String: Any], "no details for \(key)")
+            let gflop = try XCTUnwrap(entry["gflop_per_image"] as? Double, "\(key) has no gflop_per_image: \(entry)")
+            let share = try XCTUnwrap(entry["percent_of_fma_peak"] as? Double, "\(key) has no percent_of_fma_peak")
+            let rate = try XCTUnwrap(object[key] as? Double)
+            XCTAssertEqual(share, 100 * rate * gflop / peak, accuracy: 1e-9 * share, "\(key): share of the peak")
+        }
         // every timed rate on two threads carries the cores' round trip before and after it
         for key in BenchmarkSuite.keys where key.contains("images_per_s") {
             let entry = try XCTUnwrap(details[key] as? [String: Any], "no details for \(key)")
@@ -72,6 +81,22 @@ final class DAFARBenchTests: XCTestCase {
     func testBadThreadCountIsAUsageError() throws {
         let (status, _) = try runBench(["--threads", "0"])
         XCTAssertEqual(status, 64, "--threads 0 should be rejected with the usage status 64")
+    }
+
+    /// The GEMM work behind the %-of-peak figures, counted by hand from Table 1's MNIST network: forward
+    /// E (conv 1->32 on 28x28, 32->32 on 26x26, 32->64 on 12x12, 64->64 on 10x10), F (1024->200->200->10) and
+    /// D (the four transposed convolutions back to 28x28); a joint step is three times the forward but the
+    /// first layer's input gradient, a PGD step twice E and F's forward.
+    func testFLOPsPerImageOfTheJointAndAttackSteps() throws {
+        let work = try ModelWorkloads(architecture: .mnist, batchSize: 2)
+        let conv = { (outputs: Int, side: Int, patch: Int) in 2 * outputs * side * side * patch }
+        let encoder = conv(32, 26, 9) + conv(32, 24, 32 * 9) + conv(64, 10, 32 * 9) + conv(64, 8, 64 * 9)
+        let classifier = 2 * (1024 * 200 + 200 * 200 + 200 * 10)
+        // a transposed convolution scatters each input value to outputs x 9 places
+        let decoder = 2 * 9 * (8 * 8 * 64 * 64 + 10 * 10 * 64 * 32 + 24 * 24 * 32 * 32 + 26 * 26 * 32 * 1)
+        let flops = LayerProfiler.flopsPerImage(work)
+        XCTAssertEqual(flops.jointStep, Double(3 * (encoder + classifier + decoder) - conv(32, 26, 9)), "joint step")
+        XCTAssertEqual(flops.attackStep, Double(2 * (encoder + classifier)), "PGD step")
     }
 
     func testFigureTakesTheMedianOfItsRepetitions() {
