@@ -243,20 +243,14 @@ void conv3x3_image_rows(
     const float *source = input;
     int sourceRow = 0, sourceColumn = 0, sourceWidth = width;  // the image row and column at `source`, its row length
     size_t plane = (size_t)height * width;
+    void (*const copy)(float *, const float *, const float *, int, int, int, int, int, int) =
+        avx512 ? conv3x3_pad_avx512 : pad_input;
     if (framed) {
-        if (avx512) {
-            conv3x3_pad_avx512(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
-        } else {
-            pad_input(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
-        }
+        copy(scratch, input, mask, channels, height, width, padding, y0, y1 + 2);
         source = scratch, sourceRow = y0 - padding, sourceColumn = -padding, sourceWidth = width + 2 * padding;
         plane = (size_t)(y1 + 2 - y0) * sourceWidth;
     } else if (mask && r0 < r1) {
-        if (avx512) {
-            conv3x3_pad_avx512(scratch, input, mask, channels, height, width, 0, r0, r1);
-        } else {
-            pad_input(scratch, input, mask, channels, height, width, 0, r0, r1);
-        }
+        copy(scratch, input, mask, channels, height, width, 0, r0, r1);
         source = scratch, sourceRow = r0, plane = (size_t)(r1 - r0) * width;
     }
     if (avx512 && prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);

@@ -25,9 +25,9 @@ void max_pool_2x2_rows(float *output, int32_t *argmax, const float *input, int p
 /// chose it, added in window order. With `mask` `[planes, planeSize]` (only for windows that do not overlap,
 /// such as `max_pool_2x2`'s: each position is chosen at most once), each chosen position's value is then
 /// times `mask > 0 ? 1 : 0` (a fused ReLU's backward before the pooling: the values the convolution kernels'
-/// `mask` gives, without a masked copy of the whole image). The convolution kernels call it on one image at a time, into cache, so
-/// that a pooled layer's input gradient never exists as a whole batch; `PoolingKernels.maxPoolBackward` on
-/// each thread's planes.
+/// `mask` gives, without a masked copy of the whole image). The convolution kernels call it on one image at a
+/// time, into cache, so that a pooled layer's input gradient never exists as a whole batch;
+/// `PoolingKernels.maxPoolBackward` on each thread's planes.
 void max_pool_backward(float *inputGradient, const float *outputGradient, const int32_t *argmax, const float *mask,
                        int planes, size_t planeSize, size_t pooledPlaneSize);
 
