@@ -119,8 +119,8 @@ public struct AdaptiveAttack: Attack {
                 classCount: model.classCount(images))
             return pgd.ascent.run(
                 images, randomness: randomness,
-                objective: { x in
-                    loss.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
+                objective: { x, rows in
+                    loss.objective(logits: model.logits(x), classes: Array(classes[rows]), targeted: goal.isTargeted)
                         - penalty.evaluate(x).term
                 },
                 isSuccessful: { candidate in

@@ -43,11 +43,13 @@ struct ProjectedAscent {
 
     /// Runs the attack.
     /// - Parameters:
-    ///   - objective: the per-sample objective `[N]` to maximise, recorded on the input's tape.
+    ///   - objective: the per-sample objective to maximise, recorded on the input's tape: `objective(x, rows)`
+    ///     is `[rows.count]` for the images `rows` of the batch, `x` their slice (the steps run on slices of
+    ///     `AttackBatching.imagesPerPass` images, each slice's steps before the next's).
     ///   - isSuccessful: whether each sample of a candidate batch is a success
     ///     (only consulted to choose between restarts).
     func run(
-        _ images: Tensor, randomness: ImageRandomness, objective: (Variable) -> Variable,
+        _ images: Tensor, randomness: ImageRandomness, objective: (Variable, Range<Int>) -> Variable,
         isSuccessful: (Tensor) -> [Bool]
     ) -> Tensor {
         precondition(images.rank >= 2, "attack: images need a batch axis, got shape \(images.shape)")
@@ -60,12 +62,19 @@ struct ProjectedAscent {
                 x = (images + norm.randomPoint(shape: images.shape, radius: epsilon, randomness: randomness, stream: UInt64(restart)))
                     .clamped(0, 1)
             }
-            for _ in 0..<steps {
-                x = norm.ascentStep(
-                    from: x, gradient: objectiveGradient(at: x, objective), images: images, stepSize: stepSize, radius: epsilon)
+            // every step of one slice of images, then the next (see `AttackBatching`)
+            x = x.mapBatches(AttackBatching.slices(x.batchSize)) { start, rows in
+                let origin = rows.count == images.batchSize ? images : images.slice(rows)
+                var x = start
+                for _ in 0..<steps {
+                    x = norm.ascentStep(
+                        from: x, gradient: objectiveGradient(at: x, rows: rows, objective), images: origin, stepSize: stepSize,
+                        radius: epsilon)
+                }
+                return x
             }
             if restarts == 1 { return x }
-            let values = objective(Variable(x)).value.storage
+            let values = objective(Variable(x), 0..<x.batchSize).value.storage
             let success = isSuccessful(x)
             let better = (0..<x.batchSize).map { i in
                 restart == 0 || (success[i] && !bestSuccess[i])
@@ -89,8 +98,9 @@ extension ProjectedAscent {
         let classes = goal.referenceClasses(labels: labels, count: images.batchSize, classCount: model.classCount(images))
         return run(
             images, randomness: randomness,
-            objective: { x in
-                ClassificationLoss.crossEntropy.objective(logits: model.logits(x), classes: classes, targeted: goal.isTargeted)
+            objective: { x, rows in
+                ClassificationLoss.crossEntropy.objective(
+                    logits: model.logits(x), classes: Array(classes[rows]), targeted: goal.isTargeted)
             }, isSuccessful: { model.successes($0, labels: labels, goal: goal) })
     }
 }

@@ -15,8 +15,14 @@ extension Tensor {
     /// concatenates the results along the first axis (one call, no copy, when `N <= size`).
     public func mapBatches(size: Int = Tensor.defaultInferenceBatchSize, _ body: (Tensor) -> Tensor) -> Tensor {
         precondition(size > 0, "batch size must be positive, got \(size)")
-        if batchSize <= size { return body(self) }
-        return Tensor.concatenate(batchRanges(size: size).map { body(slice($0)) })
+        return mapBatches(batchRanges(size: size)) { batch, _ in body(batch) }
+    }
+
+    /// Applies `body(slice, rows)` to the slices `ranges` (consecutive, covering the batch in order) and
+    /// concatenates the results along the first axis (one call on `self`, no copy, for a single range).
+    public func mapBatches(_ ranges: [Range<Int>], _ body: (Tensor, Range<Int>) -> Tensor) -> Tensor {
+        if ranges.count <= 1 { return body(self, 0..<batchSize) }
+        return Tensor.concatenate(ranges.map { body(slice($0), $0) })
     }
 
     /// Applies `body` to consecutive slices of at most `size` rows and joins the per-row values
