@@ -242,8 +242,7 @@ public enum Im2Col {
             let n = task / channels, c = task &- n &* channels
             let dst = rows + (c &* count &+ n) &* positions, src = images + task &* positions
             if let mask {
-                let m = mask + task &* positions
-                for i in 0..<positions { dst[i] = src[i] * (m[i] > 0 ? 1 : 0) }
+                ConvolutionKernels.maskedCopy(dst, src, mask: mask + task &* positions, count: positions)
             } else {
                 for i in 0..<positions { dst[i] = src[i] }
             }
