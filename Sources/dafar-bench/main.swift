@@ -15,7 +15,8 @@ struct DAFARBench: ParsableCommand {
             (`make bench`); `make bench-compare` runs the same workloads in PyTorch and prints the ratios. \
             The joint training step and PGD-40 are also given as a share of the FMA peak measured in the same \
             run (images/s x the matrix products' GFLOP per image, in the JSON details: gflop_per_image, \
-            percent_of_fma_peak); a run that does not measure the peak (--only) leaves the share out.
+            percent_of_fma_peak, fma_peak_gflops); the peak is the best sample of an FMA loop run at the start \
+            and again at the end of the run. A run that does not measure the peak (--only) leaves the share out.
 
             On a virtual machine the host may place the cores near each other or far apart and move them; \
             core_round_trip_ns (a cache line's trip to a second thread and back: about 50 ns near, 400 far here) \

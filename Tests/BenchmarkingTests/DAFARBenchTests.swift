@@ -41,13 +41,18 @@ final class DAFARBenchTests: XCTestCase {
         }
         XCTAssertEqual((object["machine"] as? [String: String])?["threads"], "2", "the machine object should record --threads")
         // the joint step and PGD also as shares of the FMA peak of the same run: images/s x GFLOP per image / peak
-        let peak = try XCTUnwrap(object["fp32_fma_peak_gflops"] as? Double)
+        // the peak: the best of the FMA loop's samples at the start and the end of the run (twice the repetitions)
+        let peakEntry = try XCTUnwrap(details["fp32_fma_peak_gflops"] as? [String: Any])
+        let peak = try XCTUnwrap(peakEntry["max"] as? Double)
+        let repetitions = try XCTUnwrap((details["joint_train_images_per_s"] as? [String: Any])?["repetitions"] as? Int)
+        XCTAssertEqual(peakEntry["repetitions"] as? Int, 2 * repetitions, "the peak is measured at the start and the end")
         for key in ["joint_train_images_per_s", "pgd40_images_per_s"] {
             let entry = try XCTUnwrap(details[key] as? [String: Any], "no details for \(key)")
             let gflop = try XCTUnwrap(entry["gflop_per_image"] as? Double, "\(key) has no gflop_per_image: \(entry)")
             let share = try XCTUnwrap(entry["percent_of_fma_peak"] as? Double, "\(key) has no percent_of_fma_peak")
             let rate = try XCTUnwrap(object[key] as? Double)
             XCTAssertEqual(share, 100 * rate * gflop / peak, accuracy: 1e-9 * share, "\(key): share of the peak")
+            XCTAssertEqual(entry["fma_peak_gflops"] as? Double, peak, "\(key): the peak the share divides by")
         }
         // every timed rate on two threads carries the cores' round trip before and after it
         for key in BenchmarkSuite.keys where key.contains("images_per_s") {
