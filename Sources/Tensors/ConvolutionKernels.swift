@@ -300,17 +300,7 @@ public enum ConvolutionKernels {
         {
             // Both passes read the masked gradient without padding: masked once here (the kernels' expression, so
             // the same values), each pass reads it in place instead of making its own masked copy of each image.
-            let masked = Tensor(shape: outputGradient.shape) { out in
-                outputGradient.withUnsafeBufferPointer { g in
-                    reLUOutput.withUnsafeBufferPointer { m in
-                        let (pg, pm) = (g.baseAddress!, m.baseAddress!)
-                        Parallel.forEachChunk(g.count) { range in
-                            let i = range.lowerBound
-                            maskedCopy(out + i, pg + i, mask: pm + i, count: range.count)
-                        }
-                    }
-                }
-            }
+            let masked = outputGradient.zipMap(reLUOutput) { $0 * ($1 > 0 ? 1 : 0) }
             return gradients(
                 geometry: g, input: masked, output: input, weight: weight, dataGradient: .forward, biasSums: .ofInput,
                 needDataGradient: true, needWeightGradient: true, mask: nil)

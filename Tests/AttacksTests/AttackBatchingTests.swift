@@ -27,7 +27,7 @@ final class AttackBatchingTests: XCTestCase {
 
     /// A small untrained convolutional classifier of `[N, 1, 10, 10]` images into 4 classes, with the layers
     /// the MNIST network uses (a one-channel convolution, a 16 -> 16 one with pooling, dense layers), and 21
-    /// images: slices of 16 leave a last slice of 5, slices of 4 one of 1.
+    /// images: one slice at 16 images per pass, five of 4-5 at 4, ten of 2-3 at 2 and at 1.
     func convolutionalSetup() -> (model: DifferentiableClassifier, images: Tensor, labels: [Int]) {
         var generator = SeededGenerator(seed: 5)
         let network = Sequential([
