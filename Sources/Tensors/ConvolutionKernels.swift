@@ -171,7 +171,7 @@ public enum ConvolutionKernels {
                                 output: result, input: pooled.baseAddress!, mask: mask, weight: w.baseAddress!, rotated: true,
                                 bias: nil, reLU: false, images: n, channels: outChannels, height: g.outputHeight,
                                 width: g.outputWidth, outputChannels: g.channels, padding: 2 - g.padding,
-                                unpool: (pooled.baseAddress!, argmax.baseAddress!))
+                                unpool: (pooled.baseAddress!, argmax.baseAddress!), weightTensor: weight)
                         }
                     }
                 }
@@ -349,7 +349,7 @@ public enum ConvolutionKernels {
                                     directDataGradient(
                                         d.baseAddress!, geometry: g, input: x.baseAddress!, output: dy.baseAddress!,
                                         weight: w.baseAddress!, images: n, outputChannels: outChannels,
-                                        dataGradient: dataGradient, mask: m)
+                                        dataGradient: dataGradient, mask: m, weightTensor: weight)
                                 }
                                 if directWeights {
                                     DirectConvolution.accumulateWeightGradients(

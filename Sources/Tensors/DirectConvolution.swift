@@ -22,6 +22,11 @@ import _ConvKernels
 /// registers and broadcasts each weight; `C -> 1` sums a tile of output rows over the channels; the weight
 /// gradient with one input channel sums 16 lanes of positions per weight and adds the lanes pairwise.
 ///
+/// The forward and input-gradient passes of layers with at least 8 channels in and 16 out, whose outputs are at
+/// least 6 x 6, go through Winograd's F(2x2, 3x3) instead (`conv3x3_winograd.h`, `usesWinograd`): 2.25 times
+/// fewer multiplications, the same register tiles for its 16 matrix products, and outputs within about 1e-7
+/// (relative to the largest) of the direct kernel's; `DAFAR_CONV3X3_WINOGRAD=off` keeps the direct kernel.
+///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight
 /// gradients: summed per chunk of images, chunks in order, as `ConvolutionPasses` does). Other
@@ -73,6 +78,29 @@ enum DirectConvolution {
     static func defaultOneChannelEnabled(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         environment["DAFAR_CONV3X3_ONE_CHANNEL"] != "off"
     }
+
+    /// On: the passes that `usesWinograd` names go through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`)
+    /// instead of the direct kernel. Off when the environment sets `DAFAR_CONV3X3_WINOGRAD=off`: the direct
+    /// kernel's bits (those of builds before Winograd; the two differ in the last bits, about 1e-7 of the
+    /// largest output), and to measure the two in one binary.
+    nonisolated(unsafe) static var isWinogradEnabled = defaultWinogradEnabled()
+
+    /// Whether `environment` leaves Winograd on (`DAFAR_CONV3X3_WINOGRAD` is not `off`).
+    static func defaultWinogradEnabled(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["DAFAR_CONV3X3_WINOGRAD"] != "off"
+    }
+
+    /// Whether a pass of the multi-channel kernel (`applies`, not one channel on a side) with an output of
+    /// `outputHeight x outputWidth` goes through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`): 2.25 times
+    /// fewer multiplications for the cost of transforming inputs and outputs, which pays from about 6 x 6
+    /// outputs on (below, the transforms cost more than the products save). The choice depends on the
+    /// layer's shape only, never on the batch, so an image has the same bits alone and in any batch.
+    static func usesWinograd(outputHeight: Int, outputWidth: Int) -> Bool {
+        isWinogradEnabled && min(outputHeight, outputWidth) >= minimumWinogradSide
+    }
+
+    /// The smallest output side for which `usesWinograd` chooses Winograd.
+    static let minimumWinogradSide = 6
 
     /// Whether a direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
     /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`): at least 8
@@ -138,8 +166,11 @@ enum DirectConvolution {
         let kernelMask = unpool == nil ? mask : nil  // what the kernels apply
         let bufferCount = unpool == nil ? 0 : imageSize
         let threads = Parallel.threadCount
-        // with pooling, the rows are split in pairs, and each thread pools its own band
-        let rowsPerUnit = pool == nil ? 1 : 2, units = outputHeight / rowsPerUnit
+        let winograd =
+            !isOneChannel(inputs: channels, outputs: outputChannels)
+            && usesWinograd(outputHeight: outputHeight, outputWidth: outputWidth)
+        // with pooling (or Winograd's 2 x 2 tiles), the rows are split in pairs, and each thread pools its own band
+        let rowsPerUnit = pool == nil && !winograd ? 1 : 2, units = outputHeight / rowsPerUnit
         /// Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
         /// No thread reads what another wrote but its band's edge rows: each pools the rows it made, and the
         /// packed weights come from `PackedWeightCache` (written once, then only read) or each thread packs its
@@ -193,44 +224,67 @@ enum DirectConvolution {
             }
             return
         }
-        if splitsRows {
-            // the packed weights: `weightTensor`'s from the cache, else each thread packs its own (see `splitRows`)
-            let cached = weightTensor.map {
-                PackedWeightCache.entry(for: $0, rotated: rotated, outputChannels: outputChannels, channels: channels)
+        let layout = winograd ? PackedWeightCache.Layout.winograd : .direct
+        let scratchCount = winograd ? conv3x3_winograd_scratch_count(c, h, w, o, p) : conv3x3_scratch_count(c, h, w, o, p)
+        /// Output rows `rows` of image `n` from `source` with the weights `packed` (`layout`).
+        func convolve(
+            _ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>, _ packed: UnsafePointer<Float>,
+            _ scratch: UnsafeMutablePointer<Float>, prefetch: Bool
+        ) {
+            let (out, imageMask) = (output + n * outputChannels * outputPlane, kernelMask.map { $0 + n * imageSize })
+            let (y0, y1) = (Int32(rows.lowerBound), Int32(rows.upperBound))
+            if winograd {
+                conv3x3_winograd_image_rows(
+                    out, source, imageMask, packed, bias, reLU ? 1 : 0, c, h, w, o, p, y0, y1, scratch, isa, prefetch ? 1 : 0)
+            } else {
+                conv3x3_image_rows(
+                    out, source, imageMask, packed, bias, reLU ? 1 : 0, c, h, w, o, p, y0, y1, scratch, isa, prefetch ? 1 : 0)
             }
-            let scratchCount = conv3x3_scratch_count(c, h, w, o, p), packedCount = cached == nil ? conv3x3_packed_count(o, c) : 0
+        }
+        // The packed weights: `weightTensor`'s from the cache for one image split across threads (else each thread
+        // packs its own, see `splitRows`) and for Winograd (whose transform of a 64 x 64 layer takes about as
+        // long as convolving a few images: an attack's slices of 16 images would repeat it on every step).
+        let cached =
+            splitsRows || winograd
+            ? weightTensor.map {
+                PackedWeightCache.entry(for: $0, rotated: rotated, layout: layout, outputChannels: outputChannels, channels: channels)
+            } : nil
+        if splitsRows {
+            let packedCount = cached == nil ? layout.packedCount(outputChannels: o, channels: c) : 0
             splitRows { n, source, rows in
                 ScratchPool.shared.withBuffer(scratchCount + packedCount) { scratch in
                     var packed = UnsafePointer(scratch + scratchCount)
                     if let cached {
                         packed = UnsafePointer(cached.packed)
                     } else {
-                        conv3x3_pack(scratch + scratchCount, weight, o, c, rotated ? 1 : 0)
+                        layout.pack(scratch + scratchCount, weight, outputChannels: o, channels: c, rotated: rotated)
                     }
-                    conv3x3_image_rows(
-                        output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
-                        reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound), scratch, isa, 0)
+                    convolve(n, source, rows, packed, scratch, prefetch: false)
                 }
             }
             withExtendedLifetime(cached) {}
             return
         }
-        ScratchPool.shared.withBuffer(conv3x3_packed_count(o, c)) { packed in
-            conv3x3_pack(packed, weight, o, c, rotated ? 1 : 0)
+        ScratchPool.shared.withBuffer(cached == nil ? layout.packedCount(outputChannels: o, channels: c) : 0) { buffer in
+            var packed = UnsafePointer(buffer)
+            if let cached {
+                packed = UnsafePointer(cached.packed)
+            } else {
+                layout.pack(buffer, weight, outputChannels: o, channels: c, rotated: rotated)
+            }
             forEachImageChunk(images) { range in
-                ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p) + bufferCount) { scratch in
-                    let buffer = scratch + conv3x3_scratch_count(c, h, w, o, p)
+                ScratchPool.shared.withBuffer(scratchCount + bufferCount) { scratch in
+                    let buffer = scratch + scratchCount
                     for n in range {
                         // the next image's input is asked for in cache only when it is read from `input`
-                        let image = n * channels * height * width, prefetch = unpool == nil && n + 1 < range.upperBound
-                        conv3x3_image(
-                            output + n * outputChannels * outputPlane, imageInput(n, buffer), kernelMask.map { $0 + image },
-                            packed, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa, prefetch ? 1 : 0)
+                        let prefetch = unpool == nil && n + 1 < range.upperBound
+                        convolve(n, imageInput(n, buffer), 0..<outputHeight, packed, scratch, prefetch: prefetch)
                         poolImage(n)
                     }
                 }
             }
         }
+        withExtendedLifetime(cached) {}
     }
 
     /// `body` over contiguous chunks of `images`, a few per thread: the pool hands them to whichever thread
@@ -303,19 +357,19 @@ extension ConvolutionKernels {
     static func directDataGradient(
         _ result: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, input: UnsafePointer<Float>,
         output: UnsafePointer<Float>, weight: UnsafePointer<Float>, images n: Int, outputChannels: Int,
-        dataGradient: DataGradient, mask: UnsafePointer<Float>?
+        dataGradient: DataGradient, mask: UnsafePointer<Float>?, weightTensor: Tensor? = nil
     ) {
         switch dataGradient {
         case .backward:
             DirectConvolution.run(
                 output: result, input: output, mask: mask, weight: weight, rotated: true, bias: nil, reLU: false,
                 images: n, channels: outputChannels, height: g.outputHeight, width: g.outputWidth,
-                outputChannels: g.channels, padding: 2 - g.padding)
+                outputChannels: g.channels, padding: 2 - g.padding, weightTensor: weightTensor)
         case .forward:
             DirectConvolution.run(
                 output: result, input: input, mask: mask, weight: weight, rotated: false, bias: nil, reLU: false,
                 images: n, channels: g.channels, height: g.height, width: g.width,
-                outputChannels: outputChannels, padding: g.padding)
+                outputChannels: outputChannels, padding: g.padding, weightTensor: weightTensor)
         }
     }
 }

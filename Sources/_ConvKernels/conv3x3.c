@@ -171,7 +171,7 @@ static void conv3x3_tiles(float *rows, size_t blockStride, const conv3x3_rectang
 /// eight positions x eight channels at a time through an in-register 8x8 transpose. The ReLU is
 /// `max(v, 0)`, which gives `v > 0 ? v : 0` for every v, -0 and NaN included.
 __attribute__((target("avx2,fma")))
-static void conv3x3_store(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
+void conv3x3_store_avx2(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
                           int blocks, size_t outputStride) {
     const __m256 zero = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
@@ -277,7 +277,7 @@ void conv3x3_image_rows(
     if (avx512) {
         conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, stride);
     } else {
-        conv3x3_store(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, stride);
+        conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, stride);
     }
 }
 

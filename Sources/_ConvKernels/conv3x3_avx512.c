@@ -181,12 +181,6 @@ AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows
     }
 }
 
-/// Ones where `mask > 0` (false for NaN), zeros elsewhere: the factor of a fused ReLU's backward.
-AVX512 static inline __attribute__((always_inline)) __m512 relu_factor(const float *mask, __mmask16 lanes) {
-    const __mmask16 positive = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, mask), _mm512_setzero_ps(),
-                                                       _CMP_GT_OQ);
-    return _mm512_maskz_mov_ps(positive, _mm512_set1_ps(1.0f));
-}
 
 AVX512 void conv3x3_pad_avx512(float *padded, const float *input, const float *mask, int channels, int height, int width,
                                int padding, int r0, int r1) {
@@ -208,7 +202,7 @@ AVX512 void conv3x3_pad_avx512(float *padded, const float *input, const float *m
             for (int x = 0; x < width; x += 16) {
                 const __mmask16 lanes = (__mmask16)(width - x >= 16 ? 0xFFFF : (1u << (width - x)) - 1);
                 __m512 v = _mm512_maskz_loadu_ps(lanes, input + offset + x);
-                if (mask) v = _mm512_mul_ps(v, relu_factor(mask + offset + x, lanes));
+                if (mask) v = _mm512_mul_ps(v, conv3x3_relu_factor_avx512(mask + offset + x, lanes));
                 _mm512_mask_storeu_ps(dst + padding + x, lanes, v);
             }
         }
@@ -235,7 +229,7 @@ AVX512 void conv3x3_rows_avx512(float *rows, const float *source, const float *m
                 if (k < here) {
                     const size_t at = (size_t)(o0 + k) * positions + p;
                     r[k] = _mm512_maskz_loadu_ps(lanes, source + at);
-                    if (mask) r[k] = _mm512_mul_ps(r[k], relu_factor(mask + at, lanes));
+                    if (mask) r[k] = _mm512_mul_ps(r[k], conv3x3_relu_factor_avx512(mask + at, lanes));
                 } else {
                     r[k] = _mm512_setzero_ps();
                 }

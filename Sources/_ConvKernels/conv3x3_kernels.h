@@ -47,6 +47,21 @@ static inline int conv3x3_tile_corners(const conv3x3_rectangle *rectangle, int s
 }
 
 #if defined(__x86_64__)
+/// `output [O, P]` (channel `o` at `output + o * outputStride`) = `relu?(rows [blocks, P, 16]` transposed `+ bias)`
+/// with AVX2 (`conv3x3.c`; bias nil: + 0; ReLU `max(v, 0)`): the same values as `conv3x3_store_avx512`.
+void conv3x3_store_avx2(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
+                        int blocks, size_t outputStride);
+
+#include <immintrin.h>
+
+/// Ones where `mask > 0` (false for NaN) in `lanes`, zeros elsewhere: the factor of a fused ReLU's backward.
+__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) __m512 conv3x3_relu_factor_avx512(
+    const float *mask, __mmask16 lanes) {
+    const __mmask16 positive = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, mask), _mm512_setzero_ps(),
+                                                       _CMP_GT_OQ);
+    return _mm512_maskz_mov_ps(positive, _mm512_set1_ps(1.0f));
+}
+
 /// AVX-512 (`conv3x3_avx512.c`): tiles of 32 output channels (two zmm per position or column).
 void conv3x3_tiles_avx512(float *rows, size_t blockStride, const conv3x3_rectangle *rectangle, const float *packed,
                           int channels, size_t plane, int sourceWidth, int outputWidth, int blocks);

@@ -6,8 +6,16 @@ import XCTest
 /// batches of 1 and 3), with 1 and 2 threads and each instruction set the CPU runs (AVX2, AVX-512); the
 /// one-channel kernels (`conv3x3_one_channel.h`) on the MNIST network's first and last layers and on
 /// rows that do not fill their vectors; the layers with few channels that take the im2col path instead;
-/// and the reproducibility of both kernels.
-final class DirectConvolutionTests: XCTestCase {
+/// and the reproducibility of both kernels. `WinogradConvolutionTests` runs every test again with the
+/// multi-channel passes through Winograd's F(2x2, 3x3).
+class DirectConvolutionTests: XCTestCase {
+    /// Whether the tests run with `DirectConvolution.isWinogradEnabled`.
+    class var winograd: Bool { false }
+
+    override func setUp() {
+        DirectConvolution.isWinogradEnabled = Self.winograd
+    }
+
     /// `[n, c, h, w]` input, `o` outputs of a 3x3 kernel with `padding` (stride 1).
     struct Case: CustomStringConvertible {
         var n, c, h, w, o, padding: Int
@@ -59,6 +67,7 @@ final class DirectConvolutionTests: XCTestCase {
         Parallel.setThreadCount(Parallel.availableCores)
         DirectConvolution.isEnabled = true
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+        DirectConvolution.isWinogradEnabled = DirectConvolution.defaultWinogradEnabled()
     }
 
     /// Each instruction set the CPU runs the direct kernel with; on a CPU without AVX2/FMA3 only nil, the
@@ -493,6 +502,49 @@ final class DirectConvolutionTests: XCTestCase {
             // an optimizer's step: the values change in place, through the tensor's only other reference
             weight.withUnsafeMutableBufferPointer { values in for i in values.indices { values[i] = values[i] * 0.5 + 0.01 } }
             transposed.withUnsafeMutableBufferPointer { values in values[7] += 1 }
+        }
+    }
+}
+
+/// Every test of `DirectConvolutionTests` with the multi-channel passes (at least 8 channels in and 16 out,
+/// outputs of at least 6 x 6) through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`): against the naive loops
+/// to the same tolerance, the same bits on both instruction sets, for any thread count, in a batch and one
+/// image at a time; and the choice of the pass, its switch, and that it does run (its last bits differ from
+/// the direct kernel's).
+final class WinogradConvolutionTests: DirectConvolutionTests {
+    override class var winograd: Bool { true }
+
+    func testWinogradChoiceAndSwitch() {
+        XCTAssertTrue(DirectConvolution.defaultWinogradEnabled(environment: [:]), "on by default")
+        XCTAssertFalse(
+            DirectConvolution.defaultWinogradEnabled(environment: ["DAFAR_CONV3X3_WINOGRAD": "off"]), "the variable turns it off")
+        XCTAssertTrue(DirectConvolution.defaultWinogradEnabled(environment: ["DAFAR_CONV3X3_WINOGRAD": "no"]), "only `off` turns it off")
+        XCTAssertTrue(DirectConvolution.usesWinograd(outputHeight: 24, outputWidth: 24))
+        XCTAssertTrue(DirectConvolution.usesWinograd(outputHeight: 6, outputWidth: 7))
+        XCTAssertFalse(DirectConvolution.usesWinograd(outputHeight: 5, outputWidth: 24), "outputs below 6 x 6 take the direct kernel")
+        DirectConvolution.isWinogradEnabled = false
+        XCTAssertFalse(DirectConvolution.usesWinograd(outputHeight: 24, outputWidth: 24), "switched off")
+    }
+
+    /// The MNIST network's largest layer (and its input gradient, through a ReLU's mask) through Winograd and
+    /// through the direct kernel: within the tolerance of each other, and not the same bits (so Winograd ran).
+    func testWinogradRunsAndAgreesWithTheDirectKernel() {
+        guard DirectConvolution.isSupported else { return }
+        let x = randomTensor([2, 32, 26, 26], seed: 111), w = randomTensor([32, 32, 3, 3], seed: 112), b = randomTensor([32], seed: 113)
+        let dy = randomTensor([2, 32, 24, 24], seed: 114)
+        func run() -> [Tensor] {
+            let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true)
+            return [
+                y, ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, needWeightGradient: false, reLUOutput: y).input!
+            ]
+        }
+        let winograd = run()
+        DirectConvolution.isWinogradEnabled = false
+        let direct = run()
+        for (index, what) in ["forward", "input gradient"].enumerated() {
+            assertClose(winograd[index], direct[index], tolerance: Self.tolerance, "\(what), Winograd vs direct")
+            XCTAssertNotEqual(
+                winograd[index].storage.map(\.bitPattern), direct[index].storage.map(\.bitPattern), "\(what): Winograd did not run")
         }
     }
 }

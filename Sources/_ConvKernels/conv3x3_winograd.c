@@ -1,0 +1,394 @@
+// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution (see conv3x3_winograd.h). The transforms are
+// portable C, each a fixed sequence of additions (and halvings for the weights), compiled into AVX2 and
+// AVX-512 functions that differ only in vector width; the 16 matrix products take the register tiles of
+// the direct kernel, and the transposing store pass is the direct kernel's (conv3x3_kernels.h).
+#include "conv3x3_winograd.h"
+#include "conv3x3_kernels.h"
+
+#include <string.h>
+
+enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POINTS = 16, GROUP = 12 };
+
+size_t conv3x3_winograd_packed_count(int outChannels, int inChannels) {
+    return (size_t)POINTS * conv3x3_blocks(outChannels) * BLOCK * (size_t)inChannels;
+}
+
+/// `u [4][4] = G g G^T` for one 3 x 3 kernel `g` (row-major, `g[3 * ky + kx]`), with
+/// `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
+static void transform_kernel(float u[16], const float g[9]) {
+    float t[4][3];  // G g
+    for (int x = 0; x < 3; x++) {
+        const float a = g[x], b = g[3 + x], c = g[6 + x], s = a + c;
+        t[0][x] = a, t[1][x] = (s + b) * 0.5f, t[2][x] = (s - b) * 0.5f, t[3][x] = c;
+    }
+    for (int r = 0; r < 4; r++) {
+        const float a = t[r][0], b = t[r][1], c = t[r][2], s = a + c;
+        u[4 * r] = a, u[4 * r + 1] = (s + b) * 0.5f, u[4 * r + 2] = (s - b) * 0.5f, u[4 * r + 3] = c;
+    }
+}
+
+void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
+    const int blocks = conv3x3_blocks(outChannels);
+    memset(packed, 0, conv3x3_winograd_packed_count(outChannels, inChannels) * sizeof(float));
+    for (int o = 0; o < outChannels; o++) {
+        for (int c = 0; c < inChannels; c++) {
+            float g[9], u[POINTS];
+            if (rotated) {  // weight [C, O, 3, 3] turned by 180 degrees
+                const float *src = weight + ((size_t)c * outChannels + o) * 9;
+                for (int t = 0; t < 9; t++) g[t] = src[8 - t];
+            } else {
+                memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
+            }
+            transform_kernel(u, g);
+            for (int k = 0; k < POINTS; k++) {
+                packed[(((size_t)k * blocks + o / BLOCK) * inChannels + c) * BLOCK + o % BLOCK] = u[k];
+            }
+        }
+    }
+}
+
+/// The band of rows `[y0, y1)` in tiles: `tileRows` rows of `tilesX` tiles from tile row `y0 / 2`, `tiles` in all,
+/// `stride` apart in the transformed buffers (whole groups of `GROUP` and 16 more); the padded window they read is
+/// `[C, 2 * tileRows + 2, 2 * tilesX + 2]`.
+typedef struct {
+    int tileRows, tilesX, tiles, stride, paddedRows, paddedColumns;
+    size_t vPoint, mPoint;  // floats from one of the 16 points to the next in V and in (a block of) M
+} band;
+
+static band make_band(int channels, int outputHeight, int outputWidth, int y0, int y1) {
+    const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
+    (void)outputHeight;
+    // room for whole groups of tiles, and for the AVX-512 transform's whole vectors past the last tile (see there)
+    const int stride = (tiles + GROUP - 1) / GROUP * GROUP + 16;
+    // the points' rows a little more than a multiple of 4 KB apart, so that the transforms' 16 streams do not
+    // share cache sets (or, stores and loads, alias 4 KB apart)
+    const size_t vPoint = ((size_t)channels * stride + 1023) / 1024 * 1024 + 80, mPoint = (size_t)stride * BLOCK + 16;
+    return (band){tileRows, tilesX, tiles, stride, 2 * tileRows + 2, 2 * tilesX + 2, vPoint, mPoint};
+}
+
+size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int outChannels, int padding) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    const band b = make_band(channels, oh, ow, 0, oh);
+    const size_t blocks = (size_t)conv3x3_blocks(outChannels);
+    return (size_t)channels * b.paddedRows * b.paddedColumns  // the padded window
+           + 4 * (size_t)b.paddedColumns                      // a tile row's column transform
+           + (size_t)POINTS * b.vPoint                        // V [16, C, stride]
+           + blocks * POINTS * b.mPoint                       // M [blocks, 16, stride, 16]
+           + blocks * BLOCK * (size_t)oh * ow;                // the outputs, channels innermost
+}
+
+/// `padded [C, rows, columns]` = the input rows from `rowBegin - padding` on (times `mask > 0`), shifted right by
+/// `padding` columns, zeros wherever the image is not.
+static void pad_window(float *padded, const float *input, const float *mask, int channels, int height, int width,
+                       int padding, int rowBegin, int rows, int columns) {
+    memset(padded, 0, (size_t)channels * rows * columns * sizeof(float));
+    for (int c = 0; c < channels; c++) {
+        for (int r = 0; r < rows; r++) {
+            const int y = rowBegin + r - padding;
+            if (y < 0 || y >= height) continue;
+            float *dst = padded + ((size_t)c * rows + r) * columns + padding;
+            const size_t offset = ((size_t)c * height + y) * width;
+            if (mask) {
+                // the element-wise ReLU's backward, the same expression as the direct kernel's
+                const float *src = input + offset, *m = mask + offset;
+                for (int x = 0; x < width; x++) dst[x] = src[x] * (m[x] > 0 ? 1.0f : 0.0f);
+            } else {
+                memcpy(dst, input + offset, (size_t)width * sizeof(float));
+            }
+        }
+    }
+}
+
+#define INLINE static inline __attribute__((always_inline))
+
+/// `V [16, C, stride]` = `B^T d B` of every tile's window `d`, with
+/// `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`: first the rows of a tile row's
+/// windows (all columns at once), then each tile's columns. Tiles past `tiles` are zero.
+INLINE void input_transform(float *v, const float *padded, float *columns, int channels, band b) {
+    const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint;
+    const int width = b.paddedColumns;
+    float *w0 = columns, *w1 = columns + width, *w2 = columns + 2 * width, *w3 = columns + 3 * width;
+    for (int c = 0; c < channels; c++) {
+        for (int ty = 0; ty < b.tileRows; ty++) {
+            const float *r0 = padded + ((size_t)c * b.paddedRows + 2 * ty) * width, *r1 = r0 + width, *r2 = r1 + width;
+            const float *r3 = r2 + width;
+            for (int x = 0; x < width; x++) {
+                w0[x] = r0[x] - r2[x], w1[x] = r1[x] + r2[x], w2[x] = r2[x] - r1[x], w3[x] = r1[x] - r3[x];
+            }
+            float *out = v + c * channelStride + (size_t)ty * b.tilesX;
+            const float *w[4] = {w0, w1, w2, w3};
+            for (int i = 0; i < 4; i++) {
+                const float *row = w[i];
+                float *o0 = out + 4 * i * pointStride, *o1 = o0 + pointStride, *o2 = o1 + pointStride, *o3 = o2 + pointStride;
+                for (int tx = 0; tx < b.tilesX; tx++) {
+                    const float a = row[2 * tx], p = row[2 * tx + 1], q = row[2 * tx + 2], d = row[2 * tx + 3];
+                    o0[tx] = a - q, o1[tx] = p + q, o2[tx] = q - p, o3[tx] = p - d;
+                }
+            }
+        }
+        for (int k = 0; k < POINTS; k++) {
+            memset(v + k * pointStride + c * channelStride + b.tiles, 0, (size_t)(b.stride - b.tiles) * sizeof(float));
+        }
+    }
+}
+
+/// `rows [blocks, (y1 - y0) * OW, 16]` = `A^T M A` of every tile's 16 products `M [blocks, 16, stride, 16]`, with
+/// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; outputs past the image's last row or column are left out.
+INLINE void output_transform(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
+    const size_t pointStride = b.mPoint, positions = (size_t)bandRows * outputWidth;
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        const float *mb = m + (size_t)blockIndex * POINTS * pointStride;
+        float *out = rows + blockIndex * positions * BLOCK;
+        for (int t = 0; t < b.tiles; t++) {
+            const int ty = t / b.tilesX, tx = t % b.tilesX, y = 2 * ty, x = 2 * tx;
+            const float *p = mb + (size_t)t * BLOCK;
+            float y00[BLOCK], y01[BLOCK], y10[BLOCK], y11[BLOCK];
+            for (int l = 0; l < BLOCK; l++) {
+                float s0[4], s1[4];
+                for (int j = 0; j < 4; j++) {
+                    const float m0 = p[j * pointStride + l], m1 = p[(4 + j) * pointStride + l];
+                    const float m2 = p[(8 + j) * pointStride + l], m3 = p[(12 + j) * pointStride + l];
+                    s0[j] = (m0 + m1) + m2, s1[j] = (m1 - m2) - m3;
+                }
+                y00[l] = (s0[0] + s0[1]) + s0[2], y01[l] = (s0[1] - s0[2]) - s0[3];
+                y10[l] = (s1[0] + s1[1]) + s1[2], y11[l] = (s1[1] - s1[2]) - s1[3];
+            }
+            const int right = x + 1 < outputWidth, lower = y + 1 < bandRows;
+            float *at = out + ((size_t)y * outputWidth + x) * BLOCK;
+            memcpy(at, y00, sizeof y00);
+            if (right) memcpy(at + BLOCK, y01, sizeof y01);
+            if (lower) {
+                memcpy(at + (size_t)outputWidth * BLOCK, y10, sizeof y10);
+                if (right) memcpy(at + (size_t)(outputWidth + 1) * BLOCK, y11, sizeof y11);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+#define AVX2 __attribute__((target("avx2,fma")))
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+/// One AVX-512 tile of the products: `blockCount` (1 or 2) blocks of 16 output channels x `size` (12, 8 or 4)
+/// tiles; `u` the first block's `[C, 16]` (the next `uStride` floats on), `v` the first tile's `[C]` (`vStride`
+/// apart); sums go to `out + b * outStride + j * 16`.
+AVX512 INLINE void products_tile_avx512(float *out, size_t outStride, const float *u, size_t uStride, const float *v,
+                                        size_t vStride, int channels, int blockCount, int size) {
+    __m512 sum[2][GROUP];
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < size; j++) sum[b][j] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < channels; c++) {
+        __m512 weight[2];
+        UNROLL for (int b = 0; b < blockCount; b++) weight[b] = _mm512_loadu_ps(u + b * uStride + (size_t)c * BLOCK);
+        const float *vc = v + (size_t)c * vStride;
+        UNROLL for (int j = 0; j < size; j++) {
+            const __m512 x = _mm512_set1_ps(vc[j]);
+            UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(weight[b], x, sum[b][j]);
+        }
+    }
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < size; j++) _mm512_storeu_ps(out + b * outStride + (size_t)j * BLOCK, sum[b][j]);
+    }
+}
+
+#define PRODUCTS_TILE_AVX512(blockCount, size) \
+    products_tile_avx512(out, outStride, u, uStride, vt, stride, channels, blockCount, size)
+
+/// `M [blocks, 16, stride, 16]` = `U [16, blocks, C, 16]` x `V [16, C, stride]` with AVX-512.
+AVX512 static void products_avx512(float *m, const float *packed, const float *v, int channels, int blocks, band b) {
+    const size_t stride = (size_t)b.stride, uStride = (size_t)channels * BLOCK, outStride = POINTS * b.mPoint;
+    for (int k = 0; k < POINTS; k++) {
+        for (int t0 = 0; t0 < b.tiles; t0 += GROUP) {
+            const int count = b.tiles - t0;
+            const float *vt = v + k * b.vPoint + t0;
+            for (int blockIndex = 0; blockIndex < blocks; blockIndex += 2) {
+                float *out = m + ((size_t)blockIndex * POINTS + k) * b.mPoint + (size_t)t0 * BLOCK;
+                const float *u = packed + ((size_t)k * blocks + blockIndex) * uStride;
+                if (blocks - blockIndex >= 2) {
+                    if (count > 8) PRODUCTS_TILE_AVX512(2, GROUP); else if (count > 4) PRODUCTS_TILE_AVX512(2, 8); else PRODUCTS_TILE_AVX512(2, 4);
+                } else {
+                    if (count > 8) PRODUCTS_TILE_AVX512(1, GROUP); else if (count > 4) PRODUCTS_TILE_AVX512(1, 8); else PRODUCTS_TILE_AVX512(1, 4);
+                }
+            }
+        }
+    }
+}
+
+/// `M [blocks, 16, stride, 16]` = `U [16, blocks, C, 16]` x `V [16, C, stride]` with AVX2: tiles of 16 output
+/// channels x 6 tiles in 12 ymm registers (the same FMAs in the same order as `products_avx512`).
+AVX2 static void products_avx2(float *m, const float *packed, const float *v, int channels, int blocks, band b) {
+    enum { SIX = 6 };
+    const size_t stride = (size_t)b.stride, uStride = (size_t)channels * BLOCK;
+    for (int k = 0; k < POINTS; k++) {
+        for (int t0 = 0; t0 < b.tiles; t0 += SIX) {
+            const float *vt = v + k * b.vPoint + t0;
+            for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+                const float *u = packed + ((size_t)k * blocks + blockIndex) * uStride;
+                __m256 sum[SIX][2];
+                UNROLL for (int j = 0; j < SIX; j++) sum[j][0] = sum[j][1] = _mm256_setzero_ps();
+                for (int c = 0; c < channels; c++) {
+                    const __m256 w0 = _mm256_loadu_ps(u + (size_t)c * BLOCK), w1 = _mm256_loadu_ps(u + (size_t)c * BLOCK + 8);
+                    const float *vc = vt + (size_t)c * stride;
+                    UNROLL for (int j = 0; j < SIX; j++) {
+                        const __m256 x = _mm256_broadcast_ss(vc + j);
+                        sum[j][0] = _mm256_fmadd_ps(w0, x, sum[j][0]);
+                        sum[j][1] = _mm256_fmadd_ps(w1, x, sum[j][1]);
+                    }
+                }
+                float *out = m + ((size_t)blockIndex * POINTS + k) * b.mPoint + (size_t)t0 * BLOCK;
+                UNROLL for (int j = 0; j < SIX; j++) {
+                    _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
+                    _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
+                }
+            }
+        }
+    }
+}
+
+/// `input_transform` of the unpadded input with AVX-512, sixteen tiles of a tile row at a time: each
+/// window row's even and odd columns (and those two further on) are picked out of two masked loads each
+/// (zeros outside the image: the padding; times `mask > 0` when `masked`), then combined as there, the rows
+/// first, so the values are the same as from `pad_window`'s copy.
+AVX512 INLINE void input_transform_avx512_body(float *v, const float *input, const float *mask, const float *zeros,
+                                               int channels, int height, int width, int padding, int y0, band b,
+                                               int masked) {
+    const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int ty = 0; ty < b.tileRows; ty++) {
+        for (int tx = 0; tx < b.tilesX; tx += 16) {
+            // per load k (padded columns 2 tx + 0, 16, 2, 18): its first image column and its lanes inside the image;
+            // per window row r: its offset in a channel's plane, or none outside the image (then a row of zeros)
+            int first[4], offset[4];
+            __mmask16 lanes[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                first[k] = 2 * tx - padding + (k & 1) * 16 + (k >> 1) * 2;
+                const int lo = first[k] < 0 ? -first[k] : 0, hi = width - first[k] < 16 ? width - first[k] : 16;
+                lanes[k] = hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+            }
+            UNROLL for (int r = 0; r < 4; r++) {
+                const int y = y0 + 2 * ty + r - padding;
+                offset[r] = y >= 0 && y < height ? y * width : -1;
+            }
+            for (int c = 0; c < channels; c++) {
+                const float *image = input + c * plane, *relu = masked ? mask + c * plane : 0;
+                const float *source[4], *factor[4];
+                UNROLL for (int r = 0; r < 4; r++) {
+                    source[r] = offset[r] < 0 ? zeros : image + offset[r];
+                    factor[r] = offset[r] < 0 ? zeros : masked ? relu + offset[r] : 0;
+                }
+                __m512 a[4], p[4], q[4], d[4];  // per window row: columns 2t, 2t + 1, 2t + 2, 2t + 3 of tile t
+                UNROLL for (int r = 0; r < 4; r++) {
+                    __m512 x[4];
+                    UNROLL for (int k = 0; k < 4; k++) {
+                        x[k] = _mm512_maskz_loadu_ps(lanes[k], source[r] + first[k]);
+                        if (masked) x[k] = _mm512_mul_ps(x[k], conv3x3_relu_factor_avx512(factor[r] + first[k], lanes[k]));
+                    }
+                    a[r] = _mm512_permutex2var_ps(x[0], even, x[1]), p[r] = _mm512_permutex2var_ps(x[0], odd, x[1]);
+                    q[r] = _mm512_permutex2var_ps(x[2], even, x[3]), d[r] = _mm512_permutex2var_ps(x[2], odd, x[3]);
+                }
+                // the rows of B^T d: r0 - r2, r1 + r2, r2 - r1, r1 - r3; then each tile's columns the same way.
+                // Whole vectors are stored (masked stores are slow on some CPUs): lanes past the row's last tile
+                // land on the next tiles' (written after: tiles go in order) or in the row's 16 spare floats (zeroed below).
+                float *out = v + c * channelStride + (size_t)ty * b.tilesX + tx;
+                UNROLL for (int i = 0; i < 4; i++) {
+#define WINOGRAD_ROWS(x) \
+    (i == 0 ? _mm512_sub_ps(x[0], x[2]) : i == 1 ? _mm512_add_ps(x[1], x[2]) : i == 2 ? _mm512_sub_ps(x[2], x[1]) : _mm512_sub_ps(x[1], x[3]))
+                    const __m512 wa = WINOGRAD_ROWS(a), wp = WINOGRAD_ROWS(p), wq = WINOGRAD_ROWS(q), wd = WINOGRAD_ROWS(d);
+#undef WINOGRAD_ROWS
+                    float *o = out + 4 * i * pointStride;
+                    _mm512_storeu_ps(o, _mm512_sub_ps(wa, wq));
+                    _mm512_storeu_ps(o + pointStride, _mm512_add_ps(wp, wq));
+                    _mm512_storeu_ps(o + 2 * pointStride, _mm512_sub_ps(wq, wp));
+                    _mm512_storeu_ps(o + 3 * pointStride, _mm512_sub_ps(wp, wd));
+                }
+            }
+        }
+    }
+    // The products read up to 3 floats past the last tile (to a multiple of 4): the last tile row's whole vectors
+    // wrote 16 - n there (from the zeros outside the image, or its last column); with n > 12 tiles in their last
+    // chunk, zeros are written there.
+    if ((b.tilesX - 1) % 16 + 1 > 12) {
+        for (int k = 0; k < POINTS; k++) {
+            for (int c = 0; c < channels; c++) _mm512_storeu_ps(v + k * pointStride + c * channelStride + b.tiles, _mm512_setzero_ps());
+        }
+    }
+}
+
+/// `input_transform_avx512_body`, `zeros` a row of `width` zeros (read for window rows outside the image).
+AVX512 static void input_transform_avx512(float *v, const float *input, const float *mask, float *zeros, int channels,
+                                          int height, int width, int padding, int y0, band b) {
+    memset(zeros, 0, (size_t)width * sizeof(float));
+    if (mask) {
+        input_transform_avx512_body(v, input, mask, zeros, channels, height, width, padding, y0, b, 1);
+    } else {
+        input_transform_avx512_body(v, input, 0, zeros, channels, height, width, padding, y0, b, 0);
+    }
+}
+
+AVX2 static void input_transform_avx2(float *v, const float *padded, float *columns, int channels, band b) {
+    input_transform(v, padded, columns, channels, b);
+}
+AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
+    output_transform(rows, m, blocks, b, outputWidth, bandRows);
+}
+AVX2 static void output_transform_avx2(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
+    output_transform(rows, m, blocks, b, outputWidth, bandRows);
+}
+
+#ifndef CONV3X3_WINOGRAD_TILES
+#define CONV3X3_WINOGRAD_TILES 48
+#endif
+
+/// The rows `[y0, y1)` (`y0` even) in one pass of each step over all their tiles.
+static void winograd_band(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, blocks = conv3x3_blocks(outChannels);
+    if (y0 >= y1) return;
+    const band b = make_band(channels, oh, ow, y0, y1);
+    const band whole = make_band(channels, oh, ow, 0, oh);  // the scratch memory's layout is the whole image's
+    float *padded = scratch, *columns = padded + (size_t)channels * whole.paddedRows * whole.paddedColumns;
+    float *v = columns + 4 * (size_t)whole.paddedColumns, *m = v + POINTS * whole.vPoint;
+    float *rows = m + (size_t)blocks * POINTS * whole.mPoint;
+    if (isa == CONV3X3_ISA_AVX512) {
+        input_transform_avx512(v, input, mask, columns, channels, height, width, padding, y0, b);
+        products_avx512(m, packed, v, channels, blocks, b);
+        output_transform_avx512(rows, m, blocks, b, ow, y1 - y0);
+        conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, (size_t)oh * ow);
+    } else {
+        pad_window(padded, input, mask, channels, height, width, padding, y0, b.paddedRows, b.paddedColumns);
+        input_transform_avx2(v, padded, columns, channels, b);
+        products_avx2(m, packed, v, channels, blocks, b);
+        output_transform_avx2(rows, m, blocks, b, ow, y1 - y0);
+        conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
+    }
+}
+void conv3x3_winograd_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext) {
+    if (isa == CONV3X3_ISA_AVX512 && prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
+    // bands of about CONV3X3_WINOGRAD_TILES tiles, whose transformed windows and products stay in the L1 and L2
+    // caches between the steps (an output does not depend on the bands)
+    const int tilesX = (width + 2 * padding - 1) / 2, tileRows = CONV3X3_WINOGRAD_TILES / tilesX;
+    const int rows = 2 * (tileRows > 1 ? tileRows : 1);
+    for (int ya = y0; ya < y1; ya += rows) {
+        winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya,
+                      ya + rows < y1 ? ya + rows : y1, scratch, isa);
+    }
+}
+#else
+void conv3x3_winograd_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext) {
+    (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    (void)width; (void)outChannels; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
+    (void)pad_window; (void)input_transform; (void)output_transform;
+}
+#endif

@@ -1,0 +1,47 @@
+#ifndef CONV3X3_WINOGRAD_H
+#define CONV3X3_WINOGRAD_H
+
+#include <stddef.h>
+
+/// The 3x3, stride-1 convolution of `conv3x3.h` (the same arguments and layout, the same output up to
+/// rounding) by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, 2016):
+///
+///     Y = A^T [ (G g G^T) . (B^T d B) ] A
+///
+/// for each 2 x 2 tile of outputs `Y`, its 4 x 4 window `d` of the padded input and each 3 x 3 kernel `g`,
+/// summed over the input channels inside the brackets. Per output that is 36 / 16 = 2.25 times fewer
+/// multiplications than the direct sum; the transforms `B` and `A` are additions only and `G` halves.
+///
+/// The element-wise product, summed over the channels, is 16 matrix products `M[k] = U[k] V[k]`
+/// (`U[k]`: the transformed weights `[O, C]`, `V[k]`: the transformed windows `[C, tiles]`), computed with
+/// the register tiles of the direct kernel (AVX-512: 32 output channels x 12 tiles in 24 zmm registers;
+/// AVX2: 16 x 6 in 12 ymm registers). Each `M[k][o, t]` is summed over c in order with one FMA per term from
+/// +0, and the transforms are fixed sequences of additions, so both instruction sets give the same bits, and
+/// an output does not depend on the batch, the split of rows across threads or the thread count.
+///
+/// Rounding: the result is not the direct kernel's bit for bit. Relative to the largest output, the two
+/// differ by about 1e-7 to 1e-6 (the transforms add up to 9 inputs before the products), the same order as
+/// the direct kernel's own rounding against a sum in double precision.
+
+/// Floats of `conv3x3_winograd_pack`'s output: `[16, blocks, C, 16]` (`k`, output block, input channel,
+/// output channel in the block).
+size_t conv3x3_winograd_packed_count(int outChannels, int inChannels);
+
+/// `U = G g G^T` for every kernel, packed for `conv3x3_winograd_image_rows`; `weight` and `rotated` as in
+/// `conv3x3_pack`. Missing channels of the last block are zero.
+void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated);
+
+/// Floats of scratch memory `conv3x3_winograd_image_rows` needs for an image (any band of its rows).
+size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int outChannels, int padding);
+
+/// The output rows `[y0, y1)` (`y0` even) of `conv3x3_image` by F(2x2, 3x3): `output` `[O, OH, OW]` with
+/// `OH = H + 2p - 2`, `OW = W + 2p - 2`; `input`, `mask` (nil or `[C, H, W]`, the input times `mask > 0`),
+/// `bias` (nil or `[O]`), `relu` as in `conv3x3_image`; `packed` from `conv3x3_winograd_pack`; `scratch` of
+/// `conv3x3_winograd_scratch_count` floats; `isa` `CONV3X3_ISA_AVX2` or `CONV3X3_ISA_AVX512`; `prefetchNext`
+/// as in `conv3x3_image` (the next image's input, and mask, asked for in the L2 cache; results do not change).
+void conv3x3_winograd_image_rows(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
+    int prefetchNext);
+
+#endif
