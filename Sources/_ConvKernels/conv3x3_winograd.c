@@ -368,18 +368,38 @@ static void winograd_band(
         conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
     }
 }
+/// Asks for the input rows (and mask rows) that the output rows `[ya, yb)` read in the L2 cache, every channel.
+AVX512 static void prefetch_band(const float *input, const float *mask, int channels, int height, int width,
+                                 int padding, int ya, int yb) {
+    const int r0 = ya - padding > 0 ? ya - padding : 0, r1 = yb + 2 - padding < height ? yb + 2 - padding : height;
+    if (r0 >= r1) return;
+    for (int c = 0; c < channels; c++) {
+        const size_t first = ((size_t)c * height + r0) * width, count = (size_t)(r1 - r0) * width;
+        for (size_t i = 0; i < count; i += 16) {
+            _mm_prefetch((const char *)(input + first + i), _MM_HINT_T1);
+            if (mask) _mm_prefetch((const char *)(mask + first + i), _MM_HINT_T1);
+        }
+    }
+}
+
 void conv3x3_winograd_image_rows(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
     int prefetchNext) {
-    if (isa == CONV3X3_ISA_AVX512 && prefetchNext) conv3x3_prefetch_avx512(input, mask, (size_t)channels * height * width);
     // bands of about CONV3X3_WINOGRAD_TILES tiles, whose transformed windows and products stay in the L1 and L2
-    // caches between the steps (an output does not depend on the bands)
+    // caches between the steps (an output does not depend on the bands); while one band is computed, the next
+    // band's input rows (after the last, the next image's first band's, with `prefetchNext`) are asked for
     const int tilesX = (width + 2 * padding - 1) / 2, tileRows = CONV3X3_WINOGRAD_TILES / tilesX;
-    const int rows = 2 * (tileRows > 1 ? tileRows : 1);
+    const int rows = 2 * (tileRows > 1 ? tileRows : 1), oh = height + 2 * padding - 2, avx512 = isa == CONV3X3_ISA_AVX512;
+    const size_t image = (size_t)channels * height * width;
     for (int ya = y0; ya < y1; ya += rows) {
-        winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya,
-                      ya + rows < y1 ? ya + rows : y1, scratch, isa);
+        const int yb = ya + rows < y1 ? ya + rows : y1;
+        if (avx512 && yb < y1) {
+            prefetch_band(input, mask, channels, height, width, padding, yb, yb + rows < y1 ? yb + rows : y1);
+        } else if (avx512 && prefetchNext) {
+            prefetch_band(input + image, mask ? mask + image : 0, channels, height, width, padding, 0, rows < oh ? rows : oh);
+        }
+        winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya, yb, scratch, isa);
     }
 }
 #else
