@@ -66,15 +66,31 @@ static band make_band(int channels, int outputHeight, int outputWidth, int y0, i
     return (band){tileRows, tilesX, tiles, stride, 2 * tileRows + 2, 2 * tilesX + 2, vPoint, mPoint};
 }
 
+#ifndef CONV3X3_WINOGRAD_TILES
+#define CONV3X3_WINOGRAD_TILES 48
+#endif
+
+/// The output rows of one band: whole tile rows, about `CONV3X3_WINOGRAD_TILES` tiles (at least one tile row).
+static int band_rows(int outputWidth) {
+    const int tileRows = CONV3X3_WINOGRAD_TILES / ((outputWidth + 1) / 2);
+    return 2 * (tileRows > 1 ? tileRows : 1);
+}
+
+/// The largest band of an image, whose layout the scratch memory has.
+static band largest_band(int channels, int outputHeight, int outputWidth) {
+    const int rows = band_rows(outputWidth);
+    return make_band(channels, outputHeight, outputWidth, 0, rows < outputHeight ? rows : outputHeight);
+}
+
 size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int outChannels, int padding) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
-    const band b = make_band(channels, oh, ow, 0, oh);
+    const band b = largest_band(channels, oh, ow);
     const size_t blocks = (size_t)conv3x3_blocks(outChannels);
     return (size_t)channels * b.paddedRows * b.paddedColumns  // the padded window
            + 4 * (size_t)b.paddedColumns                      // a tile row's column transform
            + (size_t)POINTS * b.vPoint                        // V [16, C, stride]
            + blocks * POINTS * b.mPoint                       // M [blocks, 16, stride, 16]
-           + blocks * BLOCK * (size_t)oh * ow;                // the outputs, channels innermost
+           + blocks * BLOCK * (size_t)(2 * b.tileRows) * ow;  // the band's outputs, channels innermost
 }
 
 /// `padded [C, rows, columns]` = the input rows from `rowBegin - padding` on (times `mask > 0`), shifted right by
@@ -340,21 +356,17 @@ AVX2 static void output_transform_avx2(float *rows, const float *m, int blocks, 
     output_transform(rows, m, blocks, b, outputWidth, bandRows);
 }
 
-#ifndef CONV3X3_WINOGRAD_TILES
-#define CONV3X3_WINOGRAD_TILES 48
-#endif
-
-/// The rows `[y0, y1)` (`y0` even) in one pass of each step over all their tiles.
+/// The rows `[y0, y1)` (`y0` even, at most `band_rows` of them) in one pass of each step over all their tiles.
 static void winograd_band(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, blocks = conv3x3_blocks(outChannels);
     if (y0 >= y1) return;
     const band b = make_band(channels, oh, ow, y0, y1);
-    const band whole = make_band(channels, oh, ow, 0, oh);  // the scratch memory's layout is the whole image's
-    float *padded = scratch, *columns = padded + (size_t)channels * whole.paddedRows * whole.paddedColumns;
-    float *v = columns + 4 * (size_t)whole.paddedColumns, *m = v + POINTS * whole.vPoint;
-    float *rows = m + (size_t)blocks * POINTS * whole.mPoint;
+    const band largest = largest_band(channels, oh, ow);  // the layout of the scratch memory
+    float *padded = scratch, *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
+    float *v = columns + 4 * (size_t)largest.paddedColumns, *m = v + POINTS * largest.vPoint;
+    float *rows = m + (size_t)blocks * POINTS * largest.mPoint;
     if (isa == CONV3X3_ISA_AVX512) {
         input_transform_avx512(v, input, mask, columns, channels, height, width, padding, y0, b);
         products_avx512(m, packed, v, channels, blocks, b);
@@ -389,8 +401,7 @@ void conv3x3_winograd_image_rows(
     // bands of about CONV3X3_WINOGRAD_TILES tiles, whose transformed windows and products stay in the L1 and L2
     // caches between the steps (an output does not depend on the bands); while one band is computed, the next
     // band's input rows (after the last, the next image's first band's, with `prefetchNext`) are asked for
-    const int tilesX = (width + 2 * padding - 1) / 2, tileRows = CONV3X3_WINOGRAD_TILES / tilesX;
-    const int rows = 2 * (tileRows > 1 ? tileRows : 1), oh = height + 2 * padding - 2, avx512 = isa == CONV3X3_ISA_AVX512;
+    const int oh = height + 2 * padding - 2, rows = band_rows(width + 2 * padding - 2), avx512 = isa == CONV3X3_ISA_AVX512;
     const size_t image = (size_t)channels * height * width;
     for (int ya = y0; ya < y1; ya += rows) {
         const int yb = ya + rows < y1 ? ya + rows : y1;
