@@ -28,20 +28,26 @@ static void transform_kernel(float u[16], const float g[9]) {
 }
 
 void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
+    // one block of 16 output channels and one input channel at a time, so that each of the 16 points' rows
+    // is written whole and in order (missing channels of the last block: zeros)
     const int blocks = conv3x3_blocks(outChannels);
-    memset(packed, 0, conv3x3_winograd_packed_count(outChannels, inChannels) * sizeof(float));
-    for (int o = 0; o < outChannels; o++) {
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
         for (int c = 0; c < inChannels; c++) {
-            float g[9], u[POINTS];
-            if (rotated) {  // weight [C, O, 3, 3] turned by 180 degrees
-                const float *src = weight + ((size_t)c * outChannels + o) * 9;
-                for (int t = 0; t < 9; t++) g[t] = src[8 - t];
-            } else {
-                memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
+            float u[POINTS][BLOCK] = {{0}};  // [point, output channel in the block]
+            for (int lane = 0; lane < BLOCK && blockIndex * BLOCK + lane < outChannels; lane++) {
+                const int o = blockIndex * BLOCK + lane;
+                float g[9], t[POINTS];
+                if (rotated) {  // weight [C, O, 3, 3] turned by 180 degrees
+                    const float *src = weight + ((size_t)c * outChannels + o) * 9;
+                    for (int i = 0; i < 9; i++) g[i] = src[8 - i];
+                } else {
+                    memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
+                }
+                transform_kernel(t, g);
+                for (int k = 0; k < POINTS; k++) u[k][lane] = t[k];
             }
-            transform_kernel(u, g);
             for (int k = 0; k < POINTS; k++) {
-                packed[(((size_t)k * blocks + o / BLOCK) * inChannels + c) * BLOCK + o % BLOCK] = u[k];
+                memcpy(packed + (((size_t)k * blocks + blockIndex) * inChannels + c) * BLOCK, u[k], sizeof u[k]);
             }
         }
     }
