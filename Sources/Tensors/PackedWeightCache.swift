@@ -74,9 +74,9 @@ enum PackedWeightCache {
     nonisolated(unsafe) private static var entries: [Entry] = []
     private static let lock = NSLock()
 
-    /// `weight` packed for `outputChannels` outputs and `channels` inputs (rotated or not): the cached entry
+    /// `weight` packed (`layout`) for `outputChannels` outputs and `channels` inputs (rotated or not): the cached entry
     /// when one holds `weight`'s buffer, else a new one. Keep the entry while its `packed` is read.
-    static func entry(for weight: Tensor, rotated: Bool, layout: Layout = .direct, outputChannels: Int, channels: Int) -> Entry {
+    static func entry(for weight: Tensor, rotated: Bool, layout: Layout, outputChannels: Int, channels: Int) -> Entry {
         lock.lock()
         defer { lock.unlock() }
         if let index = entries.firstIndex(where: { $0.matches(weight, rotated: rotated, layout: layout) }) {

@@ -181,7 +181,6 @@ AVX512 void conv3x3_weight_tiles_avx512(float *weightGradient, const float *rows
     }
 }
 
-
 AVX512 void conv3x3_pad_avx512(float *padded, const float *input, const float *mask, int channels, int height, int width,
                                int padding, int r0, int r1) {
     const int wp = width + 2 * padding, hp = r1 - r0;

@@ -47,12 +47,12 @@ static inline int conv3x3_tile_corners(const conv3x3_rectangle *rectangle, int s
 }
 
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 /// `output [O, P]` (channel `o` at `output + o * outputStride`) = `relu?(rows [blocks, P, 16]` transposed `+ bias)`
 /// with AVX2 (`conv3x3.c`; bias nil: + 0; ReLU `max(v, 0)`): the same values as `conv3x3_store_avx512`.
 void conv3x3_store_avx2(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
                         int blocks, size_t outputStride);
-
-#include <immintrin.h>
 
 /// Ones where `mask > 0` (false for NaN) in `lanes`, zeros elsewhere: the factor of a fused ReLU's backward.
 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) __m512 conv3x3_relu_factor_avx512(

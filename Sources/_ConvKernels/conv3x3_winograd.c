@@ -1,7 +1,8 @@
-// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution (see conv3x3_winograd.h). The transforms are
-// portable C, each a fixed sequence of additions (and halvings for the weights), compiled into AVX2 and
-// AVX-512 functions that differ only in vector width; the 16 matrix products take the register tiles of
-// the direct kernel, and the transposing store pass is the direct kernel's (conv3x3_kernels.h).
+// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution (see conv3x3_winograd.h). Each transform is a fixed
+// sequence of additions (and halvings for the weights): portable C for the weights, the output and the AVX2
+// path's input (from a padded copy), and an AVX-512 input transform that reads the image itself with masked
+// loads, the same values. The 16 matrix products take the register tiles of the direct kernel, and the
+// transposing store pass is the direct kernel's (conv3x3_kernels.h).
 #include "conv3x3_winograd.h"
 #include "conv3x3_kernels.h"
 
@@ -61,9 +62,8 @@ typedef struct {
     size_t vPoint, mPoint;  // floats from one of the 16 points to the next in V and in (a block of) M
 } band;
 
-static band make_band(int channels, int outputHeight, int outputWidth, int y0, int y1) {
+static band make_band(int channels, int outputWidth, int y0, int y1) {
     const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
-    (void)outputHeight;
     // room for whole groups of tiles, and for the AVX-512 transform's whole vectors past the last tile (see there)
     const int stride = (tiles + GROUP - 1) / GROUP * GROUP + 16;
     // the points' rows a little more than a multiple of 4 KB apart, so that the transforms' 16 streams do not
@@ -85,15 +85,15 @@ static int band_rows(int outputWidth) {
 /// The largest band of an image, whose layout the scratch memory has.
 static band largest_band(int channels, int outputHeight, int outputWidth) {
     const int rows = band_rows(outputWidth);
-    return make_band(channels, outputHeight, outputWidth, 0, rows < outputHeight ? rows : outputHeight);
+    return make_band(channels, outputWidth, 0, rows < outputHeight ? rows : outputHeight);
 }
 
 size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int outChannels, int padding) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
     const band b = largest_band(channels, oh, ow);
     const size_t blocks = (size_t)conv3x3_blocks(outChannels);
-    return (size_t)channels * b.paddedRows * b.paddedColumns  // the padded window
-           + 4 * (size_t)b.paddedColumns                      // a tile row's column transform
+    return (size_t)channels * b.paddedRows * b.paddedColumns  // the padded window (AVX2)
+           + 4 * (size_t)b.paddedColumns                      // a tile row's column transform (AVX2), zeros (AVX-512)
            + (size_t)POINTS * b.vPoint                        // V [16, C, stride]
            + blocks * POINTS * b.mPoint                       // M [blocks, 16, stride, 16]
            + blocks * BLOCK * (size_t)(2 * b.tileRows) * ow;  // the band's outputs, channels innermost
@@ -368,7 +368,7 @@ static void winograd_band(
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, blocks = conv3x3_blocks(outChannels);
     if (y0 >= y1) return;
-    const band b = make_band(channels, oh, ow, y0, y1);
+    const band b = make_band(channels, ow, y0, y1);
     const band largest = largest_band(channels, oh, ow);  // the layout of the scratch memory
     float *padded = scratch, *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
     float *v = columns + 4 * (size_t)largest.paddedColumns, *m = v + POINTS * largest.vPoint;
@@ -386,6 +386,7 @@ static void winograd_band(
         conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
     }
 }
+
 /// Asks for the input rows (and mask rows) that the output rows `[ya, yb)` read in the L2 cache, every channel.
 AVX512 static void prefetch_band(const float *input, const float *mask, int channels, int height, int width,
                                  int padding, int ya, int yb) {
