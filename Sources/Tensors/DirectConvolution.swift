@@ -79,8 +79,8 @@ enum DirectConvolution {
         environment["DAFAR_CONV3X3_ONE_CHANNEL"] != "off"
     }
 
-    /// On: the passes that `usesWinograd` names go through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`)
-    /// instead of the direct kernel. Off when the environment sets `DAFAR_CONV3X3_WINOGRAD=off`: the direct
+    /// On: the passes that `usesWinograd` names, and the weight gradients that `usesWinogradWeightGradient`
+    /// names, go through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`) instead of the direct kernel. Off when the environment sets `DAFAR_CONV3X3_WINOGRAD=off`: the direct
     /// kernel's bits (those of builds before Winograd; the two differ in the last bits, about 1e-7 of the
     /// largest output), and to measure the two in one binary.
     nonisolated(unsafe) static var isWinogradEnabled = defaultWinogradEnabled()
@@ -101,6 +101,22 @@ enum DirectConvolution {
 
     /// The smallest output side for which `usesWinograd` chooses Winograd.
     static let minimumWinogradSide = 6
+
+    /// Whether the weight gradient of a multi-channel pass (`usesWinograd` for its output) over `images` images
+    /// split into `chunks` (`accumulateWeightGradients`) goes through F(2x2, 3x3)'s transpose
+    /// (`conv3x3_winograd_weight_gradient`): with at least `minimumWinogradImagesPerChunk` images per chunk on
+    /// average, as each chunk's sums are transformed once (below, the transform costs more than the products
+    /// save). The choice depends on the batch's size and the layer's shape only (not the thread count).
+    static func usesWinogradWeightGradient(outputHeight: Int, outputWidth: Int, images: Int, chunks: Int) -> Bool {
+        usesWinograd(outputHeight: outputHeight, outputWidth: outputWidth) && images >= minimumWinogradImagesPerChunk * chunks
+    }
+
+    /// The fewest images per chunk (on average) for which `usesWinogradWeightGradient` chooses Winograd (tests
+    /// lower it to run their small batches through it).
+    nonisolated(unsafe) static var minimumWinogradImagesPerChunk = defaultMinimumWinogradImagesPerChunk
+
+    /// `minimumWinogradImagesPerChunk` as built.
+    static let defaultMinimumWinogradImagesPerChunk = 4
 
     /// Whether a direct kernel computes a pass of `g` that reads `inputs` channels and writes `outputs`
     /// (3x3, stride 1, padding at most 2 as the input-gradient passes pad with `2 - padding`): at least 8
@@ -324,6 +340,21 @@ enum DirectConvolution {
             return
         }
         precondition(channels >= minimumInputs, "the direct weight gradient takes 1 or at least \(minimumInputs) input channels")
+        if usesWinogradWeightGradient(
+            outputHeight: height + 2 * padding - 2, outputWidth: width + 2 * padding - 2, images: images, chunks: chunks)
+        {
+            // one call per chunk: the 16 points' sums run over the chunk's images, then are transformed and added
+            Parallel.forEach(chunks: chunks, of: images) { chunk, range in
+                let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
+                ScratchPool.shared.withBuffer(conv3x3_winograd_weight_scratch_count(c, h, w, o, p)) { scratch in
+                    conv3x3_winograd_weight_gradient(
+                        weights, bias, biasOfInput ? 1 : 0, input + range.lowerBound * imageSize,
+                        inputMask.map { $0 + range.lowerBound * imageSize }, outputGradient + range.lowerBound * outputSize,
+                        outputMask.map { $0 + range.lowerBound * outputSize }, Int32(range.count), c, h, w, o, p, scratch, isa)
+                }
+            }
+            return
+        }
         Parallel.forEach(chunks: chunks, of: images) { chunk, range in
             let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
             ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in

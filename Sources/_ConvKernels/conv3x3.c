@@ -69,22 +69,19 @@ static void pad_input(float *padded, const float *input, const float *mask, int 
     }
 }
 
-/// `rows [blocks, OH * OW, 16]` = `outputGradient [O, OH * OW]` (times `mask > 0`) with the channels
-/// innermost, the missing channels of the last block zero; adds each channel's sum to `biasGradient[o]`.
-static void transpose_output_gradient(float *rows, const float *outputGradient, const float *mask, int outChannels,
-                                      int positions, float *biasGradient) {
-    const int blocks = conv3x3_blocks(outChannels);
-    memset(rows, 0, (size_t)blocks * BLOCK * positions * sizeof(float));
-    for (int o = 0; o < outChannels; o++) {
-        const float *src = outputGradient + (size_t)o * positions, *m = mask ? mask + (size_t)o * positions : 0;
-        float *dst = rows + ((size_t)(o / BLOCK) * positions) * BLOCK + o % BLOCK;
+void conv3x3_rows_portable(float *rows, const float *source, const float *mask, int channels, int positions,
+                           float *sums) {
+    if (rows) memset(rows, 0, (size_t)conv3x3_blocks(channels) * BLOCK * positions * sizeof(float));
+    for (int o = 0; o < channels; o++) {
+        const float *src = source + (size_t)o * positions, *m = mask ? mask + (size_t)o * positions : 0;
+        float *dst = rows ? rows + ((size_t)(o / BLOCK) * positions) * BLOCK + o % BLOCK : 0;
         float sum = 0;
         for (int p = 0; p < positions; p++) {
             const float v = m ? src[p] * (m[p] > 0 ? 1.0f : 0.0f) : src[p];
-            dst[(size_t)p * BLOCK] = v;
+            if (dst) dst[(size_t)p * BLOCK] = v;
             sum += v;
         }
-        if (biasGradient) biasGradient[o] += sum;
+        if (sums) sums[o] += sum;
     }
 }
 
@@ -347,17 +344,9 @@ void conv3x3_weight_gradient_image(
         return;
     }
     if (padded == scratch) pad_input(scratch, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
-    transpose_output_gradient(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
+    conv3x3_rows_portable(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
     conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
-    if (biasGradient && biasOfInput) {
-        // channel sums of the (masked) input, read from the padded copy (whose frame adds zeros)
-        const size_t plane = (size_t)(height + 2 * padding) * (width + 2 * padding);
-        for (int c = 0; c < channels; c++) {
-            float sum = 0;
-            for (size_t i = 0; i < plane; i++) sum += padded[c * plane + i];
-            biasGradient[c] += sum;
-        }
-    }
+    if (biasGradient && biasOfInput) conv3x3_rows_portable(0, input, inputMask, channels, height * width, biasGradient);
 }
 #else
 int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }
@@ -377,7 +366,6 @@ void conv3x3_weight_gradient_image(
     int padding, float *scratch, int isa, int prefetchNext) {
     (void)isa; (void)prefetchNext; (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
     (void)outputMask; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch;
-    (void)transpose_output_gradient;
 }
 #endif
 

@@ -46,6 +46,12 @@ static inline int conv3x3_tile_corners(const conv3x3_rectangle *rectangle, int s
     return count;
 }
 
+/// `rows [blocks, P, 16]` (nil: not written) = `source [C, P]` (times `mask > 0` when given) with the channels
+/// innermost, the missing channels of the last block zero; `sums` (nil: none) `[C] +=` each channel's sum over the
+/// positions in order, started from +0 (`conv3x3.c`; `conv3x3_rows_avx512` gives the same values).
+void conv3x3_rows_portable(float *rows, const float *source, const float *mask, int channels, int positions,
+                           float *sums);
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

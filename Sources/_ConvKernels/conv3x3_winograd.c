@@ -1,8 +1,9 @@
-// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution (see conv3x3_winograd.h). Each transform is a fixed
-// sequence of additions (and halvings for the weights): portable C for the weights, the output and the AVX2
-// path's input (from a padded copy), and an AVX-512 input transform that reads the image itself with masked
-// loads, the same values. The 16 matrix products take the register tiles of the direct kernel, and the
-// transposing store pass is the direct kernel's (conv3x3_kernels.h).
+// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution and its weight gradient (see conv3x3_winograd.h). Each
+// transform is a fixed sequence of additions (and halvings for the weights): portable C for the weights, the
+// output and the AVX2 path's input (from a padded copy), and an AVX-512 input transform that reads the image
+// itself with masked loads, the same values. The 16 matrix products take the register tiles of the direct
+// kernel, and the transposing store pass is the direct kernel's (conv3x3_kernels.h). The weight gradient reuses
+// the input transform and adds the output gradient's (`A dY A^T`, portable and AVX-512) and the weights' (`G^T X G`).
 #include "conv3x3_winograd.h"
 #include "conv3x3_kernels.h"
 
@@ -55,21 +56,28 @@ void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, 
 }
 
 /// The band of rows `[y0, y1)` in tiles: `tileRows` rows of `tilesX` tiles from tile row `y0 / 2`, `tiles` in all,
-/// `stride` apart in the transformed buffers (whole groups of `GROUP` and 16 more); the padded window they read is
-/// `[C, 2 * tileRows + 2, 2 * tilesX + 2]`.
+/// `stride` apart in the transformed buffers (whole groups of `GROUP` and 16 more), from tile `first` of each row
+/// on (0 but for the weight gradient's bands of several images, one after the other); the padded window they read
+/// is `[C, 2 * tileRows + 2, 2 * tilesX + 2]`.
 typedef struct {
-    int tileRows, tilesX, tiles, stride, paddedRows, paddedColumns;
+    int tileRows, tilesX, tiles, stride, paddedRows, paddedColumns, first;
     size_t vPoint, mPoint;  // floats from one of the 16 points to the next in V and in (a block of) M
 } band;
 
-static band make_band(int channels, int outputWidth, int y0, int y1) {
-    const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
+/// `b`'s layout in the transformed buffers for rows of `tiles` tiles.
+static void set_layout(band *b, int channels, int tiles) {
     // room for whole groups of tiles, and for the AVX-512 transform's whole vectors past the last tile (see there)
-    const int stride = (tiles + GROUP - 1) / GROUP * GROUP + 16;
+    b->stride = (tiles + GROUP - 1) / GROUP * GROUP + 16;
     // the points' rows a little more than a multiple of 4 KB apart, so that the transforms' 16 streams do not
     // share cache sets (or, stores and loads, alias 4 KB apart)
-    const size_t vPoint = ((size_t)channels * stride + 1023) / 1024 * 1024 + 80, mPoint = (size_t)stride * BLOCK + 16;
-    return (band){tileRows, tilesX, tiles, stride, 2 * tileRows + 2, 2 * tilesX + 2, vPoint, mPoint};
+    b->vPoint = ((size_t)channels * b->stride + 1023) / 1024 * 1024 + 80, b->mPoint = (size_t)b->stride * BLOCK + 16;
+}
+
+static band make_band(int channels, int outputWidth, int y0, int y1) {
+    const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
+    band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, 0, 0};
+    set_layout(&b, channels, tiles);
+    return b;
 }
 
 #ifndef CONV3X3_WINOGRAD_TILES
@@ -137,7 +145,7 @@ INLINE void input_transform(float *v, const float *padded, float *columns, int c
             for (int x = 0; x < width; x++) {
                 w0[x] = r0[x] - r2[x], w1[x] = r1[x] + r2[x], w2[x] = r2[x] - r1[x], w3[x] = r1[x] - r3[x];
             }
-            float *out = v + c * channelStride + (size_t)ty * b.tilesX;
+            float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX;
             const float *w[4] = {w0, w1, w2, w3};
             for (int i = 0; i < 4; i++) {
                 const float *row = w[i];
@@ -149,7 +157,8 @@ INLINE void input_transform(float *v, const float *padded, float *columns, int c
             }
         }
         for (int k = 0; k < POINTS; k++) {
-            memset(v + k * pointStride + c * channelStride + b.tiles, 0, (size_t)(b.stride - b.tiles) * sizeof(float));
+            const int end = b.first + b.tiles;
+            memset(v + k * pointStride + c * channelStride + end, 0, (size_t)(b.stride - end) * sizeof(float));
         }
     }
 }
@@ -185,6 +194,98 @@ INLINE void output_transform(float *rows, const float *m, int blocks, band b, in
             }
         }
     }
+}
+
+/// `u [blocks, 16, stride, 16]` = `A dY A^T` of every tile of the band of output rows from `y0` on, read from the
+/// output gradient's `rows [blocks, OH * OW, 16]`, with `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]` (the transpose of
+/// `output_transform`); outputs past the last row or column count as zeros.
+INLINE void gradient_transform(float *u, const float *rows, int blocks, band b, int outputHeight, int outputWidth, int y0) {
+    const size_t pointStride = b.mPoint, positions = (size_t)outputHeight * outputWidth;
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        const float *source = rows + blockIndex * positions * BLOCK;
+        float *ub = u + (size_t)blockIndex * POINTS * pointStride + (size_t)b.first * BLOCK;
+        for (int t = 0; t < b.tiles; t++) {
+            const int y = y0 + 2 * (t / b.tilesX), x = 2 * (t % b.tilesX);
+            const float *at = source + ((size_t)y * outputWidth + x) * BLOCK;
+            float d00[BLOCK], d01[BLOCK] = {0}, d10[BLOCK] = {0}, d11[BLOCK] = {0};
+            const int right = x + 1 < outputWidth, lower = y + 1 < outputHeight;
+            memcpy(d00, at, sizeof d00);
+            if (right) memcpy(d01, at + BLOCK, sizeof d01);
+            if (lower) memcpy(d10, at + (size_t)outputWidth * BLOCK, sizeof d10);
+            if (right && lower) memcpy(d11, at + (size_t)(outputWidth + 1) * BLOCK, sizeof d11);
+            float *out = ub + (size_t)t * BLOCK;
+            for (int l = 0; l < BLOCK; l++) {
+                // A applied to the tile's columns (d0, d0 + d1, d0 - d1, -d1), then the same to each of its rows
+                const float r0[2] = {d00[l], d01[l]}, r1[2] = {d00[l] + d10[l], d01[l] + d11[l]};
+                const float r2[2] = {d00[l] - d10[l], d01[l] - d11[l]}, r3[2] = {-d10[l], -d11[l]};
+                const float *r[4] = {r0, r1, r2, r3};
+                for (int i = 0; i < 4; i++) {
+                    const float a = r[i][0], c = r[i][1];
+                    float *o = out + 4 * i * pointStride + l;
+                    o[0] = a, o[pointStride] = a + c, o[2 * pointStride] = a - c, o[3 * pointStride] = -c;
+                }
+            }
+        }
+    }
+}
+
+/// `weightGradient [O, C, 3, 3] +=` `G^T X G` of every kernel's 16 sums `X` (`sums [16, blocks, C, 16]`), with
+/// `G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]]` (the transpose of `transform_kernel`): a block's
+/// 16 output channels at a time, in the vector lanes.
+static void weight_transform(float *weightGradient, const float *sums, int channels, int outChannels) {
+    const int blocks = conv3x3_blocks(outChannels);
+    const size_t point = (size_t)blocks * channels * BLOCK;
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        for (int c = 0; c < channels; c++) {
+            const float *x = sums + ((size_t)blockIndex * channels + c) * BLOCK;
+            float y[9][BLOCK];
+            for (int l = 0; l < BLOCK; l++) {
+                float t[3][4];  // G^T X
+                for (int j = 0; j < 4; j++) {
+                    const float x0 = x[j * point + l], x1 = x[(4 + j) * point + l], x2 = x[(8 + j) * point + l];
+                    const float x3 = x[(12 + j) * point + l], half = (x1 + x2) * 0.5f;
+                    t[0][j] = x0 + half, t[1][j] = (x1 - x2) * 0.5f, t[2][j] = half + x3;
+                }
+                for (int i = 0; i < 3; i++) {
+                    const float half = (t[i][1] + t[i][2]) * 0.5f;
+                    y[3 * i][l] = t[i][0] + half, y[3 * i + 1][l] = (t[i][1] - t[i][2]) * 0.5f, y[3 * i + 2][l] = half + t[i][3];
+                }
+            }
+            for (int l = 0; l < BLOCK && blockIndex * BLOCK + l < outChannels; l++) {
+                float *dst = weightGradient + ((size_t)(blockIndex * BLOCK + l) * channels + c) * 9;
+                for (int i = 0; i < 9; i++) dst[i] += y[i][l];
+            }
+        }
+    }
+}
+
+/// The images in one band of the weight gradient: 1 when an image takes several bands, else enough whole images for
+/// about `CONV3X3_WINOGRAD_TILES` tiles (so that the products' sums go to memory and back once per that many tiles).
+static int images_per_band(int outputHeight, int outputWidth) {
+    if (outputHeight > band_rows(outputWidth)) return 1;
+    const int tiles = (outputHeight + 1) / 2 * ((outputWidth + 1) / 2);
+    return (CONV3X3_WINOGRAD_TILES + tiles - 1) / tiles;
+}
+
+/// The largest band of the weight gradient (the layout of its scratch memory): `largest_band`, or a whole image
+/// whose rows have room for `images_per_band` images' tiles.
+static band weight_band(int channels, int outputHeight, int outputWidth) {
+    band b = largest_band(channels, outputHeight, outputWidth);
+    const int group = images_per_band(outputHeight, outputWidth);
+    if (group > 1) set_layout(&b, channels, group * b.tiles);
+    return b;
+}
+
+size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width, int outChannels, int padding) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
+    const band b = weight_band(channels, oh, ow);
+    const size_t blocks = (size_t)conv3x3_blocks(outChannels);
+    return (size_t)POINTS * blocks * BLOCK * channels               // the sums [16, blocks, C, 16]
+           + blocks * BLOCK * (size_t)oh * ow                       // the output gradient's rows, channels innermost
+           + (size_t)POINTS * b.vPoint                              // V [16, C, stride]
+           + blocks * POINTS * b.mPoint                             // the transformed gradient [blocks, 16, stride, 16]
+           + (size_t)channels * b.paddedRows * b.paddedColumns      // the padded window (AVX2)
+           + 4 * (size_t)b.paddedColumns;                           // a tile row's column transform (AVX2), zeros (AVX-512)
 }
 
 #if defined(__x86_64__)
@@ -316,7 +417,7 @@ AVX512 INLINE void input_transform_avx512_body(float *v, const float *input, con
                 // the rows of B^T d: r0 - r2, r1 + r2, r2 - r1, r1 - r3; then each tile's columns the same way.
                 // Whole vectors are stored (masked stores are slow on some CPUs): lanes past the row's last tile
                 // land on the next tiles' (written after: tiles go in order) or in the row's 16 spare floats (zeroed below).
-                float *out = v + c * channelStride + (size_t)ty * b.tilesX + tx;
+                float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX + tx;
                 UNROLL for (int i = 0; i < 4; i++) {
 #define WINOGRAD_ROWS(x) \
     (i == 0 ? _mm512_sub_ps(x[0], x[2]) : i == 1 ? _mm512_add_ps(x[1], x[2]) : i == 2 ? _mm512_sub_ps(x[2], x[1]) : _mm512_sub_ps(x[1], x[3]))
@@ -336,7 +437,9 @@ AVX512 INLINE void input_transform_avx512_body(float *v, const float *input, con
     // chunk, zeros are written there.
     if ((b.tilesX - 1) % 16 + 1 > 12) {
         for (int k = 0; k < POINTS; k++) {
-            for (int c = 0; c < channels; c++) _mm512_storeu_ps(v + k * pointStride + c * channelStride + b.tiles, _mm512_setzero_ps());
+            for (int c = 0; c < channels; c++) {
+                _mm512_storeu_ps(v + k * pointStride + c * channelStride + b.first + b.tiles, _mm512_setzero_ps());
+            }
         }
     }
 }
@@ -420,6 +523,194 @@ void conv3x3_winograd_image_rows(
         winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya, yb, scratch, isa);
     }
 }
+/// One AVX-512 tile of the weight gradient's products: `blockCount` (1 or 2) blocks of 16 output channels x `size`
+/// (12, 8 or 4) input channels, of which the first `count` are real (the others repeat the last one's column and
+/// are neither loaded nor stored): `sums + b * sumsStride + j * 16 +=` the products of the transformed gradient
+/// (`g`, a tile's 16 channels at `t * 16`, the next block `gStride` on) and the transformed windows (`column[j][t]`)
+/// over the band's tiles in order.
+AVX512 INLINE void weight_products_tile_avx512(float *sums, size_t sumsStride, const float *g, size_t gStride,
+                                               const float *const *column, int tiles, int blockCount, int size,
+                                               int count) {
+    __m512 sum[2][GROUP];
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < size; j++) {
+            sum[b][j] = j < count ? _mm512_loadu_ps(sums + b * sumsStride + (size_t)j * BLOCK) : _mm512_setzero_ps();
+        }
+    }
+    const float *q[GROUP];
+    UNROLL for (int j = 0; j < size; j++) q[j] = column[j];
+    for (int t = 0; t < tiles; t++) {
+        __m512 gradient[2];
+        UNROLL for (int b = 0; b < blockCount; b++) gradient[b] = _mm512_loadu_ps(g + b * gStride + (size_t)t * BLOCK);
+        UNROLL for (int j = 0; j < size; j++) {
+            const __m512 x = _mm512_set1_ps(q[j][t]);
+            UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(gradient[b], x, sum[b][j]);
+        }
+    }
+    UNROLL for (int b = 0; b < blockCount; b++) {
+        UNROLL for (int j = 0; j < size; j++) {
+            if (j < count) _mm512_storeu_ps(sums + b * sumsStride + (size_t)j * BLOCK, sum[b][j]);
+        }
+    }
+}
+
+#define WEIGHT_PRODUCTS_TILE_AVX512(blockCount, size) \
+    weight_products_tile_avx512(out, sumsStride, g, gStride, column, b.tiles, blockCount, size, count)
+
+/// `sums [16, blocks, C, 16] +=` `U [blocks, 16, stride, 16]` (the transformed gradient) x `V [16, C, stride]`
+/// (the transformed windows) over the band's tiles, with AVX-512.
+AVX512 static void weight_products_avx512(float *sums, const float *u, const float *v, int channels, int blocks, band b) {
+    const size_t sumsStride = (size_t)channels * BLOCK, gStride = POINTS * b.mPoint;
+    const int group = GROUP;
+    for (int k = 0; k < POINTS; k++) {
+        const float *vk = v + k * b.vPoint;
+        for (int blockIndex = 0; blockIndex < blocks; blockIndex += 2) {
+            const float *g = u + ((size_t)blockIndex * POINTS + k) * b.mPoint;
+            for (int c0 = 0; c0 < channels; c0 += group) {
+                const int count = channels - c0 < group ? channels - c0 : group;
+                const float *column[GROUP];
+                for (int j = 0; j < GROUP; j++) column[j] = vk + (size_t)(c0 + (j < count ? j : count - 1)) * b.stride;
+                float *out = sums + ((size_t)k * blocks + blockIndex) * sumsStride + (size_t)c0 * BLOCK;
+                if (blocks - blockIndex >= 2) {
+                    if (count > 8) WEIGHT_PRODUCTS_TILE_AVX512(2, GROUP); else if (count > 4) WEIGHT_PRODUCTS_TILE_AVX512(2, 8); else WEIGHT_PRODUCTS_TILE_AVX512(2, 4);
+                } else {
+                    if (count > 8) WEIGHT_PRODUCTS_TILE_AVX512(1, GROUP); else if (count > 4) WEIGHT_PRODUCTS_TILE_AVX512(1, 8); else WEIGHT_PRODUCTS_TILE_AVX512(1, 4);
+                }
+            }
+        }
+    }
+}
+
+/// `weight_products_avx512` with AVX2: tiles of 16 output channels x 6 input channels in 12 ymm registers (the
+/// same FMAs in the same order).
+AVX2 static void weight_products_avx2(float *sums, const float *u, const float *v, int channels, int blocks, band b) {
+    enum { SIX = 6 };
+    const size_t sumsStride = (size_t)channels * BLOCK;
+    for (int k = 0; k < POINTS; k++) {
+        const float *vk = v + k * b.vPoint;
+        for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+            const float *g = u + ((size_t)blockIndex * POINTS + k) * b.mPoint;
+            for (int c0 = 0; c0 < channels; c0 += SIX) {
+                const int count = channels - c0 < SIX ? channels - c0 : SIX;
+                const float *q[SIX];
+                for (int j = 0; j < SIX; j++) q[j] = vk + (size_t)(c0 + (j < count ? j : count - 1)) * b.stride;
+                float *out = sums + ((size_t)k * blocks + blockIndex) * sumsStride + (size_t)c0 * BLOCK;
+                __m256 sum[SIX][2];
+                UNROLL for (int j = 0; j < SIX; j++) {
+                    sum[j][0] = j < count ? _mm256_loadu_ps(out + (size_t)j * BLOCK) : _mm256_setzero_ps();
+                    sum[j][1] = j < count ? _mm256_loadu_ps(out + (size_t)j * BLOCK + 8) : _mm256_setzero_ps();
+                }
+                for (int t = 0; t < b.tiles; t++) {
+                    const __m256 g0 = _mm256_loadu_ps(g + (size_t)t * BLOCK), g1 = _mm256_loadu_ps(g + (size_t)t * BLOCK + 8);
+                    UNROLL for (int j = 0; j < SIX; j++) {
+                        const __m256 x = _mm256_broadcast_ss(q[j] + t);
+                        sum[j][0] = _mm256_fmadd_ps(g0, x, sum[j][0]);
+                        sum[j][1] = _mm256_fmadd_ps(g1, x, sum[j][1]);
+                    }
+                }
+                UNROLL for (int j = 0; j < SIX; j++) {
+                    if (j < count) {
+                        _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
+                        _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `gradient_transform` with AVX-512, a tile's 16 channels of a block in one vector (the same values).
+AVX512 static void gradient_transform_avx512(float *u, const float *rows, int blocks, band b, int outputHeight,
+                                             int outputWidth, int y0) {
+    const size_t pointStride = b.mPoint, positions = (size_t)outputHeight * outputWidth;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+#define NEGATE(v) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign))  // -v, as the scalar negation
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        const float *source = rows + blockIndex * positions * BLOCK;
+        float *out = u + (size_t)blockIndex * POINTS * pointStride + (size_t)b.first * BLOCK;
+        for (int ty = 0; ty < b.tileRows; ty++) {
+            const int y = y0 + 2 * ty, lower = y + 1 < outputHeight;
+            for (int tx = 0; tx < b.tilesX; tx++, out += BLOCK) {
+                const int x = 2 * tx, right = x + 1 < outputWidth;
+                const float *at = source + ((size_t)y * outputWidth + x) * BLOCK;
+                const __m512 d00 = _mm512_loadu_ps(at), d01 = right ? _mm512_loadu_ps(at + BLOCK) : zero;
+                const __m512 d10 = lower ? _mm512_loadu_ps(at + (size_t)outputWidth * BLOCK) : zero;
+                const __m512 d11 = right && lower ? _mm512_loadu_ps(at + (size_t)(outputWidth + 1) * BLOCK) : zero;
+                const __m512 r[4][2] = {{d00, d01},
+                                        {_mm512_add_ps(d00, d10), _mm512_add_ps(d01, d11)},
+                                        {_mm512_sub_ps(d00, d10), _mm512_sub_ps(d01, d11)},
+                                        {NEGATE(d10), NEGATE(d11)}};
+                UNROLL for (int i = 0; i < 4; i++) {
+                    float *o = out + 4 * i * pointStride;
+                    _mm512_storeu_ps(o, r[i][0]);
+                    _mm512_storeu_ps(o + pointStride, _mm512_add_ps(r[i][0], r[i][1]));
+                    _mm512_storeu_ps(o + 2 * pointStride, _mm512_sub_ps(r[i][0], r[i][1]));
+                    _mm512_storeu_ps(o + 3 * pointStride, NEGATE(r[i][1]));
+                }
+            }
+        }
+    }
+#undef NEGATE
+}
+AVX2 static void gradient_transform_avx2(float *u, const float *rows, int blocks, band b, int outputHeight,
+                                         int outputWidth, int y0) {
+    gradient_transform(u, rows, blocks, b, outputHeight, outputWidth, y0);
+}
+
+void conv3x3_winograd_weight_gradient(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int images, int channels, int height, int width,
+    int outChannels, int padding, float *scratch, int isa) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, blocks = conv3x3_blocks(outChannels);
+    const int bandRows = band_rows(ow), avx512 = isa == CONV3X3_ISA_AVX512, group = images_per_band(oh, ow);
+    const band largest = weight_band(channels, oh, ow);  // the layout of the scratch memory
+    const size_t imageSize = (size_t)channels * height * width, outputSize = (size_t)outChannels * oh * ow;
+    const size_t sumsCount = (size_t)POINTS * blocks * BLOCK * channels;
+    float *sums = scratch, *rows = sums + sumsCount, *v = rows + (size_t)blocks * BLOCK * oh * ow;
+    float *u = v + POINTS * largest.vPoint, *padded = u + (size_t)blocks * POINTS * largest.mPoint;
+    float *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
+    memset(sums, 0, sumsCount * sizeof(float));
+    for (int n = 0; n < images; n++) {
+        const float *x = input + n * imageSize, *xm = inputMask ? inputMask + n * imageSize : 0;
+        const float *dy = outputGradient + n * outputSize, *dym = outputMask ? outputMask + n * outputSize : 0;
+        float *outputSums = biasOfInput ? 0 : biasGradient, *inputSums = biasOfInput ? biasGradient : 0;
+        if (avx512) {
+            conv3x3_rows_avx512(rows, dy, dym, outChannels, oh * ow, outputSums);
+            if (inputSums) conv3x3_rows_avx512(0, x, xm, channels, height * width, inputSums);
+            if (n + 1 < images) {
+                conv3x3_prefetch_avx512(x, xm, imageSize);
+                conv3x3_prefetch_avx512(dy, dym, outputSize);
+            }
+        } else {
+            conv3x3_rows_portable(rows, dy, dym, outChannels, oh * ow, outputSums);
+            if (inputSums) conv3x3_rows_portable(0, x, xm, channels, height * width, inputSums);
+        }
+        // Bands of rows, or (small images) several whole images in one band, their tiles one after the other: the
+        // products run when the band is complete. The sums run over the tiles in the same order either way.
+        const int last = group == 1 || n + 1 == images || (n + 1) % group == 0;
+        for (int ya = 0; ya < oh; ya += bandRows) {
+            band b = make_band(channels, ow, ya, ya + bandRows < oh ? ya + bandRows : oh);
+            if (group > 1) b = largest, b.first = n % group * b.tiles;
+            if (avx512) {
+                input_transform_avx512(v, x, xm, columns, channels, height, width, padding, ya, b);
+                gradient_transform_avx512(u, rows, blocks, b, oh, ow, ya);
+            } else {
+                pad_window(padded, x, xm, channels, height, width, padding, ya, b.paddedRows, b.paddedColumns);
+                input_transform_avx2(v, padded, columns, channels, b);
+                gradient_transform_avx2(u, rows, blocks, b, oh, ow, ya);
+            }
+            if (!last) continue;
+            b.tiles += b.first, b.first = 0;  // the band's tiles, all of its images'
+            if (avx512) {
+                weight_products_avx512(sums, u, v, channels, blocks, b);
+            } else {
+                weight_products_avx2(sums, u, v, channels, blocks, b);
+            }
+        }
+    }
+    weight_transform(weightGradient, sums, channels, outChannels);
+}
 #else
 void conv3x3_winograd_image_rows(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
@@ -427,6 +718,15 @@ void conv3x3_winograd_image_rows(
     int prefetchNext) {
     (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
-    (void)pad_window; (void)input_transform; (void)output_transform;
+    (void)pad_window; (void)input_transform; (void)output_transform; (void)gradient_transform; (void)weight_transform;
+}
+
+void conv3x3_winograd_weight_gradient(
+    float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
+    const float *outputGradient, const float *outputMask, int images, int channels, int height, int width,
+    int outChannels, int padding, float *scratch, int isa) {
+    (void)weightGradient; (void)biasGradient; (void)biasOfInput; (void)input; (void)inputMask; (void)outputGradient;
+    (void)outputMask; (void)images; (void)channels; (void)height; (void)width; (void)outChannels; (void)padding;
+    (void)scratch; (void)isa;
 }
 #endif

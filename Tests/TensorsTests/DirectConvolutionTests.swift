@@ -14,6 +14,8 @@ class DirectConvolutionTests: XCTestCase {
 
     override func setUp() {
         DirectConvolution.isWinogradEnabled = Self.winograd
+        // the small batches here (one image per chunk of the weight gradient) go through Winograd's weight gradient too
+        DirectConvolution.minimumWinogradImagesPerChunk = 1
     }
 
     /// `[n, c, h, w]` input, `o` outputs of a 3x3 kernel with `padding` (stride 1).
@@ -68,6 +70,7 @@ class DirectConvolutionTests: XCTestCase {
         DirectConvolution.isEnabled = true
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
         DirectConvolution.isWinogradEnabled = DirectConvolution.defaultWinogradEnabled()
+        DirectConvolution.minimumWinogradImagesPerChunk = DirectConvolution.defaultMinimumWinogradImagesPerChunk
     }
 
     /// Each instruction set the CPU runs the direct kernel with; on a CPU without AVX2/FMA3 only nil, the
@@ -522,26 +525,62 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
         XCTAssertTrue(DirectConvolution.usesWinograd(outputHeight: 24, outputWidth: 24))
         XCTAssertTrue(DirectConvolution.usesWinograd(outputHeight: 6, outputWidth: 7))
         XCTAssertFalse(DirectConvolution.usesWinograd(outputHeight: 5, outputWidth: 24), "outputs below 6 x 6 take the direct kernel")
+        DirectConvolution.minimumWinogradImagesPerChunk = DirectConvolution.defaultMinimumWinogradImagesPerChunk
+        XCTAssertTrue(DirectConvolution.usesWinogradWeightGradient(outputHeight: 24, outputWidth: 24, images: 128, chunks: 8))
+        XCTAssertTrue(DirectConvolution.usesWinogradWeightGradient(outputHeight: 24, outputWidth: 24, images: 32, chunks: 8))
+        XCTAssertFalse(
+            DirectConvolution.usesWinogradWeightGradient(outputHeight: 24, outputWidth: 24, images: 31, chunks: 8),
+            "fewer than 4 images per chunk take the direct weight gradient")
+        XCTAssertFalse(
+            DirectConvolution.usesWinogradWeightGradient(outputHeight: 5, outputWidth: 24, images: 128, chunks: 8),
+            "outputs below 6 x 6 take the direct weight gradient")
         DirectConvolution.isWinogradEnabled = false
         XCTAssertFalse(DirectConvolution.usesWinograd(outputHeight: 24, outputWidth: 24), "switched off")
+        XCTAssertFalse(
+            DirectConvolution.usesWinogradWeightGradient(outputHeight: 24, outputWidth: 24, images: 128, chunks: 8), "switched off")
     }
 
-    /// The MNIST network's largest layer (and its input gradient, through a ReLU's mask) through Winograd and
-    /// through the direct kernel: within the tolerance of each other, and not the same bits (so Winograd ran).
+    /// Weight gradients of batches with several images per chunk, whose small images share the weight gradient's
+    /// bands (`images_per_band`: 6 x 6 outputs, 9 tiles, six images a band; 8 x 8 with padding, 16 tiles, three),
+    /// with the threshold as built: against the naive sums, on each instruction set and thread count, and
+    /// the same bits with 1 and 2 threads and on both instruction sets.
+    func testWinogradWeightGradientOfLargerBatches() {
+        DirectConvolution.minimumWinogradImagesPerChunk = DirectConvolution.defaultMinimumWinogradImagesPerChunk
+        let cases = [Case(n: 41, c: 16, h: 8, w: 8, o: 16, padding: 0), Case(n: 32, c: 24, h: 6, w: 6, o: 40, padding: 2)]
+        for (index, c) in cases.enumerated() {
+            let seed = UInt64(3000 + 10 * index)
+            let x = randomTensor([c.n, c.c, c.h, c.w], seed: seed), w = randomTensor([c.o, c.c, 3, 3], seed: seed + 1)
+            let dy = randomTensor([c.n, c.o, c.h + 2 * c.padding - 2, c.w + 2 * c.padding - 2], seed: seed + 2)
+            var results: [[UInt32]] = []
+            forEachKernel { kernel in
+                let grads = ConvolutionKernels.backward(
+                    input: x, weight: w, outputGradient: dy, padding: c.padding, needInputGradient: false)
+                check(grads.weight!, naiveWeightGradient(x, dy, padding: c.padding), "weight gradient, \(c), \(kernel)")
+                results.append(grads.weight!.storage.map(\.bitPattern))
+            }
+            XCTAssertTrue(results.allSatisfy { $0 == results[0] }, "\(c): the same bits on every instruction set and thread count")
+        }
+    }
+
+    /// The MNIST network's largest layer (its input and weight gradients through a ReLU's mask, and the weight
+    /// gradient of the transposed convolution of the decoder, whose bias gradient sums its input) through
+    /// Winograd and through the direct kernel: within the tolerance of each other, and not the same bits (so
+    /// Winograd ran).
     func testWinogradRunsAndAgreesWithTheDirectKernel() {
         guard DirectConvolution.isSupported else { return }
         let x = randomTensor([2, 32, 26, 26], seed: 111), w = randomTensor([32, 32, 3, 3], seed: 112), b = randomTensor([32], seed: 113)
         let dy = randomTensor([2, 32, 24, 24], seed: 114)
         func run() -> [Tensor] {
             let y = ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true)
-            return [
-                y, ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, needWeightGradient: false, reLUOutput: y).input!
-            ]
+            let gradients = ConvolutionKernels.backward(input: x, weight: w, outputGradient: dy, reLUOutput: y)
+            let yt = ConvolutionKernels.transposedForward(input: dy, weight: w, bias: b, reLU: true)
+            let transposed = ConvolutionKernels.transposedBackward(input: dy, weight: w, outputGradient: x, reLUOutput: yt)
+            return [y, gradients.input!, gradients.weight!, transposed.weight!]
         }
         let winograd = run()
         DirectConvolution.isWinogradEnabled = false
         let direct = run()
-        for (index, what) in ["forward", "input gradient"].enumerated() {
+        for (index, what) in ["forward", "input gradient", "weight gradient", "transposed weight gradient"].enumerated() {
             assertClose(winograd[index], direct[index], tolerance: Self.tolerance, "\(what), Winograd vs direct")
             XCTAssertNotEqual(
                 winograd[index].storage.map(\.bitPattern), direct[index].storage.map(\.bitPattern), "\(what): Winograd did not run")
