@@ -95,31 +95,6 @@ AVX512 void conv3x3_tiles_avx512(float *rows, size_t blockStride, const conv3x3_
 
 _Static_assert(COLUMNS <= 16, "a channel's sums over a tile's columns fill at most one zmm register");
 
-/// `r[k][j]` becomes `r[j][k]` (a 16 x 16 transpose in registers).
-AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    UNROLL for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    UNROLL for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    UNROLL for (int i = 0; i < 16; i += 8) {
-        UNROLL for (int k = 0; k < 4; k++) {
-            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
-            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xDD);
-        }
-    }
-    UNROLL for (int k = 0; k < 8; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
-    }
-}
-
 /// One weight-gradient tile: `blockCount` (1 or 2) blocks of 16 output channels x COLUMNS columns
 /// reading the input at `origin[j]`; adds the sums of the columns `first + j`, `j < count`, to
 /// `weightGradient`, a channel's `count` sums at a time (one add per value, as a scalar loop would).
@@ -148,7 +123,7 @@ AVX512 static inline __attribute__((always_inline)) void weight_tile(
     UNROLL for (int b = 0; b < blockCount; b++) {
         __m512 r[16];  // [column, channel], the columns past COLUMNS zero (the inner guard only keeps the index in range)
         UNROLL for (int j = 0; j < 16; j++) r[j] = j < COLUMNS ? sum[b][j < COLUMNS ? j : 0] : _mm512_setzero_ps();
-        transpose16(r);
+        conv3x3_transpose16_avx512(r);
         for (int k = 0; k < BLOCK && outChannel + b * BLOCK + k < outChannels; k++) {
             float *dst = weightGradient + (size_t)(outChannel + b * BLOCK + k) * columns + first;
             _mm512_mask_storeu_ps(dst, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, dst), r[k]));
@@ -233,7 +208,7 @@ AVX512 void conv3x3_rows_avx512(float *rows, const float *source, const float *m
                     r[k] = _mm512_setzero_ps();
                 }
             }
-            transpose16(r);
+            conv3x3_transpose16_avx512(r);
             // each lane adds its channel's values in position order, as the scalar loop; the positions past
             // `count` add +0, which leaves a sum that started at +0 unchanged
             UNROLL for (int j = 0; j < 16; j++) sum = _mm512_add_ps(sum, r[j]);
@@ -263,7 +238,7 @@ AVX512 void conv3x3_store_avx512(float *output, const float *rows, const float *
             UNROLL for (int j = 0; j < 16; j++) {
                 r[j] = j < count ? _mm512_loadu_ps(src + (size_t)(p + j) * BLOCK) : zero;
             }
-            transpose16(r);
+            conv3x3_transpose16_avx512(r);
             UNROLL for (int k = 0; k < 16; k++) {
                 if (k < here) {
                     __m512 v = _mm512_add_ps(r[k], _mm512_set1_ps(bias ? bias[o0 + k] : 0.0f));

@@ -68,6 +68,32 @@ __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inlin
     return _mm512_maskz_mov_ps(positive, _mm512_set1_ps(1.0f));
 }
 
+/// `r[k][j]` becomes `r[j][k]` (a 16 x 16 transpose in registers).
+__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void conv3x3_transpose16_avx512(
+    __m512 r[16]) {
+    __m512 t[16];
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i += 8) {
+        _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
+            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xDD);
+        }
+    }
+    _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+    }
+}
+
 /// AVX-512 (`conv3x3_avx512.c`): tiles of 32 output channels (two zmm per position or column).
 void conv3x3_tiles_avx512(float *rows, size_t blockStride, const conv3x3_rectangle *rectangle, const float *packed,
                           int channels, size_t plane, int sourceWidth, int outputWidth, int blocks);

@@ -530,11 +530,11 @@ void conv3x3_winograd_image_rows(
 /// over the band's tiles in order.
 AVX512 INLINE void weight_products_tile_avx512(float *sums, size_t sumsStride, const float *g, size_t gStride,
                                                const float *const *column, int tiles, int blockCount, int size,
-                                               int count) {
+                                               int count, int fresh) {
     __m512 sum[2][GROUP];
     UNROLL for (int b = 0; b < blockCount; b++) {
         UNROLL for (int j = 0; j < size; j++) {
-            sum[b][j] = j < count ? _mm512_loadu_ps(sums + b * sumsStride + (size_t)j * BLOCK) : _mm512_setzero_ps();
+            sum[b][j] = j < count && !fresh ? _mm512_loadu_ps(sums + b * sumsStride + (size_t)j * BLOCK) : _mm512_setzero_ps();
         }
     }
     const float *q[GROUP];
@@ -555,11 +555,12 @@ AVX512 INLINE void weight_products_tile_avx512(float *sums, size_t sumsStride, c
 }
 
 #define WEIGHT_PRODUCTS_TILE_AVX512(blockCount, size) \
-    weight_products_tile_avx512(out, sumsStride, g, gStride, column, b.tiles, blockCount, size, count)
+    weight_products_tile_avx512(out, sumsStride, g, gStride, column, b.tiles, blockCount, size, count, fresh)
 
 /// `sums [16, blocks, C, 16] +=` `U [blocks, 16, stride, 16]` (the transformed gradient) x `V [16, C, stride]`
 /// (the transformed windows) over the band's tiles, with AVX-512.
-AVX512 static void weight_products_avx512(float *sums, const float *u, const float *v, int channels, int blocks, band b) {
+AVX512 static void weight_products_avx512(float *sums, const float *u, const float *v, int channels, int blocks, band b,
+                                          int fresh) {
     const size_t sumsStride = (size_t)channels * BLOCK, gStride = POINTS * b.mPoint;
     const int group = GROUP;
     for (int k = 0; k < POINTS; k++) {
@@ -583,7 +584,8 @@ AVX512 static void weight_products_avx512(float *sums, const float *u, const flo
 
 /// `weight_products_avx512` with AVX2: tiles of 16 output channels x 6 input channels in 12 ymm registers (the
 /// same FMAs in the same order).
-AVX2 static void weight_products_avx2(float *sums, const float *u, const float *v, int channels, int blocks, band b) {
+AVX2 static void weight_products_avx2(float *sums, const float *u, const float *v, int channels, int blocks, band b,
+                                      int fresh) {
     enum { SIX = 6 };
     const size_t sumsStride = (size_t)channels * BLOCK;
     for (int k = 0; k < POINTS; k++) {
@@ -597,8 +599,8 @@ AVX2 static void weight_products_avx2(float *sums, const float *u, const float *
                 float *out = sums + ((size_t)k * blocks + blockIndex) * sumsStride + (size_t)c0 * BLOCK;
                 __m256 sum[SIX][2];
                 UNROLL for (int j = 0; j < SIX; j++) {
-                    sum[j][0] = j < count ? _mm256_loadu_ps(out + (size_t)j * BLOCK) : _mm256_setzero_ps();
-                    sum[j][1] = j < count ? _mm256_loadu_ps(out + (size_t)j * BLOCK + 8) : _mm256_setzero_ps();
+                    sum[j][0] = j < count && !fresh ? _mm256_loadu_ps(out + (size_t)j * BLOCK) : _mm256_setzero_ps();
+                    sum[j][1] = j < count && !fresh ? _mm256_loadu_ps(out + (size_t)j * BLOCK + 8) : _mm256_setzero_ps();
                 }
                 for (int t = 0; t < b.tiles; t++) {
                     const __m256 g0 = _mm256_loadu_ps(g + (size_t)t * BLOCK), g1 = _mm256_loadu_ps(g + (size_t)t * BLOCK + 8);
@@ -612,6 +614,54 @@ AVX2 static void weight_products_avx2(float *sums, const float *u, const float *
                     if (j < count) {
                         _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
                         _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `weight_transform` with AVX-512 (the same operations, so the same values): per block of 16 output channels and
+/// group of 16 input channels, the kernels' values as rows `(c, ky, kx)` of the block's 16 output channels, turned
+/// by 16 x 16 transposes into each output channel's run of `9 x 16` consecutive floats of `weightGradient`.
+AVX512 static void weight_transform_avx512(float *weightGradient, const float *sums, int channels, int outChannels) {
+    const int blocks = conv3x3_blocks(outChannels);
+    const size_t point = (size_t)blocks * channels * BLOCK;
+    const __m512 half = _mm512_set1_ps(0.5f);
+    float kernels[9 * 16 * BLOCK] __attribute__((aligned(64)));  // [(c, ky, kx), output channel in the block]
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        for (int c0 = 0; c0 < channels; c0 += 16) {
+            const int count = channels - c0 < 16 ? channels - c0 : 16, floats = 9 * count;
+            for (int j = 0; j < count; j++) {
+                const float *x = sums + ((size_t)blockIndex * channels + c0 + j) * BLOCK;
+                __m512 t[3][4];  // G^T X
+                UNROLL for (int i = 0; i < 4; i++) {
+                    const __m512 x0 = _mm512_loadu_ps(x + i * point), x1 = _mm512_loadu_ps(x + (4 + i) * point);
+                    const __m512 x2 = _mm512_loadu_ps(x + (8 + i) * point), x3 = _mm512_loadu_ps(x + (12 + i) * point);
+                    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x1, x2), half);
+                    t[0][i] = _mm512_add_ps(x0, h), t[1][i] = _mm512_mul_ps(_mm512_sub_ps(x1, x2), half);
+                    t[2][i] = _mm512_add_ps(h, x3);
+                }
+                float *row = kernels + (size_t)j * 9 * BLOCK;
+                UNROLL for (int i = 0; i < 3; i++) {
+                    const __m512 h = _mm512_mul_ps(_mm512_add_ps(t[i][1], t[i][2]), half);
+                    _mm512_store_ps(row + (3 * i) * BLOCK, _mm512_add_ps(t[i][0], h));
+                    _mm512_store_ps(row + (3 * i + 1) * BLOCK, _mm512_mul_ps(_mm512_sub_ps(t[i][1], t[i][2]), half));
+                    _mm512_store_ps(row + (3 * i + 2) * BLOCK, _mm512_add_ps(h, t[i][3]));
+                }
+            }
+            for (int q = 0; q < floats; q += 16) {
+                const int here = floats - q < 16 ? floats - q : 16;
+                __m512 r[16];  // rows q .. q + 15, then each output channel's floats q .. q + 15 of its run
+                UNROLL for (int k = 0; k < 16; k++) r[k] = k < here ? _mm512_load_ps(kernels + (size_t)(q + k) * BLOCK) : _mm512_setzero_ps();
+                conv3x3_transpose16_avx512(r);
+                for (int l = 0; l < BLOCK && blockIndex * BLOCK + l < outChannels; l++) {
+                    float *dst = weightGradient + ((size_t)(blockIndex * BLOCK + l) * channels + c0) * 9 + q;
+                    if (here == 16) {
+                        _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), r[l]));
+                    } else {
+                        const __mmask16 lanes = (__mmask16)((1u << here) - 1);
+                        _mm512_mask_storeu_ps(dst, lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, dst), r[l]));
                     }
                 }
             }
@@ -666,11 +716,11 @@ void conv3x3_winograd_weight_gradient(
     const int bandRows = band_rows(ow), avx512 = isa == CONV3X3_ISA_AVX512, group = images_per_band(oh, ow);
     const band largest = weight_band(channels, oh, ow);  // the layout of the scratch memory
     const size_t imageSize = (size_t)channels * height * width, outputSize = (size_t)outChannels * oh * ow;
-    const size_t sumsCount = (size_t)POINTS * blocks * BLOCK * channels;
-    float *sums = scratch, *rows = sums + sumsCount, *v = rows + (size_t)blocks * BLOCK * oh * ow;
+    float *sums = scratch, *rows = sums + (size_t)POINTS * blocks * BLOCK * channels, *v = rows + (size_t)blocks * BLOCK * oh * ow;
     float *u = v + POINTS * largest.vPoint, *padded = u + (size_t)blocks * POINTS * largest.mPoint;
     float *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
-    memset(sums, 0, sumsCount * sizeof(float));
+    if (images <= 0) return;
+    int fresh = 1;  // the first products start the sums from +0 (the same bits as adding to zeros)
     for (int n = 0; n < images; n++) {
         const float *x = input + n * imageSize, *xm = inputMask ? inputMask + n * imageSize : 0;
         const float *dy = outputGradient + n * outputSize, *dym = outputMask ? outputMask + n * outputSize : 0;
@@ -681,6 +731,11 @@ void conv3x3_winograd_weight_gradient(
             if (n + 1 < images) {
                 conv3x3_prefetch_avx512(x, xm, imageSize);
                 conv3x3_prefetch_avx512(dy, dym, outputSize);
+            } else {
+                // the gradient that the sums are added to at the end, asked for in the L2 cache meanwhile
+                for (size_t i = 0; i < (size_t)outChannels * channels * 9; i += 16) {
+                    _mm_prefetch((const char *)(weightGradient + i), _MM_HINT_T1);
+                }
             }
         } else {
             conv3x3_rows_portable(rows, dy, dym, outChannels, oh * ow, outputSums);
@@ -703,13 +758,18 @@ void conv3x3_winograd_weight_gradient(
             if (!last) continue;
             b.tiles += b.first, b.first = 0;  // the band's tiles, all of its images'
             if (avx512) {
-                weight_products_avx512(sums, u, v, channels, blocks, b);
+                weight_products_avx512(sums, u, v, channels, blocks, b, fresh);
             } else {
-                weight_products_avx2(sums, u, v, channels, blocks, b);
+                weight_products_avx2(sums, u, v, channels, blocks, b, fresh);
             }
+            fresh = 0;
         }
     }
-    weight_transform(weightGradient, sums, channels, outChannels);
+    if (avx512) {
+        weight_transform_avx512(weightGradient, sums, channels, outChannels);
+    } else {
+        weight_transform(weightGradient, sums, channels, outChannels);
+    }
 }
 #else
 void conv3x3_winograd_image_rows(
