@@ -80,9 +80,10 @@ enum DirectConvolution {
     }
 
     /// On: the passes that `usesWinograd` names, and the weight gradients that `usesWinogradWeightGradient`
-    /// names, go through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`) instead of the direct kernel. Off when the environment sets `DAFAR_CONV3X3_WINOGRAD=off`: the direct
-    /// kernel's bits (those of builds before Winograd; the two differ in the last bits, about 1e-7 of the
-    /// largest output), and to measure the two in one binary.
+    /// names, go through Winograd's F(2x2, 3x3) (`conv3x3_winograd.h`) instead of the direct kernel. Off when
+    /// the environment sets `DAFAR_CONV3X3_WINOGRAD=off`: the direct kernel's bits (those of builds before
+    /// Winograd; the two differ in the last bits, about 1e-7 of the largest output), and to measure the two in
+    /// one binary.
     nonisolated(unsafe) static var isWinogradEnabled = defaultWinogradEnabled()
 
     /// Whether `environment` leaves Winograd on (`DAFAR_CONV3X3_WINOGRAD` is not `off`).

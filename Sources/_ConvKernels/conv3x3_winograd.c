@@ -572,13 +572,12 @@ AVX512 INLINE void weight_products_tile_avx512(float *sums, size_t sumsStride, c
 AVX512 static void weight_products_avx512(float *sums, const float *u, const float *v, int channels, int blocks, band b,
                                           int fresh) {
     const size_t sumsStride = (size_t)channels * BLOCK, gStride = POINTS * b.mPoint;
-    const int group = GROUP;
     for (int k = 0; k < POINTS; k++) {
         const float *vk = v + k * b.vPoint;
         for (int blockIndex = 0; blockIndex < blocks; blockIndex += 2) {
             const float *g = u + ((size_t)blockIndex * POINTS + k) * b.mPoint;
-            for (int c0 = 0; c0 < channels; c0 += group) {
-                const int count = channels - c0 < group ? channels - c0 : group;
+            for (int c0 = 0; c0 < channels; c0 += GROUP) {
+                const int count = channels - c0 < GROUP ? channels - c0 : GROUP;
                 const float *column[GROUP];
                 for (int j = 0; j < GROUP; j++) column[j] = vk + (size_t)(c0 + (j < count ? j : count - 1)) * b.stride;
                 float *out = sums + ((size_t)k * blocks + blockIndex) * sumsStride + (size_t)c0 * BLOCK;
