@@ -25,7 +25,8 @@ import _ConvKernels
 /// The forward and input-gradient passes of layers with at least 8 channels in and 16 out, whose outputs are at
 /// least 6 x 6, go through Winograd's F(2x2, 3x3) instead (`conv3x3_winograd.h`, `usesWinograd`): 2.25 times
 /// fewer multiplications, the same register tiles for its 16 matrix products, and outputs within about 1e-7
-/// (relative to the largest) of the direct kernel's; `DAFAR_CONV3X3_WINOGRAD=off` keeps the direct kernel.
+/// (relative to the largest) of the direct kernel's; so do their weight gradients in batches of at least 4
+/// images per chunk (`usesWinogradWeightGradient`); `DAFAR_CONV3X3_WINOGRAD=off` keeps the direct kernel.
 ///
 /// Every output value is summed in the same order whatever the thread count and the batch, so results
 /// are bit-for-bit reproducible and a batch gives the same values as its images one by one (weight

@@ -201,8 +201,9 @@ AVX512 void conv3x3_rows_avx512(float *rows, const float *source, const float *m
             const __mmask16 lanes = (__mmask16)(count == 16 ? 0xFFFF : (1u << count) - 1);
             __m512 r[16];  // [channel, position], then [position, channel]
             if (p + 80 <= positions) {
-                // 16 channels (32 streams with the mask) are more than the hardware prefetcher follows: each channel's
-                // line 4 steps ahead is asked for in L1 (E.2's weight gradient from memory 56-57 -> 51-52 us an image)
+                // 16 channels (32 streams with the mask) are more than the hardware prefetcher follows: each
+                // channel's line 4 steps ahead is asked for in L1 (E.2's Winograd weight gradient from memory
+                // 56-57 -> 45 us an image)
                 for (int k = 0; k < here; k++) {
                     const size_t at = (size_t)(o0 + k) * positions + p + 64;
                     _mm_prefetch((const char *)(source + at), _MM_HINT_T0);
