@@ -48,6 +48,13 @@ public struct BenchmarkSuite {
         }
     }
 
+    /// Whether `--only only` measures the figure `key`: every figure without `only`, only `key` when `only`
+    /// is one of `keys`, else every figure whose key contains `only`.
+    public static func wanted(_ key: String, only: String?) -> Bool {
+        guard let only else { return true }
+        return keys.contains(only) ? key == only : key.contains(only)
+    }
+
     /// The keys every report has, in table order.
     public static let keys = [
         "fp32_fma_peak_gflops", "core_round_trip_ns", "sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency",
@@ -62,11 +69,13 @@ public struct BenchmarkSuite {
     public init(settings: Settings) { self.settings = settings }
 
     /// Measures every figure but the peak memory (which `measureInChild` takes in a fresh process),
-    /// or only those whose key contains `only`. `progress` receives each figure's label before it is measured.
+    /// or only those whose key contains `only` (only that figure when `only` is a whole key, so that
+    /// `inference_images_per_s_batch1` leaves out `_batch128`). `progress` receives each figure's label
+    /// before it is measured.
     public func run(only: String? = nil, progress: (String) -> Void = { _ in }) throws -> [Figure] {
         let s = settings
         var figures: [Figure] = []
-        func wanted(_ key: String) -> Bool { only.map { key.contains($0) } ?? true }
+        func wanted(_ key: String) -> Bool { Self.wanted(key, only: only) }
         func rate(
             _ key: String, _ label: String, images: Int, calls: Int, warmup: Int? = nil, gflopPerImage: Double? = nil,
             _ body: () throws -> Void

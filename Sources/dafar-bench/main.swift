@@ -34,7 +34,7 @@ struct DAFARBench: ParsableCommand {
     @Flag(help: "A tiny workload that only checks that every figure can be produced (for tests).")
     var quick = false
 
-    @Option(help: "Measure only the figures whose JSON key contains this text (for profiling), e.g. joint_train.")
+    @Option(help: "Measure only the figures whose JSON key contains this text, or only the figure it names in full (for profiling), e.g. joint_train.")
     var only: String?
 
     @Flag(
@@ -65,7 +65,7 @@ struct DAFARBench: ParsableCommand {
         }
         // The memory figure first, in a fresh process, so that nothing else this run allocates counts.
         var memory: [Figure] = []
-        if only.map({ "peak_rss_mib".contains($0) }) ?? true {
+        if BenchmarkSuite.wanted("peak_rss_mib", only: only) {
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             memory = [
                 try BenchmarkSuite.measureInChild(

@@ -110,4 +110,15 @@ final class DAFARBenchTests: XCTestCase {
         let even = Figure(key: "k", label: "l", unit: "u", samples: [4, 1, 2, 3])
         XCTAssertEqual(even.median, 2.5, "the median of an even count is the mean of the middle two")
     }
+
+    func testOnlyTakesAWholeKeyAlone() {
+        let all = BenchmarkSuite.keys
+        XCTAssertEqual(all.filter { BenchmarkSuite.wanted($0, only: nil) }, all, "no --only: every figure")
+        XCTAssertEqual(
+            all.filter { BenchmarkSuite.wanted($0, only: "inference_images_per_s_batch1") }, ["inference_images_per_s_batch1"],
+            "a whole key names its figure alone, not batch128 too")
+        XCTAssertEqual(
+            all.filter { BenchmarkSuite.wanted($0, only: "batch1") },
+            ["inference_images_per_s_batch128", "inference_images_per_s_batch1"], "a part of a key takes every key containing it")
+    }
 }

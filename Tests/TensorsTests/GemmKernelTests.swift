@@ -185,6 +185,26 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// One row times a matrix stored `[n, k]` (a dense layer on one image, `sgemv.h` where the CPU has AVX-512):
+    /// every count of rows around its groups of 4, every depth around its 16-float vectors (the masked tail),
+    /// alpha, beta (NaN in C when 0: not read), a strided row of A and leading dimensions wider than the matrix.
+    func testOneRowMatchesNaiveLoops() {
+        for usesKernel in paths {
+            BLAS.usesKernel = usesKernel
+            var trial: UInt64 = 0
+            for n in [1, 3, 4, 5, 8, 9, 17] {
+                for k in [1, 7, 15, 16, 17, 32, 33, 200, 784] {
+                    trial += 1
+                    let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, 0.75)][Int(trial % 3)]
+                    let product = Product(
+                        m: 1, n: n, k: k, transposeA: trial % 4 == 0, transposeB: true, alpha: alpha, beta: beta,
+                        extra: trial % 2 == 0 ? 3 : 0)
+                    check(product, seed: trial, serial: true)
+                }
+            }
+        }
+    }
+
     /// One row times a matrix stored `[n, k]` (a dense layer on one image) splits its rows of B across the
     /// threads: every element is the same dot product, so 2 and 3 threads give the bits of 1.
     func testOneRowSplitAcrossThreadsIsBitIdentical() {
@@ -193,15 +213,20 @@ final class GemmKernelTests: XCTestCase {
             Product(m: 1, n: 784, k: 256, transposeB: true), Product(m: 1, n: 301, k: 700, transposeB: true, alpha: 0.5, beta: 0.75),
             Product(m: 1, n: 250, k: 900, transposeA: true, transposeB: true, extra: 3)
         ]
-        for (index, product) in products.enumerated() {
-            XCTAssertGreaterThan(2 * Double(product.n * product.k), BLAS.rowParallelThreshold, "\(product) must be large enough to split")
-            let (a, b, c) = product.operands(seed: UInt64(40 + index))
-            Parallel.setThreadCount(1)
-            let one = product.run(a, b, c)
-            for threads in [2, 3] {
-                Parallel.setThreadCount(threads)
-                let split = product.run(a, b, c)
-                XCTAssertEqual(split.map(\.bitPattern), one.map(\.bitPattern), "\(product), \(threads) threads against 1")
+        for usesKernel in paths {
+            BLAS.usesKernel = usesKernel
+            for (index, product) in products.enumerated() {
+                XCTAssertGreaterThan(
+                    2 * Double(product.n * product.k), BLAS.rowParallelThreshold, "\(product) must be large enough to split")
+                let (a, b, c) = product.operands(seed: UInt64(40 + index))
+                Parallel.setThreadCount(1)
+                let one = product.run(a, b, c)
+                for threads in [2, 3] {
+                    Parallel.setThreadCount(threads)
+                    let split = product.run(a, b, c)
+                    XCTAssertEqual(
+                        split.map(\.bitPattern), one.map(\.bitPattern), "\(product) (kernel \(usesKernel)), \(threads) threads against 1")
+                }
             }
         }
     }
