@@ -34,7 +34,12 @@ struct DAFARBench: ParsableCommand {
     @Flag(help: "A tiny workload that only checks that every figure can be produced (for tests).")
     var quick = false
 
-    @Option(help: "Measure only the figures whose JSON key contains this text, or only the figure it names in full (for profiling), e.g. joint_train.")
+    @Option(
+        help: """
+            Measure only the figures whose JSON key contains this text, or only the one it names in full (for \
+            profiling), e.g. joint_train.
+            """
+    )
     var only: String?
 
     @Flag(
