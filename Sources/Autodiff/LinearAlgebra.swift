@@ -16,7 +16,10 @@ extension Variable {
 
 /// A fully connected layer's op: `x [N, in] * weight^T [in, out] + bias [out] -> [N, out]`
 /// (PyTorch's `Linear` layout, weight `[out, in]`), one GEMM forward, two backward.
-public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+///
+/// `reLU: true` is `linear(...).relu()` as one op: the ReLU in the pass that adds the bias, its backward in the
+/// linear's (the same values and gradients bit for bit, one op and one tensor fewer each way).
+public func linear(_ x: Variable, weight: Variable, bias: Variable?, reLU: Bool = false) -> Variable {
     precondition(
         x.value.rank == 2 && weight.value.rank == 2,
         "linear needs a [N, in] input and an [out, in] weight, got \(x.shape) and \(weight.shape)")
@@ -26,18 +29,31 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     let (xv, wv) = (x.value, weight.value)
     let n = xv.shape[0], outputs = wv.shape[0]
     var y = xv.matmul(wv, transposeOther: true)
-    if let bias {
-        precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]")
-        bias.value.withUnsafeBufferPointer { b in
-            y.withUnsafeMutableBufferPointer { out in
-                for r in 0..<n { for j in 0..<outputs { out[r * outputs + j] += b[j] } }
+    if let bias { precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]") }
+    // the bias and the ReLU in one pass over the product (the ReLU's `x > 0 ? x : 0`, as the layer alone)
+    func finish(_ b: UnsafePointer<Float>?) {
+        y.withUnsafeMutableBufferPointer { out in
+            for r in 0..<n {
+                for j in 0..<outputs {
+                    var value = out[r * outputs + j]
+                    if let b { value += b[j] }
+                    out[r * outputs + j] = reLU ? (value > 0 ? value : 0) : value
+                }
             }
         }
+    }
+    if let bias {
+        bias.value.withUnsafeBufferPointer { finish($0.baseAddress!) }
+    } else if reLU {
+        finish(nil)
     }
     let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
-    return Variable.result(y, parents, op: "linear") { g in
+    let mask: Tensor? = reLU ? y : nil
+    return Variable.result(y, parents, op: reLU ? "linear+relu" : "linear") { g in
+        // through the ReLU first: the gradient times 1 where the output is positive, else times 0 (its backward alone)
+        let g = mask.map { y in g.zipMap(y) { $0 * ($1 > 0 ? 1 : 0) } } ?? g
         var grads: [Tensor?] = [
             gx ? g.matmul(wv) : nil,  // dX = G W       [N, in]
             gw ? g.matmul(xv, transposeSelf: true) : nil  // dW = G^T X     [out, in]

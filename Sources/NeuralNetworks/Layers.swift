@@ -15,7 +15,7 @@ func defaultInitialization(
 }
 
 /// Fully connected layer, PyTorch `Linear`: `y = x W^T + b`, weight `[out, in]`.
-public final class Dense: Layer {
+public final class Dense: ReLUFusable {
     public let weight: Parameter
     public let bias: Parameter
     public let inputSize: Int
@@ -31,8 +31,10 @@ public final class Dense: Layer {
             fanIn: inputSize, using: &generator)
     }
 
-    public func callAsFunction(_ input: Variable) -> Variable {
-        linear(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape))
+    public func callAsFunction(_ input: Variable) -> Variable { self(input, fusingReLU: false) }
+
+    public func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable {
+        linear(input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), reLU: fusingReLU)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
@@ -189,7 +191,8 @@ public final class Flatten: Layer {
 }
 
 /// A layer that can apply a following ReLU inside its own passes (convolutions: while each image's
-/// output is in cache), with the same results bit for bit as the two layers one after the other.
+/// output is in cache; dense layers: with the bias), with the same results bit for bit as the two layers
+/// one after the other.
 public protocol ReLUFusable: Layer {
     /// Applies the layer, then `max(0, .)` when `fusingReLU`.
     func callAsFunction(_ input: Variable, fusingReLU: Bool) -> Variable

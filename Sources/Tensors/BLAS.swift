@@ -110,7 +110,7 @@ public enum BLAS {
 
     /// The same for one row times a matrix stored `[n, k]`, which reads `n * k` floats for `2 n k` flops: from
     /// 200 x 512 on, the threads' share of the reading pays for waking them.
-    public static let rowParallelThreshold: Double = 200_000
+    public static let rowParallelThreshold: Double = 60_000
 
     /// `gemm` on the calling thread: one matrix-vector product for a single row, the AVX-512 kernel when
     /// `kernelApplies(k:)`, else one single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see

@@ -14,11 +14,18 @@ final class ConvolutionGradientTests: XCTestCase {
         let x = randomTensor([3, 4], seed: 3), w = randomTensor([5, 4], seed: 4), b = randomTensor([5], seed: 5)
         assertGradientsMatch("linear with bias", inputs: [x, w, b]) { weightedSum(linear($0[0], weight: $0[1], bias: $0[2])) }
         assertGradientsMatch("linear without bias", inputs: [x, w]) { weightedSum(linear($0[0], weight: $0[1], bias: nil)) }
+        assertGradientsMatch("linear + ReLU", inputs: [x, w, b]) { weightedSum(linear($0[0], weight: $0[1], bias: $0[2], reLU: true)) }
+        assertGradientsMatch("linear + ReLU without bias", inputs: [x, w]) {
+            weightedSum(linear($0[0], weight: $0[1], bias: nil, reLU: true))
+        }
         // Forward: x W^T + b.
         let y = linear(Variable(x), weight: Variable(w), bias: Variable(b)).value
         let expected = Broadcasting.apply(x.matmul(w, transposeOther: true), b, +)
         XCTAssertEqual(y.shape, [3, 5])
         for i in 0..<y.count { XCTAssertEqual(y.storage[i], expected.storage[i], accuracy: 1e-6) }
+        let rectified = linear(Variable(x), weight: Variable(w), bias: Variable(b), reLU: true).value
+        XCTAssertEqual(rectified.storage, y.storage.map { $0 > 0 ? $0 : 0 }, "the fused ReLU is max(0, x W^T + b)")
+        XCTAssertTrue(rectified.storage.contains(0) && rectified.storage.contains { $0 > 0 }, "the seeds cover both sides")
     }
 
     func testLinearOfOneRow() {

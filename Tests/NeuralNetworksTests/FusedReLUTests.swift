@@ -107,6 +107,18 @@ final class FusedReLUTests: XCTestCase {
         for batch in [3, 1] { check(network, input: [batch, 1, 36, 34], "Conv2D + ReLU + MaxPool2D, batch \(batch)") }
     }
 
+    /// Dense layers add the bias and apply the ReLU in one pass: the detector's and the classifier's shapes, a
+    /// batch and one image (the matrix-vector product), a dense layer without a ReLU after it left alone.
+    func testDenseReLUMatchesTheLayersOneByOne() {
+        var g = SeededGenerator(seed: 7)
+        let network = Sequential([
+            Flatten(), Dense(inputSize: 64, outputSize: 256, using: &g), ReLU(), Dense(inputSize: 256, outputSize: 40, using: &g),
+            ReLU(), Dense(inputSize: 40, outputSize: 10, using: &g)
+        ])
+        XCTAssertEqual(network.stages(), [0..<1, 1..<3, 3..<5, 5..<6])
+        for batch in [5, 1] { check(network, input: [batch, 1, 8, 8], "Dense + ReLU, batch \(batch)") }
+    }
+
     func testARangeThatEndsBetweenTheLayersDoesNotFuse() {
         var g = SeededGenerator(seed: 3)
         let network = Sequential([Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, using: &g), ReLU(), ReLU()])
