@@ -12,10 +12,15 @@ protocol ElementwiseFunction {
     static func derivative(x: Float, y: Float) -> Float
     /// Whether `derivative` reads `x` (else only `y` is kept for the backward pass).
     static var derivativeNeedsInput: Bool { get }
+    /// The elements per thread below which the forward pass does not split (`Parallel.forEachChunk`): 32768 for
+    /// a few instructions an element; 256 for functions that call the C library (`expf`, about 2.5 ns an
+    /// element), so that one image's output sigmoid (784 values, 2 us on one thread) takes two cores.
+    static var minimumPerChunk: Int { get }
 }
 
 extension ElementwiseFunction {
     static var derivativeNeedsInput: Bool { true }
+    static var minimumPerChunk: Int { 32768 }
 }
 
 enum ReLUFunction: ElementwiseFunction {
@@ -28,12 +33,14 @@ enum SigmoidFunction: ElementwiseFunction {
     static func value(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }
     static func derivative(x: Float, y: Float) -> Float { y * (1 - y) }
     static var derivativeNeedsInput: Bool { false }
+    static var minimumPerChunk: Int { 256 }
 }
 
 enum TanhFunction: ElementwiseFunction {
     static func value(_ x: Float) -> Float { tanhf(x) }
     static func derivative(x: Float, y: Float) -> Float { 1 - y * y }
     static var derivativeNeedsInput: Bool { false }
+    static var minimumPerChunk: Int { 256 }
 }
 
 enum AbsFunction: ElementwiseFunction {
@@ -56,11 +63,13 @@ enum ExpFunction: ElementwiseFunction {
     static func value(_ x: Float) -> Float { expf(x) }
     static func derivative(x: Float, y: Float) -> Float { y }
     static var derivativeNeedsInput: Bool { false }
+    static var minimumPerChunk: Int { 256 }
 }
 
 enum LogFunction: ElementwiseFunction {
     static func value(_ x: Float) -> Float { logf(x) }
     static func derivative(x: Float, y: Float) -> Float { 1 / x }
+    static var minimumPerChunk: Int { 256 }
 }
 
 extension Variable {
@@ -69,7 +78,7 @@ extension Variable {
         let y = Tensor(shape: shape) { out in
             value.withUnsafeBufferPointer { px in
                 let src = px.baseAddress!
-                Parallel.forEachChunk(px.count, minimumPerChunk: 32768) { range in
+                Parallel.forEachChunk(px.count, minimumPerChunk: F.minimumPerChunk) { range in
                     for i in range { out[i] = F.value(src[i]) }
                 }
             }

@@ -2,10 +2,13 @@ import Tensors
 
 // Element-wise arithmetic with broadcasting. Backward reduces each operand's
 // gradient to its own shape with `Broadcasting.reduce` (the one un-broadcasting rule).
+// Operands of one shape take `Tensor`'s own operators, whose loops are specialised inside `Tensors`:
+// through `Broadcasting.apply` from here each element was a call of the operator's closure (x - D(E(x))
+// of one image took 1.4 us).
 
 extension Variable {
     public static func + (a: Variable, b: Variable) -> Variable {
-        let value = Broadcasting.apply(a.value, b.value, +)
+        let value = a.shape == b.shape ? a.value + b.value : Broadcasting.apply(a.value, b.value, +)
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "+") { g in
             [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(g, to: sb) : nil]
@@ -13,7 +16,7 @@ extension Variable {
     }
 
     public static func - (a: Variable, b: Variable) -> Variable {
-        let value = Broadcasting.apply(a.value, b.value, -)
+        let value = a.shape == b.shape ? a.value - b.value : Broadcasting.apply(a.value, b.value, -)
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "-") { g in
             [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(g.map { -$0 }, to: sb) : nil]
@@ -21,7 +24,7 @@ extension Variable {
     }
 
     public static func * (a: Variable, b: Variable) -> Variable {
-        let value = Broadcasting.apply(a.value, b.value, *)
+        let value = a.shape == b.shape ? a.value * b.value : Broadcasting.apply(a.value, b.value, *)
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "*") { g in
             [
@@ -32,7 +35,7 @@ extension Variable {
     }
 
     public static func / (a: Variable, b: Variable) -> Variable {
-        let value = Broadcasting.apply(a.value, b.value, /)
+        let value = a.shape == b.shape ? a.value / b.value : Broadcasting.apply(a.value, b.value, /)
         let (av, bv, ga, gb) = (a.value, b.value, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "/") { g in
             // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(a/b)/b

@@ -31,13 +31,20 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?, reLU: Bool 
     var y = xv.matmul(wv, transposeOther: true)
     if let bias { precondition(bias.shape == [outputs], "linear: bias shape \(bias.shape) does not match [\(outputs)]") }
     // the bias and the ReLU in one pass over the product (the ReLU's `x > 0 ? x : 0`, as the layer alone)
+    // (each case its own loop, so that each vectorises)
     func finish(_ b: UnsafePointer<Float>?) {
         y.withUnsafeMutableBufferPointer { out in
             for r in 0..<n {
-                for j in 0..<outputs {
-                    var value = out[r * outputs + j]
-                    if let b { value += b[j] }
-                    out[r * outputs + j] = reLU ? (value > 0 ? value : 0) : value
+                let row = out.baseAddress! + r * outputs
+                switch (b, reLU) {
+                case (let b?, true):
+                    for j in 0..<outputs {
+                        let value = row[j] + b[j]
+                        row[j] = value > 0 ? value : 0
+                    }
+                case (let b?, false): for j in 0..<outputs { row[j] += b[j] }
+                case (nil, true): for j in 0..<outputs { row[j] = row[j] > 0 ? row[j] : 0 }
+                case (nil, false): break
                 }
             }
         }

@@ -47,6 +47,7 @@ extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, +) }
     public static func - (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, -) }
     public static func * (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, /) }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
     public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
     public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
