@@ -214,14 +214,21 @@ enum DirectConvolution {
             }
         }
         let splitsRows = images < threads && units >= 2 * threads
-        if splitsRows && channels == 1 && isOneChannel(inputs: channels, outputs: outputChannels) {
+        if splitsRows && isOneChannel(inputs: channels, outputs: outputChannels) {
+            // one channel on a side: the rows of each image split across the threads (an image whose every channel
+            // has one output reads, in each thread, mostly the rows its thread wrote before)
             let scratchCount = conv3x3_one_channel_scratch_count(c, h, w, o, p)
             splitRows { n, source, rows in
                 ScratchPool.shared.withBuffer(scratchCount) { scratch in
-                    conv3x3_one_input_image_rows(
-                        output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, weight,
-                        rotated ? 1 : 0, bias, reLU ? 1 : 0, h, w, o, p, Int32(rows.lowerBound), Int32(rows.upperBound),
-                        scratch, isa)
+                    let (out, imageMask) = (output + n * outputChannels * outputPlane, kernelMask.map { $0 + n * imageSize })
+                    let (y0, y1) = (Int32(rows.lowerBound), Int32(rows.upperBound))
+                    if channels == 1 {
+                        conv3x3_one_input_image_rows(
+                            out, source, imageMask, weight, rotated ? 1 : 0, bias, reLU ? 1 : 0, h, w, o, p, y0, y1, scratch, isa)
+                    } else {
+                        conv3x3_one_output_image_rows(
+                            out, source, imageMask, weight, rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, p, y0, y1, scratch, isa)
+                    }
                 }
             }
             return

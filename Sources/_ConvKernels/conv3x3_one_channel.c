@@ -167,7 +167,7 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
 /// than 12 output rows) are tiles whose rows of padding are zero vectors (on images of fewer than 8
 /// output rows, every row is checked).
 AVX2 static void one_output(float *output, const float *input, const float *packed, float bias, int relu,
-                            int channels, int height, int width, int padding, int prefetch) {
+                            int channels, int height, int width, int padding, int yBegin, int yEnd, int prefetch) {
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
     const int frame = padding == 0 ? 0 : outputHeight >= 12 ? 6 : outputHeight >= 8 ? 4 : -1;
     const int begin = frame > 0 ? frame : 0, end = frame >= 0 ? outputHeight - begin : 0;
@@ -194,19 +194,33 @@ AVX2 static void one_output(float *output, const float *input, const float *pack
         }                                                                                                         \
     } while (0)
         if (frame >= 0) {
-            if (frame == 6 && padding == 1) { TILE(0, 6, 1, 0, 0); TILE(outputHeight - 6, 6, 0, 1, 0); }
-            if (frame == 6 && padding == 2) { TILE(0, 6, 2, 0, 0); TILE(outputHeight - 6, 6, 0, 2, 0); }
-            if (frame == 4 && padding == 1) { TILE(0, 4, 1, 0, 0); TILE(outputHeight - 4, 4, 0, 1, 0); }
-            if (frame == 4 && padding == 2) { TILE(0, 4, 2, 0, 0); TILE(outputHeight - 4, 4, 0, 2, 0); }
-            for (int y0 = begin; y0 < end;) {
-                const int left = end - y0;
+            // as in the AVX-512 kernel: whole frames as tiles, else their rows one by one
+            if (yBegin == 0 && yEnd >= begin) {
+                if (frame == 6 && padding == 1) TILE(0, 6, 1, 0, 0);
+                if (frame == 6 && padding == 2) TILE(0, 6, 2, 0, 0);
+                if (frame == 4 && padding == 1) TILE(0, 4, 1, 0, 0);
+                if (frame == 4 && padding == 2) TILE(0, 4, 2, 0, 0);
+            } else {
+                for (int y = yBegin; y < yEnd && y < begin; y++) TILE(y, 1, 0, 0, 1);
+            }
+            if (yEnd == outputHeight && yBegin <= end) {
+                if (frame == 6 && padding == 1) TILE(outputHeight - 6, 6, 0, 1, 0);
+                if (frame == 6 && padding == 2) TILE(outputHeight - 6, 6, 0, 2, 0);
+                if (frame == 4 && padding == 1) TILE(outputHeight - 4, 4, 0, 1, 0);
+                if (frame == 4 && padding == 2) TILE(outputHeight - 4, 4, 0, 2, 0);
+            } else {
+                for (int y = yBegin > end ? yBegin : end; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
+            }
+            const int stop = yEnd < end ? yEnd : end;
+            for (int y0 = yBegin > begin ? yBegin : begin; y0 < stop;) {
+                const int left = stop - y0;
                 if (left >= 6) { TILE(y0, 6, 0, 0, 0); y0 += 6; }
                 else if (left >= 4) { TILE(y0, 4, 0, 0, 0); y0 += 4; }
                 else if (left >= 2) { TILE(y0, 2, 0, 0, 0); y0 += 2; }
                 else { TILE(y0, 1, 0, 0, 0); y0 += 1; }
             }
         } else {
-            for (int y = 0; y < outputHeight; y++) TILE(y, 1, 0, 0, 1);
+            for (int y = yBegin; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
         }
 #undef TILE
 #undef AHEAD
@@ -311,22 +325,35 @@ void conv3x3_one_input_image_rows(
 void conv3x3_one_channel_image(
     float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
     int relu, int channels, int height, int width, int outChannels, int padding, float *scratch, int isa) {
-    const int avx512 = isa == CONV3X3_ISA_AVX512;
     if (channels == 1) {
         conv3x3_one_input_image_rows(output, input, mask, weight, rotated, bias, relu, height, width, outChannels,
                                      padding, 0, height + 2 * padding - 2, scratch, isa);
     } else {
-        // packed [C, 9], then the masked input [C, H, W] when there is a mask
-        float *packed = scratch, *masked = scratch + whole_blocks((size_t)channels * 9);
-        pack_taps(packed, weight, channels, rotated);
-        if (mask) {
-            const one_relu_backward_fn relu_backward = avx512 ? conv3x3_one_relu_backward_avx512 : one_relu_backward;
-            relu_backward(masked, input, mask, (size_t)channels * height * width);
-            input = masked;
-        }
-        const one_output_fn kernel = avx512 ? conv3x3_one_output_avx512 : one_output;
-        kernel(output, input, packed, bias ? bias[0] : 0.0f, relu, channels, height, width, padding, !mask);
+        conv3x3_one_output_image_rows(output, input, mask, weight, rotated, bias, relu, channels, height, width,
+                                      padding, 0, height + 2 * padding - 2, scratch, isa);
     }
+}
+
+void conv3x3_one_output_image_rows(
+    float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
+    int relu, int channels, int height, int width, int padding, int y0, int y1, float *scratch, int isa) {
+    const int avx512 = isa == CONV3X3_ISA_AVX512, outputHeight = height + 2 * padding - 2;
+    if (y0 < 0) y0 = 0;
+    if (y1 > outputHeight) y1 = outputHeight;
+    if (y0 >= y1) return;
+    // packed [C, 9], then the masked input [C, H, W] when there is a mask
+    float *packed = scratch, *masked = scratch + whole_blocks((size_t)channels * 9);
+    pack_taps(packed, weight, channels, rotated);
+    if (mask) {
+        const one_relu_backward_fn relu_backward = avx512 ? conv3x3_one_relu_backward_avx512 : one_relu_backward;
+        relu_backward(masked, input, mask, (size_t)channels * height * width);
+        input = masked;
+    }
+    const one_output_fn kernel = avx512 ? conv3x3_one_output_avx512 : one_output;
+    // the next image's rows are asked for only when the whole image is computed (a band has no next image)
+    const int whole = y0 == 0 && y1 == outputHeight;
+    kernel(output, input, packed, bias ? bias[0] : 0.0f, relu, channels, height, width, padding, y0, y1,
+           !mask && whole);
 }
 
 /// `l[0] + ... + l[15]` added pairwise: lanes j and j + 8, then j + 4, j + 2, j + 1.
@@ -379,6 +406,13 @@ void conv3x3_one_channel_image(
     (void)output; (void)input; (void)mask; (void)weight; (void)rotated; (void)bias; (void)relu; (void)channels;
     (void)height; (void)width; (void)outChannels; (void)padding; (void)scratch; (void)isa;
     (void)pad_plane; (void)pack_taps;
+}
+
+void conv3x3_one_output_image_rows(
+    float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
+    int relu, int channels, int height, int width, int padding, int y0, int y1, float *scratch, int isa) {
+    (void)output; (void)input; (void)mask; (void)weight; (void)rotated; (void)bias; (void)relu; (void)channels;
+    (void)height; (void)width; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
 }
 
 void conv3x3_one_channel_weight_gradient(

@@ -139,7 +139,8 @@ AVX512 INLINE void one_output_tile(float *output, const float *input, const floa
 /// output rows). With padding, the first and last 8 rows (4 on images of fewer than 16 output rows) are
 /// tiles whose rows of padding are zero vectors; on images of fewer than 8 output rows, every row is checked.
 AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const float *packed, float bias, int relu,
-                                      int channels, int height, int width, int padding, int prefetch) {
+                                      int channels, int height, int width, int padding, int yBegin, int yEnd,
+                                      int prefetch) {
     const int outputHeight = height + 2 * padding - 2, outputWidth = width + 2 * padding - 2;
     // with padding: tiles of `frame` rows at the top and the bottom (8 or 4), the rest inside the image
     const int frame = padding == 0 ? 0 : outputHeight >= 16 ? 8 : outputHeight >= 8 ? 4 : -1;
@@ -159,12 +160,26 @@ AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const f
                     (y) + (n) < outputHeight ? (x0 == 0 && prefetch ? (n) * width : 0) : nextCount, n, top, bottom,   \
                     general)
         if (frame >= 0) {
-            if (frame == 8 && padding == 1) { TILE(0, 8, 1, 0, 0); TILE(outputHeight - 8, 8, 0, 1, 0); }
-            if (frame == 8 && padding == 2) { TILE(0, 8, 2, 0, 0); TILE(outputHeight - 8, 8, 0, 2, 0); }
-            if (frame == 4 && padding == 1) { TILE(0, 4, 1, 0, 0); TILE(outputHeight - 4, 4, 0, 1, 0); }
-            if (frame == 4 && padding == 2) { TILE(0, 4, 2, 0, 0); TILE(outputHeight - 4, 4, 0, 2, 0); }
-            for (int y0 = begin; y0 < end;) {
-                const int left = end - y0;
+            // the frames' tiles when the rows take them whole, else their rows one by one, checked
+            if (yBegin == 0 && yEnd >= begin) {
+                if (frame == 8 && padding == 1) TILE(0, 8, 1, 0, 0);
+                if (frame == 8 && padding == 2) TILE(0, 8, 2, 0, 0);
+                if (frame == 4 && padding == 1) TILE(0, 4, 1, 0, 0);
+                if (frame == 4 && padding == 2) TILE(0, 4, 2, 0, 0);
+            } else {
+                for (int y = yBegin; y < yEnd && y < begin; y++) TILE(y, 1, 0, 0, 1);
+            }
+            if (yEnd == outputHeight && yBegin <= end) {
+                if (frame == 8 && padding == 1) TILE(outputHeight - 8, 8, 0, 1, 0);
+                if (frame == 8 && padding == 2) TILE(outputHeight - 8, 8, 0, 2, 0);
+                if (frame == 4 && padding == 1) TILE(outputHeight - 4, 4, 0, 1, 0);
+                if (frame == 4 && padding == 2) TILE(outputHeight - 4, 4, 0, 2, 0);
+            } else {
+                for (int y = yBegin > end ? yBegin : end; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
+            }
+            const int stop = yEnd < end ? yEnd : end;
+            for (int y0 = yBegin > begin ? yBegin : begin; y0 < stop;) {
+                const int left = stop - y0;
                 if (left >= ROWS) { TILE(y0, ROWS, 0, 0, 0); y0 += ROWS; }
                 else if (left >= 8) { TILE(y0, 8, 0, 0, 0); y0 += 8; }
                 else if (left >= 4) { TILE(y0, 4, 0, 0, 0); y0 += 4; }
@@ -172,7 +187,7 @@ AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const f
                 else { TILE(y0, 1, 0, 0, 0); y0 += 1; }
             }
         } else {
-            for (int y = 0; y < outputHeight; y++) TILE(y, 1, 0, 0, 1);
+            for (int y = yBegin; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
         }
 #undef TILE
     }

@@ -28,11 +28,11 @@ static inline const float *one_channel_offset(const float *base, ptrdiff_t offse
 typedef void (*one_input_fn)(float *output, const float *plane, int stride, const float *packed, const float *bias,
                              int relu, int outChannels, int outputHeight, int outputWidth, int y0, int y1);
 
-/// One output channel: `output [OH, OW]` from `input [C, H, W]` (unpadded; the edges are masked
-/// loads) and `packed [C, 9]`, adding `bias` and applying `relu`. `prefetch`: `input` is an image of a
-/// batch in memory (the next image follows it), not a copy in cache; the AVX-512 kernel then prefetches.
+/// One output channel: the rows `[y0, y1)` of `output [OH, OW]` from `input [C, H, W]` (unpadded; the edges
+/// are masked loads) and `packed [C, 9]`, adding `bias` and applying `relu`. `prefetch`: `input` is an image of
+/// a batch in memory (the next image follows it), not a copy in cache; the AVX-512 kernel then prefetches.
 typedef void (*one_output_fn)(float *output, const float *input, const float *packed, float bias, int relu,
-                              int channels, int height, int width, int padding, int prefetch);
+                              int channels, int height, int width, int padding, int y0, int y1, int prefetch);
 
 /// One image of the weight gradient: `lanes [O * 9 (+ O), 16] +=` the products of `outputGradient
 /// [O, OH, OW]` (times `outputMask > 0` when given) with the windows of the padded plane `[OH + 2, stride]`
@@ -49,7 +49,7 @@ void conv3x3_one_relu_backward_avx512(float *output, const float *input, const f
 void conv3x3_one_input_avx512(float *output, const float *plane, int stride, const float *packed, const float *bias,
                               int relu, int outChannels, int outputHeight, int outputWidth, int y0, int y1);
 void conv3x3_one_output_avx512(float *output, const float *input, const float *packed, float bias, int relu,
-                               int channels, int height, int width, int padding, int prefetch);
+                               int channels, int height, int width, int padding, int y0, int y1, int prefetch);
 void conv3x3_one_weight_avx512(float *lanes, const float *plane, int stride, const float *outputGradient,
                                const float *outputMask, int outChannels, int outputHeight, int outputWidth,
                                int biasOfOutput);

@@ -484,6 +484,45 @@ class DirectConvolutionTests: XCTestCase {
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
     }
 
+    /// The one-output-channel kernel (a decoder's last layer, and the input gradient of a first layer) split by
+    /// rows for one image: the bits of the image in a batch on one thread, with 2 and 3 threads cutting through
+    /// its top and bottom frames of tiles (output heights 7, 12, 16 and 28: no frame, frames of 4 or 6, and of 8),
+    /// each instruction set, padding 0 to 2; forward with a ReLU, and the masked input gradient of a 1 -> 20 layer.
+    func testOneImageSplitAcrossThreadsKeepsItsBitsWithOneOutputChannel() {
+        defer { Parallel.setThreadCount(Parallel.availableCores) }
+        for isa in DirectConvolution.supportedInstructionSets {
+            DirectConvolution.instructionSet = isa
+            for padding in 0...2 {
+                for outputHeight in [7, 12, 16, 28] {
+                    let height = outputHeight + 2 - 2 * padding
+                    let x = randomTensor([2, 24, height, 19], seed: 101), w = randomTensor([1, 24, 3, 3], seed: 102)
+                    let b = randomTensor([1], seed: 103)
+                    let first = randomTensor([2, 1, height, 19], seed: 104), wFirst = randomTensor([20, 1, 3, 3], seed: 105)
+                    Parallel.setThreadCount(1)
+                    let batch = ConvolutionKernels.forward(input: x, weight: w, bias: b, padding: padding, reLU: true)
+                    let gradient = randomTensor([2, 20, outputHeight, 19 + 2 * padding - 2], seed: 106)
+                    let mask = randomTensor(gradient.shape, seed: 107)
+                    let backward = ConvolutionKernels.backward(
+                        input: first, weight: wFirst, outputGradient: gradient, padding: padding, needWeightGradient: false,
+                        reLUOutput: mask)
+                    for threads in [2, 3] {
+                        Parallel.setThreadCount(threads)
+                        let what = "\(outputHeight) rows, \(isa), padding \(padding), \(threads) threads"
+                        let one = ConvolutionKernels.forward(input: x.slice(1..<2), weight: w, bias: b, padding: padding, reLU: true)
+                        XCTAssertTrue(one.storage.map(\.bitPattern) == batch.slice(1..<2).storage.map(\.bitPattern), what)
+                        let oneBackward = ConvolutionKernels.backward(
+                            input: first.slice(1..<2), weight: wFirst, outputGradient: gradient.slice(1..<2), padding: padding,
+                            needWeightGradient: false, reLUOutput: mask.slice(1..<2))
+                        XCTAssertTrue(
+                            oneBackward.input!.storage.map(\.bitPattern) == backward.input!.slice(1..<2).storage.map(\.bitPattern),
+                            "input gradient, \(what)")
+                    }
+                }
+            }
+        }
+        DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
+
     /// One image split across threads reads its packed weights from `PackedWeightCache`: the same bits as
     /// packing them per call, and a weight updated in place (as Adam does) is packed again, never read stale.
     func testOneImagesCachedPackedWeightsFollowInPlaceUpdates() {

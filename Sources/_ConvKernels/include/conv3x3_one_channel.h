@@ -45,6 +45,14 @@ void conv3x3_one_input_image_rows(
     float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
     int relu, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa);
 
+/// The output rows `[y0, y1)` (clamped to the output's) of `conv3x3_one_channel_image` with one output channel
+/// (`O == 1`), the same bits; the other rows of `output` are left as they are. `scratch`: as for the whole image.
+/// How the threads split one image (batch-1 inference): each reads mostly the input rows its thread wrote in the
+/// layer before (split by rows too), where the same rows of every channel are.
+void conv3x3_one_output_image_rows(
+    float *output, const float *input, const float *mask, const float *weight, int rotated, const float *bias,
+    int relu, int channels, int height, int width, int padding, int y0, int y1, float *scratch, int isa);
+
 /// Floats of scratch memory for `conv3x3_one_channel_weight_gradient`.
 size_t conv3x3_one_channel_weight_scratch_count(int height, int width, int outChannels, int padding);
 
