@@ -77,7 +77,8 @@ public enum PoolingKernels {
         if height == 2 * h && width == 2 * w {
             return Tensor(shape: [n, c, height, width]) { out in
                 input.withUnsafeBufferPointer { x in
-                    Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 8192 / max(1, height &* width))) { range in
+                    // from 2048 outputs a thread: one image's 64 x 8 x 8 (the decoder's first upsampling) takes two
+                    Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 2048 / max(1, height &* width))) { range in
                         for plane in range {
                             upsample2x(out + plane &* height &* width, x.baseAddress! + plane &* h &* w, height: h, width: w)
                         }
