@@ -119,7 +119,7 @@ public func replicaHash(_ tensors: [Tensor]) -> UInt64 {
         for byte in raw { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
     }
     for tensor in tensors {
-        var dims = tensor.shape.map { Int64($0) }
+        let dims = tensor.shape.map { Int64($0) }
         dims.withUnsafeBytes(mix)
         tensor.storage.withUnsafeBytes(mix)
     }

@@ -25,7 +25,7 @@ while let argument = arguments.popFirst() {
 // one thread runs this whole check, so the globals need no isolation
 nonisolated(unsafe) let world: any Communicator =
     Launcher.isPresent() ? MPICommunicator.world(maxChunkElements: chunk) : SingleProcessCommunicator()
-nonisolated(unsafe) let rank = world.rank, size = world.size
+let rank = world.rank, size = world.size
 
 if let timedCount {
     var values = [Float](repeating: 1, count: max(0, timedCount))
