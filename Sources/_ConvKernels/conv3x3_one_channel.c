@@ -194,23 +194,7 @@ AVX2 static void one_output(float *output, const float *input, const float *pack
         }                                                                                                         \
     } while (0)
         if (frame >= 0) {
-            // as in the AVX-512 kernel: whole frames as tiles, else their rows one by one
-            if (yBegin == 0 && yEnd >= begin) {
-                if (frame == 6 && padding == 1) TILE(0, 6, 1, 0, 0);
-                if (frame == 6 && padding == 2) TILE(0, 6, 2, 0, 0);
-                if (frame == 4 && padding == 1) TILE(0, 4, 1, 0, 0);
-                if (frame == 4 && padding == 2) TILE(0, 4, 2, 0, 0);
-            } else {
-                for (int y = yBegin; y < yEnd && y < begin; y++) TILE(y, 1, 0, 0, 1);
-            }
-            if (yEnd == outputHeight && yBegin <= end) {
-                if (frame == 6 && padding == 1) TILE(outputHeight - 6, 6, 0, 1, 0);
-                if (frame == 6 && padding == 2) TILE(outputHeight - 6, 6, 0, 2, 0);
-                if (frame == 4 && padding == 1) TILE(outputHeight - 4, 4, 0, 1, 0);
-                if (frame == 4 && padding == 2) TILE(outputHeight - 4, 4, 0, 2, 0);
-            } else {
-                for (int y = yBegin > end ? yBegin : end; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
-            }
+            ONE_OUTPUT_FRAMES(6);
             const int stop = yEnd < end ? yEnd : end;
             for (int y0 = yBegin > begin ? yBegin : begin; y0 < stop;) {
                 const int left = stop - y0;

@@ -160,23 +160,7 @@ AVX512 void conv3x3_one_output_avx512(float *output, const float *input, const f
                     (y) + (n) < outputHeight ? (x0 == 0 && prefetch ? (n) * width : 0) : nextCount, n, top, bottom,   \
                     general)
         if (frame >= 0) {
-            // the frames' tiles when the rows take them whole, else their rows one by one, checked
-            if (yBegin == 0 && yEnd >= begin) {
-                if (frame == 8 && padding == 1) TILE(0, 8, 1, 0, 0);
-                if (frame == 8 && padding == 2) TILE(0, 8, 2, 0, 0);
-                if (frame == 4 && padding == 1) TILE(0, 4, 1, 0, 0);
-                if (frame == 4 && padding == 2) TILE(0, 4, 2, 0, 0);
-            } else {
-                for (int y = yBegin; y < yEnd && y < begin; y++) TILE(y, 1, 0, 0, 1);
-            }
-            if (yEnd == outputHeight && yBegin <= end) {
-                if (frame == 8 && padding == 1) TILE(outputHeight - 8, 8, 0, 1, 0);
-                if (frame == 8 && padding == 2) TILE(outputHeight - 8, 8, 0, 2, 0);
-                if (frame == 4 && padding == 1) TILE(outputHeight - 4, 4, 0, 1, 0);
-                if (frame == 4 && padding == 2) TILE(outputHeight - 4, 4, 0, 2, 0);
-            } else {
-                for (int y = yBegin > end ? yBegin : end; y < yEnd; y++) TILE(y, 1, 0, 0, 1);
-            }
+            ONE_OUTPUT_FRAMES(8);
             const int stop = yEnd < end ? yEnd : end;
             for (int y0 = yBegin > begin ? yBegin : begin; y0 < stop;) {
                 const int left = stop - y0;

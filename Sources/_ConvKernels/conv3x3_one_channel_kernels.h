@@ -34,6 +34,31 @@ typedef void (*one_input_fn)(float *output, const float *plane, int stride, cons
 typedef void (*one_output_fn)(float *output, const float *input, const float *packed, float bias, int relu,
                               int channels, int height, int width, int padding, int y0, int y1, int prefetch);
 
+/// The frame tiles of a one-output kernel's rows `[yBegin, yEnd)`: the top frame (output rows `[0, begin)`,
+/// `frame` = `big` or 4 rows, whose window rows above the image are zeros) and the bottom one (`[end, outputHeight)`)
+/// as tiles of `frame` rows when the rows take them whole, else their rows one by one as `general` tiles (each
+/// window row checked). `TILE(y, rows, zeroTop, zeroBottom, general)` and the variables named here are the
+/// kernel's; `big` (8 with AVX-512, 6 with AVX2) a constant, so that every tile's shape is one.
+#define ONE_OUTPUT_FRAMES(big)                                                                   \
+    do {                                                                                         \
+        if (yBegin == 0 && yEnd >= begin) {                                                      \
+            if (frame == (big) && padding == 1) TILE(0, big, 1, 0, 0);                           \
+            if (frame == (big) && padding == 2) TILE(0, big, 2, 0, 0);                           \
+            if (frame == 4 && padding == 1) TILE(0, 4, 1, 0, 0);                                 \
+            if (frame == 4 && padding == 2) TILE(0, 4, 2, 0, 0);                                 \
+        } else {                                                                                 \
+            for (int y = yBegin; y < yEnd && y < begin; y++) TILE(y, 1, 0, 0, 1);                \
+        }                                                                                        \
+        if (yEnd == outputHeight && yBegin <= end) {                                             \
+            if (frame == (big) && padding == 1) TILE(outputHeight - (big), big, 0, 1, 0);        \
+            if (frame == (big) && padding == 2) TILE(outputHeight - (big), big, 0, 2, 0);        \
+            if (frame == 4 && padding == 1) TILE(outputHeight - 4, 4, 0, 1, 0);                  \
+            if (frame == 4 && padding == 2) TILE(outputHeight - 4, 4, 0, 2, 0);                  \
+        } else {                                                                                 \
+            for (int y = yBegin > end ? yBegin : end; y < yEnd; y++) TILE(y, 1, 0, 0, 1);        \
+        }                                                                                        \
+    } while (0)
+
 /// One image of the weight gradient: `lanes [O * 9 (+ O), 16] +=` the products of `outputGradient
 /// [O, OH, OW]` (times `outputMask > 0` when given) with the windows of the padded plane `[OH + 2, stride]`
 /// (and the sums of the masked output gradient when `biasOfOutput`), lane j taking the positions x = 16k + j.
