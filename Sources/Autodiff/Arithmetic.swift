@@ -3,8 +3,8 @@ import Tensors
 // Element-wise arithmetic with broadcasting. Backward reduces each operand's
 // gradient to its own shape with `Broadcasting.reduce` (the one un-broadcasting rule).
 // Operands of one shape take `Tensor`'s own operators, whose loops are specialised inside `Tensors`:
-// through `Broadcasting.apply` from here each element was a call of the operator's closure (x - D(E(x))
-// of one image took 1.4 us).
+// through `Broadcasting.apply` (or `Tensor.map`) from here each element was a call of the operator's closure
+// (x - D(E(x)) of one image took 1.4 us; the negated gradient of `-` was 3 % of a detector training step).
 
 extension Variable {
     public static func + (a: Variable, b: Variable) -> Variable {
@@ -19,7 +19,7 @@ extension Variable {
         let value = a.shape == b.shape ? a.value - b.value : Broadcasting.apply(a.value, b.value, -)
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.requiresGradient, b.requiresGradient)
         return result(value, [a, b], op: "-") { g in
-            [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(g.map { -$0 }, to: sb) : nil]
+            [ga ? Broadcasting.reduce(g, to: sa) : nil, gb ? Broadcasting.reduce(-g, to: sb) : nil]
         }
     }
 

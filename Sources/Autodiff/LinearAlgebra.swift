@@ -60,7 +60,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?, reLU: Bool 
     let mask: Tensor? = reLU ? y : nil
     return Variable.result(y, parents, op: reLU ? "linear+relu" : "linear") { g in
         // through the ReLU first: the gradient times 1 where the output is positive, else times 0 (its backward alone)
-        let g = mask.map { y in g.zipMap(y) { $0 * ($1 > 0 ? 1 : 0) } } ?? g
+        let g = mask.map { g.maskedByPositive($0) } ?? g
         var grads: [Tensor?] = [
             gx ? g.matmul(wv) : nil,  // dX = G W       [N, in]
             gw ? g.matmul(xv, transposeSelf: true) : nil  // dW = G^T X     [out, in]

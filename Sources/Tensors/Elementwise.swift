@@ -48,6 +48,11 @@ extension Tensor {
     public static func - (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, -) }
     public static func * (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, *) }
     public static func / (a: Tensor, b: Tensor) -> Tensor { a.zipMap(b, /) }
+    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+
+    /// `self * (mask > 0 ? 1 : 0)` element by element: a ReLU's backward with its output as `mask` (the
+    /// element-wise ReLU's own expression, so the same bits). Here, so that the loop is specialised.
+    public func maskedByPositive(_ mask: Tensor) -> Tensor { zipMap(mask) { $0 * ($1 > 0 ? 1 : 0) } }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
     public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
     public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
