@@ -215,8 +215,8 @@ enum DirectConvolution {
         }
         let splitsRows = images < threads && units >= 2 * threads
         if splitsRows && isOneChannel(inputs: channels, outputs: outputChannels) {
-            // one channel on a side: the rows of each image split across the threads (an image whose every channel
-            // has one output reads, in each thread, mostly the rows its thread wrote before)
+            // one channel on a side: each image's output rows split across the threads, so that each thread reads
+            // mostly the input rows its thread wrote in the layer before
             let scratchCount = conv3x3_one_channel_scratch_count(c, h, w, o, p)
             splitRows { n, source, rows in
                 ScratchPool.shared.withBuffer(scratchCount) { scratch in

@@ -329,8 +329,13 @@ void conv3x3_one_output_image_rows(
     float *packed = scratch, *masked = scratch + whole_blocks((size_t)channels * 9);
     pack_taps(packed, weight, channels, rotated);
     if (mask) {
+        // only the input rows these output rows read (the others are never loaded)
         const one_relu_backward_fn relu_backward = avx512 ? conv3x3_one_relu_backward_avx512 : one_relu_backward;
-        relu_backward(masked, input, mask, (size_t)channels * height * width);
+        const int r0 = y0 - padding > 0 ? y0 - padding : 0, r1 = y1 + 2 - padding < height ? y1 + 2 - padding : height;
+        for (int c = 0; c < channels && r0 < r1; c++) {
+            const size_t first = ((size_t)c * height + r0) * width;
+            relu_backward(masked + first, input + first, mask + first, (size_t)(r1 - r0) * width);
+        }
         input = masked;
     }
     const one_output_fn kernel = avx512 ? conv3x3_one_output_avx512 : one_output;
