@@ -4,8 +4,8 @@ import _GemmKernels
 
 /// Matrix products (row-major): the AVX-512 kernel of `_GemmKernels` (`sgemm.h`) where the CPU has
 /// AVX-512F and the depth `k` is at most `maximumKernelDepth`, else OpenBLAS's `cblas_sgemm`; for one
-/// row times a matrix stored by rows (a dense layer on one image) `sgemv.h`'s AVX-512 kernel, else
-/// `cblas_sgemv`.
+/// row times a matrix stored by rows (a dense layer on one image) `sgemv.h`'s AVX-512 or AVX2 kernel,
+/// else `cblas_sgemv`.
 ///
 /// Which of the two computes a product depends only on `k`, the CPU and `usesKernel`, never on `m`
 /// or `n`: the blocks of rows or columns that `gemm` hands to its threads therefore all take the
@@ -14,6 +14,9 @@ import _GemmKernels
 public enum BLAS {
     /// The CPU runs the AVX-512 kernel (AVX-512F).
     public static let kernelIsSupported = sgemm_avx512_supported() == 1
+
+    /// The CPU runs `sgemv.h`'s AVX2 kernel (AVX2 and FMA3), which one-row products take when it has no AVX-512.
+    public static let vectorKernelIsSupported = sgemv_avx2_supported() == 1
 
     /// The largest depth `k` the kernel takes (it does not block the depth); deeper products go to OpenBLAS.
     public static let maximumKernelDepth = Int(SGEMM_MAX_DEPTH)
@@ -136,9 +139,13 @@ public enum BLAS {
         if m == 1 {
             // One row (a single image through a dense layer): `C = alpha * op(B)^T a + beta * C` as one
             // sgemv, which reads B once; sgemm and the kernel pack all of B first (45 against 7 us on 256 x 784).
-            if transposeB, !transposeA || lda == 1, usesKernel, kernelIsSupported {
+            if transposeB, !transposeA || lda == 1, usesKernel, kernelIsSupported || vectorKernelIsSupported {
                 // B's rows dotted with the row: `sgemv.h`, which streams B from the L3 cache about 1.8 times as fast
-                sgemv_rows_avx512(Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, c)
+                if kernelIsSupported {
+                    sgemv_rows_avx512(Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, c)
+                } else {
+                    sgemv_rows_avx2(Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, c)
+                }
                 return
             }
             if beta == 0 { c.update(repeating: 0, count: n) }  // not OpenBLAS's scaling by 0 of what C held

@@ -377,9 +377,9 @@ enum DirectConvolution {
         }
     }
 
-    /// The `isa` of `max_pool_2x2`: AVX-512 when the convolutions run on it, else the portable loop.
+    /// The `isa` of `max_pool_2x2`: the convolutions' (AVX-512 or AVX2), or the portable loop on CPUs without them.
     static var poolingInstructionSet: Int32 {
-        isSupported && instructionSet == .avx512 ? InstructionSet.avx512.rawValue : Int32(CONV3X3_ISA_NONE)
+        isSupported ? instructionSet.rawValue : Int32(CONV3X3_ISA_NONE)
     }
 
     /// `instructionSet` as the C kernels' `isa`, after checking that the CPU runs it.

@@ -71,6 +71,16 @@ AVX2 INLINE __m256i lanes_between(int begin, int end) {
     return _mm256_andnot_si256(lanes_below(begin), lanes_below(end));
 }
 
+/// `v` to the `count` floats from `at` (all 8 from 8 on): a plain store when the vector is whole, a masked one
+/// (`store`: the lanes below `count`) only at a row's end, as AMD's cores take many cycles for each masked store.
+AVX2 INLINE void store_row(float *at, __m256 v, __m256i store, int count) {
+    if (count >= WIDTH) {
+        _mm256_storeu_ps(at, v);
+    } else {
+        _mm256_maskstore_ps(at, store, v);
+    }
+}
+
 /// `rows` (a constant once inlined) output rows from `y` x the 8 positions from `x0` of one output channel
 /// (`w`: its nine weights in ymm registers) of `one_input`: each window loaded once and multiplied into up
 /// to three rows.
@@ -89,7 +99,7 @@ AVX2 INLINE void one_input_rows(float *output, const float *plane, int stride, c
     UNROLL for (int i = 0; i < rows; i++) {
         __m256 v = _mm256_add_ps(sum[i], _mm256_set1_ps(bias));
         if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-        _mm256_maskstore_ps(output + (size_t)(y + i) * outputWidth + x0, store, v);
+        store_row(output + (size_t)(y + i) * outputWidth + x0, v, store, outputWidth - x0);
     }
 }
 
@@ -158,7 +168,7 @@ AVX2 INLINE void one_output_tile(float *output, const float *input, const float 
     UNROLL for (int i = 0; i < rows; i++) {
         __m256 v = _mm256_add_ps(sum[i], _mm256_set1_ps(bias));
         if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-        _mm256_maskstore_ps(output + (size_t)(y0 + i) * outputWidth + x0, store, v);
+        store_row(output + (size_t)(y0 + i) * outputWidth + x0, v, store, outputWidth - x0);
     }
 }
 

@@ -1,7 +1,6 @@
 // Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution and its weight gradient (see conv3x3_winograd.h). Each
-// transform is a fixed sequence of additions (and halvings for the weights): portable C for the weights, the
-// output and the AVX2 path's input (from a padded copy), and an AVX-512 input transform that reads the image
-// itself with masked loads, the same values. The 16 matrix products take the register tiles of the direct
+// transform is a fixed sequence of additions (and halvings for the weights): portable C for the weights and the
+// output, and input transforms that read the image itself with masked loads (AVX-512 and AVX2, the same values). The 16 matrix products take the register tiles of the direct
 // kernel, and the transposing store pass is the direct kernel's (conv3x3_kernels.h). The weight gradient reuses
 // the input transform and adds the output gradient's (`A dY A^T`, portable and AVX-512) and the weights' (`G^T X G`).
 #include "conv3x3_winograd.h"
@@ -100,68 +99,13 @@ size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int o
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
     const band b = largest_band(channels, oh, ow);
     const size_t blocks = (size_t)conv3x3_blocks(outChannels);
-    return (size_t)channels * b.paddedRows * b.paddedColumns  // the padded window (AVX2)
-           + 4 * (size_t)b.paddedColumns                      // a tile row's column transform (AVX2), zeros (AVX-512)
+    return (size_t)b.paddedColumns                            // a row of zeros, at least as wide as the image
            + (size_t)POINTS * b.vPoint                        // V [16, C, stride]
            + blocks * POINTS * b.mPoint                       // M [blocks, 16, stride, 16]
            + blocks * BLOCK * (size_t)(2 * b.tileRows) * ow;  // the band's outputs, channels innermost
 }
 
-/// `padded [C, rows, columns]` = the input rows from `rowBegin - padding` on (times `mask > 0`), shifted right by
-/// `padding` columns, zeros wherever the image is not.
-static void pad_window(float *padded, const float *input, const float *mask, int channels, int height, int width,
-                       int padding, int rowBegin, int rows, int columns) {
-    memset(padded, 0, (size_t)channels * rows * columns * sizeof(float));
-    for (int c = 0; c < channels; c++) {
-        for (int r = 0; r < rows; r++) {
-            const int y = rowBegin + r - padding;
-            if (y < 0 || y >= height) continue;
-            float *dst = padded + ((size_t)c * rows + r) * columns + padding;
-            const size_t offset = ((size_t)c * height + y) * width;
-            if (mask) {
-                // the element-wise ReLU's backward, the same expression as the direct kernel's
-                const float *src = input + offset, *m = mask + offset;
-                for (int x = 0; x < width; x++) dst[x] = src[x] * (m[x] > 0 ? 1.0f : 0.0f);
-            } else {
-                memcpy(dst, input + offset, (size_t)width * sizeof(float));
-            }
-        }
-    }
-}
-
 #define INLINE static inline __attribute__((always_inline))
-
-/// `V [16, C, stride]` = `B^T d B` of every tile's window `d`, with
-/// `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`: first the rows of a tile row's
-/// windows (all columns at once), then each tile's columns. Tiles past `tiles` are zero.
-INLINE void input_transform(float *v, const float *padded, float *columns, int channels, band b) {
-    const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint;
-    const int width = b.paddedColumns;
-    float *w0 = columns, *w1 = columns + width, *w2 = columns + 2 * width, *w3 = columns + 3 * width;
-    for (int c = 0; c < channels; c++) {
-        for (int ty = 0; ty < b.tileRows; ty++) {
-            const float *r0 = padded + ((size_t)c * b.paddedRows + 2 * ty) * width, *r1 = r0 + width, *r2 = r1 + width;
-            const float *r3 = r2 + width;
-            for (int x = 0; x < width; x++) {
-                w0[x] = r0[x] - r2[x], w1[x] = r1[x] + r2[x], w2[x] = r2[x] - r1[x], w3[x] = r1[x] - r3[x];
-            }
-            float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX;
-            const float *w[4] = {w0, w1, w2, w3};
-            for (int i = 0; i < 4; i++) {
-                const float *row = w[i];
-                float *o0 = out + 4 * i * pointStride, *o1 = o0 + pointStride, *o2 = o1 + pointStride, *o3 = o2 + pointStride;
-                for (int tx = 0; tx < b.tilesX; tx++) {
-                    const float a = row[2 * tx], p = row[2 * tx + 1], q = row[2 * tx + 2], d = row[2 * tx + 3];
-                    o0[tx] = a - q, o1[tx] = p + q, o2[tx] = q - p, o3[tx] = p - d;
-                }
-            }
-        }
-        for (int k = 0; k < POINTS; k++) {
-            const int end = b.first + b.tiles;
-            memset(v + k * pointStride + c * channelStride + end, 0, (size_t)(b.stride - end) * sizeof(float));
-        }
-    }
-}
 
 /// `rows [blocks, (y1 - y0) * OW, 16]` = `A^T M A` of every tile's 16 products `M [blocks, 16, stride, 16]`, with
 /// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; outputs past the image's last row or column are left out.
@@ -284,8 +228,7 @@ size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width
            + blocks * BLOCK * (size_t)oh * ow                       // the output gradient's rows, channels innermost
            + (size_t)POINTS * b.vPoint                              // V [16, C, stride]
            + blocks * POINTS * b.mPoint                             // the transformed gradient [blocks, 16, stride, 16]
-           + (size_t)channels * b.paddedRows * b.paddedColumns      // the padded window (AVX2)
-           + 4 * (size_t)b.paddedColumns;                           // a tile row's column transform (AVX2), zeros (AVX-512)
+           + (size_t)b.paddedColumns;                               // a row of zeros, at least as wide as the image
 }
 
 #if defined(__x86_64__)
@@ -372,10 +315,11 @@ AVX2 static void products_avx2(float *m, const float *packed, const float *v, in
     }
 }
 
-/// `input_transform` of the unpadded input with AVX-512, sixteen tiles of a tile row at a time: each
-/// window row's even and odd columns (and those two further on) are picked out of two masked loads each
-/// (zeros outside the image: the padding; times `mask > 0` when `masked`), then combined as there, the rows
-/// first, so the values are the same as from `pad_window`'s copy.
+/// `V [16, C, stride]` = `B^T d B` of every tile's 4 x 4 window `d` of the padded input (times `mask > 0` when
+/// `masked`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`: the rows of the window first
+/// (`r0 - r2, r1 + r2, r2 - r1, r1 - r3`), then each tile's columns the same way. With AVX-512, sixteen tiles of a
+/// tile row at a time: each window row's even and odd columns (and those two further on) are picked out of two
+/// masked loads each (zeros outside the image: the padding).
 AVX512 INLINE void input_transform_avx512_body(float *v, const float *input, const float *mask, const float *zeros,
                                                int channels, int height, int width, int padding, int y0, band b,
                                                int masked) {
@@ -465,8 +409,97 @@ AVX512 static void input_transform_avx512(float *v, const float *input, const fl
     }
 }
 
-AVX2 static void input_transform_avx2(float *v, const float *padded, float *columns, int channels, band b) {
-    input_transform(v, padded, columns, channels, b);
+/// The lanes `[lo, hi)` of an AVX2 mask (all bits set inside, none outside).
+AVX2 INLINE __m256i lanes_avx2(int lo, int hi) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index));
+}
+
+/// The even (`odd` 0) or odd (1) lanes of `x0` then of `x1`: `[x0[0], x0[2], .., x1[6]]` or `[x0[1], .., x1[7]]`.
+AVX2 INLINE __m256 deinterleave_avx2(__m256 x0, __m256 x1, int odd) {
+    const __m256 s = odd ? _mm256_shuffle_ps(x0, x1, 0xDD) : _mm256_shuffle_ps(x0, x1, 0x88);  // 0 2 8 10 | 4 6 12 14
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
+}
+
+/// `input_transform_avx512_body` with AVX2, eight tiles of a tile row at a time (the same operations in the same
+/// order, so the same values as `pad_window` and `input_transform`): masked loads read zeros outside the image, the
+/// even and odd columns are split by a shuffle and a permute.
+AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, const float *zeros,
+                                           int channels, int height, int width, int padding, int y0, band b,
+                                           int masked) {
+    const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (int ty = 0; ty < b.tileRows; ty++) {
+        for (int tx = 0; tx < b.tilesX; tx += 8) {
+            // per load k (padded columns 2 tx + 0, 8, 2, 10): its first image column and its lanes inside the image
+            int first[4], offset[4];
+            __m256i lanes[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                first[k] = 2 * tx - padding + (k & 1) * 8 + (k >> 1) * 2;
+                const int lo = first[k] < 0 ? -first[k] : 0, hi = width - first[k] < 8 ? width - first[k] : 8;
+                lanes[k] = lanes_avx2(lo, hi);
+            }
+            UNROLL for (int r = 0; r < 4; r++) {
+                const int y = y0 + 2 * ty + r - padding;
+                offset[r] = y >= 0 && y < height ? y * width : -1;
+            }
+            // the next tile row's two new window rows asked for in L1, as in input_transform_avx512_body
+            const int ya = y0 + 2 * ty + 4 - padding > 0 ? y0 + 2 * ty + 4 - padding : 0;
+            const int yb = y0 + 2 * ty + 6 - padding < height ? y0 + 2 * ty + 6 - padding : height;
+            const int ahead = tx == 0 && ty + 1 < b.tileRows && ya < yb ? (yb - ya) * width : 0;
+            for (int c = 0; c < channels; c++) {
+                const float *image = input + c * plane, *relu = masked ? mask + c * plane : 0;
+                for (int i = 0; i < ahead; i += 16) {
+                    _mm_prefetch((const char *)(image + (size_t)ya * width + i), _MM_HINT_T0);
+                    if (masked) _mm_prefetch((const char *)(relu + (size_t)ya * width + i), _MM_HINT_T0);
+                }
+                const float *source[4], *factor[4];
+                UNROLL for (int r = 0; r < 4; r++) {
+                    source[r] = offset[r] < 0 ? zeros : image + offset[r];
+                    factor[r] = offset[r] < 0 ? zeros : masked ? relu + offset[r] : 0;
+                }
+                __m256 a[4], p[4], q[4], d[4];  // per window row: columns 2t, 2t + 1, 2t + 2, 2t + 3 of tile t
+                UNROLL for (int r = 0; r < 4; r++) {
+                    __m256 x[4];
+                    UNROLL for (int k = 0; k < 4; k++) {
+                        x[k] = _mm256_maskload_ps(source[r] + first[k], lanes[k]);
+                        if (masked) {
+                            // ones where mask > 0 (false for NaN and outside the image), as the portable expression
+                            const __m256 m = _mm256_maskload_ps(factor[r] + first[k], lanes[k]);
+                            x[k] = _mm256_mul_ps(x[k], _mm256_and_ps(_mm256_cmp_ps(m, zero, _CMP_GT_OQ), one));
+                        }
+                    }
+                    a[r] = deinterleave_avx2(x[0], x[1], 0), p[r] = deinterleave_avx2(x[0], x[1], 1);
+                    q[r] = deinterleave_avx2(x[2], x[3], 0), d[r] = deinterleave_avx2(x[2], x[3], 1);
+                }
+                // the rows of B^T d, then each tile's columns; whole vectors are stored, as in the AVX-512 body
+                // (lanes past the row's last tile: the next tiles', written after, or the row's spare floats)
+                float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX + tx;
+                UNROLL for (int i = 0; i < 4; i++) {
+#define WINOGRAD_ROWS(x) \
+    (i == 0 ? _mm256_sub_ps(x[0], x[2]) : i == 1 ? _mm256_add_ps(x[1], x[2]) : i == 2 ? _mm256_sub_ps(x[2], x[1]) : _mm256_sub_ps(x[1], x[3]))
+                    const __m256 wa = WINOGRAD_ROWS(a), wp = WINOGRAD_ROWS(p), wq = WINOGRAD_ROWS(q), wd = WINOGRAD_ROWS(d);
+#undef WINOGRAD_ROWS
+                    float *o = out + 4 * i * pointStride;
+                    _mm256_storeu_ps(o, _mm256_sub_ps(wa, wq));
+                    _mm256_storeu_ps(o + pointStride, _mm256_add_ps(wp, wq));
+                    _mm256_storeu_ps(o + 2 * pointStride, _mm256_sub_ps(wq, wp));
+                    _mm256_storeu_ps(o + 3 * pointStride, _mm256_sub_ps(wp, wd));
+                }
+            }
+        }
+    }
+}
+
+/// `input_transform_avx2_body`, `zeros` a row of `width` zeros (read for window rows outside the image).
+AVX2 static void input_transform_avx2(float *v, const float *input, const float *mask, float *zeros, int channels,
+                                      int height, int width, int padding, int y0, band b) {
+    memset(zeros, 0, (size_t)width * sizeof(float));
+    if (mask) {
+        input_transform_avx2_body(v, input, mask, zeros, channels, height, width, padding, y0, b, 1);
+    } else {
+        input_transform_avx2_body(v, input, 0, zeros, channels, height, width, padding, y0, b, 0);
+    }
 }
 AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
     output_transform(rows, m, blocks, b, outputWidth, bandRows);
@@ -483,17 +516,15 @@ static void winograd_band(
     if (y0 >= y1) return;
     const band b = make_band(channels, ow, y0, y1);
     const band largest = largest_band(channels, oh, ow);  // the layout of the scratch memory
-    float *padded = scratch, *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
-    float *v = columns + 4 * (size_t)largest.paddedColumns, *m = v + POINTS * largest.vPoint;
+    float *zeros = scratch, *v = zeros + largest.paddedColumns, *m = v + POINTS * largest.vPoint;
     float *rows = m + (size_t)blocks * POINTS * largest.mPoint;
     if (isa == CONV3X3_ISA_AVX512) {
-        input_transform_avx512(v, input, mask, columns, channels, height, width, padding, y0, b);
+        input_transform_avx512(v, input, mask, zeros, channels, height, width, padding, y0, b);
         products_avx512(m, packed, v, channels, blocks, b);
         output_transform_avx512(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, (size_t)oh * ow);
     } else {
-        pad_window(padded, input, mask, channels, height, width, padding, y0, b.paddedRows, b.paddedColumns);
-        input_transform_avx2(v, padded, columns, channels, b);
+        input_transform_avx2(v, input, mask, zeros, channels, height, width, padding, y0, b);
         products_avx2(m, packed, v, channels, blocks, b);
         output_transform_avx2(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
@@ -726,8 +757,7 @@ void conv3x3_winograd_weight_gradient(
     const band largest = weight_band(channels, oh, ow);  // the layout of the scratch memory
     const size_t imageSize = (size_t)channels * height * width, outputSize = (size_t)outChannels * oh * ow;
     float *sums = scratch, *rows = sums + (size_t)POINTS * blocks * BLOCK * channels, *v = rows + (size_t)blocks * BLOCK * oh * ow;
-    float *u = v + POINTS * largest.vPoint, *padded = u + (size_t)blocks * POINTS * largest.mPoint;
-    float *columns = padded + (size_t)channels * largest.paddedRows * largest.paddedColumns;
+    float *u = v + POINTS * largest.vPoint, *zeros = u + (size_t)blocks * POINTS * largest.mPoint;
     if (images <= 0) return;
     int fresh = 1;  // the first products start the sums from +0 (the same bits as adding to zeros)
     for (int n = 0; n < images; n++) {
@@ -757,11 +787,10 @@ void conv3x3_winograd_weight_gradient(
             band b = make_band(channels, ow, ya, ya + bandRows < oh ? ya + bandRows : oh);
             if (group > 1) b = largest, b.first = n % group * b.tiles;
             if (avx512) {
-                input_transform_avx512(v, x, xm, columns, channels, height, width, padding, ya, b);
+                input_transform_avx512(v, x, xm, zeros, channels, height, width, padding, ya, b);
                 gradient_transform_avx512(u, rows, blocks, b, oh, ow, ya);
             } else {
-                pad_window(padded, x, xm, channels, height, width, padding, ya, b.paddedRows, b.paddedColumns);
-                input_transform_avx2(v, padded, columns, channels, b);
+                input_transform_avx2(v, x, xm, zeros, channels, height, width, padding, ya, b);
                 gradient_transform_avx2(u, rows, blocks, b, oh, ow, ya);
             }
             if (!last) continue;
@@ -787,7 +816,7 @@ void conv3x3_winograd_image_rows(
     int prefetchNext) {
     (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
-    (void)pad_window; (void)input_transform; (void)output_transform; (void)gradient_transform; (void)weight_transform;
+    (void)output_transform; (void)gradient_transform; (void)weight_transform;
 }
 
 void conv3x3_winograd_weight_gradient(

@@ -1,3 +1,4 @@
+import _GemmKernels
 @testable import Tensors
 import XCTest
 
@@ -200,6 +201,41 @@ final class GemmKernelTests: XCTestCase {
                         m: 1, n: n, k: k, transposeA: trial % 4 == 0, transposeB: true, alpha: alpha, beta: beta,
                         extra: trial % 2 == 0 ? 3 : 0)
                     check(product, seed: trial, serial: true)
+                }
+            }
+        }
+    }
+
+    /// `sgemv.h`'s AVX2 kernel (what one-row products take on CPUs without AVX-512) called directly, bit for bit
+    /// against its rule written out: 16 partial sums per row, lane `l` the fused multiply-adds of `p = l, l + 16,
+    /// ...` in order from +0, added as halves, quarters, then pairs; then alpha and beta. Every x86-64 CPU with
+    /// AVX2 runs it, whatever path `BLAS` picks on this one.
+    func testAVX2MatrixVectorKernelFollowsItsRule() {
+        guard BLAS.vectorKernelIsSupported else {
+            XCTAssertFalse(BLAS.kernelIsSupported, "a CPU with AVX-512F has AVX2 and FMA3")
+            return
+        }
+        var trial: UInt64 = 0
+        for n in [1, 3, 4, 5, 9] {
+            for k in [1, 7, 8, 9, 15, 16, 17, 33, 200, 784] {
+                trial += 1
+                let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, 0.75)][Int(trial % 3)]
+                let ldb = k + Int(trial % 2) * 3
+                var generator = SeededGenerator(seed: 90 + trial)
+                let a = (0..<k).map { _ in Float.random(in: -1..<1, using: &generator) }
+                let b = (0..<n * ldb).map { _ in Float.random(in: -1..<1, using: &generator) }
+                let old = (0..<n).map { _ in beta == 0 ? Float.nan : Float.random(in: -1..<1, using: &generator) }
+                var c = old
+                sgemv_rows_avx2(Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, &c)
+                for j in 0..<n {
+                    var lanes = [Float](repeating: 0, count: 16)
+                    for p in 0..<k { lanes[p % 16].addProduct(b[j * ldb + p], a[p]) }
+                    let eight = (0..<8).map { lanes[$0] + lanes[$0 + 8] }, four = (0..<4).map { eight[$0] + eight[$0 + 4] }
+                    let two = (0..<2).map { four[$0] + four[$0 + 2] }
+                    var expected = two[0] + two[1]
+                    if alpha != 1 { expected *= alpha }
+                    if beta == 1 { expected += old[j] } else if beta != 0 { expected += beta * old[j] }
+                    XCTAssertEqual(c[j].bitPattern, expected.bitPattern, "n \(n), k \(k), row \(j): \(c[j]) against \(expected)")
                 }
             }
         }

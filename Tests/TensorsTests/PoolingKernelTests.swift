@@ -44,7 +44,7 @@ final class PoolingKernelTests: XCTestCase {
         XCTAssertEqual(dx.sum(), dy.sum(), accuracy: 1e-5)
     }
 
-    /// The 2 x 2 kernel (AVX-512 and the portable loop) against the scalar rule, bit for bit: ties (the first
+    /// The 2 x 2 kernel (AVX-512, AVX2 and the portable loop) against the scalar rule, bit for bit: ties (the first
     /// in row-major window order wins), NaNs (a NaN wins, the last if several), signed zeros, infinities, odd
     /// sizes (floor mode) and rows of more than 16 windows.
     func testMaxPool2x2KernelMatchesTheScalarRule() {
@@ -72,25 +72,28 @@ final class PoolingKernelTests: XCTestCase {
             let choices: [DirectConvolution.InstructionSet?] =
                 DirectConvolution.isSupported ? DirectConvolution.supportedInstructionSets : [nil]
             for isa in choices {
-                if let isa { DirectConvolution.instructionSet = isa }  // AVX2 (or none): the portable loop
+                if let isa { DirectConvolution.instructionSet = isa }  // none: the portable loop
                 defer { DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2 }
                 let (y, argmax) = PoolingKernels.maxPool(x, size: 2)
                 XCTAssertEqual(y.storage.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w), \(String(describing: isa))")
                 XCTAssertEqual(argmax, expectedArgmax, "\(h) x \(w), \(String(describing: isa))")
                 // Row bands (how the threads that split one image pool each its own rows): any split of the
-                // output rows gives the whole planes' values and argmax (counted from each plane's start).
+                // output rows gives the whole planes' values and argmax (counted from each plane's start), with
+                // this instruction set's body and with the portable loop.
                 for cut in 0...(h / 2) {
-                    var banded = [Float](repeating: .nan, count: expected.count)
-                    var bandedArgmax = [Int32](repeating: -1, count: expected.count)
-                    x.withUnsafeBufferPointer { input in
-                        for (y0, y1) in [(0, cut), (cut, h / 2)] {
-                            max_pool_2x2_rows(
-                                &banded, &bandedArgmax, input.baseAddress!, 2, Int32(h), Int32(w), Int32(y0), Int32(y1),
-                                DirectConvolution.poolingInstructionSet)
+                    for band in Set([DirectConvolution.poolingInstructionSet, Int32(CONV3X3_ISA_NONE)]).sorted() {
+                        var banded = [Float](repeating: .nan, count: expected.count)
+                        var bandedArgmax = [Int32](repeating: -1, count: expected.count)
+                        x.withUnsafeBufferPointer { input in
+                            for (y0, y1) in [(0, cut), (cut, h / 2)] {
+                                max_pool_2x2_rows(
+                                    &banded, &bandedArgmax, input.baseAddress!, 2, Int32(h), Int32(w), Int32(y0), Int32(y1),
+                                    band)
+                            }
                         }
+                        XCTAssertEqual(banded.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w) cut at \(cut), isa \(band)")
+                        XCTAssertEqual(bandedArgmax, expectedArgmax, "\(h) x \(w) cut at \(cut), isa \(band)")
                     }
-                    XCTAssertEqual(banded.map(\.bitPattern), expected.map(\.bitPattern), "\(h) x \(w) cut at \(cut)")
-                    XCTAssertEqual(bandedArgmax, expectedArgmax, "\(h) x \(w) cut at \(cut)")
                 }
             }
         }

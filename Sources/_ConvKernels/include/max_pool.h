@@ -9,8 +9,8 @@
 /// in row-major window order among equals; a NaN wins over any number, the last NaN if several) and
 /// `argmax` its index within its plane. The convolution kernels call it on an image's output while it is
 /// in cache (a convolution, its ReLU and the pooling after them as one pass). The values are only chosen,
-/// never computed, so AVX-512 and the portable loop give the same bits. `isa`: `CONV3X3_ISA_AVX512` for
-/// the AVX-512 body (only if `conv3x3_best_isa()` reported it), anything else for the portable loop.
+/// never computed, so AVX-512, AVX2 and the portable loop give the same bits. `isa`: `CONV3X3_ISA_AVX512` or
+/// `CONV3X3_ISA_AVX2` for those bodies (only if `conv3x3_best_isa()` reported it), anything else for the portable loop.
 void max_pool_2x2(float *output, int32_t *argmax, const float *input, int planes, int height, int width, int isa);
 
 /// `max_pool_2x2` of the output rows `[y0, y1)` of every plane only (clamped to `[0, height / 2)`; the other
