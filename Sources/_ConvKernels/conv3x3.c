@@ -69,22 +69,6 @@ static void pad_input(float *padded, const float *input, const float *mask, int 
     }
 }
 
-void conv3x3_rows_portable(float *rows, const float *source, const float *mask, int channels, int positions,
-                           float *sums) {
-    if (rows) memset(rows, 0, (size_t)conv3x3_blocks(channels) * BLOCK * positions * sizeof(float));
-    for (int o = 0; o < channels; o++) {
-        const float *src = source + (size_t)o * positions, *m = mask ? mask + (size_t)o * positions : 0;
-        float *dst = rows ? rows + ((size_t)(o / BLOCK) * positions) * BLOCK + o % BLOCK : 0;
-        float sum = 0;
-        for (int p = 0; p < positions; p++) {
-            const float v = m ? src[p] * (m[p] > 0 ? 1.0f : 0.0f) : src[p];
-            if (dst) dst[(size_t)p * BLOCK] = v;
-            sum += v;
-        }
-        if (sums) sums[o] += sum;
-    }
-}
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -160,6 +144,58 @@ static void conv3x3_tiles(float *rows, size_t blockStride, const conv3x3_rectang
                 _mm256_storeu_ps(out + (size_t)position[j] * BLOCK, sums[j][0]);
                 _mm256_storeu_ps(out + (size_t)position[j] * BLOCK + 8, sums[j][1]);
             }
+        }
+    }
+}
+
+/// `r[k][j]` becomes `r[j][k]` (an 8 x 8 transpose in registers).
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void transpose8_avx2(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20), r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+}
+
+/// `rows` and `sums` of `conv3x3_kernels.h` with AVX2: eight channels x eight positions at a time through an
+/// 8 x 8 transpose; each lane adds its channel's values in position order from +0 (the positions past
+/// the last load as zeros and add +0, which leaves such a sum as it is).
+__attribute__((target("avx2,fma")))
+void conv3x3_rows_avx2(float *rows, const float *source, const float *mask, int channels, int positions, float *sums) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int o0 = 0; o0 < conv3x3_blocks(channels) * BLOCK; o0 += 8) {
+        const int here = channels - o0 < 0 ? 0 : channels - o0 < 8 ? channels - o0 : 8;
+        __m256 sum = zero;
+        for (int p = 0; p < positions; p += 8) {
+            const int count = positions - p < 8 ? positions - p : 8;
+            const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+            __m256 r[8];  // [channel, position], then [position, channel]
+            for (int k = 0; k < 8; k++) {
+                if (k < here) {
+                    const size_t at = (size_t)(o0 + k) * positions + p;
+                    r[k] = count == 8 ? _mm256_loadu_ps(source + at) : _mm256_maskload_ps(source + at, lanes);
+                    if (mask) {
+                        const __m256 m = count == 8 ? _mm256_loadu_ps(mask + at) : _mm256_maskload_ps(mask + at, lanes);
+                        r[k] = _mm256_mul_ps(r[k], _mm256_and_ps(_mm256_cmp_ps(m, zero, _CMP_GT_OQ), one));
+                    }
+                } else {
+                    r[k] = zero;
+                }
+            }
+            transpose8_avx2(r);
+            for (int j = 0; j < 8; j++) sum = _mm256_add_ps(sum, r[j]);
+            if (rows) {
+                float *dst = rows + ((size_t)(o0 / BLOCK) * positions + p) * BLOCK + o0 % BLOCK;
+                for (int j = 0; j < count; j++) _mm256_storeu_ps(dst + (size_t)j * BLOCK, r[j]);
+            }
+        }
+        if (sums && here > 0) {
+            float lane[8];
+            _mm256_storeu_ps(lane, sum);
+            for (int k = 0; k < here; k++) sums[o0 + k] += lane[k];
         }
     }
 }
@@ -344,9 +380,9 @@ void conv3x3_weight_gradient_image(
         return;
     }
     if (padded == scratch) pad_input(scratch, input, inputMask, channels, height, width, padding, 0, height + 2 * padding);
-    conv3x3_rows_portable(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
+    conv3x3_rows_avx2(rows, outputGradient, outputMask, outChannels, oh * ow, biasOfInput ? 0 : biasGradient);
     conv3x3_weight_tiles(weightGradient, rows, padded, channels, outChannels, oh, ow);
-    if (biasGradient && biasOfInput) conv3x3_rows_portable(0, input, inputMask, channels, height * width, biasGradient);
+    if (biasGradient && biasOfInput) conv3x3_rows_avx2(0, input, inputMask, channels, height * width, biasGradient);
 }
 #else
 int conv3x3_best_isa(void) { return CONV3X3_ISA_NONE; }

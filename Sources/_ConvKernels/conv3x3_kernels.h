@@ -46,12 +46,6 @@ static inline int conv3x3_tile_corners(const conv3x3_rectangle *rectangle, int s
     return count;
 }
 
-/// `rows [blocks, P, 16]` (nil: not written) = `source [C, P]` (times `mask > 0` when given) with the channels
-/// innermost, the missing channels of the last block zero; `sums` (nil: none) `[C] +=` each channel's sum over the
-/// positions in order, started from +0 (`conv3x3.c`; `conv3x3_rows_avx512` gives the same values).
-void conv3x3_rows_portable(float *rows, const float *source, const float *mask, int channels, int positions,
-                           float *sums);
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -59,6 +53,11 @@ void conv3x3_rows_portable(float *rows, const float *source, const float *mask, 
 /// with AVX2 (`conv3x3.c`; bias nil: + 0; ReLU `max(v, 0)`): the same values as `conv3x3_store_avx512`.
 void conv3x3_store_avx2(float *output, const float *rows, const float *bias, int relu, int outChannels, int positions,
                         int blocks, size_t outputStride);
+
+/// `rows [blocks, P, 16]` (nil: not written) = `source [C, P]` (times `mask > 0` when given) with the channels
+/// innermost, the missing channels of the last block zero; `sums` (nil: none) `[C] +=` each channel's sum over the
+/// positions in order, started from +0 (`conv3x3.c`, AVX2; `conv3x3_rows_avx512` gives the same values).
+void conv3x3_rows_avx2(float *rows, const float *source, const float *mask, int channels, int positions, float *sums);
 
 /// Ones where `mask > 0` (false for NaN) in `lanes`, zeros elsewhere: the factor of a fused ReLU's backward.
 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) __m512 conv3x3_relu_factor_avx512(

@@ -421,23 +421,56 @@ AVX2 INLINE __m256 deinterleave_avx2(__m256 x0, __m256 x1, int odd) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
 }
 
+/// One window row of eight tiles for `input_transform_avx2_body`: its columns 2t, 2t + 1, 2t + 2 and 2t + 3 of tile
+/// t in `x[0 ..< 4]`, from four loads: `kind[k]` 2 (all eight lanes inside the image) a plain load, 0 (none) zeros,
+/// 1 a masked load (`lanes[k]`; zeros outside the image), so that masked loads, which cost several times a plain
+/// one on AMD's cores, are left for the image's edges; times `relu > 0` when `relu` is given.
+AVX2 INLINE void window_row_avx2(__m256 x[4], const float *source, const float *relu, const int *first,
+                                 const int *kind, const __m256i *lanes) {
+    __m256 load[4];
+    UNROLL for (int k = 0; k < 4; k++) {
+        const float *at = source + first[k];
+        load[k] = kind[k] == 2 ? _mm256_loadu_ps(at) : kind[k] == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(at, lanes[k]);
+        if (relu) {
+            // ones where mask > 0 (false for NaN and outside the image), as the portable expression
+            const float *m = relu + first[k];
+            const __m256 factor = kind[k] == 2 ? _mm256_loadu_ps(m) : kind[k] == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(m, lanes[k]);
+            load[k] = _mm256_mul_ps(load[k], _mm256_and_ps(_mm256_cmp_ps(factor, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
+        }
+    }
+    x[0] = deinterleave_avx2(load[0], load[1], 0), x[1] = deinterleave_avx2(load[0], load[1], 1);
+    x[2] = deinterleave_avx2(load[2], load[3], 0), x[3] = deinterleave_avx2(load[2], load[3], 1);
+}
+
+/// The four points `4 i .. 4 i + 3` of eight tiles from the row combination `w` (columns 2t .. 2t + 3 of tile t):
+/// `w0 - w2, w1 + w2, w2 - w1, w1 - w3`, whole vectors (see `input_transform_avx2_body`).
+AVX2 INLINE void store_points_avx2(float *o, size_t pointStride, const __m256 w[4]) {
+    _mm256_storeu_ps(o, _mm256_sub_ps(w[0], w[2]));
+    _mm256_storeu_ps(o + pointStride, _mm256_add_ps(w[1], w[2]));
+    _mm256_storeu_ps(o + 2 * pointStride, _mm256_sub_ps(w[2], w[1]));
+    _mm256_storeu_ps(o + 3 * pointStride, _mm256_sub_ps(w[1], w[3]));
+}
+
 /// `input_transform_avx512_body` with AVX2, eight tiles of a tile row at a time (the same operations in the same
-/// order, so the same values as `pad_window` and `input_transform`): masked loads read zeros outside the image, the
-/// even and odd columns are split by a shuffle and a permute.
-AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, const float *zeros,
-                                           int channels, int height, int width, int padding, int y0, band b,
+/// order, so the same values), the even and odd columns split by a shuffle and a permute. The window rows stream
+/// in: the rows' combinations `r0 - r2`, `r1 + r2`, `r2 - r1` are formed and stored as soon as row 2 is in,
+/// `r1 - r3` after row 3, so that at most three rows are held (the 16 ymm registers do not hold four and more).
+/// Lanes past a row's last tile are stored as in the AVX-512 body (the next tiles', written after, or the row's
+/// spare floats).
+AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, int channels, int height, int width, int padding, int y0, band b,
                                            int masked) {
     const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     for (int ty = 0; ty < b.tileRows; ty++) {
         for (int tx = 0; tx < b.tilesX; tx += 8) {
-            // per load k (padded columns 2 tx + 0, 8, 2, 10): its first image column and its lanes inside the image
-            int first[4], offset[4];
+            // per load k (padded columns 2 tx + 0, 8, 2, 10): its first image column, its lanes inside the image
+            // and their kind; per window row r: its offset in a channel's plane, or none outside the image
+            int first[4], kind[4], offset[4];
             __m256i lanes[4];
             UNROLL for (int k = 0; k < 4; k++) {
                 first[k] = 2 * tx - padding + (k & 1) * 8 + (k >> 1) * 2;
                 const int lo = first[k] < 0 ? -first[k] : 0, hi = width - first[k] < 8 ? width - first[k] : 8;
                 lanes[k] = lanes_avx2(lo, hi);
+                kind[k] = hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : 1;
             }
             UNROLL for (int r = 0; r < 4; r++) {
                 const int y = y0 + 2 * ty + r - padding;
@@ -453,52 +486,41 @@ AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const f
                     _mm_prefetch((const char *)(image + (size_t)ya * width + i), _MM_HINT_T0);
                     if (masked) _mm_prefetch((const char *)(relu + (size_t)ya * width + i), _MM_HINT_T0);
                 }
-                const float *source[4], *factor[4];
-                UNROLL for (int r = 0; r < 4; r++) {
-                    source[r] = offset[r] < 0 ? zeros : image + offset[r];
-                    factor[r] = offset[r] < 0 ? zeros : masked ? relu + offset[r] : 0;
-                }
-                __m256 a[4], p[4], q[4], d[4];  // per window row: columns 2t, 2t + 1, 2t + 2, 2t + 3 of tile t
-                UNROLL for (int r = 0; r < 4; r++) {
-                    __m256 x[4];
-                    UNROLL for (int k = 0; k < 4; k++) {
-                        x[k] = _mm256_maskload_ps(source[r] + first[k], lanes[k]);
-                        if (masked) {
-                            // ones where mask > 0 (false for NaN and outside the image), as the portable expression
-                            const __m256 m = _mm256_maskload_ps(factor[r] + first[k], lanes[k]);
-                            x[k] = _mm256_mul_ps(x[k], _mm256_and_ps(_mm256_cmp_ps(m, zero, _CMP_GT_OQ), one));
-                        }
-                    }
-                    a[r] = deinterleave_avx2(x[0], x[1], 0), p[r] = deinterleave_avx2(x[0], x[1], 1);
-                    q[r] = deinterleave_avx2(x[2], x[3], 0), d[r] = deinterleave_avx2(x[2], x[3], 1);
-                }
-                // the rows of B^T d, then each tile's columns; whole vectors are stored, as in the AVX-512 body
-                // (lanes past the row's last tile: the next tiles', written after, or the row's spare floats)
                 float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX + tx;
-                UNROLL for (int i = 0; i < 4; i++) {
-#define WINOGRAD_ROWS(x) \
-    (i == 0 ? _mm256_sub_ps(x[0], x[2]) : i == 1 ? _mm256_add_ps(x[1], x[2]) : i == 2 ? _mm256_sub_ps(x[2], x[1]) : _mm256_sub_ps(x[1], x[3]))
-                    const __m256 wa = WINOGRAD_ROWS(a), wp = WINOGRAD_ROWS(p), wq = WINOGRAD_ROWS(q), wd = WINOGRAD_ROWS(d);
-#undef WINOGRAD_ROWS
-                    float *o = out + 4 * i * pointStride;
-                    _mm256_storeu_ps(o, _mm256_sub_ps(wa, wq));
-                    _mm256_storeu_ps(o + pointStride, _mm256_add_ps(wp, wq));
-                    _mm256_storeu_ps(o + 2 * pointStride, _mm256_sub_ps(wq, wp));
-                    _mm256_storeu_ps(o + 3 * pointStride, _mm256_sub_ps(wp, wd));
-                }
+                __m256 x0[4], x1[4], x2[4], w[4];
+#define ROW(x, r)                                                                                                     \
+    do {                                                                                                              \
+        if (offset[r] < 0) {                                                                                          \
+            UNROLL for (int j = 0; j < 4; j++) x[j] = _mm256_setzero_ps(); /* a row of the padding */                 \
+        } else {                                                                                                      \
+            window_row_avx2(x, image + offset[r], masked ? relu + offset[r] : 0, first, kind, lanes);                \
+        }                                                                                                             \
+    } while (0)
+                ROW(x0, 0);
+                ROW(x1, 1);
+                ROW(x2, 2);
+                UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x0[j], x2[j]);  // r0 - r2
+                store_points_avx2(out, pointStride, w);
+                UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_add_ps(x1[j], x2[j]);  // r1 + r2
+                store_points_avx2(out + 4 * pointStride, pointStride, w);
+                UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x2[j], x1[j]);  // r2 - r1
+                store_points_avx2(out + 8 * pointStride, pointStride, w);
+                ROW(x2, 3);
+                UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x1[j], x2[j]);  // r1 - r3
+                store_points_avx2(out + 12 * pointStride, pointStride, w);
+#undef ROW
             }
         }
     }
 }
 
-/// `input_transform_avx2_body`, `zeros` a row of `width` zeros (read for window rows outside the image).
-AVX2 static void input_transform_avx2(float *v, const float *input, const float *mask, float *zeros, int channels,
-                                      int height, int width, int padding, int y0, band b) {
-    memset(zeros, 0, (size_t)width * sizeof(float));
+/// `input_transform_avx2_body` (rows outside the image are zero vectors: no row of zeros is read).
+AVX2 static void input_transform_avx2(float *v, const float *input, const float *mask, int channels, int height,
+                                      int width, int padding, int y0, band b) {
     if (mask) {
-        input_transform_avx2_body(v, input, mask, zeros, channels, height, width, padding, y0, b, 1);
+        input_transform_avx2_body(v, input, mask, channels, height, width, padding, y0, b, 1);
     } else {
-        input_transform_avx2_body(v, input, 0, zeros, channels, height, width, padding, y0, b, 0);
+        input_transform_avx2_body(v, input, 0, channels, height, width, padding, y0, b, 0);
     }
 }
 AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
@@ -524,7 +546,7 @@ static void winograd_band(
         output_transform_avx512(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, (size_t)oh * ow);
     } else {
-        input_transform_avx2(v, input, mask, zeros, channels, height, width, padding, y0, b);
+        input_transform_avx2(v, input, mask, channels, height, width, padding, y0, b);
         products_avx2(m, packed, v, channels, blocks, b);
         output_transform_avx2(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
@@ -777,8 +799,8 @@ void conv3x3_winograd_weight_gradient(
                 }
             }
         } else {
-            conv3x3_rows_portable(rows, dy, dym, outChannels, oh * ow, outputSums);
-            if (inputSums) conv3x3_rows_portable(0, x, xm, channels, height * width, inputSums);
+            conv3x3_rows_avx2(rows, dy, dym, outChannels, oh * ow, outputSums);
+            if (inputSums) conv3x3_rows_avx2(0, x, xm, channels, height * width, inputSums);
         }
         // Bands of rows, or (small images) several whole images in one band, their tiles one after the other: the
         // products run when the band is complete. The sums run over the tiles in the same order either way.
@@ -790,7 +812,7 @@ void conv3x3_winograd_weight_gradient(
                 input_transform_avx512(v, x, xm, zeros, channels, height, width, padding, ya, b);
                 gradient_transform_avx512(u, rows, blocks, b, oh, ow, ya);
             } else {
-                input_transform_avx2(v, x, xm, zeros, channels, height, width, padding, ya, b);
+                input_transform_avx2(v, x, xm, channels, height, width, padding, ya, b);
                 gradient_transform_avx2(u, rows, blocks, b, oh, ow, ya);
             }
             if (!last) continue;
