@@ -35,7 +35,31 @@ static void adam_avx512(
     }
     adam_portable(m + i, v + i, p + i, g + i, count - i, b1, b2, eps, stepSize, c2);
 }
+
+__attribute__((target("avx2")))
+static void adam_avx2(
+    float *m, float *v, float *p, const float *g, size_t count, float b1, float b2, float eps, float stepSize, float c2) {
+    const __m256 beta1 = _mm256_set1_ps(b1), beta2 = _mm256_set1_ps(b2);
+    const __m256 rest1 = _mm256_set1_ps(1.0f - b1), rest2 = _mm256_set1_ps(1.0f - b2);
+    const __m256 epsilon = _mm256_set1_ps(eps), step = _mm256_set1_ps(stepSize), correction = _mm256_set1_ps(c2);
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(beta1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(rest1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(beta2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(rest2, gi), gi));
+        __m256 denominator = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vi, correction)), epsilon);
+        __m256 pi = _mm256_sub_ps(_mm256_loadu_ps(p + i), _mm256_div_ps(_mm256_mul_ps(step, mi), denominator));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(p + i, pi);
+    }
+    adam_portable(m + i, v + i, p + i, g + i, count - i, b1, b2, eps, stepSize, c2);
+}
 #else
+static void adam_avx2(
+    float *m, float *v, float *p, const float *g, size_t count, float b1, float b2, float eps, float stepSize, float c2) {
+    adam_portable(m, v, p, g, count, b1, b2, eps, stepSize, c2);
+}
 static void adam_avx512(
     float *m, float *v, float *p, const float *g, size_t count, float b1, float b2, float eps, float stepSize, float c2) {
     adam_portable(m, v, p, g, count, b1, b2, eps, stepSize, c2);
@@ -46,5 +70,6 @@ void adam_update(
     float *m, float *v, float *p, const float *g, size_t count, float beta1, float beta2, float epsilon, float stepSize,
     float correction2) {
     if (vk_avx512_active()) adam_avx512(m, v, p, g, count, beta1, beta2, epsilon, stepSize, correction2);
+    else if (vk_avx2_active()) adam_avx2(m, v, p, g, count, beta1, beta2, epsilon, stepSize, correction2);
     else adam_portable(m, v, p, g, count, beta1, beta2, epsilon, stepSize, correction2);
 }

@@ -1,7 +1,7 @@
-// The run-time choice between the AVX-512 bodies and the portable loops.
+// The run-time choice between the AVX-512 bodies, the AVX2 bodies and the portable loops.
 #include "dispatch.h"
 
-static int portable_requested = 0;
+static int level_limit = VECTOR_KERNELS_BEST;
 
 int vector_kernels_has_avx512(void) {
 #if defined(__x86_64__)
@@ -16,6 +16,21 @@ int vector_kernels_has_avx512(void) {
 #endif
 }
 
-void vector_kernels_use_portable(int portable) { portable_requested = portable; }
+int vector_kernels_has_avx2(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
 
-int vk_avx512_active(void) { return vector_kernels_has_avx512() && !portable_requested; }
+void vector_kernels_limit(int level) { level_limit = level; }
+
+int vk_avx512_active(void) { return vector_kernels_has_avx512() && level_limit >= VECTOR_KERNELS_BEST; }
+
+int vk_avx2_active(void) { return vector_kernels_has_avx2() && level_limit >= VECTOR_KERNELS_AVX2; }

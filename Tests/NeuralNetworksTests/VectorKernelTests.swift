@@ -5,12 +5,19 @@ import XCTest
 import _VectorKernels
 
 /// The element-wise C kernels of `_VectorKernels` give the bits of their scalar formulas, in their
-/// AVX-512 bodies (on a CPU with AVX-512F and DQ) and in their portable loops.
+/// AVX-512 bodies (on a CPU with AVX-512F and DQ), their AVX2 bodies (on a CPU with AVX2) and their
+/// portable loops.
 final class VectorKernelTests: XCTestCase {
-    /// Runs `body` with the portable loops forced (`true`) or the CPU's best (`false`).
-    func with<T>(portable: Bool, _ body: () -> T) -> T {
-        vector_kernels_use_portable(portable ? 1 : 0)
-        defer { vector_kernels_use_portable(0) }
+    /// Each body this CPU runs, named, as a `vector_kernels_limit` level: the portable loops, AVX2, AVX-512.
+    var bodies: [(name: String, level: Int32)] {
+        [("portable", Int32(VECTOR_KERNELS_PORTABLE))] + (vector_kernels_has_avx2() != 0 ? [("AVX2", Int32(VECTOR_KERNELS_AVX2))] : [])
+            + (vector_kernels_has_avx512() != 0 ? [("AVX-512", Int32(VECTOR_KERNELS_BEST))] : [])
+    }
+
+    /// Runs `body` with the kernels limited to `level`.
+    func with<T>(level: Int32, _ body: () -> T) -> T {
+        vector_kernels_limit(level)
+        defer { vector_kernels_limit(Int32(VECTOR_KERNELS_BEST)) }
         return body()
     }
 
@@ -46,12 +53,11 @@ final class VectorKernelTests: XCTestCase {
             let (m0, v0) = (m, v)
             adamByFormula(m: &m, v: &v, p: &p, g: g, b1: b1, b2: b2, eps: eps, stepSize: stepSize, c2: c2)
             if count > 16 { XCTAssertNotEqual(p, start, "the update moves the parameters") }
-            for portable in [false, true] {
+            for (body, level) in bodies {
                 var (mk, vk, pk) = (m0, v0, start)
-                with(portable: portable) {
+                with(level: level) {
                     adam_update(&mk, &vk, &pk, g, count, b1, b2, eps, stepSize, c2)
                 }
-                let body = portable ? "portable" : (vector_kernels_has_avx512() != 0 ? "AVX-512" : "portable (no AVX-512)")
                 XCTAssertEqual(mk.map(\.bitPattern), m.map(\.bitPattern), "\(body), \(count) values: m")
                 XCTAssertEqual(vk.map(\.bitPattern), v.map(\.bitPattern), "\(body), \(count) values: v")
                 XCTAssertEqual(pk.map(\.bitPattern), p.map(\.bitPattern), "\(body), \(count) values: p")
@@ -60,22 +66,27 @@ final class VectorKernelTests: XCTestCase {
     }
 
     func testFixedPointPassesHaveTheScalarBitsInBothBodies() {
-        for count in [0, 1, 7, 8, 9, 16, 33, 1000] {
+        // scales from the test's own to the largest the exact sum uses (values up to 2^9: products up to 2^61), one
+        // that shifts every value right (2^-20), and one that is not a power of two (the AVX2 body leaves it)
+        for (count, factor) in [
+            (0, 0x1p40), (1, 0x1p40), (7, 0x1p40), (8, 0x1p40), (9, 0x1p40), (16, 0x1p40), (33, 0x1p52), (1000, 0x1p40),
+            (1000, 0x1p52), (99, 0x1p-20), (99, 3.0 * 0x1p30)
+        ] as [(Int, Double)] {
             let x = values(count, seed: UInt64(count) + 10)
             let largest = x.map { $0.bitPattern & 0x7FFF_FFFF }.max() ?? 0
-            let factor = Double(sign: .plus, exponent: 40, significand: 1), unscale = 1 / factor
+            let unscale = 1 / factor
             let start = (0..<count).map { Int64($0) * 1_000_003 - 7_000_000 }
             let sums = zip(start, x).map { $0 &+ Int64(Double($1) * factor) }
             let back = sums.map { Float(Double(Float($0)) * unscale) }
-            for portable in [false, true] {
-                with(portable: portable) {
-                    XCTAssertEqual(fixed_point_largest_bits(x, count), largest, "largest bits, \(count) values")
+            for (body, level) in bodies {
+                with(level: level) {
+                    XCTAssertEqual(fixed_point_largest_bits(x, count), largest, "largest bits, \(count) values, \(body)")
                     var kernelSums = start
                     fixed_point_accumulate(&kernelSums, x, count, factor)
-                    XCTAssertEqual(kernelSums, sums, "accumulate, \(count) values, portable \(portable)")
+                    XCTAssertEqual(kernelSums, sums, "accumulate, \(count) values, factor \(factor), \(body)")
                     var kernelBack = [Float](repeating: -1, count: count)
                     fixed_point_to_float(&kernelBack, sums, count, unscale)
-                    XCTAssertEqual(kernelBack.map(\.bitPattern), back.map(\.bitPattern), "to float, \(count) values, portable \(portable)")
+                    XCTAssertEqual(kernelBack.map(\.bitPattern), back.map(\.bitPattern), "to float, \(count) values, \(body)")
                 }
             }
         }
@@ -83,8 +94,10 @@ final class VectorKernelTests: XCTestCase {
         for special in [Float.nan, -Float.infinity] {
             var x = values(40, seed: 5)
             x[33] = special
-            for portable in [false, true] {
-                with(portable: portable) { XCTAssertGreaterThanOrEqual(fixed_point_largest_bits(x, 40), Float.infinity.bitPattern) }
+            for (body, level) in bodies {
+                with(level: level) {
+                    XCTAssertGreaterThanOrEqual(fixed_point_largest_bits(x, 40), Float.infinity.bitPattern, "\(special), \(body)")
+                }
             }
         }
     }

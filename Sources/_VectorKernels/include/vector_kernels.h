@@ -6,21 +6,30 @@
 
 /// Element-wise kernels that the compiler cannot vectorise for baseline x86-64 (the package's
 /// target): conversions between floats and 64-bit integers, square roots. Each has an AVX-512
-/// (F + DQ) body, chosen at run time, and a portable loop; both perform the same IEEE operations
-/// in the same order on every value (no contraction into FMAs), so they give the same bits (tested).
+/// (F + DQ) body and, but for `fixed_point_to_float`, an AVX2 body, chosen at run time, and a portable
+/// loop; all perform the same IEEE operations in the same order on every value (no contraction into
+/// FMAs), or exact integer operations with the same results, so they give the same bits (tested).
 
-/// Whether the AVX-512 bodies run on this CPU (AVX-512F and DQ), whatever `vector_kernels_use_portable` says.
+/// Whether the AVX-512 bodies run on this CPU (AVX-512F and DQ), whatever `vector_kernels_limit` says.
 int vector_kernels_has_avx512(void);
 
-/// Nonzero: every kernel runs its portable loop even on a CPU with AVX-512 (for tests that compare
-/// the two); zero (the default): the best the CPU has. Not to be changed while kernels run.
-void vector_kernels_use_portable(int portable);
+/// Whether the AVX2 bodies run on this CPU (AVX2 and FMA3), whatever `vector_kernels_limit` says.
+int vector_kernels_has_avx2(void);
+
+/// The levels of `vector_kernels_limit`.
+enum { VECTOR_KERNELS_PORTABLE = 0, VECTOR_KERNELS_AVX2 = 1, VECTOR_KERNELS_BEST = 2 };
+
+/// The highest body the kernels may run (for tests that compare them): `VECTOR_KERNELS_PORTABLE`, the
+/// portable loops even on a CPU with more; `VECTOR_KERNELS_AVX2`, AVX2 bodies at most; `VECTOR_KERNELS_BEST`
+/// (the default), the best the CPU has. Not to be changed while kernels run.
+void vector_kernels_limit(int level);
 
 // MARK: the exact gradient sum
 
 /// The three passes of `ExactGradientSum` (Distributed) over float gradients and their 64-bit
-/// fixed-point sums (AVX-512 DQ converts 8 lanes between doubles and 64-bit integers; baseline
-/// x86-64 has no vector conversion, so the portable loops convert one value at a time).
+/// fixed-point sums (AVX-512 DQ converts 8 lanes between doubles and 64-bit integers; AVX2 has no such
+/// conversion and `fixed_point_accumulate` shifts each float's significand by its exponent instead;
+/// the portable loops convert one value at a time).
 
 /// The largest bit pattern of `values` without their sign bits: the bit pattern of the largest
 /// magnitude when every value is finite (IEEE order of non-negative floats is the order of their
@@ -28,7 +37,8 @@ void vector_kernels_use_portable(int portable);
 uint32_t fixed_point_largest_bits(const float *values, size_t count);
 
 /// `sums[i] += (int64_t)((double)values[i] * factor)` (the product truncated toward zero) for
-/// `i < count`. The caller guarantees that every product is below 2^63 in magnitude.
+/// `i < count`. The caller guarantees that every product is below 2^63 in magnitude (the AVX2 body
+/// runs when `factor` is a power of two, the caller's scale, else the portable loop).
 void fixed_point_accumulate(int64_t *sums, const float *values, size_t count, double factor);
 
 /// `output[i] = (float)((double)(float)sums[i] * unscale)` (the integer rounded to the nearest
