@@ -421,20 +421,48 @@ AVX2 INLINE __m256 deinterleave_avx2(__m256 x0, __m256 x1, int odd) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
 }
 
+/// How `window_row_avx2` loads the eight lanes from a window row's image column `first` on (lanes `[lo, hi)` inside
+/// the image): `kind` 0 none (zeros), 1 a masked load (`lanes`), 2 a plain load, 3 a plain load of the eight columns
+/// from `base` (the row's first or last eight) moved into place by `index` and the lanes outside the image cleared
+/// by `keep`: masked loads cost several times a plain load and a permute on AMD's cores, so they are left for rows
+/// narrower than a vector.
+typedef struct {
+    int first, kind, base;
+    __m256i lanes, index;
+    __m256 keep;
+} row_load;
+
+AVX2 INLINE row_load make_row_load(int first, int width) {
+    const int lo = first < 0 ? -first : 0, hi = width - first < 8 ? width - first : 8;
+    row_load l = {first, hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : width >= 8 && (lo == 0 || hi == 8) ? 3 : 1, 0, lanes_avx2(lo, hi),
+                  _mm256_setzero_si256(), _mm256_castsi256_ps(lanes_avx2(lo, hi))};
+    if (l.kind == 3) {
+        // lane j reads column first + j: the row's first eight columns at the left edge, its last eight at the right
+        l.base = lo > 0 ? 0 : width - 8;
+        l.index = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first - l.base));
+    }
+    return l;
+}
+
+/// The eight lanes of `load` from the row `row` (zeros outside the image, as a masked load gives).
+AVX2 INLINE __m256 load_row_avx2(const float *row, const row_load *load) {
+    switch (load->kind) {
+    case 2: return _mm256_loadu_ps(row + load->first);
+    case 3: return _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(row + load->base), load->index), load->keep);
+    case 1: return _mm256_maskload_ps(row + load->first, load->lanes);
+    default: return _mm256_setzero_ps();
+    }
+}
+
 /// One window row of eight tiles for `input_transform_avx2_body`: its columns 2t, 2t + 1, 2t + 2 and 2t + 3 of tile
-/// t in `x[0 ..< 4]`, from four loads: `kind[k]` 2 (all eight lanes inside the image) a plain load, 0 (none) zeros,
-/// 1 a masked load (`lanes[k]`; zeros outside the image), so that masked loads, which cost several times a plain
-/// one on AMD's cores, are left for the image's edges; times `relu > 0` when `relu` is given.
-AVX2 INLINE void window_row_avx2(__m256 x[4], const float *source, const float *relu, const int *first,
-                                 const int *kind, const __m256i *lanes) {
+/// t in `x[0 ..< 4]`, from the four loads `loads` (see `row_load`); times `relu > 0` when `relu` is given.
+AVX2 INLINE void window_row_avx2(__m256 x[4], const float *source, const float *relu, const row_load *loads) {
     __m256 load[4];
     UNROLL for (int k = 0; k < 4; k++) {
-        const float *at = source + first[k];
-        load[k] = kind[k] == 2 ? _mm256_loadu_ps(at) : kind[k] == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(at, lanes[k]);
+        load[k] = load_row_avx2(source, loads + k);
         if (relu) {
             // ones where mask > 0 (false for NaN and outside the image), as the portable expression
-            const float *m = relu + first[k];
-            const __m256 factor = kind[k] == 2 ? _mm256_loadu_ps(m) : kind[k] == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(m, lanes[k]);
+            const __m256 factor = load_row_avx2(relu, loads + k);
             load[k] = _mm256_mul_ps(load[k], _mm256_and_ps(_mm256_cmp_ps(factor, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
         }
     }
@@ -462,16 +490,11 @@ AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const f
     const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
     for (int ty = 0; ty < b.tileRows; ty++) {
         for (int tx = 0; tx < b.tilesX; tx += 8) {
-            // per load k (padded columns 2 tx + 0, 8, 2, 10): its first image column, its lanes inside the image
-            // and their kind; per window row r: its offset in a channel's plane, or none outside the image
-            int first[4], kind[4], offset[4];
-            __m256i lanes[4];
-            UNROLL for (int k = 0; k < 4; k++) {
-                first[k] = 2 * tx - padding + (k & 1) * 8 + (k >> 1) * 2;
-                const int lo = first[k] < 0 ? -first[k] : 0, hi = width - first[k] < 8 ? width - first[k] : 8;
-                lanes[k] = lanes_avx2(lo, hi);
-                kind[k] = hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : 1;
-            }
+            // per load k (padded columns 2 tx + 0, 8, 2, 10): how its lanes are loaded from a window row; per window
+            // row r: its offset in a channel's plane, or none outside the image
+            row_load loads[4];
+            int offset[4];
+            UNROLL for (int k = 0; k < 4; k++) loads[k] = make_row_load(2 * tx - padding + (k & 1) * 8 + (k >> 1) * 2, width);
             UNROLL for (int r = 0; r < 4; r++) {
                 const int y = y0 + 2 * ty + r - padding;
                 offset[r] = y >= 0 && y < height ? y * width : -1;
@@ -493,7 +516,7 @@ AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const f
         if (offset[r] < 0) {                                                                                          \
             UNROLL for (int j = 0; j < 4; j++) x[j] = _mm256_setzero_ps(); /* a row of the padding */                 \
         } else {                                                                                                      \
-            window_row_avx2(x, image + offset[r], masked ? relu + offset[r] : 0, first, kind, lanes);                \
+            window_row_avx2(x, image + offset[r], masked ? relu + offset[r] : 0, loads);                              \
         }                                                                                                             \
     } while (0)
                 ROW(x0, 0);
