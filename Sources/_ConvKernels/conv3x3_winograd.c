@@ -577,7 +577,7 @@ static void winograd_band(
 }
 
 /// Asks for the input rows (and mask rows) that the output rows `[ya, yb)` read in the L2 cache, every channel.
-AVX512 static void prefetch_band(const float *input, const float *mask, int channels, int height, int width,
+static void prefetch_band(const float *input, const float *mask, int channels, int height, int width,
                                  int padding, int ya, int yb) {
     const int r0 = ya - padding > 0 ? ya - padding : 0, r1 = yb + 2 - padding < height ? yb + 2 - padding : height;
     if (r0 >= r1) return;
@@ -597,13 +597,13 @@ void conv3x3_winograd_image_rows(
     // bands of about CONV3X3_WINOGRAD_TILES tiles, whose transformed windows and products stay in the L1 and L2
     // caches between the steps (an output does not depend on the bands); while one band is computed, the next
     // band's input rows (after the last, the next image's first band's, with `prefetchNext`) are asked for
-    const int oh = height + 2 * padding - 2, rows = band_rows(width + 2 * padding - 2), avx512 = isa == CONV3X3_ISA_AVX512;
+    const int oh = height + 2 * padding - 2, rows = band_rows(width + 2 * padding - 2);
     const size_t image = (size_t)channels * height * width;
     for (int ya = y0; ya < y1; ya += rows) {
         const int yb = ya + rows < y1 ? ya + rows : y1;
-        if (avx512 && yb < y1) {
+        if (yb < y1) {
             prefetch_band(input, mask, channels, height, width, padding, yb, yb + rows < y1 ? yb + rows : y1);
-        } else if (avx512 && prefetchNext) {
+        } else if (prefetchNext) {
             prefetch_band(input + image, mask ? mask + image : 0, channels, height, width, padding, 0, rows < oh ? rows : oh);
         }
         winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya, yb, scratch, isa);
