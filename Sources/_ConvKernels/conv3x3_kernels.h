@@ -59,6 +59,19 @@ void conv3x3_store_avx2(float *output, const float *rows, const float *bias, int
 /// positions in order, started from +0 (`conv3x3.c`, AVX2; `conv3x3_rows_avx512` gives the same values).
 void conv3x3_rows_avx2(float *rows, const float *source, const float *mask, int channels, int positions, float *sums);
 
+/// The lanes `[lo, hi)` of an AVX2 mask (all bits set inside, none outside; `lo` may be negative, `hi` past 8).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i conv3x3_lanes_avx2(int lo, int hi) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index));
+}
+
+/// The even (`odd` 0) or odd (1) lanes of `x0` then of `x1`: `[x0[0], x0[2], .., x1[6]]` or `[x0[1], .., x1[7]]`.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256 conv3x3_deinterleave_avx2(
+    __m256 x0, __m256 x1, int odd) {
+    const __m256 s = odd ? _mm256_shuffle_ps(x0, x1, 0xDD) : _mm256_shuffle_ps(x0, x1, 0x88);  // 0 2 8 10 | 4 6 12 14
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
+}
+
 /// Ones where `mask > 0` (false for NaN) in `lanes`, zeros elsewhere: the factor of a fused ReLU's backward.
 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) __m512 conv3x3_relu_factor_avx512(
     const float *mask, __mmask16 lanes) {

@@ -430,18 +430,6 @@ AVX512 static void input_transform_avx512(float *v, const float *input, const fl
     }
 }
 
-/// The lanes `[lo, hi)` of an AVX2 mask (all bits set inside, none outside).
-AVX2 INLINE __m256i lanes_avx2(int lo, int hi) {
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index));
-}
-
-/// The even (`odd` 0) or odd (1) lanes of `x0` then of `x1`: `[x0[0], x0[2], .., x1[6]]` or `[x0[1], .., x1[7]]`.
-AVX2 INLINE __m256 deinterleave_avx2(__m256 x0, __m256 x1, int odd) {
-    const __m256 s = odd ? _mm256_shuffle_ps(x0, x1, 0xDD) : _mm256_shuffle_ps(x0, x1, 0x88);  // 0 2 8 10 | 4 6 12 14
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
-}
-
 /// How `window_row_avx2` loads the eight lanes from a window row's image column `first` on (lanes `[lo, hi)` inside
 /// the image): `kind` 0 none (zeros), 1 a masked load (`lanes`), 2 a plain load, 3 a plain load of the eight columns
 /// from `base` (the row's first or last eight) moved into place by `index` and the lanes outside the image cleared
@@ -455,8 +443,8 @@ typedef struct {
 
 AVX2 INLINE row_load make_row_load(int first, int width) {
     const int lo = first < 0 ? -first : 0, hi = width - first < 8 ? width - first : 8;
-    row_load l = {first, hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : width >= 8 && (lo == 0 || hi == 8) ? 3 : 1, 0, lanes_avx2(lo, hi),
-                  _mm256_setzero_si256(), _mm256_castsi256_ps(lanes_avx2(lo, hi))};
+    row_load l = {first, hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : width >= 8 && (lo == 0 || hi == 8) ? 3 : 1, 0, conv3x3_lanes_avx2(lo, hi),
+                  _mm256_setzero_si256(), _mm256_castsi256_ps(conv3x3_lanes_avx2(lo, hi))};
     if (l.kind == 3) {
         // lane j reads column first + j: the row's first eight columns at the left edge, its last eight at the right
         l.base = lo > 0 ? 0 : width - 8;
@@ -487,8 +475,8 @@ AVX2 INLINE void window_row_avx2(__m256 x[4], const float *source, const float *
             load[k] = _mm256_mul_ps(load[k], _mm256_and_ps(_mm256_cmp_ps(factor, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
         }
     }
-    x[0] = deinterleave_avx2(load[0], load[1], 0), x[1] = deinterleave_avx2(load[0], load[1], 1);
-    x[2] = deinterleave_avx2(load[2], load[3], 0), x[3] = deinterleave_avx2(load[2], load[3], 1);
+    x[0] = conv3x3_deinterleave_avx2(load[0], load[1], 0), x[1] = conv3x3_deinterleave_avx2(load[0], load[1], 1);
+    x[2] = conv3x3_deinterleave_avx2(load[2], load[3], 0), x[3] = conv3x3_deinterleave_avx2(load[2], load[3], 1);
 }
 
 /// The four points `4 i .. 4 i + 3` of eight tiles from the row combination `w` (columns 2t .. 2t + 3 of tile t):

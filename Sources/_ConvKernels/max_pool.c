@@ -2,6 +2,7 @@
 #include "max_pool.h"
 
 #include "conv3x3.h"
+#include "conv3x3_kernels.h"
 
 #include <string.h>
 
@@ -66,17 +67,6 @@ AVX512 static void max_pool_2x2_avx512(float *output, int32_t *argmax, const flo
 
 #define AVX2 __attribute__((target("avx2")))
 
-/// The first `n` lanes of an AVX2 mask (none for `n <= 0`, all 8 from 8 on).
-AVX2 static inline __m256i first_lanes_avx2(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/// The even (`odd` 0) or odd (1) lanes of `x0` then of `x1`.
-AVX2 static inline __m256 deinterleave_avx2(__m256 x0, __m256 x1, int odd) {
-    const __m256 s = odd ? _mm256_shuffle_ps(x0, x1, 0xDD) : _mm256_shuffle_ps(x0, x1, 0x88);  // 0 2 8 10 | 4 6 12 14
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
-}
-
 /// 8 windows side by side, as `max_pool_2x2_avx512` (the same rule, so the same values and positions).
 AVX2 static void max_pool_2x2_avx2(float *output, int32_t *argmax, const float *input, int height, int width, int y0,
                                    int y1) {
@@ -87,12 +77,16 @@ AVX2 static void max_pool_2x2_avx2(float *output, int32_t *argmax, const float *
         const float *top = input + 2 * y * width, *bottom = top + width;
         for (int x = 0; x < ow; x += 8) {
             const int count = ow - x < 8 ? ow - x : 8;
-            const __m256i low = first_lanes_avx2(2 * count), high = first_lanes_avx2(2 * count - 8);
-            const __m256 t0 = _mm256_maskload_ps(top + 2 * x, low), t1 = _mm256_maskload_ps(top + 2 * x + 8, high);
-            const __m256 b0 = _mm256_maskload_ps(bottom + 2 * x, low), b1 = _mm256_maskload_ps(bottom + 2 * x + 8, high);
-            const __m256 candidate[3] = {deinterleave_avx2(t0, t1, 1), deinterleave_avx2(b0, b1, 0), deinterleave_avx2(b0, b1, 1)};
+            // masked loads (several times a plain one on AMD's cores) only for a row's last, short vector
+            const __m256i low = conv3x3_lanes_avx2(0, 2 * count), high = conv3x3_lanes_avx2(0, 2 * count - 8);
+            const int whole = count == 8;
+            const __m256 t0 = whole ? _mm256_loadu_ps(top + 2 * x) : _mm256_maskload_ps(top + 2 * x, low);
+            const __m256 t1 = whole ? _mm256_loadu_ps(top + 2 * x + 8) : _mm256_maskload_ps(top + 2 * x + 8, high);
+            const __m256 b0 = whole ? _mm256_loadu_ps(bottom + 2 * x) : _mm256_maskload_ps(bottom + 2 * x, low);
+            const __m256 b1 = whole ? _mm256_loadu_ps(bottom + 2 * x + 8) : _mm256_maskload_ps(bottom + 2 * x + 8, high);
+            const __m256 candidate[3] = {conv3x3_deinterleave_avx2(t0, t1, 1), conv3x3_deinterleave_avx2(b0, b1, 0), conv3x3_deinterleave_avx2(b0, b1, 1)};
             const __m256i first = _mm256_add_epi32(_mm256_set1_epi32(2 * y * width + 2 * x), even);
-            __m256 best = deinterleave_avx2(t0, t1, 0);
+            __m256 best = conv3x3_deinterleave_avx2(t0, t1, 0);
             __m256i at = first;
             for (int k = 0; k < 3; k++) {
                 const __m256 take = _mm256_xor_ps(_mm256_cmp_ps(candidate[k], best, _CMP_GT_OQ),
@@ -100,11 +94,11 @@ AVX2 static void max_pool_2x2_avx2(float *output, int32_t *argmax, const float *
                 best = _mm256_blendv_ps(best, candidate[k], take);
                 at = _mm256_blendv_epi8(at, _mm256_add_epi32(first, offset[k]), _mm256_castps_si256(take));
             }
-            if (count == 8) {  // masked stores only at a row's end (each takes many cycles on AMD's cores)
+            if (whole) {  // masked stores only at a row's end (each takes many cycles on AMD's cores)
                 _mm256_storeu_ps(output + y * ow + x, best);
                 _mm256_storeu_si256((__m256i *)(argmax + y * ow + x), at);
             } else {
-                const __m256i lanes = first_lanes_avx2(count);
+                const __m256i lanes = conv3x3_lanes_avx2(0, count);
                 _mm256_maskstore_ps(output + y * ow + x, lanes, best);
                 _mm256_maskstore_epi32(argmax + y * ow + x, lanes, at);
             }

@@ -3,31 +3,25 @@
 
 static int level_limit = VECTOR_KERNELS_BEST;
 
-int vector_kernels_has_avx512(void) {
+/// The best level this CPU runs, found once.
+static int detected_level(void) {
 #if defined(__x86_64__)
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? VECTOR_KERNELS_BEST
+                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")     ? VECTOR_KERNELS_AVX2
+                                                                                       : VECTOR_KERNELS_PORTABLE;
     }
     return cached;
 #else
-    return 0;
+    return VECTOR_KERNELS_PORTABLE;
 #endif
 }
 
-int vector_kernels_has_avx2(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
+int vector_kernels_has_avx512(void) { return detected_level() >= VECTOR_KERNELS_BEST; }
+
+int vector_kernels_has_avx2(void) { return detected_level() >= VECTOR_KERNELS_AVX2; }
 
 void vector_kernels_limit(int level) { level_limit = level; }
 
