@@ -117,49 +117,82 @@ public final class ExactGradientSum {
             let largest = extremes[slot]
             return largest > 0 && largest.isFinite ? 62 - headroom - (Int(largest.exponent) + 1) : 0
         }
-        if integers.count != total { integers = [Int64](repeating: 0, count: total) }
-        integers.withUnsafeMutableBufferPointer { sums in
-            Parallel.forEach(chunks: chunks, of: total) { _, range in
-                (sums.baseAddress! + range.lowerBound).update(repeating: 0, count: range.count)
-                segments(range) { slot, elements in
-                    guard extremes[slot].isFinite else { return }
-                    let factor = Double(sign: .plus, exponent: scales[slot], significand: 1)
-                    for group in groups.indices {
-                        withValues(group, slot) { values in
-                            fixed_point_accumulate(
-                                sums.baseAddress! + elements.lowerBound, values + (elements.lowerBound - offsets[slot]), elements.count,
-                                factor)
+        // The present groups' values of `slot` (absent gradients add zeros), valid inside `body`.
+        func withGroupValues(_ slot: Int, _ body: ([UnsafePointer<Float>]) -> Void) {
+            func nest(_ group: Int, _ pointers: [UnsafePointer<Float>]) {
+                guard group < groups.count else { return body(pointers) }
+                guard slot < shapes.count else {
+                    return withUnsafePointer(to: groups[group].statistics[slot - shapes.count]) { nest(group + 1, pointers + [$0]) }
+                }
+                guard let gradient = groups[group].gradients[slot] else { return nest(group + 1, pointers) }
+                gradient.storage.withUnsafeBufferPointer { nest(group + 1, pointers + [$0.baseAddress!]) }
+            }
+            nest(0, [])
+        }
+        // `body(range)` over a slot's elements, in chunks on the threads when the slot is large enough
+        func forEachChunk(of slot: Int, _ body: (Range<Int>) -> Void) {
+            Parallel.forEach(chunks: max(1, min(Parallel.threadCount, sizes[slot] >> 13)), of: sizes[slot]) { body($1) }
+        }
+        func factor(_ slot: Int) -> Double { Double(sign: .plus, exponent: scales[slot], significand: 1) }
+        func unscale(_ slot: Int) -> Double { Double(sign: .plus, exponent: -scales[slot], significand: 1) }
+        let values: [[Float]]
+        if world.size == 1 {
+            // one process: no integer all-reduce between the fixed-point sum and the conversion back, so both
+            // happen block by block without an array of sums
+            values = (0..<slots).map { slot in
+                guard extremes[slot].isFinite else { return [Float](repeating: .nan, count: sizes[slot]) }
+                return [Float](unsafeUninitializedCapacity: sizes[slot]) { output, initialized in
+                    withGroupValues(slot) { pointers in
+                        forEachChunk(of: slot) { range in
+                            let rows: [UnsafePointer<Float>?] = pointers.map { $0 + range.lowerBound }
+                            fixed_point_sum_to_float(
+                                output.baseAddress! + range.lowerBound, rows, rows.count, range.count, factor(slot), unscale(slot))
+                        }
+                    }
+                    initialized = sizes[slot]
+                }
+            }
+        } else {
+            if integers.count != total { integers = [Int64](repeating: 0, count: total) }
+            integers.withUnsafeMutableBufferPointer { sums in
+                for slot in 0..<slots {
+                    let slotSums = sums.baseAddress! + offsets[slot]
+                    guard extremes[slot].isFinite else {
+                        slotSums.update(repeating: 0, count: sizes[slot])
+                        continue
+                    }
+                    withGroupValues(slot) { pointers in
+                        forEachChunk(of: slot) { range in
+                            let rows: [UnsafePointer<Float>?] = pointers.map { $0 + range.lowerBound }
+                            fixed_point_sum(slotSums + range.lowerBound, rows, rows.count, range.count, factor(slot))
                         }
                     }
                 }
             }
+            let reduceStart = DispatchTime.now().uptimeNanoseconds
+            integers.withUnsafeMutableBufferPointer { world.allReduceSum($0) }
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - reduceStart) / 1e9
+
+            // 3. back to Float, once
+            values = (0..<slots).map { slot in
+                guard extremes[slot].isFinite else { return [Float](repeating: .nan, count: sizes[slot]) }
+                return [Float](unsafeUninitializedCapacity: sizes[slot]) { output, initialized in
+                    integers.withUnsafeBufferPointer { sums in
+                        forEachChunk(of: slot) { range in
+                            fixed_point_to_float(
+                                output.baseAddress! + range.lowerBound, sums.baseAddress! + offsets[slot] + range.lowerBound, range.count,
+                                unscale(slot))
+                        }
+                    }
+                    initialized = sizes[slot]
+                }
+            }
         }
-        let reduceStart = DispatchTime.now().uptimeNanoseconds
-        integers.withUnsafeMutableBufferPointer { world.allReduceSum($0) }
-        seconds += Double(DispatchTime.now().uptimeNanoseconds - reduceStart) / 1e9
         calls += 1
 
-        // 3. back to Float, once
-        let flat = [Float](unsafeUninitializedCapacity: total) { output, initialized in
-            integers.withUnsafeBufferPointer { sums in
-                Parallel.forEach(chunks: chunks, of: total) { _, range in
-                    segments(range) { slot, elements in
-                        guard extremes[slot].isFinite else {
-                            (output.baseAddress! + elements.lowerBound).update(repeating: .nan, count: elements.count)
-                            return
-                        }
-                        let unscale = Double(sign: .plus, exponent: -scales[slot], significand: 1)
-                        fixed_point_to_float(
-                            output.baseAddress! + elements.lowerBound, sums.baseAddress! + elements.lowerBound, elements.count, unscale)
-                    }
-                }
-            }
-            initialized = total
-        }
         let gradients: [Tensor?] = shapes.indices.map { slot in
-            extremes[slots + slot] > 0
-                ? Tensor(shape: shapes[slot], storage: Array(flat[offsets[slot]..<(offsets[slot] + counts[slot])])) : nil
+            extremes[slots + slot] > 0 ? Tensor(shape: shapes[slot], storage: values[slot]) : nil
         }
-        return (gradients, (0..<statistics).map { flat[offsets[shapes.count + $0]] })
+        return (gradients, (0..<statistics).map { values[shapes.count + $0][0] })
     }
 }

@@ -1,8 +1,6 @@
 // Fixed-point passes of the exact gradient sum; see include/vector_kernels.h.
 #include "dispatch.h"
 
-#include <math.h>
-
 static uint32_t largest_bits_portable(const float *values, size_t count) {
     const uint32_t *bits = (const uint32_t *)(const void *)values;
     uint32_t largest = 0;
@@ -74,36 +72,31 @@ static uint32_t largest_bits_avx2(const float *values, size_t count) {
     return result;
 }
 
-// The portable loop's values with integers only (AVX2 converts no doubles to 64-bit integers): with `factor`
-// 2^`power`, `(double)x * factor` is exactly the significand (the hidden bit set unless subnormal) times
-// 2^(exponent - 150 + power), and its truncation toward zero is the significand shifted left by that, or right
-// (the bits below the point dropped; shifts of 64 and more give 0), negated for a negative x.
-__attribute__((target("avx2")))
-static void accumulate_avx2(int64_t *sums, const float *values, size_t count, int power) {
-    const __m256i fraction = _mm256_set1_epi64x(0x7FFFFF), hidden = _mm256_set1_epi64x(0x800000);
-    const __m256i exponentBits = _mm256_set1_epi64x(0xFF), one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
-    const __m256i offset = _mm256_set1_epi64x(power - 150);
+// The portable loop's values without a double -> int64 conversion (AVX2 has none): d = (double)x * factor, the
+// same rounded product; its truncation toward zero is split at 2^40 into high = trunc(d * 2^-40) (exact: a power
+// of two) and low = trunc(d - high * 2^40) (the difference is d's bits below 2^40, exact), both integers below
+// 2^51 in magnitude given |d| < 2^63, which become int64 by the magic-number trick (adding 1.5 * 2^52 puts an
+// integer in the low bits of the significand); the value is high * 2^40 + low.
+__attribute__((target("avx2,fma")))
+static void accumulate_avx2(int64_t *sums, const float *values, size_t count, double factor) {
+    const __m256d scale = _mm256_set1_pd(factor), down = _mm256_set1_pd(0x1p-40), up = _mm256_set1_pd(0x1p40);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    const __m256i magicBits = _mm256_castpd_si256(magic);
     size_t i = 0;
     for (; i + 4 <= count; i += 4) {
-        const __m256i bits = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(values + i)));
-        const __m256i exponent = _mm256_and_si256(_mm256_srli_epi64(bits, 23), exponentBits);
-        const __m256i normal = _mm256_cmpgt_epi64(exponent, zero);
-        const __m256i significand = _mm256_or_si256(_mm256_and_si256(bits, fraction), _mm256_and_si256(normal, hidden));
-        // a subnormal's lowest bit weighs as much as that of the smallest normal exponent (1)
-        const __m256i shift = _mm256_add_epi64(_mm256_or_si256(exponent, _mm256_andnot_si256(normal, one)), offset);
-        // a negative count is a huge unsigned one, which gives 0: exactly one of the two shifts is nonzero (both the
-        // significand itself for a shift of 0)
-        const __m256i magnitude = _mm256_or_si256(_mm256_sllv_epi64(significand, shift),
-                                                  _mm256_srlv_epi64(significand, _mm256_sub_epi64(zero, shift)));
-        const __m256i negative = _mm256_sub_epi64(zero, _mm256_srli_epi64(bits, 31));  // all ones for a negative x
-        const __m256i value = _mm256_sub_epi64(_mm256_xor_si256(magnitude, negative), negative);
+        const __m256d d = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(values + i)), scale);
+        const __m256d high = _mm256_round_pd(_mm256_mul_pd(d, down), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256d low = _mm256_round_pd(_mm256_fnmadd_pd(high, up, d), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256i h = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(high, magic)), magicBits);
+        const __m256i l = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(low, magic)), magicBits);
+        const __m256i value = _mm256_add_epi64(_mm256_slli_epi64(h, 40), l);
         _mm256_storeu_si256((__m256i *)(sums + i), _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(sums + i)), value));
     }
-    accumulate_portable(sums + i, values + i, count - i, ldexp(1.0, power));
+    accumulate_portable(sums + i, values + i, count - i, factor);
 }
 #else
 static uint32_t largest_bits_avx2(const float *v, size_t n) { return largest_bits_portable(v, n); }
-static void accumulate_avx2(int64_t *s, const float *v, size_t n, int power) { accumulate_portable(s, v, n, ldexp(1.0, power)); }
+static void accumulate_avx2(int64_t *s, const float *v, size_t n, double f) { accumulate_portable(s, v, n, f); }
 static uint32_t largest_bits_avx512(const float *v, size_t n) { return largest_bits_portable(v, n); }
 static void accumulate_avx512(int64_t *s, const float *v, size_t n, double f) { accumulate_portable(s, v, n, f); }
 static void to_float_avx512(float *o, const int64_t *s, size_t n, double u) { to_float_portable(o, s, n, u); }
@@ -115,10 +108,8 @@ uint32_t fixed_point_largest_bits(const float *values, size_t count) {
 }
 
 void fixed_point_accumulate(int64_t *sums, const float *values, size_t count, double factor) {
-    int power = 0;
-    const double fraction = frexp(factor, &power);  // factor = fraction * 2^power, fraction in [0.5, 1)
     if (vk_avx512_active()) accumulate_avx512(sums, values, count, factor);
-    else if (vk_avx2_active() && fraction == 0.5) accumulate_avx2(sums, values, count, power - 1);
+    else if (vk_avx2_active()) accumulate_avx2(sums, values, count, factor);
     else accumulate_portable(sums, values, count, factor);
 }
 
@@ -126,3 +117,28 @@ void fixed_point_to_float(float *output, const int64_t *sums, size_t count, doub
     if (vk_avx512_active()) to_float_avx512(output, sums, count, unscale);
     else to_float_portable(output, sums, count, unscale);
 }
+
+/// Elements per block of the group sums: the block's 64-bit sums (4 KiB) stay in the level-1 cache while every
+/// group is added to them.
+enum { SUM_BLOCK = 512 };
+
+void fixed_point_sum(int64_t *sums, const float *const *values, size_t groups, size_t count, double factor) {
+    for (size_t start = 0; start < count; start += SUM_BLOCK) {
+        const size_t length = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
+        for (size_t i = 0; i < length; i++) sums[start + i] = 0;
+        for (size_t g = 0; g < groups; g++) fixed_point_accumulate(sums + start, values[g] + start, length, factor);
+    }
+}
+
+void fixed_point_sum_to_float(float *output, const float *const *values, size_t groups, size_t count, double factor,
+                              double unscale) {
+    int64_t block[SUM_BLOCK];
+    for (size_t start = 0; start < count; start += SUM_BLOCK) {
+        const size_t length = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
+        const float *rows[groups ? groups : 1];
+        for (size_t g = 0; g < groups; g++) rows[g] = values[g] + start;
+        fixed_point_sum(block, rows, groups, length, factor);
+        fixed_point_to_float(output + start, block, length, unscale);
+    }
+}
+

@@ -133,6 +133,37 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertNotEqual(floatForward, floatBackward)
     }
 
+    /// Rank 0 of two whose partner has no groups: its all-reduces leave every buffer as it is (the partner adds
+    /// zeros and its maxima are zeros), so the sum takes the path of several ranks (fixed-point sums in an array,
+    /// the integer all-reduce, then the conversion) with the values of one process.
+    final class RankWithIdlePartner: Communicator {
+        var rank: Int { 0 }
+        var size: Int { 2 }
+        var sums = 0
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {}
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) { sums += 1 }
+        func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Float>) {}
+        func broadcast(_ bytes: inout [UInt8], from root: Int) {}
+        func gather(_ bytes: [UInt8]) -> [[UInt8]]? { [bytes, []] }
+        func barrier() {}
+        func abort(status: Int32) -> Never { fatalError("abort \(status)") }
+        func finalize() {}
+    }
+
+    func testExactGradientSumOfOneProcessEqualsThePathOfSeveralRanks() {
+        let groups = exactGroups(5)
+        let partner = RankWithIdlePartner()
+        let alone = ExactGradientSum(world: SingleProcessCommunicator(), shapes: [[4099], [3]])
+        let ranks = ExactGradientSum(world: partner, shapes: [[4099], [3]])
+        let (one, oneStatistics) = alone.sum(groups, statistics: 1, totalGroups: 5)
+        let (two, twoStatistics) = ranks.sum(groups, statistics: 1, totalGroups: 5)
+        XCTAssertEqual(partner.sums, 1, "the integer sums went through the all-reduce")
+        XCTAssertEqual(one[0]?.storage.map(\.bitPattern), two[0]?.storage.map(\.bitPattern))
+        XCTAssertNil(two[1])
+        XCTAssertEqual(oneStatistics.map(\.bitPattern), twoStatistics.map(\.bitPattern))
+        XCTAssertNotEqual(one[0]?.storage, groups[0].gradients[0]?.storage, "the groups were added")
+    }
+
     func testExactGradientSumMakesANonFiniteSlotNaNAndKeepsZeros() {
         let summer = ExactGradientSum(world: SingleProcessCommunicator(), shapes: [[2], [2]])
         let (sums, statistics) = summer.sum(

@@ -67,10 +67,10 @@ final class VectorKernelTests: XCTestCase {
 
     func testFixedPointPassesHaveTheScalarBitsInBothBodies() {
         // scales from the test's own to the largest the exact sum uses (values up to 2^9: products up to 2^61), one
-        // that shifts every value right (2^-20), and one that is not a power of two (the AVX2 body leaves it)
+        // that shifts every value right (2^-20), and one that is not a power of two
         for (count, factor) in [
             (0, 0x1p40), (1, 0x1p40), (7, 0x1p40), (8, 0x1p40), (9, 0x1p40), (16, 0x1p40), (33, 0x1p52), (1000, 0x1p40),
-            (1000, 0x1p52), (99, 0x1p-20), (99, 3.0 * 0x1p30)
+            (1000, 0x1p52), (1000, 0x1p53), (99, 0x1p-20), (99, 3.0 * 0x1p30)
         ] as [(Int, Double)] {
             let x = values(count, seed: UInt64(count) + 10)
             let largest = x.map { $0.bitPattern & 0x7FFF_FFFF }.max() ?? 0
@@ -100,5 +100,33 @@ final class VectorKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testGroupSumsEqualAccumulatingEveryGroupOntoZeros() {
+        // 0 to 5 groups; 1300 values cross two of the kernels' 512-value blocks
+        for (groups, count) in [(0, 10), (1, 1300), (3, 1300), (5, 517), (4, 3)] {
+            let rows = (0..<groups).map { values(count, seed: UInt64(20 + $0)) }
+            let factor = 0x1p40, unscale = 0x1p-40
+            var sums = [Int64](repeating: 0, count: count)
+            for row in rows { for i in 0..<count { sums[i] += Int64(Double(row[i]) * factor) } }
+            let back = sums.map { Float(Double(Float($0)) * unscale) }
+            for (body, level) in bodies {
+                with(level: level) {
+                    var kernelSums = [Int64](repeating: 99, count: count), kernelBack = [Float](repeating: -1, count: count)
+                    withPointers(rows) { pointers in
+                        fixed_point_sum(&kernelSums, pointers, groups, count, factor)
+                        fixed_point_sum_to_float(&kernelBack, pointers, groups, count, factor, unscale)
+                    }
+                    XCTAssertEqual(kernelSums, sums, "sum of \(groups) groups of \(count) values, \(body)")
+                    XCTAssertEqual(kernelBack.map(\.bitPattern), back.map(\.bitPattern), "sum to float, \(groups) groups, \(body)")
+                }
+            }
+        }
+    }
+
+    /// `body` with a pointer to each array's values.
+    func withPointers(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>?]) -> Void, _ done: [UnsafePointer<Float>?] = []) {
+        guard let first = arrays.first else { return body(done) }
+        first.withUnsafeBufferPointer { withPointers(Array(arrays.dropFirst()), body, done + [$0.baseAddress]) }
     }
 }

@@ -28,8 +28,8 @@ void vector_kernels_limit(int level);
 
 /// The three passes of `ExactGradientSum` (Distributed) over float gradients and their 64-bit
 /// fixed-point sums (AVX-512 DQ converts 8 lanes between doubles and 64-bit integers; AVX2 has no such
-/// conversion and `fixed_point_accumulate` shifts each float's significand by its exponent instead;
-/// the portable loops convert one value at a time).
+/// conversion and `fixed_point_accumulate` splits each product at 2^40 into two integers that doubles
+/// convert exactly; the portable loops convert one value at a time).
 
 /// The largest bit pattern of `values` without their sign bits: the bit pattern of the largest
 /// magnitude when every value is finite (IEEE order of non-negative floats is the order of their
@@ -37,13 +37,23 @@ void vector_kernels_limit(int level);
 uint32_t fixed_point_largest_bits(const float *values, size_t count);
 
 /// `sums[i] += (int64_t)((double)values[i] * factor)` (the product truncated toward zero) for
-/// `i < count`. The caller guarantees that every product is below 2^63 in magnitude (the AVX2 body
-/// runs when `factor` is a power of two, the caller's scale, else the portable loop).
+/// `i < count`. The caller guarantees that every product is below 2^63 in magnitude.
 void fixed_point_accumulate(int64_t *sums, const float *values, size_t count, double factor);
 
 /// `output[i] = (float)((double)(float)sums[i] * unscale)` (the integer rounded to the nearest
 /// float, then scaled) for `i < count`.
 void fixed_point_to_float(float *output, const int64_t *sums, size_t count, double unscale);
+
+/// `sums[i] = ` the sum over `g < groups` of `(int64_t)((double)values[g][i] * factor)` for `i < count`:
+/// `fixed_point_accumulate` of every group onto zeros, done in blocks that stay in the level-1 cache (one
+/// pass over the sums instead of one per group). Integer sums are exact: the order of the groups does not
+/// matter. With no groups the sums are zeros.
+void fixed_point_sum(int64_t *sums, const float *const *values, size_t groups, size_t count, double factor);
+
+/// `fixed_point_to_float` of `fixed_point_sum` without the array of sums (one process: no integer
+/// all-reduce between the two): the same values, bit for bit.
+void fixed_point_sum_to_float(float *output, const float *const *values, size_t groups, size_t count, double factor,
+                              double unscale);
 
 
 // MARK: Adam
