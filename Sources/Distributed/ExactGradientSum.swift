@@ -135,21 +135,24 @@ public final class ExactGradientSum {
         }
         func factor(_ slot: Int) -> Double { Double(sign: .plus, exponent: scales[slot], significand: 1) }
         func unscale(_ slot: Int) -> Double { Double(sign: .plus, exponent: -scales[slot], significand: 1) }
+        // Each slot's Float values: all NaN when some value was not finite, else `fill(output, range)` over its chunks.
+        func floats(_ fill: (_ slot: Int, _ output: UnsafeMutablePointer<Float>, _ range: Range<Int>) -> Void) -> [[Float]] {
+            (0..<slots).map { slot in
+                guard extremes[slot].isFinite else { return [Float](repeating: .nan, count: sizes[slot]) }
+                return [Float](unsafeUninitializedCapacity: sizes[slot]) { output, initialized in
+                    forEachChunk(of: slot) { fill(slot, output.baseAddress!, $0) }
+                    initialized = sizes[slot]
+                }
+            }
+        }
         let values: [[Float]]
         if world.size == 1 {
             // one process: no integer all-reduce between the fixed-point sum and the conversion back, so both
             // happen block by block without an array of sums
-            values = (0..<slots).map { slot in
-                guard extremes[slot].isFinite else { return [Float](repeating: .nan, count: sizes[slot]) }
-                return [Float](unsafeUninitializedCapacity: sizes[slot]) { output, initialized in
-                    withGroupValues(slot) { pointers in
-                        forEachChunk(of: slot) { range in
-                            let rows: [UnsafePointer<Float>?] = pointers.map { $0 + range.lowerBound }
-                            fixed_point_sum_to_float(
-                                output.baseAddress! + range.lowerBound, rows, rows.count, range.count, factor(slot), unscale(slot))
-                        }
-                    }
-                    initialized = sizes[slot]
+            values = floats { slot, output, range in
+                withGroupValues(slot) { pointers in
+                    let rows: [UnsafePointer<Float>?] = pointers.map { $0 + range.lowerBound }
+                    fixed_point_sum_to_float(output + range.lowerBound, rows, rows.count, range.count, factor(slot), unscale(slot))
                 }
             }
         } else {
@@ -174,17 +177,10 @@ public final class ExactGradientSum {
             seconds += Double(DispatchTime.now().uptimeNanoseconds - reduceStart) / 1e9
 
             // 3. back to Float, once
-            values = (0..<slots).map { slot in
-                guard extremes[slot].isFinite else { return [Float](repeating: .nan, count: sizes[slot]) }
-                return [Float](unsafeUninitializedCapacity: sizes[slot]) { output, initialized in
-                    integers.withUnsafeBufferPointer { sums in
-                        forEachChunk(of: slot) { range in
-                            fixed_point_to_float(
-                                output.baseAddress! + range.lowerBound, sums.baseAddress! + offsets[slot] + range.lowerBound, range.count,
-                                unscale(slot))
-                        }
-                    }
-                    initialized = sizes[slot]
+            values = integers.withUnsafeBufferPointer { sums in
+                floats { slot, output, range in
+                    fixed_point_to_float(
+                        output + range.lowerBound, sums.baseAddress! + offsets[slot] + range.lowerBound, range.count, unscale(slot))
                 }
             }
         }

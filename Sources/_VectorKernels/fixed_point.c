@@ -122,11 +122,15 @@ void fixed_point_to_float(float *output, const int64_t *sums, size_t count, doub
 /// group is added to them.
 enum { SUM_BLOCK = 512 };
 
+/// `sums [length]` = the fixed-point sum of elements `start ..< start + length` of every group.
+static void sum_block(int64_t *sums, const float *const *values, size_t groups, size_t start, size_t length, double factor) {
+    for (size_t i = 0; i < length; i++) sums[i] = 0;
+    for (size_t g = 0; g < groups; g++) fixed_point_accumulate(sums, values[g] + start, length, factor);
+}
+
 void fixed_point_sum(int64_t *sums, const float *const *values, size_t groups, size_t count, double factor) {
     for (size_t start = 0; start < count; start += SUM_BLOCK) {
-        const size_t length = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
-        for (size_t i = 0; i < length; i++) sums[start + i] = 0;
-        for (size_t g = 0; g < groups; g++) fixed_point_accumulate(sums + start, values[g] + start, length, factor);
+        sum_block(sums + start, values, groups, start, count - start < SUM_BLOCK ? count - start : SUM_BLOCK, factor);
     }
 }
 
@@ -135,10 +139,7 @@ void fixed_point_sum_to_float(float *output, const float *const *values, size_t 
     int64_t block[SUM_BLOCK];
     for (size_t start = 0; start < count; start += SUM_BLOCK) {
         const size_t length = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
-        const float *rows[groups ? groups : 1];
-        for (size_t g = 0; g < groups; g++) rows[g] = values[g] + start;
-        fixed_point_sum(block, rows, groups, length, factor);
+        sum_block(block, values, groups, start, length, factor);
         fixed_point_to_float(output + start, block, length, unscale);
     }
 }
-
