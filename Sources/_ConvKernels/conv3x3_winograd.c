@@ -95,11 +95,26 @@ static band largest_band(int channels, int outputHeight, int outputWidth) {
     return make_band(channels, outputWidth, 0, rows < outputHeight ? rows : outputHeight);
 }
 
+/// Floats per row of the AVX2 input transform's staged window rows (`input_transform_avx2`) for rows of `tilesX` tiles
+/// of an image `width` wide with `padding`: room for the loads of every group of eight tiles (columns up to
+/// `16 * ceil(tilesX / 8) + 2`) and for the whole vectors that copy the image's row, a multiple of 8.
+static int staged_pitch(int tilesX, int width, int padding) {
+    const int loads = 16 * ((tilesX + 7) / 8) + 2, copies = padding + (width + 7) / 8 * 8;
+    return ((loads > copies ? loads : copies) + 7) / 8 * 8;
+}
+
+/// Floats of the scratch memory's row space for bands of `b`'s width: a row of zeros at least as wide as the image
+/// (AVX-512) or the four staged window rows of the AVX2 input transform, whichever is larger.
+static size_t row_space(band b, int width, int padding) {
+    const size_t staged = 4 * (size_t)staged_pitch(b.tilesX, width, padding);
+    return staged > (size_t)b.paddedColumns ? staged : (size_t)b.paddedColumns;
+}
+
 size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int outChannels, int padding) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2;
     const band b = largest_band(channels, oh, ow);
     const size_t blocks = (size_t)conv3x3_blocks(outChannels);
-    return (size_t)b.paddedColumns                            // a row of zeros, at least as wide as the image
+    return row_space(b, width, padding)                       // a row of zeros, or the AVX2 transform's staged rows
            + (size_t)POINTS * b.vPoint                        // V [16, C, stride]
            + blocks * POINTS * b.mPoint                       // M [blocks, 16, stride, 16]
            + blocks * BLOCK * (size_t)(2 * b.tileRows) * ow;  // the band's outputs, channels innermost
@@ -228,7 +243,7 @@ size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width
            + blocks * BLOCK * (size_t)oh * ow                       // the output gradient's rows, channels innermost
            + (size_t)POINTS * b.vPoint                              // V [16, C, stride]
            + blocks * POINTS * b.mPoint                             // the transformed gradient [blocks, 16, stride, 16]
-           + (size_t)b.paddedColumns;                               // a row of zeros, at least as wide as the image
+           + row_space(b, width, padding);                          // a row of zeros, or the AVX2 transform's staged rows
 }
 
 #if defined(__x86_64__)
@@ -430,53 +445,40 @@ AVX512 static void input_transform_avx512(float *v, const float *input, const fl
     }
 }
 
-/// How `window_row_avx2` loads the eight lanes from a window row's image column `first` on (lanes `[lo, hi)` inside
-/// the image): `kind` 0 none (zeros), 1 a masked load (`lanes`), 2 a plain load, 3 a plain load of the eight columns
-/// from `base` (the row's first or last eight) moved into place by `index` and the lanes outside the image cleared
-/// by `keep`: masked loads cost several times a plain load and a permute on AMD's cores, so they are left for rows
-/// narrower than a vector.
-typedef struct {
-    int first, kind, base;
-    __m256i lanes, index;
-    __m256 keep;
-} row_load;
-
-AVX2 INLINE row_load make_row_load(int first, int width) {
-    const int lo = first < 0 ? -first : 0, hi = width - first < 8 ? width - first : 8;
-    row_load l = {first, hi <= lo ? 0 : lo == 0 && hi == 8 ? 2 : width >= 8 && (lo == 0 || hi == 8) ? 3 : 1, 0, conv3x3_lanes_avx2(lo, hi),
-                  _mm256_setzero_si256(), _mm256_castsi256_ps(conv3x3_lanes_avx2(lo, hi))};
-    if (l.kind == 3) {
-        // lane j reads column first + j: the row's first eight columns at the left edge, its last eight at the right
-        l.base = lo > 0 ? 0 : width - 8;
-        l.index = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first - l.base));
-    }
-    return l;
+/// `v` times `mask > 0` (ones where it holds, false for NaN), as the portable expression.
+AVX2 INLINE __m256 masked_by_avx2(__m256 v, __m256 mask) {
+    return _mm256_mul_ps(v, _mm256_and_ps(_mm256_cmp_ps(mask, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
 }
 
-/// The eight lanes of `load` from the row `row` (zeros outside the image, as a masked load gives).
-AVX2 INLINE __m256 load_row_avx2(const float *row, const row_load *load) {
-    switch (load->kind) {
-    case 2: return _mm256_loadu_ps(row + load->first);
-    case 3: return _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(row + load->base), load->index), load->keep);
-    case 1: return _mm256_maskload_ps(row + load->first, load->lanes);
-    default: return _mm256_setzero_ps();
+/// Window row `y` of the padded input staged in `row` (`pitch` floats): the image's row `y` (times `relu > 0` when
+/// `relu` is given) from column `padding` on, zeros around it, and zeros throughout for a row of the padding. Whole
+/// vectors only: the last one ends at the row's end and rewrites the values before it (AMD's cores take many
+/// cycles for each masked store, and several times a plain load for a masked load).
+AVX2 INLINE void stage_row_avx2(float *row, const float *image, const float *relu, int y, int height, int width,
+                                int padding, int pitch) {
+    for (int x = 0; x < pitch; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
+    if (y < 0 || y >= height) return;
+    const float *source = image + (size_t)y * width, *factor = relu ? relu + (size_t)y * width : 0;
+    float *target = row + padding;
+    if (width < 8) {
+        for (int x = 0; x < width; x++) target[x] = factor ? source[x] * (factor[x] > 0 ? 1.0f : 0.0f) : source[x];
+        return;
+    }
+    for (int x = 0;; x += 8) {
+        const int at = x + 8 <= width ? x : width - 8;
+        const __m256 v = _mm256_loadu_ps(source + at);
+        _mm256_storeu_ps(target + at, factor ? masked_by_avx2(v, _mm256_loadu_ps(factor + at)) : v);
+        if (at + 8 >= width) break;
     }
 }
 
-/// One window row of eight tiles for `input_transform_avx2_body`: its columns 2t, 2t + 1, 2t + 2 and 2t + 3 of tile
-/// t in `x[0 ..< 4]`, from the four loads `loads` (see `row_load`); times `relu > 0` when `relu` is given.
-AVX2 INLINE void window_row_avx2(__m256 x[4], const float *source, const float *relu, const row_load *loads) {
-    __m256 load[4];
-    UNROLL for (int k = 0; k < 4; k++) {
-        load[k] = load_row_avx2(source, loads + k);
-        if (relu) {
-            // ones where mask > 0 (false for NaN and outside the image), as the portable expression
-            const __m256 factor = load_row_avx2(relu, loads + k);
-            load[k] = _mm256_mul_ps(load[k], _mm256_and_ps(_mm256_cmp_ps(factor, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
-        }
-    }
-    x[0] = conv3x3_deinterleave_avx2(load[0], load[1], 0), x[1] = conv3x3_deinterleave_avx2(load[0], load[1], 1);
-    x[2] = conv3x3_deinterleave_avx2(load[2], load[3], 0), x[3] = conv3x3_deinterleave_avx2(load[2], load[3], 1);
+/// One staged window row of eight tiles from `row` (its padded column 2 tx): its columns 2t, 2t + 1, 2t + 2 and
+/// 2t + 3 of tile t in `x[0 ..< 4]`.
+AVX2 INLINE void window_row_avx2(__m256 x[4], const float *row) {
+    const __m256 l0 = _mm256_loadu_ps(row), l1 = _mm256_loadu_ps(row + 8);
+    const __m256 l2 = _mm256_loadu_ps(row + 2), l3 = _mm256_loadu_ps(row + 10);
+    x[0] = conv3x3_deinterleave_avx2(l0, l1, 0), x[1] = conv3x3_deinterleave_avx2(l0, l1, 1);
+    x[2] = conv3x3_deinterleave_avx2(l2, l3, 0), x[3] = conv3x3_deinterleave_avx2(l2, l3, 1);
 }
 
 /// The four points `4 i .. 4 i + 3` of eight tiles from the row combination `w` (columns 2t .. 2t + 3 of tile t):
@@ -488,62 +490,64 @@ AVX2 INLINE void store_points_avx2(float *o, size_t pointStride, const __m256 w[
     _mm256_storeu_ps(o + 3 * pointStride, _mm256_sub_ps(w[1], w[3]));
 }
 
-/// `input_transform_avx512_body` with AVX2, eight tiles of a tile row at a time (the same operations in the same
-/// order, so the same values), the even and odd columns split by a shuffle and a permute. The window rows stream
-/// in: the rows' combinations `r0 - r2`, `r1 + r2`, `r2 - r1` are formed and stored as soon as row 2 is in,
-/// `r1 - r3` after row 3, so that at most three rows are held (the 16 ymm registers do not hold four and more).
-/// Lanes past a row's last tile are stored as in the AVX-512 body (the next tiles', written after, or the row's
-/// spare floats).
-AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, int channels, int height, int width, int padding, int y0, band b,
-                                           int masked) {
+/// `input_transform_avx512_body` with AVX2, the same operations in the same order (so the same values), channel by
+/// channel. Each window row is first staged in `staged` (four rows, `staged_pitch` floats each, reused in turn: a
+/// tile row shares two window rows with the next), padding and mask applied there, so that the transform reads
+/// whole vectors with no masks and no branches: per eight tiles of a tile row, four loads per window row, the even
+/// and odd columns split by a shuffle and a permute. The window rows stream in: the rows' combinations `r0 - r2`,
+/// `r1 + r2`, `r2 - r1` are formed and stored as soon as row 2 is in, `r1 - r3` after row 3, so that at most three
+/// rows are held (the 16 ymm registers do not hold four and more). Lanes past a row's last tile are stored as in
+/// the AVX-512 body (the next tiles', written after, or the row's spare floats; zeros past the image).
+AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, float *staged, int channels,
+                                           int height, int width, int padding, int y0, band b, int masked) {
     const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
-    for (int ty = 0; ty < b.tileRows; ty++) {
-        for (int tx = 0; tx < b.tilesX; tx += 8) {
-            // per load k (padded columns 2 tx + 0, 8, 2, 10): how its lanes are loaded from a window row; per window
-            // row r: its offset in a channel's plane, or none outside the image
-            row_load loads[4];
-            int offset[4];
-            UNROLL for (int k = 0; k < 4; k++) loads[k] = make_row_load(2 * tx - padding + (k & 1) * 8 + (k >> 1) * 2, width);
-            window_offsets(offset, y0, ty, padding, height, width);
-            const next_rows ahead = rows_ahead(y0, ty, tx, padding, height, width, b);
-            for (int c = 0; c < channels; c++) {
-                const float *image = input + c * plane, *relu = masked ? mask + c * plane : 0;
-                prefetch_rows_ahead(image, relu, ahead, width);
-                float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX + tx;
+    const int pitch = staged_pitch(b.tilesX, width, padding), top = y0 - padding;
+    // the rows of the image that the band reads, asked for in L1 a channel ahead
+    const int firstRow = top > 0 ? top : 0, endRow = top + b.paddedRows < height ? top + b.paddedRows : height;
+    const size_t bandStart = (size_t)firstRow * width, bandCount = endRow > firstRow ? (size_t)(endRow - firstRow) * width : 0;
+    for (int c = 0; c < channels; c++) {
+        const float *image = input + c * plane, *relu = masked ? mask + c * plane : 0;
+        if (c + 1 < channels) {
+            for (size_t i = 0; i < bandCount; i += 16) {
+                _mm_prefetch((const char *)(image + plane + bandStart + i), _MM_HINT_T0);
+                if (masked) _mm_prefetch((const char *)(relu + plane + bandStart + i), _MM_HINT_T0);
+            }
+        }
+        stage_row_avx2(staged, image, relu, top, height, width, padding, pitch);
+        stage_row_avx2(staged + pitch, image, relu, top + 1, height, width, padding, pitch);
+        for (int ty = 0; ty < b.tileRows; ty++) {
+            // window rows 2 ty + r in the staged rows (2 ty + r) mod 4
+            const float *row[4];
+            UNROLL for (int r = 0; r < 4; r++) row[r] = staged + (size_t)((2 * ty + r) & 3) * pitch;
+            stage_row_avx2((float *)row[2], image, relu, top + 2 * ty + 2, height, width, padding, pitch);
+            stage_row_avx2((float *)row[3], image, relu, top + 2 * ty + 3, height, width, padding, pitch);
+            float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX;
+            for (int tx = 0; tx < b.tilesX; tx += 8) {
                 __m256 x0[4], x1[4], x2[4], w[4];
-#define ROW(x, r)                                                                                                     \
-    do {                                                                                                              \
-        if (offset[r] < 0) {                                                                                          \
-            UNROLL for (int j = 0; j < 4; j++) x[j] = _mm256_setzero_ps(); /* a row of the padding */                 \
-        } else {                                                                                                      \
-            window_row_avx2(x, image + offset[r], masked ? relu + offset[r] : 0, loads);                              \
-        }                                                                                                             \
-    } while (0)
-                ROW(x0, 0);
-                ROW(x1, 1);
-                ROW(x2, 2);
+                window_row_avx2(x0, row[0] + 2 * tx);
+                window_row_avx2(x1, row[1] + 2 * tx);
+                window_row_avx2(x2, row[2] + 2 * tx);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x0[j], x2[j]);  // r0 - r2
-                store_points_avx2(out, pointStride, w);
+                store_points_avx2(out + tx, pointStride, w);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_add_ps(x1[j], x2[j]);  // r1 + r2
-                store_points_avx2(out + 4 * pointStride, pointStride, w);
+                store_points_avx2(out + tx + 4 * pointStride, pointStride, w);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x2[j], x1[j]);  // r2 - r1
-                store_points_avx2(out + 8 * pointStride, pointStride, w);
-                ROW(x2, 3);
+                store_points_avx2(out + tx + 8 * pointStride, pointStride, w);
+                window_row_avx2(x2, row[3] + 2 * tx);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x1[j], x2[j]);  // r1 - r3
-                store_points_avx2(out + 12 * pointStride, pointStride, w);
-#undef ROW
+                store_points_avx2(out + tx + 12 * pointStride, pointStride, w);
             }
         }
     }
 }
 
-/// `input_transform_avx2_body` (rows outside the image are zero vectors: no row of zeros is read).
-AVX2 static void input_transform_avx2(float *v, const float *input, const float *mask, int channels, int height,
-                                      int width, int padding, int y0, band b) {
+/// `input_transform_avx2_body`; `staged` the scratch memory's row space (`row_space`).
+AVX2 static void input_transform_avx2(float *v, const float *input, const float *mask, float *staged, int channels,
+                                      int height, int width, int padding, int y0, band b) {
     if (mask) {
-        input_transform_avx2_body(v, input, mask, channels, height, width, padding, y0, b, 1);
+        input_transform_avx2_body(v, input, mask, staged, channels, height, width, padding, y0, b, 1);
     } else {
-        input_transform_avx2_body(v, input, 0, channels, height, width, padding, y0, b, 0);
+        input_transform_avx2_body(v, input, 0, staged, channels, height, width, padding, y0, b, 0);
     }
 }
 AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
@@ -561,7 +565,7 @@ static void winograd_band(
     if (y0 >= y1) return;
     const band b = make_band(channels, ow, y0, y1);
     const band largest = largest_band(channels, oh, ow);  // the layout of the scratch memory
-    float *zeros = scratch, *v = zeros + largest.paddedColumns, *m = v + POINTS * largest.vPoint;
+    float *zeros = scratch, *v = zeros + row_space(largest, width, padding), *m = v + POINTS * largest.vPoint;
     float *rows = m + (size_t)blocks * POINTS * largest.mPoint;
     if (isa == CONV3X3_ISA_AVX512) {
         input_transform_avx512(v, input, mask, zeros, channels, height, width, padding, y0, b);
@@ -569,7 +573,7 @@ static void winograd_band(
         output_transform_avx512(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, (size_t)oh * ow);
     } else {
-        input_transform_avx2(v, input, mask, channels, height, width, padding, y0, b);
+        input_transform_avx2(v, input, mask, zeros, channels, height, width, padding, y0, b);
         products_avx2(m, packed, v, channels, blocks, b);
         output_transform_avx2(rows, m, blocks, b, ow, y1 - y0);
         conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
@@ -835,7 +839,7 @@ void conv3x3_winograd_weight_gradient(
                 input_transform_avx512(v, x, xm, zeros, channels, height, width, padding, ya, b);
                 gradient_transform_avx512(u, rows, blocks, b, oh, ow, ya);
             } else {
-                input_transform_avx2(v, x, xm, channels, height, width, padding, ya, b);
+                input_transform_avx2(v, x, xm, zeros, channels, height, width, padding, ya, b);
                 gradient_transform_avx2(u, rows, blocks, b, oh, ow, ya);
             }
             if (!last) continue;

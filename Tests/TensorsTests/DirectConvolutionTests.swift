@@ -32,6 +32,7 @@ class DirectConvolutionTests: XCTestCase {
         Case(n: 2, c: 24, h: 10, w: 13, o: 20, padding: 2),  // edges two taps deep on every side, a middle between
         Case(n: 3, c: 32, h: 26, w: 26, o: 32, padding: 0),  // the MNIST network's largest layer
         Case(n: 2, c: 16, h: 9, w: 37, o: 16, padding: 1),  // Winograd rows of 19 tiles: three groups of 8, the last short
+        Case(n: 2, c: 16, h: 7, w: 5, o: 16, padding: 2),  // Winograd on an image narrower than a vector (rows staged one by one)
         Case(n: 3, c: 20, h: 13, w: 1, o: 18, padding: 1),  // one column
         Case(n: 1, c: 9, h: 6, w: 9, o: 16, padding: 0),  // forward direct; input gradient (9 outputs) through im2col
         Case(n: 3, c: 5, h: 6, w: 9, o: 7, padding: 1),  // few channels both ways: im2col
