@@ -190,29 +190,37 @@ INLINE void gradient_transform(float *u, const float *rows, int blocks, band b, 
 
 /// `weightGradient [O, C, 3, 3] +=` `G^T X G` of every kernel's 16 sums `X` (`sums [16, blocks, C, 16]`), with
 /// `G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]]` (the transpose of `transform_kernel`): a block's
-/// 16 output channels at a time, in the vector lanes.
+/// 16 output channels at a time, in the vector lanes, 16 input channels at a time, whose kernels are then added to
+/// each output channel's run of `9 x 16` consecutive floats of `weightGradient` (one output channel after the other
+/// rather than 16 rows far apart; the additions wait on the cache: 3.6 -> 3.0 % of a joint training step's samples).
 static void weight_transform(float *weightGradient, const float *sums, int channels, int outChannels) {
     const int blocks = conv3x3_blocks(outChannels);
     const size_t point = (size_t)blocks * channels * BLOCK;
     for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
-        for (int c = 0; c < channels; c++) {
-            const float *x = sums + ((size_t)blockIndex * channels + c) * BLOCK;
-            float y[9][BLOCK];
-            for (int l = 0; l < BLOCK; l++) {
-                float t[3][4];  // G^T X
-                for (int j = 0; j < 4; j++) {
-                    const float x0 = x[j * point + l], x1 = x[(4 + j) * point + l], x2 = x[(8 + j) * point + l];
-                    const float x3 = x[(12 + j) * point + l], half = (x1 + x2) * 0.5f;
-                    t[0][j] = x0 + half, t[1][j] = (x1 - x2) * 0.5f, t[2][j] = half + x3;
-                }
-                for (int i = 0; i < 3; i++) {
-                    const float half = (t[i][1] + t[i][2]) * 0.5f;
-                    y[3 * i][l] = t[i][0] + half, y[3 * i + 1][l] = (t[i][1] - t[i][2]) * 0.5f, y[3 * i + 2][l] = half + t[i][3];
+        for (int c0 = 0; c0 < channels; c0 += BLOCK) {
+            const int count = channels - c0 < BLOCK ? channels - c0 : BLOCK;
+            float y[BLOCK][9][BLOCK];  // [input channel in the group, kernel tap, output channel in the block]
+            for (int j = 0; j < count; j++) {
+                const float *x = sums + ((size_t)blockIndex * channels + c0 + j) * BLOCK;
+                for (int l = 0; l < BLOCK; l++) {
+                    float t[3][4];  // G^T X
+                    for (int k = 0; k < 4; k++) {
+                        const float x0 = x[k * point + l], x1 = x[(4 + k) * point + l], x2 = x[(8 + k) * point + l];
+                        const float x3 = x[(12 + k) * point + l], half = (x1 + x2) * 0.5f;
+                        t[0][k] = x0 + half, t[1][k] = (x1 - x2) * 0.5f, t[2][k] = half + x3;
+                    }
+                    for (int i = 0; i < 3; i++) {
+                        const float half = (t[i][1] + t[i][2]) * 0.5f;
+                        y[j][3 * i][l] = t[i][0] + half, y[j][3 * i + 1][l] = (t[i][1] - t[i][2]) * 0.5f;
+                        y[j][3 * i + 2][l] = half + t[i][3];
+                    }
                 }
             }
             for (int l = 0; l < BLOCK && blockIndex * BLOCK + l < outChannels; l++) {
-                float *dst = weightGradient + ((size_t)(blockIndex * BLOCK + l) * channels + c) * 9;
-                for (int i = 0; i < 9; i++) dst[i] += y[i][l];
+                float *dst = weightGradient + ((size_t)(blockIndex * BLOCK + l) * channels + c0) * 9;
+                for (int j = 0; j < count; j++) {
+                    for (int i = 0; i < 9; i++) dst[9 * j + i] += y[j][i][l];
+                }
             }
         }
     }
@@ -456,8 +464,14 @@ AVX2 INLINE __m256 masked_by_avx2(__m256 v, __m256 mask) {
 /// cycles for each masked store, and several times a plain load for a masked load).
 AVX2 INLINE void stage_row_avx2(float *row, const float *image, const float *relu, int y, int height, int width,
                                 int padding, int pitch) {
-    for (int x = 0; x < pitch; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
-    if (y < 0 || y >= height) return;
+    if (y < 0 || y >= height || width < 8) {
+        for (int x = 0; x < pitch; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
+        if (y < 0 || y >= height) return;
+    } else {
+        // zeros where the copy below does not write: the left padding, and from the row's end on
+        for (int x = 0; x < padding; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
+        for (int x = (padding + width) / 8 * 8; x < pitch; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
+    }
     const float *source = image + (size_t)y * width, *factor = relu ? relu + (size_t)y * width : 0;
     float *target = row + padding;
     if (width < 8) {
