@@ -164,7 +164,7 @@ __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline))
 /// the last load as zeros and add +0, which leaves such a sum as it is).
 __attribute__((target("avx2,fma")))
 void conv3x3_rows_avx2(float *rows, const float *source, const float *mask, int channels, int positions, float *sums) {
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 zero = _mm256_setzero_ps();
     const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int o0 = 0; o0 < conv3x3_blocks(channels) * BLOCK; o0 += 8) {
         const int here = channels - o0 < 0 ? 0 : channels - o0 < 8 ? channels - o0 : 8;
@@ -179,7 +179,7 @@ void conv3x3_rows_avx2(float *rows, const float *source, const float *mask, int 
                     r[k] = count == 8 ? _mm256_loadu_ps(source + at) : _mm256_maskload_ps(source + at, lanes);
                     if (mask) {
                         const __m256 m = count == 8 ? _mm256_loadu_ps(mask + at) : _mm256_maskload_ps(mask + at, lanes);
-                        r[k] = _mm256_mul_ps(r[k], _mm256_and_ps(_mm256_cmp_ps(m, zero, _CMP_GT_OQ), one));
+                        r[k] = conv3x3_relu_backward_avx2(r[k], m);
                     }
                 } else {
                     r[k] = zero;

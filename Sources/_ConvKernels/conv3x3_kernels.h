@@ -72,6 +72,13 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
 }
 
+/// `v * (mask > 0 ? 1 : 0)` (false for NaN), a fused ReLU's backward, with AVX2 (the same values as the portable
+/// expression).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256 conv3x3_relu_backward_avx2(
+    __m256 v, __m256 mask) {
+    return _mm256_mul_ps(v, _mm256_and_ps(_mm256_cmp_ps(mask, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
+}
+
 /// Ones where `mask > 0` (false for NaN) in `lanes`, zeros elsewhere: the factor of a fused ReLU's backward.
 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) __m512 conv3x3_relu_factor_avx512(
     const float *mask, __mmask16 lanes) {

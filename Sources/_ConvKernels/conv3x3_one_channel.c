@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conv3x3.h"
+#include "conv3x3_kernels.h"
 
 enum { LANES = ONE_CHANNEL_LANES };
 
@@ -221,17 +222,11 @@ AVX2 static void one_output(float *output, const float *input, const float *pack
     }
 }
 
-/// `v * (mask > 0 ? 1 : 0)`, the element-wise ReLU's backward.
-AVX2 INLINE __m256 relu_backward(__m256 v, __m256 mask) {
-    const __m256 positive = _mm256_cmp_ps(mask, _mm256_setzero_ps(), _CMP_GT_OQ);
-    return _mm256_mul_ps(v, _mm256_and_ps(positive, _mm256_set1_ps(1.0f)));
-}
-
 /// `one_relu_backward_fn` with AVX2.
 AVX2 static void one_relu_backward(float *output, const float *input, const float *mask, size_t count) {
     size_t i = 0;
     for (; i + WIDTH <= count; i += WIDTH) {
-        _mm256_storeu_ps(output + i, relu_backward(_mm256_loadu_ps(input + i), _mm256_loadu_ps(mask + i)));
+        _mm256_storeu_ps(output + i, conv3x3_relu_backward_avx2(_mm256_loadu_ps(input + i), _mm256_loadu_ps(mask + i)));
     }
     for (; i < count; i++) output[i] = input[i] * (mask[i] > 0 ? 1.0f : 0.0f);
 }
@@ -252,7 +247,7 @@ AVX2 INLINE void weight_rows(__m256 *sum, __m256 *biasSum, const float *plane, i
     UNROLL for (int i = 0; i < rows; i++) {
         const size_t at = (size_t)(y + i) * outputWidth + x;
         d[i] = _mm256_maskload_ps(dy + at, valid);
-        if (mask) d[i] = relu_backward(d[i], _mm256_maskload_ps(mask + at, valid));
+        if (mask) d[i] = conv3x3_relu_backward_avx2(d[i], _mm256_maskload_ps(mask + at, valid));
         if (biasSum) *biasSum = _mm256_add_ps(*biasSum, d[i]);
     }
     UNROLL for (int r = 0; r < rows + 2; r++) {

@@ -453,11 +453,6 @@ AVX512 static void input_transform_avx512(float *v, const float *input, const fl
     }
 }
 
-/// `v` times `mask > 0` (ones where it holds, false for NaN), as the portable expression.
-AVX2 INLINE __m256 masked_by_avx2(__m256 v, __m256 mask) {
-    return _mm256_mul_ps(v, _mm256_and_ps(_mm256_cmp_ps(mask, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f)));
-}
-
 /// Window row `y` of the padded input staged in `row` (`pitch` floats): the image's row `y` (times `relu > 0` when
 /// `relu` is given) from column `padding` on, zeros around it, and zeros throughout for a row of the padding. Whole
 /// vectors only: the last one ends at the row's end and rewrites the values before it (AMD's cores take many
@@ -481,7 +476,7 @@ AVX2 INLINE void stage_row_avx2(float *row, const float *image, const float *rel
     for (int x = 0;; x += 8) {
         const int at = x + 8 <= width ? x : width - 8;
         const __m256 v = _mm256_loadu_ps(source + at);
-        _mm256_storeu_ps(target + at, factor ? masked_by_avx2(v, _mm256_loadu_ps(factor + at)) : v);
+        _mm256_storeu_ps(target + at, factor ? conv3x3_relu_backward_avx2(v, _mm256_loadu_ps(factor + at)) : v);
         if (at + 8 >= width) break;
     }
 }
