@@ -3,14 +3,15 @@ import Foundation
 import _GemmKernels
 
 /// Matrix products (row-major): the AVX-512 kernel of `_GemmKernels` (`sgemm.h`) where the CPU has
-/// AVX-512F and the depth `k` is at most `maximumKernelDepth`, else OpenBLAS's `cblas_sgemm`; for one
-/// row times a matrix stored by rows (a dense layer on one image) `sgemv.h`'s AVX-512 or AVX2 kernel,
-/// else `cblas_sgemv`.
+/// AVX-512F and the depth `k` is at most `maximumKernelDepth`; on a CPU with AVX2 but not AVX-512F, the
+/// AVX2 kernel for `A^T B` (a dense layer's weight gradient) of depth at most `maximumTransposedKernelDepth`;
+/// else OpenBLAS's `cblas_sgemm`. For one row times a matrix stored by rows (a dense layer on one image)
+/// `sgemv.h`'s AVX-512 or AVX2 kernel, else `cblas_sgemv`.
 ///
-/// Which of the two computes a product depends only on `k`, the CPU and `usesKernel`, never on `m`
-/// or `n`: the blocks of rows or columns that `gemm` hands to its threads therefore all take the
+/// Which of them computes a product depends only on `k`, the transposes, the CPU and `usesKernel`, never
+/// on `m` or `n`: the blocks of rows or columns that `gemm` hands to its threads therefore all take the
 /// same path, and each element of C is the same dot product (in k order, one accumulator in the
-/// kernel) whatever the thread count.
+/// kernels, which follow the same rule and so give the same bits) whatever the thread count.
 public enum BLAS {
     /// The CPU runs the AVX-512 kernel (AVX-512F).
     public static let kernelIsSupported = sgemm_avx512_supported() == 1
@@ -20,6 +21,13 @@ public enum BLAS {
 
     /// The largest depth `k` the kernel takes (it does not block the depth); deeper products go to OpenBLAS.
     public static let maximumKernelDepth = Int(SGEMM_MAX_DEPTH)
+
+    /// The CPU runs the AVX2 kernel for `A^T B` (AVX2 and FMA3); products take it only when it has no AVX-512F.
+    public static let transposedKernelIsSupported = sgemm_at_avx2_supported() == 1
+
+    /// The largest depth `k` the AVX2 kernel for `A^T B` takes (a gradient group's or a batch's examples):
+    /// on deeper products OpenBLAS's packing pays for itself (at k = 128 the two ran alike).
+    public static let maximumTransposedKernelDepth = Int(SGEMM_AT_MAX_DEPTH)
 
     /// Whether products go to the AVX-512 kernel where it applies: on unless the environment sets
     /// `DAFAR_GEMM=openblas` (to measure the two in one binary); tests switch it to exercise both paths.
@@ -34,10 +42,24 @@ public enum BLAS {
     @inlinable
     public static func kernelApplies(k: Int) -> Bool { usesKernel && kernelIsSupported && k <= maximumKernelDepth }
 
+    /// Whether a product of depth `k` with these transposes runs on one of the kernels (the AVX-512 kernel, or on
+    /// a CPU without it the AVX2 kernel for `A^T B`), else on OpenBLAS.
+    @inlinable
+    public static func kernelApplies(k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
+        kernelApplies(k: k) || transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB)
+    }
+
+    /// Whether a product runs on the AVX2 kernel for `A^T B`.
+    @inlinable
+    static func transposedKernelApplies(k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
+        transposeA && !transposeB && usesKernel && !kernelIsSupported && transposedKernelIsSupported
+            && k <= maximumTransposedKernelDepth
+    }
+
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
     ///
     /// Large products are split into blocks of columns (or rows) of `C`, each computed by `gemmSerial`
-    /// on the threads; the depth is never split. On the AVX-512 kernel every element of `C` is one dot
+    /// on the threads; the depth is never split. On the kernels every element of `C` is one dot
     /// product in k order wherever its block starts, so there is one block per thread. OpenBLAS's
     /// result for an element depends on the shape of the call that computes it (its edge and small-
     /// product kernels round differently: the last bits of up to 7 % of the elements of the dense
@@ -85,7 +107,8 @@ public enum BLAS {
         // Split the longer side of C into blocks that are multiples of 16 (whole micro-tiles).
         let splitColumns = n >= m
         let side = splitColumns ? n : m
-        let blocks = min(kernelApplies(k: k) ? Parallel.threadCount : openBLASBlocks, max(1, side / 16))
+        let onKernel = kernelApplies(k: k, transposeA: transposeA, transposeB: transposeB)
+        let blocks = min(onKernel ? Parallel.threadCount : openBLASBlocks, max(1, side / 16))
         Parallel.forEach(chunks: blocks, of: blocks) { _, range in
             for block in range {
                 let start = (side * block / blocks) & ~15, end = block == blocks - 1 ? side : (side * (block + 1) / blocks) & ~15
@@ -117,8 +140,8 @@ public enum BLAS {
     public static let rowParallelThreshold: Double = 60_000
 
     /// `gemm` on the calling thread: one matrix-vector product for a single row, the AVX-512 kernel when
-    /// `kernelApplies(k:)`, else one single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see
-    /// `Parallel.setThreadCount`).
+    /// `kernelApplies(k:)`, the AVX2 kernel for `A^T B` when `transposedKernelApplies`, else one
+    /// single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see `Parallel.setThreadCount`).
     @inlinable
     public static func gemmSerial(
         _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
@@ -159,6 +182,11 @@ public enum BLAS {
                 transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                 beta, c, Int32(ldc))
             precondition(status == 0, "BLAS.gemm: the AVX-512 kernel could not allocate its packing buffers")
+            return
+        }
+        if transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB) {
+            let status = sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            precondition(status == 0, "BLAS.gemm: the AVX2 kernel could not allocate its packing buffer")
             return
         }
         // beta 0: zero C here and let OpenBLAS accumulate onto it (beta 1). The result is the same

@@ -2,10 +2,8 @@
 // the 14 x 32 register-tiled micro-kernel, and the loops over blocks. The package builds for baseline
 // x86-64: the functions marked AVX512 run only after `sgemm_avx512_supported()` said yes.
 #include "sgemm.h"
+#include "workspace.h"
 
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -159,28 +157,6 @@ AVX512 static void run_tile(int rows, const float *panel, const float *strip, in
 #undef SGEMM_TILE_CASE
 }
 
-/// This thread's packing buffer (64-byte aligned), grown on demand and kept while the thread lives; a
-/// thread-specific key frees it when the thread exits (Dispatch retires idle workers and starts new ones).
-static _Thread_local float *workspace = 0;
-static _Thread_local size_t workspaceCount = 0;
-static pthread_key_t workspaceKey;
-static pthread_once_t workspaceKeyOnce = PTHREAD_ONCE_INIT;
-
-static void make_workspace_key(void) { pthread_key_create(&workspaceKey, free); }
-
-static float *thread_workspace(size_t count) {
-    if (count > workspaceCount) {
-        pthread_once(&workspaceKeyOnce, make_workspace_key);
-        free(workspace);
-        workspaceCount = 0;
-        workspace = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
-        pthread_setspecific(workspaceKey, workspace);
-        if (!workspace) return 0;
-        workspaceCount = count;
-    }
-    return workspace;
-}
-
 AVX512 int sgemm_avx512(int transposeA, int transposeB, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc) {
     // rows of op(A) per block: whole panels whose packed floats fit PANEL_BLOCK_FLOATS (at least one panel)
@@ -189,7 +165,7 @@ AVX512 int sgemm_avx512(int transposeA, int transposeB, int m, int n, int k, flo
     const int rowsPadded = (m + MR - 1) / MR * MR;
     if (blockRows > rowsPadded) blockRows = rowsPadded;
     // the strip first (NR * k floats: a multiple of 64 bytes, so its rows stay aligned), then the panels
-    float *strip = thread_workspace((size_t)NR * k + (size_t)blockRows * k);
+    float *strip = gemm_thread_workspace((size_t)NR * k + (size_t)blockRows * k);
     if (!strip) return -1;
     float *panels = strip + (size_t)NR * k;
     for (int i0 = 0; i0 < m; i0 += blockRows) {

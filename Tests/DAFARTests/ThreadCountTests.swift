@@ -41,8 +41,8 @@ final class ThreadCountTests: XCTestCase {
                 return network.namedParameters.map { ($0.name, g[object: $0.parameter]?.storage ?? []) }
             }
         }
-        // the dense products on the AVX-512 kernel (where the CPU has it) and on OpenBLAS
-        for kernel in BLAS.kernelIsSupported ? [true, false] : [false] {
+        // the dense products on the kernels (the AVX-512 one, or the AVX2 one for weight gradients) and on OpenBLAS
+        for kernel in BLAS.kernelIsSupported || BLAS.transposedKernelIsSupported ? [true, false] : [false] {
             let saved = BLAS.usesKernel
             BLAS.usesKernel = kernel
             defer { BLAS.usesKernel = saved }

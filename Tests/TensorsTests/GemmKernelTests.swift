@@ -12,8 +12,11 @@ final class GemmKernelTests: XCTestCase {
     /// On a CPU without AVX-512F both settings take OpenBLAS, so the comparisons still run.
     let paths = [true, false]
 
-    /// A label for the path `usesKernel` selects for a product of depth `k`.
-    func pathName(k: Int) -> String { BLAS.kernelApplies(k: k) ? "AVX-512 kernel" : "OpenBLAS" }
+    /// A label for the path `usesKernel` selects for a product of depth `k` (and these transposes).
+    func pathName(k: Int, transposeA: Bool = false, transposeB: Bool = false) -> String {
+        if BLAS.kernelApplies(k: k) { return "AVX-512 kernel" }
+        return BLAS.kernelApplies(k: k, transposeA: transposeA, transposeB: transposeB) ? "AVX2 A^T B kernel" : "OpenBLAS"
+    }
 
     override func tearDown() {
         BLAS.usesKernel = BLAS.defaultUsesKernel()
@@ -98,7 +101,8 @@ final class GemmKernelTests: XCTestCase {
                 if j >= product.n {
                     XCTAssertEqual(
                         result[index].bitPattern, c[index].bitPattern,
-                        "\(product) on \(pathName(k: product.k)): column \(j) beyond n changed", file: file, line: line)
+                        "\(product) on \(pathName(k: product.k, transposeA: product.transposeA, transposeB: product.transposeB)): column \(j) beyond n changed",
+                        file: file, line: line)
                     continue
                 }
                 let error = abs(Double(result[index]) - expected[index]) / max(scale[index], .leastNormalMagnitude)
@@ -107,7 +111,7 @@ final class GemmKernelTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(
             worst, tolerance,
-            "\(product) on \(pathName(k: product.k)): element \(worstIndex) is \(result[worstIndex]), expected "
+            "\(product) on \(pathName(k: product.k, transposeA: product.transposeA, transposeB: product.transposeB)): element \(worstIndex) is \(result[worstIndex]), expected "
                 + "\(expected[worstIndex]) (relative error \(worst))", file: file, line: line)
     }
 
@@ -162,6 +166,7 @@ final class GemmKernelTests: XCTestCase {
         let products = [
             Product(m: 128, n: 256, k: 784, transposeB: true), Product(m: 128, n: 784, k: 256),
             Product(m: 784, n: 256, k: 128, transposeA: true), Product(m: 301, n: 150, k: 70, transposeA: true, transposeB: true),
+            Product(m: 200, n: 1024, k: 32, transposeA: true, alpha: -2, beta: 1, extra: 3),
             Product(m: 150, n: 301, k: 70, alpha: 0.5, beta: 0.75, extra: 5)
         ]
         for usesKernel in paths {
@@ -174,9 +179,9 @@ final class GemmKernelTests: XCTestCase {
                 let one = product.run(a, b, c)
                 Parallel.setThreadCount(2)
                 let two = product.run(a, b, c)
-                if BLAS.kernelApplies(k: product.k) {
+                if BLAS.kernelApplies(k: product.k, transposeA: product.transposeA, transposeB: product.transposeB) {
                     let differing = zip(one, two).filter { $0.bitPattern != $1.bitPattern }.count
-                    XCTAssertEqual(differing, 0, "\(product) on the AVX-512 kernel: 2 threads change \(differing) of \(one.count) elements")
+                    XCTAssertEqual(differing, 0, "\(product) on a kernel: 2 threads change \(differing) of \(one.count) elements")
                 } else {
                     assertClose(
                         Tensor(shape: [one.count], storage: two), Tensor(shape: [one.count], storage: one), tolerance: 1e-5,
@@ -241,6 +246,53 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX2 kernel for `A^T B` (what weight gradients take on CPUs without AVX-512) called directly, bit for bit
+    /// against the AVX-512 kernel's rule written out: one accumulator per element, fused multiply-adds for p = 0, 1,
+    /// ... from +0, then alpha and beta. Every remainder of its 6 x 16 tile and its 16-column strips, depths 1 to
+    /// its limit, leading dimensions wider than the matrices (the columns beyond n untouched), NaN in C when beta
+    /// is 0 (it must not be read). Every x86-64 CPU with AVX2 runs it, whatever path `BLAS` picks on this one.
+    func testAVX2TransposedKernelFollowsItsRule() {
+        guard BLAS.transposedKernelIsSupported else {
+            XCTAssertFalse(BLAS.kernelIsSupported, "a CPU with AVX-512F has AVX2 and FMA3")
+            return
+        }
+        var shapes = [(1, 1, 1), (6, 16, 32), (7, 17, 3), (5, 15, 128), (13, 33, 64), (256, 784, 32), (10, 200, 32)]
+        var generator = SeededGenerator(seed: 61)
+        for _ in 0..<24 {
+            shapes.append(
+                (
+                    Int.random(in: 1...40, using: &generator), Int.random(in: 1...70, using: &generator),
+                    Int.random(in: 1...128, using: &generator)
+                ))
+        }
+        for (trial, (m, n, k)) in shapes.enumerated() {
+            let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, 0.75), (1, 1)][trial % 4]
+            let extra = trial % 3 == 0 ? 5 : 0
+            let (lda, ldb, ldc) = (m + extra, n + 2 * extra, n + extra)
+            let a = (0..<k * lda).map { _ in Float.random(in: -1..<1, using: &generator) }
+            let b = (0..<k * ldb).map { _ in Float.random(in: -1..<1, using: &generator) }
+            let old = (0..<m * ldc).map { _ in beta == 0 ? Float.nan : Float.random(in: -1..<1, using: &generator) }
+            var c = old
+            XCTAssertEqual(sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, &c, Int32(ldc)), 0)
+            var mismatches = 0
+            for i in 0..<m {
+                for j in 0..<ldc {
+                    let index = i * ldc + j
+                    guard j < n else {
+                        if c[index].bitPattern != old[index].bitPattern { mismatches += 1 }
+                        continue
+                    }
+                    var sum: Float = 0
+                    for p in 0..<k { sum.addProduct(a[p * lda + i], b[p * ldb + j]) }
+                    var expected = alpha == 1 ? sum : alpha * sum
+                    if beta == 1 { expected += old[index] } else if beta != 0 { expected = expected.addingProduct(beta, old[index]) }
+                    if c[index].bitPattern != expected.bitPattern { mismatches += 1 }
+                }
+            }
+            XCTAssertEqual(mismatches, 0, "\(m)x\(n)x\(k), alpha \(alpha), beta \(beta), +\(extra): \(mismatches) elements off the rule")
+        }
+    }
+
     /// One row times a matrix stored `[n, k]` (a dense layer on one image) splits its rows of B across the
     /// threads: every element is the same dot product, so 2 and 3 threads give the bits of 1.
     func testOneRowSplitAcrossThreadsIsBitIdentical() {
@@ -267,15 +319,27 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// Which path a product takes: the kernel exactly when the CPU supports it, it is on and `k` fits;
-    /// `DAFAR_GEMM=openblas` turns it off.
+    /// Which path a product takes: the AVX-512 kernel exactly when the CPU supports it, it is on and `k` fits;
+    /// on a CPU without it the AVX2 kernel for `A^T B` (only that transpose) when `k` fits; `DAFAR_GEMM=openblas`
+    /// turns both off.
     func testPathChoice() {
         BLAS.usesKernel = true
         XCTAssertEqual(BLAS.kernelApplies(k: 1), BLAS.kernelIsSupported)
         XCTAssertEqual(BLAS.kernelApplies(k: BLAS.maximumKernelDepth), BLAS.kernelIsSupported)
         XCTAssertFalse(BLAS.kernelApplies(k: BLAS.maximumKernelDepth + 1))
+        let avx2Only = !BLAS.kernelIsSupported && BLAS.transposedKernelIsSupported
+        XCTAssertEqual(BLAS.kernelApplies(k: 32, transposeA: true, transposeB: false), BLAS.kernelIsSupported || avx2Only)
+        XCTAssertEqual(
+            BLAS.kernelApplies(k: BLAS.maximumTransposedKernelDepth, transposeA: true, transposeB: false),
+            BLAS.kernelIsSupported || avx2Only)
+        XCTAssertEqual(
+            BLAS.kernelApplies(k: BLAS.maximumTransposedKernelDepth + 1, transposeA: true, transposeB: false), BLAS.kernelIsSupported)
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, true)] {
+            XCTAssertEqual(BLAS.kernelApplies(k: 32, transposeA: transposeA, transposeB: transposeB), BLAS.kernelIsSupported)
+        }
         BLAS.usesKernel = false
         XCTAssertFalse(BLAS.kernelApplies(k: 1))
+        XCTAssertFalse(BLAS.kernelApplies(k: 32, transposeA: true, transposeB: false))
         XCTAssertFalse(BLAS.defaultUsesKernel(environment: ["DAFAR_GEMM": "openblas"]))
         XCTAssertTrue(BLAS.defaultUsesKernel(environment: [:]))
     }

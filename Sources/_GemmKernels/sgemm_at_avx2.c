@@ -1,0 +1,131 @@
+// The AVX2 product of a transposed A and B (sgemm.h, `sgemm_at_avx2`): a dense layer's weight gradient
+// G^T X over a group of examples; B packed in strips of 16 columns, A read in place. The package builds for baseline x86-64: the functions
+// marked AVX2 run only after `sgemm_at_avx2_supported()` said yes.
+#include "sgemm.h"
+#include "workspace.h"
+
+#include <stddef.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+enum { ROWS = 6, COLUMNS = 16 };
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+int sgemm_at_avx2_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
+
+/// Lanes `0 ..< count` of a vector of 8 (count clamped to 0 ... 8), as a mask for maskload / maskstore.
+AVX2 INLINE __m256i lanes(int count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+}
+
+/// The tile `C [rows, 16]` at `c` (only `columns <= 16` of them when `masked`) = alpha * A^T B + beta * C, with
+/// `a` at row p of A plus the tile's first row of C (`a[p * lda + i]` is op(A)[i, p]) and `strip` the tile's
+/// 16 columns of B packed `[k, 16]`. `rows` and `masked` are constants once inlined: the 12 accumulators live
+/// in registers.
+AVX2 INLINE void tile(int rows, int masked, const float *a, size_t lda, const float *strip, int k, float *c, size_t ldc,
+                      int columns, float alpha, float beta) {
+    __m256 sum[ROWS][2];
+    UNROLL for (int i = 0; i < rows; i++) sum[i][0] = sum[i][1] = _mm256_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        const float *column = a + (size_t)p * lda;
+        const __m256 v0 = _mm256_load_ps(strip + (size_t)p * COLUMNS), v1 = _mm256_load_ps(strip + (size_t)p * COLUMNS + 8);
+        UNROLL for (int i = 0; i < rows; i++) {
+            const __m256 x = _mm256_broadcast_ss(column + i);
+            sum[i][0] = _mm256_fmadd_ps(x, v0, sum[i][0]);
+            sum[i][1] = _mm256_fmadd_ps(x, v1, sum[i][1]);
+        }
+    }
+    const __m256i low = masked ? lanes(columns) : _mm256_set1_epi32(-1);
+    const __m256i high = masked ? lanes(columns - 8) : _mm256_set1_epi32(-1);
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    UNROLL for (int i = 0; i < rows; i++) {
+        float *out = c + (size_t)i * ldc;
+        UNROLL for (int h = 0; h < 2; h++) {
+            __m256 r = alpha == 1 ? sum[i][h] : _mm256_mul_ps(va, sum[i][h]);
+            const __m256i mask = h == 0 ? low : high;
+            if (beta != 0) {
+                const __m256 old = masked ? _mm256_maskload_ps(out + 8 * h, mask) : _mm256_loadu_ps(out + 8 * h);
+                r = beta == 1 ? _mm256_add_ps(r, old) : _mm256_fmadd_ps(vb, old, r);
+            }
+            if (masked) _mm256_maskstore_ps(out + 8 * h, mask, r);
+            else _mm256_storeu_ps(out + 8 * h, r);
+        }
+    }
+}
+
+/// `packed [strips][k][16]` = columns `0 ..< columns` of B's rows `0 ..< k` (at `b + p * ldb`) in strips of 16,
+/// the last strip's missing columns zero.
+AVX2 static void pack_strips(float *packed, const float *b, size_t ldb, int columns, int k) {
+    const int strips = (columns + COLUMNS - 1) / COLUMNS;
+    for (int p = 0; p < k; p++) {
+        const float *row = b + (size_t)p * ldb;
+        for (int s = 0; s < strips; s++) {
+            float *out = packed + ((size_t)s * k + p) * COLUMNS;
+            const int count = columns - s * COLUMNS;
+            if (count >= COLUMNS) {
+                _mm256_store_ps(out, _mm256_loadu_ps(row + s * COLUMNS));
+                _mm256_store_ps(out + 8, _mm256_loadu_ps(row + s * COLUMNS + 8));
+            } else {
+                _mm256_store_ps(out, _mm256_maskload_ps(row + s * COLUMNS, lanes(count)));
+                _mm256_store_ps(out + 8, _mm256_maskload_ps(row + s * COLUMNS + 8, lanes(count - 8)));
+            }
+        }
+    }
+}
+
+/// `tile` with `rows` and `masked` as constants.
+AVX2 static void run_tile(int rows, int masked, const float *a, size_t lda, const float *strip, int k, float *c,
+                          size_t ldc, int columns, float alpha, float beta) {
+#define SGEMM_AT_CASE(R)                                                                  \
+    case R:                                                                               \
+        if (masked) tile(R, 1, a, lda, strip, k, c, ldc, columns, alpha, beta);          \
+        else tile(R, 0, a, lda, strip, k, c, ldc, columns, alpha, beta);                 \
+        break;
+    switch (rows) {
+        SGEMM_AT_CASE(1) SGEMM_AT_CASE(2) SGEMM_AT_CASE(3) SGEMM_AT_CASE(4) SGEMM_AT_CASE(5) SGEMM_AT_CASE(6)
+        default: break;
+    }
+#undef SGEMM_AT_CASE
+}
+
+/// Floats of packed B per block of columns (`k` rows of it): 128 KiB, which stays in the level-2 cache while every
+/// block of rows of C reads it.
+enum { B_BLOCK_FLOATS = 32 * 1024 };
+
+AVX2 int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc) {
+    int blockColumns = B_BLOCK_FLOATS / k / COLUMNS * COLUMNS;
+    if (blockColumns < COLUMNS) blockColumns = COLUMNS;
+    const int widest = n < blockColumns ? (n + COLUMNS - 1) / COLUMNS * COLUMNS : blockColumns;
+    float *packed = gemm_thread_workspace((size_t)widest * k);
+    if (!packed) return -1;
+    for (int j0 = 0; j0 < n; j0 += blockColumns) {
+        const int width = n - j0 < blockColumns ? n - j0 : blockColumns;
+        pack_strips(packed, b + j0, (size_t)ldb, width, k);
+        for (int i = 0; i < m; i += ROWS) {
+            const int rows = m - i < ROWS ? m - i : ROWS;
+            for (int s = 0; s * COLUMNS < width; s++) {
+                const int columns = width - s * COLUMNS < COLUMNS ? width - s * COLUMNS : COLUMNS;
+                run_tile(rows, columns < COLUMNS, a + i, (size_t)lda, packed + (size_t)s * k * COLUMNS, k,
+                         c + (size_t)i * ldc + j0 + s * COLUMNS, (size_t)ldc, columns, alpha, beta);
+            }
+        }
+    }
+    return 0;
+}
+#else
+int sgemm_at_avx2_supported(void) { return 0; }
+int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    return -1;
+}
+#endif
