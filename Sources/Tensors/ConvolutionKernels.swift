@@ -326,10 +326,6 @@ public enum ConvolutionKernels {
         guard needDataGradient || needWeightGradient else { return Gradients(input: nil, weight: nil, bias: nil) }
         let n = input.shape[0], outChannels = weight.shape[0]
         let biasCount = biasSums == .ofOutput ? outChannels : g.channels
-        var partials = WeightGradientPartials(
-            chunks: needWeightGradient ? chunkCount(images: n) : 0, weightCount: weight.count,
-            biasCount: biasCount)
-        let partialStride = partials.stridePerChunk
         let dataShape = dataGradient == .backward ? input.shape : output.shape
         var data = needDataGradient ? [Float](uninitializedCount: dataShape.elementCount) : []
         // The data and weight gradients through the direct 3x3 kernels where they apply; the passes do the rest.
@@ -339,6 +335,11 @@ public enum ConvolutionKernels {
                 ? DirectConvolution.applies(g, inputs: outChannels, outputs: g.channels)
                 : DirectConvolution.applies(g, inputs: g.channels, outputs: outChannels))
         let directWeights = needWeightGradient && DirectConvolution.appliesToWeightGradient(g, outputs: outChannels)
+        // the direct kernels write their partials (`accumulateWeightGradients`); the passes add to zeros
+        var partials = WeightGradientPartials(
+            chunks: needWeightGradient ? chunkCount(images: n) : 0, weightCount: weight.count,
+            biasCount: biasCount, zeroed: !directWeights)
+        let partialStride = partials.stridePerChunk
         input.withUnsafeBufferPointer { x in
             output.withUnsafeBufferPointer { dy in
                 weight.withUnsafeBufferPointer { w in
@@ -461,9 +462,11 @@ public enum ConvolutionKernels {
         let chunks: Int, weightCount: Int, biasCount: Int
         var stridePerChunk: Int { weightCount + biasCount }
 
-        init(chunks: Int, weightCount: Int, biasCount: Int) {
+        /// Zeros when `zeroed`, else memory that the kernels must write before `sum` reads it.
+        init(chunks: Int, weightCount: Int, biasCount: Int, zeroed: Bool = true) {
             (self.chunks, self.weightCount, self.biasCount) = (chunks, weightCount, biasCount)
-            storage = [Float](repeating: 0, count: chunks * (weightCount + biasCount))
+            let count = chunks * (weightCount + biasCount)
+            storage = zeroed ? [Float](repeating: 0, count: count) : [Float](uninitializedCount: count)
         }
 
         /// The weight gradient (shaped `weightShape`) and the bias gradient.

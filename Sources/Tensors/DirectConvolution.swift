@@ -320,17 +320,20 @@ enum DirectConvolution {
         Parallel.forEach(chunks: min(images, threads == 1 ? 1 : 4 * threads), of: images) { _, range in body(range) }
     }
 
-    /// Adds the weight and bias gradients of a batch to per-chunk partial sums: chunk `k` of `chunks`
-    /// (contiguous images, the split of `Parallel.forEach`) adds into `partials + k * partialStride`, its
-    /// weight gradient `[O, C, 3, 3]` then its bias gradient (`[O]`, the sums of the output gradient, or
-    /// `[C]`, of the input when `biasOfInput`). `input`, `inputMask`: `[N, C, H, W]`; `outputGradient`,
-    /// `outputMask`: `[N, O, H + 2p - 2, W + 2p - 2]`. Each chunk sums its images in order.
+    /// The weight and bias gradients of a batch as per-chunk partial sums: chunk `k` of `chunks` (contiguous
+    /// images, the split of `Parallel.forEach`; at most one chunk per image) writes `partials + k * partialStride`,
+    /// its weight gradient `[O, C, 3, 3]` then its bias gradient (`[O]`, the sums of the output gradient, or
+    /// `[C]`, of the input when `biasOfInput`), the bits of adding them to zeros: the caller need not zero the
+    /// memory. Each chunk zeroes what its kernel adds to, on its own thread, or (Winograd) has the kernel write
+    /// the weights. `input`, `inputMask`: `[N, C, H, W]`; `outputGradient`, `outputMask`: `[N, O, H + 2p - 2,
+    /// W + 2p - 2]`. Each chunk sums its images in order.
     static func accumulateWeightGradients(
         _ partials: UnsafeMutablePointer<Float>, partialStride: Int, chunks: Int, biasOfInput: Bool,
         input: UnsafePointer<Float>, inputMask: UnsafePointer<Float>?, outputGradient: UnsafePointer<Float>,
         outputMask: UnsafePointer<Float>?, images: Int, channels: Int, height: Int, width: Int, outputChannels: Int,
         padding: Int
     ) {
+        precondition(chunks <= images, "weight gradient: \(chunks) chunks of \(images) images leave some unwritten")
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let imageSize = channels * height * width
@@ -339,6 +342,7 @@ enum DirectConvolution {
             // one call per chunk: the kernel's lane sums run over the chunk's images, then add into the partial
             Parallel.forEach(chunks: chunks, of: images) { chunk, range in
                 let weights = partials + chunk * partialStride, bias = weights + outputChannels * 9
+                weights.update(repeating: 0, count: partialStride)
                 ScratchPool.shared.withBuffer(conv3x3_one_channel_weight_scratch_count(h, w, o, p)) { scratch in
                     conv3x3_one_channel_weight_gradient(
                         weights, bias, biasOfInput ? 1 : 0, input + range.lowerBound * imageSize,
@@ -355,17 +359,20 @@ enum DirectConvolution {
             // one call per chunk: the 16 points' sums run over the chunk's images, then are transformed and added
             Parallel.forEach(chunks: chunks, of: images) { chunk, range in
                 let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
+                // the kernel writes the weights' partial (no zeroing: a chunk's 147 KB for a 64 x 64 layer); the bias sums add
+                bias.update(repeating: 0, count: partialStride - outputChannels * channels * 9)
                 ScratchPool.shared.withBuffer(conv3x3_winograd_weight_scratch_count(c, h, w, o, p)) { scratch in
                     conv3x3_winograd_weight_gradient(
                         weights, bias, biasOfInput ? 1 : 0, input + range.lowerBound * imageSize,
                         inputMask.map { $0 + range.lowerBound * imageSize }, outputGradient + range.lowerBound * outputSize,
-                        outputMask.map { $0 + range.lowerBound * outputSize }, Int32(range.count), c, h, w, o, p, scratch, isa)
+                        outputMask.map { $0 + range.lowerBound * outputSize }, Int32(range.count), c, h, w, o, p, scratch, isa, 1)
                 }
             }
             return
         }
         Parallel.forEach(chunks: chunks, of: images) { chunk, range in
             let weights = partials + chunk * partialStride, bias = weights + outputChannels * channels * 9
+            weights.update(repeating: 0, count: partialStride)
             ScratchPool.shared.withBuffer(conv3x3_scratch_count(c, h, w, o, p)) { scratch in
                 for n in range {
                     conv3x3_weight_gradient_image(

@@ -53,12 +53,14 @@ size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width
 /// input (times `inputMask > 0`), as in `conv3x3_winograd_image_rows`. The 16 points' sums `[O, C]` run over the
 /// images and their tiles in order, one FMA per term from +0, on register tiles of 32 output channels x 12 input
 /// channels (AVX-512) or 16 x 6 (AVX2), the same FMAs in the same order; the result is transformed once and added to
-/// `weightGradient [O, C, 3, 3]`. `biasGradient` (nil: none) `+=` per image the channel sums of the output gradient
-/// (`[O]`) or, with `biasOfInput`, of the masked input (`[C]`), the values of `conv3x3_weight_gradient_image`. Other
-/// arguments as there; `scratch` of `conv3x3_winograd_weight_scratch_count` floats.
+/// `weightGradient [O, C, 3, 3]`, or with `overwrite` written there as `0 + value` (the bits of adding it to zeros,
+/// without reading what the memory held: the caller need not zero it). `biasGradient` (nil: none) `+=` per image the
+/// channel sums of the output gradient (`[O]`) or, with `biasOfInput`, of the masked input (`[C]`), the values of
+/// `conv3x3_weight_gradient_image`. Other arguments as there; `scratch` of `conv3x3_winograd_weight_scratch_count`
+/// floats.
 void conv3x3_winograd_weight_gradient(
     float *weightGradient, float *biasGradient, int biasOfInput, const float *input, const float *inputMask,
     const float *outputGradient, const float *outputMask, int images, int channels, int height, int width,
-    int outChannels, int padding, float *scratch, int isa);
+    int outChannels, int padding, float *scratch, int isa, int overwrite);
 
 #endif
