@@ -29,8 +29,9 @@ public enum BLAS {
     /// on deeper products OpenBLAS's packing pays for itself (at k = 128 the two ran alike).
     public static let maximumTransposedKernelDepth = Int(SGEMM_AT_MAX_DEPTH)
 
-    /// Whether products go to the AVX-512 kernel where it applies: on unless the environment sets
-    /// `DAFAR_GEMM=openblas` (to measure the two in one binary); tests switch it to exercise both paths.
+    /// Whether products go to our kernels (the AVX-512 one, the AVX2 one for `A^T B`) where they apply: on unless
+    /// the environment sets `DAFAR_GEMM=openblas` (to measure both paths in one binary); tests switch it to
+    /// exercise both.
     nonisolated(unsafe) public static var usesKernel = defaultUsesKernel()
 
     /// False when `environment` sets `DAFAR_GEMM=openblas`, else true.
