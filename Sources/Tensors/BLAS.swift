@@ -22,8 +22,9 @@ public enum BLAS {
     /// The largest depth `k` the kernel takes (it does not block the depth); deeper products go to OpenBLAS.
     public static let maximumKernelDepth = Int(SGEMM_MAX_DEPTH)
 
-    /// The CPU runs the AVX2 kernel for `A^T B` (AVX2 and FMA3); products take it only when it has no AVX-512F.
-    public static let transposedKernelIsSupported = sgemm_at_avx2_supported() == 1
+    /// The CPU runs the AVX2 kernel for `A^T B` (AVX2 and FMA3, as `sgemv.h`'s AVX2 kernel); products take it only
+    /// when it has no AVX-512F.
+    public static let transposedKernelIsSupported = sgemv_avx2_supported() == 1
 
     /// The largest depth `k` the AVX2 kernel for `A^T B` takes (a gradient group's or a batch's examples):
     /// on deeper products OpenBLAS's packing pays for itself (at k = 128 the two ran alike).

@@ -1,30 +1,15 @@
-// The AVX2 product of a transposed A and B (sgemm.h, `sgemm_at_avx2`): a dense layer's weight gradient
-// G^T X over a group of examples; B packed in strips of 16 columns, A read in place. The package builds for baseline x86-64: the functions
-// marked AVX2 run only after `sgemm_at_avx2_supported()` said yes.
+// The AVX2 product of a transposed A and B (sgemm.h, `sgemm_at_avx2`): a dense layer's weight gradient G^T X over a
+// group of examples; B packed in strips of 16 columns, A read in place. The package builds for baseline x86-64: the
+// functions marked AVX2 run only on CPUs with AVX2 and FMA3 (`sgemv_avx2_supported()`, the same check).
 #include "sgemm.h"
 #include "workspace.h"
 
 #include <stddef.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "avx2.h"
 
 enum { ROWS = 6, COLUMNS = 16 };
-
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
-#define UNROLL _Pragma("clang loop unroll(full)")
-
-int sgemm_at_avx2_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-}
-
-/// Lanes `0 ..< count` of a vector of 8 (count clamped to 0 ... 8), as a mask for maskload / maskstore.
-AVX2 INLINE __m256i lanes(int count) {
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
-}
 
 /// The tile `C [rows, 16]` at `c` (only `columns <= 16` of them when `masked`) = alpha * A^T B + beta * C, with
 /// `a` at row p of A plus the tile's first row of C (`a[p * lda + i]` is op(A)[i, p]) and `strip` the tile's
@@ -43,8 +28,8 @@ AVX2 INLINE void tile(int rows, int masked, const float *a, size_t lda, const fl
             sum[i][1] = _mm256_fmadd_ps(x, v1, sum[i][1]);
         }
     }
-    const __m256i low = masked ? lanes(columns) : _mm256_set1_epi32(-1);
-    const __m256i high = masked ? lanes(columns - 8) : _mm256_set1_epi32(-1);
+    const __m256i low = masked ? lanes_below(columns) : _mm256_set1_epi32(-1);
+    const __m256i high = masked ? lanes_below(columns - 8) : _mm256_set1_epi32(-1);
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     UNROLL for (int i = 0; i < rows; i++) {
         float *out = c + (size_t)i * ldc;
@@ -74,8 +59,8 @@ AVX2 static void pack_strips(float *packed, const float *b, size_t ldb, int colu
                 _mm256_store_ps(out, _mm256_loadu_ps(row + s * COLUMNS));
                 _mm256_store_ps(out + 8, _mm256_loadu_ps(row + s * COLUMNS + 8));
             } else {
-                _mm256_store_ps(out, _mm256_maskload_ps(row + s * COLUMNS, lanes(count)));
-                _mm256_store_ps(out + 8, _mm256_maskload_ps(row + s * COLUMNS + 8, lanes(count - 8)));
+                _mm256_store_ps(out, _mm256_maskload_ps(row + s * COLUMNS, lanes_below(count)));
+                _mm256_store_ps(out + 8, _mm256_maskload_ps(row + s * COLUMNS + 8, lanes_below(count - 8)));
             }
         }
     }
@@ -122,7 +107,6 @@ AVX2 int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda
     return 0;
 }
 #else
-int sgemm_at_avx2_supported(void) { return 0; }
 int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                   float *c, int ldc) {
     (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;

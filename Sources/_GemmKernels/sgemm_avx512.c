@@ -4,7 +4,6 @@
 #include "sgemm.h"
 #include "workspace.h"
 
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -3,11 +3,7 @@
 #include "sgemv.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
-#define UNROLL _Pragma("clang loop unroll(full)")
+#include "avx2.h"
 
 int sgemv_avx2_supported(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
@@ -27,11 +23,6 @@ AVX2 INLINE void finish(float *c, __m256 low, __m256 high, float alpha, float be
         sum += beta * *c;
     }
     *c = sum;
-}
-
-/// The lanes of a ymm mask below `n` (none for `n <= 0`, all 8 from 8 on).
-AVX2 INLINE __m256i lanes_below(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /// Rows `b[0 ..< count]` (`count` <= ROWS, a constant after inlining) dotted with `a`: each row two accumulators

@@ -44,9 +44,6 @@ int sgemm_avx512(int transposeA, int transposeB, int m, int n, int k, float alph
 /// The largest `k` that `sgemm_at_avx2` takes.
 #define SGEMM_AT_MAX_DEPTH 128
 
-/// 1 when this CPU runs `sgemm_at_avx2` (AVX2 and FMA3), else 0.
-int sgemm_at_avx2_supported(void);
-
 /// `C [m, n] = alpha * A^T * B + beta * C` on AVX2 + FMA3, A stored `[k, lda]` (op(A)[i, p] = `a[p * lda + i]`),
 /// B stored `[k, ldb]`: a dense layer's weight gradient G^T X over a group of examples, whose depth is the
 /// group's size. Each element of C follows the rule of `sgemm_avx512` above (one accumulator, fused
@@ -56,7 +53,8 @@ int sgemm_at_avx2_supported(void);
 /// feed 12 FMAs; C is written once (beta 0: not read), where OpenBLAS needs it zeroed and then reads it back.
 /// B is packed in strips of 16 columns (rows 4 KiB apart, as a 1024-wide layer's, would share the level-1
 /// cache's sets), a block of columns of at most 128 KiB at a time, in the packing buffer of `sgemm_avx512`.
-/// `m, n >= 1`, `1 <= k <= SGEMM_AT_MAX_DEPTH`; call only when `sgemm_at_avx2_supported()` returns 1. Returns 0,
+/// `m, n >= 1`, `1 <= k <= SGEMM_AT_MAX_DEPTH`; call only on a CPU with AVX2 and FMA3 (`sgemv_avx2_supported()`
+/// in sgemv.h returns 1). Returns 0,
 /// or -1 when the packing buffer could not be allocated (C is then unchanged).
 int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                    float *c, int ldc);
