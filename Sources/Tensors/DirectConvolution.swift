@@ -199,7 +199,10 @@ enum DirectConvolution {
             ScratchPool.shared.withBuffer(bufferCount) { buffer in
                 for n in 0..<images {
                     let source = imageInput(n, buffer)
-                    Parallel.forEach(chunks: threads, of: units) { _, part in
+                    // thread k's units from ceil(k * units / threads) on: the first the larger share when the units do not
+                    // divide evenly, as the calling thread takes chunk 0 at once and a worker starts a hand-over later
+                    Parallel.forEach(chunks: threads, of: threads) { chunk, _ in
+                        let part = (chunk * units + threads - 1) / threads..<((chunk + 1) * units + threads - 1) / threads
                         // an odd last row (which pooling leaves out) goes with the last band
                         let y1 = part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit
                         band(n, source, part.lowerBound * rowsPerUnit..<y1)

@@ -340,31 +340,47 @@ AVX512 static void products_avx512(float *m, const float *packed, const float *v
     }
 }
 
+/// One AVX2 tile of the products: 16 output channels x `size` (1 to 6, a constant once inlined) tiles in `2 size`
+/// ymm registers; `u` the block's `[C, 16]`, `v` the first tile's `[C]` (`stride` apart); sums to `out + j * 16`.
+AVX2 INLINE void products_tile_avx2(float *out, const float *u, const float *v, size_t stride, int channels,
+                                    const int size) {
+    __m256 sum[6][2];
+    UNROLL for (int j = 0; j < size; j++) sum[j][0] = sum[j][1] = _mm256_setzero_ps();
+    for (int c = 0; c < channels; c++) {
+        const __m256 w0 = _mm256_loadu_ps(u + (size_t)c * BLOCK), w1 = _mm256_loadu_ps(u + (size_t)c * BLOCK + 8);
+        const float *vc = v + (size_t)c * stride;
+        UNROLL for (int j = 0; j < size; j++) {
+            const __m256 x = _mm256_broadcast_ss(vc + j);
+            sum[j][0] = _mm256_fmadd_ps(w0, x, sum[j][0]);
+            sum[j][1] = _mm256_fmadd_ps(w1, x, sum[j][1]);
+        }
+    }
+    UNROLL for (int j = 0; j < size; j++) {
+        _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
+        _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
+    }
+}
+
 /// `M [blocks, 16, stride, 16]` = `U [16, blocks, C, 16]` x `V [16, C, stride]` with AVX2: tiles of 16 output
-/// channels x 6 tiles in 12 ymm registers (the same FMAs in the same order as `products_avx512`).
+/// channels x 6 tiles in 12 ymm registers (the same FMAs in the same order as `products_avx512`), and a last tile
+/// of the band's remaining 1 to 5 tiles, so that no products are computed for tiles past the band's (a band of 5
+/// x 5 tiles, say, would otherwise compute 30).
 AVX2 static void products_avx2(float *m, const float *packed, const float *v, int channels, int blocks, band b) {
-    enum { SIX = 6 };
     const size_t stride = (size_t)b.stride, uStride = (size_t)channels * BLOCK;
     for (int k = 0; k < POINTS; k++) {
-        for (int t0 = 0; t0 < b.tiles; t0 += SIX) {
+        for (int t0 = 0; t0 < b.tiles; t0 += 6) {
+            const int count = b.tiles - t0;
             const float *vt = v + k * b.vPoint + t0;
             for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
                 const float *u = packed + ((size_t)k * blocks + blockIndex) * uStride;
-                __m256 sum[SIX][2];
-                UNROLL for (int j = 0; j < SIX; j++) sum[j][0] = sum[j][1] = _mm256_setzero_ps();
-                for (int c = 0; c < channels; c++) {
-                    const __m256 w0 = _mm256_loadu_ps(u + (size_t)c * BLOCK), w1 = _mm256_loadu_ps(u + (size_t)c * BLOCK + 8);
-                    const float *vc = vt + (size_t)c * stride;
-                    UNROLL for (int j = 0; j < SIX; j++) {
-                        const __m256 x = _mm256_broadcast_ss(vc + j);
-                        sum[j][0] = _mm256_fmadd_ps(w0, x, sum[j][0]);
-                        sum[j][1] = _mm256_fmadd_ps(w1, x, sum[j][1]);
-                    }
-                }
                 float *out = m + ((size_t)blockIndex * POINTS + k) * b.mPoint + (size_t)t0 * BLOCK;
-                UNROLL for (int j = 0; j < SIX; j++) {
-                    _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
-                    _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
+                switch (count >= 6 ? 6 : count) {
+                    case 6: products_tile_avx2(out, u, vt, stride, channels, 6); break;
+                    case 5: products_tile_avx2(out, u, vt, stride, channels, 5); break;
+                    case 4: products_tile_avx2(out, u, vt, stride, channels, 4); break;
+                    case 3: products_tile_avx2(out, u, vt, stride, channels, 3); break;
+                    case 2: products_tile_avx2(out, u, vt, stride, channels, 2); break;
+                    default: products_tile_avx2(out, u, vt, stride, channels, 1); break;
                 }
             }
         }
