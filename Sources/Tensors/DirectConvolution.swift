@@ -196,22 +196,27 @@ enum DirectConvolution {
         /// a 400 ns round trip: weights packed by one thread for both, up to 150 KB a layer, took longer to read
         /// than to pack again). `band(n, source, rows)` convolves the output rows `rows` of image `n` from `source`.
         func splitRows(_ band: (_ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
+            splitImages(units: units) { n, source, part in
+                // an odd last row (which pooling leaves out) goes with the last band
+                let y1 = part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit
+                band(n, source, part.lowerBound * rowsPerUnit..<y1)
+                if let pool {
+                    max_pool_2x2_rows(
+                        pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
+                        o, Int32(outputHeight), Int32(outputWidth), Int32(part.lowerBound), Int32(part.upperBound),
+                        poolingInstructionSet)
+                }
+            }
+        }
+        /// `body(n, source, part)` on each thread for each image `n`, `part` the thread's share of `units`.
+        func splitImages(units: Int, _ body: (_ n: Int, _ source: UnsafePointer<Float>, _ part: Range<Int>) -> Void) {
             ScratchPool.shared.withBuffer(bufferCount) { buffer in
                 for n in 0..<images {
                     let source = imageInput(n, buffer)
                     // thread k's units from ceil(k * units / threads) on: the first the larger share when the units do not
                     // divide evenly, as the calling thread takes chunk 0 at once and a worker starts a hand-over later
                     Parallel.forEach(chunks: threads, of: threads) { chunk, _ in
-                        let part = (chunk * units + threads - 1) / threads..<((chunk + 1) * units + threads - 1) / threads
-                        // an odd last row (which pooling leaves out) goes with the last band
-                        let y1 = part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit
-                        band(n, source, part.lowerBound * rowsPerUnit..<y1)
-                        if let pool {
-                            max_pool_2x2_rows(
-                                pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
-                                o, Int32(outputHeight), Int32(outputWidth), Int32(part.lowerBound), Int32(part.upperBound),
-                                poolingInstructionSet)
-                        }
+                        body(n, source, (chunk * units + threads - 1) / threads..<((chunk + 1) * units + threads - 1) / threads)
                     }
                 }
             }
@@ -279,7 +284,8 @@ enum DirectConvolution {
             } : nil
         if splitsRows {
             let packedCount = cached == nil ? layout.packedCount(outputChannels: o, channels: c) : 0
-            splitRows { n, source, rows in
+            /// `body(packed, scratch)` with the weights packed (cached, or by this thread) and this thread's scratch memory.
+            func withPacked(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
                 ScratchPool.shared.withBuffer(scratchCount + packedCount) { scratch in
                     var packed = UnsafePointer(scratch + scratchCount)
                     if let cached {
@@ -287,7 +293,23 @@ enum DirectConvolution {
                     } else {
                         layout.pack(scratch + scratchCount, weight, outputChannels: o, channels: c, rotated: rotated)
                     }
-                    convolve(n, source, rows, packed, scratch, prefetch: false)
+                    body(packed, scratch)
+                }
+            }
+            if winograd && pool == nil {
+                // Winograd's tiles split evenly rather than its tile rows: a 10 x 10 output's 5 x 5 tiles as 13 + 12 tiles
+                // instead of 3 + 2 rows (E.5, D.1 of the MNIST network; D.6's 13 x 13 as 85 + 84 instead of 91 + 78)
+                let tiles = (outputHeight + 1) / 2 * ((outputWidth + 1) / 2)
+                splitImages(units: tiles) { n, source, part in
+                    withPacked { packed, scratch in
+                        conv3x3_winograd_image_tiles(
+                            output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
+                            reLU ? 1 : 0, c, h, w, o, p, Int32(part.lowerBound), Int32(part.upperBound), scratch, isa)
+                    }
+                }
+            } else {
+                splitRows { n, source, rows in
+                    withPacked { packed, scratch in convolve(n, source, rows, packed, scratch, prefetch: false) }
                 }
             }
             withExtendedLifetime(cached) {}

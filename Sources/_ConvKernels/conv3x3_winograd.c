@@ -57,9 +57,10 @@ void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, 
 /// The band of rows `[y0, y1)` in tiles: `tileRows` rows of `tilesX` tiles from tile row `y0 / 2`, `tiles` in all,
 /// `stride` apart in the transformed buffers (whole groups of `GROUP` and 16 more), from tile `first` of each row
 /// on (0 but for the weight gradient's bands of several images, one after the other); the padded window they read
-/// is `[C, 2 * tileRows + 2, 2 * tilesX + 2]`.
+/// is `[C, 2 * tileRows + 2, 2 * tilesX + 2]`. Its tiles are the image's tile columns `column ..< column + tilesX`:
+/// all of them (`column` 0), or, for a band of one tile row that two threads share (`make_column_band`), some.
 typedef struct {
-    int tileRows, tilesX, tiles, stride, paddedRows, paddedColumns, first;
+    int tileRows, tilesX, tiles, stride, paddedRows, paddedColumns, first, column;
     size_t vPoint, mPoint;  // floats from one of the 16 points to the next in V and in (a block of) M
 } band;
 
@@ -74,7 +75,15 @@ static void set_layout(band *b, int channels, int tiles) {
 
 static band make_band(int channels, int outputWidth, int y0, int y1) {
     const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
-    band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, 0, 0};
+    band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, 0, 0, 0};
+    set_layout(&b, channels, tiles);
+    return b;
+}
+
+/// The tile columns `[tx0, tx1)` of the tile row from output row `y0` (`y1`: its end, `y0 + 2` or the image's).
+static band make_column_band(int channels, int y0, int y1, int tx0, int tx1) {
+    const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = tx1 - tx0, tiles = tileRows * tilesX;
+    band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, tx0, 0, 0};
     set_layout(&b, channels, tiles);
     return b;
 }
@@ -96,17 +105,19 @@ static band largest_band(int channels, int outputHeight, int outputWidth) {
 }
 
 /// Floats per row of the AVX2 input transform's staged window rows (`input_transform_avx2`) for rows of `tilesX` tiles
-/// of an image `width` wide with `padding`: room for the loads of every group of eight tiles (columns up to
-/// `16 * ceil(tilesX / 8) + 2`) and for the whole vectors that copy the image's row, a multiple of 8.
-static int staged_pitch(int tilesX, int width, int padding) {
-    const int loads = 16 * ((tilesX + 7) / 8) + 2, copies = padding + (width + 7) / 8 * 8;
+/// from tile column `column` of an image `width` wide with `padding`: room for the loads of every group of eight
+/// tiles (columns up to `2 column + 16 * ceil(tilesX / 8) + 2`) and for the whole vectors that copy the image's row,
+/// a multiple of 8.
+static int staged_pitch(int column, int tilesX, int width, int padding) {
+    const int loads = 2 * column + 16 * ((tilesX + 7) / 8) + 2, copies = padding + (width + 7) / 8 * 8;
     return ((loads > copies ? loads : copies) + 7) / 8 * 8;
 }
 
-/// Floats of the scratch memory's row space for bands of `b`'s width: a row of zeros at least as wide as the image
-/// (AVX-512) or the four staged window rows of the AVX2 input transform, whichever is larger.
+/// Floats of the scratch memory's row space for bands of `b`'s width (whole rows): a row of zeros at least as wide
+/// as the image (AVX-512) or the four staged window rows of the AVX2 input transform, whichever is larger. A column
+/// band's tiles end at the row's, so its loads end at most 14 floats past a whole row's (the 16 added).
 static size_t row_space(band b, int width, int padding) {
-    const size_t staged = 4 * (size_t)staged_pitch(b.tilesX, width, padding);
+    const size_t staged = 4 * ((size_t)staged_pitch(0, b.tilesX, width, padding) + 16);
     return staged > (size_t)b.paddedColumns ? staged : (size_t)b.paddedColumns;
 }
 
@@ -122,13 +133,16 @@ size_t conv3x3_winograd_scratch_count(int channels, int height, int width, int o
 
 #define INLINE static inline __attribute__((always_inline))
 
-/// `rows [blocks, (y1 - y0) * OW, 16]` = `A^T M A` of every tile's 16 products `M [blocks, 16, stride, 16]`, with
-/// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; outputs past the image's last row or column are left out.
-INLINE void output_transform(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
-    const size_t pointStride = b.mPoint, positions = (size_t)bandRows * outputWidth;
+/// `A^T M A` of every tile's 16 products `M [blocks, 16, stride, 16]`, with `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`,
+/// to `rows`: the band's output row y, column `2 b.column + x`, of block `blockIndex` at
+/// `rows + blockIndex * blockPitch + (y * rowPitch + x) * 16` (whole rows: `[blocks, (y1 - y0) * OW, 16]`); outputs
+/// past the image's last row or column are left out.
+INLINE void output_transform(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows,
+                             size_t rowPitch, size_t blockPitch) {
+    const size_t pointStride = b.mPoint;
     for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
         const float *mb = m + (size_t)blockIndex * POINTS * pointStride;
-        float *out = rows + blockIndex * positions * BLOCK;
+        float *out = rows + blockIndex * blockPitch;
         for (int t = 0; t < b.tiles; t++) {
             const int ty = t / b.tilesX, tx = t % b.tilesX, y = 2 * ty, x = 2 * tx;
             const float *p = mb + (size_t)t * BLOCK;
@@ -143,13 +157,13 @@ INLINE void output_transform(float *rows, const float *m, int blocks, band b, in
                 y00[l] = (s0[0] + s0[1]) + s0[2], y01[l] = (s0[1] - s0[2]) - s0[3];
                 y10[l] = (s1[0] + s1[1]) + s1[2], y11[l] = (s1[1] - s1[2]) - s1[3];
             }
-            const int right = x + 1 < outputWidth, lower = y + 1 < bandRows;
-            float *at = out + ((size_t)y * outputWidth + x) * BLOCK;
+            const int right = 2 * b.column + x + 1 < outputWidth, lower = y + 1 < bandRows;
+            float *at = out + ((size_t)y * rowPitch + x) * BLOCK;
             memcpy(at, y00, sizeof y00);
             if (right) memcpy(at + BLOCK, y01, sizeof y01);
             if (lower) {
-                memcpy(at + (size_t)outputWidth * BLOCK, y10, sizeof y10);
-                if (right) memcpy(at + (size_t)(outputWidth + 1) * BLOCK, y11, sizeof y11);
+                memcpy(at + rowPitch * BLOCK, y10, sizeof y10);
+                if (right) memcpy(at + (rowPitch + 1) * BLOCK, y11, sizeof y11);
             }
         }
     }
@@ -405,7 +419,7 @@ AVX512 INLINE void input_transform_avx512_body(float *v, const float *input, con
             int first[4], offset[4];
             __mmask16 lanes[4];
             UNROLL for (int k = 0; k < 4; k++) {
-                first[k] = 2 * tx - padding + (k & 1) * 16 + (k >> 1) * 2;
+                first[k] = 2 * (b.column + tx) - padding + (k & 1) * 16 + (k >> 1) * 2;
                 const int lo = first[k] < 0 ? -first[k] : 0, hi = width - first[k] < 16 ? width - first[k] : 16;
                 lanes[k] = hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
             }
@@ -527,7 +541,7 @@ AVX2 INLINE void store_points_avx2(float *o, size_t pointStride, const __m256 w[
 AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const float *mask, float *staged, int channels,
                                            int height, int width, int padding, int y0, band b, int masked) {
     const size_t channelStride = (size_t)b.stride, pointStride = b.vPoint, plane = (size_t)height * width;
-    const int pitch = staged_pitch(b.tilesX, width, padding), top = y0 - padding;
+    const int pitch = staged_pitch(b.column, b.tilesX, width, padding), top = y0 - padding;
     // the rows of the image that the band reads, asked for in L1 a channel ahead
     const int firstRow = top > 0 ? top : 0, endRow = top + b.paddedRows < height ? top + b.paddedRows : height;
     const size_t bandStart = (size_t)firstRow * width, bandCount = endRow > firstRow ? (size_t)(endRow - firstRow) * width : 0;
@@ -549,17 +563,18 @@ AVX2 INLINE void input_transform_avx2_body(float *v, const float *input, const f
             stage_row_avx2((float *)row[3], image, relu, top + 2 * ty + 3, height, width, padding, pitch);
             float *out = v + c * channelStride + b.first + (size_t)ty * b.tilesX;
             for (int tx = 0; tx < b.tilesX; tx += 8) {
+                const int at = 2 * (b.column + tx);
                 __m256 x0[4], x1[4], x2[4], w[4];
-                window_row_avx2(x0, row[0] + 2 * tx);
-                window_row_avx2(x1, row[1] + 2 * tx);
-                window_row_avx2(x2, row[2] + 2 * tx);
+                window_row_avx2(x0, row[0] + at);
+                window_row_avx2(x1, row[1] + at);
+                window_row_avx2(x2, row[2] + at);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x0[j], x2[j]);  // r0 - r2
                 store_points_avx2(out + tx, pointStride, w);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_add_ps(x1[j], x2[j]);  // r1 + r2
                 store_points_avx2(out + tx + 4 * pointStride, pointStride, w);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x2[j], x1[j]);  // r2 - r1
                 store_points_avx2(out + tx + 8 * pointStride, pointStride, w);
-                window_row_avx2(x2, row[3] + 2 * tx);
+                window_row_avx2(x2, row[3] + at);
                 UNROLL for (int j = 0; j < 4; j++) w[j] = _mm256_sub_ps(x1[j], x2[j]);  // r1 - r3
                 store_points_avx2(out + tx + 12 * pointStride, pointStride, w);
             }
@@ -576,33 +591,49 @@ AVX2 static void input_transform_avx2(float *v, const float *input, const float 
         input_transform_avx2_body(v, input, 0, staged, channels, height, width, padding, y0, b, 0);
     }
 }
-AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
-    output_transform(rows, m, blocks, b, outputWidth, bandRows);
+AVX512 static void output_transform_avx512(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows,
+                                           size_t rowPitch, size_t blockPitch) {
+    output_transform(rows, m, blocks, b, outputWidth, bandRows, rowPitch, blockPitch);
 }
-AVX2 static void output_transform_avx2(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows) {
-    output_transform(rows, m, blocks, b, outputWidth, bandRows);
+AVX2 static void output_transform_avx2(float *rows, const float *m, int blocks, band b, int outputWidth, int bandRows,
+                                       size_t rowPitch, size_t blockPitch) {
+    output_transform(rows, m, blocks, b, outputWidth, bandRows, rowPitch, blockPitch);
 }
 
-/// The rows `[y0, y1)` (`y0` even, at most `band_rows` of them) in one pass of each step over all their tiles.
+/// The band `b` of output rows `[y0, y1)` (`y0` even, at most `band_rows` of them) in one pass of each step over all its
+/// tiles: whole rows, or (a column band) the output columns of its tiles, row by row.
 static void winograd_band(
     float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
-    int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa) {
+    int channels, int height, int width, int outChannels, int padding, int y0, int y1, band b, float *scratch, int isa) {
     const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, blocks = conv3x3_blocks(outChannels);
     if (y0 >= y1) return;
-    const band b = make_band(channels, ow, y0, y1);
     const band largest = largest_band(channels, oh, ow);  // the layout of the scratch memory
     float *zeros = scratch, *v = zeros + row_space(largest, width, padding), *m = v + POINTS * largest.vPoint;
     float *rows = m + (size_t)blocks * POINTS * largest.mPoint;
+    // a column band's outputs: columns [x0, x0 + columns) of each row, rows [row, blocks, columns, 16]
+    const int x0 = 2 * b.column, columns = 2 * b.tilesX < ow - x0 ? 2 * b.tilesX : ow - x0;
+    const int whole = columns == ow, positions = (y1 - y0) * ow;
+    const size_t rowPitch = whole ? (size_t)ow : (size_t)blocks * columns;
+    const size_t blockPitch = whole ? (size_t)positions * BLOCK : (size_t)columns * BLOCK;
     if (isa == CONV3X3_ISA_AVX512) {
         input_transform_avx512(v, input, mask, zeros, channels, height, width, padding, y0, b);
         products_avx512(m, packed, v, channels, blocks, b);
-        output_transform_avx512(rows, m, blocks, b, ow, y1 - y0);
-        conv3x3_store_avx512(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, (size_t)oh * ow);
+        output_transform_avx512(rows, m, blocks, b, ow, y1 - y0, rowPitch, blockPitch);
     } else {
         input_transform_avx2(v, input, mask, zeros, channels, height, width, padding, y0, b);
         products_avx2(m, packed, v, channels, blocks, b);
-        output_transform_avx2(rows, m, blocks, b, ow, y1 - y0);
-        conv3x3_store_avx2(output + (size_t)y0 * ow, rows, bias, relu, outChannels, (y1 - y0) * ow, blocks, (size_t)oh * ow);
+        output_transform_avx2(rows, m, blocks, b, ow, y1 - y0, rowPitch, blockPitch);
+    }
+    // whole rows: one store of all the band's positions; a column band: one per output row
+    const int stores = whole ? 1 : y1 - y0, count = whole ? positions : columns;
+    for (int i = 0; i < stores; i++) {
+        float *out = output + (size_t)(y0 + i) * ow + x0;
+        const float *source = rows + (size_t)i * rowPitch * BLOCK;
+        if (isa == CONV3X3_ISA_AVX512) {
+            conv3x3_store_avx512(out, source, bias, relu, outChannels, count, (size_t)oh * ow);
+        } else {
+            conv3x3_store_avx2(out, source, bias, relu, outChannels, count, blocks, (size_t)oh * ow);
+        }
     }
 }
 
@@ -636,9 +667,45 @@ void conv3x3_winograd_image_rows(
         } else if (prefetchNext) {
             prefetch_band(input + image, mask ? mask + image : 0, channels, height, width, padding, 0, rows < oh ? rows : oh);
         }
-        winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya, yb, scratch, isa);
+        winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ya, yb,
+                      make_band(channels, width + 2 * padding - 2, ya, yb), scratch, isa);
     }
 }
+/// Tile columns `[tx0, tx1)` of tile row `ty` (see `conv3x3_winograd_image_tiles`).
+static void winograd_column_band(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int ty, int tx0, int tx1, float *scratch, int isa) {
+    const int oh = height + 2 * padding - 2, y0 = 2 * ty, y1 = y0 + 2 < oh ? y0 + 2 : oh;
+    winograd_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, y0, y1,
+                  make_column_band(channels, y0, y1, tx0, tx1), scratch, isa);
+}
+
+void conv3x3_winograd_image_tiles(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int tile0, int tile1, float *scratch, int isa) {
+    const int oh = height + 2 * padding - 2, ow = width + 2 * padding - 2, tilesX = (ow + 1) / 2;
+    const int tiles = (oh + 1) / 2 * tilesX;
+    if (tile0 < 0) tile0 = 0;
+    if (tile1 > tiles) tile1 = tiles;
+    int t = tile0;
+    if (t < tile1 && t % tilesX != 0) {  // the end of a tile row
+        const int ty = t / tilesX, end = tile1 < (ty + 1) * tilesX ? tile1 : (ty + 1) * tilesX;
+        winograd_column_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding, ty,
+                             t - ty * tilesX, end - ty * tilesX, scratch, isa);
+        t = end;
+    }
+    if (t < tile1 && tile1 / tilesX > t / tilesX) {  // whole tile rows
+        const int y1 = 2 * (tile1 / tilesX) < oh ? 2 * (tile1 / tilesX) : oh;
+        conv3x3_winograd_image_rows(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding,
+                                    2 * (t / tilesX), y1, scratch, isa, 0);
+        t = tile1 / tilesX * tilesX;
+    }
+    if (t < tile1) {  // the start of a tile row
+        winograd_column_band(output, input, mask, packed, bias, relu, channels, height, width, outChannels, padding,
+                             t / tilesX, 0, tile1 - t, scratch, isa);
+    }
+}
+
 /// One AVX-512 tile of the weight gradient's products: `blockCount` (1 or 2) blocks of 16 output channels x `size`
 /// (12, 8 or 4) input channels, of which the first `count` are real (the others repeat the last one's column and
 /// are neither loaded nor stored): `sums + b * sumsStride + j * 16 +=` the products of the transformed gradient
@@ -898,6 +965,14 @@ void conv3x3_winograd_image_rows(
     (void)prefetchNext; (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
     (void)width; (void)outChannels; (void)padding; (void)y0; (void)y1; (void)scratch; (void)isa;
     (void)output_transform; (void)gradient_transform; (void)weight_transform;
+}
+
+void conv3x3_winograd_image_tiles(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int tile0, int tile1, float *scratch, int isa) {
+    (void)output; (void)input; (void)mask; (void)packed; (void)bias; (void)relu; (void)channels; (void)height;
+    (void)width; (void)outChannels; (void)padding; (void)tile0; (void)tile1; (void)scratch; (void)isa;
+    (void)make_column_band;
 }
 
 void conv3x3_winograd_weight_gradient(

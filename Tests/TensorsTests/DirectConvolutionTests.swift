@@ -1,3 +1,4 @@
+import _ConvKernels
 @testable import Tensors
 import XCTest
 
@@ -600,6 +601,56 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
                 results.append(grads.weight!.storage.map(\.bitPattern))
             }
             XCTAssertTrue(results.allSatisfy { $0 == results[0] }, "\(c): the same bits on every instruction set and thread count")
+        }
+    }
+
+    /// `conv3x3_winograd_image_tiles`, how two threads share an image whose tile rows do not split evenly: any three
+    /// consecutive ranges of tiles, cutting tile rows anywhere (a range inside one row, one that ends or starts a
+    /// row, whole rows between), write together the bits of the whole image, every output once (none left NaN), with
+    /// and without a mask, on each instruction set: 10 x 10 and 26 x 26 outputs as in the MNIST network's E.5, D.1
+    /// and D.6, 7 x 7 (a last tile row and column of one output) and 9 x 5.
+    func testRangesOfTilesKeepTheImagesBits() {
+        guard DirectConvolution.isSupported else { return }
+        let cases = [
+            Case(n: 1, c: 32, h: 12, w: 12, o: 64, padding: 0), Case(n: 1, c: 16, h: 8, w: 8, o: 20, padding: 2),
+            Case(n: 1, c: 8, h: 24, w: 24, o: 16, padding: 2), Case(n: 1, c: 9, h: 9, w: 9, o: 16, padding: 0),
+            Case(n: 1, c: 16, h: 9, w: 5, o: 17, padding: 1)
+        ]
+        for (index, c) in cases.enumerated() {
+            let seed = UInt64(4000 + 10 * index)
+            let x = randomTensor([c.c, c.h, c.w], seed: seed), mask = randomTensor([c.c, c.h, c.w], seed: seed + 1)
+            let w = randomTensor([c.o, c.c, 3, 3], seed: seed + 2), b = randomTensor([c.o], seed: seed + 3)
+            let (oh, ow) = (c.h + 2 * c.padding - 2, c.w + 2 * c.padding - 2)
+            let tiles = (oh + 1) / 2 * ((ow + 1) / 2), count = c.o * oh * ow
+            var packed = [Float](repeating: 0, count: Int(conv3x3_winograd_packed_count(Int32(c.o), Int32(c.c))))
+            conv3x3_winograd_pack(&packed, w.storage, Int32(c.o), Int32(c.c), 0)
+            var scratch = [Float](
+                repeating: 0, count: conv3x3_winograd_scratch_count(Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding)))
+            for isa in DirectConvolution.supportedInstructionSets {
+                for masked in [false, true] {
+                    let m: [Float]? = masked ? mask.storage : nil
+                    var whole = [Float](repeating: .nan, count: count)
+                    conv3x3_winograd_image_rows(
+                        &whole, x.storage, m, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding),
+                        0, Int32(oh), &scratch, isa.rawValue, 0)
+                    for first in 0...tiles {
+                        for second in stride(from: first, through: tiles, by: max(1, tiles / 4)) {
+                            var parts = [Float](repeating: .nan, count: count)
+                            for (t0, t1) in [(0, first), (first, second), (second, tiles)] {
+                                conv3x3_winograd_image_tiles(
+                                    &parts, x.storage, m, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o),
+                                    Int32(c.padding), Int32(t0), Int32(t1), &scratch, isa.rawValue)
+                            }
+                            guard parts.map(\.bitPattern) == whole.map(\.bitPattern) else {
+                                XCTFail(
+                                    "\(c), \(isa), mask \(masked): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image"
+                                )
+                                return
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

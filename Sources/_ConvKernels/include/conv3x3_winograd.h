@@ -44,6 +44,15 @@ void conv3x3_winograd_image_rows(
     int channels, int height, int width, int outChannels, int padding, int y0, int y1, float *scratch, int isa,
     int prefetchNext);
 
+/// The tiles `[tile0, tile1)` (clamped to the image's) of `conv3x3_winograd_image_rows`, numbered row by row over the
+/// image's `ceil(OH / 2) x ceil(OW / 2)` tiles (tile row `ty` covers output rows `2 ty, 2 ty + 1`, tile column `tx`
+/// output columns `2 tx, 2 tx + 1`): the outputs of those tiles, the same bits, every other output left as it is.
+/// How two threads share one image whose tile rows do not split evenly (batch-1 inference: a 10 x 10 output's
+/// 5 x 5 tiles as 13 + 12 instead of 3 + 2 rows). Arguments as for `conv3x3_winograd_image_rows`.
+void conv3x3_winograd_image_tiles(
+    float *output, const float *input, const float *mask, const float *packed, const float *bias, int relu,
+    int channels, int height, int width, int outChannels, int padding, int tile0, int tile1, float *scratch, int isa);
+
 /// Floats of scratch memory `conv3x3_winograd_weight_gradient` needs.
 size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width, int outChannels, int padding);
 
