@@ -4,8 +4,9 @@ import _GemmKernels
 
 /// Matrix products (row-major): the AVX-512 kernel of `_GemmKernels` (`sgemm.h`) where the CPU has
 /// AVX-512F and the depth `k` is at most `maximumKernelDepth`; on a CPU with AVX2 but not AVX-512F, the
-/// AVX2 kernel for `A^T B` (a dense layer's weight gradient) of depth at most `maximumTransposedKernelDepth`;
-/// else OpenBLAS's `cblas_sgemm`. For one row times a matrix stored by rows (a dense layer on one image)
+/// AVX2 kernels of the same depths (`sgemm_avx2`, and `sgemm_at_avx2` for `A^T B`, a dense layer's weight
+/// gradient, up to `maximumTransposedKernelDepth`), which follow the AVX-512 kernel's rule and so give its
+/// bits; else OpenBLAS's `cblas_sgemm`. For one row times a matrix stored by rows (a dense layer on one image)
 /// `sgemv.h`'s AVX-512 or AVX2 kernel, else `cblas_sgemv`.
 ///
 /// Which of them computes a product depends only on `k`, the transposes, the CPU and `usesKernel`, never
@@ -45,10 +46,17 @@ public enum BLAS {
     public static func kernelApplies(k: Int) -> Bool { usesKernel && kernelIsSupported && k <= maximumKernelDepth }
 
     /// Whether a product of depth `k` with these transposes runs on one of the kernels (the AVX-512 kernel, or on
-    /// a CPU without it the AVX2 kernel for `A^T B`), else on OpenBLAS.
+    /// a CPU without it the AVX2 ones), else on OpenBLAS.
     @inlinable
     public static func kernelApplies(k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
-        kernelApplies(k: k) || transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB)
+        kernelApplies(k: k) || avx2KernelApplies(k: k)
+    }
+
+    /// Whether a product of depth `k` runs on an AVX2 kernel (`sgemm_avx2`, or `sgemm_at_avx2` for `A^T B` up to
+    /// `maximumTransposedKernelDepth`): on a CPU with AVX2 and FMA3 but not AVX-512F, up to `maximumKernelDepth`.
+    @inlinable
+    static func avx2KernelApplies(k: Int) -> Bool {
+        usesKernel && !kernelIsSupported && transposedKernelIsSupported && k <= maximumKernelDepth
     }
 
     /// Whether a product runs on the AVX2 kernel for `A^T B`.
@@ -142,7 +150,7 @@ public enum BLAS {
     public static let rowParallelThreshold: Double = 60_000
 
     /// `gemm` on the calling thread: one matrix-vector product for a single row, the AVX-512 kernel when
-    /// `kernelApplies(k:)`, the AVX2 kernel for `A^T B` when `transposedKernelApplies`, else one
+    /// `kernelApplies(k:)`, the AVX2 kernels when `avx2KernelApplies` (`sgemm_at_avx2` for `A^T B` up to its depth), else one
     /// single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see `Parallel.setThreadCount`).
     @inlinable
     public static func gemmSerial(
@@ -186,8 +194,13 @@ public enum BLAS {
             precondition(status == 0, "BLAS.gemm: the AVX-512 kernel could not allocate its packing buffers")
             return
         }
-        if transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB) {
-            let status = sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if avx2KernelApplies(k: k) {
+            let status =
+                transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB)
+                ? sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                : sgemm_avx2(
+                    transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
             precondition(status == 0, "BLAS.gemm: the AVX2 kernel could not allocate its packing buffer")
             return
         }

@@ -3,7 +3,8 @@ import _GemmKernels
 import XCTest
 
 /// `BLAS.gemm` and `BLAS.gemmSerial` against a naive triple loop (summed in Double) on each path a
-/// product can take: the AVX-512 kernel of `_GemmKernels` (when the CPU has AVX-512F) and OpenBLAS.
+/// product can take: the AVX-512 kernel of `_GemmKernels` (when the CPU has AVX-512F), the AVX2 kernels (when
+/// it has AVX2 but not AVX-512F) and OpenBLAS.
 /// Shapes with every remainder of its 14 x 32 register tile (m, n, k in 1 ... 67), the dense layers
 /// of the networks, all four transpose combinations, alpha and beta, leading dimensions wider than
 /// the matrices; the split across threads must give the same bits as one thread.
@@ -15,7 +16,7 @@ final class GemmKernelTests: XCTestCase {
     /// A label for the path `usesKernel` selects for a product of depth `k` (and these transposes).
     func pathName(k: Int, transposeA: Bool = false, transposeB: Bool = false) -> String {
         if BLAS.kernelApplies(k: k) { return "AVX-512 kernel" }
-        return BLAS.kernelApplies(k: k, transposeA: transposeA, transposeB: transposeB) ? "AVX2 A^T B kernel" : "OpenBLAS"
+        return BLAS.kernelApplies(k: k, transposeA: transposeA, transposeB: transposeB) ? "AVX2 kernel" : "OpenBLAS"
     }
 
     override func tearDown() {
@@ -246,50 +247,73 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 kernel for `A^T B` (what weight gradients take on CPUs without AVX-512) called directly, bit for bit
-    /// against the AVX-512 kernel's rule written out: one accumulator per element, fused multiply-adds for p = 0, 1,
-    /// ... from +0, then alpha and beta. Every remainder of its 6 x 16 tile and its 16-column strips, depths 1 to
-    /// its limit, leading dimensions wider than the matrices (the columns beyond n untouched), NaN in C when beta
-    /// is 0 (it must not be read). Every x86-64 CPU with AVX2 runs it, whatever path `BLAS` picks on this one.
-    func testAVX2TransposedKernelFollowsItsRule() {
+    /// The AVX2 kernels (what products take on CPUs without AVX-512: `sgemm_avx2`, every transpose, and `sgemm_at_avx2`
+    /// for `A^T B`) called directly, bit for bit against the AVX-512 kernel's rule written out: one accumulator per
+    /// element, fused multiply-adds for p = 0, 1, ... from +0, then alpha and beta. Every remainder of the 6 x 16 tile,
+    /// its 16-column strips and the 8 x 8 blocks of a transposed B's packing, depths 1 to the limits, leading
+    /// dimensions wider than the matrices (the columns beyond n untouched), NaN in C when beta is 0 (it must not be
+    /// read). Every x86-64 CPU with AVX2 runs them, whatever path `BLAS` picks on this one.
+    func testAVX2KernelsFollowTheirRule() {
         guard BLAS.transposedKernelIsSupported else {
             XCTAssertFalse(BLAS.kernelIsSupported, "a CPU with AVX-512F has AVX2 and FMA3")
             return
         }
-        var shapes = [(1, 1, 1), (6, 16, 32), (7, 17, 3), (5, 15, 128), (13, 33, 64), (256, 784, 32), (10, 200, 32)]
+        var shapes = [
+            (1, 1, 1), (6, 16, 32), (7, 17, 3), (5, 15, 128), (13, 33, 64), (256, 784, 32), (10, 200, 32), (32, 256, 784),
+            (9, 23, BLAS.maximumKernelDepth)
+        ]
         var generator = SeededGenerator(seed: 61)
-        for _ in 0..<24 {
+        for _ in 0..<40 {
             shapes.append(
                 (
                     Int.random(in: 1...40, using: &generator), Int.random(in: 1...70, using: &generator),
-                    Int.random(in: 1...128, using: &generator)
+                    Int.random(in: 1...300, using: &generator)
                 ))
         }
         for (trial, (m, n, k)) in shapes.enumerated() {
             let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, 0.75), (1, 1)][trial % 4]
+            let (transposeA, transposeB) = (trial % 2 == 1, trial / 2 % 2 == 1)
             let extra = trial % 3 == 0 ? 5 : 0
-            let (lda, ldb, ldc) = (m + extra, n + 2 * extra, n + extra)
-            let a = (0..<k * lda).map { _ in Float.random(in: -1..<1, using: &generator) }
-            let b = (0..<k * ldb).map { _ in Float.random(in: -1..<1, using: &generator) }
+            let (lda, ldb, ldc) = ((transposeA ? m : k) + extra, (transposeB ? k : n) + 2 * extra, n + extra)
+            let a = (0..<(transposeA ? k : m) * lda).map { _ in Float.random(in: -1..<1, using: &generator) }
+            let b = (0..<(transposeB ? n : k) * ldb).map { _ in Float.random(in: -1..<1, using: &generator) }
             let old = (0..<m * ldc).map { _ in beta == 0 ? Float.nan : Float.random(in: -1..<1, using: &generator) }
+            var results: [(String, [Float])] = []
             var c = old
-            XCTAssertEqual(sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, &c, Int32(ldc)), 0)
-            var mismatches = 0
-            for i in 0..<m {
-                for j in 0..<ldc {
-                    let index = i * ldc + j
-                    guard j < n else {
-                        if c[index].bitPattern != old[index].bitPattern { mismatches += 1 }
-                        continue
-                    }
-                    var sum: Float = 0
-                    for p in 0..<k { sum.addProduct(a[p * lda + i], b[p * ldb + j]) }
-                    var expected = alpha == 1 ? sum : alpha * sum
-                    if beta == 1 { expected += old[index] } else if beta != 0 { expected = expected.addingProduct(beta, old[index]) }
-                    if c[index].bitPattern != expected.bitPattern { mismatches += 1 }
-                }
+            XCTAssertEqual(
+                sgemm_avx2(
+                    transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta,
+                    &c, Int32(ldc)), 0)
+            results.append(("sgemm_avx2", c))
+            if transposeA && !transposeB && k <= BLAS.maximumTransposedKernelDepth {
+                c = old
+                XCTAssertEqual(
+                    sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, &c, Int32(ldc)), 0)
+                results.append(("sgemm_at_avx2", c))
             }
-            XCTAssertEqual(mismatches, 0, "\(m)x\(n)x\(k), alpha \(alpha), beta \(beta), +\(extra): \(mismatches) elements off the rule")
+            for (kernel, c) in results {
+                var mismatches = 0
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        let index = i * ldc + j
+                        guard j < n else {
+                            if c[index].bitPattern != old[index].bitPattern { mismatches += 1 }
+                            continue
+                        }
+                        var sum: Float = 0
+                        for p in 0..<k {
+                            sum.addProduct(transposeA ? a[p * lda + i] : a[i * lda + p], transposeB ? b[j * ldb + p] : b[p * ldb + j])
+                        }
+                        var expected = alpha == 1 ? sum : alpha * sum
+                        if beta == 1 { expected += old[index] } else if beta != 0 { expected = expected.addingProduct(beta, old[index]) }
+                        if c[index].bitPattern != expected.bitPattern { mismatches += 1 }
+                    }
+                }
+                XCTAssertEqual(
+                    mismatches, 0,
+                    "\(kernel): \(m)x\(n)x\(k) A^T \(transposeA) B^T \(transposeB), alpha \(alpha), beta \(beta), +\(extra): "
+                        + "\(mismatches) elements off the rule")
+            }
         }
     }
 
@@ -320,22 +344,18 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// Which path a product takes: the AVX-512 kernel exactly when the CPU supports it, it is on and `k` fits;
-    /// on a CPU without it the AVX2 kernel for `A^T B` (only that transpose) when `k` fits; `DAFAR_GEMM=openblas`
-    /// turns both off.
+    /// on a CPU without it the AVX2 kernels, every transpose, when `k` fits; `DAFAR_GEMM=openblas` turns both off.
     func testPathChoice() {
         BLAS.usesKernel = true
         XCTAssertEqual(BLAS.kernelApplies(k: 1), BLAS.kernelIsSupported)
         XCTAssertEqual(BLAS.kernelApplies(k: BLAS.maximumKernelDepth), BLAS.kernelIsSupported)
         XCTAssertFalse(BLAS.kernelApplies(k: BLAS.maximumKernelDepth + 1))
-        let avx2Only = !BLAS.kernelIsSupported && BLAS.transposedKernelIsSupported
-        XCTAssertEqual(BLAS.kernelApplies(k: 32, transposeA: true, transposeB: false), BLAS.kernelIsSupported || avx2Only)
-        XCTAssertEqual(
-            BLAS.kernelApplies(k: BLAS.maximumTransposedKernelDepth, transposeA: true, transposeB: false),
-            BLAS.kernelIsSupported || avx2Only)
-        XCTAssertEqual(
-            BLAS.kernelApplies(k: BLAS.maximumTransposedKernelDepth + 1, transposeA: true, transposeB: false), BLAS.kernelIsSupported)
-        for (transposeA, transposeB) in [(false, false), (false, true), (true, true)] {
-            XCTAssertEqual(BLAS.kernelApplies(k: 32, transposeA: transposeA, transposeB: transposeB), BLAS.kernelIsSupported)
+        let onKernels = BLAS.kernelIsSupported || BLAS.transposedKernelIsSupported
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
+            XCTAssertEqual(BLAS.kernelApplies(k: 32, transposeA: transposeA, transposeB: transposeB), onKernels)
+            XCTAssertEqual(
+                BLAS.kernelApplies(k: BLAS.maximumKernelDepth, transposeA: transposeA, transposeB: transposeB), onKernels)
+            XCTAssertFalse(BLAS.kernelApplies(k: BLAS.maximumKernelDepth + 1, transposeA: transposeA, transposeB: transposeB))
         }
         BLAS.usesKernel = false
         XCTAssertFalse(BLAS.kernelApplies(k: 1))

@@ -44,19 +44,23 @@ int sgemm_avx512(int transposeA, int transposeB, int m, int n, int k, float alph
 /// The largest `k` that `sgemm_at_avx2` takes.
 #define SGEMM_AT_MAX_DEPTH 128
 
-/// `C [m, n] = alpha * A^T * B + beta * C` on AVX2 + FMA3, A stored `[k, lda]` (op(A)[i, p] = `a[p * lda + i]`),
-/// B stored `[k, ldb]`: a dense layer's weight gradient G^T X over a group of examples, whose depth is the
-/// group's size. Each element of C follows the rule of `sgemm_avx512` above (one accumulator, fused
-/// multiply-adds for p = 0, 1, ..., k - 1 from +0, then alpha and beta alike), so it has the same bits as
-/// there and does not depend on m, n or how a caller splits C. Nothing is packed: a 6 x 16 tile of C lives in
-/// 12 ymm registers, and per p two vectors of B's row p and six broadcasts of A's row p (contiguous floats)
-/// feed 12 FMAs; C is written once (beta 0: not read), where OpenBLAS needs it zeroed and then reads it back.
-/// B is packed in strips of 16 columns (rows 4 KiB apart, as a 1024-wide layer's, would share the level-1
-/// cache's sets), a block of columns of at most 128 KiB at a time, in the packing buffer of `sgemm_avx512`.
-/// `m, n >= 1`, `1 <= k <= SGEMM_AT_MAX_DEPTH`; call only on a CPU with AVX2 and FMA3 (`sgemv_avx2_supported()`
-/// in sgemv.h returns 1). Returns 0,
-/// or -1 when the packing buffer could not be allocated (C is then unchanged).
+/// `C [m, n] = alpha * A^T * B + beta * C` on AVX2 + FMA3: `sgemm_avx2` below with A transposed (A stored `[k, lda]`,
+/// op(A)[i, p] = `a[p * lda + i]`; B stored `[k, ldb]`), for a dense layer's weight gradient G^T X over a group of
+/// examples, whose depth is the group's size: on deeper products OpenBLAS's packing paid for itself. The rule and
+/// the bits of `sgemm_avx512`. `m, n >= 1`, `1 <= k <= SGEMM_AT_MAX_DEPTH`; returns as `sgemm_avx2`.
 int sgemm_at_avx2(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                    float *c, int ldc);
+
+/// `C = alpha * op(A) * op(B) + beta * C` on AVX2 + FMA3, every transpose, as `sgemm_avx512` above: each element of C
+/// follows its rule (one accumulator, fused multiply-adds for p = 0, 1, ..., k - 1 from +0, then alpha and beta alike),
+/// so it has the same bits as there and does not depend on m, n or how a caller splits C. op(B) is packed in strips
+/// of 16 columns (`[k, 16]`: rows copied, or, transposed, 8 x 8 blocks transposed in registers), a block of columns of
+/// at most 128 KiB at a time, in the packing buffer of `sgemm_avx512`; op(A) is read in place (per p, six broadcasts
+/// of its rows' floats and two vectors of the strip feed 12 FMAs on a 6 x 16 tile of C in 12 ymm registers), and C is
+/// written once (beta 0: not read). `m, n >= 1`, `1 <= k <= SGEMM_MAX_DEPTH`; call only on a CPU with AVX2 and FMA3
+/// (`sgemv_avx2_supported()` in sgemv.h returns 1). Returns 0, or -1 when the packing buffer could not be allocated
+/// (C is then unchanged).
+int sgemm_avx2(int transposeA, int transposeB, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif
