@@ -4,9 +4,8 @@ import _GemmKernels
 
 /// Matrix products (row-major): the AVX-512 kernel of `_GemmKernels` (`sgemm.h`) where the CPU has
 /// AVX-512F and the depth `k` is at most `maximumKernelDepth`; on a CPU with AVX2 but not AVX-512F, the
-/// AVX2 kernels of the same depths (`sgemm_avx2`, and `sgemm_at_avx2` for `A^T B`, a dense layer's weight
-/// gradient, up to `maximumTransposedKernelDepth`), which follow the AVX-512 kernel's rule and so give its
-/// bits; else OpenBLAS's `cblas_sgemm`. For one row times a matrix stored by rows (a dense layer on one image)
+/// AVX2 kernel of the same depths (`sgemm_avx2`, every transpose), which follows the AVX-512 kernel's rule and
+/// so gives its bits; else OpenBLAS's `cblas_sgemm`. For one row times a matrix stored by rows (a dense layer on one image)
 /// `sgemv.h`'s AVX-512 or AVX2 kernel, else `cblas_sgemv`.
 ///
 /// Which of them computes a product depends only on `k`, the transposes, the CPU and `usesKernel`, never
@@ -23,15 +22,15 @@ public enum BLAS {
     /// The largest depth `k` the kernel takes (it does not block the depth); deeper products go to OpenBLAS.
     public static let maximumKernelDepth = Int(SGEMM_MAX_DEPTH)
 
-    /// The CPU runs the AVX2 kernel for `A^T B` (AVX2 and FMA3, as `sgemv.h`'s AVX2 kernel); products take it only
-    /// when it has no AVX-512F.
+    /// The CPU runs the AVX2 GEMM kernels (`sgemm_avx2`, and `sgemm_at_avx2` for `A^T B`; AVX2 and FMA3, as `sgemv.h`'s
+    /// AVX2 kernel); products take `sgemm_avx2` only when it has no AVX-512F.
     public static let transposedKernelIsSupported = sgemv_avx2_supported() == 1
 
-    /// The largest depth `k` the AVX2 kernel for `A^T B` takes (a gradient group's or a batch's examples):
-    /// on deeper products OpenBLAS's packing pays for itself (at k = 128 the two ran alike).
+    /// The largest depth `k` `sgemm_at_avx2` takes (`sgemm_avx2` with A transposed, kept for callers of that entry point;
+    /// `gemm` calls `sgemm_avx2` itself, up to `maximumKernelDepth`).
     public static let maximumTransposedKernelDepth = Int(SGEMM_AT_MAX_DEPTH)
 
-    /// Whether products go to our kernels (the AVX-512 one, the AVX2 one for `A^T B`) where they apply: on unless
+    /// Whether products go to our kernels (the AVX-512 one, the AVX2 one) where they apply: on unless
     /// the environment sets `DAFAR_GEMM=openblas` (to measure both paths in one binary); tests switch it to
     /// exercise both.
     nonisolated(unsafe) public static var usesKernel = defaultUsesKernel()
@@ -52,18 +51,11 @@ public enum BLAS {
         kernelApplies(k: k) || avx2KernelApplies(k: k)
     }
 
-    /// Whether a product of depth `k` runs on an AVX2 kernel (`sgemm_avx2`, or `sgemm_at_avx2` for `A^T B` up to
-    /// `maximumTransposedKernelDepth`): on a CPU with AVX2 and FMA3 but not AVX-512F, up to `maximumKernelDepth`.
+    /// Whether a product of depth `k` runs on the AVX2 kernel (`sgemm_avx2`): on a CPU with AVX2 and FMA3 but not
+    /// AVX-512F, up to `maximumKernelDepth`.
     @inlinable
     static func avx2KernelApplies(k: Int) -> Bool {
         usesKernel && !kernelIsSupported && transposedKernelIsSupported && k <= maximumKernelDepth
-    }
-
-    /// Whether a product runs on the AVX2 kernel for `A^T B`.
-    @inlinable
-    static func transposedKernelApplies(k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
-        transposeA && !transposeB && usesKernel && !kernelIsSupported && transposedKernelIsSupported
-            && k <= maximumTransposedKernelDepth
     }
 
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
@@ -150,7 +142,7 @@ public enum BLAS {
     public static let rowParallelThreshold: Double = 60_000
 
     /// `gemm` on the calling thread: one matrix-vector product for a single row, the AVX-512 kernel when
-    /// `kernelApplies(k:)`, the AVX2 kernels when `avx2KernelApplies` (`sgemm_at_avx2` for `A^T B` up to its depth), else one
+    /// `kernelApplies(k:)`, the AVX2 kernel when `avx2KernelApplies`, else one
     /// single-threaded `cblas_sgemm` (OpenBLAS runs with one thread; see `Parallel.setThreadCount`).
     @inlinable
     public static func gemmSerial(
@@ -195,12 +187,9 @@ public enum BLAS {
             return
         }
         if avx2KernelApplies(k: k) {
-            let status =
-                transposedKernelApplies(k: k, transposeA: transposeA, transposeB: transposeB)
-                ? sgemm_at_avx2(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-                : sgemm_avx2(
-                    transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+            let status = sgemm_avx2(
+                transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta,
+                c, Int32(ldc))
             precondition(status == 0, "BLAS.gemm: the AVX2 kernel could not allocate its packing buffer")
             return
         }

@@ -73,19 +73,17 @@ static void set_layout(band *b, int channels, int tiles) {
     b->vPoint = ((size_t)channels * b->stride + 1023) / 1024 * 1024 + 80, b->mPoint = (size_t)b->stride * BLOCK + 16;
 }
 
-static band make_band(int channels, int outputWidth, int y0, int y1) {
-    const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = (outputWidth + 1) / 2, tiles = tileRows * tilesX;
-    band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, 0, 0, 0};
-    set_layout(&b, channels, tiles);
-    return b;
-}
-
-/// The tile columns `[tx0, tx1)` of the tile row from output row `y0` (`y1`: its end, `y0 + 2` or the image's).
+/// The tile columns `[tx0, tx1)` of the tile rows of output rows `[y0, y1)` (a column band: one tile row).
 static band make_column_band(int channels, int y0, int y1, int tx0, int tx1) {
     const int tileRows = (y1 + 1) / 2 - y0 / 2, tilesX = tx1 - tx0, tiles = tileRows * tilesX;
     band b = {tileRows, tilesX, tiles, 0, 2 * tileRows + 2, 2 * tilesX + 2, 0, tx0, 0, 0};
     set_layout(&b, channels, tiles);
     return b;
+}
+
+/// The whole tile rows of output rows `[y0, y1)`.
+static band make_band(int channels, int outputWidth, int y0, int y1) {
+    return make_column_band(channels, y0, y1, 0, (outputWidth + 1) / 2);
 }
 
 #ifndef CONV3X3_WINOGRAD_TILES
