@@ -180,11 +180,17 @@ public struct Variable {
         _ value: Tensor, _ parents: [Variable], op: StaticString,
         backward: @escaping (Tensor) -> [Tensor?]
     ) -> Variable {
-        let tape = parents.lazy.compactMap(\.tape).first
-        guard let tape, parents.contains(where: \.requiresGradient) else {
-            return Variable(value: value, tape: tape, index: noGradient)
+        guard let tape = parents.lazy.compactMap(\.tape).first, parents.contains(where: \.requiresGradient) else {
+            return untracked(value, parents)
         }
         return tape.record(value, op: op, parents: parents, backward: backward)
+    }
+
+    /// An op result through which no gradient flows (none of `parents` requires one), as `result` makes it: a
+    /// constant on the first tape among `parents`, if any. For ops with a forward that only holds without gradients.
+    static func untracked(_ value: Tensor, _ parents: [Variable]) -> Variable {
+        precondition(!parents.contains(where: \.requiresGradient), "an untracked op result of parents that require gradients")
+        return Variable(value: value, tape: parents.lazy.compactMap(\.tape).first, index: noGradient)
     }
 
     /// The same value detached from gradient flow (kept on the tape as a constant).

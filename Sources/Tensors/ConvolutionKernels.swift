@@ -240,12 +240,26 @@ public enum ConvolutionKernels {
     /// `columns [O*KK, P] = W^T [O*KK, I] * X [I, P]`, folded into the output by col2im.
     ///
     /// `reLU: true` applies `max(0, .)` to each image's output while it is in cache (see `forward`).
+    ///
+    /// `upsampling: true`: the layer's input is the 2x nearest upsampling `[N, I, 2H, 2W]` of `input` `[N, I, H, W]`
+    /// (`upsampleNearest(input, height: 2H, width: 2W)`, the same values), which the direct kernels make in cache as
+    /// they read it (`DirectConvolution.run`'s `upsample`), with no pass and no tensor of its own.
     public static func transposedForward(
         input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-        reLU: Bool = false
+        reLU: Bool = false, upsampling: Bool = false
     ) -> Tensor {
-        let g = transposedGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
+        var layerShape = input.shape
+        if upsampling {
+            precondition(input.rank == 4, "upsample needs a [N, C, H, W] input, got \(input.shape)")
+            layerShape[2] *= 2
+            layerShape[3] *= 2
+        }
+        let g = transposedGeometry(input: layerShape, weight: weight.shape, stride: stride, padding: padding)
         let n = input.shape[0], inChannels = input.shape[1]
+        if upsampling && !DirectConvolution.applies(g, inputs: inChannels, outputs: g.channels) {
+            let upsampled = PoolingKernels.upsampleNearest(input, height: layerShape[2], width: layerShape[3])
+            return transposedForward(input: upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+        }
         if let bias { precondition(bias.shape == [g.channels], "conv-transpose2d bias shape \(bias.shape) does not match [\(g.channels)]") }
         return Tensor(shape: [n, g.channels, g.height, g.width]) { out in
             input.withUnsafeBufferPointer { x in
@@ -256,7 +270,7 @@ public enum ConvolutionKernels {
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
                                 reLU: reLU, images: n, channels: inChannels, height: g.outputHeight, width: g.outputWidth,
-                                outputChannels: g.channels, padding: 2 - g.padding, weightTensor: weight)
+                                outputChannels: g.channels, padding: 2 - g.padding, upsample: upsampling, weightTensor: weight)
                             return
                         }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)

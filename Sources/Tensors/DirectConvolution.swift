@@ -154,13 +154,18 @@ enum DirectConvolution {
     /// output is in cache. `unpool` (nil: none): `input` is not read; each image's input is instead the
     /// backward of a 2 x 2 max pooling (`max_pool_backward`) of `unpool.gradient` `[N, C, H / 2, W / 2]` with
     /// `unpool.argmax`, made in cache just before the image is convolved (a pooled layer's input gradient).
+    /// `upsample` (no mask): `input` is `[N, C, H / 2, W / 2]` (`H`, `W` even), and the convolution reads its 2x
+    /// nearest upsampling `[N, C, H, W]`, made in cache by the thread that reads it (each thread only the rows its
+    /// share of the output reads when one image is split across threads) instead of by a pass of its own.
     static func run(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
         images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int,
         pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil,
-        unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil, weightTensor: Tensor? = nil
+        unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil, upsample: Bool = false,
+        weightTensor: Tensor? = nil
     ) {
+        precondition(!upsample || (mask == nil && unpool == nil && height % 2 == 0 && width % 2 == 0), "DirectConvolution: upsample")
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let (outputHeight, outputWidth) = (height + 2 * padding - 2, width + 2 * padding - 2)
@@ -175,14 +180,28 @@ enum DirectConvolution {
         // the mask applied on the positions the pooling chose (the kernels then read it in place, not masked again).
         let imageSize = channels * height * width, pooledInput = channels * (height / 2) * (width / 2)
         func imageInput(_ n: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+            if upsample {
+                upsampleRows(n, buffer, 0..<height)
+                return UnsafePointer(buffer)
+            }
             guard let unpool else { return input + n * imageSize }
             max_pool_backward(
                 buffer, unpool.gradient + n * pooledInput, unpool.argmax + n * pooledInput, mask.map { $0 + n * imageSize },
                 c, height * width, (height / 2) * (width / 2))
             return UnsafePointer(buffer)
         }
+        /// Rows `rows` of image `n`'s upsampled input (`upsample`) into `buffer`.
+        func upsampleRows(_ n: Int, _ buffer: UnsafeMutablePointer<Float>, _ rows: Range<Int>) {
+            PoolingKernels.upsample2xRows(
+                buffer, input + n * (imageSize / 4), channels: channels, height: height / 2, width: width / 2, rows: rows)
+        }
+        /// The input rows that output rows `rows` read (the padding's excepted).
+        func inputRows(_ rows: Range<Int>) -> Range<Int> {
+            let first = max(0, rows.lowerBound - padding)
+            return first..<max(first, min(height, rows.upperBound + 2 - padding))
+        }
         let kernelMask = unpool == nil ? mask : nil  // what the kernels apply
-        let bufferCount = unpool == nil ? 0 : imageSize
+        let bufferCount = unpool == nil && !upsample ? 0 : imageSize
         let threads = Parallel.threadCount
         let winograd =
             !isOneChannel(inputs: channels, outputs: outputChannels)
@@ -196,10 +215,12 @@ enum DirectConvolution {
         /// a 400 ns round trip: weights packed by one thread for both, up to 150 KB a layer, took longer to read
         /// than to pack again). `band(n, source, rows)` convolves the output rows `rows` of image `n` from `source`.
         func splitRows(_ band: (_ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
-            splitImages(units: units) { n, source, part in
-                // an odd last row (which pooling leaves out) goes with the last band
-                let y1 = part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit
-                band(n, source, part.lowerBound * rowsPerUnit..<y1)
+            /// a part's output rows: an odd last row (which pooling leaves out) goes with the last band
+            func rows(_ part: Range<Int>) -> Range<Int> {
+                part.lowerBound * rowsPerUnit..<(part.upperBound == units ? outputHeight : part.upperBound * rowsPerUnit)
+            }
+            splitImages(units: units, outputRows: rows) { n, source, part in
+                band(n, source, rows(part))
                 if let pool {
                     max_pool_2x2_rows(
                         pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
@@ -208,15 +229,24 @@ enum DirectConvolution {
                 }
             }
         }
-        /// `body(n, source, part)` on each thread for each image `n`, `part` the thread's share of `units`.
-        func splitImages(units: Int, _ body: (_ n: Int, _ source: UnsafePointer<Float>, _ part: Range<Int>) -> Void) {
-            ScratchPool.shared.withBuffer(bufferCount) { buffer in
+        /// `body(n, source, part)` on each thread for each image `n`, `part` the thread's share of `units`, whose
+        /// output rows are `outputRows(part)` (with `upsample`, each thread upsamples the input rows they read).
+        func splitImages(
+            units: Int, outputRows: (Range<Int>) -> Range<Int>,
+            _ body: (_ n: Int, _ source: UnsafePointer<Float>, _ part: Range<Int>) -> Void
+        ) {
+            ScratchPool.shared.withBuffer(upsample ? 0 : bufferCount) { buffer in
                 for n in 0..<images {
-                    let source = imageInput(n, buffer)
+                    let source = upsample ? input : imageInput(n, buffer)
                     // thread k's units from ceil(k * units / threads) on: the first the larger share when the units do not
                     // divide evenly, as the calling thread takes chunk 0 at once and a worker starts a hand-over later
                     Parallel.forEach(chunks: threads, of: threads) { chunk, _ in
-                        body(n, source, (chunk * units + threads - 1) / threads..<((chunk + 1) * units + threads - 1) / threads)
+                        let part = (chunk * units + threads - 1) / threads..<((chunk + 1) * units + threads - 1) / threads
+                        guard upsample else { return body(n, source, part) }
+                        ScratchPool.shared.withBuffer(imageSize) { rows in
+                            upsampleRows(n, rows, inputRows(outputRows(part)))
+                            body(n, UnsafePointer(rows), part)
+                        }
                     }
                 }
             }
@@ -299,8 +329,12 @@ enum DirectConvolution {
             if winograd && pool == nil {
                 // Winograd's tiles split evenly rather than its tile rows: a 10 x 10 output's 5 x 5 tiles as 13 + 12 tiles
                 // instead of 3 + 2 rows (E.5, D.1 of the MNIST network; D.6's 13 x 13 as 85 + 84 instead of 91 + 78)
-                let tiles = (outputHeight + 1) / 2 * ((outputWidth + 1) / 2)
-                splitImages(units: tiles) { n, source, part in
+                let tilesX = (outputWidth + 1) / 2, tiles = (outputHeight + 1) / 2 * tilesX
+                /// the output rows of a part's tiles (whole tile rows, from the first tile's row to the last's)
+                func rows(_ part: Range<Int>) -> Range<Int> {
+                    part.isEmpty ? 0..<0 : 2 * (part.lowerBound / tilesX)..<min(outputHeight, 2 * ((part.upperBound - 1) / tilesX + 1))
+                }
+                splitImages(units: tiles, outputRows: rows) { n, source, part in
                     withPacked { packed, scratch in
                         conv3x3_winograd_image_tiles(
                             output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
@@ -327,7 +361,7 @@ enum DirectConvolution {
                     let buffer = scratch + scratchCount
                     for n in range {
                         // the next image's input is asked for in cache only when it is read from `input`
-                        let prefetch = unpool == nil && n + 1 < range.upperBound
+                        let prefetch = unpool == nil && !upsample && n + 1 < range.upperBound
                         convolve(n, imageInput(n, buffer), 0..<outputHeight, packed, scratch, prefetch: prefetch)
                         poolImage(n)
                     }

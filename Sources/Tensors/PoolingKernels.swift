@@ -139,6 +139,17 @@ public enum PoolingKernels {
         return dInput
     }
 
+    /// Rows `rows` of the 2x nearest upsampling `[channels, 2h, 2w]` of `src` `[channels, h, w]` (every channel), into
+    /// `dst`'s rows: what `upsample2x` writes there (`upsample_2x_rows`), for a convolution that reads the upsampling
+    /// it makes in cache.
+    public static func upsample2xRows(
+        _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int,
+        rows: Range<Int>
+    ) {
+        guard !rows.isEmpty else { return }
+        upsample_2x_rows(dst, src, Int32(channels), Int32(h), Int32(w), Int32(rows.lowerBound), Int32(rows.upperBound))
+    }
+
     /// One plane `[h, w]` upsampled to `[2h, 2w]`: each value twice along its row, each row twice
     /// (the general loop's result for an exact factor of 2, without its table of source columns).
     @inlinable

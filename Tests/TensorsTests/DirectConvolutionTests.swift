@@ -678,4 +678,47 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
                 winograd[index].storage.map(\.bitPattern), direct[index].storage.map(\.bitPattern), "\(what): Winograd did not run")
         }
     }
+
+    /// A transposed convolution that reads the 2x nearest upsampling of its input in cache (`upsampling: true`) gives
+    /// the bits of the same layer on the upsampled tensor: one-channel, Winograd, direct and im2col shapes, batches of
+    /// one (split across 2 and 3 threads by tiles or rows, each thread upsampling only the rows it reads) and of three.
+    /// The scratch memory is filled with other values first, so that a row read but not upsampled would show.
+    func testUpsamplingInCacheMatchesTheUpsampledInput() {
+        defer { Parallel.setThreadCount(Parallel.availableCores) }
+        // (input channels, output channels, source height, source width, padding): D.0 -> D.1 and D.5 -> D.6 of the
+        // MNIST decoder, a one-output layer, odd tile counts, an output too small for Winograd, too few channels
+        let cases = [
+            (64, 64, 4, 4, 0), (32, 32, 12, 12, 0), (32, 1, 9, 7, 1), (24, 20, 5, 6, 0), (20, 24, 7, 5, 2),
+            (16, 32, 1, 2, 0), (1, 20, 8, 7, 1), (4, 5, 6, 6, 1)
+        ]
+        for isa in kernelChoices {
+            if let isa { DirectConvolution.instructionSet = isa }
+            for (index, (inputs, outputs, height, width, padding)) in cases.enumerated() {
+                let seed = UInt64(200 + 10 * index)
+                let w = randomTensor([inputs, outputs, 3, 3], seed: seed), b = randomTensor([outputs], seed: seed + 1)
+                for images in [1, 3] {
+                    let x = randomTensor([images, inputs, height, width], seed: seed + 2)
+                    let upsampled = PoolingKernels.upsampleNearest(x, height: 2 * height, width: 2 * width)
+                    for threads in [1, 2, 3] {
+                        Parallel.setThreadCount(threads)
+                        let what =
+                            "\(isa.map(String.init(describing:)) ?? "im2col"), case \(index), \(images) image(s), \(threads) thread(s)"
+                        for reLU in [false, true] {
+                            let expected = ConvolutionKernels.transposedForward(
+                                input: upsampled, weight: w, bias: b, padding: padding, reLU: reLU)
+                            // leave other values in the scratch buffers the fused pass takes
+                            _ = ConvolutionKernels.transposedForward(
+                                input: randomTensor(upsampled.shape, seed: seed + 3, low: 50, high: 90), weight: w, bias: b,
+                                padding: padding, reLU: reLU)
+                            let fused = ConvolutionKernels.transposedForward(
+                                input: x, weight: w, bias: b, padding: padding, reLU: reLU, upsampling: true)
+                            XCTAssertEqual(fused.shape, expected.shape, what)
+                            XCTAssertTrue(fused.storage.map(\.bitPattern) == expected.storage.map(\.bitPattern), "\(what), ReLU \(reLU)")
+                        }
+                    }
+                }
+            }
+        }
+        DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
 }
