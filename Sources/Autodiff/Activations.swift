@@ -30,7 +30,7 @@ enum ReLUFunction: ElementwiseFunction {
 }
 
 enum SigmoidFunction: ElementwiseFunction {
-    static func value(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }
+    static func value(_ x: Float) -> Float { Tensor.sigmoid(x) }
     static func derivative(x: Float, y: Float) -> Float { y * (1 - y) }
     static var derivativeNeedsInput: Bool { false }
     static var minimumPerChunk: Int { 256 }

@@ -76,21 +76,24 @@ public func convTranspose2d(
     }
 }
 
-/// `convTranspose2d` of the 2x nearest upsampling `[N, I, 2H, 2W]` of `input` `[N, I, H, W]`: the same values as
-/// `convTranspose2d(input.upsampleNearest(height: 2H, width: 2W), ...)`. Without gradients (inference) the kernels
-/// upsample each image in cache as they read it (`ConvolutionKernels.transposedForward`'s `upsampling`), with no
-/// pass and no tensor of its own; when any of the three requires a gradient, it is the two ops.
+/// `convTranspose2d` of the 2x nearest upsampling `[N, I, 2H, 2W]` of `input` `[N, I, H, W]` when `upsampling`, then
+/// (when `sigmoid`) the logistic function of its output: the same values as `input.upsampleNearest(height: 2H, width:
+/// 2W)`, `convTranspose2d` and `sigmoid()` one after the other. Without gradients (inference) one pass: the kernels
+/// upsample each image in cache as they read it and apply the sigmoid to the outputs they have just made
+/// (`ConvolutionKernels.transposedForward`); when any of the three requires a gradient, the ops one by one.
 public func convTranspose2d(
-    upsampling input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0, reLU: Bool = false
+    _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0, reLU: Bool = false,
+    upsampling: Bool, sigmoid: Bool
 ) -> Variable {
-    precondition(input.value.rank == 4, "upsample needs a [N, C, H, W] input, got \(input.shape)")
+    precondition(!upsampling || input.value.rank == 4, "upsample needs a [N, C, H, W] input, got \(input.shape)")
     guard !input.requiresGradient && !weight.requiresGradient && bias?.requiresGradient != true else {
-        let upsampled = input.upsampleNearest(height: 2 * input.shape[2], width: 2 * input.shape[3])
-        return convTranspose2d(upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+        let upsampled = upsampling ? input.upsampleNearest(height: 2 * input.shape[2], width: 2 * input.shape[3]) : input
+        let y = convTranspose2d(upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+        return sigmoid ? y.sigmoid() : y
     }
     let y = ConvolutionKernels.transposedForward(
         input: input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, reLU: reLU,
-        upsampling: true)
+        upsampling: upsampling, sigmoid: sigmoid)
     return Variable.untracked(y, bias.map { [input, weight, $0] } ?? [input, weight])
 }
 

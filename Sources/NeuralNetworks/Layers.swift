@@ -132,12 +132,13 @@ public final class ConvTranspose2D: ReLUFusable {
             stride: stride, padding: padding, reLU: fusingReLU)
     }
 
-    /// The layer on the 2x nearest upsampling of `input` (an `Upsample2D` to twice `input`'s size, then this layer),
-    /// then `max(0, .)` when `fusingReLU`: one pass at inference (`convTranspose2d(upsampling:...)`).
-    public func callAsFunction(upsampling input: Variable, fusingReLU: Bool) -> Variable {
+    /// The layer on `input`, or (`upsampling`) on its 2x nearest upsampling (an `Upsample2D` to twice `input`'s size,
+    /// then this layer), then `max(0, .)` when `fusingReLU`, then (`sigmoid`) the logistic function (a `Sigmoid` layer
+    /// after it): one pass at inference (`convTranspose2d(_:...:upsampling:sigmoid:)`).
+    public func callAsFunction(_ input: Variable, upsampling: Bool, fusingReLU: Bool, sigmoid: Bool) -> Variable {
         convTranspose2d(
-            upsampling: input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape),
-            stride: stride, padding: padding, reLU: fusingReLU)
+            input, weight: weight.variable(on: input.tape), bias: bias.variable(on: input.tape), stride: stride,
+            padding: padding, reLU: fusingReLU, upsampling: upsampling, sigmoid: sigmoid)
     }
 
     public var namedParameters: [NamedParameter] { [("weight", weight), ("bias", bias)] }
@@ -215,7 +216,7 @@ public final class Sequential: Layer {
     /// Per layer, what `stages` and `apply` ask of it, found once here rather than by dynamic casts on every call (at
     /// batch 1 the casts and the stage lists took about 1 % of an inference).
     private let fusable: [(any ReLUFusable)?], convolutions: [Conv2D?], isReLU: [Bool], isPooling: [Bool]
-    private let upsamplings: [Upsample2D?], transposed: [ConvTranspose2D?]
+    private let upsamplings: [Upsample2D?], transposed: [ConvTranspose2D?], isSigmoid: [Bool]
     /// `stages()` of all the layers.
     private let allStages: [Range<Int>]
 
@@ -227,6 +228,7 @@ public final class Sequential: Layer {
         isPooling = layers.map { ($0 as? MaxPool2D)?.size == 2 }
         upsamplings = layers.map { $0 as? Upsample2D }
         transposed = layers.map { $0 as? ConvTranspose2D }
+        isSigmoid = layers.map { $0 is Sigmoid }
         allStages = Sequential.stages(layers.indices, fusable: fusable, convolutions: convolutions, isReLU: isReLU, isPooling: isPooling)
     }
 
@@ -234,23 +236,28 @@ public final class Sequential: Layer {
 
     /// Applies layers `range` only (for reading an intermediate output).
     ///
-    /// An `Upsample2D` to twice its input's size followed by a `ConvTranspose2D` stage runs as the layer's
-    /// `callAsFunction(upsampling:fusingReLU:)`: at inference one pass that upsamples in cache, the same values.
+    /// A `ConvTranspose2D` stage after an `Upsample2D` to twice its input's size, or before a `Sigmoid`, or both, runs
+    /// as one call of the layer (`callAsFunction(_:upsampling:fusingReLU:sigmoid:)`): at inference one pass that
+    /// upsamples in cache and applies the sigmoid to the outputs it makes, the same values as the layers one by one.
     public func callAsFunction(_ input: Variable, layers range: Range<Int>) -> Variable {
         let stages = stages(range)
         var x = input, index = 0
         while index < stages.count {
             let stage = stages[index]
-            if index + 1 < stages.count, let upsampling = upsamplings[stage.lowerBound],
-                let layer = transposed[stages[index + 1].lowerBound], x.value.rank == 4,
-                upsampling.height == 2 * x.shape[2] && upsampling.width == 2 * x.shape[3]
-            {
-                x = layer(upsampling: x, fusingReLU: stages[index + 1].count == 2)
-                index += 2
-            } else {
-                x = apply(stage, x)
-                index += 1
+            let upsampling =
+                index + 1 < stages.count && transposed[stages[index + 1].lowerBound] != nil && x.value.rank == 4
+                && upsamplings[stage.lowerBound].map { $0.height == 2 * x.shape[2] && $0.width == 2 * x.shape[3] } == true
+            let at = upsampling ? index + 1 : index  // the transposed convolution's stage
+            if let layer = transposed[stages[at].lowerBound] {
+                let sigmoid = at + 1 < stages.count && isSigmoid[stages[at + 1].lowerBound]
+                if upsampling || sigmoid {
+                    x = layer(x, upsampling: upsampling, fusingReLU: stages[at].count == 2, sigmoid: sigmoid)
+                    index = at + (sigmoid ? 2 : 1)
+                    continue
+                }
             }
+            x = apply(stage, x)
+            index += 1
         }
         return x
     }

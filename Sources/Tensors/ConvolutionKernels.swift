@@ -244,9 +244,12 @@ public enum ConvolutionKernels {
     /// `upsampling: true`: the layer's input is the 2x nearest upsampling `[N, I, 2H, 2W]` of `input` `[N, I, H, W]`
     /// (`upsampleNearest(input, height: 2H, width: 2W)`, the same values), which the direct kernels make in cache as
     /// they read it (`DirectConvolution.run`'s `upsample`), with no pass and no tensor of its own.
+    ///
+    /// `sigmoid: true`: the output goes through `Tensor.sigmoid` (after the ReLU if any), on the direct kernels by each
+    /// thread as soon as it has made its outputs (a `Sigmoid` layer after this one, without its pass).
     public static func transposedForward(
         input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-        reLU: Bool = false, upsampling: Bool = false
+        reLU: Bool = false, upsampling: Bool = false, sigmoid: Bool = false
     ) -> Tensor {
         var layerShape = input.shape
         if upsampling {
@@ -258,7 +261,8 @@ public enum ConvolutionKernels {
         let n = input.shape[0], inChannels = input.shape[1]
         if upsampling && !DirectConvolution.applies(g, inputs: inChannels, outputs: g.channels) {
             let upsampled = PoolingKernels.upsampleNearest(input, height: layerShape[2], width: layerShape[3])
-            return transposedForward(input: upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
+            return transposedForward(
+                input: upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU, sigmoid: sigmoid)
         }
         if let bias { precondition(bias.shape == [g.channels], "conv-transpose2d bias shape \(bias.shape) does not match [\(g.channels)]") }
         return Tensor(shape: [n, g.channels, g.height, g.width]) { out in
@@ -270,13 +274,19 @@ public enum ConvolutionKernels {
                             DirectConvolution.run(
                                 output: out, input: x.baseAddress!, mask: nil, weight: w.baseAddress!, rotated: true, bias: b,
                                 reLU: reLU, images: n, channels: inChannels, height: g.outputHeight, width: g.outputWidth,
-                                outputChannels: g.channels, padding: 2 - g.padding, upsample: upsampling, weightTensor: weight)
+                                outputChannels: g.channels, padding: 2 - g.padding, upsample: upsampling, sigmoid: sigmoid,
+                                weightTensor: weight)
                             return
                         }
                         var passes = ConvolutionPasses(geometry: g, images: n, outputChannels: inChannels, weight: w.baseAddress!)
                         (passes.output, passes.backwardResult, passes.backwardStart) = (x.baseAddress, out, b)
                         passes.backwardReLU = reLU
                         passes.run()
+                        if sigmoid {
+                            Parallel.forEachChunk(n * g.channels * g.height * g.width, minimumPerChunk: 256) { range in
+                                for i in range { out[i] = Tensor.sigmoid(out[i]) }
+                            }
+                        }
                     }
                 }
             }

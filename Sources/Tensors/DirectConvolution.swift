@@ -157,20 +157,34 @@ enum DirectConvolution {
     /// `upsample` (no mask): `input` is `[N, C, H / 2, W / 2]` (`H`, `W` even), and the convolution reads its 2x
     /// nearest upsampling `[N, C, H, W]`, made in cache by the thread that reads it (each thread only the rows its
     /// share of the output reads when one image is split across threads) instead of by a pass of its own.
+    /// `sigmoid` (no pooling): the output is `sigmoid(...)` of the above (`Tensor.sigmoid`, after the ReLU if any), each
+    /// thread's outputs as soon as it has made them.
     static func run(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
         weight: UnsafePointer<Float>, rotated: Bool, bias: UnsafePointer<Float>?, reLU: Bool,
         images: Int, channels: Int, height: Int, width: Int, outputChannels: Int, padding: Int,
         pool: (output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>)? = nil,
         unpool: (gradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil, upsample: Bool = false,
-        weightTensor: Tensor? = nil
+        sigmoid: Bool = false, weightTensor: Tensor? = nil
     ) {
         precondition(!upsample || (mask == nil && unpool == nil && height % 2 == 0 && width % 2 == 0), "DirectConvolution: upsample")
+        precondition(!sigmoid || pool == nil, "DirectConvolution: sigmoid and pooling")
         let isa = checkedInstructionSet()
         let (c, h, w, o, p) = (Int32(channels), Int32(height), Int32(width), Int32(outputChannels), Int32(padding))
         let (outputHeight, outputWidth) = (height + 2 * padding - 2, width + 2 * padding - 2)
         let outputPlane = outputHeight * outputWidth, pooledSize = outputChannels * (outputHeight / 2) * (outputWidth / 2)
-        func poolImage(_ n: Int) {
+        /// `sigmoid`: output positions `positions` (row-major in a plane) of every channel of image `n`.
+        func sigmoidPositions(_ n: Int, _ positions: Range<Int>) {
+            guard sigmoid else { return }
+            let image = output + n * outputChannels * outputPlane
+            for channel in 0..<outputChannels {
+                let plane = image + channel * outputPlane
+                for i in positions { plane[i] = Tensor.sigmoid(plane[i]) }
+            }
+        }
+        /// What follows image `n`'s convolution: its pooling, or its sigmoid.
+        func finishImage(_ n: Int) {
+            sigmoidPositions(n, 0..<outputPlane)
             guard let pool else { return }
             max_pool_2x2(
                 pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane, o,
@@ -221,6 +235,7 @@ enum DirectConvolution {
             }
             splitImages(units: units, outputRows: rows) { n, source, part in
                 band(n, source, rows(part))
+                sigmoidPositions(n, rows(part).lowerBound * outputWidth..<rows(part).upperBound * outputWidth)
                 if let pool {
                     max_pool_2x2_rows(
                         pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
@@ -281,7 +296,7 @@ enum DirectConvolution {
                         conv3x3_one_channel_image(
                             output + n * outputChannels * outputPlane, imageInput(n, buffer), kernelMask.map { $0 + image }, weight,
                             rotated ? 1 : 0, bias, reLU ? 1 : 0, c, h, w, o, p, scratch, isa)
-                        poolImage(n)
+                        finishImage(n)
                     }
                 }
             }
@@ -340,6 +355,16 @@ enum DirectConvolution {
                             output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
                             reLU ? 1 : 0, c, h, w, o, p, Int32(part.lowerBound), Int32(part.upperBound), scratch, isa)
                     }
+                    // the part's outputs: per tile row, its tiles' columns in each of the row's (up to) two output rows
+                    var tile = part.lowerBound
+                    while sigmoid && tile < part.upperBound {
+                        let row = tile / tilesX, end = min(part.upperBound, (row + 1) * tilesX)
+                        let columns = 2 * (tile - row * tilesX)..<min(outputWidth, 2 * (end - row * tilesX))
+                        for y in 2 * row..<min(outputHeight, 2 * row + 2) {
+                            sigmoidPositions(n, y * outputWidth + columns.lowerBound..<y * outputWidth + columns.upperBound)
+                        }
+                        tile = end
+                    }
                 }
             } else {
                 splitRows { n, source, rows in
@@ -363,7 +388,7 @@ enum DirectConvolution {
                         // the next image's input is asked for in cache only when it is read from `input`
                         let prefetch = unpool == nil && !upsample && n + 1 < range.upperBound
                         convolve(n, imageInput(n, buffer), 0..<outputHeight, packed, scratch, prefetch: prefetch)
-                        poolImage(n)
+                        finishImage(n)
                     }
                 }
             }

@@ -1,5 +1,12 @@
+import Foundation
+
 /// Element-wise kernels, parallel over contiguous chunks.
 extension Tensor {
+    /// The logistic function as the `Sigmoid` layer computes it: `1 / (1 + e^-x)` for `x >= 0`, else `e^x / (1 + e^x)`
+    /// (no overflow either way), `expf` of the C library. One definition for the layer and the passes that fuse it.
+    @inlinable
+    public static func sigmoid(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }
+
     /// Applies `transform` to every element.
     @inlinable
     public func map(_ transform: (Float) -> Float) -> Tensor {

@@ -78,17 +78,18 @@ final class FusedReLUTests: XCTestCase {
         check(network, input: [10, 4, 6, 6], "ConvTranspose2D + ReLU")
     }
 
-    /// An `Upsample2D` to twice its input's size and the `ConvTranspose2D` after it (with its ReLU or not) run as one
-    /// pass without a tape, upsampling in cache: the bits of the layers one by one, through the Winograd, one-channel
-    /// and im2col kernels, for one image (split across the threads) and a batch; an upsampling by another factor
-    /// stays a layer of its own. With a tape they are the two ops, with the same values and gradients.
+    /// An `Upsample2D` to twice its input's size before a `ConvTranspose2D` (with its ReLU or not), a `Sigmoid` after
+    /// it, or both, run as one pass without a tape, upsampling in cache: the bits of the layers one by one, through the
+    /// Winograd, one-channel and im2col kernels, for one image (split across the threads) and a batch; an upsampling by
+    /// another factor stays a layer of its own. With a tape they are the ops one by one, with the same gradients.
     func testUpsamplingTransposedConvolutionMatchesTheLayersOneByOne() {
         var g = SeededGenerator(seed: 8)
         let network = Sequential([
             Upsample2D(height: 8, width: 8), ConvTranspose2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, using: &g),
             ReLU(), ConvTranspose2D(inputChannels: 16, outputChannels: 8, kernelSize: 3, using: &g), ReLU(),
             Upsample2D(height: 24, width: 24), ConvTranspose2D(inputChannels: 8, outputChannels: 16, kernelSize: 3, using: &g),
-            Upsample2D(height: 52, width: 52), ConvTranspose2D(inputChannels: 16, outputChannels: 1, kernelSize: 3, padding: 1, using: &g),
+            Sigmoid(), Upsample2D(height: 52, width: 52),
+            ConvTranspose2D(inputChannels: 16, outputChannels: 1, kernelSize: 3, padding: 1, using: &g),
             Upsample2D(height: 60, width: 60), ConvTranspose2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, using: &g), ReLU(),
             Sigmoid()
         ])
@@ -99,7 +100,7 @@ final class FusedReLUTests: XCTestCase {
                 let x = Variable(Tensor.normal([batch, 16, 4, 4], using: &generator))
                 let fused = network(x), plain = unfused(network.layers, x)
                 XCTAssertEqual(fused.shape, [batch, 3, 62, 62])
-                assertBitIdentical(fused.value, plain.value, "upsampling + ConvTranspose2D, batch \(batch), \(threads) thread(s)")
+                assertBitIdentical(fused.value, plain.value, "upsampling + ConvTranspose2D + sigmoid, batch \(batch), \(threads) thread(s)")
             }
         }
         Parallel.setThreadCount(Parallel.availableCores)

@@ -679,11 +679,12 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
         }
     }
 
-    /// A transposed convolution that reads the 2x nearest upsampling of its input in cache (`upsampling: true`) gives
-    /// the bits of the same layer on the upsampled tensor: one-channel, Winograd, direct and im2col shapes, batches of
-    /// one (split across 2 and 3 threads by tiles or rows, each thread upsampling only the rows it reads) and of three.
+    /// A transposed convolution that reads the 2x nearest upsampling of its input in cache (`upsampling: true`), or that
+    /// applies the sigmoid to the outputs it makes (`sigmoid: true`), or both, gives the bits of the same layer on the
+    /// upsampled tensor followed by the sigmoid's pass: one-channel, Winograd, direct and im2col shapes, batches of one
+    /// (split across 2 and 3 threads by tiles or rows, each thread upsampling only the rows it reads) and of three.
     /// The scratch memory is filled with other values first, so that a row read but not upsampled would show.
-    func testUpsamplingInCacheMatchesTheUpsampledInput() {
+    func testUpsamplingAndSigmoidInCacheMatchTheLayersOneByOne() {
         defer { Parallel.setThreadCount(Parallel.availableCores) }
         // (input channels, output channels, source height, source width, padding): D.0 -> D.1 and D.5 -> D.6 of the
         // MNIST decoder, a one-output layer, odd tile counts, an output too small for Winograd, too few channels
@@ -704,16 +705,21 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
                         let what =
                             "\(isa.map(String.init(describing:)) ?? "im2col"), case \(index), \(images) image(s), \(threads) thread(s)"
                         for reLU in [false, true] {
-                            let expected = ConvolutionKernels.transposedForward(
-                                input: upsampled, weight: w, bias: b, padding: padding, reLU: reLU)
-                            // leave other values in the scratch buffers the fused pass takes
-                            _ = ConvolutionKernels.transposedForward(
-                                input: randomTensor(upsampled.shape, seed: seed + 3, low: 50, high: 90), weight: w, bias: b,
-                                padding: padding, reLU: reLU)
-                            let fused = ConvolutionKernels.transposedForward(
-                                input: x, weight: w, bias: b, padding: padding, reLU: reLU, upsampling: true)
-                            XCTAssertEqual(fused.shape, expected.shape, what)
-                            XCTAssertTrue(fused.storage.map(\.bitPattern) == expected.storage.map(\.bitPattern), "\(what), ReLU \(reLU)")
+                            for (upsampling, sigmoid) in [(true, false), (true, true), (false, true)] {
+                                let plain = ConvolutionKernels.transposedForward(
+                                    input: upsampling ? upsampled : x, weight: w, bias: b, padding: padding, reLU: reLU)
+                                let expected = sigmoid ? plain.map(Tensor.sigmoid) : plain
+                                // leave other values in the scratch buffers the fused pass takes
+                                _ = ConvolutionKernels.transposedForward(
+                                    input: randomTensor(upsampled.shape, seed: seed + 3, low: 50, high: 90), weight: w, bias: b,
+                                    padding: padding, reLU: reLU)
+                                let fused = ConvolutionKernels.transposedForward(
+                                    input: x, weight: w, bias: b, padding: padding, reLU: reLU, upsampling: upsampling,
+                                    sigmoid: sigmoid)
+                                let label = "\(what), ReLU \(reLU), upsampling \(upsampling), sigmoid \(sigmoid)"
+                                XCTAssertEqual(fused.shape, expected.shape, label)
+                                XCTAssertTrue(fused.storage.map(\.bitPattern) == expected.storage.map(\.bitPattern), label)
+                            }
                         }
                     }
                 }
