@@ -24,6 +24,7 @@ public func conv2dMaxPool(
     let (x, w) = (input.value, weight.value)
     let (y, pooled, argmax) = ConvolutionKernels.forwardPooled(
         input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
+    if Variable.noneRequiresGradient(input, weight, bias) { return Variable.untracked(pooled, input, weight, bias) }
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil
@@ -40,6 +41,7 @@ public func conv2dMaxPool(
 func conv2dResult(
     _ y: Tensor, _ input: Variable, weight: Variable, bias: Variable?, stride: Int, padding: Int, reLU: Bool
 ) -> Variable {
+    if Variable.noneRequiresGradient(input, weight, bias) { return Variable.untracked(y, input, weight, bias) }
     let (x, w) = (input.value, weight.value)
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
@@ -63,6 +65,7 @@ public func convTranspose2d(
 ) -> Variable {
     let (x, w) = (input.value, weight.value)
     let y = ConvolutionKernels.transposedForward(input: x, weight: w, bias: bias?.value, stride: stride, padding: padding, reLU: reLU)
+    if Variable.noneRequiresGradient(input, weight, bias) { return Variable.untracked(y, input, weight, bias) }
     let needInput = input.requiresGradient, needWeight = weight.requiresGradient || bias?.requiresGradient == true
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)
@@ -86,7 +89,7 @@ public func convTranspose2d(
     upsampling: Bool, sigmoid: Bool
 ) -> Variable {
     precondition(!upsampling || input.value.rank == 4, "upsample needs a [N, C, H, W] input, got \(input.shape)")
-    guard !input.requiresGradient && !weight.requiresGradient && bias?.requiresGradient != true else {
+    guard Variable.noneRequiresGradient(input, weight, bias) else {
         let upsampled = upsampling ? input.upsampleNearest(height: 2 * input.shape[2], width: 2 * input.shape[3]) : input
         let y = convTranspose2d(upsampled, weight: weight, bias: bias, stride: stride, padding: padding, reLU: reLU)
         return sigmoid ? y.sigmoid() : y
@@ -94,7 +97,7 @@ public func convTranspose2d(
     let y = ConvolutionKernels.transposedForward(
         input: input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, reLU: reLU,
         upsampling: upsampling, sigmoid: sigmoid)
-    return Variable.untracked(y, bias.map { [input, weight, $0] } ?? [input, weight])
+    return Variable.untracked(y, input, weight, bias)
 }
 
 extension Variable {

@@ -54,6 +54,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?, reLU: Bool 
     } else if reLU {
         finish(nil)
     }
+    if Variable.noneRequiresGradient(x, weight, bias) { return Variable.untracked(y, x, weight, bias) }
     let (gx, gw, gb) = (x.requiresGradient, weight.requiresGradient, bias?.requiresGradient == true)
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     let hasBias = bias != nil  // capture a flag, not the Variable: a Variable holds its tape (no cycle)

@@ -181,16 +181,24 @@ public struct Variable {
         backward: @escaping (Tensor) -> [Tensor?]
     ) -> Variable {
         guard let tape = parents.lazy.compactMap(\.tape).first, parents.contains(where: \.requiresGradient) else {
-            return untracked(value, parents)
+            return Variable(value: value, tape: parents.lazy.compactMap(\.tape).first, index: noGradient)
         }
         return tape.record(value, op: op, parents: parents, backward: backward)
     }
 
-    /// An op result through which no gradient flows (none of `parents` requires one), as `result` makes it: a
-    /// constant on the first tape among `parents`, if any. For ops with a forward that only holds without gradients.
-    static func untracked(_ value: Tensor, _ parents: [Variable]) -> Variable {
-        precondition(!parents.contains(where: \.requiresGradient), "an untracked op result of parents that require gradients")
-        return Variable(value: value, tape: parents.lazy.compactMap(\.tape).first, index: noGradient)
+    /// An op result through which no gradient flows (none of its parents requires one), as `result` makes it: a
+    /// constant on the first parent's tape, if any. Without the array of parents and the backward closure that
+    /// `result` takes (an inference through a network made them per layer).
+    static func untracked(_ value: Tensor, _ first: Variable, _ second: Variable? = nil, _ third: Variable? = nil) -> Variable {
+        precondition(
+            !first.requiresGradient && second?.requiresGradient != true && third?.requiresGradient != true,
+            "an untracked op result of parents that require gradients")
+        return Variable(value: value, tape: first.tape ?? second?.tape ?? third?.tape, index: noGradient)
+    }
+
+    /// Whether none of an op's parents requires a gradient (its result is then `untracked`).
+    static func noneRequiresGradient(_ first: Variable, _ second: Variable, _ third: Variable?) -> Bool {
+        !first.requiresGradient && !second.requiresGradient && third?.requiresGradient != true
     }
 
     /// The same value detached from gradient flow (kept on the tape as a constant).

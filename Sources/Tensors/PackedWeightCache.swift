@@ -16,7 +16,7 @@ import _ConvKernels
 /// new buffer, and an entry matches a weight only when the two share one buffer (the entry's reference
 /// keeps that buffer's address from being reused). It also means that a training step copies each
 /// convolution weight it updates (150 KB for a 64 x 64 layer, against tens of milliseconds for the step).
-/// At most `capacity` entries, the least recently used dropped first.
+/// At most `capacity` entries, the least recently used replaced first.
 enum PackedWeightCache {
     /// How a weight is packed: for the direct kernel (`conv3x3_pack`) or transformed for Winograd's
     /// F(2x2, 3x3) (`conv3x3_winograd_pack`).
@@ -49,6 +49,10 @@ enum PackedWeightCache {
         let layout: Layout
         /// `layout.packedCount(O, C)` floats.
         let packed: UnsafeMutablePointer<Float>
+        /// The base address of `source`'s buffer, compared first.
+        let address: UnsafePointer<Float>?
+        /// When the entry was last asked for (`PackedWeightCache.clock`), for dropping the least recently used.
+        var lastUse: UInt64 = 0
 
         init(source: Tensor, rotated: Bool, layout: Layout, outputChannels: Int, channels: Int) {
             self.source = source
@@ -56,15 +60,15 @@ enum PackedWeightCache {
             self.layout = layout
             let (o, c) = (Int32(outputChannels), Int32(channels))
             packed = .allocate(capacity: layout.packedCount(outputChannels: o, channels: c))
+            address = source.withUnsafeBufferPointer { $0.baseAddress }
             source.withUnsafeBufferPointer { layout.pack(packed, $0.baseAddress!, outputChannels: o, channels: c, rotated: rotated) }
         }
 
         deinit { packed.deallocate() }
 
-        /// Whether this entry holds `weight`'s own buffer packed the same way.
-        func matches(_ weight: Tensor, rotated: Bool, layout: Layout) -> Bool {
-            self.rotated == rotated && self.layout == layout && source.shape == weight.shape
-                && source.withUnsafeBufferPointer({ $0.baseAddress }) == weight.withUnsafeBufferPointer({ $0.baseAddress })
+        /// Whether this entry holds the buffer at `address` (a weight's own) with `weight`'s shape, packed the same way.
+        func matches(_ weight: Tensor, address: UnsafePointer<Float>?, rotated: Bool, layout: Layout) -> Bool {
+            self.address == address && self.rotated == rotated && self.layout == layout && source.shape == weight.shape
         }
     }
 
@@ -72,21 +76,30 @@ enum PackedWeightCache {
     static let capacity = 16
 
     nonisolated(unsafe) private static var entries: [Entry] = []
+    /// Counts the lookups (the entries' `lastUse`).
+    nonisolated(unsafe) private static var clock: UInt64 = 0
     private static let lock = NSLock()
 
     /// `weight` packed (`layout`) for `outputChannels` outputs and `channels` inputs (rotated or not): the cached entry
     /// when one holds `weight`'s buffer, else a new one. Keep the entry while its `packed` is read.
     static func entry(for weight: Tensor, rotated: Bool, layout: Layout, outputChannels: Int, channels: Int) -> Entry {
+        let address = weight.withUnsafeBufferPointer { $0.baseAddress }
         lock.lock()
         defer { lock.unlock() }
-        if let index = entries.firstIndex(where: { $0.matches(weight, rotated: rotated, layout: layout) }) {
-            let entry = entries.remove(at: index)
-            entries.insert(entry, at: 0)
+        clock += 1
+        // found in place and stamped (a network's convolutions take turns: moving the found entry to the front
+        // shifted the list at every call)
+        if let entry = entries.first(where: { $0.matches(weight, address: address, rotated: rotated, layout: layout) }) {
+            entry.lastUse = clock
             return entry
         }
         let entry = Entry(source: weight, rotated: rotated, layout: layout, outputChannels: outputChannels, channels: channels)
-        entries.insert(entry, at: 0)
-        if entries.count > capacity { entries.removeLast() }
+        entry.lastUse = clock
+        if entries.count < capacity {
+            entries.append(entry)
+        } else if let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
+            entries[oldest] = entry
+        }
         return entry
     }
 }
