@@ -125,7 +125,8 @@ bench-mpi: setup data release
 	BIN=$(BIN) EPOCHS=$(or $(EPOCHS),2) bash scripts/bench-mpi.sh
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure;
-## then the inference figures in ONNX Runtime (CPU, the PyTorch network exported), ours / ONNX Runtime
+## then the inference figures in ONNX Runtime (CPU, the PyTorch network exported), ours / ONNX Runtime, and batch 1 again
+## as 5 back-to-back pairs, ours then ONNX Runtime (the median of their ratios: the two at the same moment)
 bench-compare: setup release venv
 	DAFAR_BENCH=$(BIN)/dafar-bench PYTHON=$(VENV)/bin/python bash Benchmarks/compare/run.sh --threads $(THREADS)
 

@@ -82,8 +82,8 @@ def check(model, runtime, images):
     return worst
 
 
-def run(settings, runtime, images, progress):
-    """The two inference figures, timed as compare.run times them."""
+def run(settings, runtime, images, progress, only=None):
+    """The two inference figures (or the one named `only`), timed as compare.run times them."""
     s, n = settings, settings.batch_size
 
     def inspect(count):
@@ -98,9 +98,10 @@ def run(settings, runtime, images, progress):
                 inspect(count)
         return compare.figure(key, label, "images/s", compare.rates(warmup, s.repetitions, count * calls, repetition))
 
-    return [rate("inference_images_per_s_batch128", f"inference, batch {n} (classify+reconstruct+score)", n,
-                 s.inference_calls, s.warmup),
-            rate("inference_images_per_s_batch1", "inference, batch 1", 1, s.single_image_calls, s.warmup * 5)]
+    figures = [("inference_images_per_s_batch128", f"inference, batch {n} (classify+reconstruct+score)", n,
+                s.inference_calls, s.warmup),
+               ("inference_images_per_s_batch1", "inference, batch 1", 1, s.single_image_calls, s.warmup * 5)]
+    return [rate(*f) for f in figures if only in (None, f[0])]
 
 
 def main():
@@ -109,6 +110,8 @@ def main():
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--quick", action="store_true", help="a tiny workload that only checks that everything runs")
     parser.add_argument("--model", help="where to write the exported .onnx file (default: a temporary folder)")
+    parser.add_argument("--only", choices=["inference_images_per_s_batch128", "inference_images_per_s_batch1"],
+                        help="measure this figure only (run.sh's back-to-back pairs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = compare.Settings(args.quick)
@@ -119,7 +122,7 @@ def main():
         runtime = session(path, args.threads)
     difference = check(work.inspection, runtime, work.images)
     figures = run(settings, runtime, work.images.numpy(),
-                  lambda label: None if args.json else print(f"measuring {label}...", file=sys.stderr))
+                  lambda label: None if args.json else print(f"measuring {label}...", file=sys.stderr), args.only)
     machine = {**compare.machine(args.threads, args.quick), "framework": f"ONNX Runtime {ort.__version__}",
                "blas": f"CPUExecutionProvider (MLAS), ORT_ENABLE_ALL, intra-op threads {args.threads}, inter-op 1",
                "model": f"torch.onnx.export, torch {torch.__version__}, opset {opset}, batch axis dynamic"}

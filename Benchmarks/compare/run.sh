@@ -3,7 +3,11 @@
 # machine with the same thread count and prints ours / PyTorch for every figure, then
 # ours / ONNX Runtime for the two inference figures.
 #
-#   Benchmarks/compare/run.sh [--threads N] [--quick]
+#   Benchmarks/compare/run.sh [--threads N] [--quick] [--pairs N]
+#
+# Then (--pairs, default 5; 0: none) the batch-1 inference figure again as back-to-back pairs, ours then ONNX
+# Runtime's, each pair within seconds: on a host whose speed moves from minute to minute, the median of the
+# pairs' ratios compares the two under the same conditions, where the main runs time them minutes apart.
 #
 # Needs a release build of dafar-bench (DAFAR_BENCH, default: what `swift build -c release`
 # builds) and a Python with torch, onnxscript and onnxruntime (PYTHON, default: .venv/bin/python);
@@ -13,13 +17,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=$(nproc)
 quick=()
+pairs=5
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads="$2"; shift 2 ;;
         --quick) quick=(--quick); shift ;;
-        *) echo "usage: $0 [--threads N] [--quick]" >&2; exit 64 ;;
+        --pairs) pairs="$2"; shift 2 ;;
+        *) echo "usage: $0 [--threads N] [--quick] [--pairs N]" >&2; exit 64 ;;
     esac
 done
+case "$pairs" in ''|*[!0-9]*) echo "$0: --pairs takes a whole number, got '$pairs'" >&2; exit 64 ;; esac
 bench="${DAFAR_BENCH:-$(swift build -c release --show-bin-path)/dafar-bench}"
 python="${PYTHON:-.venv/bin/python}"
 out="${OUT:-.build/bench-compare}"
@@ -41,10 +48,23 @@ echo "running ONNX Runtime (Benchmarks/compare/onnx_peer.py) --threads $threads 
 trip_after=$(round_trip)
 printf '{"pytorch_ns": [%s, %s], "onnxruntime_ns": [%s, %s]}\n' "$trip_before_torch" "$trip_before_onnx" \
     "$trip_before_onnx" "$trip_after" > "$out/round_trips.json"
+# batch 1 in back-to-back pairs (see the top), each side with its own cache-line round trip
+key=inference_images_per_s_batch1
+: > "$out/pairs.jsonl"
+for pair in $(seq 1 "$pairs"); do
+    echo "batch-1 pair $pair of $pairs..." >&2
+    ours_pair=$("$bench" --json --threads "$threads" "${quick[@]}" --only "$key")
+    theirs_pair=$("$python" Benchmarks/compare/onnx_peer.py --json --threads "$threads" --only "$key" \
+        --model "$out/inspect-pairs.onnx" "${quick[@]}")
+    trip=$(round_trip)
+    "$python" -c 'import json, sys; o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2]); print(json.dumps({"ours": o[sys.argv[3]], "onnxruntime": t[sys.argv[3]], "ours_cores": o["details"][sys.argv[3]].get("cores", "-"), "round_trip_after_ns": float(sys.argv[4])}))' \
+        "$ours_pair" "$theirs_pair" "$key" "$trip" >> "$out/pairs.jsonl"
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$out/ours.json" "$out/pytorch.json" "$out/onnxruntime.json" "$out/round_trips.json" <<'PY' | tee "$out/ratios.txt"
+python3 - "$out/ours.json" "$out/pytorch.json" "$out/onnxruntime.json" "$out/round_trips.json" "$out/pairs.jsonl" <<'PY' | tee "$out/ratios.txt"
 import json, sys
 ours, torch, onnx, trips = (json.load(open(path)) for path in sys.argv[1:5])
+pairs = [json.loads(line) for line in open(sys.argv[5]) if line.strip()]
 
 
 def placement(before, after, near=150.0):
@@ -96,4 +116,15 @@ for key, target in [("inference_images_per_s_batch128", 1.0), ("inference_images
     caveat = "" if alike else " (not like for like: the two ran on different or moving placements)"
     print(f"{key:34}{ours[key]:11.4g}{onnx[key]:11.4g}{ratio:14.2f}  >= {target} {verdict}  cores: ours {ours_cores(key)}, "
           f"ONNX Runtime {onnx_cores}{caveat}")
+if pairs:
+    import statistics
+    ratios = [p["ours"] / p["onnxruntime"] for p in pairs]
+    median = statistics.median(ratios)
+    print()
+    print(f"batch 1 in {len(pairs)} back-to-back pairs (ours, then ONNX Runtime, seconds apart), ours / ONNX Runtime: "
+          + ", ".join(f"{r:.2f}" for r in ratios) + f"; median {median:.2f}"
+          + ("" if not full else f" (target 1.5: {'met' if median >= 1.5 else 'missed'})"))
+    print("  ours " + ", ".join(f"{p['ours']:.0f}" for p in pairs) + " img/s; ONNX Runtime "
+          + ", ".join(f"{p['onnxruntime']:.0f}" for p in pairs) + " img/s; cores (ours; after the pair) "
+          + ", ".join(f"{p['ours_cores']}; {placement(p['round_trip_after_ns'], p['round_trip_after_ns'])}" for p in pairs))
 PY
