@@ -180,8 +180,9 @@ public struct Variable {
         _ value: Tensor, _ parents: [Variable], op: StaticString,
         backward: @escaping (Tensor) -> [Tensor?]
     ) -> Variable {
-        guard let tape = parents.lazy.compactMap(\.tape).first, parents.contains(where: \.requiresGradient) else {
-            return Variable(value: value, tape: parents.lazy.compactMap(\.tape).first, index: noGradient)
+        let tape = parents.lazy.compactMap(\.tape).first
+        guard let tape, parents.contains(where: \.requiresGradient) else {
+            return Variable(value: value, tape: tape, index: noGradient)
         }
         return tape.record(value, op: op, parents: parents, backward: backward)
     }

@@ -79,9 +79,10 @@ public enum PoolingKernels {
                 input.withUnsafeBufferPointer { x in
                     // from 2048 outputs a thread: one image's 64 x 8 x 8 (the decoder's first upsampling) takes two
                     Parallel.forEachChunk(n &* c, minimumPerChunk: max(1, 2048 / max(1, height &* width))) { range in
-                        for plane in range {
-                            upsample2x(out + plane &* height &* width, x.baseAddress! + plane &* h &* w, height: h, width: w)
-                        }
+                        // the chunk's planes as the channels of one image
+                        upsample2xRows(
+                            out + range.lowerBound &* height &* width, x.baseAddress! + range.lowerBound &* h &* w,
+                            channels: range.count, height: h, width: w, rows: 0..<height)
                     }
                 }
             }
@@ -140,8 +141,8 @@ public enum PoolingKernels {
     }
 
     /// Rows `rows` of the 2x nearest upsampling `[channels, 2h, 2w]` of `src` `[channels, h, w]` (every channel), into
-    /// `dst`'s rows: what `upsample2x` writes there (`upsample_2x_rows`), for a convolution that reads the upsampling
-    /// it makes in cache.
+    /// `dst`'s rows (`upsample_2x_rows`): the general loop's result for an exact factor of 2, without its table of source
+    /// columns; `upsampleNearest`'s 2x case, and a convolution that reads the upsampling it makes in cache.
     public static func upsample2xRows(
         _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int,
         rows: Range<Int>
@@ -150,25 +151,7 @@ public enum PoolingKernels {
         upsample_2x_rows(dst, src, Int32(channels), Int32(h), Int32(w), Int32(rows.lowerBound), Int32(rows.upperBound))
     }
 
-    /// One plane `[h, w]` upsampled to `[2h, 2w]`: each value twice along its row, each row twice
-    /// (the general loop's result for an exact factor of 2, without its table of source columns).
-    @inlinable
-    static func upsample2x(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, height h: Int, width w: Int) {
-        // both output rows in one loop: a copy of the upper row per input row (a memmove call for 32-96 bytes) made
-        // the upsampling of batch-1 inference cost 2-4 us a layer
-        for y in 0..<h {
-            let row = dst + (2 &* y) &* (2 &* w), next = row + 2 &* w, source = src + y &* w
-            for x in 0..<w {
-                let value = source[x]
-                row[2 &* x] = value
-                row[2 &* x &+ 1] = value
-                next[2 &* x] = value
-                next[2 &* x &+ 1] = value
-            }
-        }
-    }
-
-    /// The backward of `upsample2x` for one plane: each input gradient is the sum of its 2 x 2
+    /// The backward of the 2x upsampling for one plane: each input gradient is the sum of its 2 x 2
     /// outputs' gradients, added from zero in the general loop's order (the upper row's two, then the
     /// lower row's), so the bits are those of the general loop.
     @inlinable
