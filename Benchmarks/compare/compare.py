@@ -8,6 +8,7 @@ warm-up / repetition scheme and the same attack settings as
 Sources/Benchmarking/ (see BenchmarkSuite.swift and ModelWorkloads.swift).
 
     python compare.py --threads 2 --json      # what `make bench-compare` runs
+    python compare.py --threads 2 --json --only pgd40_images_per_s   # one figure (run.sh's back-to-back pairs)
 """
 import argparse
 import json
@@ -320,11 +321,24 @@ def training_run(settings, seed=0):
 
 # ---------------------------------------------------------------- the suite
 
-def run(settings, threads, progress):
+# the figures run() produces, in its order (--only takes one of them)
+KEYS = ["sgemm_gflops", "conv_forward_efficiency", "conv_backward_efficiency", "joint_train_images_per_s",
+        "detector_train_images_per_s", "inference_images_per_s_batch128", "inference_images_per_s_batch1",
+        "fgsm_images_per_s", "pgd40_images_per_s", "cw_images_per_s"]
+
+
+def run(settings, threads, progress, only=None):
+    """Every figure in KEYS, or only the one named `only` (then the network is built only when that figure uses it;
+    it starts from the seeded weights, where the full run's later figures see the weights after the training steps)."""
     s = settings
     figures = []
 
+    def wanted(key):
+        return only in (None, key)
+
     def rate(key, label, images, calls, body, warmup=None):
+        if not wanted(key):
+            return
         progress(label)
 
         def repetition():
@@ -333,16 +347,22 @@ def run(settings, threads, progress):
         samples = rates(s.warmup if warmup is None else warmup, s.repetitions, images * calls, repetition)
         figures.append(figure(key, label, "images/s", samples))
 
-    progress("sgemm")
-    figures.append(figure("sgemm_gflops", f"torch.mm {s.sgemm_size}^3", "GFLOP/s",
-                          sgemm_gflops(s.sgemm_size, s.warmup, s.repetitions)))
+    if wanted("sgemm_gflops"):
+        progress("sgemm")
+        figures.append(figure("sgemm_gflops", f"torch.mm {s.sgemm_size}^3", "GFLOP/s",
+                              sgemm_gflops(s.sgemm_size, s.warmup, s.repetitions)))
+    if only == "sgemm_gflops":
+        return figures
     work = Workloads(s.batch_size)
-    cases = convolution_cases(work.network, s.batch_size)
-    for backward in (False, True):
-        name = "backward" if backward else "forward"
-        progress(f"conv {name}")
-        figures.append(figure(f"conv_{name}_efficiency", f"conv {name} / torch.mm on its GEMM shapes", "",
-                              convolution_efficiency(cases, backward, s.warmup, s.repetitions)))
+    if only is None or only.startswith("conv_"):
+        cases = convolution_cases(work.network, s.batch_size)
+        for backward in (False, True):
+            name = "backward" if backward else "forward"
+            if not wanted(f"conv_{name}_efficiency"):
+                continue
+            progress(f"conv {name}")
+            figures.append(figure(f"conv_{name}_efficiency", f"conv {name} / torch.mm on its GEMM shapes", "",
+                                  convolution_efficiency(cases, backward, s.warmup, s.repetitions)))
     n = s.batch_size
     rate("joint_train_images_per_s", "joint training step (E+F+D, Eq. 5, Adam)", n, s.joint_steps, work.joint_step)
     rate("detector_train_images_per_s", "detector training step (C, Eq. 6, Adam)", n, s.detector_steps,
@@ -376,6 +396,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--quick", action="store_true", help="a tiny workload that only checks that everything runs")
+    parser.add_argument("--only", choices=KEYS, metavar="KEY",
+                        help="measure this figure only, without the peak-RSS run (run.sh's back-to-back pairs); "
+                             "one of: " + ", ".join(KEYS))
     parser.add_argument("--training-memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -384,13 +407,15 @@ def main():
         training_run(settings)
         print(f"peak_rss_mib={peak_resident_mib()}")
         return
-    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--training-memory-child", "--threads",
-                            str(args.threads)] + (["--quick"] if args.quick else []),
-                           check=True, capture_output=True, text=True)
-    peak = float(child.stdout.strip().splitlines()[-1].split("=", 1)[1])
+    if args.only is None:
+        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--training-memory-child", "--threads",
+                                str(args.threads)] + (["--quick"] if args.quick else []),
+                               check=True, capture_output=True, text=True)
+        peak = float(child.stdout.strip().splitlines()[-1].split("=", 1)[1])
     figures = run(settings, args.threads, lambda label: None if args.json else print(f"measuring {label}...",
-                                                                                      file=sys.stderr))
-    figures.append(figure("peak_rss_mib", "peak RSS of a training run (child process, VmHWM)", "MiB", [peak]))
+                                                                                      file=sys.stderr), args.only)
+    if args.only is None:
+        figures.append(figure("peak_rss_mib", "peak RSS of a training run (child process, VmHWM)", "MiB", [peak]))
     if args.json:
         report = {f["key"]: f["median"] for f in figures}
         report["details"] = {f["key"]: {k: f[k] for k in ("median", "min", "max", "unit", "repetitions", "label")}

@@ -9,7 +9,10 @@ the CPUExecutionProvider with intra-op threads = --threads, one inter-op thread
 and every graph optimisation (ORT_ENABLE_ALL). Before timing, the outputs are
 checked against PyTorch's on the whole batch and on one image: logits and
 scores within 1e-4, classes and verdicts equal, else the script exits non-zero.
-Timing: compare.py's settings, warm-up, repetitions and median.
+Timing: compare.py's settings, warm-up, repetitions and median. With
+--reuse-model, an existing --model file is run instead of exporting again
+(run.sh's back-to-back pairs; the export takes about 10 s); the check above
+still runs, so a file that no longer matches compare.py's network fails it.
 
     python onnx_peer.py --threads 2 --json     # what `make bench-compare` runs
 """
@@ -22,6 +25,7 @@ import tempfile
 import warnings
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -45,6 +49,11 @@ def export(model, images, path):
                                     dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False,
                                     verbose=False)
     return program.model_proto.opset_import[0].version
+
+
+def opset_of(path):
+    """The opset of an exported file, as export() reports it (the first opset import)."""
+    return onnx.load(path, load_external_data=False).opset_import[0].version
 
 
 def session(path, threads):
@@ -112,20 +121,24 @@ def main():
     parser.add_argument("--model", help="where to write the exported .onnx file (default: a temporary folder)")
     parser.add_argument("--only", choices=["inference_images_per_s_batch128", "inference_images_per_s_batch1"],
                         help="measure this figure only (run.sh's back-to-back pairs)")
+    parser.add_argument("--reuse-model", action="store_true",
+                        help="run the --model file when it exists instead of exporting again (outputs still checked)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = compare.Settings(args.quick)
     work = compare.Workloads(settings.batch_size)
     with tempfile.TemporaryDirectory() as folder:
         path = args.model or os.path.join(folder, "inspect.onnx")
-        opset = export(work.inspection, work.images, path)
+        reused = args.reuse_model and args.model is not None and os.path.exists(path)
+        opset = opset_of(path) if reused else export(work.inspection, work.images, path)
         runtime = session(path, args.threads)
     difference = check(work.inspection, runtime, work.images)
     figures = run(settings, runtime, work.images.numpy(),
                   lambda label: None if args.json else print(f"measuring {label}...", file=sys.stderr), args.only)
     machine = {**compare.machine(args.threads, args.quick), "framework": f"ONNX Runtime {ort.__version__}",
                "blas": f"CPUExecutionProvider (MLAS), ORT_ENABLE_ALL, intra-op threads {args.threads}, inter-op 1",
-               "model": f"torch.onnx.export, torch {torch.__version__}, opset {opset}, batch axis dynamic"}
+               "model": f"torch.onnx.export, torch {torch.__version__}, opset {opset}, batch axis dynamic"
+                        + (f" (reused {path})" if reused else "")}
     if args.json:
         report = {f["key"]: f["median"] for f in figures}
         report["details"] = {f["key"]: {k: f[k] for k in ("median", "min", "max", "unit", "repetitions", "label")}
