@@ -126,8 +126,9 @@ bench-mpi: setup data release
 
 ## bench-compare: the same workloads in PyTorch (CPU wheel, installed into $(VENV) if missing), ours / PyTorch per figure;
 ## then the inference figures in ONNX Runtime (CPU, the PyTorch network exported), ours / ONNX Runtime; then 3 rounds of
-## back-to-back pairs: each throughput figure alone, ours then PyTorch (then ONNX Runtime for inference), seconds apart
-## (the median of a figure's pair ratios: the programs at the same moment; the targets are judged on it); PAIRS=n rounds
+## back-to-back pairs: each throughput figure alone, ours and PyTorch (and ONNX Runtime for inference) seconds apart, ours
+## first in odd rounds and the peers first in even ones (the median of a figure's pair ratios: the programs at the same
+## moment; the targets are judged on it); PAIRS=n rounds
 bench-compare: setup release venv
 	DAFAR_BENCH=$(BIN)/dafar-bench PYTHON=$(VENV)/bin/python bash Benchmarks/compare/run.sh --threads $(THREADS) \
 		--pairs $(or $(PAIRS),3)
