@@ -58,11 +58,13 @@ trip_after=$(round_trip)
 printf '{"pytorch_ns": [%s, %s], "onnxruntime_ns": [%s, %s]}\n' "$trip_before_torch" "$trip_before_onnx" \
     "$trip_before_onnx" "$trip_after" > "$out/round_trips.json"
 # The back-to-back pairs (see the top): per round, each throughput figure alone, ours then PyTorch's (then ONNX
-# Runtime's for inference; the other way round in even rounds), then the cache-line round trip; ours records its placement around its own run.
+# Runtime's for inference; the other way round in even rounds), then the cache-line round trip; ours records its
+# placement around its own run.
 # ONNX Runtime runs the model the main run has just exported (the export takes ~10 s; the outputs are checked
 # against PyTorch's all the same).
 keys=(joint_train_images_per_s detector_train_images_per_s inference_images_per_s_batch128
       inference_images_per_s_batch1 fgsm_images_per_s pgd40_images_per_s cw_images_per_s)
+ours_figure() { "$bench" --json --threads "$threads" "${quick[@]}" --only "$1"; }
 pair_line() {  # round key ours-json pytorch-json onnxruntime-json-or-empty round-trip-ns: one line of pairs.jsonl
     "$python" - "$@" <<'PY'
 import json, sys
@@ -79,14 +81,14 @@ for number in $(seq 1 "$pairs"); do
         echo "pairs, round $number of $pairs: $key..." >&2
         # odd rounds ours first, even rounds the peers first: a drift of the host within a pair favours
         # neither side over the rounds
-        if [ $((number % 2)) -eq 1 ]; then ours_pair=$("$bench" --json --threads "$threads" "${quick[@]}" --only "$key"); fi
+        if [ $((number % 2)) -eq 1 ]; then ours_pair=$(ours_figure "$key"); fi
         torch_pair=$("$python" Benchmarks/compare/compare.py --json --threads "$threads" "${quick[@]}" --only "$key")
         onnx_pair=""
         case "$key" in inference_*)
             onnx_pair=$("$python" Benchmarks/compare/onnx_peer.py --json --threads "$threads" "${quick[@]}" \
                 --only "$key" --model "$out/inspect.onnx" --reuse-model) ;;
         esac
-        if [ $((number % 2)) -eq 0 ]; then ours_pair=$("$bench" --json --threads "$threads" "${quick[@]}" --only "$key"); fi
+        if [ $((number % 2)) -eq 0 ]; then ours_pair=$(ours_figure "$key"); fi
         trip=$(round_trip)
         pair_line "$number" "$key" "$ours_pair" "$torch_pair" "$onnx_pair" "$trip" >> "$out/pairs.jsonl"
     done
