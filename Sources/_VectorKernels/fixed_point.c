@@ -21,6 +21,7 @@ static void to_float_portable(float *output, const int64_t *sums, size_t count, 
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 
 __attribute__((target("avx512f,avx512dq")))
 static uint32_t largest_bits_avx512(const float *values, size_t count) {
@@ -33,28 +34,56 @@ static uint32_t largest_bits_avx512(const float *values, size_t count) {
     return rest > result ? rest : result;
 }
 
-// Same conversions as the portable loop: float -> double (exact), times a power of two (exact in
-// range), truncation toward zero (vcvttpd2qq, as the C cast), 64-bit integer addition.
+/// `factor` as a float when it is a power of two that floats hold as normal numbers, else 0. Scaling a float by such
+/// a power is exact in float as in double but for results below the normal range, which are below 1 in magnitude
+/// (truncated to 0 either way) or, scaled down, rounded once to the same float either way.
+static float float_power_of_two(double factor) {
+    uint64_t bits;
+    memcpy(&bits, &factor, sizeof bits);
+    const int exponent = (int)((bits >> 52) & 0x7FF) - 1023;  // sign 0 and fraction 0: a power of two
+    return (bits & ~(0x7FFull << 52)) == 0 && exponent >= -126 && exponent <= 127 ? (float)factor : 0.0f;
+}
+
+// Same values as the portable loop: float -> double (exact), times a power of two (exact in range), truncation
+// toward zero (vcvttpd2qq, as the C cast), 64-bit integer addition. With a power of two that floats hold (every
+// scale of the exact sum but for all-tiny or all-huge gradients) the product is taken in float and truncated
+// straight to 64 bits (vcvttps2qq): the same integers without the widening to doubles.
 __attribute__((target("avx512f,avx512dq")))
 static void accumulate_avx512(int64_t *sums, const float *values, size_t count, double factor) {
-    const __m512d scale = _mm512_set1_pd(factor);
     size_t i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m512d wide = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(values + i)), scale);
-        __m512i sum = _mm512_add_epi64(_mm512_loadu_si512(sums + i), _mm512_cvttpd_epi64(wide));
-        _mm512_storeu_si512(sums + i, sum);
+    const float single = float_power_of_two(factor);
+    if (single != 0) {
+        const __m256 scale = _mm256_set1_ps(single);
+        for (; i + 8 <= count; i += 8) {
+            const __m512i wide = _mm512_cvttps_epi64(_mm256_mul_ps(_mm256_loadu_ps(values + i), scale));
+            _mm512_storeu_si512(sums + i, _mm512_add_epi64(_mm512_loadu_si512(sums + i), wide));
+        }
+    } else {
+        const __m512d scale = _mm512_set1_pd(factor);
+        for (; i + 8 <= count; i += 8) {
+            __m512d wide = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(values + i)), scale);
+            __m512i sum = _mm512_add_epi64(_mm512_loadu_si512(sums + i), _mm512_cvttpd_epi64(wide));
+            _mm512_storeu_si512(sums + i, sum);
+        }
     }
     accumulate_portable(sums + i, values + i, count - i, factor);
 }
 
-// vcvtqq2ps rounds to nearest under the default MXCSR, as the C conversion does.
+// vcvtqq2ps rounds to nearest under the default MXCSR, as the C conversion does; the scaling by a power of two is
+// exact, or (below the normal range) rounds once to the same float in float as in double.
 __attribute__((target("avx512f,avx512dq")))
 static void to_float_avx512(float *output, const int64_t *sums, size_t count, double unscale) {
-    const __m512d scale = _mm512_set1_pd(unscale);
     size_t i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m256 rounded = _mm512_cvtepi64_ps(_mm512_loadu_si512(sums + i));
-        _mm256_storeu_ps(output + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(rounded), scale)));
+    const float single = float_power_of_two(unscale);
+    if (single != 0) {
+        const __m256 scale = _mm256_set1_ps(single);
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(output + i, _mm256_mul_ps(_mm512_cvtepi64_ps(_mm512_loadu_si512(sums + i)), scale));
+    } else {
+        const __m512d scale = _mm512_set1_pd(unscale);
+        for (; i + 8 <= count; i += 8) {
+            __m256 rounded = _mm512_cvtepi64_ps(_mm512_loadu_si512(sums + i));
+            _mm256_storeu_ps(output + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(rounded), scale)));
+        }
     }
     to_float_portable(output + i, sums + i, count - i, unscale);
 }

@@ -67,12 +67,15 @@ final class VectorKernelTests: XCTestCase {
 
     func testFixedPointPassesHaveTheScalarBitsInBothBodies() {
         // scales from the test's own to the largest the exact sum uses (values up to 2^9: products up to 2^61), one
-        // that shifts every value right (2^-20), and one that is not a power of two
-        for (count, factor) in [
-            (0, 0x1p40), (1, 0x1p40), (7, 0x1p40), (8, 0x1p40), (9, 0x1p40), (16, 0x1p40), (33, 0x1p52), (1000, 0x1p40),
-            (1000, 0x1p52), (1000, 0x1p53), (99, 0x1p-20), (99, 3.0 * 0x1p30)
-        ] as [(Int, Double)] {
-            let x = values(count, seed: UInt64(count) + 10)
+        // that shifts every value right (2^-20), one that is not a power of two, and at and past the ends of the
+        // powers of two that floats hold (the AVX-512 bodies scale in float there, in double past them; 2^-126
+        // makes denormal products), with values shrunk by 2^-80 where the scale would overflow 64 bits
+        for (count, factor, shrink) in [
+            (0, 0x1p40, 1), (1, 0x1p40, 1), (7, 0x1p40, 1), (8, 0x1p40, 1), (9, 0x1p40, 1), (16, 0x1p40, 1), (33, 0x1p52, 1),
+            (1000, 0x1p40, 1), (1000, 0x1p52, 1), (1000, 0x1p53, 1), (99, 0x1p-20, 1), (99, 3.0 * 0x1p30, 1),
+            (99, 0x1p-126, 1), (99, 0x1p-127, 1), (99, 0x1p126, 0x1p-80), (99, 0x1p127, 0x1p-80), (99, 0x1p128, 0x1p-80),
+        ] as [(Int, Double, Float)] {
+            let x = values(count, seed: UInt64(count) + 10).map { $0 * shrink }
             let largest = x.map { $0.bitPattern & 0x7FFF_FFFF }.max() ?? 0
             let unscale = 1 / factor
             let start = (0..<count).map { Int64($0) * 1_000_003 - 7_000_000 }
