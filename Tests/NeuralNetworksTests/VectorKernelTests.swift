@@ -73,7 +73,7 @@ final class VectorKernelTests: XCTestCase {
         for (count, factor, shrink) in [
             (0, 0x1p40, 1), (1, 0x1p40, 1), (7, 0x1p40, 1), (8, 0x1p40, 1), (9, 0x1p40, 1), (16, 0x1p40, 1), (33, 0x1p52, 1),
             (1000, 0x1p40, 1), (1000, 0x1p52, 1), (1000, 0x1p53, 1), (99, 0x1p-20, 1), (99, 3.0 * 0x1p30, 1),
-            (99, 0x1p-126, 1), (99, 0x1p-127, 1), (99, 0x1p126, 0x1p-80), (99, 0x1p127, 0x1p-80), (99, 0x1p128, 0x1p-80),
+            (99, 0x1p-126, 1), (99, 0x1p-127, 1), (99, 0x1p126, 0x1p-80), (99, 0x1p127, 0x1p-80), (99, 0x1p128, 0x1p-80)
         ] as [(Int, Double, Float)] {
             let x = values(count, seed: UInt64(count) + 10).map { $0 * shrink }
             let largest = x.map { $0.bitPattern & 0x7FFF_FFFF }.max() ?? 0
