@@ -35,8 +35,8 @@ static uint32_t largest_bits_avx512(const float *values, size_t count) {
 }
 
 /// `factor` as a float when it is a power of two that floats hold as normal numbers, else 0. Scaling a float by such
-/// a power is exact in float as in double but for results below the normal range, which are below 1 in magnitude
-/// (truncated to 0 either way) or, scaled down, rounded once to the same float either way.
+/// a power is exact in float as in double, but for results below float's normal range (below 1 in magnitude, which
+/// truncate to 0 either way) and above its largest value (which convert to the same "integer indefinite" either way).
 static float float_power_of_two(double factor) {
     uint64_t bits;
     memcpy(&bits, &factor, sizeof bits);
@@ -69,15 +69,18 @@ static void accumulate_avx512(int64_t *sums, const float *values, size_t count, 
     accumulate_portable(sums + i, values + i, count - i, factor);
 }
 
-// vcvtqq2ps rounds to nearest under the default MXCSR, as the C conversion does; the scaling by a power of two is
-// exact, or (below the normal range) rounds once to the same float in float as in double.
+// vcvtqq2ps rounds to nearest under the default MXCSR, as the C conversion does. Scaling by a power of two that floats
+// hold is exact in float as in double (a nonzero sum is at least 1 in magnitude, so its result at least 2^-126, a
+// normal float), or overflows to the same infinity.
 __attribute__((target("avx512f,avx512dq")))
 static void to_float_avx512(float *output, const int64_t *sums, size_t count, double unscale) {
     size_t i = 0;
     const float single = float_power_of_two(unscale);
     if (single != 0) {
         const __m256 scale = _mm256_set1_ps(single);
-        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(output + i, _mm256_mul_ps(_mm512_cvtepi64_ps(_mm512_loadu_si512(sums + i)), scale));
+        for (; i + 8 <= count; i += 8) {
+            _mm256_storeu_ps(output + i, _mm256_mul_ps(_mm512_cvtepi64_ps(_mm512_loadu_si512(sums + i)), scale));
+        }
     } else {
         const __m512d scale = _mm512_set1_pd(unscale);
         for (; i + 8 <= count; i += 8) {

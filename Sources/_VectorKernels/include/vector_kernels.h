@@ -27,7 +27,7 @@ void vector_kernels_limit(int level);
 // MARK: the exact gradient sum
 
 /// The three passes of `ExactGradientSum` (Distributed) over float gradients and their 64-bit
-/// fixed-point sums (AVX-512 DQ converts 8 lanes between doubles and 64-bit integers; AVX2 has no such
+/// fixed-point sums (AVX-512 DQ converts 8 lanes between floats or doubles and 64-bit integers; AVX2 has no such
 /// conversion and `fixed_point_accumulate` splits each product at 2^40 into two integers that doubles
 /// convert exactly; the portable loops convert one value at a time).
 
