@@ -104,6 +104,36 @@ enum DirectConvolution {
     /// The smallest output side for which `usesWinograd` chooses Winograd.
     static let minimumWinogradSide = 6
 
+    /// Whether the unmasked passes of the largest layers go through Winograd's F(4x4, 3x3) (`conv3x3_winograd4.h`,
+    /// see `usesWinograd4`). Off when the environment sets `DAFAR_CONV3X3_WINOGRAD4=off`: F(2x2, 3x3) for every
+    /// Winograd layer (the bits of builds before F(4x4, 3x3)), and to measure the two in one binary.
+    nonisolated(unsafe) static var isWinograd4Enabled = defaultWinograd4Enabled()
+
+    /// Whether `environment` leaves F(4x4, 3x3) on (`DAFAR_CONV3X3_WINOGRAD4` is not `off`).
+    static func defaultWinograd4Enabled(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["DAFAR_CONV3X3_WINOGRAD4"] != "off"
+    }
+
+    /// Whether a Winograd pass (`usesWinograd`) without a mask on its input (a forward pass, or the input gradient
+    /// of a layer whose input has no ReLU) goes through F(4x4, 3x3) rather than F(2x2, 3x3): 36 multiplications per
+    /// 16 outputs instead of 64, for larger transforms and transformed weights 2.25 times as large. It pays for
+    /// outputs of at least `minimumWinograd4Side` on each side (measured one image at a time on one thread, AVX-512:
+    /// 26 x 26 -> 24 x 24 outputs with 32 x 32 channels 1.33x faster, 24 x 24 -> 26 x 26 1.40x; the 8 x 8 to 12 x 12
+    /// outputs of 64-channel layers 0.90-1.43x on AVX-512 but 0.67-0.75x on AVX2, whose input transform gathers).
+    /// The choice depends on the layer's shape only, never on the batch or the instruction set, so an image has
+    /// the same bits alone and in any batch, on AVX2 and on AVX-512.
+    static func usesWinograd4(outputHeight: Int, outputWidth: Int) -> Bool {
+        isWinograd4Enabled && usesWinograd(outputHeight: outputHeight, outputWidth: outputWidth)
+            && min(outputHeight, outputWidth) >= minimumWinograd4Side
+    }
+
+    /// The smallest output side for which `usesWinograd4` chooses F(4x4, 3x3) (tests lower it to run their small
+    /// images through it).
+    nonisolated(unsafe) static var minimumWinograd4Side = defaultMinimumWinograd4Side
+
+    /// `minimumWinograd4Side` as built.
+    static let defaultMinimumWinograd4Side = 20
+
     /// Whether the weight gradient of a multi-channel pass (`usesWinograd` for its output) over `images` images
     /// split into `chunks` (`accumulateWeightGradients`) goes through F(2x2, 3x3)'s transpose
     /// (`conv3x3_winograd_weight_gradient`): with at least `minimumWinogradImagesPerChunk` images per chunk on
@@ -220,6 +250,9 @@ enum DirectConvolution {
         let winograd =
             !isOneChannel(inputs: channels, outputs: outputChannels)
             && usesWinograd(outputHeight: outputHeight, outputWidth: outputWidth)
+        // F(4x4, 3x3) for the largest layers' passes whose kernels apply no mask (`usesWinograd4`)
+        let winograd4 = winograd && kernelMask == nil && usesWinograd4(outputHeight: outputHeight, outputWidth: outputWidth)
+        let tilesX = (outputWidth + 3) / 4, tileRows = (outputHeight + 3) / 4  // F(4x4, 3x3)'s tiles
         // with pooling (or Winograd's 2 x 2 tiles), the rows are split in pairs, and each thread pools its own band
         let rowsPerUnit = pool == nil && !winograd ? 1 : 2, units = outputHeight / rowsPerUnit
         /// Fewer images than threads (batch-1 inference): each image's output rows split across the threads.
@@ -302,8 +335,11 @@ enum DirectConvolution {
             }
             return
         }
-        let layout = winograd ? PackedWeightCache.Layout.winograd : .direct
-        let scratchCount = winograd ? conv3x3_winograd_scratch_count(c, h, w, o, p) : conv3x3_scratch_count(c, h, w, o, p)
+        let layout = winograd4 ? PackedWeightCache.Layout.winograd4 : winograd ? .winograd : .direct
+        let scratchCount =
+            winograd4
+            ? conv3x3_winograd4_scratch_count(c, h, w, o, p)
+            : winograd ? conv3x3_winograd_scratch_count(c, h, w, o, p) : conv3x3_scratch_count(c, h, w, o, p)
         /// Output rows `rows` of image `n` from `source` with the weights `packed` (`layout`).
         func convolve(
             _ n: Int, _ source: UnsafePointer<Float>, _ rows: Range<Int>, _ packed: UnsafePointer<Float>,
@@ -311,7 +347,12 @@ enum DirectConvolution {
         ) {
             let (out, imageMask) = (output + n * outputChannels * outputPlane, kernelMask.map { $0 + n * imageSize })
             let (y0, y1) = (Int32(rows.lowerBound), Int32(rows.upperBound))
-            if winograd {
+            if winograd4 {
+                // the tiles of the rows (whole tile rows: `rows` starts at a multiple of 4)
+                conv3x3_winograd4_image_tiles(
+                    out, source, packed, bias, reLU ? 1 : 0, c, h, w, o, p, Int32(rows.lowerBound / 4 * tilesX),
+                    Int32((rows.upperBound + 3) / 4 * tilesX), scratch, isa)
+            } else if winograd {
                 conv3x3_winograd_image_rows(
                     out, source, imageMask, packed, bias, reLU ? 1 : 0, c, h, w, o, p, y0, y1, scratch, isa, prefetch ? 1 : 0)
             } else {
@@ -341,7 +382,41 @@ enum DirectConvolution {
                     body(packed, scratch)
                 }
             }
-            if winograd && pool == nil {
+            if winograd4 {
+                // F(4x4, 3x3): without pooling, the tiles split evenly (D.6 of the MNIST network: 7 x 7 tiles as 25 + 24);
+                // with it, whole tile rows, each thread pooling the rows it made (E.2: 6 tile rows as 3 + 3)
+                let units = pool == nil ? tileRows * tilesX : tileRows
+                let tilesPerUnit = pool == nil ? 1 : tilesX
+                /// the output rows of a part's tiles (whole tile rows, from the first tile's row to the last's)
+                func rows(_ part: Range<Int>) -> Range<Int> {
+                    let (first, end) = (part.lowerBound * tilesPerUnit, part.upperBound * tilesPerUnit)
+                    return part.isEmpty ? 0..<0 : 4 * (first / tilesX)..<min(outputHeight, 4 * ((end - 1) / tilesX + 1))
+                }
+                splitImages(units: units, outputRows: rows) { n, source, part in
+                    withPacked { packed, scratch in
+                        conv3x3_winograd4_image_tiles(
+                            output + n * outputChannels * outputPlane, source, packed, bias, reLU ? 1 : 0, c, h, w, o, p,
+                            Int32(part.lowerBound * tilesPerUnit), Int32(part.upperBound * tilesPerUnit), scratch, isa)
+                    }
+                    // the part's outputs (with a sigmoid): per tile row, its tiles' columns in each of the row's output rows
+                    var tile = part.lowerBound * tilesPerUnit
+                    while sigmoid && tile < part.upperBound * tilesPerUnit {
+                        let row = tile / tilesX, end = min(part.upperBound * tilesPerUnit, (row + 1) * tilesX)
+                        let columns = 4 * (tile - row * tilesX)..<min(outputWidth, 4 * (end - row * tilesX))
+                        for y in 4 * row..<min(outputHeight, 4 * row + 4) {
+                            sigmoidPositions(n, y * outputWidth + columns.lowerBound..<y * outputWidth + columns.upperBound)
+                        }
+                        tile = end
+                    }
+                    if let pool, !part.isEmpty {
+                        // the part's pairs of output rows (an odd last row, which pooling leaves out, is clamped away)
+                        max_pool_2x2_rows(
+                            pool.output + n * pooledSize, pool.argmax + n * pooledSize, output + n * outputChannels * outputPlane,
+                            o, Int32(outputHeight), Int32(outputWidth), Int32(rows(part).lowerBound / 2),
+                            Int32((rows(part).upperBound + 1) / 2), poolingInstructionSet)
+                    }
+                }
+            } else if winograd && pool == nil {
                 // Winograd's tiles split evenly rather than its tile rows: a 10 x 10 output's 5 x 5 tiles as 13 + 12 tiles
                 // instead of 3 + 2 rows (E.5, D.1 of the MNIST network; D.6's 13 x 13 as 85 + 84 instead of 91 + 78)
                 let tilesX = (outputWidth + 1) / 2, tiles = (outputHeight + 1) / 2 * tilesX

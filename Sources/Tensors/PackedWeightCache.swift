@@ -19,13 +19,17 @@ import _ConvKernels
 /// At most `capacity` entries, the least recently used replaced first.
 enum PackedWeightCache {
     /// How a weight is packed: for the direct kernel (`conv3x3_pack`) or transformed for Winograd's
-    /// F(2x2, 3x3) (`conv3x3_winograd_pack`).
+    /// F(2x2, 3x3) (`conv3x3_winograd_pack`) or F(4x4, 3x3) (`conv3x3_winograd4_pack`).
     enum Layout: Sendable {
-        case direct, winograd
+        case direct, winograd, winograd4
 
         /// Floats of a packed weight for `outputChannels` outputs and `channels` inputs.
         func packedCount(outputChannels: Int32, channels: Int32) -> Int {
-            self == .direct ? conv3x3_packed_count(outputChannels, channels) : conv3x3_winograd_packed_count(outputChannels, channels)
+            switch self {
+            case .direct: conv3x3_packed_count(outputChannels, channels)
+            case .winograd: conv3x3_winograd_packed_count(outputChannels, channels)
+            case .winograd4: conv3x3_winograd4_packed_count(outputChannels, channels)
+            }
         }
 
         /// Packs `weight` (`[O, C, 3, 3]`, or `[C, O, 3, 3]` read rotated) into `packed`.
@@ -35,6 +39,7 @@ enum PackedWeightCache {
             switch self {
             case .direct: conv3x3_pack(packed, weight, outputChannels, channels, rotated ? 1 : 0)
             case .winograd: conv3x3_winograd_pack(packed, weight, outputChannels, channels, rotated ? 1 : 0)
+            case .winograd4: conv3x3_winograd4_pack(packed, weight, outputChannels, channels, rotated ? 1 : 0)
             }
         }
     }

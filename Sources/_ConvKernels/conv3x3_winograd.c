@@ -1,14 +1,16 @@
 // Winograd F(2x2, 3x3) for the 3x3 stride-1 convolution and its weight gradient (see conv3x3_winograd.h). Each
 // transform is a fixed sequence of additions (and halvings for the weights): portable C for the weights and the
-// output, and input transforms that read the image itself with masked loads (AVX-512 and AVX2, the same values). The 16 matrix products take the register tiles of the direct
-// kernel, and the transposing store pass is the direct kernel's (conv3x3_kernels.h). The weight gradient reuses
+// output, and input transforms that read the image itself with masked loads (AVX-512 and AVX2, the same values). The 16
+// matrix products take the register tiles of the direct kernel (winograd_products.h, shared with F(4x4, 3x3)), and the
+// transposing store pass is the direct kernel's (conv3x3_kernels.h). The weight gradient reuses
 // the input transform and adds the output gradient's (`A dY A^T`, portable and AVX-512) and the weights' (`G^T X G`).
 #include "conv3x3_winograd.h"
 #include "conv3x3_kernels.h"
+#include "winograd_products.h"
 
 #include <string.h>
 
-enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POINTS = 16, GROUP = 12 };
+enum { BLOCK = CONV3X3_CHANNEL_BLOCK, POINTS = 16, GROUP = WINOGRAD_GROUP };
 
 size_t conv3x3_winograd_packed_count(int outChannels, int inChannels) {
     return (size_t)POINTS * conv3x3_blocks(outChannels) * BLOCK * (size_t)inChannels;
@@ -274,6 +276,12 @@ size_t conv3x3_winograd_weight_scratch_count(int channels, int height, int width
 #define AVX2 __attribute__((target("avx2,fma")))
 #define UNROLL _Pragma("clang loop unroll(full)")
 
+/// Where `b`'s 16 products read and write (`winograd_products.h`).
+static winograd_products_layout products_layout(band b) {
+    const winograd_products_layout layout = {POINTS, b.tiles, (size_t)b.stride, b.vPoint, b.mPoint};
+    return layout;
+}
+
 /// Per window row r of tile row `ty` (of a band from output row `y0`): its offset in a channel's plane, or -1 outside
 /// the image.
 INLINE void window_offsets(int offset[4], int y0, int ty, int padding, int height, int width) {
@@ -303,99 +311,6 @@ INLINE void prefetch_rows_ahead(const float *image, const float *relu, next_rows
     for (int i = 0; i < ahead.count; i += 16) {
         _mm_prefetch((const char *)(image + (size_t)ahead.first * width + i), _MM_HINT_T0);
         if (relu) _mm_prefetch((const char *)(relu + (size_t)ahead.first * width + i), _MM_HINT_T0);
-    }
-}
-
-/// One AVX-512 tile of the products: `blockCount` (1 or 2) blocks of 16 output channels x `size` (12, 8 or 4)
-/// tiles; `u` the first block's `[C, 16]` (the next `uStride` floats on), `v` the first tile's `[C]` (`vStride`
-/// apart); sums go to `out + b * outStride + j * 16`.
-AVX512 INLINE void products_tile_avx512(float *out, size_t outStride, const float *u, size_t uStride, const float *v,
-                                        size_t vStride, int channels, int blockCount, int size) {
-    __m512 sum[2][GROUP];
-    UNROLL for (int b = 0; b < blockCount; b++) {
-        UNROLL for (int j = 0; j < size; j++) sum[b][j] = _mm512_setzero_ps();
-    }
-    for (int c = 0; c < channels; c++) {
-        __m512 weight[2];
-        UNROLL for (int b = 0; b < blockCount; b++) weight[b] = _mm512_loadu_ps(u + b * uStride + (size_t)c * BLOCK);
-        const float *vc = v + (size_t)c * vStride;
-        UNROLL for (int j = 0; j < size; j++) {
-            const __m512 x = _mm512_set1_ps(vc[j]);
-            UNROLL for (int b = 0; b < blockCount; b++) sum[b][j] = _mm512_fmadd_ps(weight[b], x, sum[b][j]);
-        }
-    }
-    UNROLL for (int b = 0; b < blockCount; b++) {
-        UNROLL for (int j = 0; j < size; j++) _mm512_storeu_ps(out + b * outStride + (size_t)j * BLOCK, sum[b][j]);
-    }
-}
-
-#define PRODUCTS_TILE_AVX512(blockCount, size) \
-    products_tile_avx512(out, outStride, u, uStride, vt, stride, channels, blockCount, size)
-
-/// `M [blocks, 16, stride, 16]` = `U [16, blocks, C, 16]` x `V [16, C, stride]` with AVX-512.
-AVX512 static void products_avx512(float *m, const float *packed, const float *v, int channels, int blocks, band b) {
-    const size_t stride = (size_t)b.stride, uStride = (size_t)channels * BLOCK, outStride = POINTS * b.mPoint;
-    for (int k = 0; k < POINTS; k++) {
-        for (int t0 = 0; t0 < b.tiles; t0 += GROUP) {
-            const int count = b.tiles - t0;
-            const float *vt = v + k * b.vPoint + t0;
-            for (int blockIndex = 0; blockIndex < blocks; blockIndex += 2) {
-                float *out = m + ((size_t)blockIndex * POINTS + k) * b.mPoint + (size_t)t0 * BLOCK;
-                const float *u = packed + ((size_t)k * blocks + blockIndex) * uStride;
-                if (blocks - blockIndex >= 2) {
-                    if (count > 8) PRODUCTS_TILE_AVX512(2, GROUP); else if (count > 4) PRODUCTS_TILE_AVX512(2, 8); else PRODUCTS_TILE_AVX512(2, 4);
-                } else {
-                    if (count > 8) PRODUCTS_TILE_AVX512(1, GROUP); else if (count > 4) PRODUCTS_TILE_AVX512(1, 8); else PRODUCTS_TILE_AVX512(1, 4);
-                }
-            }
-        }
-    }
-}
-
-/// One AVX2 tile of the products: 16 output channels x `size` (1 to 6, a constant once inlined) tiles in `2 size`
-/// ymm registers; `u` the block's `[C, 16]`, `v` the first tile's `[C]` (`stride` apart); sums to `out + j * 16`.
-AVX2 INLINE void products_tile_avx2(float *out, const float *u, const float *v, size_t stride, int channels,
-                                    const int size) {
-    __m256 sum[6][2];
-    UNROLL for (int j = 0; j < size; j++) sum[j][0] = sum[j][1] = _mm256_setzero_ps();
-    for (int c = 0; c < channels; c++) {
-        const __m256 w0 = _mm256_loadu_ps(u + (size_t)c * BLOCK), w1 = _mm256_loadu_ps(u + (size_t)c * BLOCK + 8);
-        const float *vc = v + (size_t)c * stride;
-        UNROLL for (int j = 0; j < size; j++) {
-            const __m256 x = _mm256_broadcast_ss(vc + j);
-            sum[j][0] = _mm256_fmadd_ps(w0, x, sum[j][0]);
-            sum[j][1] = _mm256_fmadd_ps(w1, x, sum[j][1]);
-        }
-    }
-    UNROLL for (int j = 0; j < size; j++) {
-        _mm256_storeu_ps(out + (size_t)j * BLOCK, sum[j][0]);
-        _mm256_storeu_ps(out + (size_t)j * BLOCK + 8, sum[j][1]);
-    }
-}
-
-/// `M [blocks, 16, stride, 16]` = `U [16, blocks, C, 16]` x `V [16, C, stride]` with AVX2: tiles of 16 output
-/// channels x 6 tiles in 12 ymm registers (the same FMAs in the same order as `products_avx512`), and a last tile
-/// of the band's remaining 1 to 5 tiles, so that no products are computed for tiles past the band's (a band of 5
-/// x 5 tiles, say, would otherwise compute 30).
-AVX2 static void products_avx2(float *m, const float *packed, const float *v, int channels, int blocks, band b) {
-    const size_t stride = (size_t)b.stride, uStride = (size_t)channels * BLOCK;
-    for (int k = 0; k < POINTS; k++) {
-        for (int t0 = 0; t0 < b.tiles; t0 += 6) {
-            const int count = b.tiles - t0;
-            const float *vt = v + k * b.vPoint + t0;
-            for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
-                const float *u = packed + ((size_t)k * blocks + blockIndex) * uStride;
-                float *out = m + ((size_t)blockIndex * POINTS + k) * b.mPoint + (size_t)t0 * BLOCK;
-                switch (count >= 6 ? 6 : count) {
-                    case 6: products_tile_avx2(out, u, vt, stride, channels, 6); break;
-                    case 5: products_tile_avx2(out, u, vt, stride, channels, 5); break;
-                    case 4: products_tile_avx2(out, u, vt, stride, channels, 4); break;
-                    case 3: products_tile_avx2(out, u, vt, stride, channels, 3); break;
-                    case 2: products_tile_avx2(out, u, vt, stride, channels, 2); break;
-                    default: products_tile_avx2(out, u, vt, stride, channels, 1); break;
-                }
-            }
-        }
     }
 }
 
@@ -618,11 +533,11 @@ static void winograd_band(
     const size_t blockPitch = whole ? (size_t)positions * BLOCK : (size_t)columns * BLOCK;
     if (isa == CONV3X3_ISA_AVX512) {
         input_transform_avx512(v, input, mask, zeros, channels, height, width, padding, y0, b);
-        products_avx512(m, packed, v, channels, blocks, b);
+        winograd_products_avx512(m, packed, v, channels, blocks, products_layout(b));
         output_transform_avx512(rows, m, blocks, b, ow, y1 - y0, rowPitch, blockPitch);
     } else {
         input_transform_avx2(v, input, mask, zeros, channels, height, width, padding, y0, b);
-        products_avx2(m, packed, v, channels, blocks, b);
+        winograd_products_avx2(m, packed, v, channels, blocks, products_layout(b));
         output_transform_avx2(rows, m, blocks, b, ow, y1 - y0, rowPitch, blockPitch);
     }
     // whole rows: one store of all the band's positions; a column band: one per output row

@@ -8,13 +8,20 @@ import XCTest
 /// one-channel kernels (`conv3x3_one_channel.h`) on the MNIST network's first and last layers and on
 /// rows that do not fill their vectors; the layers with few channels that take the im2col path instead;
 /// and the reproducibility of both kernels. `WinogradConvolutionTests` runs every test again with the
-/// multi-channel passes through Winograd's F(2x2, 3x3).
+/// multi-channel passes through Winograd's F(2x2, 3x3), and `Winograd4ConvolutionTests` with the unmasked ones
+/// through F(4x4, 3x3).
 class DirectConvolutionTests: XCTestCase {
     /// Whether the tests run with `DirectConvolution.isWinogradEnabled`.
     class var winograd: Bool { false }
 
+    /// Whether the tests run with `DirectConvolution.isWinograd4Enabled`, for every Winograd output (not only the
+    /// largest): the unmasked passes through F(4x4, 3x3).
+    class var winograd4: Bool { false }
+
     override func setUp() {
         DirectConvolution.isWinogradEnabled = Self.winograd
+        DirectConvolution.isWinograd4Enabled = Self.winograd4
+        DirectConvolution.minimumWinograd4Side = Self.winograd4 ? DirectConvolution.minimumWinogradSide : .max
         // the small batches here (one image per chunk of the weight gradient) go through Winograd's weight gradient too
         DirectConvolution.minimumWinogradImagesPerChunk = 1
     }
@@ -73,6 +80,8 @@ class DirectConvolutionTests: XCTestCase {
         DirectConvolution.isEnabled = true
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
         DirectConvolution.isWinogradEnabled = DirectConvolution.defaultWinogradEnabled()
+        DirectConvolution.isWinograd4Enabled = DirectConvolution.defaultWinograd4Enabled()
+        DirectConvolution.minimumWinograd4Side = DirectConvolution.defaultMinimumWinograd4Side
         DirectConvolution.minimumWinogradImagesPerChunk = DirectConvolution.defaultMinimumWinogradImagesPerChunk
     }
 
@@ -349,8 +358,12 @@ class DirectConvolutionTests: XCTestCase {
                             for t in 0..<9 { rotated[(j * o + i) * 9 + t] = w.storage[(i * c + j) * 9 + 8 - t] }
                         }
                     }
+                    // (a masked pass takes F(2x2, 3x3) where an unmasked one may take F(4x4, 3x3): so does its reference)
+                    let winograd4 = DirectConvolution.isWinograd4Enabled
+                    DirectConvolution.isWinograd4Enabled = false
                     let rotatedReference = ConvolutionKernels.forward(
                         input: framed(masked(dy, by: y), 2 - padding), weight: Tensor(shape: [c, o, 3, 3], storage: rotated), bias: nil)
+                    DirectConvolution.isWinograd4Enabled = winograd4
                     XCTAssertTrue(sameBits(dx.input!, rotatedReference), "input gradient, \(label)")
                 }
             }
@@ -726,5 +739,115 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
             }
         }
         DirectConvolution.instructionSet = DirectConvolution.bestInstructionSet ?? .avx2
+    }
+}
+
+/// Every test of `DirectConvolutionTests` with the multi-channel passes whose kernels apply no mask (the forward
+/// passes, the input gradients of layers without a ReLU on their input, and those that unpool or upsample in cache)
+/// through Winograd's F(4x4, 3x3) (`conv3x3_winograd4.h`) on every Winograd output, not only the largest (the
+/// masked passes through F(2x2, 3x3)): against the naive loops to the same tolerance, the same bits on both
+/// instruction sets, for any thread count, in a batch and one image at a time; and the choice of the pass, its
+/// switch, any split of an image's tiles, and that it does run.
+final class Winograd4ConvolutionTests: DirectConvolutionTests {
+    override class var winograd: Bool { true }
+    override class var winograd4: Bool { true }
+
+    func testWinograd4ChoiceAndSwitch() {
+        XCTAssertTrue(DirectConvolution.defaultWinograd4Enabled(environment: [:]), "on by default")
+        XCTAssertFalse(
+            DirectConvolution.defaultWinograd4Enabled(environment: ["DAFAR_CONV3X3_WINOGRAD4": "off"]), "the variable turns it off")
+        DirectConvolution.minimumWinograd4Side = DirectConvolution.defaultMinimumWinograd4Side
+        XCTAssertTrue(DirectConvolution.usesWinograd4(outputHeight: 24, outputWidth: 24), "E.2 of the MNIST network")
+        XCTAssertTrue(DirectConvolution.usesWinograd4(outputHeight: 26, outputWidth: 26), "D.6")
+        XCTAssertFalse(DirectConvolution.usesWinograd4(outputHeight: 10, outputWidth: 10), "E.5, D.1: F(2x2, 3x3)")
+        XCTAssertFalse(DirectConvolution.usesWinograd4(outputHeight: 19, outputWidth: 40), "a side below 20")
+        DirectConvolution.isWinogradEnabled = false
+        XCTAssertFalse(DirectConvolution.usesWinograd4(outputHeight: 24, outputWidth: 24), "no Winograd at all")
+        DirectConvolution.isWinogradEnabled = true
+        DirectConvolution.isWinograd4Enabled = false
+        XCTAssertFalse(DirectConvolution.usesWinograd4(outputHeight: 24, outputWidth: 24), "switched off")
+        XCTAssertTrue(DirectConvolution.usesWinograd(outputHeight: 24, outputWidth: 24), "switched off: F(2x2, 3x3)")
+    }
+
+    /// `conv3x3_winograd4_image_tiles` over any three consecutive ranges of tiles (a range inside one tile row, one
+    /// that ends or starts a row, whole rows between, ranges longer than a band) writes together the bits of the
+    /// whole image, every output once (none left NaN), on each instruction set: 24 x 24 and 26 x 26 outputs as the
+    /// MNIST network's E.2 and D.6, rows and columns of tiles cut short (9 x 5, 7 x 7 with padding 2), a row of
+    /// tiles longer than eight (a second group of the input transform), and output channels not a multiple of 16.
+    func testRangesOfTilesKeepTheImagesBits() {
+        guard DirectConvolution.isSupported else { return }
+        let cases = [
+            Case(n: 1, c: 32, h: 26, w: 26, o: 32, padding: 0), Case(n: 1, c: 32, h: 24, w: 24, o: 32, padding: 2),
+            Case(n: 1, c: 16, h: 9, w: 5, o: 17, padding: 1), Case(n: 1, c: 9, h: 7, w: 7, o: 16, padding: 2),
+            Case(n: 1, c: 8, h: 10, w: 41, o: 20, padding: 1)
+        ]
+        for (index, c) in cases.enumerated() {
+            let seed = UInt64(5000 + 10 * index)
+            let x = randomTensor([c.c, c.h, c.w], seed: seed)
+            let w = randomTensor([c.o, c.c, 3, 3], seed: seed + 2), b = randomTensor([c.o], seed: seed + 3)
+            let (oh, ow) = (c.h + 2 * c.padding - 2, c.w + 2 * c.padding - 2)
+            let tiles = (oh + 3) / 4 * ((ow + 3) / 4), count = c.o * oh * ow
+            var packed = [Float](repeating: 0, count: Int(conv3x3_winograd4_packed_count(Int32(c.o), Int32(c.c))))
+            conv3x3_winograd4_pack(&packed, w.storage, Int32(c.o), Int32(c.c), 0)
+            // NaN in the scratch memory: a value read before it is written would show in the outputs
+            var scratch = [Float](
+                repeating: .nan, count: conv3x3_winograd4_scratch_count(Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding)))
+            var results: [[UInt32]] = []
+            for isa in DirectConvolution.supportedInstructionSets {
+                var whole = [Float](repeating: .nan, count: count)
+                conv3x3_winograd4_image_tiles(
+                    &whole, x.storage, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding), 0,
+                    Int32(tiles), &scratch, isa.rawValue)
+                XCTAssertFalse(whole.contains { $0.isNaN }, "\(c), \(isa): every output written")
+                results.append(whole.map(\.bitPattern))
+                for first in 0...tiles {
+                    for second in stride(from: first, through: tiles, by: max(1, tiles / 4)) {
+                        var parts = [Float](repeating: .nan, count: count)
+                        for (t0, t1) in [(0, first), (first, second), (second, tiles)] {
+                            conv3x3_winograd4_image_tiles(
+                                &parts, x.storage, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o),
+                                Int32(c.padding), Int32(t0), Int32(t1), &scratch, isa.rawValue)
+                        }
+                        guard parts.map(\.bitPattern) == whole.map(\.bitPattern) else {
+                            XCTFail("\(c), \(isa): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image")
+                            return
+                        }
+                    }
+                }
+            }
+            XCTAssertTrue(results.allSatisfy { $0 == results[0] }, "\(c): the same bits on every instruction set")
+        }
+    }
+
+    /// The MNIST network's largest layers (E.2's forward, D.6's transposed forward from an upsampled input, one image
+    /// split across two threads and a batch) through F(4x4, 3x3) and through F(2x2, 3x3) with the default threshold:
+    /// within the tolerance of each other, not the same bits (so F(4x4, 3x3) ran), and F(4x4, 3x3)'s largest
+    /// difference from the naive loops printed (its rounding, about ten times F(2x2, 3x3)'s).
+    func testWinograd4RunsAndAgreesWithF2() {
+        guard DirectConvolution.isSupported else { return }
+        defer { Parallel.setThreadCount(Parallel.availableCores) }
+        DirectConvolution.minimumWinograd4Side = DirectConvolution.defaultMinimumWinograd4Side
+        let w = randomTensor([32, 32, 3, 3], seed: 121), b = randomTensor([32], seed: 122)
+        for (images, threads) in [(1, 2), (3, 2), (1, 1)] {
+            Parallel.setThreadCount(threads)
+            let x = randomTensor([images, 32, 26, 26], seed: 123), small = randomTensor([images, 32, 12, 12], seed: 124)
+            func run() -> [Tensor] {
+                [
+                    ConvolutionKernels.forward(input: x, weight: w, bias: b, reLU: true),
+                    ConvolutionKernels.transposedForward(input: small, weight: w, bias: b, padding: 0, reLU: false, upsampling: true)
+                ]
+            }
+            let f4 = run()
+            DirectConvolution.isWinograd4Enabled = false
+            let f2 = run()
+            DirectConvolution.isWinograd4Enabled = true
+            let naive = naiveConvolution(x, w, b, stride: 1, padding: 0).map { max($0, 0) }
+            check(f4[0], naive, "E.2 forward, F(4x4, 3x3) vs naive, \(images) image(s), \(threads) thread(s)")
+            for (index, what) in ["E.2 forward", "D.6 transposed forward"].enumerated() {
+                assertClose(f4[index], f2[index], tolerance: Self.tolerance, "\(what), F(4x4, 3x3) vs F(2x2, 3x3)")
+                XCTAssertNotEqual(
+                    f4[index].storage.map(\.bitPattern), f2[index].storage.map(\.bitPattern), "\(what): F(4x4, 3x3) did not run")
+            }
+        }
     }
 }
