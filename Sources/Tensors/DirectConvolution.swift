@@ -117,9 +117,13 @@ enum DirectConvolution {
     /// Whether a Winograd pass (`usesWinograd`) without a mask on its input (a forward pass, or the input gradient
     /// of a layer whose input has no ReLU) goes through F(4x4, 3x3) rather than F(2x2, 3x3): 36 multiplications per
     /// 16 outputs instead of 64, for larger transforms and transformed weights 2.25 times as large. It pays for
-    /// outputs of at least `minimumWinograd4Side` on each side (measured one image at a time on one thread, AVX-512:
-    /// 26 x 26 -> 24 x 24 outputs with 32 x 32 channels 1.33x faster, 24 x 24 -> 26 x 26 1.40x; the 8 x 8 to 12 x 12
-    /// outputs of 64-channel layers 0.90-1.43x on AVX-512 but 0.67-0.75x on AVX2, whose input transform gathers).
+    /// outputs of at least `minimumWinograd4Side` on each side (one image at a time on one thread, a Zen 4: the
+    /// MNIST network's E.2, 26 x 26 -> 24 x 24 with 32 x 32 channels, 1.34x faster with AVX-512 and 1.27x with AVX2;
+    /// D.6, 24 x 24 -> 26 x 26, 1.31x and 1.22x). Below, at most 1.0-1.4x on one thread, and as the 64-channel
+    /// layers' transformed weights (590 KB) are read for a few tiles each, slower in the whole network: E.7 and D.3
+    /// (8 x 8 and 12 x 12 outputs) through it too made batch-1 inference on two threads 2.4 % slower (alternating
+    /// in one process) for 2-3 % at batch 128; E.5 and D.1 (10 x 10, three quarters of whose 12 x 12 tiles are
+    /// outputs) 0.86-1.0x alone.
     /// The choice depends on the layer's shape only, never on the batch or the instruction set, so an image has
     /// the same bits alone and in any batch, on AVX2 and on AVX-512.
     static func usesWinograd4(outputHeight: Int, outputWidth: Int) -> Bool {

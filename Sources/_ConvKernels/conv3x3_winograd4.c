@@ -1,8 +1,9 @@
-// Winograd F(4x4, 3x3) for the 3x3 stride-1 forward convolution (see conv3x3_winograd4.h). Every transform is a
-// fixed sequence of additions and subtractions and of scalings by powers of two (exact), so any instruction set, fused
-// or not, gives the same values: the weights' in portable C (once per weight tensor), the input's with AVX-512
-// permutes or AVX2 gathers, the output's in portable C. The 36 matrix products take the register tiles of F(2x2, 3x3)
-// (`winograd_products.h`) and the transposing store pass is the direct kernel's (`conv3x3_kernels.h`).
+// Winograd F(4x4, 3x3) for the 3x3 stride-1 convolution without a mask (see conv3x3_winograd4.h). Every transform is
+// a fixed sequence of additions, subtractions and scalings by powers of two (exact), so any instruction set, fused or
+// not, gives the same values: the weights' in portable C (once per weight tensor, in double), the input's with AVX-512
+// masked loads and permutes or AVX2 staged rows and in-lane transposes, the output's on the 16 output channels of a
+// block in the vector lanes. The 36 matrix products take F(2x2, 3x3)'s register tiles (`winograd_products.h`) and the
+// transposing store pass is the direct kernel's (`conv3x3_kernels.h`).
 #include "conv3x3_winograd4.h"
 #include "conv3x3_kernels.h"
 #include "winograd_products.h"
@@ -216,13 +217,28 @@ AVX512 static void input_transform_avx512(float *v, const float *input, int chan
     }
 }
 
+/// The columns `4 t + j` (`j < 4`, tile t in lane t) of eight tiles of a row of `B^T` combinations `row`: a 4 x 4
+/// transpose within each 128-bit half of four vectors of eight columns (lanes `t0, t2, t4, t6 | t1, t3, t5, t7`), then
+/// the lanes put in order.
+AVX2 INLINE void tile_columns_avx2(__m256 column[4], const float *row) {
+    const __m256 a0 = _mm256_loadu_ps(row), a1 = _mm256_loadu_ps(row + 8);
+    const __m256 a2 = _mm256_loadu_ps(row + 16), a3 = _mm256_loadu_ps(row + 24);
+    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    column[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), order);
+    column[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xEE), order);
+    column[2] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), order);
+    column[3] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xEE), order);
+}
+
 /// `input_transform_avx512` with AVX2, the same operations in the same order (so the same values): `B^T` over the
-/// window's rows on five whole vectors of columns, stored, then the columns `4 t + j` gathered.
+/// window's rows on five whole vectors of columns, stored, then each result's columns `4 t + j` picked out by
+/// `tile_columns_avx2` (those of `j = 4, 5` as the columns `j = 0, 1` of the row four columns on).
 AVX2 static void input_transform_avx2(float *v, const float *input, float *staged, int channels, int height,
                                       int width, int padding, const geometry *g, band b) {
     const size_t plane = (size_t)height * width;
     float *combined = staged + (size_t)(4 * b.rows + 2) * g->pitch;  // [6][48]
-    const __m256i every4 = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
     for (int c = 0; c < channels; c++) {
         stage_rows(staged, input + c * plane, height, width, padding, g->pitch, b);
         for (int r = 0; r < b.rows; r++) {
@@ -239,8 +255,9 @@ AVX2 static void input_transform_avx2(float *v, const float *input, float *stage
                 }
                 float *out = v + (size_t)c * g->stride + (ty * g->tilesX + tx - b.t0);
                 for (int i = 0; i < 6; i++) {
-                    __m256 column[6], t[6];
-                    UNROLL for (int j = 0; j < 6; j++) column[j] = _mm256_i32gather_ps(combined + 48 * i + j, every4, 4);
+                    __m256 column[8], t[6];
+                    tile_columns_avx2(column, combined + 48 * i);
+                    tile_columns_avx2(column + 4, combined + 48 * i + 4);
                     INPUT_TRANSFORM_256(t, column);
                     UNROLL for (int j = 0; j < 6; j++) _mm256_storeu_ps(out + (size_t)(6 * i + j) * g->vPoint, t[j]);
                 }
