@@ -31,29 +31,7 @@ static void transform_kernel(float u[16], const float g[9]) {
 }
 
 void conv3x3_winograd_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
-    // one block of 16 output channels and one input channel at a time, so that each of the 16 points' rows
-    // is written whole and in order (missing channels of the last block: zeros)
-    const int blocks = conv3x3_blocks(outChannels);
-    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
-        for (int c = 0; c < inChannels; c++) {
-            float u[POINTS][BLOCK] = {{0}};  // [point, output channel in the block]
-            for (int lane = 0; lane < BLOCK && blockIndex * BLOCK + lane < outChannels; lane++) {
-                const int o = blockIndex * BLOCK + lane;
-                float g[9], t[POINTS];
-                if (rotated) {  // weight [C, O, 3, 3] turned by 180 degrees
-                    const float *src = weight + ((size_t)c * outChannels + o) * 9;
-                    for (int i = 0; i < 9; i++) g[i] = src[8 - i];
-                } else {
-                    memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
-                }
-                transform_kernel(t, g);
-                for (int k = 0; k < POINTS; k++) u[k][lane] = t[k];
-            }
-            for (int k = 0; k < POINTS; k++) {
-                memcpy(packed + (((size_t)k * blocks + blockIndex) * inChannels + c) * BLOCK, u[k], sizeof u[k]);
-            }
-        }
-    }
+    winograd_pack(packed, weight, outChannels, inChannels, rotated, POINTS, transform_kernel);
 }
 
 /// The band of rows `[y0, y1)` in tiles: `tileRows` rows of `tilesX` tiles from tile row `y0 / 2`, `tiles` in all,

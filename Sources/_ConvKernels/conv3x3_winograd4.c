@@ -44,27 +44,7 @@ static void transform_kernel(float u[POINTS], const float g[9]) {
 }
 
 void conv3x3_winograd4_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated) {
-    const int blocks = conv3x3_blocks(outChannels);
-    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
-        for (int c = 0; c < inChannels; c++) {
-            float u[POINTS][BLOCK] = {{0}};  // [point, output channel in the block]
-            for (int lane = 0; lane < BLOCK && blockIndex * BLOCK + lane < outChannels; lane++) {
-                const int o = blockIndex * BLOCK + lane;
-                float g[9], t[POINTS];
-                if (rotated) {  // weight [C, O, 3, 3] turned by 180 degrees
-                    const float *src = weight + ((size_t)c * outChannels + o) * 9;
-                    for (int i = 0; i < 9; i++) g[i] = src[8 - i];
-                } else {
-                    memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
-                }
-                transform_kernel(t, g);
-                for (int k = 0; k < POINTS; k++) u[k][lane] = t[k];
-            }
-            for (int k = 0; k < POINTS; k++) {
-                memcpy(packed + (((size_t)k * blocks + blockIndex) * inChannels + c) * BLOCK, u[k], sizeof u[k]);
-            }
-        }
-    }
+    winograd_pack(packed, weight, outChannels, inChannels, rotated, POINTS, transform_kernel);
 }
 
 /// An image's tiles, and the layout of the scratch memory for bands of up to `bandRows` tile rows.
@@ -337,7 +317,7 @@ static void winograd4_band(float *output, const float *input, const float *packe
         winograd_products_avx2(m, packed, v, channels, blocks, layout);
         output_transform_avx2(rows, m, blocks, g, b);
     }
-    const int ow = g->outputWidth, y0 = 4 * b.firstRow, y1 = band_end(g, b), positions = band_positions(g, b);
+    const int ow = g->outputWidth, y0 = 4 * b.firstRow, positions = band_positions(g, b);
     const size_t outputStride = (size_t)g->outputHeight * ow;
     if (b.t0 == b.firstRow * g->tilesX && b.t1 == (b.firstRow + b.rows) * g->tilesX) {  // whole tile rows: one store
         if (isa == CONV3X3_ISA_AVX512) {

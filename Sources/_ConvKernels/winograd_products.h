@@ -6,6 +6,7 @@
 #define WINOGRAD_PRODUCTS_H
 
 #include <stddef.h>
+#include <string.h>
 #include "conv3x3.h"
 
 /// Tiles per AVX-512 register tile (and the multiple the transformed buffers' rows are padded to).
@@ -17,6 +18,38 @@ typedef struct {
     int points, tiles;
     size_t stride, vPoint, mPoint;
 } winograd_products_layout;
+
+/// The transform of one 3 x 3 kernel `g` (row-major) to `points` values `u`.
+typedef void (*winograd_kernel_transform)(float *u, const float g[9]);
+
+/// `packed [points, blocks, C, 16]` (point, output block, input channel, output channel in the block) = `transform` of
+/// every kernel of `weight` (`[O, C, 3, 3]`, or `[C, O, 3, 3]` turned by 180 degrees when `rotated`); the missing
+/// channels of the last block zero. One block of 16 output channels and one input channel at a time, so that each
+/// point's row is written whole and in order. `points` at most 36.
+static void winograd_pack(float *packed, const float *weight, int outChannels, int inChannels, int rotated, int points,
+                          winograd_kernel_transform transform) {
+    const int blocks = conv3x3_blocks(outChannels);
+    for (int blockIndex = 0; blockIndex < blocks; blockIndex++) {
+        for (int c = 0; c < inChannels; c++) {
+            float u[36][WINOGRAD_BLOCK] = {{0}};  // [point, output channel in the block]
+            for (int lane = 0; lane < WINOGRAD_BLOCK && blockIndex * WINOGRAD_BLOCK + lane < outChannels; lane++) {
+                const int o = blockIndex * WINOGRAD_BLOCK + lane;
+                float g[9], t[36];
+                if (rotated) {
+                    const float *src = weight + ((size_t)c * outChannels + o) * 9;
+                    for (int i = 0; i < 9; i++) g[i] = src[8 - i];
+                } else {
+                    memcpy(g, weight + ((size_t)o * inChannels + c) * 9, sizeof g);
+                }
+                transform(t, g);
+                for (int k = 0; k < points; k++) u[k][lane] = t[k];
+            }
+            for (int k = 0; k < points; k++) {
+                memcpy(packed + (((size_t)k * blocks + blockIndex) * inChannels + c) * WINOGRAD_BLOCK, u[k], sizeof u[k]);
+            }
+        }
+    }
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>

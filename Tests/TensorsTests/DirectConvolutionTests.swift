@@ -85,6 +85,21 @@ class DirectConvolutionTests: XCTestCase {
         DirectConvolution.minimumWinogradImagesPerChunk = DirectConvolution.defaultMinimumWinogradImagesPerChunk
     }
 
+    /// Any three consecutive ranges of an image's `tiles` tiles (`0..<first`, `first..<second`, `second..<tiles`; a range
+    /// inside one tile row, one that ends or starts a row, whole rows between), each convolved by `convolve(t0, t1,
+    /// &outputs)` into outputs that start as NaN: the first `(first, second)` whose outputs are not `whole`'s bits, or
+    /// nil (every output written once, the same bits as the whole image's).
+    func firstDifferingSplit(tiles: Int, whole: [Float], _ convolve: (Int, Int, inout [Float]) -> Void) -> (Int, Int)? {
+        for first in 0...tiles {
+            for second in stride(from: first, through: tiles, by: max(1, tiles / 4)) {
+                var parts = [Float](repeating: .nan, count: whole.count)
+                for (t0, t1) in [(0, first), (first, second), (second, tiles)] { convolve(t0, t1, &parts) }
+                if parts.map(\.bitPattern) != whole.map(\.bitPattern) { return (first, second) }
+            }
+        }
+        return nil
+    }
+
     /// Each instruction set the CPU runs the direct kernel with; on a CPU without AVX2/FMA3 only nil, the
     /// im2col path that every convolution takes there (so the comparisons below still run).
     var kernelChoices: [DirectConvolution.InstructionSet?] {
@@ -646,21 +661,14 @@ final class WinogradConvolutionTests: DirectConvolutionTests {
                     conv3x3_winograd_image_rows(
                         &whole, x.storage, m, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding),
                         0, Int32(oh), &scratch, isa.rawValue, 0)
-                    for first in 0...tiles {
-                        for second in stride(from: first, through: tiles, by: max(1, tiles / 4)) {
-                            var parts = [Float](repeating: .nan, count: count)
-                            for (t0, t1) in [(0, first), (first, second), (second, tiles)] {
-                                conv3x3_winograd_image_tiles(
-                                    &parts, x.storage, m, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o),
-                                    Int32(c.padding), Int32(t0), Int32(t1), &scratch, isa.rawValue)
-                            }
-                            guard parts.map(\.bitPattern) == whole.map(\.bitPattern) else {
-                                XCTFail(
-                                    "\(c), \(isa), mask \(masked): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image"
-                                )
-                                return
-                            }
-                        }
+                    let differing = firstDifferingSplit(tiles: tiles, whole: whole) { t0, t1, parts in
+                        conv3x3_winograd_image_tiles(
+                            &parts, x.storage, m, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o),
+                            Int32(c.padding), Int32(t0), Int32(t1), &scratch, isa.rawValue)
+                    }
+                    if let (first, second) = differing {
+                        return XCTFail(
+                            "\(c), \(isa), mask \(masked): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image")
                     }
                 }
             }
@@ -800,19 +808,13 @@ final class Winograd4ConvolutionTests: DirectConvolutionTests {
                     Int32(tiles), &scratch, isa.rawValue)
                 XCTAssertFalse(whole.contains { $0.isNaN }, "\(c), \(isa): every output written")
                 results.append(whole.map(\.bitPattern))
-                for first in 0...tiles {
-                    for second in stride(from: first, through: tiles, by: max(1, tiles / 4)) {
-                        var parts = [Float](repeating: .nan, count: count)
-                        for (t0, t1) in [(0, first), (first, second), (second, tiles)] {
-                            conv3x3_winograd4_image_tiles(
-                                &parts, x.storage, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o),
-                                Int32(c.padding), Int32(t0), Int32(t1), &scratch, isa.rawValue)
-                        }
-                        guard parts.map(\.bitPattern) == whole.map(\.bitPattern) else {
-                            XCTFail("\(c), \(isa): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image")
-                            return
-                        }
-                    }
+                let differing = firstDifferingSplit(tiles: tiles, whole: whole) { t0, t1, parts in
+                    conv3x3_winograd4_image_tiles(
+                        &parts, x.storage, packed, b.storage, 1, Int32(c.c), Int32(c.h), Int32(c.w), Int32(c.o), Int32(c.padding),
+                        Int32(t0), Int32(t1), &scratch, isa.rawValue)
+                }
+                if let (first, second) = differing {
+                    return XCTFail("\(c), \(isa): tiles 0..<\(first), ..<\(second), ..<\(tiles) differ from the whole image")
                 }
             }
             XCTAssertTrue(results.allSatisfy { $0 == results[0] }, "\(c): the same bits on every instruction set")
