@@ -216,6 +216,19 @@ enum DirectConvolution {
                 for i in positions { plane[i] = Tensor.sigmoid(plane[i]) }
             }
         }
+        /// `sigmoid`: the outputs of image `n`'s Winograd tiles `tiles` (numbered row by row, `tilesX` a row, `side` x
+        /// `side` outputs each): per tile row, its tiles' columns in each of the row's output rows.
+        func sigmoidTiles(_ n: Int, _ tiles: Range<Int>, side: Int, tilesX: Int) {
+            var tile = tiles.lowerBound
+            while sigmoid && tile < tiles.upperBound {
+                let row = tile / tilesX, end = min(tiles.upperBound, (row + 1) * tilesX)
+                let columns = side * (tile - row * tilesX)..<min(outputWidth, side * (end - row * tilesX))
+                for y in side * row..<min(outputHeight, side * row + side) {
+                    sigmoidPositions(n, y * outputWidth + columns.lowerBound..<y * outputWidth + columns.upperBound)
+                }
+                tile = end
+            }
+        }
         /// What follows image `n`'s convolution: its pooling, or its sigmoid.
         func finishImage(_ n: Int) {
             sigmoidPositions(n, 0..<outputPlane)
@@ -402,16 +415,7 @@ enum DirectConvolution {
                             output + n * outputChannels * outputPlane, source, packed, bias, reLU ? 1 : 0, c, h, w, o, p,
                             Int32(part.lowerBound * tilesPerUnit), Int32(part.upperBound * tilesPerUnit), scratch, isa)
                     }
-                    // the part's outputs (with a sigmoid): per tile row, its tiles' columns in each of the row's output rows
-                    var tile = part.lowerBound * tilesPerUnit
-                    while sigmoid && tile < part.upperBound * tilesPerUnit {
-                        let row = tile / tilesX, end = min(part.upperBound * tilesPerUnit, (row + 1) * tilesX)
-                        let columns = 4 * (tile - row * tilesX)..<min(outputWidth, 4 * (end - row * tilesX))
-                        for y in 4 * row..<min(outputHeight, 4 * row + 4) {
-                            sigmoidPositions(n, y * outputWidth + columns.lowerBound..<y * outputWidth + columns.upperBound)
-                        }
-                        tile = end
-                    }
+                    sigmoidTiles(n, part.lowerBound * tilesPerUnit..<part.upperBound * tilesPerUnit, side: 4, tilesX: tilesX)
                     if let pool, !part.isEmpty {
                         // the part's pairs of output rows (an odd last row, which pooling leaves out, is clamped away)
                         max_pool_2x2_rows(
@@ -434,16 +438,7 @@ enum DirectConvolution {
                             output + n * outputChannels * outputPlane, source, kernelMask.map { $0 + n * imageSize }, packed, bias,
                             reLU ? 1 : 0, c, h, w, o, p, Int32(part.lowerBound), Int32(part.upperBound), scratch, isa)
                     }
-                    // the part's outputs: per tile row, its tiles' columns in each of the row's (up to) two output rows
-                    var tile = part.lowerBound
-                    while sigmoid && tile < part.upperBound {
-                        let row = tile / tilesX, end = min(part.upperBound, (row + 1) * tilesX)
-                        let columns = 2 * (tile - row * tilesX)..<min(outputWidth, 2 * (end - row * tilesX))
-                        for y in 2 * row..<min(outputHeight, 2 * row + 2) {
-                            sigmoidPositions(n, y * outputWidth + columns.lowerBound..<y * outputWidth + columns.upperBound)
-                        }
-                        tile = end
-                    }
+                    sigmoidTiles(n, part, side: 2, tilesX: tilesX)
                 }
             } else {
                 splitRows { n, source, rows in
